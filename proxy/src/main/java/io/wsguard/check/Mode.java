@@ -1,0 +1,14 @@
+package io.wsguard.check;
+
+import java.util.Locale;
+
+/** A route's {@code mode}: enforce its checks, or only audit what they would have blocked. */
+public enum Mode {
+    ENFORCE,
+    /** Every check runs and audits {@code event: monitored}; nothing is refused (SPEC §3). */
+    MONITOR;
+
+    public String code() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+}

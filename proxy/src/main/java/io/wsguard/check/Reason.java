@@ -1,0 +1,68 @@
+package io.wsguard.check;
+
+import java.util.Locale;
+
+/**
+ * Why wsguard blocked or changed something. The lower-case name is the audit log's {@code reason}
+ * (SPEC §5); the HTTP status and close code are SPEC §4's, kept in this one place.
+ *
+ * <p>A status of 0 means the reason never refuses a handshake; a close code of 0 means it never
+ * closes a connection by itself.
+ */
+public enum Reason {
+    NO_ROUTE(Stage.HANDSHAKE, 404, 0),
+    NOT_WEBSOCKET(Stage.HANDSHAKE, 426, 0),
+    ORIGIN_MISSING(Stage.HANDSHAKE, 403, 0),
+    ORIGIN_DENIED(Stage.HANDSHAKE, 403, CloseCodes.POLICY_VIOLATION),
+    TOKEN_MISSING(Stage.HANDSHAKE, 401, 0),
+    TOKEN_INVALID(Stage.HANDSHAKE, 401, 0),
+    TOKEN_EXPIRED(Stage.HANDSHAKE, 401, CloseCodes.POLICY_VIOLATION),
+    CLAIM_DENIED(Stage.HANDSHAKE, 403, 0),
+    HANDSHAKE_RATE(Stage.HANDSHAKE, 429, 0),
+    CONNECTION_LIMIT(Stage.HANDSHAKE, 429, 0),
+    /** At {@code proxy.maxConnections} or draining: 503 (SPEC §4). */
+    UNAVAILABLE(Stage.HANDSHAKE, 503, 0),
+    MESSAGE_RATE(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
+    BYTE_RATE(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
+    MESSAGE_TOO_BIG(Stage.MESSAGE, 0, CloseCodes.MESSAGE_TOO_BIG),
+    BINARY_DENIED(Stage.MESSAGE, 0, CloseCodes.UNSUPPORTED_DATA),
+    INVALID_UTF8(Stage.MESSAGE, 0, CloseCodes.INVALID_PAYLOAD),
+    INVALID_JSON(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
+    SCHEMA_VIOLATION(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
+    PATTERN_DENIED(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
+    SANITIZED(Stage.MESSAGE, 0, 0),
+    /** The idle timeout or {@code maxLifetime} ended the connection, or its token expired. */
+    SESSION_EXPIRED(Stage.SESSION, 0, CloseCodes.POLICY_VIOLATION),
+    UPSTREAM_UNAVAILABLE(Stage.HANDSHAKE, 502, CloseCodes.BAD_GATEWAY),
+    UPSTREAM_REFUSED(Stage.HANDSHAKE, 502, 0),
+    CONFIG_REJECTED(Stage.CONFIG, 0, 0);
+
+    private final Stage stage;
+    private final int httpStatus;
+    private final int closeCode;
+
+    Reason(Stage stage, int httpStatus, int closeCode) {
+        this.stage = stage;
+        this.httpStatus = httpStatus;
+        this.closeCode = closeCode;
+    }
+
+    /** The audit log's spelling, e.g. {@code origin_denied}. */
+    public String code() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    public Stage stage() {
+        return stage;
+    }
+
+    /** The status a refused handshake gets, or 0. */
+    public int httpStatus() {
+        return httpStatus;
+    }
+
+    /** The close code sent to the client when this ends a connection, or 0. */
+    public int closeCode() {
+        return closeCode;
+    }
+}

@@ -1,0 +1,16 @@
+package io.wsguard.check;
+
+import java.util.Locale;
+
+/** Where on a connection's path something was blocked or changed; the audit log's {@code stage} (SPEC §5). */
+public enum Stage {
+    HANDSHAKE,
+    MESSAGE,
+    SESSION,
+    CONFIG;
+
+    /** The audit log's spelling, e.g. {@code handshake}. */
+    public String code() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+}

@@ -1,0 +1,57 @@
+package io.wsguard.policy;
+
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * {@code routes[].auth}: {@code none}, written out so that no route is open by accident, or {@code jwt}.
+ *
+ * @param jwt empty for {@code auth: none}
+ */
+public record AuthPolicy(Optional<JwtPolicy> jwt) {
+
+    public static final AuthPolicy NONE = new AuthPolicy(Optional.empty());
+
+    /**
+     * {@code auth.jwt}. Exactly one key source is given: {@code jwksUri}, {@code jwksFile},
+     * {@code publicKey} or {@code secret}.
+     *
+     * @param algorithms required; {@code none} is never accepted
+     * @param clockSkew defaults to 30s
+     * @param tokenSources defaults to {@code [header]}; {@code header}, {@code subprotocol},
+     *     {@code query:NAME}, {@code cookie:NAME}
+     * @param require claim name to required value (equals, or contained in an array or a
+     *     space-separated string)
+     * @param onExpiry defaults to {@code close}
+     */
+    public record JwtPolicy(
+            Optional<String> issuer,
+            List<String> audience,
+            List<String> algorithms,
+            Optional<URI> jwksUri,
+            Optional<Path> jwksFile,
+            Optional<Path> publicKey,
+            Optional<Secret> secret,
+            Duration clockSkew,
+            List<String> tokenSources,
+            Map<String, String> require,
+            OnExpiry onExpiry) {
+
+        public JwtPolicy {
+            audience = List.copyOf(audience);
+            algorithms = List.copyOf(algorithms);
+            tokenSources = List.copyOf(tokenSources);
+            require = Map.copyOf(require);
+        }
+    }
+
+    /** {@code auth.jwt.onExpiry}. */
+    public enum OnExpiry {
+        CLOSE,
+        IGNORE
+    }
+}

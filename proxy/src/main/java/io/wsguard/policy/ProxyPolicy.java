@@ -1,0 +1,21 @@
+package io.wsguard.policy;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * {@code proxy}: process-wide limits.
+ *
+ * @param trustedProxies CIDRs ({@code 10.0.0.0/8}, {@code ::1/128}) whose X-Forwarded-For is believed;
+ *     defaults to none
+ * @param maxConnections defaults to 100000; beyond it handshakes get 503
+ * @param handshakeTimeout defaults to 10s: slow or incomplete handshakes are cut
+ * @param drainTimeout defaults to 30s
+ */
+public record ProxyPolicy(
+        List<String> trustedProxies, int maxConnections, Duration handshakeTimeout, Duration drainTimeout) {
+
+    public ProxyPolicy {
+        trustedProxies = List.copyOf(trustedProxies);
+    }
+}
