@@ -1,0 +1,179 @@
+package io.wsguard.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.noop.NoopCounter;
+import io.wsguard.check.Reason;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+
+/**
+ * One route's meters, built once by {@link Metrics#route(String)} and kept by the caller.
+ *
+ * <p>Thread-safe and cheap: the message and byte counters are prebuilt (Micrometer counters are
+ * {@code DoubleAdder}s), so {@link #inbound(long)} and {@link #outbound(long)} do no lookup and no
+ * allocation and may be called from the relay for every message. Handshake and blocked counters are
+ * created on first use of each outcome or reason and then read from an array indexed by the
+ * {@link Reason}'s ordinal.
+ */
+public final class RouteMetrics {
+
+    /** The {@code outcome} of a handshake that was upgraded. */
+    public static final String ACCEPTED = "accepted";
+
+    private static final Reason[] REASONS = Reason.values();
+
+    private final MeterRegistry registry;
+    private final String route;
+    private final AtomicLong active = new AtomicLong();
+    private final Counter messagesIn;
+    private final Counter messagesOut;
+    private final Counter bytesIn;
+    private final Counter bytesOut;
+    private final Counter accepted;
+    private final AtomicReferenceArray<Counter> refused = new AtomicReferenceArray<>(REASONS.length);
+    private final AtomicReferenceArray<Counter> blocked = new AtomicReferenceArray<>(REASONS.length);
+
+    RouteMetrics(MeterRegistry registry, String route) {
+        this.registry = registry;
+        this.route = route;
+        if (Metrics.NO_ROUTE.equals(route)) {
+            // Only handshakes and blocks happen without a route: registering zero-valued
+            // connection and message series for "-" would only clutter every scrape.
+            messagesIn = noop("wsguard.messages");
+            messagesOut = messagesIn;
+            bytesIn = noop("wsguard.bytes");
+            bytesOut = bytesIn;
+            accepted = noop("wsguard.handshakes");
+            return;
+        }
+        // The gauge reads this object's AtomicLong; Micrometer holds it weakly, Metrics' map strongly.
+        Gauge.builder("wsguard.connections.active", active, AtomicLong::get)
+             .description("Open client connections")
+             .tag("route", route)
+             .register(registry);
+        messagesIn = direction("wsguard.messages", "Messages relayed", "inbound");
+        messagesOut = direction("wsguard.messages", "Messages relayed", "outbound");
+        bytesIn = direction("wsguard.bytes", "Message payload bytes relayed", "inbound");
+        bytesOut = direction("wsguard.bytes", "Message payload bytes relayed", "outbound");
+        accepted = handshakeCounter(ACCEPTED);
+    }
+
+    /** The {@code route} label: the route's name, or {@link Metrics#NO_ROUTE}. */
+    public String route() {
+        return route;
+    }
+
+    /** A client connection was upgraded and is now relaying. */
+    public void connectionOpened() {
+        active.incrementAndGet();
+    }
+
+    /** A connection counted by {@link #connectionOpened()} has closed, for whatever reason. */
+    public void connectionClosed() {
+        active.decrementAndGet();
+    }
+
+    /** The number of open connections, as the gauge reports it. */
+    public long activeConnections() {
+        return active.get();
+    }
+
+    /** One message of {@code bytes} payload bytes went from the client to the upstream. */
+    public void inbound(long bytes) {
+        messagesIn.increment();
+        bytesIn.increment(bytes);
+    }
+
+    /** One message of {@code bytes} payload bytes went from the upstream to the client. */
+    public void outbound(long bytes) {
+        messagesOut.increment();
+        bytesOut.increment(bytes);
+    }
+
+    /** A handshake on this route was upgraded. */
+    public void handshakeAccepted() {
+        accepted.increment();
+    }
+
+    /** A handshake on this route was refused for {@code reason}. */
+    public void handshakeRefused(Reason reason) {
+        Counter counter = refused.get(reason.ordinal());
+        if (counter == null) {
+            counter = cache(refused, reason, handshakeCounter(reason.code()));
+        }
+        counter.increment();
+    }
+
+    /**
+     * A handshake ended with {@code outcome}: {@link #ACCEPTED} or a {@link Reason#code()} such as
+     * {@code no_route} or {@code upstream_unavailable}.
+     *
+     * @throws IllegalArgumentException for any other string: labels must not grow without bound
+     */
+    public void handshake(String outcome) {
+        if (ACCEPTED.equals(outcome)) {
+            handshakeAccepted();
+        } else {
+            handshakeRefused(reasonOf(outcome));
+        }
+    }
+
+    /**
+     * {@code count} messages or handshakes were blocked (or, in monitor mode, would have been) for
+     * {@code reason}: the same count the audit line carries (SPEC §5).
+     */
+    public void blocked(Reason reason, long count) {
+        // Read the cache first: a flood of blocked messages must not allocate per message.
+        Counter counter = blocked.get(reason.ordinal());
+        if (counter == null) {
+            counter = cache(blocked, reason, Counter.builder("wsguard.blocked")
+                                                    .description("Handshakes and messages blocked, by reason")
+                                                    .tag("route", route)
+                                                    .tag("reason", reason.code())
+                                                    .register(registry));
+        }
+        counter.increment(count);
+    }
+
+    private Counter direction(String name, String description, String direction) {
+        return Counter.builder(name)
+                      .description(description)
+                      .tag("route", route)
+                      .tag("direction", direction)
+                      .register(registry);
+    }
+
+    private Counter noop(String name) {
+        return new NoopCounter(new Meter.Id(name, Tags.of("route", route), null, null, Meter.Type.COUNTER));
+    }
+
+    private Counter handshakeCounter(String outcome) {
+        return Counter.builder("wsguard.handshakes")
+                      .description("WebSocket handshakes, by outcome")
+                      .tag("route", route)
+                      .tag("outcome", outcome)
+                      .register(registry);
+    }
+
+    private static Counter cache(AtomicReferenceArray<Counter> cache, Reason reason, Counter created) {
+        // Two threads may both register it; the registry returns the same meter for the same id.
+        cache.compareAndSet(reason.ordinal(), null, created);
+        return created;
+    }
+
+    private static Reason reasonOf(String outcome) {
+        if (outcome != null) {
+            for (Reason reason : REASONS) {
+                if (reason.code().equals(outcome)) {
+                    return reason;
+                }
+            }
+        }
+        throw new IllegalArgumentException("outcome: " + outcome
+                                           + " (expected: accepted or a reason code such as no_route)");
+    }
+}
