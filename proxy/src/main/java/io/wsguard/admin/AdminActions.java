@@ -1,0 +1,38 @@
+package io.wsguard.admin;
+
+import java.util.List;
+
+/**
+ * What the admin port asks of the running proxy. Implemented by the server; {@link AdminServer}
+ * only translates HTTP to these calls and their results to JSON.
+ *
+ * <p>Every method is called on a Jetty thread of the admin port, one call per request, possibly
+ * concurrently. Apart from {@link #reload()} they must return quickly and must not block.
+ */
+public interface AdminActions {
+
+    /**
+     * Re-reads and applies the policy file (SPEC §6: new connections get it, open ones keep theirs).
+     * A rejected file leaves the old policy in place and is audited as {@code config_rejected} by
+     * the implementation. This is the one call allowed to block, for as long as reading and
+     * compiling the policy takes; it runs on an admin thread, never on a proxy thread.
+     */
+    ReloadResult reload();
+
+    /**
+     * The policy in force, as records (or any object Jackson can render). Secrets are written as
+     * {@code "<redacted>"} by the admin port, whatever their place in the object.
+     */
+    Object effectivePolicy();
+
+    /** A snapshot of the open client connections; the list is not modified afterwards. */
+    List<ConnectionInfo> connections();
+
+    /**
+     * Closes every open connection {@code filter} matches with 1008 and audits each (SPEC §6: for
+     * logout and revocation). Starts the closes and returns without waiting for them to finish.
+     *
+     * @return how many connections were told to close
+     */
+    int close(ConnectionFilter filter);
+}

@@ -1,0 +1,35 @@
+package io.wsguard.admin;
+
+import static java.util.Objects.requireNonNull;
+
+import java.util.Optional;
+
+/**
+ * Which connections {@code POST /admin/connections/close} closes: those whose subject, client and
+ * route equal every filter that is present. At least one must be present, so that a forgotten or
+ * misspelt parameter can never close every connection.
+ *
+ * @param sub the JWT {@code sub}; a connection without a subject never matches it
+ * @param client the client IP, compared as text, as {@link ConnectionInfo#client()} shows it
+ * @param route the route's name
+ */
+public record ConnectionFilter(Optional<String> sub, Optional<String> client, Optional<String> route) {
+
+    public ConnectionFilter {
+        requireNonNull(sub, "sub");
+        requireNonNull(client, "client");
+        requireNonNull(route, "route");
+        if (sub.isEmpty() && client.isEmpty() && route.isEmpty()) {
+            throw new IllegalArgumentException("filter: none given (expected: at least one of sub, client, route)");
+        }
+    }
+
+    /** Whether a connection with this subject ({@code null} when anonymous), client IP and route matches. */
+    public boolean matches(String sub, String client, String route) {
+        return matches(this.sub, sub) && matches(this.client, client) && matches(this.route, route);
+    }
+
+    private static boolean matches(Optional<String> wanted, String actual) {
+        return wanted.isEmpty() || wanted.get().equals(actual);
+    }
+}

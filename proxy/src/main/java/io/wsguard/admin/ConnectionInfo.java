@@ -1,0 +1,29 @@
+package io.wsguard.admin;
+
+import java.time.Instant;
+
+/**
+ * One open client connection as {@code GET /admin/connections} lists it.
+ *
+ * @param id the connection id, as in the audit log's {@code conn}
+ * @param route the route's name
+ * @param client the client's IP (after {@code trustedProxies})
+ * @param subject the verified JWT {@code sub}, or {@code null} on a route without auth
+ * @param openedAt when the upgrade completed
+ * @param ageSeconds seconds since {@code openedAt} when the snapshot was taken
+ * @param messagesIn messages from the client to the upstream
+ * @param messagesOut messages from the upstream to the client
+ * @param bytesIn payload bytes from the client
+ * @param bytesOut payload bytes to the client
+ */
+public record ConnectionInfo(
+        String id,
+        String route,
+        String client,
+        String subject,
+        Instant openedAt,
+        long ageSeconds,
+        long messagesIn,
+        long messagesOut,
+        long bytesIn,
+        long bytesOut) {}
