@@ -1,0 +1,98 @@
+package io.wsguard.admin;
+
+import static java.util.Objects.requireNonNull;
+
+import io.wsguard.metrics.Metrics;
+import io.wsguard.policy.AdminPolicy;
+import java.util.function.BooleanSupplier;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The admin port (SPEC §6): its own Jetty server and thread pool on {@code admin.host:admin.port},
+ * so that a flood of WebSocket traffic cannot starve health checks and scrapes, and the reverse.
+ *
+ * <table>
+ * <caption>Endpoints</caption>
+ * <tr><td>{@code GET /healthz}</td><td>200 {@code ok} while the process is up</td></tr>
+ * <tr><td>{@code GET /readyz}</td><td>200 {@code ready}, or 503 {@code draining} while {@code ready} says false</td></tr>
+ * <tr><td>{@code GET /metrics}</td><td>Prometheus text format 0.0.4</td></tr>
+ * <tr><td>{@code POST /admin/reload}</td><td>200 {@code {"status":"reloaded"}}, or 422 with {@code problems}</td></tr>
+ * <tr><td>{@code GET /admin/policy}</td><td>the effective policy as JSON, secrets as {@code "<redacted>"}</td></tr>
+ * <tr><td>{@code GET /admin/connections}</td><td>JSON array of {@link ConnectionInfo}</td></tr>
+ * <tr><td>{@code POST /admin/connections/close?sub=S&client=IP&route=R}</td><td>at least one filter,
+ *     else 400; 200 {@code {"closed":N}}</td></tr>
+ * <tr><td>{@code GET /}</td><td>the dashboard page</td></tr>
+ * </table>
+ * Any other path is 404 and a wrong method 405, both with a JSON {@code {"error": ...}} body.
+ *
+ * <p><b>Access.</b> When {@code admin.token} is set and not empty, every {@code /admin/*} request
+ * needs {@code Authorization: Bearer <token>} (compared in constant time), else 401 with
+ * {@code WWW-Authenticate: Bearer}. {@code /healthz}, {@code /readyz}, {@code /metrics} and the
+ * dashboard page itself stay open: probes and Prometheus scrape them without credentials, and they
+ * reveal counts, not identities, subjects or policy. The admin port is meant for a private network
+ * or loopback ({@code admin.host} defaults to {@code 127.0.0.1}); it serves plain HTTP, so put TLS in
+ * front of it before exposing it further. {@code POST}s from another site's page are refused (403)
+ * so a browser cannot be used to reload or close connections behind the operator's back.
+ *
+ * <p><b>Threads.</b> Requests run on this server's small pool ({@code wsguard-admin-*}). Every
+ * endpoint answers from memory, except {@code POST /admin/reload}, which blocks its thread while the
+ * policy file is read and compiled.
+ */
+public final class AdminServer {
+
+    private static final Logger LOG = LoggerFactory.getLogger(AdminServer.class);
+
+    private final Server server;
+    private final ServerConnector connector;
+    private final AdminHandler handler;
+
+    /**
+     * An admin server, not yet started.
+     *
+     * @param policy where to listen, and the token {@code /admin/*} requires, if any
+     * @param metrics what {@code GET /metrics} serves
+     * @param ready false while draining; read on every {@code GET /readyz}, so it must be cheap
+     * @param actions the running proxy's side of reload, policy and connections
+     */
+    public AdminServer(AdminPolicy policy, Metrics metrics, BooleanSupplier ready, AdminActions actions) {
+        requireNonNull(policy, "policy");
+        final QueuedThreadPool threads = new QueuedThreadPool(16, 2);
+        threads.setName("wsguard-admin");
+        server = new Server(threads);
+        final HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        http.setSendXPoweredBy(false);
+        connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+        connector.setHost(policy.host());
+        connector.setPort(policy.port());
+        connector.setIdleTimeout(30_000);
+        server.addConnector(connector);
+        handler = new AdminHandler(policy.token(), requireNonNull(metrics, "metrics"),
+                                   requireNonNull(ready, "ready"), requireNonNull(actions, "actions"));
+        server.setHandler(handler);
+    }
+
+    /** Binds the port and starts serving. */
+    public void start() throws Exception {
+        server.start();
+        LOG.info("admin listening on http://{}:{}/{}", connector.getHost(), port(),
+                 handler.tokenRequired() ? " (/admin/* needs the bearer token)" : " (/admin/* open: no admin.token)");
+    }
+
+    /** Stops serving and releases the port; requests in progress are given Jetty's stop timeout. */
+    public void stop() throws Exception {
+        server.stop();
+    }
+
+    /** The bound port once started (useful with port 0), else the configured one. */
+    public int port() {
+        final int local = connector.getLocalPort();
+        return local > 0 ? local : connector.getPort();
+    }
+}

@@ -1,0 +1,275 @@
+package io.wsguard.admin;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.wsguard.check.Reason;
+import io.wsguard.metrics.Metrics;
+import io.wsguard.policy.AdminPolicy;
+import io.wsguard.policy.Secret;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.eclipse.jetty.client.ContentResponse;
+import org.eclipse.jetty.client.HttpClient;
+import org.eclipse.jetty.client.Request;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpMethod;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(30)
+class AdminServerTest {
+
+    private static final String TOKEN = "admin-t0ken-value";
+    private static final String JWT_SECRET = "jwt-s3cr3t-never-shown";
+
+    /** A policy-shaped record, as the server would pass from effectivePolicy(). */
+    record FakePolicy(String name, Secret jwtSecret, Optional<Secret> token, Path file, Duration timeout) {}
+
+    /** Records what the admin port asked of it. */
+    static final class FakeActions implements AdminActions {
+        final List<ConnectionFilter> closes = new CopyOnWriteArrayList<>();
+        volatile ReloadResult nextReload = ReloadResult.ok();
+
+        @Override
+        public ReloadResult reload() {
+            return nextReload;
+        }
+
+        @Override
+        public Object effectivePolicy() {
+            return new FakePolicy("demo", new Secret(JWT_SECRET), Optional.of(new Secret(TOKEN)),
+                                  Path.of("certs/server.crt"), Duration.ofSeconds(30));
+        }
+
+        @Override
+        public List<ConnectionInfo> connections() {
+            return List.of(new ConnectionInfo("c1", "chat", "203.0.113.7", "alice",
+                                              Instant.parse("2026-01-01T00:00:00Z"), 12, 3, 4, 30, 40));
+        }
+
+        @Override
+        public int close(ConnectionFilter filter) {
+            closes.add(filter);
+            return filter.matches("alice", "203.0.113.7", "chat") ? 1 : 0;
+        }
+    }
+
+    private static final AtomicBoolean READY = new AtomicBoolean(true);
+    private static final FakeActions ACTIONS = new FakeActions();
+    private static final List<AutoCloseable> CLEANUP = new ArrayList<>();
+    private static Metrics metrics;
+    private static AdminServer withToken;
+    private static AdminServer open;
+    private static HttpClient client;
+
+    @BeforeAll
+    static void start() throws Exception {
+        metrics = new Metrics();
+        metrics.route("chat").blocked(Reason.PATTERN_DENIED, 2);
+        withToken = new AdminServer(new AdminPolicy("127.0.0.1", 0, Optional.of(new Secret(TOKEN))),
+                                    metrics, READY::get, ACTIONS);
+        withToken.start();
+        // An empty token (admin.token: ${WSGUARD_ADMIN_TOKEN:-} unset) means no token at all.
+        open = new AdminServer(new AdminPolicy("127.0.0.1", 0, Optional.of(new Secret(""))),
+                               metrics, () -> true, ACTIONS);
+        open.start();
+        client = new HttpClient();
+        client.start();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        client.stop();
+        withToken.stop();
+        open.stop();
+        metrics.close();
+    }
+
+    private static Request request(AdminServer server, HttpMethod method, String pathAndQuery) {
+        return client.newRequest("http://127.0.0.1:" + server.port() + pathAndQuery).method(method);
+    }
+
+    private static ContentResponse send(Request request) throws Exception {
+        return request.timeout(10, java.util.concurrent.TimeUnit.SECONDS).send();
+    }
+
+    private static Request authorized(HttpMethod method, String pathAndQuery) {
+        return request(withToken, method, pathAndQuery)
+                .headers(h -> h.put(HttpHeader.AUTHORIZATION, "Bearer " + TOKEN));
+    }
+
+    @Test
+    void bindsAnEphemeralPort() {
+        assertThat(withToken.port()).isPositive();
+        assertThat(open.port()).isPositive().isNotEqualTo(withToken.port());
+    }
+
+    @Test
+    void healthzIsOkWithoutToken() throws Exception {
+        final ContentResponse response = send(request(withToken, HttpMethod.GET, "/healthz"));
+
+        assertThat(response.getStatus()).isEqualTo(200);
+        assertThat(response.getContentAsString()).isEqualTo("ok");
+    }
+
+    @Test
+    void readyzTurns503WhileDraining() throws Exception {
+        assertThat(send(request(withToken, HttpMethod.GET, "/readyz")).getStatus()).isEqualTo(200);
+        READY.set(false);
+        try {
+            final ContentResponse draining = send(request(withToken, HttpMethod.GET, "/readyz"));
+            assertThat(draining.getStatus()).isEqualTo(503);
+            assertThat(draining.getContentAsString()).isEqualTo("draining");
+        } finally {
+            READY.set(true);
+        }
+        assertThat(send(request(withToken, HttpMethod.GET, "/readyz")).getContentAsString()).isEqualTo("ready");
+    }
+
+    @Test
+    void metricsServesPrometheusTextWithoutToken() throws Exception {
+        final ContentResponse response = send(request(withToken, HttpMethod.GET, "/metrics"));
+
+        assertThat(response.getStatus()).isEqualTo(200);
+        assertThat(response.getHeaders().get(HttpHeader.CONTENT_TYPE)).isEqualTo("text/plain; version=0.0.4; charset=utf-8");
+        assertThat(response.getContentAsString().lines())
+                .contains("wsguard_blocked_total{reason=\"pattern_denied\",route=\"chat\"} 2.0");
+    }
+
+    @Test
+    void adminPathsNeedTheBearerToken() throws Exception {
+        final ContentResponse missing = send(request(withToken, HttpMethod.GET, "/admin/connections"));
+        assertThat(missing.getStatus()).isEqualTo(401);
+        assertThat(missing.getHeaders().get(HttpHeader.WWW_AUTHENTICATE)).startsWith("Bearer");
+
+        final ContentResponse wrong = send(request(withToken, HttpMethod.GET, "/admin/connections")
+                                                   .headers(h -> h.put(HttpHeader.AUTHORIZATION, "Bearer nope")));
+        assertThat(wrong.getStatus()).isEqualTo(401);
+
+        final ContentResponse prefix = send(request(withToken, HttpMethod.GET, "/admin/connections")
+                .headers(h -> h.put(HttpHeader.AUTHORIZATION, "Bearer " + TOKEN.substring(0, 5))));
+        assertThat(prefix.getStatus()).isEqualTo(401);
+
+        final ContentResponse basic = send(request(withToken, HttpMethod.GET, "/admin/connections")
+                .headers(h -> h.put(HttpHeader.AUTHORIZATION, "Basic " + TOKEN)));
+        assertThat(basic.getStatus()).isEqualTo(401);
+
+        final ContentResponse right = send(authorized(HttpMethod.GET, "/admin/connections"));
+        assertThat(right.getStatus()).isEqualTo(200);
+        assertThat(right.getHeaders().get(HttpHeader.CONTENT_TYPE)).startsWith("application/json");
+        assertThat(right.getContentAsString())
+                .isEqualTo("[{\"id\":\"c1\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"subject\":\"alice\","
+                           + "\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":12,\"messagesIn\":3,"
+                           + "\"messagesOut\":4,\"bytesIn\":30,\"bytesOut\":40}]");
+    }
+
+    @Test
+    void unknownAdminPathsAre401BeforeTheyAre404() throws Exception {
+        assertThat(send(request(withToken, HttpMethod.GET, "/admin/nothing")).getStatus()).isEqualTo(401);
+        assertThat(send(authorized(HttpMethod.GET, "/admin/nothing")).getStatus()).isEqualTo(404);
+    }
+
+    @Test
+    void emptyTokenLeavesAdminOpen() throws Exception {
+        assertThat(send(request(open, HttpMethod.GET, "/admin/connections")).getStatus()).isEqualTo(200);
+    }
+
+    @Test
+    void effectivePolicyRedactsSecrets() throws Exception {
+        final ContentResponse response = send(authorized(HttpMethod.GET, "/admin/policy"));
+
+        assertThat(response.getStatus()).isEqualTo(200);
+        final String body = response.getContentAsString();
+        assertThat(body).doesNotContain(JWT_SECRET).doesNotContain(TOKEN);
+        assertThat(body).isEqualTo("{\"name\":\"demo\",\"jwtSecret\":\"<redacted>\",\"token\":\"<redacted>\","
+                                   + "\"file\":\"certs/server.crt\",\"timeout\":\"30s\"}");
+    }
+
+    @Test
+    void reloadReportsAppliedOrRejected() throws Exception {
+        final ContentResponse applied = send(authorized(HttpMethod.POST, "/admin/reload"));
+        assertThat(applied.getStatus()).isEqualTo(200);
+        assertThat(applied.getContentAsString()).isEqualTo("{\"status\":\"reloaded\"}");
+
+        ACTIONS.nextReload = ReloadResult.rejected(List.of("policy.yaml:3:5: version: 2 (expected: 1)"));
+        try {
+            final ContentResponse rejected = send(authorized(HttpMethod.POST, "/admin/reload"));
+            assertThat(rejected.getStatus()).isEqualTo(422);
+            assertThat(rejected.getContentAsString()).isEqualTo(
+                    "{\"status\":\"rejected\",\"problems\":[\"policy.yaml:3:5: version: 2 (expected: 1)\"]}");
+        } finally {
+            ACTIONS.nextReload = ReloadResult.ok();
+        }
+    }
+
+    @Test
+    void closeNeedsAtLeastOneKnownFilter() throws Exception {
+        final int before = ACTIONS.closes.size();
+
+        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close")).getStatus()).isEqualTo(400);
+        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close?clinet=203.0.113.7")).getStatus())
+                .isEqualTo(400);
+        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close?sub=")).getStatus()).isEqualTo(400);
+        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close?sub=a&sub=b")).getStatus()).isEqualTo(400);
+        assertThat(ACTIONS.closes).hasSize(before);
+
+        final ContentResponse closed = send(authorized(HttpMethod.POST, "/admin/connections/close?sub=alice&route=chat"));
+        assertThat(closed.getStatus()).isEqualTo(200);
+        assertThat(closed.getContentAsString()).isEqualTo("{\"closed\":1}");
+        assertThat(ACTIONS.closes).last().isEqualTo(
+                new ConnectionFilter(Optional.of("alice"), Optional.empty(), Optional.of("chat")));
+    }
+
+    @Test
+    void closeNeedsTheTokenToo() throws Exception {
+        assertThat(send(request(withToken, HttpMethod.POST, "/admin/connections/close?sub=alice")).getStatus())
+                .isEqualTo(401);
+    }
+
+    @Test
+    void crossSitePostIsRefused() throws Exception {
+        final ContentResponse response = send(request(open, HttpMethod.POST, "/admin/connections/close?sub=alice")
+                .headers(h -> h.put(HttpHeader.ORIGIN, "https://evil.example")));
+        assertThat(response.getStatus()).isEqualTo(403);
+
+        final ContentResponse sameOrigin = send(request(open, HttpMethod.POST, "/admin/reload")
+                .headers(h -> h.put(HttpHeader.ORIGIN, "http://127.0.0.1:" + open.port())));
+        assertThat(sameOrigin.getStatus()).isEqualTo(200);
+    }
+
+    @Test
+    void unknownPathIs404AndWrongMethodIs405() throws Exception {
+        assertThat(send(request(withToken, HttpMethod.GET, "/nothing")).getStatus()).isEqualTo(404);
+
+        final ContentResponse wrongMethod = send(request(withToken, HttpMethod.POST, "/healthz"));
+        assertThat(wrongMethod.getStatus()).isEqualTo(405);
+        assertThat(wrongMethod.getHeaders().get(HttpHeader.ALLOW)).isEqualTo("GET");
+
+        assertThat(send(authorized(HttpMethod.GET, "/admin/reload")).getStatus()).isEqualTo(405);
+        assertThat(send(authorized(HttpMethod.DELETE, "/admin/connections")).getStatus()).isEqualTo(405);
+    }
+
+    @Test
+    void dashboardIsSelfContained() throws Exception {
+        final ContentResponse response = send(request(withToken, HttpMethod.GET, "/"));
+
+        assertThat(response.getStatus()).isEqualTo(200);
+        assertThat(response.getHeaders().get(HttpHeader.CONTENT_TYPE)).startsWith("text/html");
+        final String html = response.getContentAsString();
+        assertThat(html).contains("<svg", "/metrics", "/admin/connections", "sessionStorage", "wsguard_blocked_total",
+                                  "Authorization");
+        assertThat(html).doesNotContain("http://").doesNotContain("https://").doesNotContain("src=");
+        final String csp = response.getHeaders().get("Content-Security-Policy");
+        assertThat(csp).contains("default-src 'none'", "script-src 'sha256-", "connect-src 'self'")
+                       .doesNotContain("unsafe-inline");
+        assertThat(csp).contains(Dashboard.hashOf(html, "<script>", "</script>"));
+    }
+}
