@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.client.HttpClient;
@@ -37,6 +38,7 @@ class AdminServerTest {
     static final class FakeActions implements AdminActions {
         final List<ConnectionFilter> closes = new CopyOnWriteArrayList<>();
         volatile ReloadResult nextReload = ReloadResult.ok();
+        volatile boolean failPolicy;
 
         @Override
         public ReloadResult reload() {
@@ -45,6 +47,9 @@ class AdminServerTest {
 
         @Override
         public Object effectivePolicy() {
+            if (failPolicy) {
+                throw new IllegalStateException("detail " + JWT_SECRET + " that must not reach the client");
+            }
             return new FakePolicy("demo", new Secret(JWT_SECRET), Optional.of(new Secret(TOKEN)),
                                   Path.of("certs/server.crt"), Duration.ofSeconds(30));
         }
@@ -98,7 +103,7 @@ class AdminServerTest {
     }
 
     private static ContentResponse send(Request request) throws Exception {
-        return request.timeout(10, java.util.concurrent.TimeUnit.SECONDS).send();
+        return request.timeout(10, TimeUnit.SECONDS).send();
     }
 
     private static Request authorized(HttpMethod method, String pathAndQuery) {
@@ -271,5 +276,17 @@ class AdminServerTest {
         assertThat(csp).contains("default-src 'none'", "script-src 'sha256-", "connect-src 'self'")
                        .doesNotContain("unsafe-inline");
         assertThat(csp).contains(Dashboard.hashOf(html, "<script>", "</script>"));
+    }
+
+    @Test
+    void failingActionIs500WithoutItsMessage() throws Exception {
+        ACTIONS.failPolicy = true;
+        try {
+            final ContentResponse response = send(authorized(HttpMethod.GET, "/admin/policy"));
+            assertThat(response.getStatus()).isEqualTo(500);
+            assertThat(response.getContentAsString()).doesNotContain(JWT_SECRET).contains("internal error");
+        } finally {
+            ACTIONS.failPolicy = false;
+        }
     }
 }
