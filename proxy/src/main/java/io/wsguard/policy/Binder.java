@@ -82,7 +82,12 @@ final class Binder {
         final Fields f = fields.get();
         final int before = problems.size();
         final Optional<YNode> versionNode = f.required("version", "version: 1");
-        versionNode.flatMap(n -> integer(n, "version", 1, 1));
+        versionNode.flatMap(n -> parse(n, "version", text -> {
+            if (!text.strip().equals("1")) {
+                throw new IllegalArgumentException("'" + text + "' is not supported (expected: 1)");
+            }
+            return 1;
+        }));
 
         final List<ListenerPolicy> listeners = new ArrayList<>();
         f.required("listeners", "a list of listeners with a port").flatMap(n -> list(n, "listeners", "a list of listeners"))
@@ -522,7 +527,14 @@ final class Binder {
                 if (!HEADER_NAME.matcher(header).matches()) {
                     problemAt(headerPath, "'" + header + "' is not a header name (expected: letters, digits and -)");
                 }
-                sf.get(header).flatMap(n -> text(n, headerPath, true)).ifPresent(v -> set.put(header, v));
+                sf.get(header).flatMap(n -> text(n, headerPath, true)).ifPresent(v -> {
+                    // CR or LF in a value would let it smuggle further headers to the upstream.
+                    if (v.chars().anyMatch(c -> c < 0x20 && c != '\t' || c == 0x7f)) {
+                        problemAt(headerPath, "the value holds control characters (expected: one line of text)");
+                    } else {
+                        set.put(header, v);
+                    }
+                });
             }
         });
         if (problems.size() > before) {

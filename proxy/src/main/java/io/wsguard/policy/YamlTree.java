@@ -75,7 +75,9 @@ final class YamlTree {
     private static final int MAX_ALIASES = 50;
     private static final Set<String> CORE_TAGS = Set.of(
             Tag.STR.getValue(), Tag.INT.getValue(), Tag.FLOAT.getValue(), Tag.BOOL.getValue(),
-            Tag.NULL.getValue(), Tag.MAP.getValue(), Tag.SEQ.getValue());
+            Tag.NULL.getValue(), Tag.MAP.getValue(), Tag.SEQ.getValue(),
+            // The core schema resolves plain ${NAME} scalars to this tag; wsguard substitutes them itself.
+            Tag.ENV_TAG.getValue());
 
     private final Path file;
     private final List<PolicyProblem> problems;
