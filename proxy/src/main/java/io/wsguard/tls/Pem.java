@@ -1,0 +1,178 @@
+package io.wsguard.tls;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.Signature;
+import java.security.cert.X509Certificate;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
+import org.bouncycastle.cert.X509CertificateHolder;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.openssl.PEMEncryptedKeyPair;
+import org.bouncycastle.openssl.PEMKeyPair;
+import org.bouncycastle.openssl.PEMParser;
+import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
+import org.bouncycastle.pkcs.PKCS8EncryptedPrivateKeyInfo;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reads PEM files with BouncyCastle's {@link PEMParser}, turning every way they can be wrong into a
+ * {@link TlsConfigException} for the field that named the file. Jetty reads no PEM at all (notes
+ * §2.6, pitfall 9), and the JDK alone reads only PKCS#8.
+ *
+ * <p>The JCA converters run against the JDK's default providers; BouncyCastle is never registered
+ * as a provider, so it cannot change which TLS implementation the JVM uses.
+ */
+final class Pem {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Pem.class);
+
+    static final String KEY_FORMS = "a PEM private key: BEGIN PRIVATE KEY (PKCS#8), BEGIN RSA PRIVATE KEY (PKCS#1)"
+                                    + " or BEGIN EC PRIVATE KEY (SEC1), unencrypted";
+
+    private Pem() {}
+
+    /** A certificate chain, leaf first: every {@code CERTIFICATE} block of the file, in order. */
+    static List<X509Certificate> certificates(Path file, String field) {
+        final List<X509Certificate> certs = new ArrayList<>();
+        final String text = read(file, field);
+        try (PEMParser parser = new PEMParser(new StringReader(text))) {
+            final JcaX509CertificateConverter converter = new JcaX509CertificateConverter();
+            for (Object object = parser.readObject(); object != null; object = parser.readObject()) {
+                // Other blocks (a key in a combined file, EC PARAMETERS) are not ours to judge here.
+                if (object instanceof X509CertificateHolder) {
+                    certs.add(converter.getCertificate((X509CertificateHolder) object));
+                }
+            }
+        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+            throw new TlsConfigException(field, quote(file) + " is not valid PEM (expected: -----BEGIN CERTIFICATE----- blocks)", e);
+        }
+        if (certs.isEmpty()) {
+            throw new TlsConfigException(field, quote(file) + " holds no certificate"
+                                                + " (expected: PEM with -----BEGIN CERTIFICATE-----)");
+        }
+        return certs;
+    }
+
+    /** The one private key in the file, in any of the forms of {@link #KEY_FORMS}. */
+    static PrivateKey privateKey(Path file, String field) {
+        final String text = read(file, field);
+        final JcaPEMKeyConverter converter = new JcaPEMKeyConverter();
+        try (PEMParser parser = new PEMParser(new StringReader(text))) {
+            for (Object object = parser.readObject(); object != null; object = parser.readObject()) {
+                if (object instanceof PrivateKeyInfo) {
+                    return converter.getPrivateKey((PrivateKeyInfo) object);
+                }
+                if (object instanceof PEMKeyPair) {
+                    return converter.getKeyPair((PEMKeyPair) object).getPrivate();
+                }
+                if (object instanceof PKCS8EncryptedPrivateKeyInfo || object instanceof PEMEncryptedKeyPair) {
+                    throw new TlsConfigException(field, quote(file) + " is encrypted (expected: " + KEY_FORMS
+                                                        + "; decrypt it with openssl pkcs8 -topk8 -nocrypt)");
+                }
+                if (object instanceof X509CertificateHolder) {
+                    throw new TlsConfigException(field, quote(file) + " is a certificate (expected: " + KEY_FORMS + ")");
+                }
+                // Anything else (openssl ecparam writes EC PARAMETERS before the key): keep looking.
+            }
+        } catch (TlsConfigException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            throw new TlsConfigException(field, quote(file) + " is not a readable private key (expected: " + KEY_FORMS + ")", e);
+        }
+        throw new TlsConfigException(field, quote(file) + " holds no private key (expected: " + KEY_FORMS + ")");
+    }
+
+    /** A trust store holding every certificate of a PEM bundle, for client or upstream verification. */
+    static KeyStore trustStore(Path file, String field) {
+        final List<X509Certificate> certs = certificates(file, field);
+        try {
+            final KeyStore store = KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            for (int i = 0; i < certs.size(); i++) {
+                store.setCertificateEntry("ca-" + i, certs.get(i));
+            }
+            return store;
+        } catch (IOException | GeneralSecurityException e) {
+            throw new TlsConfigException(field, "cannot build a trust store from " + quote(file), e);
+        }
+    }
+
+    /**
+     * True when {@code key} is the private half of {@code publicKey}. Proven by signing a fixed
+     * challenge and verifying it: the one test that works alike for RSA, EC and Ed25519, whatever
+     * the key file's form kept of the public key (PKCS#8 EC and Ed25519 keys often keep none).
+     */
+    static boolean belongTogether(PrivateKey key, PublicKey publicKey) {
+        final String algorithm;
+        switch (key.getAlgorithm()) {
+            case "RSA" -> algorithm = "SHA256withRSA";
+            case "EC" -> algorithm = "SHA256withECDSA";
+            case "EdDSA", "Ed25519" -> algorithm = "Ed25519";
+            case "Ed448" -> algorithm = "Ed448";
+            default -> {
+                return false;
+            }
+        }
+        try {
+            final byte[] challenge = "wsguard key check".getBytes(StandardCharsets.US_ASCII);
+            final Signature signer = Signature.getInstance(algorithm);
+            signer.initSign(key);
+            signer.update(challenge);
+            final byte[] signature = signer.sign();
+            final Signature verifier = Signature.getInstance(algorithm);
+            verifier.initVerify(publicKey);
+            verifier.update(challenge);
+            return verifier.verify(signature);
+        } catch (GeneralSecurityException | RuntimeException e) {
+            // A key of another type than the certificate's (RSA key, EC certificate) lands here.
+            return false;
+        }
+    }
+
+    /** Logs, but allows, a certificate outside its validity: refusing to start would make an outage worse. */
+    static void warnIfNotValidNow(X509Certificate cert, String field, Path file) {
+        final Instant now = Instant.now();
+        if (cert.getNotAfter().toInstant().isBefore(now)) {
+            LOG.warn("tls {}: certificate in '{}' ({}) expired on {}; clients will refuse it",
+                     field, file, cert.getSubjectX500Principal().getName(), cert.getNotAfter().toInstant());
+        } else if (cert.getNotBefore().toInstant().isAfter(now)) {
+            LOG.warn("tls {}: certificate in '{}' ({}) is not valid before {}; clients will refuse it",
+                     field, file, cert.getSubjectX500Principal().getName(), cert.getNotBefore().toInstant());
+        }
+    }
+
+    static String quote(Path file) {
+        return "'" + file + "'";
+    }
+
+    private static String read(Path file, String field) {
+        try (Reader in = Files.newBufferedReader(file, StandardCharsets.ISO_8859_1)) {
+            final StringBuilder text = new StringBuilder();
+            final char[] buffer = new char[8192];
+            for (int n = in.read(buffer); n >= 0; n = in.read(buffer)) {
+                text.append(buffer, 0, n);
+            }
+            return text.toString();
+        } catch (NoSuchFileException e) {
+            throw new TlsConfigException(field, quote(file) + " does not exist (expected: a readable PEM file)", e);
+        } catch (AccessDeniedException e) {
+            throw new TlsConfigException(field, quote(file) + " is not readable by this user (expected: a readable PEM file)", e);
+        } catch (IOException e) {
+            throw new TlsConfigException(field, "cannot read " + quote(file) + " (expected: a readable PEM file)", e);
+        }
+    }
+}
