@@ -48,7 +48,7 @@ public final class MacChain {
     }
 
     /** The mac of a sealed line, or {@code null} if it does not end like one. */
-    static String macOf(String line) {
+    public static String macOf(String line) {
         if (line == null || line.length() < SUFFIX_LENGTH + 1 || !line.endsWith("\"}")) {
             return null;
         }
