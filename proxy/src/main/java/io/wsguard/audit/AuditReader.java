@@ -1,0 +1,230 @@
+package io.wsguard.audit;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Reads audit lines back (the {@code audit} command): parsing, filtering, the human format, the
+ * summary and {@code --follow}. Stateless and thread-safe except {@link Summary}.
+ */
+public final class AuditReader {
+
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+
+    private AuditReader() {}
+
+    /**
+     * One parsed audit line; {@code raw} is the line as read.
+     */
+    public record Entry(Instant ts, String event, String stage, String reason, String route, String client,
+                        String conn, String sub, String origin, String action, Integer closeCode, Integer status,
+                        long count, String detail, String raw) {}
+
+    /** Parses one line; throws {@link IllegalArgumentException} when it is not an audit line. */
+    public static Entry parse(String line) {
+        final JsonNode n;
+        try {
+            n = JSON.readTree(line);
+        } catch (JacksonException e) {
+            throw new IllegalArgumentException("not JSON", e);
+        }
+        if (n == null || !n.isObject() || text(n, "ts") == null || text(n, "reason") == null) {
+            throw new IllegalArgumentException("not an audit line (expected: an object with ts and reason)");
+        }
+        final Instant ts;
+        try {
+            ts = Instant.parse(text(n, "ts"));
+        } catch (java.time.format.DateTimeParseException e) {
+            throw new IllegalArgumentException("ts is not an ISO-8601 instant", e);
+        }
+        final JsonNode count = n.get("count");
+        return new Entry(ts, text(n, "event"), text(n, "stage"), text(n, "reason"), text(n, "route"),
+                         text(n, "client"), text(n, "conn"), text(n, "sub"), text(n, "origin"), text(n, "action"),
+                         integer(n, "closeCode"), integer(n, "status"),
+                         count == null || !count.isNumber() ? 1 : count.asLong(),
+                         Objects.requireNonNullElse(text(n, "detail"), ""), line);
+    }
+
+    private static String text(JsonNode n, String field) {
+        final JsonNode v = n.get(field);
+        return v == null || v.isNull() ? null : v.asString();
+    }
+
+    private static Integer integer(JsonNode n, String field) {
+        final JsonNode v = n.get(field);
+        return v == null || !v.isNumber() ? null : v.asInt();
+    }
+
+    /** {@code --since}, {@code --reason}, {@code --route}, {@code --client}; {@code null}: no filter. */
+    public record Filter(Instant since, String reason, String route, String client) implements Predicate<Entry> {
+        @Override
+        public boolean test(Entry e) {
+            return (since == null || !e.ts().isBefore(since))
+                   && (reason == null || reason.equals(e.reason()))
+                   && (route == null || route.equals(e.route()))
+                   && (client == null || client.equals(e.client()));
+        }
+    }
+
+    /**
+     * One line for people, e.g. {@code 2026-11-23T10:15:02.117Z blocked handshake origin_denied
+     * route=chat client=203.0.113.7 status=403 ×3 origin not allowed}: the fields that are set, the
+     * count when more than one, then the detail.
+     */
+    public static String human(Entry e) {
+        final StringBuilder b = new StringBuilder(160);
+        b.append(AuditJson.TS.format(e.ts())).append(' ').append(e.event()).append(' ').append(e.stage())
+         .append(' ').append(e.reason());
+        field(b, "route", e.route());
+        field(b, "client", e.client());
+        field(b, "conn", e.conn());
+        field(b, "sub", e.sub());
+        field(b, "origin", e.origin());
+        field(b, "action", e.action());
+        field(b, "closeCode", e.closeCode());
+        field(b, "status", e.status());
+        if (e.count() != 1) {
+            b.append(" ×").append(e.count());
+        }
+        if (!e.detail().isEmpty()) {
+            b.append(' ').append(e.detail());
+        }
+        return b.toString();
+    }
+
+    private static void field(StringBuilder b, String name, Object value) {
+        if (value != null) {
+            b.append(' ').append(name).append('=').append(value);
+        }
+    }
+
+    /** {@code --summary}: events (summing {@code count}) by reason, by route, top clients and subjects. */
+    public static final class Summary {
+        private long events;
+        private long lines;
+        private final Map<String, Long> byReason = new HashMap<>();
+        private final Map<String, Long> byRoute = new HashMap<>();
+        private final Map<String, Long> byClient = new HashMap<>();
+        private final Map<String, Long> bySubject = new HashMap<>();
+
+        public void add(Entry e) {
+            lines++;
+            events += e.count();
+            byReason.merge(e.reason(), e.count(), Long::sum);
+            byRoute.merge(Objects.requireNonNullElse(e.route(), "(none)"), e.count(), Long::sum);
+            if (e.client() != null) {
+                byClient.merge(e.client(), e.count(), Long::sum);
+            }
+            if (e.sub() != null) {
+                bySubject.merge(e.sub(), e.count(), Long::sum);
+            }
+        }
+
+        public long events() {
+            return events;
+        }
+
+        public void print(PrintWriter out) {
+            out.println(events + " events in " + lines + " lines");
+            section(out, "by reason", byReason, Integer.MAX_VALUE);
+            section(out, "by route", byRoute, Integer.MAX_VALUE);
+            section(out, "top clients", byClient, 10);
+            section(out, "top subjects", bySubject, 10);
+        }
+
+        private static void section(PrintWriter out, String title, Map<String, Long> counts, int limit) {
+            out.println(title + ":");
+            counts.entrySet().stream()
+                  .sorted(Map.Entry.<String, Long>comparingByValue(Comparator.reverseOrder())
+                                   .thenComparing(Map.Entry.comparingByKey()))
+                  .limit(limit)
+                  .forEach(e -> out.println(String.format("  %-40s %d", e.getKey(), e.getValue())));
+        }
+    }
+
+    /**
+     * {@code tail -f}: hands every complete line of {@code file} to {@code lines}, from the start,
+     * then polls for more until the thread is interrupted. When the file is rotated (a new file at
+     * the path, or the file shrank), the rest of the old file is read first, then the new one from
+     * its start. A file that does not exist yet is waited for.
+     */
+    public static void follow(Path file, Duration poll, Consumer<String> lines) throws IOException {
+        FileChannel channel = null;
+        Object key = null;
+        final ByteBuffer buffer = ByteBuffer.allocate(64 * 1024);
+        final java.io.ByteArrayOutputStream partial = new java.io.ByteArrayOutputStream();
+        try {
+            while (!Thread.currentThread().isInterrupted()) {
+                if (channel == null) {
+                    try {
+                        channel = FileChannel.open(file, StandardOpenOption.READ);
+                        key = fileKey(file);
+                        partial.reset();
+                    } catch (NoSuchFileException e) {
+                        channel = null;
+                    }
+                }
+                if (channel != null) {
+                    while (channel.read(buffer.clear()) > 0) {
+                        buffer.flip();
+                        while (buffer.hasRemaining()) {
+                            final byte b = buffer.get();
+                            if (b == '\n') {
+                                lines.accept(partial.toString(StandardCharsets.UTF_8));
+                                partial.reset();
+                            } else {
+                                partial.write(b);
+                            }
+                        }
+                    }
+                    // Rotated: the old file is drained above; switch to the new one.
+                    final Object now = fileKey(file);
+                    final boolean shrank = Files.exists(file) && Files.size(file) < channel.position();
+                    if (now != null && !now.equals(key) || shrank) {
+                        channel.close();
+                        channel = null;
+                        continue;
+                    }
+                }
+                try {
+                    Thread.sleep(poll.toMillis());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        } finally {
+            if (channel != null) {
+                channel.close();
+            }
+        }
+    }
+
+    private static Object fileKey(Path file) {
+        try {
+            final BasicFileAttributes attrs = Files.readAttributes(file, BasicFileAttributes.class);
+            // Without inode numbers (some file systems), fall back to the creation time.
+            return attrs.fileKey() != null ? attrs.fileKey() : attrs.creationTime();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+}
