@@ -1,10 +1,13 @@
 package io.wsguard;
 
-/** Entry point. */
+import io.wsguard.cli.WsguardCommand;
+import picocli.CommandLine;
+
+/** Entry point: {@code java -jar wsguard.jar <command>}. Wires the commands, nothing else. */
 public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        System.out.println("wsguard");
+        System.exit(WsguardCommand.commandLine().execute(args));
     }
 }

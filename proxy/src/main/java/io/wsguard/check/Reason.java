@@ -22,6 +22,8 @@ public enum Reason {
     CONNECTION_LIMIT(Stage.HANDSHAKE, 429, 0),
     /** At {@code proxy.maxConnections} or draining: 503 (SPEC §4). */
     UNAVAILABLE(Stage.HANDSHAKE, 503, 0),
+    /** A handshake check could not decide (its I/O failed): fail closed with 503. */
+    CHECK_FAILED(Stage.HANDSHAKE, 503, 0),
     MESSAGE_RATE(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
     BYTE_RATE(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
     MESSAGE_TOO_BIG(Stage.MESSAGE, 0, CloseCodes.MESSAGE_TOO_BIG),

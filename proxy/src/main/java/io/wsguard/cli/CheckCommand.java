@@ -1,0 +1,42 @@
+package io.wsguard.cli;
+
+import io.wsguard.policy.LoadedPolicy;
+import io.wsguard.policy.PolicyException;
+import io.wsguard.policy.PolicyLoader;
+import io.wsguard.policy.PolicyProblem;
+import io.wsguard.server.PolicyCheck;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code wsguard check -c FILE}: validates a policy and everything it references (SPEC §2). */
+@Command(name = "check", description = "Validate a policy file and everything it references; print OK or every problem.")
+public final class CheckCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = {"-c", "--config"}, required = true, description = "The policy file.")
+    Path config;
+
+    @Override
+    public Integer call() {
+        final PrintWriter out = spec.commandLine().getOut();
+        try {
+            final LoadedPolicy loaded = PolicyLoader.load(config);
+            PolicyCheck.compile(loaded);
+        } catch (PolicyException e) {
+            for (PolicyProblem problem : e.problems()) {
+                out.println(problem);
+            }
+            out.flush();
+            return ExitCode.INVALID;
+        }
+        out.println("OK");
+        out.flush();
+        return ExitCode.OK;
+    }
+}

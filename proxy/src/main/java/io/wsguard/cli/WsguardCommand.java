@@ -1,0 +1,40 @@
+package io.wsguard.cli;
+
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The top-level command; its subcommands do the work. */
+@Command(
+        name = "wsguard",
+        mixinStandardHelpOptions = true,
+        version = "wsguard 0.1.0",
+        description = "A security-hardening reverse proxy for WebSocket traffic.",
+        subcommands = {RunCommand.class, CheckCommand.class, AuditCommand.class})
+public final class WsguardCommand implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    /** The configured command line: usage errors exit 2, unexpected failures exit 1 with one line. */
+    public static CommandLine commandLine() {
+        final CommandLine commandLine = new CommandLine(new WsguardCommand());
+        commandLine.setExitCodeExceptionMapper(e -> ExitCode.RUNTIME_FAILURE);
+        commandLine.setParameterExceptionHandler((e, args) -> {
+            final PrintWriter err = e.getCommandLine().getErr();
+            err.println("wsguard: " + e.getMessage());
+            err.println("Try 'wsguard " + e.getCommandLine().getCommandName() + " --help'.");
+            return ExitCode.INVALID;
+        });
+        commandLine.setExecutionExceptionHandler((e, cmd, parseResult) -> {
+            cmd.getErr().println("wsguard: " + e.getMessage());
+            return ExitCode.RUNTIME_FAILURE;
+        });
+        return commandLine;
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+}

@@ -1,0 +1,443 @@
+package io.wsguard.relay;
+
+import io.wsguard.check.CloseCodes;
+import io.wsguard.check.Mode;
+import io.wsguard.check.Reason;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.Scheduler;
+import org.eclipse.jetty.websocket.core.CloseStatus;
+import org.eclipse.jetty.websocket.core.CoreSession;
+import org.eclipse.jetty.websocket.core.Frame;
+import org.eclipse.jetty.websocket.core.FrameHandler;
+import org.eclipse.jetty.websocket.core.OpCode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One proxied connection: the client's WebSocket session paired with the upstream's, relaying frames
+ * both ways.
+ *
+ * <p>Flow control is Jetty's explicit demand: a side reads its next frame only after the peer has
+ * written the previous one, so a slow reader slows the writer and the proxy holds at most one frame
+ * per direction (SPEC §4). Frames pass through as they are (fragmentation, pings and pongs
+ * included); messages are never reassembled here, only their size is counted, after decompression.
+ *
+ * <p>The close handshake is relayed end to end: a CLOSE from one side is forwarded to the other,
+ * and the other's reply is sent back as the answer, so codes and reasons pass through unchanged.
+ * When wsguard itself ends a connection (a rule, the upstream failing, idle time, lifetime, drain),
+ * both sides get a CLOSE of their own.
+ */
+public final class ProxySession {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ProxySession.class);
+
+    /** How long a relayed CLOSE waits for the other side's reply before wsguard answers itself. */
+    private static final Duration CLOSE_REPLY_TIMEOUT = Duration.ofSeconds(5);
+
+    private final String id;
+    private final String route;
+    private final String clientIp;
+    private final String origin;
+    private final Mode mode;
+    private final Duration idleTimeout;
+    private final Duration maxLifetime;
+    private final Scheduler scheduler;
+    private final SessionEvents events;
+    private final Instant openedAt = Instant.now();
+
+    private final Side client;
+    private final Side upstream;
+
+    private final Object lock = new Object();
+    private boolean terminated;
+    private boolean openReported;
+    private boolean closedReported;
+    private Scheduler.Task lifetimeTask;
+
+    /**
+     * @param inboundMaxSize the largest message the client may send (after decompression)
+     * @param outboundMaxSize the largest message the upstream may send; {@code Long.MAX_VALUE}: no limit
+     */
+    public ProxySession(
+            String id,
+            String route,
+            String clientIp,
+            String origin,
+            Mode mode,
+            long inboundMaxSize,
+            long outboundMaxSize,
+            Duration idleTimeout,
+            Duration maxLifetime,
+            Scheduler scheduler,
+            SessionEvents events) {
+        this.id = id;
+        this.route = route;
+        this.clientIp = clientIp;
+        this.origin = origin;
+        this.mode = mode;
+        this.idleTimeout = idleTimeout;
+        this.maxLifetime = maxLifetime;
+        this.scheduler = scheduler;
+        this.events = events;
+        this.client = new Side("client", true, inboundMaxSize);
+        this.upstream = new Side("upstream", false, outboundMaxSize);
+        client.peer = upstream;
+        upstream.peer = client;
+    }
+
+    /** The handler for the client's side (the server session). */
+    public FrameHandler clientHandler() {
+        return client;
+    }
+
+    /** The handler for the upstream's side (the client session wsguard opens). */
+    public FrameHandler upstreamHandler() {
+        return upstream;
+    }
+
+    public String id() {
+        return id;
+    }
+
+    public String route() {
+        return route;
+    }
+
+    public String clientIp() {
+        return clientIp;
+    }
+
+    public String origin() {
+        return origin;
+    }
+
+    public Instant openedAt() {
+        return openedAt;
+    }
+
+    public long messagesIn() {
+        return client.messages;
+    }
+
+    public long messagesOut() {
+        return upstream.messages;
+    }
+
+    public long bytesIn() {
+        return client.bytes;
+    }
+
+    public long bytesOut() {
+        return upstream.bytes;
+    }
+
+    /** The subprotocol the upstream chose, or null; valid once the upstream side is open. */
+    public String upstreamSubprotocol() {
+        final CoreSession session = upstream.session;
+        return session == null ? null : session.getNegotiatedSubProtocol();
+    }
+
+    /**
+     * Closes the connection from wsguard's side: {@code clientCode} to the client and
+     * {@code upstreamCode} to the upstream. Safe to call any number of times, from any thread.
+     */
+    public void terminate(int clientCode, String clientReason, int upstreamCode, String upstreamReason) {
+        synchronized (lock) {
+            if (terminated) {
+                return;
+            }
+            terminated = true;
+        }
+        sendOwnClose(client, clientCode, clientReason);
+        sendOwnClose(upstream, upstreamCode, upstreamReason);
+        // A peer that never answers our CLOSE must not hold the connection open.
+        scheduler.schedule(this::abortBoth, CLOSE_REPLY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Ends the connection for a shutdown: 1001 to both sides (SPEC §6 drain). */
+    public void shutdown() {
+        terminate(CloseCodes.SHUTDOWN, "wsguard shutting down", CloseCodes.SHUTDOWN, "wsguard shutting down");
+    }
+
+    /** Drops both connections without a close handshake: used when the client vanished mid-handshake. */
+    public void abortBoth() {
+        for (Side side : new Side[] {client, upstream}) {
+            final CoreSession session = side.session;
+            if (session != null && !session.isClosed()) {
+                session.abort();
+            }
+        }
+    }
+
+    private void sideOpened(Side side) {
+        final boolean bothOpen;
+        synchronized (lock) {
+            bothOpen = client.session != null && upstream.session != null && !openReported;
+            if (bothOpen) {
+                openReported = true;
+            }
+        }
+        if (!bothOpen) {
+            return;
+        }
+        events.opened(this);
+        if (upstream.closed) {
+            // The upstream went away between its upgrade and the client's.
+            upstreamFailed("upstream closed during the handshake");
+            return;
+        }
+        client.session.addIdleTimeoutListener(timeout -> {
+            expire("idle timeout " + idleTimeout.toSeconds() + "s");
+            return false;
+        });
+        lifetimeTask = scheduler.schedule(
+                () -> expire("max lifetime " + maxLifetime.toSeconds() + "s"), maxLifetime.toMillis(), TimeUnit.MILLISECONDS);
+        client.session.demand();
+        upstream.session.demand();
+    }
+
+    private void expire(String detail) {
+        events.blocked(this, Reason.SESSION_EXPIRED, Mode.ENFORCE, detail, CloseCodes.SHUTDOWN);
+        terminate(CloseCodes.SHUTDOWN, "session expired", CloseCodes.SHUTDOWN, "session expired");
+    }
+
+    private void upstreamFailed(String detail) {
+        events.blocked(this, Reason.UPSTREAM_UNAVAILABLE, Mode.ENFORCE, detail, CloseCodes.BAD_GATEWAY);
+        terminate(CloseCodes.BAD_GATEWAY, "upstream failed", CloseCodes.SHUTDOWN, "going away");
+    }
+
+    private void sendOwnClose(Side side, int code, String reason) {
+        final CoreSession session = side.session;
+        final Callback pending;
+        synchronized (lock) {
+            if (session == null || side.closeSent || side.closed) {
+                return;
+            }
+            side.closeSent = true;
+            pending = side.pendingClose;
+            side.pendingClose = null;
+        }
+        session.close(code, reason, Callback.NOOP);
+        if (pending != null) {
+            // Our CLOSE went out first, so completing the held one sends no second CLOSE.
+            pending.succeeded();
+        }
+    }
+
+    private void onCloseFrame(Side from, Frame frame, Callback callback) {
+        final Side to = from.peer;
+        final CloseStatus status = CloseStatus.getCloseStatus(frame);
+        Callback replyTo = null;
+        boolean forward = false;
+        synchronized (lock) {
+            from.closeReceived = true;
+            if (from.closeSent) {
+                // This is the reply to a CLOSE we relayed onto this side: pass it back as the answer.
+                replyTo = to.pendingClose;
+                to.pendingClose = null;
+                if (replyTo != null) {
+                    to.closeSent = true;
+                }
+            } else if (to.session != null && !to.closeSent && !to.closed) {
+                from.pendingClose = callback;
+                to.closeSent = true;
+                forward = true;
+            }
+        }
+        if (forward) {
+            to.session.sendFrame(status.toFrame(), Callback.NOOP, false);
+            scheduler.schedule(() -> answerCloseOurselves(from), CLOSE_REPLY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            return;
+        }
+        if (replyTo != null) {
+            final Callback held = replyTo;
+            to.session.sendFrame(status.toFrame(), Callback.from(held::succeeded, x -> held.succeeded()), false);
+        }
+        // Either a reply (our output is already closed: no echo), or nobody left to ask (Jetty echoes).
+        callback.succeeded();
+    }
+
+    private void answerCloseOurselves(Side side) {
+        final Callback pending;
+        synchronized (lock) {
+            pending = side.pendingClose;
+            side.pendingClose = null;
+        }
+        if (pending != null) {
+            pending.succeeded();
+        }
+    }
+
+    private void sideClosed(Side side, CloseStatus status) {
+        final Side other = side.peer;
+        final boolean report;
+        final Callback otherPending;
+        final boolean cleanClose;
+        synchronized (lock) {
+            side.closed = true;
+            cleanClose = side.closeReceived || side.closeSent;
+            otherPending = !side.closeReceived ? takePending(other) : null;
+            report = openReported && !closedReported && client.closed && upstream.closed;
+            if (report) {
+                closedReported = true;
+            }
+        }
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("{} {} side closed: {}", id, side.name, status);
+        }
+        if (otherPending != null) {
+            // The other side asked to close and this one died before answering: Jetty answers.
+            otherPending.succeeded();
+        }
+        if (!cleanClose && openReported) {
+            if (side == upstream) {
+                upstreamFailed("upstream connection lost");
+            } else {
+                terminate(CloseCodes.SHUTDOWN, "client gone", CloseCodes.SHUTDOWN, "client went away");
+            }
+        } else if (!other.closeSent && !other.closed && other.session != null && !side.closeReceived) {
+            // We closed this side ourselves; make sure the other one follows.
+            terminate(CloseCodes.SHUTDOWN, "going away", CloseCodes.SHUTDOWN, "going away");
+        }
+        if (report) {
+            if (lifetimeTask != null) {
+                lifetimeTask.cancel();
+            }
+            events.closed(this);
+        }
+    }
+
+    private static Callback takePending(Side side) {
+        final Callback pending = side.pendingClose;
+        side.pendingClose = null;
+        return pending;
+    }
+
+    private void tooBig(Side side, long size) {
+        final String detail = (side.inbound ? "inbound" : "outbound") + " message exceeds maxSize of " + side.maxMessageSize + " bytes";
+        final int clientCode = side.inbound ? CloseCodes.MESSAGE_TOO_BIG : CloseCodes.BAD_GATEWAY;
+        events.blocked(this, Reason.MESSAGE_TOO_BIG, mode, detail, mode == Mode.ENFORCE ? clientCode : 0);
+        if (mode == Mode.ENFORCE) {
+            if (side.inbound) {
+                terminate(CloseCodes.MESSAGE_TOO_BIG, "message too big", CloseCodes.SHUTDOWN, "going away");
+            } else {
+                terminate(CloseCodes.BAD_GATEWAY, "upstream message too big", CloseCodes.MESSAGE_TOO_BIG, "message too big");
+            }
+        }
+    }
+
+    /**
+     * One direction's endpoint. Jetty delivers its frames one at a time (we demand each), so the
+     * message counters are only touched by one thread at a time. It is also the send callback for
+     * the frame in flight, which saves an allocation per frame.
+     */
+    private final class Side implements FrameHandler, Callback {
+        private final String name;
+        private final boolean inbound;
+        private final long maxMessageSize;
+        private Side peer;
+        private volatile CoreSession session;
+
+        // Guarded by lock.
+        private boolean closeSent;
+        private boolean closeReceived;
+        private volatile boolean closed;
+        private Callback pendingClose;
+
+        // Touched only by the thread delivering this side's current frame.
+        private Callback inFlight;
+        private long messageBytes;
+        private boolean overLimit;
+        private long messages;
+        private long bytes;
+
+        Side(String name, boolean inbound, long maxMessageSize) {
+            this.name = name;
+            this.inbound = inbound;
+            this.maxMessageSize = maxMessageSize;
+        }
+
+        @Override
+        public void onOpen(CoreSession coreSession, Callback callback) {
+            session = coreSession;
+            callback.succeeded();
+            sideOpened(this);
+        }
+
+        @Override
+        public void onFrame(Frame frame, Callback callback) {
+            final byte opcode = frame.getOpCode();
+            if (opcode == OpCode.CLOSE) {
+                onCloseFrame(this, frame, callback);
+                return;
+            }
+            if (terminated) {
+                // Closing: read on so the peer's CLOSE arrives, but relay nothing more.
+                callback.succeeded();
+                session.demand();
+                return;
+            }
+            if (frame.isDataFrame()) {
+                if (opcode != OpCode.CONTINUATION) {
+                    messageBytes = 0;
+                    overLimit = false;
+                }
+                messageBytes += frame.getPayloadLength();
+                if (messageBytes > maxMessageSize && !overLimit) {
+                    overLimit = true;
+                    tooBig(this, messageBytes);
+                    if (mode == Mode.ENFORCE) {
+                        callback.succeeded();
+                        session.demand();
+                        return;
+                    }
+                }
+                if (frame.isFin()) {
+                    messages++;
+                    bytes += messageBytes;
+                    events.relayed(ProxySession.this, inbound, messageBytes);
+                }
+            }
+            inFlight = callback;
+            peer.session.sendFrame(frame, this, false);
+        }
+
+        /** The peer wrote the frame in flight: release it and read the next one. */
+        @Override
+        public void succeeded() {
+            final Callback done = inFlight;
+            inFlight = null;
+            done.succeeded();
+            session.demand();
+        }
+
+        /** The peer could not take the frame (it is closing or gone): drop it and read on. */
+        @Override
+        public void failed(Throwable cause) {
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("{} relay from {} failed: {}", id, name, cause.toString());
+            }
+            final Callback done = inFlight;
+            inFlight = null;
+            done.succeeded();
+            session.demand();
+        }
+
+        @Override
+        public void onError(Throwable cause, Callback callback) {
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("{} {} side error: {}", id, name, cause.toString());
+            }
+            callback.succeeded();
+        }
+
+        @Override
+        public void onClosed(CloseStatus closeStatus, Callback callback) {
+            callback.succeeded();
+            sideClosed(this, closeStatus);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+package io.wsguard.server;
+
+import io.wsguard.audit.AuditEvent;
+import io.wsguard.audit.AuditLog;
+import io.wsguard.check.Mode;
+import io.wsguard.check.Reason;
+import io.wsguard.check.Stage;
+import io.wsguard.check.Verdict;
+import io.wsguard.handshake.HandshakeRequest;
+import io.wsguard.relay.ProxySession;
+import java.time.Instant;
+
+/** Turns refusals and in-session blocks into audit events (SPEC §5); the one place that knows their shape. */
+final class Auditor {
+
+    private final AuditLog log;
+
+    Auditor(AuditLog log) {
+        this.log = log;
+    }
+
+    AuditLog log() {
+        return log;
+    }
+
+    /** A handshake refused (or, in monitor mode, let through although a check denied it). */
+    void handshake(String route, HandshakeRequest request, Verdict.Deny deny, Mode mode) {
+        final boolean enforced = mode == Mode.ENFORCE;
+        log.record(AuditEvent.builder(enforced ? AuditEvent.Kind.BLOCKED : AuditEvent.Kind.MONITORED, deny.reason())
+                .ts(Instant.now())
+                .stage(Stage.HANDSHAKE)
+                .route(route)
+                .client(request.clientIp())
+                .origin(request.header("Origin"))
+                .action(enforced ? "refuse" : "none")
+                .status(enforced ? deny.reason().httpStatus() : null)
+                .detail(deny.detail())
+                .build());
+    }
+
+    /** Something on an open connection was blocked, or would have been in monitor mode. */
+    void session(ProxySession session, Reason reason, Mode mode, String detail, int closeCode) {
+        final boolean enforced = mode == Mode.ENFORCE;
+        // An upstream that fails mid-session is a session event, though the same reason refuses handshakes.
+        final Stage stage = reason == Reason.UPSTREAM_UNAVAILABLE ? Stage.SESSION : reason.stage();
+        log.record(AuditEvent.builder(enforced ? AuditEvent.Kind.BLOCKED : AuditEvent.Kind.MONITORED, reason)
+                .ts(Instant.now())
+                .stage(stage)
+                .route(session.route())
+                .client(session.clientIp())
+                .conn(session.id())
+                .origin(session.origin())
+                .action(enforced ? (closeCode > 0 ? "close" : "drop") : "none")
+                .closeCode(enforced && closeCode > 0 ? closeCode : null)
+                .detail(detail)
+                .build());
+    }
+}

@@ -1,0 +1,132 @@
+package io.wsguard.server;
+
+import io.wsguard.handshake.HandshakeChain;
+import io.wsguard.policy.ListenerPolicy;
+import io.wsguard.policy.LoadedPolicy;
+import io.wsguard.policy.Policy;
+import io.wsguard.policy.PolicyException;
+import io.wsguard.policy.PolicyProblem;
+import io.wsguard.policy.RoutePolicy;
+import io.wsguard.relay.UpstreamConnector;
+import io.wsguard.route.RouteMatcher;
+import io.wsguard.route.RouteTable;
+import io.wsguard.tls.ServerTls;
+import io.wsguard.tls.TlsConfigException;
+import io.wsguard.tls.UpstreamTls;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.function.Function;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
+import org.eclipse.jetty.util.thread.Scheduler;
+
+/**
+ * A policy compiled for serving: route table, trusted proxies, one upstream connector per route and
+ * the listeners' TLS contexts. Built once, shared by every request, never changed; anything that can
+ * fail (keys, certificates, trust stores) fails here, with the location of the field at fault.
+ */
+final class CompiledPolicy {
+
+    private final Policy policy;
+    private final RouteTable<CompiledRoute> routes;
+    private final List<CompiledRoute> routeList;
+    private final TrustedProxies trustedProxies;
+    private final List<SslContextFactory.Server> listenerTls;
+
+    private CompiledPolicy(
+            Policy policy, List<CompiledRoute> routes, TrustedProxies trustedProxies, List<SslContextFactory.Server> listenerTls) {
+        this.policy = policy;
+        this.routeList = List.copyOf(routes);
+        this.routes = RouteTable.of(routeList, CompiledRoute::matcher);
+        this.trustedProxies = trustedProxies;
+        this.listenerTls = listenerTls;
+    }
+
+    /**
+     * Compiles {@code loaded}; {@code events} makes each route's session events. Throws
+     * {@link PolicyException} with every located problem.
+     */
+    static CompiledPolicy from(
+            LoadedPolicy loaded, Executor executor, Scheduler scheduler, Function<String, ServerEvents> events) {
+        final Policy policy = loaded.policy();
+        final List<PolicyProblem> problems = new ArrayList<>();
+        final List<SslContextFactory.Server> listenerTls = new ArrayList<>();
+        for (int i = 0; i < policy.listeners().size(); i++) {
+            final ListenerPolicy listener = policy.listeners().get(i);
+            if (listener.tls().isEmpty()) {
+                listenerTls.add(null);
+                continue;
+            }
+            try {
+                listenerTls.add(ServerTls.create(listener.tls().get()));
+            } catch (TlsConfigException e) {
+                problems.add(loaded.locations().at("listeners[" + i + "].tls." + e.field(), "listeners[" + i + "].tls." + e.field() + ": " + e.getMessage()));
+                listenerTls.add(null);
+            }
+        }
+        final List<CompiledRoute> routes = new ArrayList<>();
+        for (int i = 0; i < policy.routes().size(); i++) {
+            final RoutePolicy route = policy.routes().get(i);
+            final SslContextFactory.Client upstreamTls;
+            try {
+                upstreamTls = UpstreamTls.create(route.upstream().tls());
+            } catch (TlsConfigException e) {
+                final String path = "routes[" + i + "].upstream.tls." + e.field();
+                problems.add(loaded.locations().at(path, path + ": " + e.getMessage()));
+                continue;
+            }
+            routes.add(new CompiledRoute(
+                    route,
+                    RouteMatcher.from(route.match()),
+                    new HandshakeChain(List.of(), route.mode()),
+                    new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
+                    new UpstreamHeaders(route.upstream().headers()),
+                    events.apply(route.name())));
+        }
+        if (!problems.isEmpty()) {
+            throw new PolicyException(problems);
+        }
+        return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls);
+    }
+
+    Policy policy() {
+        return policy;
+    }
+
+    RouteTable<CompiledRoute> routes() {
+        return routes;
+    }
+
+    List<CompiledRoute> routeList() {
+        return routeList;
+    }
+
+    TrustedProxies trustedProxies() {
+        return trustedProxies;
+    }
+
+    int maxConnections() {
+        return policy.proxy().maxConnections();
+    }
+
+    /** The TLS context of listener {@code index}, or null for a plain ws:// listener. */
+    SslContextFactory.Server listenerTls(int index) {
+        return listenerTls.get(index);
+    }
+
+    void start() throws Exception {
+        for (CompiledRoute route : routeList) {
+            route.connector().start();
+        }
+    }
+
+    void stop() {
+        for (CompiledRoute route : routeList) {
+            try {
+                route.connector().stop();
+            } catch (Exception ignored) {
+                // Stopping a client that failed to start has nothing more to release.
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+package io.wsguard.server;
+
+import io.wsguard.check.Mode;
+import io.wsguard.check.Reason;
+import io.wsguard.metrics.RouteMetrics;
+import io.wsguard.relay.Balancer;
+import io.wsguard.relay.ProxySession;
+import io.wsguard.relay.SessionEvents;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BooleanSupplier;
+
+/**
+ * Connects one route's sessions to the registry, the balancer's connection counts, metrics and the
+ * audit log. One per compiled route, so the relay's per-message metric calls find their counters
+ * without a lookup.
+ */
+final class ServerEvents implements SessionEvents {
+
+    private final ConnectionRegistry registry;
+    private final RouteMetrics metrics;
+    private final Auditor auditor;
+    private final BooleanSupplier draining;
+    private final ConcurrentHashMap<String, Balancer.Target> targets;
+
+    ServerEvents(
+            ConnectionRegistry registry, RouteMetrics metrics, Auditor auditor, BooleanSupplier draining,
+            ConcurrentHashMap<String, Balancer.Target> targets) {
+        this.registry = registry;
+        this.metrics = metrics;
+        this.auditor = auditor;
+        this.draining = draining;
+        this.targets = targets;
+    }
+
+    /** The upstream side is open to {@code target}; released when the session closes or is abandoned. */
+    void bind(ProxySession session, Balancer.Target target) {
+        targets.put(session.id(), target);
+    }
+
+    /** The client's upgrade failed after the upstream's succeeded: free what the handshake held. */
+    void abandoned(ProxySession session) {
+        final Balancer.Target target = targets.remove(session.id());
+        if (target != null) {
+            target.release();
+            registry.release();
+        }
+    }
+
+    @Override
+    public void opened(ProxySession session) {
+        registry.add(session);
+        metrics.connectionOpened();
+        metrics.handshakeAccepted();
+        if (draining.getAsBoolean()) {
+            // Opened while a drain began: the drain's sweep may have missed it, so close it here.
+            session.shutdown();
+        }
+    }
+
+    @Override
+    public void closed(ProxySession session) {
+        if (registry.remove(session)) {
+            metrics.connectionClosed();
+        }
+        final Balancer.Target target = targets.remove(session.id());
+        if (target != null) {
+            target.release();
+        }
+    }
+
+    @Override
+    public void blocked(ProxySession session, Reason reason, Mode mode, String detail, int closeCode) {
+        metrics.blocked(reason, 1);
+        auditor.session(session, reason, mode, detail, closeCode);
+    }
+
+    @Override
+    public void relayed(ProxySession session, boolean inbound, long bytes) {
+        if (inbound) {
+            metrics.inbound(bytes);
+        } else {
+            metrics.outbound(bytes);
+        }
+    }
+}

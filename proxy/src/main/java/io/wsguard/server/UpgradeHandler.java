@@ -1,0 +1,210 @@
+package io.wsguard.server;
+
+import io.wsguard.check.Mode;
+import io.wsguard.check.Reason;
+import io.wsguard.check.Verdict;
+import io.wsguard.handshake.HandshakeRequest;
+import io.wsguard.relay.ProxySession;
+import io.wsguard.relay.UpstreamConnector;
+import io.wsguard.relay.UpstreamRefusedException;
+import java.util.List;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicLong;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.websocket.core.Configuration;
+import org.eclipse.jetty.websocket.core.ExtensionConfig;
+import org.eclipse.jetty.websocket.core.FrameHandler;
+import org.eclipse.jetty.websocket.core.WebSocketComponents;
+import org.eclipse.jetty.websocket.core.server.Handshaker;
+import org.eclipse.jetty.websocket.core.server.ServerUpgradeRequest;
+import org.eclipse.jetty.websocket.core.server.ServerUpgradeResponse;
+import org.eclipse.jetty.websocket.core.server.WebSocketNegotiator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Jetty handler every client request meets. The order is fixed (STYLE §3.3): route (404),
+ * upgrade (426), capacity and drain (503), the route's handshake checks, then the upstream: the
+ * client's upgrade completes only after the upstream's has, with the subprotocol and extensions the
+ * upstream chose (SPEC §4). Every refusal is a plain HTTP response and an audit line.
+ *
+ * <p>Nothing here blocks: checks and the upstream connect complete asynchronously, and the client's
+ * upgrade is finished from the upstream connect's completion.
+ */
+final class UpgradeHandler extends Handler.Abstract.NonBlocking {
+
+    private static final Logger LOG = LoggerFactory.getLogger(UpgradeHandler.class);
+    private static final String DEFLATE = "permessage-deflate";
+    /** Frames larger than this are relayed in pieces (RFC 6455 §5.4 lets intermediaries refragment). */
+    private static final long MAX_FRAME_SIZE = 64 * 1024;
+    /** The upstream side idles out after the client side, so that the client side decides. */
+    private static final long UPSTREAM_IDLE_MARGIN_MS = 60_000;
+
+    private final ProxyServer server;
+    private final Handshaker handshaker = Handshaker.newInstance();
+    private final WebSocketComponents components;
+    private final AtomicLong ids = new AtomicLong(System.nanoTime() & 0xffffff);
+
+    UpgradeHandler(ProxyServer server, WebSocketComponents components) {
+        this.server = server;
+        this.components = components;
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) {
+        final CompiledPolicy policy = server.policy();
+        final String peer = Request.getRemoteAddr(request);
+        final List<String> forwarded = request.getHeaders().getValuesList(HttpHeader.X_FORWARDED_FOR);
+        final String clientIp = policy.trustedProxies().clientIp(peer, forwarded.isEmpty() ? null : String.join(",", forwarded));
+        final String connectionId = Long.toHexString(ids.incrementAndGet());
+        final HandshakeRequest handshake = new HandshakeRequest(request, clientIp, connectionId);
+
+        final CompiledRoute route = policy.routes().match(handshake.host(), handshake.path());
+        if (route == null) {
+            refuse(request, response, callback, null, handshake, Reason.NO_ROUTE, "no route for this host and path");
+            return true;
+        }
+        if (!handshaker.isWebSocketUpgradeRequest(request)) {
+            response.getHeaders().put(HttpHeader.UPGRADE, "websocket");
+            refuse(request, response, callback, route, handshake, Reason.NOT_WEBSOCKET, "not a WebSocket upgrade request");
+            return true;
+        }
+        if (server.isDraining()) {
+            refuse(request, response, callback, route, handshake, Reason.UNAVAILABLE, "draining");
+            return true;
+        }
+        if (!server.connections().tryReserve(policy.maxConnections())) {
+            refuse(request, response, callback, route, handshake, Reason.UNAVAILABLE,
+                    "at proxy.maxConnections (" + policy.maxConnections() + ")");
+            return true;
+        }
+        route.chain()
+                .run(handshake, (deny, mode) -> server.auditor().handshake(route.name(), handshake, deny, mode))
+                .whenComplete((verdict, failure) -> {
+                    if (verdict instanceof Verdict.Deny deny) {
+                        server.connections().release();
+                        respond(request, response, callback, route, deny.reason());
+                        return;
+                    }
+                    connectUpstream(request, response, callback, route, handshake, peer);
+                });
+        return true;
+    }
+
+    private void connectUpstream(
+            Request request, Response response, Callback callback, CompiledRoute route, HandshakeRequest handshake, String peer) {
+        final String origin = request.getHeaders().get(HttpHeader.ORIGIN);
+        final ProxySession session = new ProxySession(
+                handshake.connectionId(), route.name(), handshake.clientIp(), origin, route.mode(),
+                route.inboundMaxSize(), route.outboundMaxSize(), route.idleTimeout(), route.maxLifetime(),
+                server.scheduler(), route.events());
+        final boolean offerDeflate = route.compressionAllowed()
+                && request.getHeaders().getCSV(HttpHeader.SEC_WEBSOCKET_EXTENSIONS, false).stream()
+                        .anyMatch(e -> ExtensionConfig.parse(e).getName().equals(DEFLATE));
+        final String prefix = route.matcher().pathPrefix();
+        final String suffix = prefix == null ? "" : handshake.path().substring(prefix.length());
+        final Configuration.ConfigurationCustomizer upstreamConfig = new Configuration.ConfigurationCustomizer();
+        upstreamConfig.setMaxFrameSize(MAX_FRAME_SIZE);
+        upstreamConfig.setAutoFragment(true);
+        upstreamConfig.setIdleTimeout(route.idleTimeout().plusMillis(UPSTREAM_IDLE_MARGIN_MS));
+        final UpstreamConnector.Request upstreamRequest = new UpstreamConnector.Request(
+                suffix,
+                handshake.query(),
+                route.headers().build(request, peer, server.policy().trustedProxies().isTrusted(peer)),
+                handshake.subprotocols(),
+                offerDeflate ? List.of(DEFLATE) : List.of(),
+                upstreamConfig);
+        route.connector().connect(upstreamRequest, session.upstreamHandler()).whenComplete((connected, failure) -> {
+            if (failure != null) {
+                server.connections().release();
+                final Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+                final Reason reason = cause instanceof UpstreamRefusedException ? Reason.UPSTREAM_REFUSED : Reason.UPSTREAM_UNAVAILABLE;
+                refuse(request, response, callback, route, handshake, reason, cause.getMessage());
+                return;
+            }
+            route.events().bind(session, connected.target());
+            upgradeClient(request, response, callback, route, session, connected);
+        });
+    }
+
+    private void upgradeClient(
+            Request request, Response response, Callback callback, CompiledRoute route, ProxySession session,
+            UpstreamConnector.Connected connected) {
+        final String subprotocol = connected.session().getNegotiatedSubProtocol();
+        final boolean deflate = connected.session().getNegotiatedExtensions().stream().anyMatch(e -> e.getName().equals(DEFLATE));
+        final WebSocketNegotiator negotiator = new WebSocketNegotiator() {
+            @Override
+            public FrameHandler negotiate(ServerUpgradeRequest upgradeRequest, ServerUpgradeResponse upgradeResponse, Callback negotiation) {
+                if (subprotocol != null && !subprotocol.isEmpty()) {
+                    upgradeResponse.setAcceptedSubProtocol(subprotocol);
+                }
+                // Only what the route allows and the upstream took; never fragment/identity (SPEC §3).
+                upgradeResponse.setExtensions(deflate
+                        ? upgradeRequest.getExtensions().stream().filter(e -> e.getName().equals(DEFLATE)).limit(1).toList()
+                        : List.of());
+                return session.clientHandler();
+            }
+
+            @Override
+            public void customize(Configuration configuration) {
+                configuration.setMaxFrameSize(MAX_FRAME_SIZE);
+                configuration.setAutoFragment(true);
+                configuration.setIdleTimeout(route.idleTimeout());
+            }
+        };
+        final Callback upgraded = Callback.from(callback::succeeded, failure -> {
+            // The client went away before its upgrade finished: the upstream must not be left open.
+            session.abortBoth();
+            route.events().abandoned(session);
+            callback.failed(failure);
+        });
+        try {
+            if (!handshaker.upgradeRequest(negotiator, request, response, upgraded, components, null)) {
+                session.abortBoth();
+                route.events().abandoned(session);
+                Response.writeError(request, response, callback, 400, "bad upgrade request");
+            }
+        } catch (Exception e) {
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("client upgrade failed", e);
+            }
+            session.abortBoth();
+            route.events().abandoned(session);
+            Response.writeError(request, response, callback, 400, "bad upgrade request");
+        }
+    }
+
+    private void refuse(
+            Request request, Response response, Callback callback, CompiledRoute route, HandshakeRequest handshake,
+            Reason reason, String detail) {
+        server.auditor().handshake(route == null ? null : route.name(), handshake, new Verdict.Deny(reason, detail), Mode.ENFORCE);
+        respond(request, response, callback, route, reason);
+    }
+
+    private void respond(Request request, Response response, Callback callback, CompiledRoute route, Reason reason) {
+        server.metrics().route(route == null ? null : route.name()).handshakeRefused(reason);
+        final int status = reason.httpStatus() > 0 ? reason.httpStatus() : 403;
+        if (status == 429 || status == 503) {
+            response.getHeaders().put(HttpHeader.RETRY_AFTER, "5");
+        }
+        if (status == 401) {
+            response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
+        }
+        Response.writeError(request, response, callback, status, statusText(reason));
+    }
+
+    private static String statusText(Reason reason) {
+        return switch (reason) {
+            case NO_ROUTE -> "no route";
+            case NOT_WEBSOCKET -> "WebSocket upgrade required";
+            case UNAVAILABLE, CHECK_FAILED -> "service unavailable";
+            case UPSTREAM_REFUSED, UPSTREAM_UNAVAILABLE -> "bad gateway";
+            default -> "refused: " + reason.code();
+        };
+    }
+
+}

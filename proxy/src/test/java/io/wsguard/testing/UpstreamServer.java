@@ -1,0 +1,169 @@
+package io.wsguard.testing;
+
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.websocket.api.Callback;
+import org.eclipse.jetty.websocket.api.Session;
+import org.eclipse.jetty.websocket.server.WebSocketUpgradeHandler;
+
+/**
+ * A real WebSocket server to proxy to: echoes text and binary, records every message and upgrade it
+ * saw, and obeys a few commands sent as text ({@code close:CODE:REASON}, {@code die}) so that tests
+ * can make the upstream close or vanish. Binds 127.0.0.1 on an ephemeral port.
+ */
+public final class UpstreamServer implements AutoCloseable {
+
+    private final Server server = new Server();
+    private final ServerConnector connector = new ServerConnector(server);
+    private final AtomicInteger upgrades = new AtomicInteger();
+    private final BlockingQueue<Object> messages = new LinkedBlockingQueue<>();
+    private final List<Map<String, List<String>>> upgradeHeaders = new CopyOnWriteArrayList<>();
+    private final List<String> upgradeUris = new CopyOnWriteArrayList<>();
+    private final BlockingQueue<String> closes = new LinkedBlockingQueue<>();
+    private final Map<Session, Boolean> sessions = new ConcurrentHashMap<>();
+    private volatile String subprotocol;
+    private volatile boolean stalled;
+
+    public UpstreamServer() throws Exception {
+        connector.setHost("127.0.0.1");
+        server.addConnector(connector);
+        server.setHandler(WebSocketUpgradeHandler.from(server, container -> {
+            container.setMaxTextMessageSize(64L * 1024 * 1024);
+            container.setMaxBinaryMessageSize(64L * 1024 * 1024);
+            container.setIdleTimeout(Duration.ofMinutes(5));
+            container.addMapping("/*", (request, response, callback) -> {
+                upgrades.incrementAndGet();
+                upgradeHeaders.add(request.getHeaders().stream()
+                        .collect(java.util.stream.Collectors.groupingBy(
+                                f -> f.getName().toLowerCase(java.util.Locale.ROOT),
+                                java.util.stream.Collectors.mapping(f -> f.getValue(), java.util.stream.Collectors.toList()))));
+                upgradeUris.add(request.getHttpURI().getPathQuery());
+                final String wanted = subprotocol;
+                if (wanted != null && request.getSubProtocols().contains(wanted)) {
+                    response.setAcceptedSubProtocol(wanted);
+                }
+                return new Endpoint();
+            });
+        }));
+        server.start();
+    }
+
+    /** {@code ws://127.0.0.1:PORT/PATH}. */
+    public URI uri(String path) {
+        return URI.create("ws://127.0.0.1:" + connector.getLocalPort() + path);
+    }
+
+    public int port() {
+        return connector.getLocalPort();
+    }
+
+    /** The subprotocol to accept when a client offers it. */
+    public void acceptSubprotocol(String name) {
+        this.subprotocol = name;
+    }
+
+    /** Stops reading: nothing is demanded any more, so the proxy's writes back up. */
+    public void stall() {
+        stalled = true;
+    }
+
+    public int upgrades() {
+        return upgrades.get();
+    }
+
+    public List<Map<String, List<String>>> upgradeHeaders() {
+        return upgradeHeaders;
+    }
+
+    public List<String> upgradeUris() {
+        return upgradeUris;
+    }
+
+    /** Every message received, in order: a String for text, a byte[] for binary. */
+    public BlockingQueue<Object> messages() {
+        return messages;
+    }
+
+    /** "code reason" of every close the upstream saw. */
+    public BlockingQueue<String> closes() {
+        return closes;
+    }
+
+    /** Kills every open connection without a close handshake. */
+    public void dropAll() {
+        sessions.keySet().forEach(Session::disconnect);
+    }
+
+    @Override
+    public void close() throws Exception {
+        server.stop();
+    }
+
+    /** Echo endpoint; public because Jetty reaches endpoints through method handles. */
+    public final class Endpoint implements Session.Listener {
+        private Session session;
+
+        @Override
+        public void onWebSocketOpen(Session session) {
+            this.session = session;
+            sessions.put(session, Boolean.TRUE);
+            session.demand();
+        }
+
+        @Override
+        public void onWebSocketText(String message) {
+            messages.add(message);
+            if (message.startsWith("close:")) {
+                final String[] parts = message.split(":", 3);
+                session.close(Integer.parseInt(parts[1]), parts.length > 2 ? parts[2] : null, Callback.NOOP);
+                session.demand();
+                return;
+            }
+            if (message.equals("die")) {
+                session.disconnect();
+                return;
+            }
+            session.sendText(message, Callback.from(this::next, x -> next()));
+        }
+
+        @Override
+        public void onWebSocketBinary(ByteBuffer payload, Callback callback) {
+            final byte[] copy = new byte[payload.remaining()];
+            payload.get(copy);
+            messages.add(copy);
+            callback.succeed();
+            session.sendBinary(ByteBuffer.wrap(copy), Callback.from(this::next, x -> next()));
+        }
+
+        private void next() {
+            if (!stalled) {
+                session.demand();
+            }
+        }
+
+        @Override
+        public void onWebSocketPing(ByteBuffer payload) {
+            final byte[] copy = new byte[payload.remaining()];
+            payload.get(copy);
+            session.sendPong(ByteBuffer.wrap(copy), Callback.NOOP);
+            session.demand();
+        }
+
+        @Override
+        public void onWebSocketClose(int statusCode, String reason, Callback callback) {
+            sessions.remove(session);
+            closes.add(statusCode + " " + reason);
+            callback.succeed();
+        }
+    }
+}
