@@ -27,6 +27,7 @@ import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.SecureRequestCustomizer;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.SslConnectionFactory;
@@ -47,9 +48,20 @@ final class TlsFixture {
 
     /** A started server answering every request with 200 {@code ok}. */
     static Server start(SslContextFactory.Server ssl) throws Exception {
+        return start(ssl, new HttpConfiguration());
+    }
+
+    /** Same, without Jetty's check that Host is a name of the certificate served. */
+    static Server startWithoutSniHostCheck(SslContextFactory.Server ssl) throws Exception {
+        final HttpConfiguration config = new HttpConfiguration();
+        config.addCustomizer(new SecureRequestCustomizer(false));
+        return start(ssl, config);
+    }
+
+    private static Server start(SslContextFactory.Server ssl, HttpConfiguration config) throws Exception {
         final Server server = new Server();
         final ServerConnector connector = new ServerConnector(server, new SslConnectionFactory(ssl, "http/1.1"),
-                                                              new HttpConnectionFactory(new HttpConfiguration()));
+                                                              new HttpConnectionFactory(config));
         connector.setHost("127.0.0.1");
         connector.setPort(0);
         server.addConnector(connector);

@@ -1,0 +1,136 @@
+package io.wsguard.tls;
+
+import static io.wsguard.tls.TlsFixture.client;
+import static io.wsguard.tls.TlsFixture.get;
+import static io.wsguard.tls.TlsFixture.handshake;
+import static io.wsguard.tls.TlsFixture.pemPolicy;
+import static io.wsguard.tls.TlsFixture.port;
+import static io.wsguard.tls.TlsFixture.serial;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.wsguard.demo.DevCerts;
+import io.wsguard.demo.DevCerts.KeyFormat;
+import io.wsguard.demo.DevCerts.KeyType;
+import io.wsguard.policy.TlsPolicy;
+import java.math.BigInteger;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import javax.net.ssl.SSLSocket;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+@Timeout(60)
+class CertificateReloaderTest {
+
+    @TempDir
+    Path dir;
+
+    @TempDir
+    Path staging;
+
+    private DevCerts.Authority ca;
+    private DevCerts.Issued first;
+    private Server server;
+    private CertificateReloader reloader;
+    private final List<String> failures = new CopyOnWriteArrayList<>();
+
+    @BeforeEach
+    void start() throws Exception {
+        ca = DevCerts.authority(dir, "ca");
+        first = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+        final TlsPolicy policy = pemPolicy(List.of(first));
+        final SslContextFactory.Server ssl = ServerTls.create(policy);
+        reloader = new CertificateReloader(policy, ssl, Duration.ofMillis(50), failures::add);
+        server = TlsFixture.start(ssl);
+        server.addBean(reloader);
+        reloader.start();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        server.stop();
+    }
+
+    @Test
+    void newHandshakesGetTheNewCertificateWhileOpenConnectionsStay() throws Exception {
+        try (SSLSocket before = handshake(client(ca.certificate(), null), port(server), "localhost")) {
+            assertThat(get(before)).isEqualTo("200 ok");
+
+            final DevCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.RSA, KeyFormat.PKCS1);
+            replace(renewed.privateKey(), first.privateKey());
+            replace(renewed.certificate(), first.certificate());
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> reloader.reloads() == 1);
+            assertThat(servedSerial()).isEqualTo(renewed.x509().getSerialNumber());
+
+            // The connection made before the reload still works, with the certificate it started with.
+            assertThat(get(before)).isEqualTo("200 ok");
+            assertThat(serial(before)).isEqualTo(first.x509().getSerialNumber());
+        }
+    }
+
+    @Test
+    void certificateWrittenBeforeItsKeyKeepsTheOldMaterialUntilTheKeyArrives() throws Exception {
+        final DevCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.SEC1);
+
+        replace(renewed.certificate(), first.certificate());
+        await().atMost(Duration.ofSeconds(10)).until(() -> reloader.failures() == 1);
+        assertThat(failures).singleElement().asString()
+                            .startsWith("certificates[0].privateKey: ").contains(first.privateKey().toString());
+        assertThat(servedSerial()).isEqualTo(first.x509().getSerialNumber());
+
+        // Unchanged files are not retried: one failure, one WARN, however long the state lasts.
+        Thread.sleep(300);
+        assertThat(reloader.failures()).isEqualTo(1);
+
+        replace(renewed.privateKey(), first.privateKey());
+        await().atMost(Duration.ofSeconds(10)).until(() -> reloader.reloads() == 1);
+        assertThat(servedSerial()).isEqualTo(renewed.x509().getSerialNumber());
+    }
+
+    @Test
+    void halfWrittenCertificateDoesNotTakeTheListenerDown() throws Exception {
+        final DevCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+        final String text = Files.readString(renewed.certificate());
+
+        Files.writeString(first.certificate(), text.substring(0, text.length() / 2));
+        await().atMost(Duration.ofSeconds(10)).until(() -> reloader.failures() == 1);
+        assertThat(servedSerial()).isEqualTo(first.x509().getSerialNumber());
+
+        Files.writeString(first.certificate(), text);
+        replace(renewed.privateKey(), first.privateKey());
+        await().atMost(Duration.ofSeconds(10)).until(() -> reloader.reloads() == 1);
+        assertThat(servedSerial()).isEqualTo(renewed.x509().getSerialNumber());
+    }
+
+    @Test
+    void deletedFileKeepsTheOldMaterial() throws Exception {
+        Files.delete(first.privateKey());
+        await().atMost(Duration.ofSeconds(10)).until(() -> reloader.failures() == 1);
+        assertThat(failures).singleElement().asString().contains("does not exist");
+        assertThat(servedSerial()).isEqualTo(first.x509().getSerialNumber());
+        assertThat(reloader.reloads()).isZero();
+    }
+
+    private BigInteger servedSerial() throws Exception {
+        // A fresh client context each time: a resumed session would show the old certificate.
+        try (SSLSocket socket = handshake(client(ca.certificate(), null), port(server), "localhost")) {
+            assertThat(get(socket)).isEqualTo("200 ok");
+            return serial(socket);
+        }
+    }
+
+    private static void replace(Path from, Path to) throws Exception {
+        Files.copy(from, to, StandardCopyOption.REPLACE_EXISTING);
+    }
+}
