@@ -1,6 +1,8 @@
 package io.wsguard.server;
 
 import io.wsguard.handshake.HandshakeChain;
+import io.wsguard.handshake.HandshakeCheck;
+import io.wsguard.handshake.SameOriginCheck;
 import io.wsguard.policy.ListenerPolicy;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.Policy;
@@ -78,7 +80,7 @@ final class CompiledPolicy {
             routes.add(new CompiledRoute(
                     route,
                     RouteMatcher.from(route.match()),
-                    new HandshakeChain(List.of(), route.mode()),
+                    new HandshakeChain(handshakeChecks(route), route.mode()),
                     new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
                     new UpstreamHeaders(route.upstream().headers()),
                     events.apply(route.name())));
@@ -87,6 +89,14 @@ final class CompiledPolicy {
             throw new PolicyException(problems);
         }
         return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls);
+    }
+
+    /**
+     * The route's handshake checks in their fixed order (STYLE §3.3). Until {@code origin:} is
+     * enforced, a route has none, and SPEC §3's default applies: same-origin or no Origin.
+     */
+    private static List<HandshakeCheck> handshakeChecks(RoutePolicy route) {
+        return List.of(SameOriginCheck.INSTANCE);
     }
 
     Policy policy() {

@@ -122,6 +122,20 @@ class SessionLimitsTest {
     }
 
     @Test
+    void foreignOriginIsRefusedWith403WithoutOriginSectionAndUpstreamSeesNothing() throws Exception {
+        final int before = upstream.upgrades();
+        final ExecutionException failure = assertThrows(ExecutionException.class,
+                () -> client.connectAsync(proxy.uri("/plain"), Map.of("Origin", "https://evil.example")).get(10, TimeUnit.SECONDS));
+        assertThat(((UpgradeException) failure.getCause()).getResponseStatusCode()).isEqualTo(403);
+        assertThat(upstream.upgrades()).isEqualTo(before);
+        assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                .containsEntry("reason", "origin_denied").containsEntry("status", 403)
+                .containsEntry("origin", "https://evil.example").containsEntry("event", "blocked"));
+        // Same host, other port and scheme: the page's own site.
+        client.connect(proxy.uri("/plain"), Map.of("Origin", "https://127.0.0.1:9999"), List.of()).session.close();
+    }
+
+    @Test
     void unreachableUpstreamIs502AndAudited() throws Exception {
         final ExecutionException failure = assertThrows(ExecutionException.class,
                 () -> client.connectAsync(proxy.uri("/dead"), Map.of()).get(15, TimeUnit.SECONDS));
