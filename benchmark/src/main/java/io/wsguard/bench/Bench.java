@@ -77,7 +77,7 @@ public final class Bench {
                     window, args.number("messages", 0), t.warmup, t.duration,
                     () -> cpu[0] = t.cpuMicros(), () -> cpu[1] = t.cpuMicros());
             t.write(open, run, t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
-                    Double.NaN, 0, window + " in flight");
+                    Double.NaN, Double.NaN, window + " in flight");
         }
         return 0;
     }

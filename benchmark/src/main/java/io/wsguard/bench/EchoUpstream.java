@@ -5,6 +5,7 @@ import java.time.Duration;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.eclipse.jetty.websocket.core.CloseStatus;
 import org.eclipse.jetty.websocket.core.CoreSession;
@@ -26,17 +27,26 @@ public final class EchoUpstream {
     private EchoUpstream() {
     }
 
-    /** {@code --port 19000 [--host 127.0.0.1]}. */
+    /**
+     * {@code --port 19000 [--host 127.0.0.1] [--tls-port 19443 --keystore F.p12 --keystore-password P]}.
+     * The TLS listener serves the direct wss leg, so that wss through a proxy can be compared with
+     * wss without one.
+     */
     public static void main(String[] args) throws Exception {
         final Args a = Args.parse(args);
-        final Server server = start(a.string("host", "127.0.0.1"), a.integer("port", 19000));
-        System.out.println("echo upstream listening on ws://127.0.0.1:"
-                           + ((ServerConnector) server.getConnectors()[0]).getLocalPort() + "/echo");
+        final Server server = start(a.string("host", "127.0.0.1"), a.integer("port", 19000),
+                                    a.integer("tls-port", -1), a.string("keystore", null),
+                                    a.string("keystore-password", ""));
+        for (var connector : server.getConnectors()) {
+            System.out.println("echo upstream listening on port "
+                               + ((ServerConnector) connector).getLocalPort() + ", path /echo");
+        }
         server.join();
     }
 
-    /** Starts the echo server; port 0 picks a free port. */
-    public static Server start(String host, int port) throws Exception {
+    /** Starts the echo server; port 0 picks a free port; {@code tlsPort < 0} means no TLS listener. */
+    public static Server start(String host, int port, int tlsPort, String keyStore, String keyStorePassword)
+            throws Exception {
         final QueuedThreadPool threads = new QueuedThreadPool(200, 8);
         threads.setName("echo");
         final Server server = new Server(threads);
@@ -46,6 +56,20 @@ public final class EchoUpstream {
         // The idle benchmark opens thousands of connections at once.
         connector.setAcceptQueueSize(4096);
         server.addConnector(connector);
+        if (tlsPort >= 0) {
+            if (keyStore == null) {
+                throw new IllegalArgumentException("--keystore: missing (expected: a PKCS#12 file with --tls-port)");
+            }
+            final SslContextFactory.Server tls = new SslContextFactory.Server();
+            tls.setKeyStorePath(keyStore);
+            tls.setKeyStoreType("PKCS12");
+            tls.setKeyStorePassword(keyStorePassword);
+            final ServerConnector tlsConnector = new ServerConnector(server, 1, 1, tls);
+            tlsConnector.setHost(host);
+            tlsConnector.setPort(tlsPort);
+            tlsConnector.setAcceptQueueSize(4096);
+            server.addConnector(tlsConnector);
+        }
         final WebSocketUpgradeHandler upgrade = new WebSocketUpgradeHandler();
         upgrade.getConfiguration().setMaxFrameSize(16L << 20);
         upgrade.getConfiguration().setMaxBinaryMessageSize(16L << 20);
