@@ -69,8 +69,8 @@ WSGUARD_SKIP=""
 if [[ ! -f $PROXY_JAR ]]; then
   log "building the project (proxy/target/wsguard.jar missing)"
   if ! (cd "$ROOT" && mvn -B -ntp -q -DskipTests package) >"$WORK/build-root.log" 2>&1; then
-    log "project build failed (log: $WORK/build-root.log; last lines below)"
-    tail -5 "$WORK/build-root.log" >&2 || true
+    log "project build failed (log: $WORK/build-root.log; first errors below)"
+    grep -m3 '\[ERROR\]' "$WORK/build-root.log" >&2 || true
   fi
 fi
 [[ -f $PROXY_JAR ]] || WSGUARD_SKIP="proxy/target/wsguard.jar not found"
