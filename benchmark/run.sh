@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# wsguard load benchmark: direct-to-upstream, through NGINX (when installed) and through wsguard,
+# in one run, over ws and wss. Usage: benchmark/run.sh   (QUICK=1 for a ~1.5 minute smoke run)
+# Knobs (env): WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, RATE_FRACTION,
+#              LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK.
+# See benchmark/README.md for what each figure means.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_JAR=$ROOT/benchmark/target/wsguard-bench.jar
+PROXY_JAR=$ROOT/proxy/target/wsguard.jar
+
+if [[ "${QUICK:-0}" == 1 ]]; then
+  WARMUP=${WARMUP:-1}; DURATION=${DURATION:-2}; IDLE_CONNS=${IDLE_CONNS:-500}; HOLD=${HOLD:-1}
+else
+  WARMUP=${WARMUP:-2}; DURATION=${DURATION:-5}; IDLE_CONNS=${IDLE_CONNS:-5000}; HOLD=${HOLD:-3}
+fi
+CONNS=${CONNS:-100}
+MESSAGES=${MESSAGES:-0}             # per connection; 0 = run for DURATION only
+RATE_FRACTION=${RATE_FRACTION:-0.5} # scenario d: this fraction of the leg's saturated a-ws rate
+LEGS=${LEGS:-direct nginx wsguard}
+BENCH_JAVA_OPTS=${BENCH_JAVA_OPTS:--Xms256m -Xmx1g}
+WSGUARD_JAVA_OPTS=${WSGUARD_JAVA_OPTS:-}
+
+UPSTREAM_PORT=19000; UPSTREAM_TLS_PORT=19443
+WSGUARD_WS=18080; WSGUARD_WSS=18443
+NGINX_WS=28080; NGINX_WSS=28443
+
+WORK=$(mktemp -d /tmp/wsguard-bench.XXXXXX)
+RESULTS=$WORK/results.tsv
+PIDS=()
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    # Bounded wait, then force: a stuck JVM must not keep the ports.
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  if [[ -n "${KEEP_WORK:-}" ]]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "== $*" >&2; }
+
+# Succeeds once 127.0.0.1:$1 accepts TCP, within $2 seconds, as long as process $3 lives.
+wait_port() {
+  local port=$1 seconds=$2 pid=$3 i
+  for i in $(seq 1 $((seconds * 10))); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Each proxied connection takes two descriptors; the idle scenario needs thousands.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log "open files limit $(ulimit -n); work dir $WORK"
+
+# ---- build what is missing ---------------------------------------------------------------------
+WSGUARD_SKIP=""
+if [[ ! -f $PROXY_JAR ]]; then
+  log "building the project (proxy/target/wsguard.jar missing)"
+  if ! (cd "$ROOT" && mvn -B -ntp -q -DskipTests package) >"$WORK/build-root.log" 2>&1; then
+    log "project build failed (log: $WORK/build-root.log; first errors below)"
+    grep -m3 '\[ERROR\]' "$WORK/build-root.log" >&2 || true
+  fi
+fi
+[[ -f $PROXY_JAR ]] || WSGUARD_SKIP="proxy/target/wsguard.jar not found"
+if [[ ! -f $BENCH_JAR ]]; then
+  log "building benchmark/target/wsguard-bench.jar"
+  # Until the parent lists <module>benchmark</module>: install the parent pom, build this module alone.
+  (cd "$ROOT" && mvn -B -ntp -q install -N && mvn -B -ntp -q -f benchmark/pom.xml package) \
+    >"$WORK/build-bench.log" 2>&1 || { tail -20 "$WORK/build-bench.log" >&2; exit 1; }
+fi
+
+for port in $UPSTREAM_PORT $UPSTREAM_TLS_PORT $WSGUARD_WS $WSGUARD_WSS $NGINX_WS $NGINX_WSS; do
+  port_free "$port" || { echo "port $port on 127.0.0.1 is in use; stop what holds it" >&2; exit 1; }
+done
+
+# ---- certificate for wss (SANs for localhost and 127.0.0.1; PKCS#8 key) ---------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$WORK/server.key" -out "$WORK/server.crt" >/dev/null 2>&1
+# The echo upstream's own wss listener (the direct wss leg) reads PKCS#12: Jetty has no PEM support.
+openssl pkcs12 -export -in "$WORK/server.crt" -inkey "$WORK/server.key" -passout pass:bench \
+  -out "$WORK/server.p12" >/dev/null 2>&1
+
+# ---- upstream ------------------------------------------------------------------------------------
+java -Xms128m -Xmx512m -cp "$BENCH_JAR" io.wsguard.bench.EchoUpstream --port $UPSTREAM_PORT \
+  --tls-port $UPSTREAM_TLS_PORT --keystore "$WORK/server.p12" --keystore-password bench >"$WORK/echo.log" 2>&1 &
+ECHO_PID=$!; PIDS+=("$ECHO_PID")
+{ wait_port $UPSTREAM_PORT 30 "$ECHO_PID" && wait_port $UPSTREAM_TLS_PORT 5 "$ECHO_PID"; } || { cat "$WORK/echo.log" >&2; echo "echo upstream did not start" >&2; exit 1; }
+
+# ---- NGINX ---------------------------------------------------------------------------------------
+NGINX_PIDS=""; NGINX_SKIP=""
+if [[ " $LEGS " == *" nginx "* ]]; then
+  if command -v nginx >/dev/null 2>&1; then
+    sed -e "s#@WORK@#$WORK#g" -e "s#@UPSTREAM_PORT@#$UPSTREAM_PORT#g" -e "s#@WS_PORT@#$NGINX_WS#g" \
+        -e "s#@WSS_PORT@#$NGINX_WSS#g" -e "s#@CERT@#$WORK/server.crt#g" -e "s#@KEY@#$WORK/server.key#g" \
+        "$ROOT/benchmark/nginx/nginx.conf.template" >"$WORK/nginx.conf"
+    nginx -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" >"$WORK/nginx.out" 2>&1 &
+    NGINX_MASTER=$!; PIDS+=("$NGINX_MASTER")
+    if wait_port $NGINX_WSS 15 "$NGINX_MASTER" && wait_port $NGINX_WS 5 "$NGINX_MASTER"; then
+      sleep 0.5 # workers are forked right after the listeners open
+      NGINX_PIDS=$(echo "$NGINX_MASTER" $(pgrep -P "$NGINX_MASTER") | tr ' ' ',')
+    else
+      NGINX_SKIP="did not start (see below)"; cat "$WORK/nginx-error.log" "$WORK/nginx.out" >&2 2>/dev/null || true
+    fi
+  else
+    NGINX_SKIP="nginx not on PATH (apt-get install nginx)"
+  fi
+fi
+
+# ---- wsguard -------------------------------------------------------------------------------------
+WSGUARD_PID=""
+if [[ " $LEGS " == *" wsguard "* && -z $WSGUARD_SKIP ]]; then
+  cat >"$WORK/policy.yaml" <<YAML
+version: 1
+listeners:
+  - { host: 127.0.0.1, port: $WSGUARD_WS }
+  - { host: 127.0.0.1, port: $WSGUARD_WSS, tls: { certificate: $WORK/server.crt, privateKey: $WORK/server.key } }
+audit: { sink: file, path: $WORK/audit.jsonl }
+routes:
+  - name: echo
+    match: { path: /echo }
+    upstream: { targets: [ws://127.0.0.1:$UPSTREAM_PORT/echo] }
+    auth: none
+    messages: { maxSize: 1MiB }
+YAML
+  # shellcheck disable=SC2086 # WSGUARD_JAVA_OPTS is a list of options
+  java $WSGUARD_JAVA_OPTS -jar "$PROXY_JAR" run -c "$WORK/policy.yaml" >"$WORK/wsguard.log" 2>&1 &
+  WSGUARD_PID=$!; PIDS+=("$WSGUARD_PID")
+  if ! { wait_port $WSGUARD_WSS 60 "$WSGUARD_PID" && wait_port $WSGUARD_WS 5 "$WSGUARD_PID"; }; then
+    WSGUARD_SKIP="did not listen on $WSGUARD_WS/$WSGUARD_WSS (log: last lines below)"
+    tail -5 "$WORK/wsguard.log" >&2 || true
+    WSGUARD_PID=""
+  fi
+fi
+
+# ---- scenarios -----------------------------------------------------------------------------------
+TCK=$(getconf CLK_TCK)
+bench() {
+  # shellcheck disable=SC2086 # BENCH_JAVA_OPTS is a list of options
+  timeout 300 java $BENCH_JAVA_OPTS -jar "$BENCH_JAR" "$@" --out "$RESULTS" --clk-tck "$TCK" \
+    --warmup "$WARMUP" --duration "$DURATION" >/dev/null || log "failed: $* (continuing)"
+}
+
+run_leg() {
+  local leg=$1 ws=$2 wss=$3 pids=$4 url scheme
+  if [[ -n $pids ]]; then
+    # Idle first, on a fresh process: afterwards a JVM's heap is already grown and would hide the cost.
+    log "$leg: e idle $IDLE_CONNS wss connections"
+    bench idle --leg "$leg" --scenario e-wss-idle --url "$wss/echo" --pids "$pids" --conns "$IDLE_CONNS" --hold "$HOLD"
+  fi
+  for scheme in ws wss; do
+    if [[ $scheme == ws ]]; then url="$ws/echo"; else url="$wss/echo"; fi
+    log "$leg: $scheme a/b/c"
+    bench load --leg "$leg" --scenario "a-$scheme-64B" --url "$url" --pids "$pids" --conns "$CONNS" --window 1 --size 64 --messages "$MESSAGES"
+    bench load --leg "$leg" --scenario "b-$scheme-64B-1conn" --url "$url" --pids "$pids" --conns 1 --window 64 --size 64 --messages "$MESSAGES"
+    bench load --leg "$leg" --scenario "c-$scheme-16KiB" --url "$url" --pids "$pids" --conns 10 --window 4 --size 16384 --messages "$MESSAGES"
+  done
+  if [[ $leg != direct ]]; then
+    local saturated rate
+    saturated=$(awk -F'\t' -v l="$leg" '$1 == l && $2 == "a-ws-64B" { print $6 }' "$RESULTS")
+    if [[ -n $saturated ]]; then
+      rate=$(awk -v s="$saturated" -v f="$RATE_FRACTION" 'BEGIN { printf "%.0f", s * f }')
+      log "$leg: d latency at $rate msgs/s (and direct at the same rate)"
+      bench rate --leg "$leg" --scenario d-ws-half-rate --url "$ws/echo" --ref-url "ws://127.0.0.1:$UPSTREAM_PORT/echo" \
+        --pids "$pids" --conns "$CONNS" --size 64 --rate "$rate"
+    fi
+  fi
+}
+
+# Warm the upstream's JIT once, so that the first leg measured does not pay for it.
+log "warming up the echo upstream"
+RESULTS_REAL=$RESULTS; RESULTS=$WORK/warmup.tsv
+bench load --leg warmup --scenario warmup --url "ws://127.0.0.1:$UPSTREAM_PORT/echo" --conns 10 --window 16 --size 64
+bench load --leg warmup --scenario warmup --url "wss://127.0.0.1:$UPSTREAM_TLS_PORT/echo" --conns 10 --window 4 --size 16384
+RESULTS=$RESULTS_REAL
+
+SKIPPED=()
+for leg in $LEGS; do
+  case $leg in
+    direct)
+      run_leg direct "ws://127.0.0.1:$UPSTREAM_PORT" "wss://127.0.0.1:$UPSTREAM_TLS_PORT" "" ;;
+    nginx)
+      if [[ -n $NGINX_SKIP ]]; then SKIPPED+=("nginx: skipped ($NGINX_SKIP)"); continue; fi
+      run_leg nginx "ws://127.0.0.1:$NGINX_WS" "wss://127.0.0.1:$NGINX_WSS" "$NGINX_PIDS" ;;
+    wsguard)
+      if [[ -n $WSGUARD_SKIP ]]; then SKIPPED+=("wsguard: skipped ($WSGUARD_SKIP)"); continue; fi
+      run_leg wsguard "ws://127.0.0.1:$WSGUARD_WS" "wss://127.0.0.1:$WSGUARD_WSS" "$WSGUARD_PID" ;;
+    *) echo "LEGS: unknown leg '$leg' (expected: direct, nginx, wsguard)" >&2; exit 2 ;;
+  esac
+done
+
+# ---- report --------------------------------------------------------------------------------------
+echo
+echo "wsguard benchmark: $(nproc) cores, warm-up ${WARMUP}s + ${DURATION}s per scenario, $(date -u +%FT%TZ)"
+for line in "${SKIPPED[@]}"; do echo "$line"; done
+echo
+if [[ -s $RESULTS ]]; then
+  java -jar "$BENCH_JAR" report --out "$RESULTS"
+  cp "$RESULTS" "${RESULTS_COPY:-/tmp/wsguard-bench-results.tsv}"
+  echo "raw results: ${RESULTS_COPY:-/tmp/wsguard-bench-results.tsv}"
+else
+  echo "no results" >&2; exit 1
+fi

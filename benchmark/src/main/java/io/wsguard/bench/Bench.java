@@ -1,0 +1,224 @@
+package io.wsguard.bench;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.Locale;
+
+import org.HdrHistogram.Histogram;
+
+/**
+ * The benchmark's command line. {@code benchmark/run.sh} starts the processes and calls it once per
+ * leg and scenario; each call appends one result line to a TSV file, and {@code report} prints the
+ * table with ratios at the end.
+ *
+ * <pre>
+ * load   --leg L --scenario S --url U [--pids P,P] --conns N --size B --window W [--warmup s] [--duration s] [--messages M] [--text]
+ * rate   --leg L --scenario S --url U --ref-url DIRECT [--pids P] --conns N --size B --rate R [--warmup s] [--duration s]
+ * idle   --leg L --scenario S --url wss://… --pids P --conns N [--hold s]
+ * report --out FILE
+ * echo   --port 19000            (same as io.wsguard.bench.EchoUpstream)
+ * </pre>
+ * Common: {@code --out FILE} (results TSV), {@code --clk-tck 100} ({@code getconf CLK_TCK}).
+ */
+public final class Bench {
+
+    private Bench() {
+    }
+
+    /** Runs one command; exit 2 on bad usage, 1 when the target could not be measured at all. */
+    public static void main(String[] argv) throws Exception {
+        if (argv.length == 0) {
+            System.err.println("usage: Bench load|rate|idle|report|echo --name value … (see benchmark/README.md)");
+            System.exit(2);
+        }
+        final String command = argv[0];
+        final String[] rest = java.util.Arrays.copyOfRange(argv, 1, argv.length);
+        int exit;
+        try {
+            final Args args = Args.parse(rest);
+            exit = switch (command) {
+                case "load" -> load(args);
+                case "rate" -> rate(args);
+                case "idle" -> idle(args);
+                case "report" -> Report.print(Path.of(args.string("out", "results.tsv")));
+                case "echo" -> {
+                    EchoUpstream.main(rest);
+                    yield 0;
+                }
+                default -> throw new IllegalArgumentException("unknown command '" + command
+                                                             + "' (expected: load, rate, idle, report, echo)");
+            };
+        } catch (IllegalArgumentException e) {
+            System.err.println("bench: " + e.getMessage());
+            exit = 2;
+        }
+        System.exit(exit);
+    }
+
+    private static int load(Args args) throws Exception {
+        final Target t = Target.from(args);
+        final int window = args.integer("window", 1);
+        final int size = args.integer("size", 64);
+        final boolean text = args.has("text");
+        try (LoadClient client = new LoadClient(t.conns)) {
+            final LoadClient.OpenResult open = client.open(t.uri, t.conns, args.integer("concurrency", 64),
+                                                           window, size, text, Duration.ofSeconds(60));
+            if (open.opened() == 0) {
+                return t.fail(open);
+            }
+            final long[] cpu = new long[2];
+            final LoadClient.RunResult run = client.runWindowed(
+                    window, args.number("messages", 0), t.warmup, t.duration,
+                    () -> cpu[0] = t.cpuMicros(), () -> cpu[1] = t.cpuMicros());
+            t.write(open, run, t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
+                    Double.NaN, Double.NaN, window + " in flight");
+        }
+        return 0;
+    }
+
+    private static int rate(Args args) throws Exception {
+        final Target t = Target.from(args);
+        final double rate = args.decimal("rate", 1000);
+        final int size = args.integer("size", 64);
+        final boolean text = args.has("text");
+        // The reference run goes straight to the upstream at the same rate: "added latency" is the
+        // difference between the two p99s, measured minutes apart on the same machine.
+        final String refUrl = args.string("ref-url", null);
+        double refP99 = Double.NaN;
+        if (refUrl != null) {
+            try (LoadClient client = new LoadClient(t.conns)) {
+                final LoadClient.OpenResult open = client.open(URI.create(refUrl), t.conns, 64, 4096, size, text,
+                                                               Duration.ofSeconds(60));
+                final LoadClient.RunResult run = client.runPaced(rate, t.warmup, t.duration, () -> { }, () -> { });
+                refP99 = run.histogram().getValueAtPercentile(99) / 1000.0;
+                t.writeAs("direct", t.scenario + "@" + t.leg, open, run, Double.NaN, Double.NaN, 0,
+                          String.format(Locale.ROOT, "paced %.0f/s", rate));
+            }
+        }
+        try (LoadClient client = new LoadClient(t.conns)) {
+            final LoadClient.OpenResult open = client.open(t.uri, t.conns, 64, 4096, size, text,
+                                                           Duration.ofSeconds(60));
+            if (open.opened() == 0) {
+                return t.fail(open);
+            }
+            final long[] cpu = new long[2];
+            final LoadClient.RunResult run = client.runPaced(rate, t.warmup, t.duration,
+                                                             () -> cpu[0] = t.cpuMicros(),
+                                                             () -> cpu[1] = t.cpuMicros());
+            final double p99 = run.histogram().getValueAtPercentile(99) / 1000.0;
+            t.write(open, run, t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
+                    Double.NaN, Double.isNaN(refP99) ? Double.NaN : p99 - refP99,
+                    String.format(Locale.ROOT, "paced %.0f/s", rate));
+        }
+        return 0;
+    }
+
+    private static int idle(Args args) throws Exception {
+        final Target t = Target.from(args);
+        final Duration hold = Duration.ofSeconds(args.number("hold", 3));
+        try (LoadClient client = new LoadClient(t.conns)) {
+            final long before = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
+            final LoadClient.OpenResult open = client.open(t.uri, t.conns, args.integer("concurrency", 64),
+                                                           1, 1, false, Duration.ofSeconds(120));
+            if (open.opened() == 0) {
+                return t.fail(open);
+            }
+            // Let buffers the handshakes used be released before reading RSS.
+            Thread.sleep(hold.toMillis());
+            final int stillOpen = client.openCount();
+            final long after = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
+            final double perConn = t.stats.isEmpty() ? Double.NaN : (after - before) / (double) stillOpen;
+            final LoadClient.RunResult none = new LoadClient.RunResult(0, 0, null, 0, 0);
+            t.write(open, none, Double.NaN, perConn, Double.NaN,
+                    String.format(Locale.ROOT, "%d of %d held %ds; RSS %d→%d KiB", stillOpen, t.conns,
+                                  hold.toSeconds(), before, after));
+        }
+        return 0;
+    }
+
+    /** One echo round trip is two relayed messages: client→upstream and upstream→client. */
+    private static double perRelayedMessage(long cpuMicros, long echoes) {
+        return echoes == 0 ? Double.NaN : cpuMicros / (2.0 * echoes);
+    }
+
+    /** The leg and scenario being measured, and where the result goes. */
+    private record Target(String leg, String scenario, URI uri, int conns, ProcStats stats, Duration warmup,
+                          Duration duration, Path out) {
+
+        static Target from(Args args) {
+            final String url = args.string("url", null);
+            if (url == null) {
+                throw new IllegalArgumentException("--url: missing (expected: ws://… or wss://…)");
+            }
+            return new Target(args.string("leg", "direct"), args.string("scenario", "load"), URI.create(url),
+                              args.integer("conns", 1),
+                              ProcStats.parse(args.string("pids", ""), args.number("clk-tck", 100)),
+                              Duration.ofMillis((long) (args.decimal("warmup", 2) * 1000)),
+                              Duration.ofMillis((long) (args.decimal("duration", 5) * 1000)),
+                              Path.of(args.string("out", "results.tsv")));
+        }
+
+        long cpuMicros() {
+            if (stats.isEmpty()) {
+                return 0;
+            }
+            try {
+                return stats.cpuMicros();
+            } catch (IOException e) {
+                throw new UncheckedIOException("reading /proc for " + leg, e);
+            }
+        }
+
+        int fail(LoadClient.OpenResult open) throws IOException {
+            System.err.println(leg + " " + scenario + ": no connection opened (" + open.firstFailure() + ")");
+            append(String.join("\t", leg, scenario, uri.getScheme(), "0", "", "", "", "", "", "", "", "",
+                               "failed: " + open.firstFailure()));
+            return 1;
+        }
+
+        void write(LoadClient.OpenResult open, LoadClient.RunResult run, double cpuPerMessage, double rssPerConn,
+                   double addedP99, String note) throws IOException {
+            writeAs(leg, scenario, open, run, cpuPerMessage, rssPerConn, addedP99, note);
+        }
+
+        void writeAs(String asLeg, String asScenario, LoadClient.OpenResult open, LoadClient.RunResult run,
+                     double cpuPerMessage, double rssPerConn, double addedP99, String note) throws IOException {
+            final Histogram h = run.histogram();
+            String fullNote = note;
+            if (open.failed() > 0) {
+                fullNote += "; " + open.failed() + " handshakes failed: " + open.firstFailure();
+            }
+            if (run.errors() > 0) {
+                fullNote += "; " + run.errors() + " errors";
+            }
+            if (run.overruns() > 0) {
+                fullNote += "; " + run.overruns() + " sends skipped (saturated)";
+            }
+            final String line = String.join("\t", asLeg, asScenario, uri.getScheme(),
+                    Integer.toString(open.opened()),
+                    fmt(open.handshakesPerSecond()),
+                    h == null ? "" : fmt(run.rate()),
+                    h == null ? "" : fmt(h.getValueAtPercentile(50) / 1000.0),
+                    h == null ? "" : fmt(h.getValueAtPercentile(99) / 1000.0),
+                    h == null ? "" : fmt(h.getMaxValue() / 1000.0),
+                    fmt(cpuPerMessage), fmt(rssPerConn), fmt(addedP99), fullNote);
+            append(line);
+            System.out.println(line.replace('\t', ' '));
+        }
+
+        private void append(String line) throws IOException {
+            Files.writeString(out, line + "\n", StandardCharsets.UTF_8,
+                              StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        }
+
+        private static String fmt(double value) {
+            return Double.isNaN(value) ? "" : String.format(Locale.ROOT, "%.2f", value);
+        }
+    }
+}

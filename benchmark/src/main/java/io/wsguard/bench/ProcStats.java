@@ -1,0 +1,63 @@
+package io.wsguard.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * CPU time and resident memory of the process(es) under test, read from {@code /proc}. A target may
+ * be several processes (NGINX's master and workers): the figures are summed over all of them.
+ */
+final class ProcStats {
+
+    private final List<Long> pids;
+    private final long clockTicksPerSecond;
+
+    ProcStats(List<Long> pids, long clockTicksPerSecond) {
+        this.pids = List.copyOf(pids);
+        this.clockTicksPerSecond = clockTicksPerSecond;
+    }
+
+    /** {@code "123,456"} as passed by run.sh; empty means "nothing to measure" (the direct leg). */
+    static ProcStats parse(String pidList, long clockTicksPerSecond) {
+        final List<Long> pids = new ArrayList<>();
+        for (String pid : pidList.split(",")) {
+            if (!pid.isBlank()) {
+                pids.add(Long.parseLong(pid.strip()));
+            }
+        }
+        return new ProcStats(pids, clockTicksPerSecond);
+    }
+
+    boolean isEmpty() {
+        return pids.isEmpty();
+    }
+
+    /** User plus system CPU time in microseconds, summed over the targets. */
+    long cpuMicros() throws IOException {
+        long ticks = 0;
+        for (long pid : pids) {
+            final String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            // The command name (field 2) may contain spaces and parentheses: count fields from the last ')'.
+            final String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            // After the name: state is field 3, so utime (14) and stime (15) are at indexes 11 and 12.
+            ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
+        }
+        return ticks * 1_000_000L / clockTicksPerSecond;
+    }
+
+    /** Resident set size in KiB ({@code VmRSS}), summed over the targets. */
+    long rssKiB() throws IOException {
+        long kib = 0;
+        for (long pid : pids) {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    kib += Long.parseLong(line.substring(6).strip().split("\\s+")[0]);
+                }
+            }
+        }
+        return kib;
+    }
+}

@@ -1,0 +1,132 @@
+package io.wsguard.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Prints the results TSV as a table, with each proxy leg's ratios against the direct leg and
+ * against NGINX, then checks the issue's targets for wsguard. Every ratio comes from rows of the
+ * same file, i.e. the same run on the same machine.
+ */
+final class Report {
+
+    /** One result line; the column order is the one {@link Bench} writes. */
+    private record Row(String leg, String scenario, String conns, String handshakes, double msgs, String p50,
+                       double p99, String max, double cpu, double rss, double addedP99, String note) {
+
+        static Row parse(String line) {
+            final String[] f = line.split("\t", -1);
+            return new Row(f[0], f[1], f[3], f[4], num(f[5]), f[6], num(f[7]), f[8], num(f[9]), num(f[10]),
+                           num(f[11]), f.length > 12 ? f[12] : "");
+        }
+
+        private static double num(String text) {
+            return text.isEmpty() ? Double.NaN : Double.parseDouble(text);
+        }
+    }
+
+    private Report() {
+    }
+
+    static int print(Path file) throws IOException {
+        final List<Row> rows = new ArrayList<>();
+        for (String line : Files.readAllLines(file)) {
+            if (!line.isBlank()) {
+                rows.add(Row.parse(line));
+            }
+        }
+        System.out.printf(Locale.ROOT, "%-8s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
+                          "leg", "scenario", "conns", "hs/s", "msgs/s", "p50 µs", "p99 µs", "max µs",
+                          "cpu µs/m", "KiB/conn", "vs direct", "vs nginx", "note");
+        for (Row r : rows) {
+            System.out.printf(Locale.ROOT, "%-8s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
+                              r.leg, r.scenario, r.conns, intOf(r.handshakes), fmt(r.msgs, 0), r.p50,
+                              fmt(r.p99, 1), r.max, fmt(r.cpu, 2), fmt(r.rss, 1), vsDirect(rows, r),
+                              vsNginx(rows, r), r.note);
+        }
+        System.out.println();
+        targets(rows);
+        return 0;
+    }
+
+    private static String vsDirect(List<Row> rows, Row r) {
+        if (r.leg.equals("direct")) {
+            return "";
+        }
+        if (!Double.isNaN(r.addedP99)) {
+            return String.format(Locale.ROOT, "p99 %+.0f µs", r.addedP99);
+        }
+        final Row direct = find(rows, "direct", r.scenario);
+        return direct == null || Double.isNaN(r.msgs) ? "" : String.format(Locale.ROOT, "%.2fx msgs", r.msgs / direct.msgs);
+    }
+
+    private static String vsNginx(List<Row> rows, Row r) {
+        if (r.leg.equals("direct") || r.leg.equals("nginx")) {
+            return "";
+        }
+        final Row nginx = find(rows, "nginx", r.scenario);
+        if (nginx == null) {
+            return "";
+        }
+        if (!Double.isNaN(r.rss)) {
+            return String.format(Locale.ROOT, "%.2fx RSS", r.rss / nginx.rss);
+        }
+        if (!Double.isNaN(r.addedP99)) {
+            return String.format(Locale.ROOT, "p99 %.2fx", r.p99 / nginx.p99);
+        }
+        return String.format(Locale.ROOT, "%.2fx msgs %.2fx cpu", r.msgs / nginx.msgs, r.cpu / nginx.cpu);
+    }
+
+    /** The targets, for wsguard against NGINX in this same run. */
+    private static void targets(List<Row> rows) {
+        final boolean wsguard = rows.stream().anyMatch(r -> r.leg.equals("wsguard"));
+        if (!wsguard) {
+            System.out.println("targets: not checked (no wsguard leg in this run)");
+            return;
+        }
+        System.out.println("targets (wsguard, from this run):");
+        for (Row r : rows) {
+            if (!r.leg.equals("wsguard")) {
+                continue;
+            }
+            final Row nginx = find(rows, "nginx", r.scenario);
+            if (!Double.isNaN(r.rss)) {
+                verdict(r.scenario + " RSS/conn ≤ 30 KiB", r.rss <= 30, fmt(r.rss, 1) + " KiB (" + r.conns + " held)");
+            } else if (!Double.isNaN(r.addedP99)) {
+                verdict(r.scenario + " added p99 ≤ 1 ms", r.addedP99 <= 1000, fmt(r.addedP99, 0) + " µs");
+            } else if (nginx == null) {
+                System.out.println("  n/a   " + r.scenario + ": no NGINX row to compare with");
+            } else {
+                verdict(r.scenario + " msgs/s ≥ NGINX", r.msgs >= nginx.msgs,
+                        fmt(r.msgs, 0) + " vs " + fmt(nginx.msgs, 0));
+                verdict(r.scenario + " CPU/msg ≤ NGINX", r.cpu <= nginx.cpu,
+                        fmt(r.cpu, 2) + " vs " + fmt(nginx.cpu, 2) + " µs");
+            }
+        }
+    }
+
+    private static void verdict(String what, boolean ok, String figures) {
+        System.out.printf(Locale.ROOT, "  %-5s %-36s %s%n", ok ? "PASS" : "FAIL", what, figures);
+    }
+
+    private static Row find(List<Row> rows, String leg, String scenario) {
+        for (Row r : rows) {
+            if (r.leg.equals(leg) && r.scenario.equals(scenario)) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    private static String intOf(String text) {
+        return text.isEmpty() ? "" : String.format(Locale.ROOT, "%.0f", Double.parseDouble(text));
+    }
+
+    private static String fmt(double value, int decimals) {
+        return Double.isNaN(value) ? "" : String.format(Locale.ROOT, "%." + decimals + "f", value);
+    }
+}
