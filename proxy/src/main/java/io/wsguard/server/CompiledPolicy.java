@@ -62,7 +62,7 @@ final class CompiledPolicy {
             try {
                 listenerTls.add(ServerTls.create(listener.tls().get()));
             } catch (TlsConfigException e) {
-                problems.add(loaded.locations().at("listeners[" + i + "].tls." + e.field(), "listeners[" + i + "].tls." + e.field() + ": " + e.getMessage()));
+                problems.add(tlsProblem(loaded, "listeners[" + i + "].tls.", e));
                 listenerTls.add(null);
             }
         }
@@ -73,8 +73,7 @@ final class CompiledPolicy {
             try {
                 upstreamTls = UpstreamTls.create(route.upstream().tls());
             } catch (TlsConfigException e) {
-                final String path = "routes[" + i + "].upstream.tls." + e.field();
-                problems.add(loaded.locations().at(path, path + ": " + e.getMessage()));
+                problems.add(tlsProblem(loaded, "routes[" + i + "].upstream.tls.", e));
                 continue;
             }
             routes.add(new CompiledRoute(
@@ -89,6 +88,18 @@ final class CompiledPolicy {
             throw new PolicyException(problems);
         }
         return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls);
+    }
+
+    /**
+     * Locates a TLS problem. The first certificate pair may have been written as the top-level
+     * {@code certificate}/{@code privateKey} keys rather than {@code certificates[0]}.
+     */
+    private static PolicyProblem tlsProblem(LoadedPolicy loaded, String prefix, TlsConfigException e) {
+        String path = prefix + e.field();
+        if (loaded.locations().find(path).isEmpty() && e.field().startsWith("certificates[0].")) {
+            path = prefix + e.field().substring("certificates[0].".length());
+        }
+        return loaded.locations().at(path, e.getMessage());
     }
 
     /**

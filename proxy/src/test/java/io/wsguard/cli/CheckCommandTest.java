@@ -1,0 +1,91 @@
+package io.wsguard.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.wsguard.demo.DevCerts;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code wsguard check}: OK for a good policy, located problems and exit 2 for a bad one. */
+class CheckCommandTest {
+
+    @TempDir
+    Path dir;
+
+    private record Result(int exit, String out, String err) {}
+
+    private Result run(String... args) {
+        final StringWriter out = new StringWriter();
+        final StringWriter err = new StringWriter();
+        final CommandLine cli = WsguardCommand.commandLine();
+        cli.setOut(new PrintWriter(out));
+        cli.setErr(new PrintWriter(err));
+        final int exit = cli.execute(args);
+        return new Result(exit, out.toString(), err.toString());
+    }
+
+    private Path policy(String tls) throws Exception {
+        final Path file = dir.resolve("policy.yaml");
+        Files.writeString(file, """
+                version: 1
+                listeners:
+                  - port: 0
+                    tls: %s
+                routes:
+                  - name: chat
+                    match: { path: /chat }
+                    upstream: { targets: [ws://127.0.0.1:9000/chat] }
+                    auth: none
+                """.formatted(tls));
+        return file;
+    }
+
+    @Test
+    void validPolicyWithRealCertificatesPrintsOk() throws Exception {
+        DevCerts.ensure(dir.resolve("certs"));
+        final Result result = run("check", "-c", policy("{ certificate: certs/server.crt, privateKey: certs/server.key }").toString());
+        assertThat(result.out().strip()).isEqualTo("OK");
+        assertThat(result.exit()).isZero();
+    }
+
+    @Test
+    void certificateThatIsNotPemIsReportedAtItsLineAndColumn() throws Exception {
+        DevCerts.ensure(dir.resolve("certs"));
+        Files.writeString(dir.resolve("certs/garbage.crt"), "not a certificate\n");
+        final Path file = policy("{ certificate: certs/garbage.crt, privateKey: certs/server.key }");
+        final Result result = run("check", "-c", file.toString());
+        assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
+        assertThat(result.out()).startsWith(file + ":4:25: listeners[0].tls.certificate: ");
+        assertThat(result.err()).doesNotContain("Exception");
+    }
+
+    @Test
+    void everyProblemIsPrintedNotJustTheFirst() throws Exception {
+        final Path file = dir.resolve("bad.yaml");
+        Files.writeString(file, """
+                version: 1
+                listeners:
+                  - port: 99999
+                routes:
+                  - name: chat
+                    match: { path: chat }
+                    upstream: { targets: [http://x] }
+                """);
+        final Result result = run("check", "-c", file.toString());
+        assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
+        assertThat(result.out().lines().count()).isGreaterThanOrEqualTo(3);
+        assertThat(result.out().lines()).allMatch(line -> line.matches(".*bad\\.yaml:\\d+:\\d+: .+"));
+    }
+
+    @Test
+    void missingOptionIsAUsageErrorWithExit2() {
+        final Result result = run("check");
+        assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
+        assertThat(result.err()).contains("Missing required option");
+    }
+}
