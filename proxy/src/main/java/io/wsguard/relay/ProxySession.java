@@ -52,7 +52,7 @@ public final class ProxySession {
     private final Side upstream;
 
     private final Object lock = new Object();
-    private boolean terminated;
+    private volatile boolean terminated;
     private boolean openReported;
     private boolean closedReported;
     private Scheduler.Task lifetimeTask;
@@ -403,6 +403,15 @@ public final class ProxySession {
             }
             inFlight = callback;
             peer.session.sendFrame(frame, this, false);
+        }
+
+        /**
+         * Completing a send only releases a buffer and asks for the next frame, so Jetty may run
+         * it on the thread that finished the write instead of handing it to another thread.
+         */
+        @Override
+        public InvocationType getInvocationType() {
+            return InvocationType.NON_BLOCKING;
         }
 
         /** The peer wrote the frame in flight: release it and read the next one. */
