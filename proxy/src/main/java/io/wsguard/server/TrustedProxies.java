@@ -49,6 +49,10 @@ final class TrustedProxies {
      * @param forwardedFor comma-separated lists, oldest first (may be null)
      */
     String clientIp(String peer, String forwardedFor) {
+        return canonical(resolve(canonical(peer), forwardedFor));
+    }
+
+    private String resolve(String peer, String forwardedFor) {
         if (forwardedFor == null || !isTrusted(peer)) {
             return peer;
         }
@@ -64,6 +68,55 @@ final class TrustedProxies {
             }
         }
         return stripPort(hops[0].strip());
+    }
+
+    /**
+     * An address as the audit log and filters spell it: no brackets, IPv6 in RFC 5952's short form
+     * ({@code ::1}, not {@code [0:0:0:0:0:0:0:1]}), so {@code audit --client ::1} finds it.
+     */
+    static String canonical(String ip) {
+        if (ip == null) {
+            return null;
+        }
+        final String bare = ip.startsWith("[") && ip.endsWith("]") ? ip.substring(1, ip.length() - 1) : ip;
+        if (bare.indexOf(':') < 0) {
+            return bare;
+        }
+        final byte[] bytes = literal(bare);
+        if (bytes == null || bytes.length != 16) {
+            return bare;
+        }
+        final int[] groups = new int[8];
+        for (int i = 0; i < 8; i++) {
+            groups[i] = ((bytes[2 * i] & 0xff) << 8) | (bytes[2 * i + 1] & 0xff);
+        }
+        // RFC 5952 §4.2: compress the longest run of two or more zero groups, the first if tied.
+        int bestStart = -1;
+        int bestLength = 1;
+        for (int i = 0; i < 8; ) {
+            int j = i;
+            while (j < 8 && groups[j] == 0) {
+                j++;
+            }
+            if (j - i > bestLength) {
+                bestStart = i;
+                bestLength = j - i;
+            }
+            i = j == i ? i + 1 : j;
+        }
+        final StringBuilder out = new StringBuilder();
+        for (int i = 0; i < 8; i++) {
+            if (i == bestStart) {
+                out.append("::");
+                i += bestLength - 1;
+                continue;
+            }
+            if (out.length() > 0 && out.charAt(out.length() - 1) != ':') {
+                out.append(':');
+            }
+            out.append(Integer.toHexString(groups[i]));
+        }
+        return out.toString();
     }
 
     private static String stripPort(String hop) {
