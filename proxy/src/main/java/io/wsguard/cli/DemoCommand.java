@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -92,12 +91,10 @@ public final class DemoCommand implements Callable<Integer> {
             return ExitCode.RUNTIME_FAILURE;
         }
 
-        final CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        final Shutdown shutdown = new Shutdown(() -> {
             server.drainAndStop();
             upstream.close();
-            stopped.countDown();
-        }, "wsguard-drain"));
+        }).install();
 
         final List<String> listeners = server.listenerUrls();
         for (String url : listeners) {
@@ -117,7 +114,7 @@ public final class DemoCommand implements Callable<Integer> {
                     + certs.resolve("ca.crt"));
         out.println("wsguard demo: Ctrl-C to stop");
         out.flush();
-        stopped.await();
+        shutdown.awaitAndDrain();
         return ExitCode.OK;
     }
 

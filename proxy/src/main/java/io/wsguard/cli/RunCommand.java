@@ -9,7 +9,6 @@ import java.io.PrintWriter;
 import java.net.BindException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -54,11 +53,7 @@ public final class RunCommand implements Callable<Integer> {
             err.flush();
             return ExitCode.RUNTIME_FAILURE;
         }
-        final CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.drainAndStop();
-            stopped.countDown();
-        }, "wsguard-drain"));
+        final Shutdown shutdown = new Shutdown(server::drainAndStop).install();
         for (String url : server.listenerUrls()) {
             out.println("wsguard: listening on " + url);
         }
@@ -67,7 +62,7 @@ public final class RunCommand implements Callable<Integer> {
         }
         out.println("wsguard: audit log at " + server.auditLocation());
         out.flush();
-        stopped.await();
+        shutdown.awaitAndDrain();
         return ExitCode.OK;
     }
 

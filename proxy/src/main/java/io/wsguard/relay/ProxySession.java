@@ -53,6 +53,7 @@ public final class ProxySession {
 
     private final Object lock = new Object();
     private volatile boolean terminated;
+    private boolean draining;
     private boolean openReported;
     private boolean closedReported;
     private Scheduler.Task lifetimeTask;
@@ -157,8 +158,35 @@ public final class ProxySession {
         scheduler.schedule(this::abortBoth, CLOSE_REPLY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
     }
 
-    /** Ends the connection for a shutdown: 1001 to both sides (SPEC §6 drain). */
+    /**
+     * Ends the connection for a drain (SPEC §6): messages already on their way to the client are
+     * delivered first, then the client gets 1001. The upstream is asked to close first (with 1000,
+     * an ordinary code, so that Jetty keeps reading its side until the upstream's CLOSE arrives);
+     * whatever it sends until then is relayed, and its CLOSE turns into the client's 1001.
+     */
     public void shutdown() {
+        final CoreSession upstreamSession = upstream.session;
+        synchronized (lock) {
+            if (terminated || draining) {
+                return;
+            }
+            draining = true;
+            if (upstreamSession == null || upstream.closeSent || upstream.closed || client.session == null) {
+                draining = false;
+            } else {
+                upstream.closeSent = true;
+            }
+        }
+        if (!draining) {
+            terminate(CloseCodes.SHUTDOWN, "wsguard shutting down", CloseCodes.SHUTDOWN, "wsguard shutting down");
+            return;
+        }
+        upstreamSession.close(CloseCodes.NORMAL, "wsguard draining", Callback.NOOP);
+        // An upstream that never answers must not hold the drain: the client gets its 1001 anyway.
+        scheduler.schedule(this::finishDrain, CLOSE_REPLY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private void finishDrain() {
         terminate(CloseCodes.SHUTDOWN, "wsguard shutting down", CloseCodes.SHUTDOWN, "wsguard shutting down");
     }
 
@@ -258,6 +286,16 @@ public final class ProxySession {
         }
         // Either a reply (our output is already closed: no echo), or nobody left to ask (Jetty echoes).
         callback.succeeded();
+        if (from == upstream && isDraining()) {
+            // Everything the upstream sent before its CLOSE has been relayed: now the client's turn.
+            finishDrain();
+        }
+    }
+
+    private boolean isDraining() {
+        synchronized (lock) {
+            return draining;
+        }
     }
 
     private void answerCloseOurselves(Side side) {
@@ -292,7 +330,9 @@ public final class ProxySession {
             // The other side asked to close and this one died before answering: Jetty answers.
             otherPending.succeeded();
         }
-        if (!cleanClose && openReported) {
+        if (side == upstream && isDraining()) {
+            finishDrain();
+        } else if (!cleanClose && openReported) {
             if (side == upstream) {
                 upstreamFailed("upstream connection lost");
             } else {
