@@ -1,6 +1,7 @@
 package io.wsguard.metrics;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -8,6 +9,7 @@ import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.noop.NoopCounter;
 import io.wsguard.check.Reason;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -29,10 +31,12 @@ public final class RouteMetrics {
     private final MeterRegistry registry;
     private final String route;
     private final AtomicLong active = new AtomicLong();
-    private final Counter messagesIn;
-    private final Counter messagesOut;
-    private final Counter bytesIn;
-    private final Counter bytesOut;
+    // Plain adders on the relay's path, read by function counters at scrape time: Micrometer's own
+    // counter cost about 6% of the proxy's CPU in a 64-byte relay profile (JFR, scenario a).
+    private final LongAdder messagesIn = new LongAdder();
+    private final LongAdder messagesOut = new LongAdder();
+    private final LongAdder bytesIn = new LongAdder();
+    private final LongAdder bytesOut = new LongAdder();
     private final Counter accepted;
     private final AtomicReferenceArray<Counter> refused = new AtomicReferenceArray<>(REASONS.length);
     private final AtomicReferenceArray<Counter> blocked = new AtomicReferenceArray<>(REASONS.length);
@@ -43,10 +47,6 @@ public final class RouteMetrics {
         if (Metrics.NO_ROUTE.equals(route)) {
             // Only handshakes and blocks happen without a route: registering zero-valued
             // connection and message series for "-" would only clutter every scrape.
-            messagesIn = noop("wsguard.messages");
-            messagesOut = messagesIn;
-            bytesIn = noop("wsguard.bytes");
-            bytesOut = bytesIn;
             accepted = noop("wsguard.handshakes");
             return;
         }
@@ -55,10 +55,10 @@ public final class RouteMetrics {
              .description("Open client connections")
              .tag("route", route)
              .register(registry);
-        messagesIn = direction("wsguard.messages", "Messages relayed", "inbound");
-        messagesOut = direction("wsguard.messages", "Messages relayed", "outbound");
-        bytesIn = direction("wsguard.bytes", "Message payload bytes relayed", "inbound");
-        bytesOut = direction("wsguard.bytes", "Message payload bytes relayed", "outbound");
+        direction("wsguard.messages", "Messages relayed", "inbound", messagesIn);
+        direction("wsguard.messages", "Messages relayed", "outbound", messagesOut);
+        direction("wsguard.bytes", "Message payload bytes relayed", "inbound", bytesIn);
+        direction("wsguard.bytes", "Message payload bytes relayed", "outbound", bytesOut);
         accepted = handshakeCounter(ACCEPTED);
     }
 
@@ -85,13 +85,13 @@ public final class RouteMetrics {
     /** One message of {@code bytes} payload bytes went from the client to the upstream. */
     public void inbound(long bytes) {
         messagesIn.increment();
-        bytesIn.increment(bytes);
+        bytesIn.add(bytes);
     }
 
     /** One message of {@code bytes} payload bytes went from the upstream to the client. */
     public void outbound(long bytes) {
         messagesOut.increment();
-        bytesOut.increment(bytes);
+        bytesOut.add(bytes);
     }
 
     /** A handshake on this route was upgraded. */
@@ -139,12 +139,12 @@ public final class RouteMetrics {
         counter.increment(count);
     }
 
-    private Counter direction(String name, String description, String direction) {
-        return Counter.builder(name)
-                      .description(description)
-                      .tag("route", route)
-                      .tag("direction", direction)
-                      .register(registry);
+    private void direction(String name, String description, String direction, LongAdder adder) {
+        FunctionCounter.builder(name, adder, LongAdder::sum)
+                       .description(description)
+                       .tag("route", route)
+                       .tag("direction", direction)
+                       .register(registry);
     }
 
     private Counter noop(String name) {
