@@ -15,8 +15,7 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 /**
  * One route's meters, built once by {@link Metrics#route(String)} and kept by the caller.
  *
- * <p>Thread-safe and cheap: the message and byte counters are prebuilt (Micrometer counters are
- * {@code DoubleAdder}s), so {@link #inbound(long)} and {@link #outbound(long)} do no lookup and no
+ * <p>Thread-safe and cheap: the message and byte counters are prebuilt {@code LongAdder}s, so {@link #inbound(long)} and {@link #outbound(long)} do no lookup and no
  * allocation and may be called from the relay for every message. Handshake and blocked counters are
  * created on first use of each outcome or reason and then read from an array indexed by the
  * {@link Reason}'s ordinal.
