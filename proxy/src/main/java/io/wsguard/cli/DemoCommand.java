@@ -95,6 +95,7 @@ public final class DemoCommand implements Callable<Integer> {
             server.drainAndStop();
             upstream.close();
         }).install();
+        Shutdown.onSignal("HUP", () -> new Thread(server::reload, "wsguard-reload").start());
 
         final List<String> listeners = server.listenerUrls();
         for (String url : listeners) {

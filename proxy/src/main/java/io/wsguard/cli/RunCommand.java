@@ -54,6 +54,7 @@ public final class RunCommand implements Callable<Integer> {
             return ExitCode.RUNTIME_FAILURE;
         }
         final Shutdown shutdown = new Shutdown(server::drainAndStop).install();
+        Shutdown.onSignal("HUP", () -> new Thread(server::reload, "wsguard-reload").start());
         for (String url : server.listenerUrls()) {
             out.println("wsguard: listening on " + url);
         }

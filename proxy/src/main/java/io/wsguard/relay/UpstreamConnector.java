@@ -28,7 +28,9 @@ import org.eclipse.jetty.websocket.core.exception.UpgradeException;
  * that answers the upgrade with an error status refused this request; that is not a reason to try
  * another one (SPEC §4: 502 {@code upstream_refused}).
  *
- * <p>One per route (and policy version); a Jetty component that owns its HTTP client.
+ * <p>One per route (and policy version); a Jetty component that owns its HTTP client. The executor
+ * and scheduler are shared with the server and must be running before this starts, so that
+ * stopping it (a reload retired its policy) leaves them alone.
  */
 public final class UpstreamConnector extends ContainerLifeCycle {
 

@@ -38,6 +38,16 @@ final class Auditor {
                 .build());
     }
 
+    /** A policy reload was refused; {@code detail} names the problems (never secrets: the loader never prints them). */
+    void config(Reason reason, String detail) {
+        log.record(AuditEvent.builder(AuditEvent.Kind.CONFIG, reason)
+                .ts(Instant.now())
+                .stage(Stage.CONFIG)
+                .action("reject")
+                .detail(detail)
+                .build());
+    }
+
     /** Something on an open connection was blocked, or would have been in monitor mode. */
     void session(ProxySession session, Reason reason, Mode mode, String detail, int closeCode) {
         final boolean enforced = mode == Mode.ENFORCE;

@@ -18,6 +18,8 @@ import io.wsguard.tls.UpstreamTls;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.Scheduler;
@@ -34,6 +36,10 @@ final class CompiledPolicy {
     private final List<CompiledRoute> routeList;
     private final TrustedProxies trustedProxies;
     private final List<SslContextFactory.Server> listenerTls;
+    /** Handshakes in progress and connections open that use this policy's routes. */
+    private final AtomicInteger inUse = new AtomicInteger();
+    private volatile boolean retired;
+    private final AtomicBoolean stopped = new AtomicBoolean();
 
     private CompiledPolicy(
             Policy policy, List<CompiledRoute> routes, TrustedProxies trustedProxies, List<SslContextFactory.Server> listenerTls) {
@@ -135,6 +141,29 @@ final class CompiledPolicy {
         return listenerTls.get(index);
     }
 
+    /** A handshake starts using this policy; it stays alive until the matching {@link #release()}. */
+    void acquire() {
+        inUse.incrementAndGet();
+    }
+
+    /** A handshake failed or a connection closed; a retired policy stops once nothing uses it. */
+    void release() {
+        if (inUse.decrementAndGet() == 0 && retired) {
+            stop();
+        }
+    }
+
+    /**
+     * A reload replaced this policy: its upstream clients still carry the connections that started
+     * with it, so they stop only when the last of those closes (SPEC §6: reload drops nothing).
+     */
+    void retire() {
+        retired = true;
+        if (inUse.get() == 0) {
+            stop();
+        }
+    }
+
     void start() throws Exception {
         for (CompiledRoute route : routeList) {
             route.connector().start();
@@ -142,6 +171,9 @@ final class CompiledPolicy {
     }
 
     void stop() {
+        if (stopped.getAndSet(true)) {
+            return;
+        }
         for (CompiledRoute route : routeList) {
             try {
                 route.connector().stop();

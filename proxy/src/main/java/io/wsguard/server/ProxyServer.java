@@ -8,10 +8,15 @@ import io.wsguard.admin.ReloadResult;
 import io.wsguard.audit.AuditLog;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.ListenerPolicy;
+import io.wsguard.check.Reason;
 import io.wsguard.policy.LoadedPolicy;
-import io.wsguard.relay.Balancer;
+import io.wsguard.policy.Policy;
+import io.wsguard.policy.PolicyException;
+import io.wsguard.policy.PolicyLoader;
+import io.wsguard.policy.PolicyProblem;
 import io.wsguard.relay.ProxySession;
 import io.wsguard.tls.CertificateReloader;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -43,20 +48,23 @@ public final class ProxyServer {
     private static final Logger LOG = LoggerFactory.getLogger(ProxyServer.class);
     /** How long a closing client socket may be drained before it is closed anyway. */
     private static final Duration LINGER = Duration.ofSeconds(2);
+    /** How often the policy file is checked for changes. */
+    private static final Duration POLICY_POLL = Duration.ofSeconds(1);
 
-    private final LoadedPolicy loaded;
+    private volatile LoadedPolicy loaded;
     private final QueuedThreadPool threads = new QueuedThreadPool(256, 8);
     private final Scheduler scheduler = new ScheduledExecutorScheduler("wsguard-scheduler", true);
     private final Server server = new Server(threads);
     private final Linger linger = new Linger(LINGER, 1024 * 1024);
     private final ConnectionRegistry connections = new ConnectionRegistry();
-    private final ConcurrentHashMap<String, Balancer.Target> targets = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, ServerEvents.Binding> bindings = new ConcurrentHashMap<>();
     private final Metrics metrics = new Metrics();
     private final List<ServerConnector> connectors = new ArrayList<>();
     private volatile boolean draining;
     private volatile CompiledPolicy policy;
     private Auditor auditor;
     private AdminServer admin;
+    private PolicyWatcher watcher;
 
     public ProxyServer(LoadedPolicy loaded) {
         this.loaded = loaded;
@@ -69,9 +77,11 @@ public final class ProxyServer {
         server.addBean(linger);
         final AuditLog auditLog = AuditLog.from(loaded.policy().audit(), Clock.systemUTC());
         auditor = new Auditor(auditLog);
+        // Started before anything uses them, so that no upstream client adopts them as its own
+        // and stops them when a reload retires it (Jetty manages only beans not yet running).
+        threads.start();
         scheduler.start();
-        policy = CompiledPolicy.from(loaded, threads, scheduler,
-                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, targets));
+        policy = compile(loaded);
         final WebSocketComponents components = WebSocketServerComponents.ensureWebSocketComponents(server);
         final List<ListenerPolicy> listeners = loaded.policy().listeners();
         for (int i = 0; i < listeners.size(); i++) {
@@ -99,11 +109,76 @@ public final class ProxyServer {
         server.setStopTimeout(0);
         policy.start();
         server.start();
+        watcher = new PolicyWatcher(loaded.policy().source(), POLICY_POLL, this::reloadFromWatcher);
+        watcher.start();
         if (loaded.policy().admin().isPresent()) {
             admin = new AdminServer(loaded.policy().admin().get(), metrics, () -> !draining, new Actions());
             admin.start();
         }
         LOG.debug("started with {} route(s)", policy.routeList().size());
+    }
+
+    private CompiledPolicy compile(LoadedPolicy next) {
+        return CompiledPolicy.from(next, threads, scheduler,
+                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings));
+    }
+
+    /**
+     * Reloads the policy file (SIGHUP, a change of the file, {@code POST /admin/reload}). A valid
+     * file applies to new connections; open ones keep the routes they started with. An invalid one
+     * is refused, audited as {@code config_rejected}, and the running policy stays (SPEC §6).
+     * Listeners, the admin port and the audit log are bound at start: changing them needs a restart.
+     */
+    public synchronized ReloadResult reload() {
+        final Path source = loaded.policy().source();
+        final LoadedPolicy next;
+        final CompiledPolicy compiled;
+        try {
+            next = PolicyLoader.load(source);
+            final List<String> restartOnly = restartOnlyChanges(loaded.policy(), next.policy());
+            if (!restartOnly.isEmpty()) {
+                return rejected(restartOnly.stream().map(what -> source + ": " + what + " changed; restart wsguard to apply it").toList());
+            }
+            compiled = compile(next);
+            compiled.start();
+        } catch (PolicyException e) {
+            return rejected(e.problems().stream().map(PolicyProblem::toString).toList());
+        } catch (Exception e) {
+            return rejected(List.of(source + ": " + e.getMessage()));
+        }
+        final CompiledPolicy old = policy;
+        loaded = next;
+        policy = compiled;
+        old.retire();
+        LOG.info("policy reloaded from {}", source);
+        return ReloadResult.ok();
+    }
+
+    private void reloadFromWatcher() {
+        final ReloadResult result = reload();
+        if (!result.applied()) {
+            LOG.warn("policy file changed but was not applied: {}", result.problems().get(0));
+        }
+    }
+
+    private ReloadResult rejected(List<String> problems) {
+        auditor.config(Reason.CONFIG_REJECTED, problems.size() + " problem(s); first: " + problems.get(0));
+        LOG.warn("policy reload refused: {}", String.join("; ", problems));
+        return ReloadResult.rejected(problems);
+    }
+
+    private static List<String> restartOnlyChanges(Policy running, Policy next) {
+        final List<String> changed = new ArrayList<>();
+        if (!running.listeners().equals(next.listeners())) {
+            changed.add("listeners");
+        }
+        if (!running.admin().equals(next.admin())) {
+            changed.add("admin");
+        }
+        if (!running.audit().equals(next.audit())) {
+            changed.add("audit");
+        }
+        return changed;
     }
 
     /** One line per listener, for the ready message: {@code wss://0.0.0.0:8443}. */
@@ -170,6 +245,13 @@ public final class ProxyServer {
     /** Stops at once, without draining. */
     public void stop() {
         try {
+            if (watcher != null) {
+                watcher.stop();
+            }
+        } catch (Exception e) {
+            LOG.debug("watcher stop: {}", e.toString());
+        }
+        try {
             if (admin != null) {
                 admin.stop();
             }
@@ -184,10 +266,18 @@ public final class ProxyServer {
         if (policy != null) {
             policy.stop();
         }
+        // Policies replaced by a reload whose connections were cut by the stop.
+        bindings.values().forEach(binding -> binding.policy().stop());
         if (auditor != null) {
             auditor.log().close();
         }
         metrics.close();
+        try {
+            scheduler.stop();
+            threads.stop();
+        } catch (Exception e) {
+            LOG.debug("thread pool stop: {}", e.toString());
+        }
     }
 
     /** Writes out the audit log's open coalescing windows now (tests, and before exit). */
@@ -223,7 +313,7 @@ public final class ProxyServer {
     private final class Actions implements AdminActions {
         @Override
         public ReloadResult reload() {
-            return ReloadResult.rejected(List.of("reload arrives with a later version of wsguard; restart to apply a new policy"));
+            return ProxyServer.this.reload();
         }
 
         @Override

@@ -20,28 +20,39 @@ final class ServerEvents implements SessionEvents {
     private final RouteMetrics metrics;
     private final Auditor auditor;
     private final BooleanSupplier draining;
-    private final ConcurrentHashMap<String, Balancer.Target> targets;
+    private final ConcurrentHashMap<String, Binding> bindings;
 
     ServerEvents(
             ConnectionRegistry registry, RouteMetrics metrics, Auditor auditor, BooleanSupplier draining,
-            ConcurrentHashMap<String, Balancer.Target> targets) {
+            ConcurrentHashMap<String, Binding> bindings) {
         this.registry = registry;
         this.metrics = metrics;
         this.auditor = auditor;
         this.draining = draining;
-        this.targets = targets;
+        this.bindings = bindings;
     }
 
-    /** The upstream side is open to {@code target}; released when the session closes or is abandoned. */
-    void bind(ProxySession session, Balancer.Target target) {
-        targets.put(session.id(), target);
+    /** What an open session holds until it closes: a balancer slot and its policy version. */
+    record Binding(Balancer.Target target, CompiledPolicy policy) {
+        void release() {
+            target.release();
+            policy.release();
+        }
+    }
+
+    /**
+     * The upstream side is open to {@code target}; the session now holds the target and the policy
+     * the handshake acquired, until it closes or is abandoned.
+     */
+    void bind(ProxySession session, Balancer.Target target, CompiledPolicy policy) {
+        bindings.put(session.id(), new Binding(target, policy));
     }
 
     /** The client's upgrade failed after the upstream's succeeded: free what the handshake held. */
     void abandoned(ProxySession session) {
-        final Balancer.Target target = targets.remove(session.id());
-        if (target != null) {
-            target.release();
+        final Binding binding = bindings.remove(session.id());
+        if (binding != null) {
+            binding.release();
             registry.release();
         }
     }
@@ -62,9 +73,9 @@ final class ServerEvents implements SessionEvents {
         if (registry.remove(session)) {
             metrics.connectionClosed();
         }
-        final Balancer.Target target = targets.remove(session.id());
-        if (target != null) {
-            target.release();
+        final Binding binding = bindings.remove(session.id());
+        if (binding != null) {
+            binding.release();
         }
     }
 

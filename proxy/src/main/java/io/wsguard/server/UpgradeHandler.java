@@ -82,21 +82,24 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                     "at proxy.maxConnections (" + policy.maxConnections() + ")");
             return true;
         }
+        policy.acquire();
         route.chain()
                 .run(handshake, (deny, mode) -> server.auditor().handshake(route.name(), handshake, deny, mode))
                 .whenComplete((verdict, failure) -> {
                     if (verdict instanceof Verdict.Deny deny) {
                         server.connections().release();
+                        policy.release();
                         respond(request, response, callback, route, deny.reason());
                         return;
                     }
-                    connectUpstream(request, response, callback, route, handshake, peer);
+                    connectUpstream(request, response, callback, policy, route, handshake, peer);
                 });
         return true;
     }
 
     private void connectUpstream(
-            Request request, Response response, Callback callback, CompiledRoute route, HandshakeRequest handshake, String peer) {
+            Request request, Response response, Callback callback, CompiledPolicy policy, CompiledRoute route,
+            HandshakeRequest handshake, String peer) {
         final String origin = request.getHeaders().get(HttpHeader.ORIGIN);
         final ProxySession session = new ProxySession(
                 handshake.connectionId(), route.name(), handshake.clientIp(), origin, route.mode(),
@@ -114,19 +117,20 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final UpstreamConnector.Request upstreamRequest = new UpstreamConnector.Request(
                 suffix,
                 handshake.query(),
-                route.headers().build(request, peer, server.policy().trustedProxies().isTrusted(peer)),
+                route.headers().build(request, peer, policy.trustedProxies().isTrusted(peer)),
                 handshake.subprotocols(),
                 offerDeflate ? List.of(DEFLATE) : List.of(),
                 upstreamConfig);
         route.connector().connect(upstreamRequest, session.upstreamHandler()).whenComplete((connected, failure) -> {
             if (failure != null) {
                 server.connections().release();
+                policy.release();
                 final Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
                 final Reason reason = cause instanceof UpstreamRefusedException ? Reason.UPSTREAM_REFUSED : Reason.UPSTREAM_UNAVAILABLE;
                 refuse(request, response, callback, route, handshake, reason, cause.getMessage());
                 return;
             }
-            route.events().bind(session, connected.target());
+            route.events().bind(session, connected.target(), policy);
             upgradeClient(request, response, callback, route, session, connected);
         });
     }
