@@ -102,6 +102,8 @@ class BrowserDemoIT {
                 .redirectOutput(demoOut.toFile())
                 .redirectError(demoErr.toFile())
                 .start();
+        // The last line the demo prints: every line before it is in the file once it is.
+        awaitLine(demo, demoOut, line -> line.startsWith("wsguard demo: Ctrl-C to stop"), READY);
         final String openLine = awaitLine(demo, demoOut, line -> line.startsWith("wsguard demo: open "), READY);
         final String pageUrl = openLine.substring("wsguard demo: open ".length()).strip();
         assertThat(pageUrl).isEqualTo("http://localhost:9000/?ws=wss://localhost:8443/chat");
