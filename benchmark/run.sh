@@ -2,7 +2,7 @@
 # wsguard load benchmark: direct-to-upstream, through NGINX (when installed) and through wsguard,
 # in one run, over ws and wss. Usage: benchmark/run.sh   (QUICK=1 for a ~1.5 minute smoke run)
 # Knobs (env): WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, RATE_FRACTION,
-#              LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK.
+#              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK.
 # See benchmark/README.md for what each figure means.
 set -euo pipefail
 
@@ -11,9 +11,9 @@ BENCH_JAR=$ROOT/benchmark/target/wsguard-bench.jar
 PROXY_JAR=$ROOT/proxy/target/wsguard.jar
 
 if [[ "${QUICK:-0}" == 1 ]]; then
-  WARMUP=${WARMUP:-1}; DURATION=${DURATION:-2}; IDLE_CONNS=${IDLE_CONNS:-500}; HOLD=${HOLD:-1}
+  WARMUP=${WARMUP:-1}; DURATION=${DURATION:-2}; IDLE_CONNS=${IDLE_CONNS:-500}; HOLD=${HOLD:-1}; LEG_WARMUP=${LEG_WARMUP:-3}
 else
-  WARMUP=${WARMUP:-2}; DURATION=${DURATION:-5}; IDLE_CONNS=${IDLE_CONNS:-5000}; HOLD=${HOLD:-3}
+  WARMUP=${WARMUP:-2}; DURATION=${DURATION:-5}; IDLE_CONNS=${IDLE_CONNS:-5000}; HOLD=${HOLD:-3}; LEG_WARMUP=${LEG_WARMUP:-15}
 fi
 CONNS=${CONNS:-100}
 MESSAGES=${MESSAGES:-0}             # per connection; 0 = run for DURATION only
@@ -159,6 +159,19 @@ run_leg() {
     # Idle first, on a fresh process: afterwards a JVM's heap is already grown and would hide the cost.
     log "$leg: e idle $IDLE_CONNS wss connections"
     bench idle --leg "$leg" --scenario e-wss-idle --url "$wss/echo" --pids "$pids" --conns "$IDLE_CONNS" --hold "$HOLD"
+  fi
+  if [[ $leg != direct && $LEG_WARMUP -gt 0 ]]; then
+    # A JVM proxy reaches its speed only once the JIT has compiled the relay path; NGINX needs no
+    # warm-up, but gets the same unmeasured load so the legs stay comparable.
+    log "$leg: warm-up ${LEG_WARMUP}s per scheme (not measured)"
+    local results=$RESULTS; RESULTS=$WORK/warmup.tsv
+    for url in "$ws/echo" "$wss/echo"; do
+      # shellcheck disable=SC2086 # BENCH_JAVA_OPTS is a list of options
+      timeout 300 java $BENCH_JAVA_OPTS -jar "$BENCH_JAR" load --leg warmup --scenario warmup --url "$url" \
+        --conns 20 --window 8 --size 512 --messages 0 --out "$RESULTS" --clk-tck "$TCK" \
+        --warmup 0 --duration "$LEG_WARMUP" >/dev/null || log "warm-up failed (continuing)"
+    done
+    RESULTS=$results
   fi
   for scheme in ws wss; do
     if [[ $scheme == ws ]]; then url="$ws/echo"; else url="$wss/echo"; fi

@@ -85,7 +85,11 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         policy.acquire();
         route.chain()
                 .run(handshake, (deny, mode) -> server.auditor().handshake(route.name(), handshake, deny, mode))
-                .whenComplete((verdict, failure) -> {
+                .whenComplete((result, failure) -> {
+                    // A chain that failed outright (not a check: its audit callback) fails closed.
+                    final Verdict verdict = failure != null
+                            ? Verdict.deny(Reason.CHECK_FAILED, "handshake checks failed: " + failure.getClass().getSimpleName())
+                            : result;
                     if (verdict instanceof Verdict.Deny deny) {
                         server.connections().release();
                         policy.release();
