@@ -41,6 +41,14 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
     private static final String DEFLATE = "permessage-deflate";
     /** Frames larger than this are relayed in pieces (RFC 6455 §5.4 lets intermediaries refragment). */
     private static final long MAX_FRAME_SIZE = 64 * 1024;
+    /**
+     * Read up to 32 KiB at a time instead of Jetty's 4 KiB: a 16 KiB message then arrives in one read
+     * and is relayed as one frame, not four. Measured with the benchmark's scenario c (10 connections,
+     * 16 KiB, 4 in flight): 2.0x the messages/s at half the CPU per message; 64-byte messages showed no
+     * difference. Jetty returns the buffer to its pool whenever it is empty, so idle connections do
+     * not hold it.
+     */
+    private static final int INPUT_BUFFER_SIZE = 32 * 1024;
     /** The upstream side idles out after the client side, so that the client side decides. */
     private static final long UPSTREAM_IDLE_MARGIN_MS = 60_000;
 
@@ -117,6 +125,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final Configuration.ConfigurationCustomizer upstreamConfig = new Configuration.ConfigurationCustomizer();
         upstreamConfig.setMaxFrameSize(MAX_FRAME_SIZE);
         upstreamConfig.setAutoFragment(true);
+        upstreamConfig.setInputBufferSize(INPUT_BUFFER_SIZE);
         upstreamConfig.setIdleTimeout(route.idleTimeout().plusMillis(UPSTREAM_IDLE_MARGIN_MS));
         final UpstreamConnector.Request upstreamRequest = new UpstreamConnector.Request(
                 suffix,
@@ -161,6 +170,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             public void customize(Configuration configuration) {
                 configuration.setMaxFrameSize(MAX_FRAME_SIZE);
                 configuration.setAutoFragment(true);
+                configuration.setInputBufferSize(INPUT_BUFFER_SIZE);
                 configuration.setIdleTimeout(route.idleTimeout());
             }
         };
