@@ -1,14 +1,13 @@
 package io.wsguard.demo;
 
+import io.wsguard.admin.InlineCsp;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -73,8 +72,8 @@ public final class DemoUpstream implements AutoCloseable {
         final String html = loadPage();
         this.page = html.getBytes(StandardCharsets.UTF_8);
         this.contentSecurityPolicy = "default-src 'none'; "
-                + "script-src " + hashOf(html, "<script>", "</script>") + "; "
-                + "style-src " + hashOf(html, "<style>", "</style>") + "; "
+                + "script-src " + InlineCsp.hashOf(html, "<script>", "</script>") + "; "
+                + "style-src " + InlineCsp.hashOf(html, "<style>", "</style>") + "; "
                 + "connect-src ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
         final QueuedThreadPool threads = new QueuedThreadPool(32, 4);
         threads.setName("demo-upstream");
@@ -245,19 +244,4 @@ public final class DemoUpstream implements AutoCloseable {
         }
     }
 
-    /** {@code 'sha256-…'} of the text between the first {@code open} and the next {@code close}, for the CSP. */
-    static String hashOf(String html, String open, String close) {
-        final int start = html.indexOf(open);
-        final int end = html.indexOf(close, start + 1);
-        if (start < 0 || end < 0) {
-            throw new IllegalStateException(PAGE + " has no " + open + " element");
-        }
-        try {
-            final byte[] digest = MessageDigest.getInstance("SHA-256")
-                    .digest(html.substring(start + open.length(), end).getBytes(StandardCharsets.UTF_8));
-            return "'sha256-" + Base64.getEncoder().encodeToString(digest) + "'";
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is required of every Java platform", e);
-        }
-    }
 }

@@ -18,9 +18,6 @@ import java.util.function.BiConsumer;
  */
 public final class HandshakeChain {
 
-    /** A chain with no checks: every request passes. */
-    public static final HandshakeChain EMPTY = new HandshakeChain(List.of(), Mode.ENFORCE);
-
     private final List<HandshakeCheck> checks;
     private final Mode mode;
 

@@ -64,7 +64,4 @@ public final class HandshakeRequest {
         return request.isSecure();
     }
 
-    Request jettyRequest() {
-        return request;
-    }
 }

@@ -26,10 +26,6 @@ public final class Balancer {
         this.coolDownNanos = coolDown.toNanos();
     }
 
-    public List<Target> targets() {
-        return targets;
-    }
-
     /** The targets in the order to try them for one connection. */
     public List<Target> attemptOrder() {
         final int n = targets.size();

@@ -135,12 +135,6 @@ public final class ProxySession {
         return upstream.bytes;
     }
 
-    /** The subprotocol the upstream chose, or null; valid once the upstream side is open. */
-    public String upstreamSubprotocol() {
-        final CoreSession session = upstream.session;
-        return session == null ? null : session.getNegotiatedSubProtocol();
-    }
-
     /**
      * Closes the connection from wsguard's side: {@code clientCode} to the client and
      * {@code upstreamCode} to the upstream. Safe to call any number of times, from any thread.

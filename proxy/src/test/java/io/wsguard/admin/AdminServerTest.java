@@ -275,7 +275,7 @@ class AdminServerTest {
         final String csp = response.getHeaders().get("Content-Security-Policy");
         assertThat(csp).contains("default-src 'none'", "script-src 'sha256-", "connect-src 'self'")
                        .doesNotContain("unsafe-inline");
-        assertThat(csp).contains(Dashboard.hashOf(html, "<script>", "</script>"));
+        assertThat(csp).contains(InlineCsp.hashOf(html, "<script>", "</script>"));
     }
 
     @Test

@@ -1,5 +1,7 @@
 package io.wsguard.demo;
 
+import io.wsguard.admin.InlineCsp;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -132,8 +134,8 @@ class DemoUpstreamTest {
 
             final String csp = page.getHeaders().get("Content-Security-Policy");
             assertThat(csp).startsWith("default-src 'none'")
-                    .contains("script-src " + DemoUpstream.hashOf(html, "<script>", "</script>"))
-                    .contains("style-src " + DemoUpstream.hashOf(html, "<style>", "</style>"))
+                    .contains("script-src " + InlineCsp.hashOf(html, "<script>", "</script>"))
+                    .contains("style-src " + InlineCsp.hashOf(html, "<style>", "</style>"))
                     .doesNotContain("unsafe-inline");
 
             assertThat(http.GET("http://127.0.0.1:" + room.port() + "/nope").getStatus()).isEqualTo(404);
