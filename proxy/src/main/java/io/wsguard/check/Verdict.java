@@ -23,11 +23,27 @@ public sealed interface Verdict permits Verdict.Allow, Verdict.Rewrite, Verdict.
         }
     }
 
-    /** Block it. {@code detail} is written to the audit log, so it never holds tokens or payloads. */
-    record Deny(Reason reason, String detail) implements Verdict {
+    static Verdict deny(Reason reason, String detail, long retryAfterSeconds) {
+        return new Deny(reason, detail, retryAfterSeconds);
+    }
+
+    /**
+     * Block it. {@code detail} is written to the audit log, so it never holds tokens or payloads.
+     *
+     * @param retryAfterSeconds for rate refusals, when the client may try again (the 429's
+     *     {@code Retry-After}); 0 when it does not apply
+     */
+    record Deny(Reason reason, String detail, long retryAfterSeconds) implements Verdict {
         public Deny {
             requireNonNull(reason, "reason");
             requireNonNull(detail, "detail");
+            if (retryAfterSeconds < 0) {
+                throw new IllegalArgumentException("retryAfterSeconds < 0");
+            }
+        }
+
+        public Deny(Reason reason, String detail) {
+            this(reason, detail, 0);
         }
     }
 }

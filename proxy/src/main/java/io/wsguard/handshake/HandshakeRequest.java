@@ -1,19 +1,31 @@
 package io.wsguard.handshake;
 
+import io.wsguard.auth.Principal;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Request;
 
 /**
  * What handshake checks may look at: the upgrade request's headers and the client's address, as
- * resolved through {@code proxy.trustedProxies}. A read-only view; one per request.
+ * resolved through {@code proxy.trustedProxies}; one per request.
+ *
+ * <p>Two things are written by checks, for later checks and for the connection: the verified
+ * {@link Principal} (by the token check) and leases, such as a slot under a connection cap, which
+ * the connection gives back when the handshake fails or the connection closes. The chain runs its
+ * checks one after another, so they never race on these; the fields are volatile because the
+ * stages may complete on different threads.
  */
 public final class HandshakeRequest {
 
     private final Request request;
     private final String clientIp;
     private final String connectionId;
+    private volatile Principal principal;
+    private final List<Runnable> leases = new ArrayList<>(2);
+    private boolean released;
 
     public HandshakeRequest(Request request, String clientIp, String connectionId) {
         this.request = request;
@@ -64,4 +76,52 @@ public final class HandshakeRequest {
         return request.isSecure();
     }
 
+    /** The client a verified token named; empty before the token check or when the route has none. */
+    public Optional<Principal> principal() {
+        return Optional.ofNullable(principal);
+    }
+
+    /** The subject of the verified token, or null. */
+    public String subject() {
+        final Principal p = principal;
+        return p == null ? null : p.subject();
+    }
+
+    /** Called by the token check once the token verified. */
+    public void authenticate(Principal principal) {
+        this.principal = principal;
+    }
+
+    /**
+     * Registers something to give back when this connection ends (or its handshake fails). Runs it
+     * at once if the request was already released.
+     */
+    public void addLease(Runnable release) {
+        final boolean late;
+        synchronized (leases) {
+            late = released;
+            if (!late) {
+                leases.add(release);
+            }
+        }
+        if (late) {
+            release.run();
+        }
+    }
+
+    /** Gives back every lease; later calls do nothing. */
+    public void releaseLeases() {
+        final List<Runnable> toRun;
+        synchronized (leases) {
+            if (released) {
+                return;
+            }
+            released = true;
+            toRun = List.copyOf(leases);
+            leases.clear();
+        }
+        for (Runnable lease : toRun) {
+            lease.run();
+        }
+    }
 }
