@@ -41,6 +41,8 @@ public final class ProxySession {
     private final String route;
     private final String clientIp;
     private final String origin;
+    private final String subject;
+    private final Instant tokenDeadline;
     private final Mode mode;
     private final Duration idleTimeout;
     private final Duration maxLifetime;
@@ -57,16 +59,22 @@ public final class ProxySession {
     private boolean openReported;
     private boolean closedReported;
     private Scheduler.Task lifetimeTask;
+    private Scheduler.Task tokenTask;
 
     /**
      * @param inboundMaxSize the largest message the client may send (after decompression)
      * @param outboundMaxSize the largest message the upstream may send; {@code Long.MAX_VALUE}: no limit
+     * @param subject the verified token's subject, or null
+     * @param tokenDeadline when the token stops being valid and the connection is closed with 1008
+     *     ({@code auth.jwt.onExpiry: close}), or null
      */
     public ProxySession(
             String id,
             String route,
             String clientIp,
             String origin,
+            String subject,
+            Instant tokenDeadline,
             Mode mode,
             long inboundMaxSize,
             long outboundMaxSize,
@@ -78,6 +86,8 @@ public final class ProxySession {
         this.route = route;
         this.clientIp = clientIp;
         this.origin = origin;
+        this.subject = subject;
+        this.tokenDeadline = tokenDeadline;
         this.mode = mode;
         this.idleTimeout = idleTimeout;
         this.maxLifetime = maxLifetime;
@@ -113,6 +123,11 @@ public final class ProxySession {
 
     public String origin() {
         return origin;
+    }
+
+    /** The verified token's subject, or null. */
+    public String subject() {
+        return subject;
     }
 
     public Instant openedAt() {
@@ -217,6 +232,10 @@ public final class ProxySession {
         });
         lifetimeTask = scheduler.schedule(
                 () -> expire("max lifetime " + maxLifetime.toSeconds() + "s"), maxLifetime.toMillis(), TimeUnit.MILLISECONDS);
+        if (tokenDeadline != null) {
+            final long delay = Math.max(0, Duration.between(Instant.now(), tokenDeadline).toMillis());
+            tokenTask = scheduler.schedule(this::tokenExpired, delay, TimeUnit.MILLISECONDS);
+        }
         client.session.demand();
         upstream.session.demand();
     }
@@ -224,6 +243,17 @@ public final class ProxySession {
     private void expire(String detail) {
         events.blocked(this, Reason.SESSION_EXPIRED, Mode.ENFORCE, detail, CloseCodes.SHUTDOWN);
         terminate(CloseCodes.SHUTDOWN, "session expired", CloseCodes.SHUTDOWN, "session expired");
+    }
+
+    /**
+     * The token the connection was opened with has expired: a revoked or logged-out user must not
+     * keep a socket open for hours. In monitor mode it is only reported.
+     */
+    private void tokenExpired() {
+        events.blocked(this, Reason.SESSION_EXPIRED, mode, "token expired", CloseCodes.POLICY_VIOLATION);
+        if (mode == Mode.ENFORCE) {
+            terminate(CloseCodes.POLICY_VIOLATION, "token expired", CloseCodes.SHUTDOWN, "going away");
+        }
     }
 
     private void upstreamFailed(String detail) {
@@ -339,6 +369,9 @@ public final class ProxySession {
         if (report) {
             if (lifetimeTask != null) {
                 lifetimeTask.cancel();
+            }
+            if (tokenTask != null) {
+                tokenTask.cancel();
             }
             events.closed(this);
         }

@@ -31,6 +31,8 @@ final class Auditor {
                 .stage(Stage.HANDSHAKE)
                 .route(route)
                 .client(request.clientIp())
+                // No conn: refused handshakes coalesce per client and route (a flood is one line a second).
+                .sub(request.subject())
                 .origin(request.header("Origin"))
                 .action(enforced ? "refuse" : "none")
                 .status(enforced ? deny.reason().httpStatus() : null)
@@ -59,6 +61,7 @@ final class Auditor {
                 .route(session.route())
                 .client(session.clientIp())
                 .conn(session.id())
+                .sub(session.subject())
                 .origin(session.origin())
                 .action(enforced ? (closeCode > 0 ? "close" : "drop") : "none")
                 .closeCode(enforced && closeCode > 0 ? closeCode : null)

@@ -3,6 +3,7 @@ package io.wsguard.server;
 import io.wsguard.handshake.HandshakeChain;
 import io.wsguard.handshake.HandshakeCheck;
 import io.wsguard.handshake.SameOriginCheck;
+import io.wsguard.handshake.TokenSources;
 import io.wsguard.policy.ListenerPolicy;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.Policy;
@@ -88,6 +89,7 @@ final class CompiledPolicy {
                     new HandshakeChain(handshakeChecks(route), route.mode()),
                     new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
                     new UpstreamHeaders(route.upstream().headers()),
+                    route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null),
                     events.apply(route.name())));
         }
         if (!problems.isEmpty()) {

@@ -1,17 +1,23 @@
 package io.wsguard.server;
 
+import io.wsguard.auth.Principal;
 import io.wsguard.check.Mode;
 import io.wsguard.handshake.HandshakeChain;
+import io.wsguard.handshake.TokenSources;
+import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.MessagePolicy;
 import io.wsguard.policy.RoutePolicy;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.route.RouteMatcher;
 import java.time.Duration;
+import java.time.Instant;
 
 /**
  * A route ready to serve: its matcher, handshake checks, upstream connector and session limits, all
  * built once from its {@link RoutePolicy}. A connection keeps the compiled route it started with,
  * also across a reload.
+ *
+ * @param tokens where the route reads its token, or null for {@code auth: none}
  */
 record CompiledRoute(
         RoutePolicy policy,
@@ -19,6 +25,7 @@ record CompiledRoute(
         HandshakeChain chain,
         UpstreamConnector connector,
         UpstreamHeaders headers,
+        TokenSources tokens,
         ServerEvents events) {
 
     String name() {
@@ -48,5 +55,18 @@ record CompiledRoute(
 
     Duration maxLifetime() {
         return policy.limits().maxLifetime();
+    }
+
+    /**
+     * When a connection opened with {@code principal}'s token is closed for its expiry, or null. The
+     * handshake accepted the token up to {@code exp + clockSkew}, so the connection lives as long:
+     * closing at {@code exp} could close a connection the moment it opened.
+     */
+    Instant tokenDeadline(Principal principal) {
+        final AuthPolicy.JwtPolicy jwt = policy.auth().jwt().orElse(null);
+        if (principal == null || jwt == null || jwt.onExpiry() != AuthPolicy.OnExpiry.CLOSE) {
+            return null;
+        }
+        return principal.expiresAt().map(exp -> exp.plus(jwt.clockSkew())).orElse(null);
     }
 }

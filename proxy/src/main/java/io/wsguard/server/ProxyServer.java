@@ -326,7 +326,7 @@ public final class ProxyServer {
             final Instant now = Instant.now();
             final List<ConnectionInfo> infos = new ArrayList<>();
             for (ProxySession s : connections.sessions()) {
-                infos.add(new ConnectionInfo(s.id(), s.route(), s.clientIp(), null, s.openedAt(),
+                infos.add(new ConnectionInfo(s.id(), s.route(), s.clientIp(), s.subject(), s.openedAt(),
                         Duration.between(s.openedAt(), now).toSeconds(), s.messagesIn(), s.messagesOut(), s.bytesIn(), s.bytesOut()));
             }
             return infos;
@@ -336,7 +336,7 @@ public final class ProxyServer {
         public int close(ConnectionFilter filter) {
             int closed = 0;
             for (ProxySession s : connections.sessions()) {
-                if (filter.matches(null, s.clientIp(), s.route())) {
+                if (filter.matches(s.subject(), s.clientIp(), s.route())) {
                     s.terminate(io.wsguard.check.CloseCodes.POLICY_VIOLATION, "closed by operator",
                             io.wsguard.check.CloseCodes.SHUTDOWN, "going away");
                     closed++;

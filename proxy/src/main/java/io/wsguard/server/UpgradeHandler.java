@@ -1,9 +1,11 @@
 package io.wsguard.server;
 
+import io.wsguard.auth.Principal;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
 import io.wsguard.handshake.HandshakeRequest;
+import io.wsguard.handshake.TokenSources;
 import io.wsguard.relay.ProxySession;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.relay.UpstreamRefusedException;
@@ -92,7 +94,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         }
         policy.acquire();
         route.chain()
-                .run(handshake, (deny, mode) -> server.auditor().handshake(route.name(), handshake, deny, mode))
+                .run(handshake, (deny, mode) -> blocked(route, handshake, deny, mode))
                 .whenComplete((result, failure) -> {
                     // A chain that failed outright (not a check: its audit callback) fails closed.
                     final Verdict verdict = failure != null
@@ -113,8 +115,10 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             Request request, Response response, Callback callback, CompiledPolicy policy, CompiledRoute route,
             HandshakeRequest handshake, String peer) {
         final String origin = request.getHeaders().get(HttpHeader.ORIGIN);
+        final Principal principal = handshake.principal().orElse(null);
         final ProxySession session = new ProxySession(
-                handshake.connectionId(), route.name(), handshake.clientIp(), origin, route.mode(),
+                handshake.connectionId(), route.name(), handshake.clientIp(), origin,
+                principal == null ? null : principal.subject(), route.tokenDeadline(principal), route.mode(),
                 route.inboundMaxSize(), route.outboundMaxSize(), route.idleTimeout(), route.maxLifetime(),
                 server.scheduler(), route.events());
         final boolean offerDeflate = route.compressionAllowed()
@@ -127,11 +131,12 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         upstreamConfig.setAutoFragment(true);
         upstreamConfig.setInputBufferSize(INPUT_BUFFER_SIZE);
         upstreamConfig.setIdleTimeout(route.idleTimeout().plusMillis(UPSTREAM_IDLE_MARGIN_MS));
+        final TokenSources tokens = route.tokens();
         final UpstreamConnector.Request upstreamRequest = new UpstreamConnector.Request(
                 suffix,
-                handshake.query(),
-                route.headers().build(request, peer, policy.trustedProxies().isTrusted(peer)),
-                handshake.subprotocols(),
+                tokens == null ? handshake.query() : tokens.forwardedQuery(handshake.query()),
+                route.headers().build(request, peer, policy.trustedProxies().isTrusted(peer), principal),
+                tokens == null ? handshake.subprotocols() : tokens.forwardedSubprotocols(handshake.subprotocols()),
                 offerDeflate ? List.of(DEFLATE) : List.of(),
                 upstreamConfig);
         route.connector().connect(upstreamRequest, session.upstreamHandler()).whenComplete((connected, failure) -> {
@@ -151,7 +156,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
     private void upgradeClient(
             Request request, Response response, Callback callback, CompiledRoute route, ProxySession session,
             UpstreamConnector.Connected connected) {
-        final String subprotocol = connected.session().getNegotiatedSubProtocol();
+        final String subprotocol = answeredSubprotocol(connected.session().getNegotiatedSubProtocol(), request, route);
         final boolean deflate = connected.session().getNegotiatedExtensions().stream().anyMatch(e -> e.getName().equals(DEFLATE));
         final WebSocketNegotiator negotiator = new WebSocketNegotiator() {
             @Override
@@ -196,11 +201,37 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         }
     }
 
+    /**
+     * The subprotocol the client gets: the upstream's choice; or, when the upstream chose none and
+     * the client offered nothing but token entries, one of those (SPEC §4). A browser that offered
+     * subprotocols fails a handshake whose answer names none, and the token is all it offered.
+     */
+    private static String answeredSubprotocol(String upstreamChoice, Request request, CompiledRoute route) {
+        if (upstreamChoice != null && !upstreamChoice.isEmpty()) {
+            return upstreamChoice;
+        }
+        if (route.tokens() == null || !route.tokens().usesSubprotocol()) {
+            return null;
+        }
+        final List<String> offered = request.getHeaders().getCSV(HttpHeader.SEC_WEBSOCKET_SUBPROTOCOL, true);
+        if (offered.isEmpty() || !offered.stream().allMatch(TokenSources::isTokenSubprotocol)) {
+            return null;
+        }
+        return offered.get(0);
+    }
+
     private void refuse(
             Request request, Response response, Callback callback, CompiledRoute route, HandshakeRequest handshake,
             Reason reason, String detail) {
-        server.auditor().handshake(route == null ? null : route.name(), handshake, new Verdict.Deny(reason, detail), Mode.ENFORCE);
+        blocked(route, handshake, new Verdict.Deny(reason, detail), Mode.ENFORCE);
         respond(request, response, callback, route, reason);
+    }
+
+    /** Audits a refused (or monitored) handshake and counts it in {@code wsguard_blocked_total}. */
+    private void blocked(CompiledRoute route, HandshakeRequest handshake, Verdict.Deny deny, Mode mode) {
+        final String name = route == null ? null : route.name();
+        server.auditor().handshake(name, handshake, deny, mode);
+        server.metrics().route(name).blocked(deny.reason(), 1);
     }
 
     private void respond(Request request, Response response, Callback callback, CompiledRoute route, Reason reason) {

@@ -1,11 +1,14 @@
 package io.wsguard.server;
 
+import io.wsguard.auth.Principal;
 import io.wsguard.policy.UpstreamPolicy.HeadersPolicy;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
@@ -15,6 +18,10 @@ import org.eclipse.jetty.server.Request;
  * Builds the headers of the upgrade request sent upstream: the {@code X-Forwarded-*} set, the
  * headers a route forwards, and the ones it sets; never the hop-by-hop or handshake headers, which
  * the upstream handshake makes itself.
+ *
+ * <p>{@code ${jwt.CLAIM}} in a set value expands to the verified token's claim. A header the route
+ * sets is never copied from the client, whatever its case, so a client cannot smuggle in an
+ * {@code X-User} of its choosing; when a claim the value needs is absent, the header is left out.
  */
 final class UpstreamHeaders {
 
@@ -25,8 +32,11 @@ final class UpstreamHeaders {
             "content-length", "transfer-encoding", "te", "trailer", "keep-alive", "proxy-connection",
             "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded");
 
+    private static final Pattern CLAIM = Pattern.compile("\\$\\{jwt\\.([A-Za-z0-9_:.-]+)}");
+
     private final List<String> forward;
     private final Map<String, String> set;
+    private final Set<String> setLower;
     private final Set<String> removed;
 
     UpstreamHeaders(HeadersPolicy policy) {
@@ -37,18 +47,24 @@ final class UpstreamHeaders {
             removed.add(name.toLowerCase(Locale.ROOT));
         }
         this.removed = Set.copyOf(removed);
+        final Set<String> setLower = new HashSet<>();
+        for (String name : policy.set().keySet()) {
+            setLower.add(name.toLowerCase(Locale.ROOT));
+        }
+        this.setLower = Set.copyOf(setLower);
     }
 
     /**
      * @param peerIp the TCP peer, appended to X-Forwarded-For
      * @param peerTrusted whether the TCP peer is a trusted proxy, whose forwarded headers we extend
+     * @param principal the verified token's principal, or null when the route has no token
      */
-    HttpFields build(Request request, String peerIp, boolean peerTrusted) {
+    HttpFields build(Request request, String peerIp, boolean peerTrusted, Principal principal) {
         final HttpFields incoming = request.getHeaders();
         final HttpFields.Mutable out = HttpFields.build();
         for (String name : forward) {
             final String lower = name.toLowerCase(Locale.ROOT);
-            if (NEVER_COPIED.contains(lower) || removed.contains(lower) || set.containsKey(name)) {
+            if (NEVER_COPIED.contains(lower) || removed.contains(lower) || setLower.contains(lower)) {
                 continue;
             }
             for (HttpField field : incoming) {
@@ -68,9 +84,50 @@ final class UpstreamHeaders {
         }
         for (Map.Entry<String, String> entry : set.entrySet()) {
             if (!removed.contains(entry.getKey().toLowerCase(Locale.ROOT))) {
-                out.put(entry.getKey(), entry.getValue());
+                final String value = expand(entry.getValue(), principal);
+                if (value != null) {
+                    out.put(entry.getKey(), value);
+                }
             }
         }
         return out;
+    }
+
+    /** The value with its claims filled in, or null when one is missing. */
+    static String expand(String template, Principal principal) {
+        if (template.indexOf("${jwt.") < 0) {
+            return template;
+        }
+        if (principal == null) {
+            return null;
+        }
+        final Matcher matcher = CLAIM.matcher(template);
+        final StringBuilder out = new StringBuilder();
+        while (matcher.find()) {
+            final String claim = principal.claimText(matcher.group(1));
+            if (claim == null) {
+                return null;
+            }
+            matcher.appendReplacement(out, Matcher.quoteReplacement(headerSafe(claim)));
+        }
+        matcher.appendTail(out);
+        return out.toString();
+    }
+
+    /** A claim is the token issuer's text, not ours: control characters could split the header. */
+    private static String headerSafe(String claim) {
+        StringBuilder out = null;
+        for (int i = 0; i < claim.length(); i++) {
+            final char c = claim.charAt(i);
+            if (c < 0x20 || c == 0x7f) {
+                if (out == null) {
+                    out = new StringBuilder(claim.length()).append(claim, 0, i);
+                }
+                out.append(' ');
+            } else if (out != null) {
+                out.append(c);
+            }
+        }
+        return out == null ? claim : out.toString();
     }
 }

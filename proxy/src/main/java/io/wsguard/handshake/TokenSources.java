@@ -1,0 +1,186 @@
+package io.wsguard.handshake;
+
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpHeader;
+
+/**
+ * Where a route looks for its token ({@code auth.jwt.tokenSources}), in the order given, and what
+ * of the request must not reach the upstream because it carried one.
+ *
+ * <p>Browsers cannot set an {@code Authorization} header on a WebSocket, so they send the token as
+ * a subprotocol {@code bearer.<jwt>}, a query parameter or a cookie. The subprotocol and query forms
+ * are removed before the upgrade is forwarded: the upstream gets the verified claims it asked for
+ * (headers.set), never the credential itself.
+ */
+public final class TokenSources {
+
+    /** The subprotocol prefix that marks a token (SPEC §4). */
+    public static final String SUBPROTOCOL_PREFIX = "bearer.";
+
+    /** Where a token was found; the audit log may name it, never the token. */
+    public enum Kind {
+        HEADER,
+        SUBPROTOCOL,
+        QUERY,
+        COOKIE
+    }
+
+    /** A token and where it came from. */
+    public record Found(String token, Kind kind) {
+        @Override
+        public String toString() {
+            return "Found[" + kind + "]";
+        }
+    }
+
+    private record Source(Kind kind, String name) {}
+
+    private final List<Source> sources;
+    private final boolean subprotocol;
+    private final List<String> queryNames;
+
+    private TokenSources(List<Source> sources) {
+        this.sources = List.copyOf(sources);
+        this.subprotocol = sources.stream().anyMatch(s -> s.kind() == Kind.SUBPROTOCOL);
+        this.queryNames = sources.stream().filter(s -> s.kind() == Kind.QUERY).map(Source::name).toList();
+    }
+
+    /** Parses {@code header}, {@code subprotocol}, {@code query:NAME}, {@code cookie:NAME} (validated by the policy loader). */
+    public static TokenSources parse(List<String> specs) {
+        final List<Source> sources = new ArrayList<>();
+        for (String spec : specs) {
+            final int colon = spec.indexOf(':');
+            final String kind = colon < 0 ? spec : spec.substring(0, colon);
+            final String name = colon < 0 ? null : spec.substring(colon + 1);
+            sources.add(switch (kind) {
+                case "header" -> new Source(Kind.HEADER, null);
+                case "subprotocol" -> new Source(Kind.SUBPROTOCOL, null);
+                case "query" -> new Source(Kind.QUERY, name);
+                case "cookie" -> new Source(Kind.COOKIE, name);
+                default -> throw new IllegalArgumentException("not a token source: " + spec);
+            });
+        }
+        return new TokenSources(sources);
+    }
+
+    /** The first token found, in the configured order, or null. */
+    public Found find(HandshakeRequest request) {
+        for (Source source : sources) {
+            final String token = switch (source.kind()) {
+                case HEADER -> fromAuthorization(request);
+                case SUBPROTOCOL -> fromSubprotocols(request.subprotocols());
+                case QUERY -> fromQuery(request.query(), source.name());
+                case COOKIE -> fromCookies(request, source.name());
+            };
+            if (token != null && !token.isEmpty()) {
+                return new Found(token, source.kind());
+            }
+        }
+        return null;
+    }
+
+    /** Whether token subprotocol entries must be stripped before forwarding. */
+    public boolean usesSubprotocol() {
+        return subprotocol;
+    }
+
+    /** The subprotocols to offer upstream: the client's, without token entries when this route reads them. */
+    public List<String> forwardedSubprotocols(List<String> offered) {
+        if (!subprotocol) {
+            return offered;
+        }
+        final List<String> out = new ArrayList<>(offered.size());
+        for (String protocol : offered) {
+            if (!isTokenSubprotocol(protocol)) {
+                out.add(protocol);
+            }
+        }
+        return out;
+    }
+
+    /** The raw query to forward upstream: the client's, without the parameters that carry tokens. */
+    public String forwardedQuery(String query) {
+        if (query == null || queryNames.isEmpty()) {
+            return query;
+        }
+        final StringBuilder out = new StringBuilder(query.length());
+        for (String pair : query.split("&", -1)) {
+            final int eq = pair.indexOf('=');
+            final String name = decode(eq < 0 ? pair : pair.substring(0, eq));
+            if (queryNames.contains(name)) {
+                continue;
+            }
+            if (out.length() > 0) {
+                out.append('&');
+            }
+            out.append(pair);
+        }
+        return out.length() == 0 ? null : out.toString();
+    }
+
+    public static boolean isTokenSubprotocol(String protocol) {
+        return protocol.regionMatches(true, 0, SUBPROTOCOL_PREFIX, 0, SUBPROTOCOL_PREFIX.length());
+    }
+
+    private static String fromAuthorization(HandshakeRequest request) {
+        for (HttpField field : request.headers().getFields(HttpHeader.AUTHORIZATION)) {
+            final String value = field.getValue().strip();
+            if (value.length() > 7 && value.substring(0, 7).toLowerCase(Locale.ROOT).equals("bearer ")) {
+                return value.substring(7).strip();
+            }
+        }
+        return null;
+    }
+
+    private static String fromSubprotocols(List<String> offered) {
+        for (String protocol : offered) {
+            if (isTokenSubprotocol(protocol)) {
+                return protocol.substring(SUBPROTOCOL_PREFIX.length());
+            }
+        }
+        return null;
+    }
+
+    private static String fromQuery(String query, String name) {
+        if (query == null) {
+            return null;
+        }
+        for (String pair : query.split("&")) {
+            final int eq = pair.indexOf('=');
+            if (eq > 0 && decode(pair.substring(0, eq)).equals(name)) {
+                return decode(pair.substring(eq + 1));
+            }
+        }
+        return null;
+    }
+
+    private static String fromCookies(HandshakeRequest request, String name) {
+        for (HttpField field : request.headers().getFields(HttpHeader.COOKIE)) {
+            for (String cookie : field.getValue().split(";")) {
+                final int eq = cookie.indexOf('=');
+                if (eq > 0 && cookie.substring(0, eq).strip().equals(name)) {
+                    String value = cookie.substring(eq + 1).strip();
+                    if (value.length() >= 2 && value.startsWith("\"") && value.endsWith("\"")) {
+                        value = value.substring(1, value.length() - 1);
+                    }
+                    return value;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static String decode(String text) {
+        try {
+            return URLDecoder.decode(text, StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException e) {
+            // A malformed escape is not our parameter's name, nor a token.
+            return "";
+        }
+    }
+}
