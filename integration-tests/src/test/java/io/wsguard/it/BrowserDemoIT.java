@@ -106,7 +106,14 @@ class BrowserDemoIT {
         awaitLine(demo, demoOut, line -> line.startsWith("wsguard demo: Ctrl-C to stop"), READY);
         final String openLine = awaitLine(demo, demoOut, line -> line.startsWith("wsguard demo: open "), READY);
         final String pageUrl = openLine.substring("wsguard demo: open ".length()).strip();
-        assertThat(pageUrl).isEqualTo("http://localhost:9000/?ws=wss://localhost:8443/chat");
+        // The dev token rides in the fragment, which the browser never sends to a server.
+        assertThat(pageUrl).startsWith("http://localhost:9000/?ws=wss://localhost:8443/chat#token=");
+        final String token = pageUrl.substring(pageUrl.indexOf("#token=") + "#token=".length());
+        assertThat(token.split("\\.")).hasSize(3);
+        final String pageUrlWithoutToken = pageUrl.substring(0, pageUrl.indexOf('#'));
+        // The same page from another origin: 127.0.0.1 is not localhost to a browser.
+        final String foreignUrl = pageUrlWithoutToken.replace("http://localhost:9000", "http://127.0.0.1:9000")
+                                  + "&autotest=1#token=" + token;
         final String stdout = Files.readString(demoOut);
         assertThat(stdout).contains("wsguard: listening on wss://0.0.0.0:8443")
                 .contains("wsguard: admin on http://127.0.0.1:9090")
@@ -120,7 +127,7 @@ class BrowserDemoIT {
                 CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--ignore-certificate-errors", "--user-data-dir=" + profile, "--remote-debugging-port=0",
-                pageUrl + "&autotest=1")
+                pageUrlWithoutToken + "&autotest=1#token=" + token, foreignUrl)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(chromiumErr.toFile())
                 .start();
@@ -134,7 +141,8 @@ class BrowserDemoIT {
         final long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         String page = null;
         while (System.nanoTime() < deadline) {
-            page = demoPage(http.send(HttpRequest.newBuilder(targets).build(), HttpResponse.BodyHandlers.ofString()).body());
+            page = demoPage(http.send(HttpRequest.newBuilder(targets).build(), HttpResponse.BodyHandlers.ofString()).body(),
+                            "http://localhost:9000/");
             if (page != null && page.contains("\"title\": \"received: " + SENT + "\"")) {
                 break;
             }
@@ -159,14 +167,82 @@ class BrowserDemoIT {
         assertThat(inbound.find()).as("inbound message counter in\n" + metrics).isTrue();
         assertThat(Double.parseDouble(inbound.group(1))).isGreaterThanOrEqualTo(1);
         assertThat(Files.readString(demoOut)).contains("demo upstream: message #1 (");
+
+        // The foreign page holds the same valid token, yet its origin is not allowed: wsguard answers
+        // 403, the browser reports the failed handshake, the page sees 1006 and the audit log says why.
+        String foreign = null;
+        while (System.nanoTime() < deadline) {
+            foreign = demoPage(http.send(HttpRequest.newBuilder(targets).build(), HttpResponse.BodyHandlers.ofString()).body(),
+                               "http://127.0.0.1:9000/");
+            if (foreign != null && foreign.contains("\"title\": \"closed: 1006\"")) {
+                break;
+            }
+            Thread.sleep(200);
+        }
+        if (foreign == null || !foreign.contains("\"title\": \"closed: 1006\"")) {
+            fail("the page from the other origin was not refused; its DevTools target: " + foreign + "\n" + dump());
+        }
+        final Matcher foreignDebugger = Pattern.compile("\"webSocketDebuggerUrl\": \"(ws://[^\"]+)\"").matcher(foreign);
+        assertThat(foreignDebugger.find()).as(foreign).isTrue();
+        assertThat(logEntries(http, URI.create(foreignDebugger.group(1))))
+                .as("Chromium's own console")
+                .anySatisfy(entry -> assertThat(entry).contains("wss://localhost:8443/chat").contains("403"));
+        final Path audit = root.resolve("logs/audit.jsonl");
+        final long auditDeadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        String refused = null;
+        while (refused == null && System.nanoTime() < auditDeadline) {
+            refused = Files.exists(audit) ? Files.readAllLines(audit).stream()
+                    .filter(l -> l.contains("\"reason\":\"origin_denied\"") && l.contains("\"origin\":\"http://127.0.0.1:9000\""))
+                    .findFirst().orElse(null) : null;
+            Thread.sleep(200);
+        }
+        assertThat(refused).as("the origin_denied audit line in " + audit).isNotNull().contains("\"status\":403");
+        assertThat(Files.readString(audit)).doesNotContain(token);
     }
 
-    /** The DevTools target (a flat JSON object) of the demo page in {@code /json/list}, or null. */
-    private static String demoPage(String targets) {
+    /**
+     * The entries of the page's console log (the browser's own messages, such as a failed
+     * WebSocket handshake), which Chromium replays on {@code Log.enable}.
+     */
+    private static List<String> logEntries(HttpClient http, URI debugger) throws Exception {
+        final List<String> entries = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final StringBuilder text = new StringBuilder();
+        final WebSocket ws = http.newWebSocketBuilder().connectTimeout(Duration.ofSeconds(5))
+                .buildAsync(debugger, new WebSocket.Listener() {
+                    @Override
+                    public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
+                        text.append(data);
+                        if (last) {
+                            final String message = text.toString();
+                            text.setLength(0);
+                            if (message.contains("\"method\":\"Log.entryAdded\"")) {
+                                entries.add(unescape(message));
+                            }
+                        }
+                        socket.request(1);
+                        return null;
+                    }
+                })
+                .get(10, TimeUnit.SECONDS);
+        try {
+            ws.sendText("{\"id\":1,\"method\":\"Log.enable\"}", true).get(5, TimeUnit.SECONDS);
+            final long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+            while (entries.stream().noneMatch(e -> e.contains("403")) && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            return entries;
+        } finally {
+            ws.abort();
+        }
+    }
+
+    /** The DevTools target (a flat JSON object) of the demo page served from {@code origin} in {@code /json/list}, or null. */
+    private static String demoPage(String targets, String origin) {
         final Matcher object = Pattern.compile("\\{[^{}]*}").matcher(targets);
         while (object.find()) {
             final String target = object.group();
-            if (target.contains("\"type\": \"page\"") && target.contains("autotest=1")) {
+            if (target.contains("\"type\": \"page\"") && target.contains("autotest=1")
+                && target.contains("\"url\": \"" + origin)) {
                 return target;
             }
         }
