@@ -313,6 +313,10 @@ public final class ProxyServer {
         return scheduler;
     }
 
+    LimitState limits() {
+        return limits;
+    }
+
     /** What the admin port may do to the running proxy. */
     private final class Actions implements AdminActions {
         @Override

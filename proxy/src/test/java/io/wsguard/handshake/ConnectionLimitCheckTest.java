@@ -3,9 +3,11 @@ package io.wsguard.handshake;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.auth.Principal;
+import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
 import io.wsguard.limit.ConnectionCounter;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
@@ -67,6 +69,37 @@ class ConnectionLimitCheckTest {
                 deny -> assertThat(deny.detail()).contains("perIp of 3"));
         assertThat(perSubject.count("bob")).isZero();
         assertThat(run(request("2001:db8:0:1::1", "bob"))).isEqualTo(Verdict.ALLOW);
+    }
+
+    @Test
+    void aLaterDenyInTheChainLeavesTheSlotAsALeaseForTheHandlerToGiveBack() {
+        // What UpgradeHandler does with any enforced deny: release the request's leases.
+        final HandshakeChain chain = new HandshakeChain(List.of(check,
+                r -> HandshakeCheck.deny(Reason.CLAIM_DENIED, "a later check")), Mode.ENFORCE);
+        final HandshakeRequest request = request("10.0.0.5", "carol");
+        final Verdict verdict = chain.run(request, (deny, mode) -> { }).toCompletableFuture().join();
+        assertThat(verdict).isInstanceOf(Verdict.Deny.class);
+        assertThat(perIp.count("10.0.0.5")).isEqualTo(1);
+        request.releaseLeases();
+        assertThat(perIp.count("10.0.0.5")).isZero();
+        assertThat(perSubject.count("carol")).isZero();
+    }
+
+    @Test
+    void aMonitoredDenyHoldsNoSlot() {
+        final ConnectionLimitCheck oneEach = new ConnectionLimitCheck(perIp, 1, perSubject, 0);
+        final HandshakeChain chain = new HandshakeChain(List.of(oneEach), Mode.MONITOR);
+        final HandshakeRequest first = request("10.0.0.6", null);
+        final HandshakeRequest second = request("10.0.0.6", null);
+        final List<Reason> monitored = new java.util.ArrayList<>();
+        assertThat(chain.run(first, (deny, mode) -> monitored.add(deny.reason())).toCompletableFuture().join()).isEqualTo(Verdict.ALLOW);
+        assertThat(chain.run(second, (deny, mode) -> monitored.add(deny.reason())).toCompletableFuture().join()).isEqualTo(Verdict.ALLOW);
+        assertThat(monitored).containsExactly(Reason.CONNECTION_LIMIT);
+        assertThat(perIp.count("10.0.0.6")).isEqualTo(1);
+        second.releaseLeases();
+        assertThat(perIp.count("10.0.0.6")).isEqualTo(1);
+        first.releaseLeases();
+        assertThat(perIp.count("10.0.0.6")).isZero();
     }
 
     @Test
