@@ -563,11 +563,10 @@ final class Binder {
         final List<String> allow = f.get("allow").map(n -> {
             final List<String> out = stringList(n, f.child("allow"), "a list of origins");
             for (int i = 0; i < out.size(); i++) {
-                final String origin = out.get(i);
-                final String host = origin.replaceFirst("^https?://(\\*\\.)?", "");
-                if (host.equals(origin) || !host.replaceFirst(":\\d{1,5}$", "").matches(HOST_LABELS.pattern())) {
-                    problemAt(f.child("allow") + "[" + i + "]", "'" + origin
-                            + "' is not an origin (expected: like https://chat.example.com or https://*.example.com, no path)");
+                try {
+                    OriginPattern.parse(out.get(i));
+                } catch (IllegalArgumentException e) {
+                    problemAt(f.child("allow") + "[" + i + "]", e.getMessage());
                 }
             }
             return out;

@@ -1,9 +1,14 @@
 package io.wsguard.server;
 
+import io.wsguard.handshake.ConnectionLimitCheck;
 import io.wsguard.handshake.HandshakeChain;
 import io.wsguard.handshake.HandshakeCheck;
+import io.wsguard.handshake.HandshakeRateCheck;
+import io.wsguard.handshake.OriginAllowListCheck;
 import io.wsguard.handshake.SameOriginCheck;
 import io.wsguard.handshake.TokenSources;
+import io.wsguard.limit.LimitState;
+import io.wsguard.policy.LimitsPolicy;
 import io.wsguard.policy.ListenerPolicy;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.Policy;
@@ -52,11 +57,13 @@ final class CompiledPolicy {
     }
 
     /**
-     * Compiles {@code loaded}; {@code events} makes each route's session events. Throws
-     * {@link PolicyException} with every located problem.
+     * Compiles {@code loaded}; {@code events} makes each route's session events, {@code limits} holds
+     * the counters and buckets that outlive this policy (the running proxy's, so that a reload keeps
+     * counting). Throws {@link PolicyException} with every located problem.
      */
     static CompiledPolicy from(
-            LoadedPolicy loaded, Executor executor, Scheduler scheduler, Function<String, ServerEvents> events) {
+            LoadedPolicy loaded, Executor executor, Scheduler scheduler, Function<String, ServerEvents> events,
+            LimitState limits) {
         final Policy policy = loaded.policy();
         final List<PolicyProblem> problems = new ArrayList<>();
         final List<SslContextFactory.Server> listenerTls = new ArrayList<>();
@@ -83,10 +90,17 @@ final class CompiledPolicy {
                 problems.add(tlsProblem(loaded, "routes[" + i + "].upstream.tls.", e));
                 continue;
             }
+            final List<HandshakeCheck> checks;
+            try {
+                checks = handshakeChecks(route, limits.route(route.name()));
+            } catch (CheckConfigException e) {
+                problems.add(loaded.locations().at("routes[" + i + "]." + e.field, e.getMessage()));
+                continue;
+            }
             routes.add(new CompiledRoute(
                     route,
                     RouteMatcher.from(route.match()),
-                    new HandshakeChain(handshakeChecks(route), route.mode()),
+                    new HandshakeChain(checks, route.mode()),
                     new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
                     new UpstreamHeaders(route.upstream().headers()),
                     route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null),
@@ -111,11 +125,45 @@ final class CompiledPolicy {
     }
 
     /**
-     * The route's handshake checks in their fixed order (STYLE §3.3). Until {@code origin:} is
-     * enforced, a route has none, and SPEC §3's default applies: same-origin or no Origin.
+     * The route's handshake checks in their fixed order (STYLE §3.3): cheap and unauthenticated
+     * first, then the token, then the caps that need its subject. A route without {@code origin:}
+     * gets SPEC §3's default: same-origin or no Origin.
      */
-    private static List<HandshakeCheck> handshakeChecks(RoutePolicy route) {
-        return List.of(SameOriginCheck.INSTANCE);
+    private static List<HandshakeCheck> handshakeChecks(RoutePolicy route, LimitState.RouteLimits state) {
+        final List<HandshakeCheck> checks = new ArrayList<>();
+        try {
+            checks.add(route.origin().<HandshakeCheck>map(OriginAllowListCheck::new).orElse(SameOriginCheck.INSTANCE));
+        } catch (IllegalArgumentException e) {
+            throw new CheckConfigException("origin.allow", e);
+        }
+        final LimitsPolicy limits = route.limits();
+        if (limits.handshakesPerIp().isPresent()) {
+            final LimitsPolicy.RateLimitPolicy rate = limits.handshakesPerIp().get();
+            try {
+                checks.add(new HandshakeRateCheck(state.handshakesPerIp(rate), rate));
+            } catch (IllegalArgumentException e) {
+                throw new CheckConfigException("limits.handshakes.perIp", e);
+            }
+        }
+        // The token check (routes[].auth.jwt) goes here: after origin and rate, before the caps
+        // that count per subject.
+        if (limits.connectionsPerIp().isPresent() || limits.connectionsPerSubject().isPresent()) {
+            checks.add(new ConnectionLimitCheck(
+                    state.connectionsPerIp(), limits.connectionsPerIp().orElse(0),
+                    state.connectionsPerSubject(), limits.connectionsPerSubject().orElse(0)));
+        }
+        return List.copyOf(checks);
+    }
+
+    /** A check could not be built from a field that bound fine (e.g. a rate Bucket4j cannot represent). */
+    private static final class CheckConfigException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        private final String field;
+
+        CheckConfigException(String field, IllegalArgumentException cause) {
+            super(cause.getMessage(), cause);
+            this.field = field;
+        }
     }
 
     Policy policy() {

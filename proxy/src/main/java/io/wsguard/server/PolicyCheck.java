@@ -1,5 +1,6 @@
 package io.wsguard.server;
 
+import io.wsguard.limit.LimitState;
 import io.wsguard.policy.LoadedPolicy;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
@@ -11,7 +12,7 @@ public final class PolicyCheck {
     /** Throws {@link io.wsguard.policy.PolicyException} with every located problem. */
     public static void compile(LoadedPolicy loaded) {
         final CompiledPolicy compiled = CompiledPolicy.from(
-                loaded, new QueuedThreadPool(), new ScheduledExecutorScheduler(), route -> null);
+                loaded, new QueuedThreadPool(), new ScheduledExecutorScheduler(), route -> null, new LimitState());
         compiled.stop();
     }
 

@@ -6,6 +6,7 @@ import io.wsguard.admin.ConnectionFilter;
 import io.wsguard.admin.ConnectionInfo;
 import io.wsguard.admin.ReloadResult;
 import io.wsguard.audit.AuditLog;
+import io.wsguard.limit.LimitState;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.ListenerPolicy;
 import io.wsguard.check.Reason;
@@ -59,6 +60,8 @@ public final class ProxyServer {
     private final ConnectionRegistry connections = new ConnectionRegistry();
     private final ConcurrentHashMap<String, ServerEvents.Binding> bindings = new ConcurrentHashMap<>();
     private final Metrics metrics = new Metrics();
+    /** Limit counters and buckets by route name; they outlive a reload (SPEC §6: it drops nothing). */
+    private final LimitState limits = new LimitState();
     private final List<ServerConnector> connectors = new ArrayList<>();
     private volatile boolean draining;
     private volatile CompiledPolicy policy;
@@ -120,7 +123,7 @@ public final class ProxyServer {
 
     private CompiledPolicy compile(LoadedPolicy next) {
         return CompiledPolicy.from(next, threads, scheduler,
-                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings));
+                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings), limits);
     }
 
     /**
@@ -149,6 +152,7 @@ public final class ProxyServer {
         final CompiledPolicy old = policy;
         loaded = next;
         policy = compiled;
+        limits.retain(next.policy().routes());
         old.retire();
         LOG.info("policy reloaded from {}", source);
         return ReloadResult.ok();
@@ -307,6 +311,10 @@ public final class ProxyServer {
 
     Scheduler scheduler() {
         return scheduler;
+    }
+
+    LimitState limits() {
+        return limits;
     }
 
     /** What the admin port may do to the running proxy. */

@@ -32,20 +32,24 @@ final class ServerEvents implements SessionEvents {
         this.bindings = bindings;
     }
 
-    /** What an open session holds until it closes: a balancer slot and its policy version. */
-    record Binding(Balancer.Target target, CompiledPolicy policy) {
+    /**
+     * What an open session holds until it closes: a balancer slot, its policy version and the
+     * leases its handshake checks took (connection-cap slots).
+     */
+    record Binding(Balancer.Target target, CompiledPolicy policy, Runnable leases) {
         void release() {
             target.release();
+            leases.run();
             policy.release();
         }
     }
 
     /**
-     * The upstream side is open to {@code target}; the session now holds the target and the policy
-     * the handshake acquired, until it closes or is abandoned.
+     * The upstream side is open to {@code target}; the session now holds the target, the policy
+     * the handshake acquired and the handshake's {@code leases}, until it closes or is abandoned.
      */
-    void bind(ProxySession session, Balancer.Target target, CompiledPolicy policy) {
-        bindings.put(session.id(), new Binding(target, policy));
+    void bind(ProxySession session, Balancer.Target target, CompiledPolicy policy, Runnable leases) {
+        bindings.put(session.id(), new Binding(target, policy, leases));
     }
 
     /** The client's upgrade failed after the upstream's succeeded: free what the handshake held. */

@@ -51,6 +51,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
      * not hold it.
      */
     private static final int INPUT_BUFFER_SIZE = 32 * 1024;
+    /** {@code Retry-After} for a 429 or 503 whose check did not say when to retry. */
+    private static final String DEFAULT_RETRY_AFTER = "5";
     /** The upstream side idles out after the client side, so that the client side decides. */
     private static final long UPSTREAM_IDLE_MARGIN_MS = 60_000;
 
@@ -94,16 +96,19 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         }
         policy.acquire();
         route.chain()
-                .run(handshake, (deny, mode) -> blocked(route, handshake, deny, mode))
+                .run(handshake, (deny, mode) -> denied(route, handshake, deny, mode))
                 .whenComplete((result, failure) -> {
                     // A chain that failed outright (not a check: its audit callback) fails closed.
                     final Verdict verdict = failure != null
                             ? Verdict.deny(Reason.CHECK_FAILED, "handshake checks failed: " + failure.getClass().getSimpleName())
                             : result;
                     if (verdict instanceof Verdict.Deny deny) {
+                        // Slots taken by checks before the one that denied (e.g. a later check's
+                        // refusal after the connection caps) go back now.
+                        handshake.releaseLeases();
                         server.connections().release();
                         policy.release();
-                        respond(request, response, callback, route, deny.reason());
+                        respond(request, response, callback, route, deny);
                         return;
                     }
                     connectUpstream(request, response, callback, policy, route, handshake, peer);
@@ -141,6 +146,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 upstreamConfig);
         route.connector().connect(upstreamRequest, session.upstreamHandler()).whenComplete((connected, failure) -> {
             if (failure != null) {
+                handshake.releaseLeases();
                 server.connections().release();
                 policy.release();
                 final Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
@@ -148,7 +154,9 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 refuse(request, response, callback, route, handshake, reason, cause.getMessage());
                 return;
             }
-            route.events().bind(session, connected.target(), policy);
+            // From here the session's binding gives the leases back: when it closes, or when the
+            // client's upgrade fails (ServerEvents.closed / abandoned).
+            route.events().bind(session, connected.target(), policy, handshake::releaseLeases);
             upgradeClient(request, response, callback, route, session, connected);
         });
     }
@@ -223,22 +231,26 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
     private void refuse(
             Request request, Response response, Callback callback, CompiledRoute route, HandshakeRequest handshake,
             Reason reason, String detail) {
-        blocked(route, handshake, new Verdict.Deny(reason, detail), Mode.ENFORCE);
-        respond(request, response, callback, route, reason);
+        final Verdict.Deny deny = new Verdict.Deny(reason, detail);
+        denied(route, handshake, deny, Mode.ENFORCE);
+        respond(request, response, callback, route, deny);
     }
 
-    /** Audits a refused (or monitored) handshake and counts it in {@code wsguard_blocked_total}. */
-    private void blocked(CompiledRoute route, HandshakeRequest handshake, Verdict.Deny deny, Mode mode) {
+    /** Every deny, enforced or monitored: one audit line and one {@code wsguard_blocked_total} count. */
+    private void denied(CompiledRoute route, HandshakeRequest handshake, Verdict.Deny deny, Mode mode) {
         final String name = route == null ? null : route.name();
-        server.auditor().handshake(name, handshake, deny, mode);
         server.metrics().route(name).blocked(deny.reason(), 1);
+        server.auditor().handshake(name, handshake, deny, mode);
     }
 
-    private void respond(Request request, Response response, Callback callback, CompiledRoute route, Reason reason) {
+    private void respond(Request request, Response response, Callback callback, CompiledRoute route, Verdict.Deny deny) {
+        final Reason reason = deny.reason();
         server.metrics().route(route == null ? null : route.name()).handshakeRefused(reason);
         final int status = reason.httpStatus() > 0 ? reason.httpStatus() : 403;
         if (status == 429 || status == 503) {
-            response.getHeaders().put(HttpHeader.RETRY_AFTER, "5");
+            // A rate refusal knows when the next token is due; otherwise a modest default.
+            response.getHeaders().put(HttpHeader.RETRY_AFTER,
+                    deny.retryAfterSeconds() > 0 ? Long.toString(deny.retryAfterSeconds()) : DEFAULT_RETRY_AFTER);
         }
         if (status == 401) {
             response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");

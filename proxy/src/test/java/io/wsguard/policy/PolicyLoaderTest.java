@@ -195,9 +195,6 @@ class PolicyLoaderTest {
 
     static Stream<Arguments> notEnforced() {
         return Stream.of(
-                Arguments.of("    origin: { allow: ['https://chat.example.com'] }\n", "9:5: routes[0].origin"),
-                Arguments.of("    limits: { handshakes: { perIp: { rate: 10/s, burst: 20 } } }\n", "9:15: routes[0].limits.handshakes"),
-                Arguments.of("    limits: { connections: { perIp: 50 } }\n", "9:15: routes[0].limits.connections"),
                 Arguments.of("    limits: { messages: { perConnection: { rate: 50/s } } }\n", "9:15: routes[0].limits.messages"),
                 Arguments.of("    limits: { bytes: { perConnection: { rate: 1MiB/s, burst: 2MiB } } }\n", "9:15: routes[0].limits.bytes"),
                 Arguments.of("    messages: { binary: deny }\n", "9:17: routes[0].messages.binary"),
@@ -226,11 +223,38 @@ class PolicyLoaderTest {
 
     @Test
     void notEnforcedFeaturesAreStillValidated() {
+        assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    limits: { messages: { perConnection: { rate: 50/sec } } }\n",
+                Map.of()))
+                .contains("routes[0].limits.messages.perConnection.rate: '50/sec' is not a rate")
+                .contains("9:15: routes[0].limits.messages: not enforced");
+    }
+
+    @Test
+    void originEntriesAreValidated() {
         assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    origin: { allow: [chat.example.com], allowMissing: maybe }\n",
                 Map.of()))
                 .contains("9:23: routes[0].origin.allow[0]: 'chat.example.com' is not an origin")
                 .contains("9:56: routes[0].origin.allowMissing: 'maybe' is not a boolean")
-                .contains("9:5: routes[0].origin: not enforced");
+                .doesNotContain("not enforced");
+        assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL
+                + "    origin: { allow: ['https://chat.example.com/', 'https://a.com.', 'wss://a.com', 'https://*.[::1]', 'https://u@a.com',\n"
+                + "      'https://*.example.com', 'http://[::1]:3000', 'https://A.Example.com:8443'] }\n", Map.of()))
+                .contains("routes[0].origin.allow[0]: 'https://chat.example.com/' is not an origin",
+                        "routes[0].origin.allow[1]: 'https://a.com.' is not an origin",
+                        "routes[0].origin.allow[2]: 'wss://a.com' is not an origin",
+                        "routes[0].origin.allow[3]: 'https://*.[::1]' is not an origin",
+                        "routes[0].origin.allow[4]: 'https://u@a.com' is not an origin")
+                .doesNotContain("allow[5]", "allow[6]", "allow[7]");
+    }
+
+    @Test
+    void limitsOfHandshakesAndConnectionsAreAccepted() {
+        final Policy policy = PolicyLoader.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL
+                + "    origin: { allow: ['https://*.example.com'] }\n"
+                + "    limits: { handshakes: { perIp: { rate: 10/s, burst: 20 } }, connections: { perIp: 50, perSubject: 5 } }\n"),
+                Map.of()).policy();
+        assertThat(policy.routes().get(0).limits().connectionsPerIp()).hasValue(50);
+        assertThat(policy.routes().get(0).origin()).isPresent();
     }
 
     @Test
