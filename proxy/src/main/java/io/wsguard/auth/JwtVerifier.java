@@ -269,7 +269,7 @@ public final class JwtVerifier implements AutoCloseable {
                     : set.getKeys().stream().map(k -> JwtKeys.describe(k) + (k.getKeyID() == null ? "" : " (kid " + k.getKeyID() + ")"))
                             .collect(Collectors.joining(", "));
             throw new JwtConfigException("jwksFile", JwtKeys.quote(file) + " has no key for " + names(algorithms)
-                    + " (found: " + found + ")");
+                    + " (found: " + found + "; expected: a public key of the type each algorithm needs, e.g. kty RSA for RS256)");
         }
         return List.copyOf(keys);
     }
