@@ -113,6 +113,11 @@ public final class JwtVerifier implements AutoCloseable {
         static final RemoteTiming DEFAULT = new RemoteTiming(Duration.ofMinutes(5), Duration.ofSeconds(5),
                 Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofHours(1), Duration.ofSeconds(2),
                 Duration.ofSeconds(2), 256 * 1024);
+
+        RemoteTiming withRateLimit(Duration interval) {
+            return new RemoteTiming(cacheTtl, refreshTimeout, refreshAhead, interval, outageTolerance, connectTimeout,
+                                    readTimeout, sizeLimit);
+        }
     }
 
     private final Clock clock;
