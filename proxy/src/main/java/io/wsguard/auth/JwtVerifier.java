@@ -77,6 +77,9 @@ public final class JwtVerifier implements AutoCloseable {
     /** Longer tokens are refused before parsing; real ones are a few KiB at most. */
     static final int MAX_TOKEN_CHARS = 16 * 1024;
 
+    /** A token without {@code kid} is tried against at most this many keys that fit its {@code alg}. */
+    static final int MAX_KEYS_WITHOUT_KID = 4;
+
     /** Verified-token cache: entries, and how long a token without {@code exp} is served from it. */
     static final int CACHE_CAPACITY = 10_000;
     static final Duration CACHE_WITHOUT_EXPIRY = Duration.ofMinutes(5);
@@ -406,6 +409,10 @@ public final class JwtVerifier implements AutoCloseable {
         if (!algorithms.contains(alg)) {
             return invalid("alg " + printable(alg.getName()) + " not allowed (expected: " + expectedAlgorithms + ")");
         }
+        if (remoteKeys != null && JWSAlgorithm.Family.HMAC_SHA.contains(alg)) {
+            // Checked here so that such tokens cannot make the key set source refetch: it never holds secrets.
+            return invalid("no key for alg " + alg.getName() + " (jwksUri serves public keys only)");
+        }
         try {
             return SignedJWT.parse(token);
         } catch (ParseException e) {
@@ -459,6 +466,11 @@ public final class JwtVerifier implements AutoCloseable {
                                + JwtKeys.describe(localKeys.get(0)) + ")");
             }
             return invalid("no key for alg " + alg.getName() + " in the " + keySource + " key set");
+        }
+        if (kid == null && candidates.size() > MAX_KEYS_WITHOUT_KID) {
+            // Without a kid every fitting key is tried: bound the signature checks one token can cost.
+            return invalid("no kid, and the key set has " + candidates.size() + " keys for alg " + alg.getName()
+                           + " (expected: a kid when there are more than " + MAX_KEYS_WITHOUT_KID + ")");
         }
         if (!signatureVerifies(jwt, candidates)) {
             return invalid("signature does not verify");

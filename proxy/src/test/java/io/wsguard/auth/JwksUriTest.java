@@ -211,6 +211,21 @@ class JwksUriTest {
     }
 
     @Test
+    void hmacTokensNeverReachTheKeySet() throws Exception {
+        try (JwtVerifier verifier = JwtVerifier.create(policy("HS256", "RS256").jwksUri(uri).build(), new MutableClock(NOW),
+                                                       pool, trustingCa, FAST, JwtVerifier.CACHE_CAPACITY)) {
+            for (int i = 0; i < 5; i++) {
+                final String token = sign(signer(JwtFixtures.SECRET_32), JWSAlgorithm.HS256, goodClaims().jwtID("h" + i).build());
+                final CompletableFuture<JwtResult> result = verifier.verify(token).toCompletableFuture();
+                assertThat(result).isDone();
+                assertThat(result.join()).isEqualTo(new JwtResult.Invalid(Reason.TOKEN_INVALID,
+                                                                          "no key for alg HS256 (jwksUri serves public keys only)"));
+            }
+            assertThat(fetches).hasValue(0);
+        }
+    }
+
+    @Test
     void keepsVerifyingThroughAnIdpOutage() throws Exception {
         final JwtVerifier.RemoteTiming shortCache = new JwtVerifier.RemoteTiming(Duration.ofMillis(300),
                 Duration.ofMillis(100), Duration.ofMillis(100), Duration.ofMillis(50), Duration.ofSeconds(60),

@@ -19,6 +19,7 @@ import com.nimbusds.jose.JWEHeader;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.crypto.RSAEncrypter;
+import com.nimbusds.jose.jwk.JWK;
 import com.nimbusds.jose.jwk.RSAKey;
 import com.nimbusds.jose.util.Base64URL;
 import com.nimbusds.jwt.EncryptedJWT;
@@ -440,6 +441,22 @@ class JwtVerifierTest {
         try (JwtVerifier verifier = JwtVerifier.create(policy("RS256").jwksUri(URI.create("https://127.0.0.1:9/jwks")).build(),
                                                        new MutableClock(NOW), Runnable::run, null)) {
             assertThat(verifier).isNotNull();
+        }
+    }
+
+    @Test
+    void tokenWithoutKidIsTriedAgainstAFewKeysOnly() {
+        final JWK[] many = new JWK[6];
+        for (int i = 0; i < many.length; i++) {
+            many[i] = JwtFixtures.publicJwk(i == 0 ? rsa.getPublic() : JwtFixtures.rsa().getPublic(), "r" + i);
+        }
+        final Path bigJwks = JwtFixtures.write(dir.resolve("big-jwks.json"), JwtFixtures.jwks(many));
+        try (JwtVerifier verifier = verifier(policy("RS256").jwksFile(bigJwks).build(), new MutableClock(NOW))) {
+            final JwtResult.Invalid result = (JwtResult.Invalid) verify(verifier, rs256(goodClaims().build()));
+            assertThat(result.detail()).startsWith("no kid, and the key set has 6 keys");
+            assertThat(verifier.signatureChecks()).isZero();
+            assertThat(verify(verifier, rs256(new JWSHeader.Builder(JWSAlgorithm.RS256).keyID("r0").build(),
+                                              goodClaims().build()))).isInstanceOf(JwtResult.Valid.class);
         }
     }
 
