@@ -43,6 +43,7 @@ class CheckCommandIT {
     /** The examples next to a generated {@code certs/dev}, as in the repository after {@code demo}. */
     private Path exampleCopy(String name) throws IOException {
         DevCerts.ensure(dir.resolve("certs/dev"));
+        DevCerts.ensureJwtKey(dir.resolve("certs/dev"));
         final Path policies = Files.createDirectories(dir.resolve("policies"));
         try (Stream<Path> files = Files.list(WsguardProcess.root().resolve("policies"))) {
             for (Path file : files.toList()) {

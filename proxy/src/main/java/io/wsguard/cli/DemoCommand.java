@@ -1,5 +1,6 @@
 package io.wsguard.cli;
 
+import io.wsguard.auth.TokenMinter;
 import io.wsguard.demo.DemoUpstream;
 import io.wsguard.demo.DevCerts;
 import io.wsguard.policy.LoadedPolicy;
@@ -10,7 +11,11 @@ import io.wsguard.server.ProxyServer;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -25,6 +30,11 @@ import picocli.CommandLine.Option;
 public final class DemoCommand implements Callable<Integer> {
 
     static final String POLICY = "policies/demo.yaml";
+    /** What policies/demo.yaml's auth.jwt expects. */
+    static final String DEV_ISSUER = "wsguard-demo";
+    static final String DEV_AUDIENCE = "demo-chat";
+    static final String DEV_SUBJECT = "demo-user";
+    static final Duration DEV_TOKEN_TTL = Duration.ofHours(12);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -48,8 +58,10 @@ public final class DemoCommand implements Callable<Integer> {
             return ExitCode.INVALID;
         }
         final Path certs = base.resolve("certs/dev");
+        final DevCerts.JwtKeyPaths jwtKey;
         try {
             DevCerts.ensure(certs);
+            jwtKey = DevCerts.ensureJwtKey(certs);
         } catch (RuntimeException e) {
             err.println("wsguard demo: cannot make dev certificates in " + certs + ": " + RunCommand.describe(e));
             err.flush();
@@ -109,7 +121,15 @@ public final class DemoCommand implements Callable<Integer> {
         out.println();
         out.println("wsguard demo: chat room (upstream) on ws://127.0.0.1:" + upstream.port() + "/chat");
         out.println("wsguard demo: proxy URL " + proxyUrl);
-        out.println("wsguard demo: open " + upstream.pageUrl() + "?ws=" + proxyUrl);
+        // The demo policy's issuer and audience; the page sends the token as a "bearer.<jwt>" subprotocol.
+        final TokenMinter.Options tokenOptions = new TokenMinter.Options(
+                Optional.empty(), Optional.of(jwtKey.privateKey()), Optional.empty(), Optional.empty(),
+                Optional.of(DEV_SUBJECT), Optional.of(DEV_ISSUER), List.of(DEV_AUDIENCE), DEV_TOKEN_TTL, Map.of());
+        final String token = TokenMinter.mint(tokenOptions, Clock.systemUTC());
+        out.println("wsguard demo: dev token (sub " + DEV_SUBJECT + ", valid " + DEV_TOKEN_TTL.toHours() + "h): " + token);
+        out.println("wsguard demo: more tokens: java -jar proxy/target/wsguard.jar token --key " + jwtKey.privateKey()
+                    + " --iss " + DEV_ISSUER + " --aud " + DEV_AUDIENCE + " --sub alice --ttl 15m");
+        out.println("wsguard demo: open " + upstream.pageUrl() + "?ws=" + proxyUrl + "#token=" + token);
         out.println("wsguard demo: the browser must trust the dev certificate for wss: open https://localhost:"
                     + server.port(0) + "/chat once and accept it (the proxy answers 426, that is expected), or import "
                     + certs.resolve("ca.crt"));

@@ -14,7 +14,6 @@ final class Enforcement {
      * that scalar value.
      */
     static final Set<String> NOT_ENFORCED = Set.of(
-            "routes[].auth.jwt",               // #3 handshake security
             "routes[].limits.messages",        // #4 message security
             "routes[].limits.bytes",           // #4 message security
             "routes[].messages.binary=deny",   // #4 message security

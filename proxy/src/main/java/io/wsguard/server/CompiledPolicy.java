@@ -4,11 +4,15 @@ import io.wsguard.handshake.ConnectionLimitCheck;
 import io.wsguard.handshake.HandshakeChain;
 import io.wsguard.handshake.HandshakeCheck;
 import io.wsguard.handshake.HandshakeRateCheck;
+import io.wsguard.handshake.JwtCheck;
 import io.wsguard.handshake.OriginAllowListCheck;
 import io.wsguard.handshake.SameOriginCheck;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.limit.LimitState;
 import io.wsguard.policy.LimitsPolicy;
+import io.wsguard.auth.JwtConfigException;
+import io.wsguard.auth.JwtVerifier;
+import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.ListenerPolicy;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.Policy;
@@ -21,6 +25,7 @@ import io.wsguard.route.RouteTable;
 import io.wsguard.tls.ServerTls;
 import io.wsguard.tls.TlsConfigException;
 import io.wsguard.tls.UpstreamTls;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
@@ -44,12 +49,16 @@ final class CompiledPolicy {
     private final List<SslContextFactory.Server> listenerTls;
     /** Handshakes in progress and connections open that use this policy's routes. */
     private final AtomicInteger inUse = new AtomicInteger();
+    /** What the checks hold that must be let go of when the policy stops (JWKS refresh schedules). */
+    private final List<AutoCloseable> resources;
     private volatile boolean retired;
     private final AtomicBoolean stopped = new AtomicBoolean();
 
     private CompiledPolicy(
-            Policy policy, List<CompiledRoute> routes, TrustedProxies trustedProxies, List<SslContextFactory.Server> listenerTls) {
+            Policy policy, List<CompiledRoute> routes, TrustedProxies trustedProxies, List<SslContextFactory.Server> listenerTls,
+            List<AutoCloseable> resources) {
         this.policy = policy;
+        this.resources = List.copyOf(resources);
         this.routeList = List.copyOf(routes);
         this.routes = RouteTable.of(routeList, CompiledRoute::matcher);
         this.trustedProxies = trustedProxies;
@@ -63,8 +72,9 @@ final class CompiledPolicy {
      */
     static CompiledPolicy from(
             LoadedPolicy loaded, Executor executor, Scheduler scheduler, Function<String, ServerEvents> events,
-            LimitState limits) {
+            LimitState limits, Executor jwksExecutor) {
         final Policy policy = loaded.policy();
+        final List<AutoCloseable> resources = new ArrayList<>();
         final List<PolicyProblem> problems = new ArrayList<>();
         final List<SslContextFactory.Server> listenerTls = new ArrayList<>();
         for (int i = 0; i < policy.listeners().size(); i++) {
@@ -92,7 +102,7 @@ final class CompiledPolicy {
             }
             final List<HandshakeCheck> checks;
             try {
-                checks = handshakeChecks(route, limits.route(route.name()));
+                checks = handshakeChecks(route, limits.route(route.name()), jwksExecutor, resources);
             } catch (CheckConfigException e) {
                 problems.add(loaded.locations().at("routes[" + i + "]." + e.field, e.getMessage()));
                 continue;
@@ -107,9 +117,10 @@ final class CompiledPolicy {
                     events.apply(route.name())));
         }
         if (!problems.isEmpty()) {
+            closeAll(resources);
             throw new PolicyException(problems);
         }
-        return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls);
+        return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls, resources);
     }
 
     /**
@@ -129,7 +140,8 @@ final class CompiledPolicy {
      * first, then the token, then the caps that need its subject. A route without {@code origin:}
      * gets SPEC §3's default: same-origin or no Origin.
      */
-    private static List<HandshakeCheck> handshakeChecks(RoutePolicy route, LimitState.RouteLimits state) {
+    private static List<HandshakeCheck> handshakeChecks(
+            RoutePolicy route, LimitState.RouteLimits state, Executor jwksExecutor, List<AutoCloseable> resources) {
         final List<HandshakeCheck> checks = new ArrayList<>();
         try {
             checks.add(route.origin().<HandshakeCheck>map(OriginAllowListCheck::new).orElse(SameOriginCheck.INSTANCE));
@@ -145,8 +157,18 @@ final class CompiledPolicy {
                 throw new CheckConfigException("limits.handshakes.perIp", e);
             }
         }
-        // The token check (routes[].auth.jwt) goes here: after origin and rate, before the caps
-        // that count per subject.
+        if (route.auth().jwt().isPresent()) {
+            final AuthPolicy.JwtPolicy jwt = route.auth().jwt().get();
+            final JwtVerifier verifier;
+            try {
+                // The JVM's default trust (javax.net.ssl.trustStore) decides which IdPs a jwksUri may be served by.
+                verifier = JwtVerifier.create(jwt, Clock.systemUTC(), jwksExecutor, null);
+            } catch (JwtConfigException e) {
+                throw new CheckConfigException("auth.jwt." + e.field(), e.getMessage());
+            }
+            resources.add(verifier);
+            checks.add(new JwtCheck(verifier, TokenSources.parse(jwt.tokenSources()), String.join(", ", jwt.tokenSources())));
+        }
         if (limits.connectionsPerIp().isPresent() || limits.connectionsPerSubject().isPresent()) {
             checks.add(new ConnectionLimitCheck(
                     state.connectionsPerIp(), limits.connectionsPerIp().orElse(0),
@@ -162,6 +184,11 @@ final class CompiledPolicy {
 
         CheckConfigException(String field, IllegalArgumentException cause) {
             super(cause.getMessage(), cause);
+            this.field = field;
+        }
+
+        CheckConfigException(String field, String message) {
+            super(message);
             this.field = field;
         }
     }
@@ -229,6 +256,17 @@ final class CompiledPolicy {
                 route.connector().stop();
             } catch (Exception ignored) {
                 // Stopping a client that failed to start has nothing more to release.
+            }
+        }
+        closeAll(resources);
+    }
+
+    private static void closeAll(List<AutoCloseable> resources) {
+        for (AutoCloseable resource : resources) {
+            try {
+                resource.close();
+            } catch (Exception ignored) {
+                // Closing only cancels schedules; nothing is left to release if it fails.
             }
         }
     }

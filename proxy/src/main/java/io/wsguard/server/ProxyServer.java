@@ -24,7 +24,10 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.SecureRequestCustomizer;
@@ -62,6 +65,12 @@ public final class ProxyServer {
     private final Metrics metrics = new Metrics();
     /** Limit counters and buckets by route name; they outlive a reload (SPEC §6: it drops nothing). */
     private final LimitState limits = new LimitState();
+    /**
+     * Verifies tokens whose key set comes from a {@code jwksUri}: a fetch blocks for up to its
+     * timeout, so it never runs on a Jetty thread. Bounded: past the queue a handshake fails closed
+     * with 503 rather than piling up.
+     */
+    private final ThreadPoolExecutor jwksExecutor = jwksExecutor();
     private final List<ServerConnector> connectors = new ArrayList<>();
     private volatile boolean draining;
     private volatile CompiledPolicy policy;
@@ -123,7 +132,8 @@ public final class ProxyServer {
 
     private CompiledPolicy compile(LoadedPolicy next) {
         return CompiledPolicy.from(next, threads, scheduler,
-                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings), limits);
+                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings), limits,
+                jwksExecutor);
     }
 
     /**
@@ -246,6 +256,19 @@ public final class ProxyServer {
         stop();
     }
 
+    private static ThreadPoolExecutor jwksExecutor() {
+        final int threads = Math.max(2, Runtime.getRuntime().availableProcessors());
+        final AtomicInteger count = new AtomicInteger();
+        final ThreadPoolExecutor executor = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(4096), runnable -> {
+                    final Thread thread = new Thread(runnable, "wsguard-jwks-" + count.incrementAndGet());
+                    thread.setDaemon(true);
+                    return thread;
+                });
+        executor.allowCoreThreadTimeOut(true);
+        return executor;
+    }
+
     /** Stops at once, without draining. */
     public void stop() {
         try {
@@ -272,6 +295,7 @@ public final class ProxyServer {
         }
         // Policies replaced by a reload whose connections were cut by the stop.
         bindings.values().forEach(binding -> binding.policy().stop());
+        jwksExecutor.shutdownNow();
         if (auditor != null) {
             auditor.log().close();
         }

@@ -39,6 +39,7 @@ class ExamplePoliciesTest {
         final Path certs = Files.createDirectories(root.resolve("certs/dev"));
         Files.writeString(certs.resolve("server.crt"), "-----BEGIN CERTIFICATE-----\n");
         Files.writeString(certs.resolve("server.key"), "-----BEGIN PRIVATE KEY-----\n");
+        Files.writeString(certs.resolve("jwt.pub"), "-----BEGIN PUBLIC KEY-----\n");
 
         final LoadedPolicy loaded = PolicyLoader.load(policies.resolve(name), Map.of());
 
