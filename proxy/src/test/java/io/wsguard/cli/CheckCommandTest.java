@@ -65,6 +65,31 @@ class CheckCommandTest {
     }
 
     @Test
+    void jwtKeyProblemsAreReportedAtTheirFieldWithoutTheSecret() throws Exception {
+        Files.writeString(dir.resolve("not-a-key.pem"), "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n");
+        final Path file = dir.resolve("jwt.yaml");
+        Files.writeString(file, """
+                version: 1
+                listeners: [{ port: 0 }]
+                routes:
+                  - name: short
+                    match: { path: /short }
+                    upstream: { targets: [ws://127.0.0.1:9000/chat] }
+                    auth: { jwt: { algorithms: [HS256], secret: "only-20-bytes-secret" } }
+                  - name: pem
+                    match: { path: /pem }
+                    upstream: { targets: [ws://127.0.0.1:9000/chat] }
+                    auth: { jwt: { algorithms: [RS256], publicKey: not-a-key.pem } }
+                """);
+        final Result result = run("check", "-c", file.toString());
+        assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
+        assertThat(result.out()).contains(file + ":7:").contains("routes[0].auth.jwt.secret: ")
+                .contains(file + ":11:").contains("routes[1].auth.jwt.publicKey: ")
+                .doesNotContain("only-20-bytes-secret");
+        assertThat(result.out().lines().count()).isEqualTo(2);
+    }
+
+    @Test
     void everyProblemIsPrintedNotJustTheFirst() throws Exception {
         final Path file = dir.resolve("bad.yaml");
         Files.writeString(file, """

@@ -214,11 +214,10 @@ class PolicyLoaderTest {
     }
 
     @Test
-    void refusesJwtAuthNotEnforcedYet() {
+    void jwtAuthIsAccepted() {
         assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL.replace("auth: none",
                 "auth: { jwt: { algorithms: [HS256], secret: '${JWT_SECRET}' } }"), Map.of("JWT_SECRET", "x".repeat(32))))
-                .endsWith("policy.yaml:8:13: routes[0].auth.jwt: not enforced by this version of wsguard yet"
-                        + " (remove it; wsguard refuses a policy it would only pretend to enforce)");
+                .isEmpty();
     }
 
     @Test
