@@ -8,6 +8,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.URI;
+import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -127,7 +128,7 @@ class BrowserDemoIT {
                 CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--ignore-certificate-errors", "--user-data-dir=" + profile, "--remote-debugging-port=0",
-                pageUrlWithoutToken + "&autotest=1#token=" + token, foreignUrl)
+                pageUrlWithoutToken + "&autotest=1#token=" + token)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(chromiumErr.toFile())
                 .start();
@@ -170,6 +171,11 @@ class BrowserDemoIT {
 
         // The foreign page holds the same valid token, yet its origin is not allowed: wsguard answers
         // 403, the browser reports the failed handshake, the page sees 1006 and the audit log says why.
+        // Headless Chromium takes one URL on its command line; the second tab is opened over DevTools.
+        final HttpResponse<String> opened = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port.group(1)
+                        + "/json/new?" + URLEncoder.encode(foreignUrl, StandardCharsets.UTF_8)))
+                .PUT(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(opened.statusCode()).as(opened.body()).isEqualTo(200);
         String foreign = null;
         while (System.nanoTime() < deadline) {
             foreign = demoPage(http.send(HttpRequest.newBuilder(targets).build(), HttpResponse.BodyHandlers.ofString()).body(),

@@ -111,7 +111,16 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                         respond(request, response, callback, route, deny);
                         return;
                     }
-                    connectUpstream(request, response, callback, policy, route, handshake, peer);
+                    try {
+                        connectUpstream(request, response, callback, policy, route, handshake, peer);
+                    } catch (RuntimeException e) {
+                        // Nothing may escape into the stage (it would be swallowed with the slots it holds).
+                        LOG.warn("upgrade on route {} failed before the upstream dial: {}", route.name(), e.toString());
+                        handshake.releaseLeases();
+                        server.connections().release();
+                        policy.release();
+                        Response.writeError(request, response, callback, 500, "internal error");
+                    }
                 });
         return true;
     }

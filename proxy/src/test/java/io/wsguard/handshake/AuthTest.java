@@ -245,10 +245,15 @@ class AuthTest {
         final List<Map<String, Object>> lines = proxy.auditLines();
         assertThat(lines).anySatisfy(line -> assertThat(line)
                 .containsEntry("reason", reason).containsEntry("status", expectedStatus).containsEntry("route", "api"));
+        final String metrics = proxy.server().metrics().scrape();
+        assertThat(metrics)
+                .contains("wsguard_blocked_total{reason=\"" + reason + "\",route=\"api\"}")
+                .contains("wsguard_handshakes_total{outcome=\"" + reason + "\",route=\"api\"}");
         final String text = lines.toString();
         for (String part : token.split("\\.")) {
             if (part.length() > 8) {
                 assertThat(text).as("the audit log holds no part of the token").doesNotContain(part);
+                assertThat(metrics).as("the metrics hold no part of the token").doesNotContain(part);
             }
         }
     }
