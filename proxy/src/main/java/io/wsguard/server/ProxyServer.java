@@ -329,7 +329,7 @@ public final class ProxyServer {
         return auditor;
     }
 
-    Metrics metrics() {
+    public Metrics metrics() {
         return metrics;
     }
 
