@@ -22,7 +22,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -211,25 +213,12 @@ class BrowserDemoIT {
      * WebSocket handshake), which Chromium replays on {@code Log.enable}.
      */
     private static List<String> logEntries(HttpClient http, URI debugger) throws Exception {
-        final List<String> entries = new java.util.concurrent.CopyOnWriteArrayList<>();
-        final StringBuilder text = new StringBuilder();
-        final WebSocket ws = http.newWebSocketBuilder().connectTimeout(Duration.ofSeconds(5))
-                .buildAsync(debugger, new WebSocket.Listener() {
-                    @Override
-                    public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
-                        text.append(data);
-                        if (last) {
-                            final String message = text.toString();
-                            text.setLength(0);
-                            if (message.contains("\"method\":\"Log.entryAdded\"")) {
-                                entries.add(unescape(message));
-                            }
-                        }
-                        socket.request(1);
-                        return null;
-                    }
-                })
-                .get(10, TimeUnit.SECONDS);
+        final List<String> entries = new CopyOnWriteArrayList<>();
+        final WebSocket ws = devtools(http, debugger, message -> {
+            if (message.contains("\"method\":\"Log.entryAdded\"")) {
+                entries.add(unescape(message));
+            }
+        });
         try {
             ws.sendText("{\"id\":1,\"method\":\"Log.enable\"}", true).get(5, TimeUnit.SECONDS);
             final long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
@@ -240,6 +229,26 @@ class BrowserDemoIT {
         } finally {
             ws.abort();
         }
+    }
+
+    /** A DevTools protocol session with a page; {@code onMessage} gets every whole message. */
+    private static WebSocket devtools(HttpClient http, URI debugger, Consumer<String> onMessage) throws Exception {
+        final StringBuilder text = new StringBuilder();
+        final CompletableFuture<WebSocket> connected = http.newWebSocketBuilder().connectTimeout(Duration.ofSeconds(5))
+                .buildAsync(debugger, new WebSocket.Listener() {
+                    @Override
+                    public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
+                        text.append(data);
+                        if (last) {
+                            final String message = text.toString();
+                            text.setLength(0);
+                            onMessage.accept(message);
+                        }
+                        socket.request(1);
+                        return null;
+                    }
+                });
+        return connected.get(10, TimeUnit.SECONDS);
     }
 
     /** The DevTools target (a flat JSON object) of the demo page served from {@code origin} in {@code /json/list}, or null. */
@@ -258,29 +267,11 @@ class BrowserDemoIT {
     /** Runs {@code expression} in the page over the DevTools protocol and returns its string value, JSON-escaped. */
     private static String evaluate(HttpClient http, URI debugger, String expression) throws Exception {
         final CompletableFuture<String> reply = new CompletableFuture<>();
-        final StringBuilder text = new StringBuilder();
-        final WebSocket ws = http.newWebSocketBuilder().connectTimeout(Duration.ofSeconds(5))
-                .buildAsync(debugger, new WebSocket.Listener() {
-                    @Override
-                    public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
-                        text.append(data);
-                        if (last) {
-                            final String message = text.toString();
-                            text.setLength(0);
-                            if (message.startsWith("{\"id\":1,")) {
-                                reply.complete(message);
-                            }
-                        }
-                        socket.request(1);
-                        return null;
-                    }
-
-                    @Override
-                    public void onError(WebSocket socket, Throwable error) {
-                        reply.completeExceptionally(error);
-                    }
-                })
-                .get(10, TimeUnit.SECONDS);
+        final WebSocket ws = devtools(http, debugger, message -> {
+            if (message.startsWith("{\"id\":1,")) {
+                reply.complete(message);
+            }
+        });
         try {
             ws.sendText("{\"id\":1,\"method\":\"Runtime.evaluate\",\"params\":{\"expression\":\"" + expression
                         + "\",\"returnByValue\":true}}", true).get(5, TimeUnit.SECONDS);

@@ -1,5 +1,6 @@
 package io.wsguard.audit;
 
+import io.wsguard.testing.MutableClock;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 

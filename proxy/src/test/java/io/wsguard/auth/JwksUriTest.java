@@ -1,5 +1,6 @@
 package io.wsguard.auth;
 
+import io.wsguard.testing.MutableClock;
 import static io.wsguard.auth.JwtFixtures.NOW;
 import static io.wsguard.auth.JwtFixtures.goodClaims;
 import static io.wsguard.auth.JwtFixtures.policy;

@@ -1,5 +1,6 @@
 package io.wsguard.auth;
 
+import io.wsguard.testing.MutableClock;
 import static io.wsguard.auth.JwtFixtures.AUDIENCE;
 import static io.wsguard.auth.JwtFixtures.ISSUER;
 import static io.wsguard.auth.JwtFixtures.NOW;
