@@ -357,6 +357,11 @@ public final class ProxyServer {
         return limits;
     }
 
+    /** The Redis store of {@code rateLimitStore.type: redis}, or null (tests). */
+    RedisBuckets sharedBuckets() {
+        return sharedBuckets;
+    }
+
     /** What the admin port may do to the running proxy. */
     private final class Actions implements AdminActions {
         @Override
