@@ -137,6 +137,7 @@ class SharedRateLimitTest {
     void startsWhileRedisIsDownAndUsesItOnceItIsUp() throws Exception {
         final RedisServer redis = redis(); // not started
         final RunningProxy proxy = proxy("late", redis, "local", 2);
+        status(proxy, nextClient()); // warm-up: the first handshake of a new proxy loads classes
         final String client = nextClient();
         assertThat(timedStatus(proxy, client)).isEqualTo(101);
         assertThat(timedStatus(proxy, client)).isEqualTo(101);
@@ -210,11 +211,14 @@ class SharedRateLimitTest {
         }
     }
 
-    /** The status, after checking the proxy answered well under a second (nothing waited on Redis). */
+    /**
+     * The status, after checking the proxy answered in under a second: nothing waited on Redis
+     * (Lettuce's defaults would queue the command for 60 s). Generous because CI machines are busy.
+     */
     private static int timedStatus(RunningProxy proxy, String client) throws Exception {
         final long start = System.nanoTime();
         final int status = status(proxy, client);
-        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(700);
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(900);
         return status;
     }
 }
