@@ -102,7 +102,14 @@ public final class ProxyServer {
             // Connects in the background: wsguard starts, and falls back, while Redis is down.
             sharedBuckets = RedisBuckets.connect(store.redis().orElseThrow(), metrics.registry());
         }
-        policy = compile(loaded);
+        try {
+            policy = compile(loaded);
+        } catch (RuntimeException e) {
+            if (sharedBuckets != null) {
+                sharedBuckets.close();
+            }
+            throw e;
+        }
         final WebSocketComponents components = WebSocketServerComponents.ensureWebSocketComponents(server);
         final List<ListenerPolicy> listeners = loaded.policy().listeners();
         for (int i = 0; i < listeners.size(); i++) {

@@ -155,6 +155,34 @@ class SharedRateLimitTest {
         assertThat(redis.command("KEYS wsguard:hs:shared:*" + later)).hasSize(1);
     }
 
+    @Test
+    void aReloadMayChangeTheRateButNotTheStore() throws Exception {
+        final RedisServer redis = redis().start();
+        final RunningProxy proxy = proxy("reload", redis, "local", 2);
+        awaitConnected(proxy);
+        final String client = nextClient();
+        assertThat(status(proxy, client)).isEqualTo(101);
+        assertThat(status(proxy, client)).isEqualTo(101);
+        assertThat(status(proxy, client)).isEqualTo(429);
+
+        final Path file = dir.resolve("reload").resolve("policy.yaml");
+        final String original = Files.readString(file);
+        Files.writeString(file, original.replace("onUnavailable: local", "onUnavailable: deny"));
+        final io.wsguard.admin.ReloadResult refused = proxy.server().reload();
+        assertThat(refused.applied()).isFalse();
+        assertThat(refused.problems()).singleElement().asString().contains("rateLimitStore changed; restart wsguard");
+
+        // A changed rate is a new bucket (its key names the limit): the client starts afresh.
+        Files.writeString(file, original.replace("burst: 2", "burst: 3"));
+        final io.wsguard.admin.ReloadResult applied = proxy.server().reload();
+        assertThat(applied.applied()).as("%s", applied.problems()).isTrue();
+        for (int i = 0; i < 3; i++) {
+            assertThat(status(proxy, client)).isEqualTo(101);
+        }
+        assertThat(status(proxy, client)).isEqualTo(429);
+        assertThat(redis.command("KEYS wsguard:hs:shared:*" + client)).hasSize(2);
+    }
+
     // --------------------------------------------------------------------------------------------
 
     private RedisServer redis() throws Exception {
