@@ -24,6 +24,7 @@ import java.util.concurrent.ConcurrentMap;
  * wsguard_blocked_total{reason,route}        reason: a Reason code
  * wsguard_messages_total{direction,route}    direction: inbound (client to upstream) | outbound
  * wsguard_bytes_total{direction,route}
+ * wsguard_ratelimit_store_fallbacks_total{onUnavailable}   rate decisions made without Redis (RedisBuckets)
  * </pre>
  *
  * <p>Thread-safe. Label values come only from the policy's route names, {@code accepted} and

@@ -366,6 +366,14 @@ final class Binder {
                 // Never echo it: a Redis URI may hold a password.
                 throw new IllegalArgumentException("is not a Redis URI (expected: redis://host:6379 or rediss://host:6379)");
             }
+            try {
+                // What the client will parse at start: a port or database it cannot read fails here.
+                io.lettuce.core.RedisURI.create(text);
+            } catch (RuntimeException e) {
+                // Never Lettuce's message either: it may quote the URI.
+                throw new IllegalArgumentException(
+                        "is not a valid Redis URI (expected: redis://[[user:]password@]host[:port][/database])");
+            }
             return text;
         })).orElse(Optional.of("redis://127.0.0.1:6379"));
         final Optional<String> onUnavailable = f.get("onUnavailable")

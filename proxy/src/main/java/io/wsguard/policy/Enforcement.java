@@ -19,8 +19,7 @@ final class Enforcement {
             "routes[].messages.binary=deny",   // #4 message security
             "routes[].messages.json",          // #4 message security
             "routes[].messages.sanitize",      // #4 message security
-            "routes[].messages.deny",          // #4 message security
-            "rateLimitStore.type=redis");      // #3 handshake security (shared buckets)
+            "routes[].messages.deny");         // #4 message security
 
     static final String MESSAGE =
             "not enforced by this version of wsguard yet (remove it; wsguard refuses a policy it would only pretend to enforce)";

@@ -9,6 +9,7 @@ import io.wsguard.handshake.OriginAllowListCheck;
 import io.wsguard.handshake.SameOriginCheck;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.limit.LimitState;
+import io.wsguard.limit.RedisBuckets;
 import io.wsguard.policy.LimitsPolicy;
 import io.wsguard.auth.JwtConfigException;
 import io.wsguard.auth.JwtVerifier;
@@ -68,11 +69,12 @@ final class CompiledPolicy {
     /**
      * Compiles {@code loaded}; {@code events} makes each route's session events, {@code limits} holds
      * the counters and buckets that outlive this policy (the running proxy's, so that a reload keeps
-     * counting). Throws {@link PolicyException} with every located problem.
+     * counting), {@code sharedBuckets} the Redis store of {@code rateLimitStore.type: redis} (null:
+     * local buckets only). Throws {@link PolicyException} with every located problem.
      */
     static CompiledPolicy from(
             LoadedPolicy loaded, Executor executor, Scheduler scheduler, Function<String, ServerEvents> events,
-            LimitState limits, Executor jwksExecutor) {
+            LimitState limits, Executor jwksExecutor, RedisBuckets sharedBuckets) {
         final Policy policy = loaded.policy();
         final List<AutoCloseable> resources = new ArrayList<>();
         final List<PolicyProblem> problems = new ArrayList<>();
@@ -102,7 +104,7 @@ final class CompiledPolicy {
             }
             final List<HandshakeCheck> checks;
             try {
-                checks = handshakeChecks(route, limits.route(route.name()), jwksExecutor, resources);
+                checks = handshakeChecks(route, limits.route(route.name()), jwksExecutor, resources, sharedBuckets, executor);
             } catch (CheckConfigException e) {
                 problems.add(loaded.locations().at("routes[" + i + "]." + e.field, e.getMessage()));
                 continue;
@@ -141,7 +143,8 @@ final class CompiledPolicy {
      * gets SPEC §3's default: same-origin or no Origin.
      */
     private static List<HandshakeCheck> handshakeChecks(
-            RoutePolicy route, LimitState.RouteLimits state, Executor jwksExecutor, List<AutoCloseable> resources) {
+            RoutePolicy route, LimitState.RouteLimits state, Executor jwksExecutor, List<AutoCloseable> resources,
+            RedisBuckets sharedBuckets, Executor executor) {
         final List<HandshakeCheck> checks = new ArrayList<>();
         try {
             checks.add(route.origin().<HandshakeCheck>map(OriginAllowListCheck::new).orElse(SameOriginCheck.INSTANCE));
@@ -152,7 +155,8 @@ final class CompiledPolicy {
         if (limits.handshakesPerIp().isPresent()) {
             final LimitsPolicy.RateLimitPolicy rate = limits.handshakesPerIp().get();
             try {
-                checks.add(new HandshakeRateCheck(state.handshakesPerIp(rate), rate));
+                // With a Redis store the local buckets are the fallback (onUnavailable: local).
+                checks.add(new HandshakeRateCheck(state.handshakesPerIp(rate), rate, sharedBuckets, route.name(), executor));
             } catch (IllegalArgumentException e) {
                 throw new CheckConfigException("limits.handshakes.perIp", e);
             }
@@ -169,6 +173,8 @@ final class CompiledPolicy {
             resources.add(verifier);
             checks.add(new JwtCheck(verifier, TokenSources.parse(jwt.tokenSources()), String.join(", ", jwt.tokenSources())));
         }
+        // Connection caps count per instance even with a Redis store: sharing live connection
+        // counts needs leases renewed by heartbeats (a crashed instance's slots must expire).
         if (limits.connectionsPerIp().isPresent() || limits.connectionsPerSubject().isPresent()) {
             checks.add(new ConnectionLimitCheck(
                     state.connectionsPerIp(), limits.connectionsPerIp().orElse(0),

@@ -12,7 +12,7 @@ public final class PolicyCheck {
     /** Throws {@link io.wsguard.policy.PolicyException} with every located problem. */
     public static void compile(LoadedPolicy loaded) {
         final CompiledPolicy compiled = CompiledPolicy.from(
-                loaded, new QueuedThreadPool(), new ScheduledExecutorScheduler(), route -> null, new LimitState(), Runnable::run);
+                loaded, new QueuedThreadPool(), new ScheduledExecutorScheduler(), route -> null, new LimitState(), Runnable::run, null);
         compiled.stop();
     }
 

@@ -7,6 +7,7 @@ import io.wsguard.admin.ConnectionInfo;
 import io.wsguard.admin.ReloadResult;
 import io.wsguard.audit.AuditLog;
 import io.wsguard.limit.LimitState;
+import io.wsguard.limit.RedisBuckets;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.ListenerPolicy;
 import io.wsguard.check.Reason;
@@ -15,6 +16,7 @@ import io.wsguard.policy.Policy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyLoader;
 import io.wsguard.policy.PolicyProblem;
+import io.wsguard.policy.RateLimitStorePolicy;
 import io.wsguard.relay.ProxySession;
 import io.wsguard.tls.CertificateReloader;
 import java.nio.file.Path;
@@ -71,6 +73,8 @@ public final class ProxyServer {
      * with 503 rather than piling up.
      */
     private final ThreadPoolExecutor jwksExecutor = jwksExecutor();
+    /** {@code rateLimitStore.type: redis}: the buckets all routes share with other instances; else null. */
+    private RedisBuckets sharedBuckets;
     private final List<ServerConnector> connectors = new ArrayList<>();
     private volatile boolean draining;
     private volatile CompiledPolicy policy;
@@ -93,7 +97,19 @@ public final class ProxyServer {
         // and stops them when a reload retires it (Jetty manages only beans not yet running).
         threads.start();
         scheduler.start();
-        policy = compile(loaded);
+        final RateLimitStorePolicy store = loaded.policy().rateLimitStore();
+        if (store.type() == RateLimitStorePolicy.Type.REDIS) {
+            // Connects in the background: wsguard starts, and falls back, while Redis is down.
+            sharedBuckets = RedisBuckets.connect(store.redis().orElseThrow(), metrics.registry());
+        }
+        try {
+            policy = compile(loaded);
+        } catch (RuntimeException e) {
+            if (sharedBuckets != null) {
+                sharedBuckets.close();
+            }
+            throw e;
+        }
         final WebSocketComponents components = WebSocketServerComponents.ensureWebSocketComponents(server);
         final List<ListenerPolicy> listeners = loaded.policy().listeners();
         for (int i = 0; i < listeners.size(); i++) {
@@ -133,14 +149,15 @@ public final class ProxyServer {
     private CompiledPolicy compile(LoadedPolicy next) {
         return CompiledPolicy.from(next, threads, scheduler,
                 route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings), limits,
-                jwksExecutor);
+                jwksExecutor, sharedBuckets);
     }
 
     /**
      * Reloads the policy file (SIGHUP, a change of the file, {@code POST /admin/reload}). A valid
      * file applies to new connections; open ones keep the routes they started with. An invalid one
      * is refused, audited as {@code config_rejected}, and the running policy stays (SPEC §6).
-     * Listeners, the admin port and the audit log are bound at start: changing them needs a restart.
+     * Listeners, the admin port, the audit log and the rate-limit store are bound at start:
+     * changing them needs a restart.
      */
     public synchronized ReloadResult reload() {
         final Path source = loaded.policy().source();
@@ -191,6 +208,9 @@ public final class ProxyServer {
         }
         if (!running.audit().equals(next.audit())) {
             changed.add("audit");
+        }
+        if (!running.rateLimitStore().equals(next.rateLimitStore())) {
+            changed.add("rateLimitStore");
         }
         return changed;
     }
@@ -296,6 +316,9 @@ public final class ProxyServer {
         // Policies replaced by a reload whose connections were cut by the stop.
         bindings.values().forEach(binding -> binding.policy().stop());
         jwksExecutor.shutdownNow();
+        if (sharedBuckets != null) {
+            sharedBuckets.close();
+        }
         if (auditor != null) {
             auditor.log().close();
         }
@@ -339,6 +362,11 @@ public final class ProxyServer {
 
     LimitState limits() {
         return limits;
+    }
+
+    /** The Redis store of {@code rateLimitStore.type: redis}, or null (tests). */
+    RedisBuckets sharedBuckets() {
+        return sharedBuckets;
     }
 
     /** What the admin port may do to the running proxy. */

@@ -113,6 +113,8 @@ class BrokenPolicyTest {
                         "5:11: routes[0].name: '${jwt.sub}' is expanded only in upstream.headers.set values"),
                 Arguments.of(PolicyFiles.MINIMAL + "rateLimitStore: { type: redis }\n",
                         "9:17: rateLimitStore: type redis needs redis (expected: redis: {uri: redis://host:6379})"),
+                Arguments.of(PolicyFiles.MINIMAL + "rateLimitStore: { type: redis, redis: { uri: 'redis://127.0.0.1:6379/x' } }\n",
+                        "9:46: rateLimitStore.redis.uri: is not a valid Redis URI (expected: redis://[[user:]password@]host[:port][/database])"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("name: chat", "name: ${ROUTE_NAME}"),
                         "5:11: routes[0].name: environment variable ROUTE_NAME is not set"
                         + " (expected: set it, or give a default: ${ROUTE_NAME:-default})"),
