@@ -104,11 +104,11 @@ class DemoUpstreamTest {
             for (int i = 0; i < 2_000 && room.members() == 2; i++) {
                 final CompletableFuture<Void> sent = new CompletableFuture<>();
                 talker.session.sendText(big, Callback.from(() -> sent.complete(null), sent::completeExceptionally));
-                sent.get(5, TimeUnit.SECONDS);
+                sent.get(30, TimeUnit.SECONDS);
                 talker.messages.clear();
             }
 
-            await().atMost(Duration.ofSeconds(10)).until(() -> room.members() == 1);
+            await().atMost(Duration.ofSeconds(30)).until(() -> room.members() == 1);
             assertThat(talker.session.isOpen()).isTrue();
             assertThat(log).anyMatch(line -> line.contains("dropping a member"));
         } finally {
