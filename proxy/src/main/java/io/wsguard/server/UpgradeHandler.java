@@ -57,7 +57,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
     private static final long UPSTREAM_IDLE_MARGIN_MS = 60_000;
 
     private final ProxyServer server;
-    private final Handshaker handshaker = Handshaker.newInstance();
+    private final Handshaker handshaker = Boolean.parseBoolean(System.getProperty("wsguard.inlineRelay", "true"))
+            ? new io.wsguard.relay.InlineHandshaker() : Handshaker.newInstance();
     private final WebSocketComponents components;
     private final AtomicLong ids = new AtomicLong(System.nanoTime() & 0xffffff);
 

@@ -1,0 +1,48 @@
+package io.wsguard.relay;
+
+import org.eclipse.jetty.io.ByteBufferPool;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.Invocable;
+import org.eclipse.jetty.util.thread.Scheduler;
+import org.eclipse.jetty.websocket.core.WebSocketConnection;
+import org.eclipse.jetty.websocket.core.WebSocketCoreSession;
+import java.util.concurrent.Executor;
+
+/**
+ * A client-side WebSocket connection whose reads run on the selector thread that saw the socket
+ * become readable, instead of being handed to a pool thread.
+ *
+ * <p>Jetty dispatches a read to its pool unless the fill callback says it never blocks. Relaying
+ * never blocks: a frame is passed to the other side's non-blocking send, and the next read is
+ * demanded only when that send completes. The hand-off per readable socket (an unpark and two
+ * context switches) was the largest single cost in the relay's profile.
+ */
+final class InlineWebSocketConnection extends WebSocketConnection {
+
+    private final Callback inlineFillable = new Callback() {
+        @Override
+        public void succeeded() {
+            onFillable();
+        }
+
+        @Override
+        public void failed(Throwable cause) {
+            onFillInterestedFailed(cause);
+        }
+
+        @Override
+        public Invocable.InvocationType getInvocationType() {
+            return Invocable.InvocationType.NON_BLOCKING;
+        }
+    };
+
+    InlineWebSocketConnection(EndPoint endPoint, Executor executor, Scheduler scheduler, ByteBufferPool pool, WebSocketCoreSession session) {
+        super(endPoint, executor, scheduler, pool, session);
+    }
+
+    @Override
+    public void fillInterested() {
+        fillInterested(inlineFillable);
+    }
+}
