@@ -55,6 +55,7 @@ class Load:
         self.handshakes = 0
         self.latencies = []
         self.failures = 0
+        self.resumed = 0
         self.first_failure = None
         url = args.url
         assert url.startswith("wss://"), "--url: expected wss://HOST:PORT/PATH"
@@ -97,6 +98,8 @@ class Load:
             if status != b"101":
                 raise RuntimeError("HTTP " + status.decode(errors="replace"))
             latency = time.perf_counter() - start
+            if writer.get_extra_info("ssl_object").session_reused:
+                self.resumed += 1  # never expected; reported so that it cannot go unnoticed
             if self.measuring:
                 self.handshakes += 1
                 self.latencies.append(latency)
@@ -175,6 +178,8 @@ def main():
         note += f"; {load.next_token} distinct tokens used of {len(tokens)}"
     else:
         note += f"; TOKENS REUSED: {load.next_token} handshakes over {len(tokens)} tokens (wsguard's cache hit on the reused ones; raise HS_TOKENS)"
+    if load.resumed:
+        note += f"; {load.resumed} TLS SESSIONS RESUMED"
     if load.failures:
         note += f"; {load.failures} failed: {load.first_failure}"
 

@@ -16,7 +16,7 @@ if [[ "${QUICK:-0}" == 1 ]]; then
   HS_WARMUP=${HS_WARMUP:-5}
 else
   WARMUP=${WARMUP:-2}; DURATION=${DURATION:-5}; IDLE_CONNS=${IDLE_CONNS:-5000}; HOLD=${HOLD:-3}; LEG_WARMUP=${LEG_WARMUP:-15}
-  HS_WARMUP=${HS_WARMUP:-15}
+  HS_WARMUP=${HS_WARMUP:-30}
 fi
 SCENARIOS=${SCENARIOS:-a b c d e f}   # which scenarios to run (a-e: relay and memory, f: handshakes)
 HS_CONCURRENCY=${HS_CONCURRENCY:-32}  # scenario f: handshakes in progress at any time

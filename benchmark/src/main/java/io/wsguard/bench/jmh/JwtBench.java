@@ -32,6 +32,8 @@ import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.server.Request;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
@@ -39,6 +41,7 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The token's cost per handshake, for RS256 (RSA-2048), ES256 (P-256) and HS256:
@@ -56,6 +59,9 @@ import org.openjdk.jmh.annotations.TearDown;
  * signature per call).
  */
 @State(Scope.Benchmark)
+@Fork(1)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 public class JwtBench {
@@ -160,6 +166,7 @@ public class JwtBench {
     }
 
     @Benchmark
+    @Warmup(iterations = 10, time = 1) // ~100 µs per call: the JIT needs more calls than 3 s give
     public CompletionStage<JwtResult> verifyUncached() {
         uncachedCalls++;
         return uncachedVerifier.verify(ring[next++ & (RING - 1)]);
@@ -171,6 +178,7 @@ public class JwtBench {
     }
 
     @Benchmark
+    @Warmup(iterations = 10, time = 1) // ~100 µs per call: the JIT needs more calls than 3 s give
     public CompletionStage<Verdict> chainUncached() {
         uncachedCalls++;
         return uncachedChain.run(BenchRequests.handshake(ringRequests[next++ & (RING - 1)]), (deny, mode) -> { });
