@@ -2,7 +2,8 @@
 # wsguard load benchmark: direct-to-upstream, through NGINX (when installed) and through wsguard,
 # in one run, over ws and wss. Usage: benchmark/run.sh   (QUICK=1 for a ~1.5 minute smoke run)
 # Knobs (env): WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, RATE_FRACTION,
-#              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK.
+#              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK,
+#              SCENARIOS ("a b c d e f"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2).
 # See benchmark/README.md for what each figure means.
 set -euo pipefail
 
@@ -12,13 +13,20 @@ PROXY_JAR=$ROOT/proxy/target/wsguard.jar
 
 if [[ "${QUICK:-0}" == 1 ]]; then
   WARMUP=${WARMUP:-1}; DURATION=${DURATION:-2}; IDLE_CONNS=${IDLE_CONNS:-500}; HOLD=${HOLD:-1}; LEG_WARMUP=${LEG_WARMUP:-3}
+  HS_WARMUP=${HS_WARMUP:-5}
 else
   WARMUP=${WARMUP:-2}; DURATION=${DURATION:-5}; IDLE_CONNS=${IDLE_CONNS:-5000}; HOLD=${HOLD:-3}; LEG_WARMUP=${LEG_WARMUP:-15}
+  HS_WARMUP=${HS_WARMUP:-30}
 fi
+SCENARIOS=${SCENARIOS:-a b c d e f}   # which scenarios to run (a-e: relay and memory, f: handshakes)
+HS_CONCURRENCY=${HS_CONCURRENCY:-32}  # scenario f: handshakes in progress at any time
+HS_TOKENS=${HS_TOKENS:-8000}          # scenario f: distinct RS256 tokens; half for the warm-up, half for f2
+HS_ORIGIN=https://app.bench.test
 CONNS=${CONNS:-100}
 MESSAGES=${MESSAGES:-0}             # per connection; 0 = run for DURATION only
 RATE_FRACTION=${RATE_FRACTION:-0.5} # scenario d: this fraction of the leg's saturated a-ws rate
 LEGS=${LEGS:-direct nginx wsguard}
+has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 BENCH_JAVA_OPTS=${BENCH_JAVA_OPTS:--Xms256m -Xmx1g}
 WSGUARD_JAVA_OPTS=${WSGUARD_JAVA_OPTS:-}
 
@@ -76,8 +84,8 @@ fi
 [[ -f $PROXY_JAR ]] || WSGUARD_SKIP="proxy/target/wsguard.jar not found"
 if [[ ! -f $BENCH_JAR ]]; then
   log "building benchmark/target/wsguard-bench.jar"
-  # Until the parent lists <module>benchmark</module>: install the parent pom, build this module alone.
-  (cd "$ROOT" && mvn -B -ntp -q install -N && mvn -B -ntp -q -f benchmark/pom.xml package) \
+  # The module depends on wsguard-proxy (JMH and the token minter): build it with what it needs.
+  (cd "$ROOT" && mvn -B -ntp -q -DskipTests package -pl benchmark -am) \
     >"$WORK/build-bench.log" 2>&1 || { tail -20 "$WORK/build-bench.log" >&2; exit 1; }
 fi
 
@@ -92,6 +100,19 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
 # The echo upstream's own wss listener (the direct wss leg) reads PKCS#12: Jetty has no PEM support.
 openssl pkcs12 -export -in "$WORK/server.crt" -inkey "$WORK/server.key" -passout pass:bench \
   -out "$WORK/server.p12" >/dev/null 2>&1
+
+# ---- scenario f: an RS256 key pair and tokens (iss bench, aud bench; each its own sub and jti) ------
+if has f && ! command -v python3 >/dev/null 2>&1; then
+  log "scenario f skipped: python3 not on PATH (benchmark/hsload.py drives it)"
+  SCENARIOS=${SCENARIOS//f/}
+fi
+if has f; then
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/jwt.key" >/dev/null 2>&1
+  openssl rsa -in "$WORK/jwt.key" -pubout -out "$WORK/jwt.pub" >/dev/null 2>&1
+  log "minting $HS_TOKENS RS256 tokens for scenario f"
+  java $BENCH_JAVA_OPTS -jar "$BENCH_JAR" mint --key "$WORK/jwt.key" --count "$HS_TOKENS" --iss bench --aud bench \
+    --tokens "$WORK/tokens.txt"
+fi
 
 # ---- upstream ------------------------------------------------------------------------------------
 java -Xms128m -Xmx512m -cp "$BENCH_JAR" io.wsguard.bench.EchoUpstream --port $UPSTREAM_PORT \
@@ -134,7 +155,18 @@ routes:
     upstream: { targets: [ws://127.0.0.1:$UPSTREAM_PORT/echo] }
     auth: none
     messages: { maxSize: 1MiB }
+  # Scenario f: what a token-protected route checks at every upgrade.
+  - name: secure
+    match: { path: /secure }
+    upstream: { targets: [ws://127.0.0.1:$UPSTREAM_PORT/echo] }
+    origin: { allow: [$HS_ORIGIN] }
+    auth:
+      jwt: { issuer: bench, audience: [bench], algorithms: [RS256], publicKey: $WORK/jwt.pub, tokenSources: [header] }
 YAML
+  if ! has f; then
+    # No key pair was made: leave the secure route out.
+    sed -i '/# Scenario f:/,$d' "$WORK/policy.yaml"
+  fi
   # shellcheck disable=SC2086 # WSGUARD_JAVA_OPTS is a list of options
   java $WSGUARD_JAVA_OPTS -jar "$PROXY_JAR" run -c "$WORK/policy.yaml" >"$WORK/wsguard.log" 2>&1 &
   WSGUARD_PID=$!; PIDS+=("$WSGUARD_PID")
@@ -143,6 +175,18 @@ YAML
     tail -5 "$WORK/wsguard.log" >&2 || true
     WSGUARD_PID=""
   fi
+fi
+HS_CHECK=""
+if [[ -n $WSGUARD_PID ]] && has f && command -v curl >/dev/null 2>&1; then
+  # The route must really check: an upgrade with the right Origin and no token must get 401.
+  no_token=$(curl -sk -o /dev/null -w '%{http_code}' --http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H "Origin: $HS_ORIGIN" \
+    "https://127.0.0.1:$WSGUARD_WSS/secure" || true)
+  with_token=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 --http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H "Origin: $HS_ORIGIN" \
+    -H "Authorization: Bearer $(head -1 "$WORK/tokens.txt")" "https://127.0.0.1:$WSGUARD_WSS/secure" || true)
+  HS_CHECK="wsguard /secure (scenario f): no token -> HTTP $no_token (expected 401), with a token -> HTTP $with_token (expected 101)"
+  log "$HS_CHECK"
 fi
 
 # ---- scenarios -----------------------------------------------------------------------------------
@@ -153,14 +197,19 @@ bench() {
     --warmup "$WARMUP" --duration "$DURATION" >/dev/null || log "failed: $* (continuing)"
 }
 
+hsload() {
+  timeout 300 python3 "$ROOT/benchmark/hsload.py" --concurrency "$HS_CONCURRENCY" --tokens "$WORK/tokens.txt" \
+    --origin "$HS_ORIGIN" --clk-tck "$TCK" "$@" >/dev/null || log "failed: hsload $* (continuing)"
+}
+
 run_leg() {
   local leg=$1 ws=$2 wss=$3 pids=$4 url scheme
-  if [[ -n $pids ]]; then
+  if [[ -n $pids ]] && has e; then
     # Idle first, on a fresh process: afterwards a JVM's heap is already grown and would hide the cost.
     log "$leg: e idle $IDLE_CONNS wss connections"
     bench idle --leg "$leg" --scenario e-wss-idle --url "$wss/echo" --pids "$pids" --conns "$IDLE_CONNS" --hold "$HOLD"
   fi
-  if [[ $leg != direct && $LEG_WARMUP -gt 0 ]]; then
+  if [[ $leg != direct && $LEG_WARMUP -gt 0 ]] && { has a || has b || has c || has d; }; then
     # A JVM proxy reaches its speed only once the JIT has compiled the relay path; NGINX needs no
     # warm-up, but gets the same unmeasured load so the legs stay comparable.
     log "$leg: warm-up ${LEG_WARMUP}s per scheme (not measured)"
@@ -175,12 +224,13 @@ run_leg() {
   fi
   for scheme in ws wss; do
     if [[ $scheme == ws ]]; then url="$ws/echo"; else url="$wss/echo"; fi
+    has a || has b || has c || continue
     log "$leg: $scheme a/b/c"
-    bench load --leg "$leg" --scenario "a-$scheme-64B" --url "$url" --pids "$pids" --conns "$CONNS" --window 1 --size 64 --messages "$MESSAGES"
-    bench load --leg "$leg" --scenario "b-$scheme-64B-1conn" --url "$url" --pids "$pids" --conns 1 --window 64 --size 64 --messages "$MESSAGES"
-    bench load --leg "$leg" --scenario "c-$scheme-16KiB" --url "$url" --pids "$pids" --conns 10 --window 4 --size 16384 --messages "$MESSAGES"
+    if has a; then bench load --leg "$leg" --scenario "a-$scheme-64B" --url "$url" --pids "$pids" --conns "$CONNS" --window 1 --size 64 --messages "$MESSAGES"; fi
+    if has b; then bench load --leg "$leg" --scenario "b-$scheme-64B-1conn" --url "$url" --pids "$pids" --conns 1 --window 64 --size 64 --messages "$MESSAGES"; fi
+    if has c; then bench load --leg "$leg" --scenario "c-$scheme-16KiB" --url "$url" --pids "$pids" --conns 10 --window 4 --size 16384 --messages "$MESSAGES"; fi
   done
-  if [[ $leg != direct ]]; then
+  if [[ $leg != direct ]] && has d && has a; then
     local saturated rate
     saturated=$(awk -F'\t' -v l="$leg" '$1 == l && $2 == "a-ws-64B" { print $6 }' "$RESULTS")
     if [[ -n $saturated ]]; then
@@ -189,6 +239,23 @@ run_leg() {
       bench rate --leg "$leg" --scenario d-ws-half-rate --url "$ws/echo" --ref-url "ws://127.0.0.1:$UPSTREAM_PORT/echo" \
         --pids "$pids" --conns "$CONNS" --size 64 --rate "$rate"
     fi
+  fi
+  if has f; then
+    # Fresh wss connections (full TLS handshake each: the client never resumes a session), each with
+    # the Origin and a bearer token, closed at once (benchmark/hsload.py). NGINX and direct check
+    # nothing; wsguard's route /secure checks both. First HS_WARMUP s unmeasured, with tokens from
+    # the file's second half, so that a JVM's JIT has compiled the TLS, upgrade and RS256 paths;
+    # then f1: the same token every time (wsguard's verified-token cache hits, a reconnect storm);
+    # f2: a new token every time from the first half (every handshake verifies an RS256 signature).
+    local path=/echo half=$((HS_TOKENS / 2)) results=$RESULTS
+    [[ $leg == wsguard ]] && path=/secure
+    log "$leg: f handshakes, $HS_CONCURRENCY concurrent: warm-up ${HS_WARMUP}s, then same token, then distinct tokens"
+    hsload --leg warmup --scenario warmup --url "$wss$path" --distinct --offset "$half" --out "$WORK/warmup.tsv" \
+      --warmup 0 --duration "$HS_WARMUP"
+    hsload --leg "$leg" --scenario f1-wss-hs-same-token --url "$wss$path" --pids "$pids" --out "$RESULTS" \
+      --warmup "$WARMUP" --duration "$DURATION"
+    hsload --leg "$leg" --scenario f2-wss-hs-new-tokens --url "$wss$path" --pids "$pids" --distinct --out "$RESULTS" \
+      --warmup "$WARMUP" --duration "$DURATION"
   fi
 }
 
@@ -218,6 +285,7 @@ done
 echo
 echo "wsguard benchmark: $(nproc) cores, warm-up ${WARMUP}s + ${DURATION}s per scenario, $(date -u +%FT%TZ)"
 for line in "${SKIPPED[@]}"; do echo "$line"; done
+[[ -n $HS_CHECK ]] && echo "$HS_CHECK"
 echo
 if [[ -s $RESULTS ]]; then
   java -jar "$BENCH_JAR" report --out "$RESULTS"

@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 
 import org.HdrHistogram.Histogram;
@@ -21,6 +22,7 @@ import org.HdrHistogram.Histogram;
  * load   --leg L --scenario S --url U [--pids P,P] --conns N --size B --window W [--warmup s] [--duration s] [--messages M] [--text]
  * rate   --leg L --scenario S --url U --ref-url DIRECT [--pids P] --conns N --size B --rate R [--warmup s] [--duration s]
  * idle   --leg L --scenario S --url wss://… --pids P --conns N [--hold s]
+ * mint   --key KEY.pem --count N --tokens FILE [--iss I] [--aud A] [--ttl-hours H]
  * report --out FILE
  * echo   --port 19000            (same as io.wsguard.bench.EchoUpstream)
  * </pre>
@@ -46,13 +48,14 @@ public final class Bench {
                 case "load" -> load(args);
                 case "rate" -> rate(args);
                 case "idle" -> idle(args);
+                case "mint" -> mint(args);
                 case "report" -> Report.print(Path.of(args.string("out", "results.tsv")));
                 case "echo" -> {
                     EchoUpstream.main(rest);
                     yield 0;
                 }
                 default -> throw new IllegalArgumentException("unknown command '" + command
-                                                             + "' (expected: load, rate, idle, report, echo)");
+                                                             + "' (expected: load, rate, idle, mint, report, echo)");
             };
         } catch (IllegalArgumentException e) {
             System.err.println("bench: " + e.getMessage());
@@ -139,6 +142,27 @@ public final class Bench {
                     String.format(Locale.ROOT, "%d of %d held %ds; RSS %d→%d KiB", stillOpen, t.conns,
                                   hold.toSeconds(), before, after));
         }
+        return 0;
+    }
+
+    /**
+     * Mints {@code --count} distinct RS256 tokens (each its own {@code sub} and {@code jti}) with the
+     * proxy's own minter, one per line, on all cores, for scenario f ({@code benchmark/hsload.py}): the
+     * handshakes must not pay for signing while they run.
+     */
+    private static int mint(Args args) throws Exception {
+        final Path key = Path.of(args.string("key", "jwt.key"));
+        final int count = args.integer("count", 1000);
+        final String issuer = args.string("iss", "bench");
+        final String audience = args.string("aud", "bench");
+        final Duration ttl = Duration.ofHours(args.number("ttl-hours", 2));
+        final List<String> tokens = java.util.stream.IntStream.range(0, count).parallel().mapToObj(i ->
+                io.wsguard.auth.TokenMinter.mint(new io.wsguard.auth.TokenMinter.Options(
+                        java.util.Optional.empty(), java.util.Optional.of(key), java.util.Optional.empty(),
+                        java.util.Optional.empty(), java.util.Optional.of("user-" + i), java.util.Optional.of(issuer),
+                        List.of(audience), ttl, java.util.Map.of("jti", java.util.UUID.randomUUID().toString())),
+                        java.time.Clock.systemUTC())).toList();
+        Files.write(Path.of(args.string("tokens", "tokens.txt")), tokens, StandardCharsets.US_ASCII);
         return 0;
     }
 

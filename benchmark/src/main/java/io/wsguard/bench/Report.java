@@ -24,6 +24,15 @@ final class Report {
                            num(f[11]), f.length > 12 ? f[12] : "");
         }
 
+        /** A scenario-f row: handshakes only, no messages. */
+        boolean isHandshakes() {
+            return Double.isNaN(msgs) && Double.isNaN(rss) && !handshakes.isEmpty();
+        }
+
+        double hs() {
+            return num(handshakes);
+        }
+
         private static double num(String text) {
             return text.isEmpty() ? Double.NaN : Double.parseDouble(text);
         }
@@ -61,6 +70,9 @@ final class Report {
             return String.format(Locale.ROOT, "p99 %+.0f µs", r.addedP99);
         }
         final Row direct = find(rows, "direct", r.scenario);
+        if (r.isHandshakes()) {
+            return direct == null ? "" : String.format(Locale.ROOT, "%.2fx hs", r.hs() / direct.hs());
+        }
         return direct == null || Double.isNaN(r.msgs) ? "" : String.format(Locale.ROOT, "%.2fx msgs", r.msgs / direct.msgs);
     }
 
@@ -77,6 +89,9 @@ final class Report {
         }
         if (!Double.isNaN(r.addedP99)) {
             return String.format(Locale.ROOT, "p99 %.2fx", r.p99 / nginx.p99);
+        }
+        if (r.isHandshakes()) {
+            return String.format(Locale.ROOT, "%.2fx hs %.2fx cpu", r.hs() / nginx.hs(), r.cpu / nginx.cpu);
         }
         return String.format(Locale.ROOT, "%.2fx msgs %.2fx cpu", r.msgs / nginx.msgs, r.cpu / nginx.cpu);
     }
@@ -100,6 +115,9 @@ final class Report {
                 verdict(r.scenario + " added p99 ≤ 1 ms", r.addedP99 <= 1000, fmt(r.addedP99, 0) + " µs");
             } else if (nginx == null) {
                 System.out.println("  n/a   " + r.scenario + ": no NGINX row to compare with");
+            } else if (r.isHandshakes()) {
+                verdict(r.scenario + " hs/s ≥ 0.8x NGINX", r.hs() >= 0.8 * nginx.hs(),
+                        String.format(Locale.ROOT, "%.0f vs %.0f (%.2fx)", r.hs(), nginx.hs(), r.hs() / nginx.hs()));
             } else {
                 verdict(r.scenario + " msgs/s ≥ NGINX", r.msgs >= nginx.msgs,
                         fmt(r.msgs, 0) + " vs " + fmt(nginx.msgs, 0));
