@@ -57,7 +57,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
     private static final long UPSTREAM_IDLE_MARGIN_MS = 60_000;
 
     private final ProxyServer server;
-    private final Handshaker handshaker = Boolean.parseBoolean(System.getProperty("wsguard.inlineRelay", "true"))
+    private final Handshaker handshaker = Boolean.parseBoolean(System.getProperty("wsguard.inlineRelay", "false"))
             ? new io.wsguard.relay.InlineHandshaker() : Handshaker.newInstance();
     private final WebSocketComponents components;
     private final AtomicLong ids = new AtomicLong(System.nanoTime() & 0xffffff);
