@@ -1,5 +1,6 @@
 package io.wsguard.relay;
 
+import java.util.concurrent.Executor;
 import org.eclipse.jetty.io.ByteBufferPool;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.util.Callback;
@@ -7,10 +8,9 @@ import org.eclipse.jetty.util.thread.Invocable;
 import org.eclipse.jetty.util.thread.Scheduler;
 import org.eclipse.jetty.websocket.core.WebSocketConnection;
 import org.eclipse.jetty.websocket.core.WebSocketCoreSession;
-import java.util.concurrent.Executor;
 
 /**
- * A client-side WebSocket connection whose reads run on the selector thread that saw the socket
+ * The client side's WebSocket connection (the proxy's server side), whose reads run on the selector thread that saw the socket
  * become readable, instead of being handed to a pool thread.
  *
  * <p>Jetty dispatches a read to its pool unless the fill callback says it never blocks. Relaying
