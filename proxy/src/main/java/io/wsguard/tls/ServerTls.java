@@ -18,8 +18,6 @@ import org.eclipse.jetty.util.ssl.SslContextFactory;
  *       cipher exclusions (no MD5/SHA-1 suites, no static RSA, no NULL or anon), and no
  *       renegotiation, which TLS 1.3 removed and TLS 1.2 only needs for attacks.</li>
  *   <li>client certificates per {@code clientAuth}, checked against the {@code clientCAs} bundle.</li>
- *   <li>an {@code SSLContext} from Conscrypt (BoringSSL) when its native library loads, else the
- *       JDK's: see {@link ListenerTlsProvider}.</li>
  * </ul>
  *
  * <p>Everything is read and checked here, so {@code wsguard check} finds a bad file, a key that
@@ -42,7 +40,7 @@ public final class ServerTls {
         final List<String> protocols = checkProtocols(policy.protocols());
         final KeyMaterial material = KeyMaterial.load(policy);
 
-        final SslContextFactory.Server ssl = ListenerTlsProvider.newFactory(ListenerTlsProvider.current());
+        final SslContextFactory.Server ssl = new SslContextFactory.Server();
         material.applyTo(ssl);
         ssl.setIncludeProtocols(protocols.toArray(String[]::new));
         ssl.setRenegotiationAllowed(false);
