@@ -3,7 +3,9 @@
 # in one run, over ws and wss. Usage: benchmark/run.sh   (QUICK=1 for a ~1.5 minute smoke run)
 # Knobs (env): WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, RATE_FRACTION,
 #              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK,
-#              SCENARIOS ("a b c d e f"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2).
+#              SCENARIOS ("a b c d e f"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2),
+#              CERT_KEY (rsa = RSA-2048, the default; ec = ECDSA P-256: the wss certificate of every leg),
+#              WSGUARD_JAVA (the java that runs the proxy jar, e.g. /usr/lib/jvm/temurin-25-jdk-amd64/bin/java).
 # See benchmark/README.md for what each figure means.
 set -euo pipefail
 
@@ -29,6 +31,13 @@ LEGS=${LEGS:-direct nginx wsguard}
 has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 BENCH_JAVA_OPTS=${BENCH_JAVA_OPTS:--Xms256m -Xmx1g}
 WSGUARD_JAVA_OPTS=${WSGUARD_JAVA_OPTS:-}
+WSGUARD_JAVA=${WSGUARD_JAVA:-java}
+CERT_KEY=${CERT_KEY:-rsa}
+case $CERT_KEY in
+  rsa) CERT_NEWKEY=(-newkey rsa:2048) ;;
+  ec) CERT_NEWKEY=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) ;;
+  *) echo "CERT_KEY: unknown key type '$CERT_KEY' (expected: rsa, ec)" >&2; exit 2 ;;
+esac
 
 UPSTREAM_PORT=19000; UPSTREAM_TLS_PORT=19443
 WSGUARD_WS=18080; WSGUARD_WSS=18443
@@ -70,7 +79,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Each proxied connection takes two descriptors; the idle scenario needs thousands.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-log "open files limit $(ulimit -n); work dir $WORK"
+log "open files limit $(ulimit -n); work dir $WORK; certificate key $CERT_KEY; wsguard java: $("$WSGUARD_JAVA" -version 2>&1 | head -1)"
 
 # ---- build what is missing ---------------------------------------------------------------------
 WSGUARD_SKIP=""
@@ -93,8 +102,8 @@ for port in $UPSTREAM_PORT $UPSTREAM_TLS_PORT $WSGUARD_WS $WSGUARD_WSS $NGINX_WS
   port_free "$port" || { echo "port $port on 127.0.0.1 is in use; stop what holds it" >&2; exit 1; }
 done
 
-# ---- certificate for wss (SANs for localhost and 127.0.0.1; PKCS#8 key) ---------------------------
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
+# ---- certificate for wss (SANs for localhost and 127.0.0.1; PKCS#8 key; CERT_KEY: RSA-2048 or P-256) --
+openssl req -x509 "${CERT_NEWKEY[@]}" -nodes -days 2 -subj "/CN=localhost" \
   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -keyout "$WORK/server.key" -out "$WORK/server.crt" >/dev/null 2>&1
 # The echo upstream's own wss listener (the direct wss leg) reads PKCS#12: Jetty has no PEM support.
@@ -168,7 +177,7 @@ YAML
     sed -i '/# Scenario f:/,$d' "$WORK/policy.yaml"
   fi
   # shellcheck disable=SC2086 # WSGUARD_JAVA_OPTS is a list of options
-  java $WSGUARD_JAVA_OPTS -jar "$PROXY_JAR" run -c "$WORK/policy.yaml" >"$WORK/wsguard.log" 2>&1 &
+  "$WSGUARD_JAVA" $WSGUARD_JAVA_OPTS -jar "$PROXY_JAR" run -c "$WORK/policy.yaml" >"$WORK/wsguard.log" 2>&1 &
   WSGUARD_PID=$!; PIDS+=("$WSGUARD_PID")
   if ! { wait_port $WSGUARD_WSS 60 "$WSGUARD_PID" && wait_port $WSGUARD_WS 5 "$WSGUARD_PID"; }; then
     WSGUARD_SKIP="did not listen on $WSGUARD_WS/$WSGUARD_WSS (log: last lines below)"
