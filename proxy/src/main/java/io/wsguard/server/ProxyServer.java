@@ -66,6 +66,7 @@ public final class ProxyServer {
     private final ConcurrentHashMap<String, ServerEvents.Binding> bindings = new ConcurrentHashMap<>();
     private final Metrics metrics = new Metrics();
     /** Limit counters and buckets by route name; they outlive a reload (SPEC §6: it drops nothing). */
+    private static final Duration DRAIN_SETTLE = Duration.ofMillis(200);
     private final LimitState limits = new LimitState();
     /**
      * Verifies tokens whose key set comes from a {@code jwksUri}: a fetch blocks for up to its
@@ -247,7 +248,16 @@ public final class ProxyServer {
      */
     public void drainAndStop() {
         draining = true;
-        final long deadline = System.nanoTime() + loaded.policy().proxy().drainTimeout().toNanos();
+        final Duration drainTimeout = loaded.policy().proxy().drainTimeout();
+        final long deadline = System.nanoTime() + drainTimeout.toNanos();
+        // Messages clients wrote just before the signal may still sit unread in socket buffers; once an
+        // upstream has been asked to close, they could no longer be relayed. A short settle lets the
+        // relay read and pass them on first (a cold or paused JVM took tens of milliseconds in CI).
+        try {
+            TimeUnit.MILLISECONDS.sleep(Math.min(DRAIN_SETTLE.toMillis(), drainTimeout.toMillis() / 4));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         for (ProxySession session : connections.sessions()) {
             session.shutdown();
         }
