@@ -93,6 +93,11 @@ class AuthTest {
                       jwksFile: %3$s
                       clockSkew: 0s
                       require: { scope: "chat:write" }
+                - name: idp-down
+                  match: { path: /idp-down }
+                  upstream: { targets: [%1$s] }
+                  auth:
+                    jwt: { algorithms: [RS256], jwksUri: "https://127.0.0.1:1/jwks.json" }
                 - name: solo
                   match: { path: /solo }
                   upstream: { targets: [%1$s] }
@@ -269,6 +274,16 @@ class AuthTest {
         assertThat(upstream.upgrades()).isEqualTo(before + 1);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                 .containsEntry("event", "monitored").containsEntry("reason", reason).containsEntry("route", "watch"));
+    }
+
+    @Test
+    void anUnreachableKeySetIs503CheckFailedNotTheClientsFault() throws Exception {
+        final int before = upstream.upgrades();
+        assertThat(refusal("/idp-down", Map.of("Authorization", "Bearer " + token("ivan", Duration.ofMinutes(5), Map.of()))))
+                .isEqualTo(503);
+        assertThat(upstream.upgrades()).isEqualTo(before);
+        assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                .containsEntry("reason", "check_failed").containsEntry("status", 503).containsEntry("route", "idp-down"));
     }
 
     @Test
