@@ -115,6 +115,11 @@ public final class AuditLog implements AutoCloseable {
         return new AuditLog(sink, clock, window, DEFAULT_MAX_OPEN_KEYS, policy.sampleBytes(), key);
     }
 
+    /** How many bytes of a payload a line keeps ({@code audit.sampleBytes}); 0: none. */
+    public int sampleBytes() {
+        return sampleBytes;
+    }
+
     /**
      * Counts {@code event} into its window. Thread-safe, non-blocking, never throws; ignored after
      * {@link #close()}. A sample is cut here to {@code sampleBytes} (dropped when that is 0), so

@@ -5,7 +5,6 @@ import io.wsguard.policy.RoutePolicy;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Collectors;
@@ -33,10 +32,13 @@ public final class LimitState {
      * took them from, which is then simply unreachable.
      */
     public void retain(List<RoutePolicy> current) {
-        final Map<String, Optional<RateLimitPolicy>> rates = current.stream()
-                .collect(Collectors.toMap(RoutePolicy::name, r -> r.limits().handshakesPerIp(), (a, b) -> a));
-        routes.keySet().retainAll(rates.keySet());
-        routes.forEach((name, limits) -> limits.retainHandshakeRate(rates.get(name).orElse(null)));
+        final Map<String, RoutePolicy> byName = current.stream()
+                .collect(Collectors.toMap(RoutePolicy::name, r -> r, (a, b) -> a));
+        routes.keySet().retainAll(byName.keySet());
+        routes.forEach((name, limits) -> {
+            limits.retainHandshakeRate(byName.get(name).limits().handshakesPerIp().orElse(null));
+            limits.retainSubjectMessageRate(byName.get(name).limits().messagesPerSubject().orElse(null));
+        });
     }
 
     /** The names of the routes with state (tests). */
@@ -49,6 +51,7 @@ public final class LimitState {
         private final ConnectionCounter connectionsPerIp = new ConnectionCounter();
         private final ConnectionCounter connectionsPerSubject = new ConnectionCounter();
         private final ConcurrentHashMap<RateLimitPolicy, KeyedBuckets> handshakesPerIp = new ConcurrentHashMap<>();
+        private final ConcurrentHashMap<RateLimitPolicy, KeyedBuckets> messagesPerSubject = new ConcurrentHashMap<>();
 
         RouteLimits() {}
 
@@ -73,6 +76,21 @@ public final class LimitState {
 
         void retainHandshakeRate(RateLimitPolicy current) {
             handshakesPerIp.keySet().removeIf(limit -> !Objects.equals(limit, current));
+        }
+
+        /**
+         * The per-subject message buckets for {@code limit}, shared by all of a subject's
+         * connections on this route (and kept across a reload that leaves the limit unchanged).
+         *
+         * @throws IllegalArgumentException when Bucket4j cannot represent the limit
+         */
+        public KeyedBuckets messagesPerSubject(RateLimitPolicy limit) {
+            return messagesPerSubject.computeIfAbsent(limit,
+                    l -> new KeyedBuckets(l.burst(), l.rate().amount(), l.rate().per()));
+        }
+
+        void retainSubjectMessageRate(RateLimitPolicy current) {
+            messagesPerSubject.keySet().removeIf(limit -> !Objects.equals(limit, current));
         }
     }
 }

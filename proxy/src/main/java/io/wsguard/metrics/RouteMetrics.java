@@ -39,6 +39,7 @@ public final class RouteMetrics {
     private final Counter accepted;
     private final AtomicReferenceArray<Counter> refused = new AtomicReferenceArray<>(REASONS.length);
     private final AtomicReferenceArray<Counter> blocked = new AtomicReferenceArray<>(REASONS.length);
+    private final AtomicReferenceArray<Counter> modified = new AtomicReferenceArray<>(REASONS.length);
 
     RouteMetrics(MeterRegistry registry, String route) {
         this.registry = registry;
@@ -136,6 +137,19 @@ public final class RouteMetrics {
                                                     .register(registry));
         }
         counter.increment(count);
+    }
+
+    /** A message was rewritten before it went on (sanitized): the count of {@code event: modified} audit lines. */
+    public void modified(Reason reason) {
+        Counter counter = modified.get(reason.ordinal());
+        if (counter == null) {
+            counter = cache(modified, reason, Counter.builder("wsguard.modified")
+                                                     .description("Messages rewritten before they went on, by reason")
+                                                     .tag("route", route)
+                                                     .tag("reason", reason.code())
+                                                     .register(registry));
+        }
+        counter.increment();
     }
 
     private void direction(String name, String description, String direction, LongAdder adder) {

@@ -424,6 +424,25 @@ final class Binder {
                 }
             });
         }
+        // Only verified tokens carry a subject: without auth.jwt a per-subject limit would limit nobody.
+        if (auth.isPresent() && auth.get().jwt().isEmpty() && limits.isPresent()) {
+            if (limits.get().messagesPerSubject().isPresent()) {
+                problemAt(f.child("limits") + ".messages.perSubject",
+                        "limits messages per token subject but the route has no auth.jwt (expected: auth: {jwt: …}, or perConnection)");
+            }
+            if (limits.get().connectionsPerSubject().isPresent()) {
+                problemAt(f.child("limits") + ".connections.perSubject",
+                        "limits connections per token subject but the route has no auth.jwt (expected: auth: {jwt: …}, or perIp)");
+            }
+        }
+        // A message larger than the byte bucket could never pass: every one of them would be refused.
+        if (limits.isPresent() && messages.isPresent() && limits.get().bytesPerConnection().isPresent()
+                && limits.get().bytesPerConnection().get().burst() < messages.get().maxSize()) {
+            problemAt(f.child("limits") + ".bytes.perConnection",
+                    "burst of " + limits.get().bytesPerConnection().get().burst() + " bytes is smaller than messages.maxSize ("
+                            + messages.get().maxSize() + " bytes), so larger messages could never pass"
+                            + " (expected: burst >= maxSize)");
+        }
         if (problems.size() > before) {
             return Optional.empty();
         }

@@ -14,9 +14,6 @@ final class Enforcement {
      * that scalar value.
      */
     static final Set<String> NOT_ENFORCED = Set.of(
-            "routes[].limits.messages",        // #4 message security
-            "routes[].limits.bytes",           // #4 message security
-            "routes[].messages.binary=deny",   // #4 message security
             "routes[].messages.json",          // #4 message security
             "routes[].messages.sanitize",      // #4 message security
             "routes[].messages.deny");         // #4 message security

@@ -3,7 +3,14 @@ package io.wsguard.relay;
 import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
+import io.github.bucket4j.Bucket;
+import io.wsguard.check.Verdict;
+import io.wsguard.policy.Action;
+import io.wsguard.policy.LimitsPolicy;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 import java.time.Instant;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.util.Callback;
@@ -62,8 +69,9 @@ public final class ProxySession {
     private Scheduler.Task tokenTask;
 
     /**
-     * @param inboundMaxSize the largest message the client may send (after decompression)
-     * @param outboundMaxSize the largest message the upstream may send; {@code Long.MAX_VALUE}: no limit
+     * @param inboundRules what the client's messages must satisfy
+     * @param outboundRules what the upstream's messages must satisfy ({@code direction: both}), or
+     *     only a size limit ({@code Long.MAX_VALUE}: none)
      * @param subject the verified token's subject, or null
      * @param tokenDeadline when the token stops being valid and the connection is closed with 1008
      *     ({@code auth.jwt.onExpiry: close}), or null
@@ -76,8 +84,8 @@ public final class ProxySession {
             String subject,
             Instant tokenDeadline,
             Mode mode,
-            long inboundMaxSize,
-            long outboundMaxSize,
+            MessageRules inboundRules,
+            MessageRules outboundRules,
             Duration idleTimeout,
             Duration maxLifetime,
             Scheduler scheduler,
@@ -93,8 +101,8 @@ public final class ProxySession {
         this.maxLifetime = maxLifetime;
         this.scheduler = scheduler;
         this.events = events;
-        this.client = new Side("client", true, inboundMaxSize);
-        this.upstream = new Side("upstream", false, outboundMaxSize);
+        this.client = new Side("client", true, inboundRules);
+        this.upstream = new Side("upstream", false, outboundRules);
         client.peer = upstream;
         upstream.peer = client;
     }
@@ -383,8 +391,8 @@ public final class ProxySession {
         return pending;
     }
 
-    private void tooBig(Side side, long size) {
-        final String detail = (side.inbound ? "inbound" : "outbound") + " message exceeds maxSize of " + side.maxMessageSize + " bytes";
+    private void tooBig(Side side) {
+        final String detail = (side.inbound ? "inbound" : "outbound") + " message exceeds maxSize of " + side.rules.maxSize() + " bytes";
         final int clientCode = side.inbound ? CloseCodes.MESSAGE_TOO_BIG : CloseCodes.BAD_GATEWAY;
         events.blocked(this, Reason.MESSAGE_TOO_BIG, mode, detail, mode == Mode.ENFORCE ? clientCode : 0);
         if (mode == Mode.ENFORCE) {
@@ -397,6 +405,43 @@ public final class ProxySession {
     }
 
     /**
+     * A rule refused a message from {@code side}: reports it and, in enforce mode, applies
+     * {@code action}. Returns whether the message must not go on (false in monitor mode, where
+     * it is only reported). A client's message closes the client with the reason's code; an
+     * upstream's ({@code direction: both}) closes the upstream with it and the client with 1014,
+     * since the client did nothing wrong.
+     */
+    private boolean refuse(Side side, Verdict.Deny deny, Action action, String sample) {
+        final Reason reason = deny.reason();
+        if (mode != Mode.ENFORCE) {
+            events.blocked(this, reason, mode, deny.detail(), 0, sample);
+            return false;
+        }
+        if (action == Action.DROP) {
+            events.blocked(this, reason, mode, deny.detail(), 0, sample);
+            return true;
+        }
+        final int clientCode = side.inbound ? reason.closeCode() : CloseCodes.BAD_GATEWAY;
+        events.blocked(this, reason, mode, deny.detail(), clientCode, sample);
+        if (side.inbound) {
+            terminate(reason.closeCode(), reason.code(), CloseCodes.SHUTDOWN, "going away");
+        } else {
+            terminate(CloseCodes.BAD_GATEWAY, "upstream message refused: " + reason.code(), reason.closeCode(), reason.code());
+        }
+        return true;
+    }
+
+    /** Up to {@code events.sampleBytes()} of a refused payload for the audit log, or null when samples are off. */
+    private String sample(byte[] buf, int off, int len) {
+        final int keep = events.sampleBytes();
+        if (keep <= 0 || buf == null) {
+            return null;
+        }
+        // The log cuts the sample to whole characters within sampleBytes; a few bytes more here let it.
+        return new String(buf, off, Math.min(len, keep + 4), StandardCharsets.UTF_8);
+    }
+
+    /**
      * One direction's endpoint. Jetty delivers its frames one at a time (we demand each), so the
      * message counters are only touched by one thread at a time. It is also the send callback for
      * the frame in flight, which saves an allocation per frame.
@@ -404,7 +449,9 @@ public final class ProxySession {
     private final class Side implements FrameHandler, Callback {
         private final String name;
         private final boolean inbound;
-        private final long maxMessageSize;
+        private final MessageRules rules;
+        /** Null when the route has no message rules for this direction: frames pass as they come. */
+        private final Inspection inspection;
         private Side peer;
         private volatile CoreSession session;
 
@@ -421,10 +468,11 @@ public final class ProxySession {
         private long messages;
         private long bytes;
 
-        Side(String name, boolean inbound, long maxMessageSize) {
+        Side(String name, boolean inbound, MessageRules rules) {
             this.name = name;
             this.inbound = inbound;
-            this.maxMessageSize = maxMessageSize;
+            this.rules = rules;
+            this.inspection = rules.inspects() ? new Inspection(this) : null;
         }
 
         @Override
@@ -443,33 +491,49 @@ public final class ProxySession {
             }
             if (terminated) {
                 // Closing: read on so the peer's CLOSE arrives, but relay nothing more.
-                callback.succeeded();
-                session.demand();
+                skip(callback);
                 return;
             }
             if (frame.isDataFrame()) {
+                if (inspection != null) {
+                    inspection.onData(frame, callback);
+                    return;
+                }
                 if (opcode != OpCode.CONTINUATION) {
                     messageBytes = 0;
                     overLimit = false;
                 }
                 messageBytes += frame.getPayloadLength();
-                if (messageBytes > maxMessageSize && !overLimit) {
+                if (messageBytes > rules.maxSize() && !overLimit) {
                     overLimit = true;
-                    tooBig(this, messageBytes);
+                    tooBig(this);
                     if (mode == Mode.ENFORCE) {
-                        callback.succeeded();
-                        session.demand();
+                        skip(callback);
                         return;
                     }
                 }
                 if (frame.isFin()) {
-                    messages++;
-                    bytes += messageBytes;
-                    events.relayed(ProxySession.this, inbound, messageBytes);
+                    countMessage(messageBytes);
                 }
             }
+            relay(frame, callback);
+        }
+
+        void relay(Frame frame, Callback callback) {
             inFlight = callback;
             peer.session.sendFrame(frame, this, false);
+        }
+
+        /** Releases a frame that goes no further and reads the next one. */
+        void skip(Callback callback) {
+            callback.succeeded();
+            session.demand();
+        }
+
+        void countMessage(long size) {
+            messages++;
+            bytes += size;
+            events.relayed(ProxySession.this, inbound, size);
         }
 
         /**
@@ -515,5 +579,233 @@ public final class ProxySession {
             callback.succeeded();
             sideClosed(this, closeStatus);
         }
+    }
+
+    /**
+     * The message checks of one direction whose route has message rules. In enforce mode the
+     * frames of a message are held (copied; never more than {@code maxSize}) until it is whole,
+     * then it is checked and relayed as one frame, or not at all: the peer never sees part of a
+     * refused message. A message that arrives in one frame, the usual case, is checked in place
+     * and relayed as it came. In monitor mode frames go on as they come and a copy is checked once
+     * the message is whole, so that what would have been blocked is reported.
+     *
+     * <p>Touched only by the thread delivering the side's current frame.
+     */
+    private final class Inspection {
+        /** Holding buffers larger than this are let go after each message, so idle connections stay small. */
+        private static final int RETAINED_HOLD = 8 * 1024;
+
+        private final Side side;
+        private final MessageRules rules;
+        private final boolean enforce;
+        private final Utf8Check utf8 = new Utf8Check();
+        private final Bucket messageBucket;
+        private final Bucket byteBucket;
+
+        private byte opcode;
+        private long size;
+        /** Enforce: the rest of a refused message is read and dropped. */
+        private boolean discarding;
+        /** Monitor: the message was already reported (too big, not UTF-8); the rest just flows. */
+        private boolean unchecked;
+        private byte[] held;
+        private int heldLength;
+
+        Inspection(Side side) {
+            this.side = side;
+            this.rules = side.rules;
+            this.enforce = mode == Mode.ENFORCE;
+            this.messageBucket = side.inbound ? rules.newMessageBucket() : null;
+            this.byteBucket = side.inbound ? rules.newByteBucket() : null;
+        }
+
+        void onData(Frame frame, Callback callback) {
+            final byte op = frame.getOpCode();
+            if (op != OpCode.CONTINUATION) {
+                startMessage(op);
+                final Verdict.Deny refused = checkStart();
+                if (refused != null && refuse(side, refused, actionFor(refused.reason()), null)) {
+                    discarding = !frame.isFin();
+                    side.skip(callback);
+                    return;
+                }
+            } else if (discarding) {
+                discarding = !frame.isFin();
+                side.skip(callback);
+                return;
+            }
+            final ByteBuffer payload = frame.getPayload();
+            final int length = frame.getPayloadLength();
+            size += length;
+            if (!unchecked) {
+                if (size > rules.maxSize()) {
+                    tooBig(side);
+                    release();
+                    if (enforce) {
+                        side.skip(callback);
+                        return;
+                    }
+                    unchecked = true;
+                } else if (opcode == OpCode.TEXT && length > 0 && !utf8.feed(payload)) {
+                    release();
+                    if (refuse(side, new Verdict.Deny(Reason.INVALID_UTF8, "text message is not valid UTF-8"), Action.CLOSE, null)) {
+                        side.skip(callback);
+                        return;
+                    }
+                    unchecked = true;
+                }
+            }
+            if (!frame.isFin()) {
+                if (!unchecked) {
+                    hold(payload, length);
+                }
+                if (enforce) {
+                    side.skip(callback);
+                } else {
+                    side.relay(frame, callback);
+                }
+                return;
+            }
+            if (unchecked) {
+                side.countMessage(size);
+                side.relay(frame, callback);
+                return;
+            }
+            whole(frame, callback);
+        }
+
+        private void startMessage(byte op) {
+            opcode = op;
+            size = 0;
+            discarding = false;
+            unchecked = false;
+            heldLength = 0;
+            utf8.reset();
+        }
+
+        /** The checks a message's first frame decides: its type and the message rates. */
+        private Verdict.Deny checkStart() {
+            if (opcode == OpCode.BINARY && !rules.binaryAllowed()) {
+                return new Verdict.Deny(Reason.BINARY_DENIED, "binary messages are not allowed on this route");
+            }
+            if (messageBucket != null && !messageBucket.tryConsume(1)) {
+                return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perConnection " + describe(rules.messagesPerConnection()));
+            }
+            if (side.inbound && rules.messagesPerSubject() != null && subject != null
+                    && !rules.messagesPerSubject().tryConsume(subject, 1).isConsumed()) {
+                return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perSubject for this subject");
+            }
+            return null;
+        }
+
+        /** The last frame of a message that passed every per-frame check: check it whole, then relay it or not. */
+        private void whole(Frame last, Callback callback) {
+            final boolean single = heldLength == 0 && last.getOpCode() != OpCode.CONTINUATION;
+            if (!single) {
+                hold(last.getPayload(), last.getPayloadLength());
+            }
+            Verdict verdict = Verdict.ALLOW;
+            byte[] buf = null;
+            int off = 0;
+            final int len = (int) size;
+            if (opcode == OpCode.TEXT && !utf8.atCharBoundary()) {
+                verdict = new Verdict.Deny(Reason.INVALID_UTF8, "text message ends inside a character");
+            } else if (byteBucket != null && !byteBucket.tryConsume(Math.max(1, size))) {
+                verdict = new Verdict.Deny(Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection()));
+            } else if (rules.content() != null) {
+                if (opcode == OpCode.TEXT) {
+                    if (single) {
+                        final ByteBuffer payload = last.getPayload();
+                        if (payload == null) {
+                            buf = EMPTY;
+                        } else if (payload.hasArray()) {
+                            buf = payload.array();
+                            off = payload.arrayOffset() + payload.position();
+                        } else {
+                            buf = Scratch.copy(payload);
+                        }
+                    } else {
+                        buf = held == null ? EMPTY : held;
+                    }
+                    verdict = rules.content().inspectText(buf, off, len);
+                } else {
+                    verdict = rules.content().inspectBinary();
+                }
+            }
+            if (verdict instanceof Verdict.Deny deny) {
+                final String sample = buf != null ? sample(buf, off, len) : sampleOf(last, single);
+                if (refuse(side, deny, actionFor(deny.reason()), sample)) {
+                    release();
+                    side.skip(callback);
+                    return;
+                }
+            } else if (verdict instanceof Verdict.Rewrite rewrite) {
+                if (enforce) {
+                    events.modified(ProxySession.this, rewrite.reason(), rewrite.detail());
+                    final byte[] text = rewrite.text().getBytes(StandardCharsets.UTF_8);
+                    release();
+                    side.countMessage(text.length);
+                    side.relay(new Frame(OpCode.TEXT, true, ByteBuffer.wrap(text)), callback);
+                    return;
+                }
+                events.blocked(ProxySession.this, rewrite.reason(), mode, rewrite.detail(), 0, null);
+            }
+            side.countMessage(size);
+            if (single || !enforce) {
+                release();
+                side.relay(last, callback);
+                return;
+            }
+            final Frame whole = new Frame(opcode, true, ByteBuffer.wrap(held == null ? EMPTY : held, 0, heldLength));
+            release();
+            side.relay(whole, callback);
+        }
+
+        private String sampleOf(Frame last, boolean single) {
+            if (events.sampleBytes() <= 0) {
+                return null;
+            }
+            if (!single) {
+                return sample(held, 0, heldLength);
+            }
+            final ByteBuffer payload = last.getPayload();
+            return payload == null ? null : sample(Scratch.copy(payload), 0, payload.remaining());
+        }
+
+        private void hold(ByteBuffer payload, int length) {
+            if (length == 0) {
+                return;
+            }
+            final int needed = heldLength + length; // <= maxSize: the size check ran first
+            if (held == null || held.length < needed) {
+                final long doubled = held == null ? 1024 : 2L * held.length;
+                final int grown = (int) Math.max(needed, Math.min(doubled, Math.min(rules.maxSize(), Integer.MAX_VALUE - 8)));
+                held = held == null ? new byte[grown] : Arrays.copyOf(held, grown);
+            }
+            payload.get(payload.position(), held, heldLength, length);
+            heldLength = needed;
+        }
+
+        /** Forgets the held message; a large buffer goes (a frame being sent may still hold it). */
+        private void release() {
+            heldLength = 0;
+            if (held != null && held.length > RETAINED_HOLD) {
+                held = null;
+            }
+        }
+
+        private Action actionFor(Reason reason) {
+            return switch (reason) {
+                case MESSAGE_RATE, BYTE_RATE -> rules.onExceed();
+                case INVALID_UTF8, MESSAGE_TOO_BIG -> Action.CLOSE;
+                default -> rules.onViolation();
+            };
+        }
+    }
+
+    private static final byte[] EMPTY = new byte[0];
+
+    private static String describe(LimitsPolicy.RateLimitPolicy limit) {
+        return "(" + limit.rate() + ", burst " + limit.burst() + ")";
     }
 }

@@ -23,7 +23,23 @@ public interface SessionEvents {
      *
      * @param closeCode the code sent to the client, or 0 when the connection stays open
      */
-    void blocked(ProxySession session, Reason reason, Mode mode, String detail, int closeCode);
+    default void blocked(ProxySession session, Reason reason, Mode mode, String detail, int closeCode) {
+        blocked(session, reason, mode, detail, closeCode, null);
+    }
+
+    /**
+     * As {@link #blocked(ProxySession, Reason, Mode, String, int)}, with up to
+     * {@link #sampleBytes()} of the offending payload for the audit log ({@code sample}; null: none).
+     */
+    void blocked(ProxySession session, Reason reason, Mode mode, String detail, int closeCode, String sample);
+
+    /** A message was rewritten before it went on (sanitized); {@code detail} names what, never the content. */
+    void modified(ProxySession session, Reason reason, String detail);
+
+    /** How many bytes of a refused payload the audit log keeps ({@code audit.sampleBytes}); 0: none, so none are copied. */
+    default int sampleBytes() {
+        return 0;
+    }
 
     /** One whole message went through, {@code bytes} long after decompression. */
     void relayed(ProxySession session, boolean inbound, long bytes);

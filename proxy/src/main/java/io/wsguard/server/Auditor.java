@@ -51,7 +51,7 @@ final class Auditor {
     }
 
     /** Something on an open connection was blocked, or would have been in monitor mode. */
-    void session(ProxySession session, Reason reason, Mode mode, String detail, int closeCode) {
+    void session(ProxySession session, Reason reason, Mode mode, String detail, int closeCode, String sample) {
         final boolean enforced = mode == Mode.ENFORCE;
         // An upstream that fails mid-session is a session event, though the same reason refuses handshakes.
         final Stage stage = reason == Reason.UPSTREAM_UNAVAILABLE ? Stage.SESSION : reason.stage();
@@ -65,6 +65,22 @@ final class Auditor {
                 .origin(session.origin())
                 .action(enforced ? (closeCode > 0 ? "close" : "drop") : "none")
                 .closeCode(enforced && closeCode > 0 ? closeCode : null)
+                .detail(detail)
+                .sample(sample)
+                .build());
+    }
+
+    /** A message on an open connection was rewritten before it went on (sanitized). */
+    void modified(ProxySession session, Reason reason, String detail) {
+        log.record(AuditEvent.builder(AuditEvent.Kind.MODIFIED, reason)
+                .ts(Instant.now())
+                .stage(reason.stage())
+                .route(session.route())
+                .client(session.clientIp())
+                .conn(session.id())
+                .sub(session.subject())
+                .origin(session.origin())
+                .action("modify")
                 .detail(detail)
                 .build());
     }

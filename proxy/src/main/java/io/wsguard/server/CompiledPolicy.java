@@ -20,6 +20,7 @@ import io.wsguard.policy.Policy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyProblem;
 import io.wsguard.policy.RoutePolicy;
+import io.wsguard.relay.MessageRules;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.route.RouteMatcher;
 import io.wsguard.route.RouteTable;
@@ -109,6 +110,7 @@ final class CompiledPolicy {
                 problems.add(loaded.locations().at("routes[" + i + "]." + e.field, e.getMessage()));
                 continue;
             }
+            final MessageRules[] messageRules = CompiledRoute.messageRules(route, limits.route(route.name()), null);
             routes.add(new CompiledRoute(
                     route,
                     RouteMatcher.from(route.match()),
@@ -116,6 +118,8 @@ final class CompiledPolicy {
                     new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
                     new UpstreamHeaders(route.upstream().headers()),
                     route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null),
+                    messageRules[0],
+                    messageRules[1],
                     events.apply(route.name())));
         }
         if (!problems.isEmpty()) {

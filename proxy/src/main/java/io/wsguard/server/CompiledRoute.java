@@ -5,8 +5,12 @@ import io.wsguard.check.Mode;
 import io.wsguard.handshake.HandshakeChain;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.policy.AuthPolicy;
+import io.wsguard.limit.LimitState;
+import io.wsguard.policy.LimitsPolicy;
 import io.wsguard.policy.MessagePolicy;
 import io.wsguard.policy.RoutePolicy;
+import io.wsguard.relay.ContentInspector;
+import io.wsguard.relay.MessageRules;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.route.RouteMatcher;
 import java.time.Duration;
@@ -26,6 +30,8 @@ record CompiledRoute(
         UpstreamConnector connector,
         UpstreamHeaders headers,
         TokenSources tokens,
+        MessageRules inboundRules,
+        MessageRules outboundRules,
         ServerEvents events) {
 
     String name() {
@@ -36,13 +42,21 @@ record CompiledRoute(
         return policy.mode();
     }
 
-    long inboundMaxSize() {
-        return policy.messages().maxSize();
-    }
-
-    /** {@code direction: both} applies the size limit to the upstream's messages too. */
-    long outboundMaxSize() {
-        return policy.messages().direction() == MessagePolicy.Direction.BOTH ? policy.messages().maxSize() : Long.MAX_VALUE;
+    /**
+     * What the client's and the upstream's messages must satisfy: {@code direction: both} applies
+     * the {@code messages:} rules to the upstream's too (rates never: they limit clients), and
+     * {@code inbound} leaves them unlimited.
+     */
+    static MessageRules[] messageRules(RoutePolicy route, LimitState.RouteLimits limits, ContentInspector content) {
+        final MessagePolicy messages = route.messages();
+        final LimitsPolicy rates = route.limits();
+        final MessageRules inbound = new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(),
+                rates.messagesPerConnection().orElse(null), rates.bytesPerConnection().orElse(null),
+                rates.messagesPerSubject().map(limits::messagesPerSubject).orElse(null), rates.onExceed());
+        final MessageRules outbound = messages.direction() == MessagePolicy.Direction.BOTH
+                ? new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(), null, null, null, rates.onExceed())
+                : MessageRules.sizeOnly(Long.MAX_VALUE);
+        return new MessageRules[] {inbound, outbound};
     }
 
     boolean compressionAllowed() {

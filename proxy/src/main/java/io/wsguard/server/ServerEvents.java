@@ -84,9 +84,20 @@ final class ServerEvents implements SessionEvents {
     }
 
     @Override
-    public void blocked(ProxySession session, Reason reason, Mode mode, String detail, int closeCode) {
+    public void blocked(ProxySession session, Reason reason, Mode mode, String detail, int closeCode, String sample) {
         metrics.blocked(reason, 1);
-        auditor.session(session, reason, mode, detail, closeCode);
+        auditor.session(session, reason, mode, detail, closeCode, sample);
+    }
+
+    @Override
+    public void modified(ProxySession session, Reason reason, String detail) {
+        metrics.modified(reason);
+        auditor.modified(session, reason, detail);
+    }
+
+    @Override
+    public int sampleBytes() {
+        return auditor.log().sampleBytes();
     }
 
     @Override

@@ -141,7 +141,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final ProxySession session = new ProxySession(
                 handshake.connectionId(), route.name(), handshake.clientIp(), origin,
                 principal == null ? null : principal.subject(), route.tokenDeadline(principal), route.mode(),
-                route.inboundMaxSize(), route.outboundMaxSize(), route.idleTimeout(), route.maxLifetime(),
+                route.inboundRules(), route.outboundRules(), route.idleTimeout(), route.maxLifetime(),
                 server.scheduler(), route.events());
         final boolean offerDeflate = route.compressionAllowed()
                 && request.getHeaders().getCSV(HttpHeader.SEC_WEBSOCKET_EXTENSIONS, false).stream()

@@ -195,9 +195,6 @@ class PolicyLoaderTest {
 
     static Stream<Arguments> notEnforced() {
         return Stream.of(
-                Arguments.of("    limits: { messages: { perConnection: { rate: 50/s } } }\n", "9:15: routes[0].limits.messages"),
-                Arguments.of("    limits: { bytes: { perConnection: { rate: 1MiB/s, burst: 2MiB } } }\n", "9:15: routes[0].limits.bytes"),
-                Arguments.of("    messages: { binary: deny }\n", "9:17: routes[0].messages.binary"),
                 Arguments.of("    messages: { json: { schema: s.json } }\n", "9:17: routes[0].messages.json"),
                 Arguments.of("    messages: { sanitize: { html: strip } }\n", "9:17: routes[0].messages.sanitize"),
                 Arguments.of("    messages: { deny: [ { name: script, pattern: '(?i)<script' } ] }\n", "9:17: routes[0].messages.deny"));
@@ -221,10 +218,10 @@ class PolicyLoaderTest {
 
     @Test
     void notEnforcedFeaturesAreStillValidated() {
-        assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    limits: { messages: { perConnection: { rate: 50/sec } } }\n",
+        assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    messages: { sanitize: { html: strip, fields: [text] } }\n",
                 Map.of()))
-                .contains("routes[0].limits.messages.perConnection.rate: '50/sec' is not a rate")
-                .contains("9:15: routes[0].limits.messages: not enforced");
+                .contains("routes[0].messages.sanitize.fields[0]: 'text' is not a JSON path")
+                .contains("9:17: routes[0].messages.sanitize: not enforced");
     }
 
     @Test
@@ -249,10 +246,37 @@ class PolicyLoaderTest {
     void limitsOfHandshakesAndConnectionsAreAccepted() {
         final Policy policy = PolicyLoader.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL
                 + "    origin: { allow: ['https://*.example.com'] }\n"
-                + "    limits: { handshakes: { perIp: { rate: 10/s, burst: 20 } }, connections: { perIp: 50, perSubject: 5 } }\n"),
+                + "    limits: { handshakes: { perIp: { rate: 10/s, burst: 20 } }, connections: { perIp: 50 } }\n"),
                 Map.of()).policy();
         assertThat(policy.routes().get(0).limits().connectionsPerIp()).hasValue(50);
         assertThat(policy.routes().get(0).origin()).isPresent();
+    }
+
+    @Test
+    void messageLimitsAreAccepted() {
+        final Policy policy = PolicyLoader.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL.replace("auth: none",
+                "auth: { jwt: { algorithms: [HS256], secret: '${JWT_SECRET}' } }")
+                + "    limits: { messages: { perConnection: { rate: 50/s, burst: 100 }, perSubject: { rate: 200/s } },\n"
+                + "              bytes: { perConnection: { rate: 1MiB/s, burst: 2MiB } }, onExceed: drop }\n"
+                + "    messages: { binary: deny, maxSize: 1MiB }\n"),
+                Map.of("JWT_SECRET", "x".repeat(32))).policy();
+        final LimitsPolicy limits = policy.routes().get(0).limits();
+        assertThat(limits.messagesPerConnection().orElseThrow().burst()).isEqualTo(100);
+        assertThat(limits.messagesPerSubject().orElseThrow().burst()).isEqualTo(200);
+        assertThat(limits.bytesPerConnection().orElseThrow().burst()).isEqualTo(2 * 1024 * 1024);
+        assertThat(limits.onExceed()).isEqualTo(Action.DROP);
+        assertThat(policy.routes().get(0).messages().binaryAllowed()).isFalse();
+    }
+
+    @Test
+    void limitsThatCouldNeverWorkAreContradictions() {
+        assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL
+                + "    limits: { messages: { perSubject: { rate: 5/s } }, connections: { perSubject: 2 } }\n", Map.of()))
+                .contains("routes[0].limits.messages.perSubject: limits messages per token subject but the route has no auth.jwt")
+                .contains("routes[0].limits.connections.perSubject: limits connections per token subject but the route has no auth.jwt");
+        assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL
+                + "    limits: { bytes: { perConnection: { rate: 1MiB/s, burst: 32KiB } } }\n", Map.of()))
+                .contains("routes[0].limits.bytes.perConnection: burst of 32768 bytes is smaller than messages.maxSize (65536 bytes)");
     }
 
     @Test

@@ -80,6 +80,68 @@ public final class RawUpgrade implements AutoCloseable {
         return headers.get(name.toLowerCase(Locale.ROOT));
     }
 
+    /**
+     * Writes one client frame (masked, as RFC 6455 requires of clients) with any payload, valid or
+     * not: what a hostile client can put on the wire.
+     */
+    public void sendFrame(boolean fin, boolean rsv1, int opcode, byte[] payload) throws IOException {
+        sendHeader(fin, rsv1, opcode, payload.length);
+        writeMasked(payload);
+    }
+
+    /** Writes a frame header claiming {@code length} payload bytes, with mask key 0 (so payload bytes go as they are). */
+    public void sendHeader(boolean fin, boolean rsv1, int opcode, long length) throws IOException {
+        final ByteArrayOutputStream header = new ByteArrayOutputStream(14);
+        header.write((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode);
+        if (length < 126) {
+            header.write(0x80 | (int) length);
+        } else if (length <= 0xFFFF) {
+            header.write(0x80 | 126);
+            header.write((int) (length >>> 8));
+            header.write((int) length);
+        } else {
+            header.write(0x80 | 127);
+            for (int shift = 56; shift >= 0; shift -= 8) {
+                header.write((int) (length >>> shift));
+            }
+        }
+        header.write(new byte[4]); // mask key 0: masking leaves the payload unchanged
+        socket.getOutputStream().write(header.toByteArray());
+    }
+
+    /** Writes payload bytes after {@link #sendHeader} (mask key 0). */
+    public void writeMasked(byte[] payload) throws IOException {
+        socket.getOutputStream().write(payload);
+        socket.getOutputStream().flush();
+    }
+
+    /**
+     * Reads server frames until a CLOSE and returns its code (1005 when it has none), or -1 when
+     * the connection ended without one (EOF or reset). Data frames before it are skipped.
+     */
+    public int awaitCloseCode() throws IOException {
+        final java.io.DataInputStream in = new java.io.DataInputStream(socket.getInputStream());
+        try {
+            while (true) {
+                final int b0 = in.readUnsignedByte();
+                final int b1 = in.readUnsignedByte();
+                long length = b1 & 0x7F;
+                if (length == 126) {
+                    length = in.readUnsignedShort();
+                } else if (length == 127) {
+                    length = in.readLong();
+                }
+                final byte[] payload = new byte[(int) length];
+                in.readFully(payload);
+                if ((b0 & 0x0F) == 0x8) {
+                    return payload.length >= 2 ? ((payload[0] & 0xFF) << 8) | (payload[1] & 0xFF) : 1005;
+                }
+            }
+        } catch (java.io.EOFException | java.net.SocketException gone) {
+            return -1;
+        }
+    }
+
     /** Drops the connection (no close handshake): the proxy sees the client go away. */
     @Override
     public void close() throws IOException {

@@ -1,0 +1,22 @@
+package io.wsguard.relay;
+
+import io.wsguard.check.Verdict;
+
+/**
+ * Checks one whole message's content (JSON, schema, deny rules, sanitization): the relay's view of
+ * a route's content rules, so that the relay depends on none of the libraries behind them.
+ *
+ * <p>Thread-safe; called on Jetty threads, so implementations never block.
+ */
+public interface ContentInspector {
+
+    /**
+     * A whole text message, already valid UTF-8: bytes {@code [off, off + len)} of {@code buf},
+     * which the inspector reads and never modifies. Returns {@link Verdict#ALLOW}, a
+     * {@link Verdict.Deny} or a {@link Verdict.Rewrite}; never throws.
+     */
+    Verdict inspectText(byte[] buf, int off, int len);
+
+    /** A whole binary message (its content is not inspected; only whether binary may pass). */
+    Verdict inspectBinary();
+}
