@@ -36,6 +36,8 @@ public final class RouteMetrics {
     private final LongAdder messagesOut = new LongAdder();
     private final LongAdder bytesIn = new LongAdder();
     private final LongAdder bytesOut = new LongAdder();
+    private final LongAdder discardedIn = new LongAdder();
+    private final LongAdder discardedOut = new LongAdder();
     private final Counter accepted;
     private final AtomicReferenceArray<Counter> refused = new AtomicReferenceArray<>(REASONS.length);
     private final AtomicReferenceArray<Counter> blocked = new AtomicReferenceArray<>(REASONS.length);
@@ -59,6 +61,8 @@ public final class RouteMetrics {
         direction("wsguard.messages", "Messages relayed", "outbound", messagesOut);
         direction("wsguard.bytes", "Message payload bytes relayed", "inbound", bytesIn);
         direction("wsguard.bytes", "Message payload bytes relayed", "outbound", bytesOut);
+        direction("wsguard.frames.discarded", "Data frames read while their connection was closing, relayed nowhere", "inbound", discardedIn);
+        direction("wsguard.frames.discarded", "Data frames read while their connection was closing, relayed nowhere", "outbound", discardedOut);
         accepted = handshakeCounter(ACCEPTED);
     }
 
@@ -137,6 +141,11 @@ public final class RouteMetrics {
                                                     .register(registry));
         }
         counter.increment(count);
+    }
+
+    /** A data frame was read while its connection was closing and relayed nowhere. */
+    public void discarded(boolean inbound) {
+        (inbound ? discardedIn : discardedOut).increment();
     }
 
     /** A message was rewritten before it went on (sanitized): the count of {@code event: modified} audit lines. */

@@ -491,6 +491,9 @@ public final class ProxySession {
             }
             if (terminated) {
                 // Closing: read on so the peer's CLOSE arrives, but relay nothing more.
+                if (frame.isDataFrame()) {
+                    events.discarded(ProxySession.this, inbound);
+                }
                 skip(callback);
                 return;
             }
@@ -560,6 +563,7 @@ public final class ProxySession {
             if (LOG.isDebugEnabled()) {
                 LOG.debug("{} relay from {} failed: {}", id, name, cause.toString());
             }
+            events.discarded(ProxySession.this, inbound);
             final Callback done = inFlight;
             inFlight = null;
             done.succeeded();

@@ -41,6 +41,12 @@ public interface SessionEvents {
         return 0;
     }
 
+    /**
+     * A data frame went nowhere because the connection was already closing (wsguard or a peer had
+     * decided to end it) or the peer could no longer take it: nothing is lost without a count.
+     */
+    void discarded(ProxySession session, boolean inbound);
+
     /** One whole message went through, {@code bytes} long after decompression. */
     void relayed(ProxySession session, boolean inbound, long bytes);
 }

@@ -96,6 +96,11 @@ final class ServerEvents implements SessionEvents {
     }
 
     @Override
+    public void discarded(ProxySession session, boolean inbound) {
+        metrics.discarded(inbound);
+    }
+
+    @Override
     public int sampleBytes() {
         return auditor.log().sampleBytes();
     }
