@@ -97,6 +97,11 @@ class MessageRulesTest {
                   upstream: { targets: [%1$s] }
                   auth: none
                   messages: { compression: allow }
+                - name: both
+                  match: { path: /both }
+                  upstream: { targets: [%1$s] }
+                  auth: none
+                  messages: { direction: both, binary: deny }
                 - name: watch
                   match: { path: /watch }
                   mode: monitor
@@ -327,6 +332,18 @@ class MessageRulesTest {
         }
         assertAudited("bomb", "message_too_big", "close", 1009);
         assertAudited("plain-bomb", "message_too_big", "close", 1009);
+    }
+
+    @Test
+    void upstreamsBinaryOnADirectionBothRouteClosesTheUpstreamWith1003AndTheClientWith1014() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/both"));
+        upstream.closes().clear();
+        ws.send("push-binary:" + java.util.Base64.getEncoder().encodeToString(utf8("from the upstream")));
+        assertThat(ws.awaitClose()).isTrue();
+        assertThat(ws.closeCode).isEqualTo(1014);
+        assertThat(ws.messages).isEmpty();
+        assertThat(upstream.closes().poll(5, TimeUnit.SECONDS)).startsWith("1003");
+        assertAudited("both", "binary_denied", "close", 1014);
     }
 
     @Test
