@@ -768,6 +768,11 @@ final class Binder {
             if (!ofBytes && text.contains("iB")) {
                 throw new IllegalArgumentException("'" + text + "' is a byte rate (expected: a count like 50/s)");
             }
+            // Bucket4j refills at most one token per nanosecond; a faster rate would fail every connection.
+            if ((double) r.amount() / r.per().toNanos() > 1.0) {
+                throw new IllegalArgumentException("'" + text + "' is faster than wsguard can meter (expected: at most "
+                        + (ofBytes ? "953MiB/s" : "1000000000/s") + ")");
+            }
             return r;
         }));
         final Optional<Long> burst = f.get("burst").flatMap(n -> ofBytes

@@ -277,6 +277,11 @@ class PolicyLoaderTest {
         assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL
                 + "    limits: { bytes: { perConnection: { rate: 1MiB/s, burst: 32KiB } } }\n", Map.of()))
                 .contains("routes[0].limits.bytes.perConnection: burst of 32768 bytes is smaller than messages.maxSize (65536 bytes)");
+        assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL
+                + "    limits: { bytes: { perConnection: { rate: 1GiB/s, burst: 2GiB } }, messages: { perConnection: { rate: 2000000000/s } } }\n",
+                Map.of()))
+                .contains("routes[0].limits.bytes.perConnection.rate: '1GiB/s' is faster than wsguard can meter (expected: at most 953MiB/s)")
+                .contains("routes[0].limits.messages.perConnection.rate: '2000000000/s' is faster than wsguard can meter");
     }
 
     @Test
