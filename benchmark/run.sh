@@ -3,7 +3,7 @@
 # in one run, over ws and wss. Usage: benchmark/run.sh   (QUICK=1 for a ~1.5 minute smoke run)
 # Knobs (env): WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, RATE_FRACTION,
 #              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK,
-#              SCENARIOS ("a b c d e f"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2),
+#              SCENARIOS ("a b c d e f g"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2),
 #              CERT_KEY (rsa = RSA-2048, the default; ec = ECDSA P-256: the wss certificate of every leg),
 #              WSGUARD_JAVA (the java that runs the proxy jar, e.g. /usr/lib/jvm/temurin-25-jdk-amd64/bin/java).
 # See benchmark/README.md for what each figure means.
@@ -20,13 +20,14 @@ else
   WARMUP=${WARMUP:-2}; DURATION=${DURATION:-5}; IDLE_CONNS=${IDLE_CONNS:-5000}; HOLD=${HOLD:-3}; LEG_WARMUP=${LEG_WARMUP:-15}
   HS_WARMUP=${HS_WARMUP:-30}
 fi
-SCENARIOS=${SCENARIOS:-a b c d e f}   # which scenarios to run (a-e: relay and memory, f: handshakes)
+SCENARIOS=${SCENARIOS:-a b c d e f g} # which scenarios to run (a-e: relay and memory, f: handshakes, g: JSON inspection)
 HS_CONCURRENCY=${HS_CONCURRENCY:-32}  # scenario f: handshakes in progress at any time
 HS_TOKENS=${HS_TOKENS:-8000}          # scenario f: distinct RS256 tokens; half for the warm-up, half for f2
 HS_ORIGIN=https://app.bench.test
 CONNS=${CONNS:-100}
 MESSAGES=${MESSAGES:-0}             # per connection; 0 = run for DURATION only
 RATE_FRACTION=${RATE_FRACTION:-0.5} # scenario d: this fraction of the leg's saturated a-ws rate
+G_JSON=(--min-size 64 --max-size 1024 --seed 42 --pool 4096) # scenario g: JSON chat messages, sizes uniform
 LEGS=${LEGS:-direct nginx wsguard}
 has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 BENCH_JAVA_OPTS=${BENCH_JAVA_OPTS:--Xms256m -Xmx1g}
@@ -150,7 +151,30 @@ if [[ " $LEGS " == *" nginx "* ]]; then
 fi
 
 # ---- wsguard -------------------------------------------------------------------------------------
-WSGUARD_PID=""
+WSGUARD_PID=""; INSPECT_SKIP=""
+# Scenario g's route /inspect: JSON schema + HTML sanitization + a deny pattern + per-connection message
+# and byte limits, all generous enough never to refuse what the load client sends (valid chat messages,
+# at most ~1M msgs/s and 1 GiB/s per connection), so they are exercised on every message but never hit.
+write_inspect_route() {
+  cat <<YAML
+  # Scenario g: the same echo upstream, every message inspected.
+  - name: inspect
+    match: { path: /inspect }
+    upstream: { targets: [ws://127.0.0.1:$UPSTREAM_PORT/echo] }
+    auth: none
+    messages:
+      maxSize: 64KiB
+      json: { required: true, schema: $WORK/chat.schema.json }
+      sanitize: { html: strip, fields: ["\$.text"] }
+      deny:
+        - { name: script-tag, pattern: "(?i)<script" }
+      onViolation: close
+    limits:
+      messages: { perConnection: { rate: 1000000/s, burst: 1000000 } }
+      bytes: { perConnection: { rate: 1GiB/s, burst: 1GiB } }
+      onExceed: close
+YAML
+}
 if [[ " $LEGS " == *" wsguard "* && -z $WSGUARD_SKIP ]]; then
   cat >"$WORK/policy.yaml" <<YAML
 version: 1
@@ -175,6 +199,35 @@ YAML
   if ! has f; then
     # No key pair was made: leave the secure route out.
     sed -i '/# Scenario f:/,$d' "$WORK/policy.yaml"
+  fi
+  if has g; then
+    # The chat messages the load client sends (benchmark JsonMessages) and nothing else.
+    cat >"$WORK/chat.schema.json" <<'JSON'
+{
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "title": "chat message (benchmark scenario g)",
+  "type": "object",
+  "required": ["type", "room", "text"],
+  "properties": {
+    "type": { "const": "chat" },
+    "room": { "type": "string", "maxLength": 64 },
+    "text": { "type": "string", "maxLength": 2000 }
+  },
+  "additionalProperties": false
+}
+JSON
+    cp "$WORK/policy.yaml" "$WORK/policy-plain.yaml"
+    write_inspect_route >>"$WORK/policy.yaml"
+    # A wsguard that does not enforce message inspection yet refuses the whole file at startup: then
+    # run without /inspect, and report the wsguard-inspect leg as skipped with the first refusal.
+    if ! check_out=$("$WSGUARD_JAVA" -jar "$PROXY_JAR" check -c "$WORK/policy.yaml" 2>&1); then
+      # The first FILE:LINE:COL error (any first line if there is none, e.g. a JVM that did not start).
+      first=$(grep -m1 "^$WORK/policy.yaml:" <<<"$check_out" || grep -m1 . <<<"$check_out" || echo "exit code only")
+      INSPECT_SKIP="policy refused: ${first#"$WORK/"}"
+      log "wsguard-inspect: skipped ($INSPECT_SKIP)"
+      mv "$WORK/policy.yaml" "$WORK/policy-inspect-refused.yaml"
+      mv "$WORK/policy-plain.yaml" "$WORK/policy.yaml"
+    fi
   fi
   # shellcheck disable=SC2086 # WSGUARD_JAVA_OPTS is a list of options
   "$WSGUARD_JAVA" $WSGUARD_JAVA_OPTS -jar "$PROXY_JAR" run -c "$WORK/policy.yaml" >"$WORK/wsguard.log" 2>&1 &
@@ -249,6 +302,37 @@ run_leg() {
         --pids "$pids" --conns "$CONNS" --size 64 --rate "$rate"
     fi
   fi
+  if has g; then
+    # JSON chat messages, 64 B to 1 KiB, as text; every echo checked byte for byte. wsguard runs it
+    # twice, as wsguard-plain (/echo: relay only) and wsguard-inspect (/inspect: schema, sanitizer,
+    # deny pattern, per-connection limits). The same seed everywhere: every leg sends the same messages.
+    local targets=("$leg=$ws/echo") target label url shape scenario conns window
+    if [[ $leg == wsguard ]]; then
+      targets=("wsguard-plain=$ws/echo")
+      if [[ -z $INSPECT_SKIP ]]; then targets+=("wsguard-inspect=$ws/inspect"); fi
+    fi
+    if [[ $leg != direct && $LEG_WARMUP -gt 0 ]]; then
+      log "$leg: g warm-up ${LEG_WARMUP}s per path (JSON, not measured)"
+      for target in "${targets[@]}"; do
+        # shellcheck disable=SC2086 # BENCH_JAVA_OPTS is a list of options
+        timeout 300 java $BENCH_JAVA_OPTS -jar "$BENCH_JAR" load --leg warmup --scenario warmup --url "${target#*=}" \
+          --conns 20 --window 8 --json "${G_JSON[@]}" --out "$WORK/warmup.tsv" --clk-tck "$TCK" \
+          --warmup 0 --duration "$LEG_WARMUP" >/dev/null || log "g warm-up failed (continuing)"
+      done
+    fi
+    log "$leg: g JSON relay (${targets[*]%%=*})"
+    for shape in "g-ws-json-64B-1KiB $CONNS 1" "g-ws-json-1conn 1 64"; do
+      read -r scenario conns window <<<"$shape"
+      for target in "${targets[@]}"; do
+        label=${target%%=*}; url=${target#*=}
+        bench load --leg "$label" --scenario "$scenario" --url "$url" --pids "$pids" --conns "$conns" \
+          --window "$window" --json "${G_JSON[@]}" --messages "$MESSAGES"
+      done
+      if [[ $leg == wsguard && -n $INSPECT_SKIP ]]; then
+        printf 'wsguard-inspect\t%s\tws\t0\t\t\t\t\t\t\t\t\tskipped (%s)\n' "$scenario" "$INSPECT_SKIP" >>"$RESULTS"
+      fi
+    done
+  fi
   if has f; then
     # Fresh wss connections (full TLS handshake each: the client never resumes a session), each with
     # the Origin and a bearer token, closed at once (benchmark/hsload.py). NGINX and direct check
@@ -294,12 +378,18 @@ done
 echo
 echo "wsguard benchmark: $(nproc) cores, warm-up ${WARMUP}s + ${DURATION}s per scenario, $(date -u +%FT%TZ)"
 for line in "${SKIPPED[@]}"; do echo "$line"; done
+[[ -n $INSPECT_SKIP ]] && echo "wsguard-inspect (scenario g): skipped ($INSPECT_SKIP)"
 [[ -n $HS_CHECK ]] && echo "$HS_CHECK"
 echo
 if [[ -s $RESULTS ]]; then
-  java -jar "$BENCH_JAR" report --out "$RESULTS"
+  report_rc=0
+  java -jar "$BENCH_JAR" report --out "$RESULTS" || report_rc=$?
   cp "$RESULTS" "${RESULTS_COPY:-/tmp/wsguard-bench-results.tsv}"
   echo "raw results: ${RESULTS_COPY:-/tmp/wsguard-bench-results.tsv}"
+  if [[ $report_rc == 3 ]]; then
+    echo "!!! scenario g: some echoes differed from what was sent, or connections were closed (see !!! above): exit 3" >&2
+  fi
+  exit "$report_rc"
 else
   echo "no results" >&2; exit 1
 fi

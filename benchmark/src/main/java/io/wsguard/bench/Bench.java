@@ -20,6 +20,7 @@ import org.HdrHistogram.Histogram;
  *
  * <pre>
  * load   --leg L --scenario S --url U [--pids P,P] --conns N --size B --window W [--warmup s] [--duration s] [--messages M] [--text]
+ *        [--json [--min-size 64] [--max-size 1024] [--seed 42] [--pool 4096]]   (JSON chat text messages, echoes checked)
  * rate   --leg L --scenario S --url U --ref-url DIRECT [--pids P] --conns N --size B --rate R [--warmup s] [--duration s]
  * idle   --leg L --scenario S --url wss://… --pids P --conns N [--hold s]
  * mint   --key KEY.pem --count N --tokens FILE [--iss I] [--aud A] [--ttl-hours H]
@@ -69,7 +70,15 @@ public final class Bench {
         final int window = args.integer("window", 1);
         final int size = args.integer("size", 64);
         final boolean text = args.has("text");
+        // JSON mode: the pool is generated before any connection opens, so generating is not measured.
+        final String[] pool = args.has("json")
+                ? JsonMessages.generate(args.number("seed", 42), args.integer("pool", 4096),
+                                        args.integer("min-size", 64), args.integer("max-size", 1024))
+                : null;
         try (LoadClient client = new LoadClient(t.conns)) {
+            if (pool != null) {
+                client.useMessages(pool);
+            }
             final LoadClient.OpenResult open = client.open(t.uri, t.conns, args.integer("concurrency", 64),
                                                            window, size, text, Duration.ofSeconds(60));
             if (open.opened() == 0) {
@@ -79,10 +88,38 @@ public final class Bench {
             final LoadClient.RunResult run = client.runWindowed(
                     window, args.number("messages", 0), t.warmup, t.duration,
                     () -> cpu[0] = t.cpuMicros(), () -> cpu[1] = t.cpuMicros());
+            String note = window + " in flight";
+            if (pool != null) {
+                note += checkedEchoes(t, client, pool, args);
+            }
             t.write(open, run, t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
-                    Double.NaN, Double.NaN, window + " in flight");
+                    Double.NaN, Double.NaN, note);
         }
         return 0;
+    }
+
+    /**
+     * JSON mode's part of the note: what was sent and how many echoes were checked. Any echo that
+     * differed, and any connection the other side closed, is written in capitals ({@code ECHO MISMATCH},
+     * {@code CLOSED BY PEER}) into the note and to stderr: the report and run.sh look for those words.
+     * Read after the drain, so every echo of the run (warm-up included) has been compared.
+     */
+    private static String checkedEchoes(Target t, LoadClient client, String[] pool, Args args) {
+        String note = String.format(Locale.ROOT, "; json %d-%d B (mean %.0f), seed %d; %d echoes identical",
+                                    args.integer("min-size", 64), args.integer("max-size", 1024),
+                                    JsonMessages.meanSize(pool), args.number("seed", 42), client.verified());
+        if (client.mismatches() > 0) {
+            final String problem = client.mismatches() + " ECHO MISMATCHES (first: " + client.firstMismatch() + ")";
+            System.err.println("!!! " + t.leg + " " + t.scenario + ": " + problem);
+            note += "; " + problem;
+        }
+        if (client.peerCloses() > 0) {
+            final String problem = client.peerCloses() + " connections CLOSED BY PEER (first: "
+                                   + client.firstPeerClose() + ")";
+            System.err.println("!!! " + t.leg + " " + t.scenario + ": " + problem);
+            note += "; " + problem;
+        }
+        return note;
     }
 
     private static int rate(Args args) throws Exception {
@@ -224,6 +261,8 @@ public final class Bench {
             if (run.overruns() > 0) {
                 fullNote += "; " + run.overruns() + " sends skipped (saturated)";
             }
+            // One line per row: whatever a peer sent back (a close reason, a mangled echo) must not break the TSV.
+            fullNote = fullNote.replaceAll("[\\t\\r\\n]", " ");
             final String line = String.join("\t", asLeg, asScenario, uri.getScheme(),
                     Integer.toString(open.opened()),
                     fmt(open.handshakesPerSecond()),

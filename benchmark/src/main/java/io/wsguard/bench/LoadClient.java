@@ -46,8 +46,16 @@ public final class LoadClient implements AutoCloseable {
     private final WebSocketClient client;
     private final List<Conn> conns = new ArrayList<>();
     private final Callback writeCallback = Callback.from(() -> { }, failure -> errors.increment());
+    // JSON mode (scenario g): every echo is compared with what was sent.
+    private final LongAdder verified = new LongAdder();
+    private final LongAdder mismatches = new LongAdder();
+    private final AtomicInteger peerCloses = new AtomicInteger();
+    private volatile String firstMismatch;
+    private volatile String firstPeerClose;
+    private String[] pool;
 
     private volatile boolean stopping;
+    private volatile boolean closingAll;
 
     /** What opening the connections achieved. */
     public record OpenResult(int opened, int failed, double handshakesPerSecond, String firstFailure) {
@@ -100,7 +108,7 @@ public final class LoadClient implements AutoCloseable {
                 failed.addAndGet(count - i);
                 break;
             }
-            final Conn conn = new Conn(this, ringSize, size, text);
+            final Conn conn = new Conn(this, ringSize, size, text, i);
             final ClientUpgradeRequest request = new ClientUpgradeRequest(uri);
             request.setTimeout(timeout.toMillis(), TimeUnit.MILLISECONDS);
             CompletableFuture<Session> connect;
@@ -154,6 +162,56 @@ public final class LoadClient implements AutoCloseable {
                 return; // the counted handshakes will fail the same way and report it
             }
         }
+    }
+
+    /**
+     * JSON mode: connections opened from now on send text messages from {@code messages}, each
+     * connection walking the pool from its own offset, and check that every echo is identical to what
+     * they sent (FIFO: the echo preserves order). Without it, connections send one fixed payload.
+     */
+    public void useMessages(String[] messages) {
+        this.pool = messages.clone();
+    }
+
+    /** Echoes compared with what was sent and found identical (JSON mode; all intervals, warm-up included). */
+    public long verified() {
+        return verified.sum();
+    }
+
+    /** Echoes that differed from what was sent, or came back binary (JSON mode). */
+    public long mismatches() {
+        return mismatches.sum();
+    }
+
+    /** The first mismatch, shortened: what was sent and what came back; null if none. */
+    public String firstMismatch() {
+        return firstMismatch;
+    }
+
+    /** Connections the other side closed before this client closed them (e.g. a policy violation). */
+    public int peerCloses() {
+        return peerCloses.get();
+    }
+
+    /** The first close by the other side: code and reason; null if none. */
+    public String firstPeerClose() {
+        return firstPeerClose;
+    }
+
+    private void mismatch(String sent, String got) {
+        mismatches.increment();
+        if (firstMismatch == null) {
+            synchronized (mismatches) {
+                if (firstMismatch == null) {
+                    firstMismatch = "sent " + sent.length() + " B '" + shorten(sent) + "', got "
+                                    + (got == null ? "a binary message" : got.length() + " B '" + shorten(got) + "'");
+                }
+            }
+        }
+    }
+
+    private static String shorten(String s) {
+        return s.length() <= 60 ? s : s.substring(0, 40) + "…" + s.substring(s.length() - 15);
     }
 
     /** The number of connections currently open. */
@@ -271,6 +329,7 @@ public final class LoadClient implements AutoCloseable {
     /** Closes every connection normally and waits (at most 10 s) for the closes to complete. */
     @Override
     public void close() throws Exception {
+        closingAll = true;
         stopping = true;
         final List<Conn> all = snapshot();
         stopping = true;
@@ -298,6 +357,7 @@ public final class LoadClient implements AutoCloseable {
     /**
      * One connection: explicit demand, a FIFO ring of send times, and reused payload buffers (one per
      * ring slot: a slot is reused only after its echo came back, so its write has long completed).
+     * In JSON mode the ring also holds which pool message each slot sent, to check its echo.
      */
     public static final class Conn implements Session.Listener {
 
@@ -305,16 +365,23 @@ public final class LoadClient implements AutoCloseable {
         private final long[] sendTimes;
         private final ByteBuffer[] payloads;
         private final String textPayload;
+        private final String[] pool;
+        private final int[] sentMessages;
+        private long nextMessage;
         private volatile Session session;
         private long sent;
         private long received;
         private long limit = Long.MAX_VALUE;
         private int window = 1;
 
-        Conn(LoadClient owner, int ringSize, int size, boolean text) {
+        Conn(LoadClient owner, int ringSize, int size, boolean text, int index) {
             this.owner = owner;
             this.sendTimes = new long[ringSize];
-            this.payloads = new ByteBuffer[text ? 0 : ringSize];
+            this.pool = owner.pool;
+            this.sentMessages = pool == null ? null : new int[ringSize];
+            // Spread the connections over the pool (7919 is prime): each its own deterministic sequence.
+            this.nextMessage = pool == null ? 0 : (index * 7919L) % pool.length;
+            this.payloads = new ByteBuffer[text || pool != null ? 0 : ringSize];
             final byte[] bytes = new byte[size];
             for (int i = 0; i < size; i++) {
                 bytes[i] = (byte) ('a' + i % 26);
@@ -334,13 +401,13 @@ public final class LoadClient implements AutoCloseable {
         @Override
         public void onWebSocketBinary(ByteBuffer payload, Callback callback) {
             callback.succeed();
-            onEcho();
+            onEcho(null);
             session.demand();
         }
 
         @Override
         public void onWebSocketText(String message) {
-            onEcho();
+            onEcho(message);
             session.demand();
         }
 
@@ -351,17 +418,34 @@ public final class LoadClient implements AutoCloseable {
 
         @Override
         public void onWebSocketClose(int statusCode, String reason, Callback callback) {
+            if (!owner.closingAll && owner.peerCloses.getAndIncrement() == 0) {
+                owner.firstPeerClose = statusCode + " " + reason;
+            }
             owner.closed.incrementAndGet();
             callback.succeed();
         }
 
-        private void onEcho() {
+        /** {@code text}: the echo of a text message; null for a binary one. */
+        private void onEcho(String text) {
             final long now = System.nanoTime();
             synchronized (this) {
                 if (received == sent) {
+                    if (pool != null) {
+                        owner.mismatch("nothing", text);
+                    }
                     return; // an echo we did not ask for; nothing to time it against
                 }
-                final long sentAt = sendTimes[(int) (received % sendTimes.length)];
+                final int slot = (int) (received % sendTimes.length);
+                final long sentAt = sendTimes[slot];
+                if (pool != null) {
+                    // ASCII both ways: equal strings are equal bytes (a changed byte changes the string).
+                    final String expected = pool[sentMessages[slot]];
+                    if (expected.equals(text)) {
+                        owner.verified.increment();
+                    } else {
+                        owner.mismatch(expected, text);
+                    }
+                }
                 received++;
                 owner.rtts.recordValue(Math.max(0, now - sentAt));
                 owner.echoes.increment();
@@ -391,7 +475,11 @@ public final class LoadClient implements AutoCloseable {
             final int slot = (int) (sent % sendTimes.length);
             sendTimes[slot] = stamp;
             sent++;
-            if (textPayload != null) {
+            if (pool != null) {
+                final int message = (int) (nextMessage++ % pool.length);
+                sentMessages[slot] = message;
+                s.sendText(pool[message], owner.writeCallback);
+            } else if (textPayload != null) {
                 s.sendText(textPayload, owner.writeCallback);
             } else {
                 final ByteBuffer payload = payloads[slot];

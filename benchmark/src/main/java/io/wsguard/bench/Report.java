@@ -48,18 +48,40 @@ final class Report {
                 rows.add(Row.parse(line));
             }
         }
-        System.out.printf(Locale.ROOT, "%-8s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
+        System.out.printf(Locale.ROOT, "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
                           "leg", "scenario", "conns", "hs/s", "msgs/s", "p50 µs", "p99 µs", "max µs",
                           "cpu µs/m", "KiB/conn", "vs direct", "vs nginx", "note");
         for (Row r : rows) {
-            System.out.printf(Locale.ROOT, "%-8s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
+            System.out.printf(Locale.ROOT, "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
                               r.leg, r.scenario, r.conns, intOf(r.handshakes), fmt(r.msgs, 0), r.p50,
                               fmt(r.p99, 1), r.max, fmt(r.cpu, 2), fmt(r.rss, 1), vsDirect(rows, r),
                               vsNginx(rows, r), r.note);
         }
         System.out.println();
+        final boolean problems = echoProblems(rows);
         targets(rows);
-        return 0;
+        return problems ? 3 : 0;
+    }
+
+    /**
+     * Scenario g checks every echo: a mismatch or a connection closed by the other side means the
+     * relay changed or refused what it should have passed, and every figure of that row is suspect.
+     */
+    private static boolean echoProblems(List<Row> rows) {
+        boolean any = false;
+        for (Row r : rows) {
+            if (r.note.contains("ECHO MISMATCH") || r.note.contains("CLOSED BY PEER")) {
+                if (!any) {
+                    System.out.println("!!! ECHO CHECK FAILED: the relay changed or refused messages it should have passed unchanged");
+                }
+                any = true;
+                System.out.println("!!!   " + r.leg + " " + r.scenario + ": " + r.note);
+            }
+        }
+        if (any) {
+            System.out.println();
+        }
+        return any;
     }
 
     private static String vsDirect(List<Row> rows, Row r) {
@@ -73,7 +95,7 @@ final class Report {
         if (r.isHandshakes()) {
             return direct == null ? "" : String.format(Locale.ROOT, "%.2fx hs", r.hs() / direct.hs());
         }
-        return direct == null || Double.isNaN(r.msgs) ? "" : String.format(Locale.ROOT, "%.2fx msgs", r.msgs / direct.msgs);
+        return direct == null || Double.isNaN(r.msgs) || Double.isNaN(direct.msgs) ? "" : String.format(Locale.ROOT, "%.2fx msgs", r.msgs / direct.msgs);
     }
 
     private static String vsNginx(List<Row> rows, Row r) {
@@ -81,7 +103,7 @@ final class Report {
             return "";
         }
         final Row nginx = find(rows, "nginx", r.scenario);
-        if (nginx == null) {
+        if (nginx == null || Double.isNaN(r.msgs) && Double.isNaN(r.rss) && !r.isHandshakes()) {
             return "";
         }
         if (!Double.isNaN(r.rss)) {
@@ -98,13 +120,17 @@ final class Report {
 
     /** The targets, for wsguard against NGINX in this same run. */
     private static void targets(List<Row> rows) {
-        final boolean wsguard = rows.stream().anyMatch(r -> r.leg.equals("wsguard"));
+        final boolean wsguard = rows.stream().anyMatch(r -> r.leg.startsWith("wsguard"));
         if (!wsguard) {
             System.out.println("targets: not checked (no wsguard leg in this run)");
             return;
         }
         System.out.println("targets (wsguard, from this run):");
         for (Row r : rows) {
+            if (r.leg.equals("wsguard-inspect")) {
+                inspectTarget(rows, r);
+                continue;
+            }
             if (!r.leg.equals("wsguard")) {
                 continue;
             }
@@ -125,6 +151,35 @@ final class Report {
                         fmt(r.cpu, 2) + " vs " + fmt(nginx.cpu, 2) + " µs");
             }
         }
+    }
+
+    /**
+     * Scenario g: wsguard relaying through JSON schema, sanitization, a deny pattern and per-connection
+     * message and byte limits ({@code /inspect}) against NGINX's plain relay, and against wsguard's own
+     * plain relay ({@code /echo}, the {@code wsguard-plain} row), same scenario, same run.
+     */
+    private static void inspectTarget(List<Row> rows, Row r) {
+        final Row nginx = find(rows, "nginx", r.scenario);
+        final Row plain = find(rows, "wsguard-plain", r.scenario);
+        final String what = r.scenario + " inspect ≥ 0.7x NGINX";
+        if (Double.isNaN(r.msgs)) {
+            System.out.printf(Locale.ROOT, "  %-5s %-36s wsguard-inspect %s%s%n", "n/a", what, r.note,
+                              plain != null && nginx != null
+                                      ? String.format(Locale.ROOT, " (wsguard-plain ÷ nginx: %.2fx msgs)", plain.msgs / nginx.msgs)
+                                      : "");
+            return;
+        }
+        if (nginx == null || Double.isNaN(nginx.msgs)) {
+            System.out.println("  n/a   " + r.scenario + ": no NGINX row to compare wsguard-inspect with");
+            return;
+        }
+        String figures = String.format(Locale.ROOT, "%.0f vs %.0f msgs/s: ÷ nginx %.2fx msgs %.2fx cpu",
+                                       r.msgs, nginx.msgs, r.msgs / nginx.msgs, r.cpu / nginx.cpu);
+        if (plain != null && !Double.isNaN(plain.msgs)) {
+            figures += String.format(Locale.ROOT, "; ÷ wsguard-plain %.2fx msgs %.2fx cpu",
+                                     r.msgs / plain.msgs, r.cpu / plain.cpu);
+        }
+        verdict(what, r.msgs >= 0.7 * nginx.msgs, figures);
     }
 
     private static void verdict(String what, boolean ok, String figures) {
