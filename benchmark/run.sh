@@ -154,7 +154,7 @@ fi
 WSGUARD_PID=""; INSPECT_SKIP=""
 # Scenario g's route /inspect: JSON schema + HTML sanitization + a deny pattern + per-connection message
 # and byte limits, all generous enough never to refuse what the load client sends (valid chat messages,
-# at most ~1M msgs/s and 1 GiB/s per connection), so they are exercised on every message but never hit.
+# at most 1M msgs/s and 512 MiB/s per connection), so they are exercised on every message but never hit.
 write_inspect_route() {
   cat <<YAML
   # Scenario g: the same echo upstream, every message inspected.
@@ -171,7 +171,7 @@ write_inspect_route() {
       onViolation: close
     limits:
       messages: { perConnection: { rate: 1000000/s, burst: 1000000 } }
-      bytes: { perConnection: { rate: 1GiB/s, burst: 1GiB } }
+      bytes: { perConnection: { rate: 512MiB/s, burst: 1GiB } }
       onExceed: close
 YAML
 }

@@ -162,6 +162,21 @@ class BrowserDemoIT {
                 .contains("<li id=\"autotest-received\"><span class=\"user\">bot:</span><span class=\"text\">" + SENT + "</span></li>")
                 .contains("connected through wsguard");
 
+        // The room renders messages as HTML; wsguard sanitizes their text on the way in. A user types an
+        // XSS payload: the handler never runs (the title stays), the formatting survives, the audit says so.
+        final URI pageDebugger = URI.create(debugger.group(1));
+        evaluate(http, pageDebugger, "(function(){var t=document.getElementById('text');"
+                + "t.value='<b>bold</b><img src=x onerror=document.title=/pwned/.source>xss-probe';"
+                + "document.getElementById('send').click();return 'sent';})()");
+        String rendered = "";
+        final long xssDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+        while (!rendered.contains("xss-probe") && System.nanoTime() < xssDeadline) {
+            Thread.sleep(200);
+            rendered = evaluate(http, pageDebugger, "Array.from(document.querySelectorAll('.text')).map(function(e){return e.innerHTML;}).join('|')");
+        }
+        assertThat(rendered).as("the rendered messages").contains("<b>bold</b>xss-probe").doesNotContain("<img", "onerror");
+        assertThat(evaluate(http, pageDebugger, "document.title")).isNotEqualTo("pwned");
+
         // The proxy relayed it (its metrics), and the chat room got it (the demo's log line).
         final String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:9090/metrics")).build(),
                                          HttpResponse.BodyHandlers.ofString()).body();
@@ -206,6 +221,9 @@ class BrowserDemoIT {
         }
         assertThat(refused).as("the origin_denied audit line in " + audit).isNotNull().contains("\"status\":403");
         assertThat(Files.readString(audit)).doesNotContain(token);
+        assertThat(Files.readAllLines(audit)).anySatisfy(line -> assertThat(line)
+                .contains("\"event\":\"modified\"").contains("\"reason\":\"sanitized\"").contains("\"sub\":\"demo-user\""))
+                .noneSatisfy(line -> assertThat(line).contains("xss-probe"));
     }
 
     /**
