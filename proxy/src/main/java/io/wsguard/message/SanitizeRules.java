@@ -14,9 +14,12 @@ import tools.jackson.core.TokenStreamContext;
  *
  * <p>Most chat text cannot be changed by the sanitizer at all, and calling it costs microseconds,
  * so text made only of "unchanging" characters skips it. That set is not written by hand: it is
- * computed at class initialisation from the sanitizer itself (every ASCII {@code c} for which
- * {@code sanitize("a" + c + "b")} is unchanged), so the fast path cannot disagree with the
- * library, including a future version of it; a property test checks random strings over the set.
+ * computed at class initialisation from the sanitizer itself, so the fast path cannot disagree with
+ * the library, including a future version of it. An ASCII {@code c} is in the set when
+ * {@code sanitize} leaves it unchanged alone, between letters, at either end and doubled:
+ * {@code "a" + c + "b"} alone is not enough, because the sanitizer appends {@code <!-- -->} after
+ * a trailing {@code {} and between {@code {{} (its guard against template injection), which the
+ * property test over random strings found. That test checks strings over the set stay unchanged.
  */
 final class SanitizeRules {
 
@@ -56,12 +59,15 @@ final class SanitizeRules {
                 : new SanitizeRules(FORMATTING, FORMATTING_SAFE, fields.toArray(FieldPath[]::new));
     }
 
-    /** For each ASCII char, whether the sanitizer leaves it alone between letters. */
+    /** For each ASCII char, whether the sanitizer leaves it alone wherever it stands. */
     static boolean[] unchanging(PolicyFactory policy) {
         final boolean[] safe = new boolean[128];
         for (char c = 0; c < 128; c++) {
-            final String probe = "a" + c + "b";
-            safe[c] = policy.sanitize(probe).equals(probe);
+            boolean same = true;
+            for (String probe : new String[] {"a" + c + "b", String.valueOf(c), "a" + c, c + "a", "" + c + c, "a" + c + c + "b"}) {
+                same &= policy.sanitize(probe).equals(probe);
+            }
+            safe[c] = same;
         }
         return safe;
     }
