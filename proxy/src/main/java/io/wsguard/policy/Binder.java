@@ -23,7 +23,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.function.Function;
 import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 
 /**
  * Turns the located YAML tree into the config records, collecting every problem instead of stopping
@@ -888,14 +887,9 @@ final class Binder {
                         }
                         return text;
                     }));
-                    final Optional<String> pattern = rf.required("pattern", "pattern: a Java regular expression")
+                    final Optional<String> pattern = rf.required("pattern", "pattern: an RE2 regular expression")
                             .flatMap(n -> parse(n, rf.child("pattern"), text -> {
-                                try {
-                                    Pattern.compile(text);
-                                } catch (PatternSyntaxException e) {
-                                    throw new IllegalArgumentException("not a regular expression: " + e.getDescription()
-                                            + " at index " + e.getIndex() + " (expected: a Java regular expression)");
-                                }
+                                MessagePolicy.DenyRulePolicy.compile(text);
                                 return text;
                             }));
                     if (name.isPresent() && pattern.isPresent()) {

@@ -69,6 +69,31 @@ public record MessagePolicy(
         NONE
     }
 
-    /** {@code messages.deny[]}: a named regular expression over text messages. */
-    public record DenyRulePolicy(String name, String pattern) {}
+    /**
+     * {@code messages.deny[]}: a named regular expression over text messages, in RE2 syntax: matched
+     * in time linear in the message, so no pattern can be made to backtrack catastrophically.
+     */
+    public record DenyRulePolicy(String name, String pattern) {
+
+        /**
+         * Compiles {@code pattern}; the exception's message is written for the user, e.g. {@code not an
+         * RE2 regular expression: missing closing ) in `(<script` (expected: an RE2 regular expression)}.
+         */
+        public static com.google.re2j.Pattern compile(String pattern) {
+            try {
+                return com.google.re2j.Pattern.compile(pattern);
+            } catch (com.google.re2j.PatternSyntaxException e) {
+                final String fragment = e.getPattern() == null ? "" : e.getPattern();
+                final String description = e.getDescription() == null ? "syntax error" : e.getDescription();
+                // RE2 refuses what needs backtracking; say so, since Java and PCRE accept these.
+                final boolean backtracking = fragment.startsWith("(?=") || fragment.startsWith("(?!")
+                        || fragment.startsWith("(?<=") || fragment.startsWith("(?<!")
+                        || fragment.matches("\\\\[1-9].*");
+                throw new IllegalArgumentException("not an RE2 regular expression: " + description
+                        + (fragment.isEmpty() ? "" : " in `" + fragment + "`")
+                        + (backtracking ? "; lookaround and backreferences are not supported" : "")
+                        + " (expected: an RE2 regular expression)", e);
+            }
+        }
+    }
 }

@@ -10,6 +10,8 @@ import io.wsguard.handshake.SameOriginCheck;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
+import io.wsguard.message.ContentRules;
+import io.wsguard.message.ContentRulesException;
 import io.wsguard.policy.LimitsPolicy;
 import io.wsguard.auth.JwtConfigException;
 import io.wsguard.auth.JwtVerifier;
@@ -29,7 +31,9 @@ import io.wsguard.tls.TlsConfigException;
 import io.wsguard.tls.UpstreamTls;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -49,6 +53,8 @@ final class CompiledPolicy {
     private final List<CompiledRoute> routeList;
     private final TrustedProxies trustedProxies;
     private final List<SslContextFactory.Server> listenerTls;
+    /** Each route's message content rules, by route name. TODO(#4): move into CompiledRoute. */
+    private final Map<String, ContentRules> contentRules;
     /** Handshakes in progress and connections open that use this policy's routes. */
     private final AtomicInteger inUse = new AtomicInteger();
     /** What the checks hold that must be let go of when the policy stops (JWKS refresh schedules). */
@@ -58,8 +64,9 @@ final class CompiledPolicy {
 
     private CompiledPolicy(
             Policy policy, List<CompiledRoute> routes, TrustedProxies trustedProxies, List<SslContextFactory.Server> listenerTls,
-            List<AutoCloseable> resources) {
+            List<AutoCloseable> resources, Map<String, ContentRules> contentRules) {
         this.policy = policy;
+        this.contentRules = Map.copyOf(contentRules);
         this.resources = List.copyOf(resources);
         this.routeList = List.copyOf(routes);
         this.routes = RouteTable.of(routeList, CompiledRoute::matcher);
@@ -94,8 +101,15 @@ final class CompiledPolicy {
             }
         }
         final List<CompiledRoute> routes = new ArrayList<>();
+        final Map<String, ContentRules> contentRules = new HashMap<>();
         for (int i = 0; i < policy.routes().size(); i++) {
             final RoutePolicy route = policy.routes().get(i);
+            // Before the checks below that skip the rest of a route: schema problems are reported with theirs.
+            try {
+                contentRules.put(route.name(), ContentRules.compile(route.messages()));
+            } catch (ContentRulesException e) {
+                problems.add(loaded.locations().at("routes[" + i + "]." + e.field(), e.getMessage()));
+            }
             final SslContextFactory.Client upstreamTls;
             try {
                 upstreamTls = UpstreamTls.create(route.upstream().tls());
@@ -126,7 +140,8 @@ final class CompiledPolicy {
             closeAll(resources);
             throw new PolicyException(problems);
         }
-        return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls, resources);
+        return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls, resources,
+                contentRules);
     }
 
     /**
@@ -213,6 +228,11 @@ final class CompiledPolicy {
 
     List<CompiledRoute> routeList() {
         return routeList;
+    }
+
+    /** The content rules of the route named {@code routeName} ({@code messages:}); null for an unknown route. */
+    ContentRules contentRules(String routeName) {
+        return contentRules.get(routeName);
     }
 
     TrustedProxies trustedProxies() {

@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -105,6 +106,70 @@ class CheckCommandTest {
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
         assertThat(result.out().lines().count()).isGreaterThanOrEqualTo(3);
         assertThat(result.out().lines()).allMatch(line -> line.matches(".*bad\\.yaml:\\d+:\\d+: .+"));
+    }
+
+    private Path messagesPolicy(String messages) throws Exception {
+        final Path file = dir.resolve("messages.yaml");
+        Files.writeString(file, """
+                version: 1
+                listeners: [{ port: 0 }]
+                routes:
+                  - name: chat
+                    match: { path: /chat }
+                    upstream: { targets: [ws://127.0.0.1:9000/chat] }
+                    auth: none
+                    messages:
+                      %s
+                """.formatted(messages));
+        return file;
+    }
+
+    /** Until the relay enforces them, Enforcement refuses these sections before the compiler sees them. */
+    private static void assumeContentRulesEnforced(Result result) {
+        Assumptions.assumeFalse(result.out().contains("not enforced by this version of wsguard"),
+                "runs once Enforcement no longer lists messages.json/sanitize/deny (#4)");
+    }
+
+    @Test
+    void schemaFileWithAJsonSyntaxErrorIsReportedWithBothLocations() throws Exception {
+        final Path schema = dir.resolve("chat.json");
+        Files.writeString(schema, "{\n  \"type\": \"object\",\n  \"required\": [\"text\",]\n}\n");
+        final Path file = messagesPolicy("json: { required: true, schema: chat.json }");
+        final Result result = run("check", "-c", file.toString());
+        assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
+        assumeContentRulesEnforced(result);
+        assertThat(result.out()).startsWith(file + ":9:39: routes[0].messages.json.schema: " + schema + ":3:23: not JSON: ");
+        assertThat(result.out().lines().count()).isEqualTo(1);
+    }
+
+    @Test
+    void missingSchemaFileIsReportedAtItsField() throws Exception {
+        final Path file = messagesPolicy("json: { schema: missing.json }");
+        final Result result = run("check", "-c", file.toString());
+        assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
+        assertThat(result.out()).contains(file + ":9:23: routes[0].messages.json.schema: file not found: ");
+    }
+
+    @Test
+    void badSanitizeFieldPathIsReportedAtTheEntry() throws Exception {
+        final Path file = messagesPolicy("sanitize: { html: strip, fields: ['$.text', '$.items[*'] }");
+        final Result result = run("check", "-c", file.toString());
+        assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
+        assumeContentRulesEnforced(result);
+        assertThat(result.out().strip()).isEqualTo(file + ":9:51: routes[0].messages.sanitize.fields[1]: '$.items[*' is not a JSON path:"
+                + " unclosed '[' at column 8 (expected: a JSON path like $.text, $.user.name or $.items[*].title;"
+                + " supported: .name, ['name'], [n], [*])");
+    }
+
+    @Test
+    void denyPatternRe2CannotRunIsReportedAtThePattern() throws Exception {
+        final Path file = messagesPolicy("deny: [ { name: no-js, pattern: '(?i)java(?!script)' } ]");
+        final Result result = run("check", "-c", file.toString());
+        assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
+        assertThat(result.out()).contains(file + ":9:39: routes[0].messages.deny[0].pattern: not an RE2 regular expression:"
+                + " invalid or unsupported Perl syntax in `(?!`; lookaround and backreferences are not supported"
+                + " (expected: an RE2 regular expression)");
+        assertThat(result.err()).doesNotContain("Exception");
     }
 
     @Test

@@ -99,8 +99,16 @@ class BrokenPolicyTest {
                 Arguments.of(PolicyFiles.MINIMAL + "proxy: { trustedProxies: [10.0.0.0/33] }\n",
                         "9:27: proxy.trustedProxies[0]: '10.0.0.0/33' has a bad prefix length (expected: 0..32)"),
                 Arguments.of(PolicyFiles.MINIMAL + "    messages: { deny: [ { name: x, pattern: '(<script' } ] }\n",
-                        "9:45: routes[0].messages.deny[0].pattern: not a regular expression: Unclosed group at index 8"
-                        + " (expected: a Java regular expression)"),
+                        "9:45: routes[0].messages.deny[0].pattern: not an RE2 regular expression: missing closing )"
+                        + " in `(<script` (expected: an RE2 regular expression)"),
+                // RE2 matches in linear time because it refuses what needs backtracking: say so at the pattern.
+                Arguments.of(PolicyFiles.MINIMAL + "    messages: { deny: [ { name: x, pattern: 'a(?=b)' } ] }\n",
+                        "9:45: routes[0].messages.deny[0].pattern: not an RE2 regular expression: invalid or unsupported"
+                        + " Perl syntax in `(?=`; lookaround and backreferences are not supported"
+                        + " (expected: an RE2 regular expression)"),
+                Arguments.of(PolicyFiles.MINIMAL + "    messages: { deny: [ { name: x, pattern: '(a)\\1' } ] }\n",
+                        "9:45: routes[0].messages.deny[0].pattern: not an RE2 regular expression: invalid escape sequence"
+                        + " in `\\1`; lookaround and backreferences are not supported (expected: an RE2 regular expression)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [none], secret: s } }"),
                         "8:33: routes[0].auth.jwt.algorithms[0]: 'none' is never accepted (expected: a signing algorithm like RS256)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [HS256], secret: s, jwksUri: 'https://a/' } }"),

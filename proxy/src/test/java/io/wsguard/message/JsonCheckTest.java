@@ -1,0 +1,148 @@
+package io.wsguard.message;
+
+import static io.wsguard.message.Rules.inspect;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+
+import io.wsguard.check.Reason;
+import io.wsguard.check.Verdict;
+import io.wsguard.policy.MessagePolicy;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** {@code messages.json}: one JSON document within limits, or a refusal whose detail never quotes the message. */
+class JsonCheckTest {
+
+    @TempDir
+    static Path dir;
+
+    static ContentRules required;
+    static ContentRules optional;
+
+    @BeforeAll
+    static void compile() {
+        final Path schema = Rules.write(dir, "chat.json", Rules.CHAT_SCHEMA);
+        required = Rules.json(schema, true);
+        optional = Rules.json(schema, false);
+    }
+
+    @Test
+    void validMessagePassesUnchanged() {
+        assertThat(required.active()).isTrue();
+        assertThat(inspect(required, "{\"type\":\"chat\",\"text\":\"hello\",\"room\":\"lobby\"}")).isEqualTo(Verdict.ALLOW);
+    }
+
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+        "SECRET not json                       | not JSON: unrecognized token at 1:1",
+        "{\"type\":\"chat\",\"text\":SECRET}    | not JSON: unrecognized token at 1:23",
+        "{\"type\":\"chat\" \"text\":\"SECRET\"} | not JSON: unexpected character at 1:16",
+        "{\"type\":\"chat\",\"text\":\"SECRET\"   | not JSON: unexpected end of input",
+        "{\"type\":\"chat\",\"text\":\"SECRET\"} x | not JSON: trailing content after the document at 1:33",
+        "{\"type\":\"chat\",\"text\":\"SECRET\"}{} | not JSON: trailing content after the document at 1:32",
+        "{\"type\":\"chat\",\"text\":\"x\",\"text\":\"SECRET\"} | not JSON: duplicate key at 1:33",
+        "{\"type\":\"chat\",\"text\":\"a\\qSECRET\"} | not JSON: invalid escape at 1:26",
+        "{\"type\":\"chat\",\"text\":'SECRET'}    | not JSON: unexpected character at 1:23",
+        "{\"type\":\"chat\",\"text\":\"x\",\"n\":01} | not JSON: invalid number at 1:32",
+        "{\"type\":\"chat\",\"text\":\"x\",\"n\":NaN} | not JSON: invalid number at 1:34",
+        "{\"type\":\"chat\",\"text\":\"x\"} // SECRET | not JSON: trailing content after the document at 1:28",
+        "`   `                                  | not JSON: empty message",
+    })
+    void nonJsonIsRefusedWithTheParsersReasonOnly(String message, String detail) {
+        final Verdict verdict = inspect(required, message);
+        assertThat(verdict).isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, detail));
+        assertThat(Rules.detail(verdict)).doesNotContain("SECRET", "chat", "text");
+    }
+
+    @Test
+    void nestingTenThousandDeepIsRefusedFast() {
+        final String deep = "[".repeat(10_000) + "]".repeat(10_000);
+        final Verdict verdict = assertTimeoutPreemptively(Duration.ofMillis(500), () -> inspect(required, deep));
+        assertThat(verdict).isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: nesting deeper than 64"));
+        // Where JSON is optional too: a document refused for a limit is not "text".
+        assertThat(inspect(optional, "{\"a\":" .repeat(10_000) + "1" + "}".repeat(10_000)))
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: nesting deeper than 64"));
+    }
+
+    @Test
+    void sixtyFourLevelsAreStillJson() {
+        final ContentRules noSchema = ContentRules.compile(Rules.messages(Optional.of(new MessagePolicy.JsonPolicy(true,
+                Optional.of(Rules.write(dir, "any.json", "{}")), Optional.empty(), java.util.Map.of())), Optional.empty(), List.of()));
+        assertThat(inspect(noSchema, "[".repeat(64) + "]".repeat(64))).isEqualTo(Verdict.ALLOW);
+        assertThat(inspect(noSchema, "[".repeat(65) + "]".repeat(65)))
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: nesting deeper than 64"));
+    }
+
+    @Test
+    void fiftyMegabyteStringIsRefusedFast() {
+        final byte[] huge = new byte[50 * 1024 * 1024];
+        Arrays.fill(huge, (byte) 'a');
+        huge[0] = '"';
+        huge[huge.length - 1] = '"';
+        // Through the front door: longer than maxSize, refused before parsing.
+        final Verdict verdict = assertTimeoutPreemptively(Duration.ofMillis(500), () -> required.inspectText(huge, 0, huge.length));
+        assertThat(verdict).isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: longer than 65536 bytes"));
+        // And the parser's own limits, without that check: refused up front, the 50 MB are not read.
+        final JsonScan scan = assertTimeoutPreemptively(Duration.ofMillis(500),
+                () -> JsonScan.run(required.parserFactory(), huge, 0, huge.length, Rules.MAX_SIZE, true, null, null));
+        assertThat(scan.failure()).isEqualTo("not JSON: longer than 65536 bytes");
+        assertThat(scan.limitExceeded()).isTrue();
+    }
+
+    @Test
+    void hugeNumbersAreRefused() {
+        assertThat(inspect(required, "{\"type\":\"chat\",\"text\":\"x\",\"n\":" + "9".repeat(101) + "}"))
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: a number longer than 100 characters"));
+        // Exponents stay doubles in the tree, so schema arithmetic cannot be made expensive.
+        assertThat(inspect(required, "{\"type\":\"chat\",\"text\":\"x\",\"n\":1e999999999}"))
+                .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.n: expected integer"));
+    }
+
+    @Test
+    void optionalJsonLetsTextThroughButValidatesJson() {
+        assertThat(optional.active()).isTrue();
+        assertThat(inspect(optional, "just text, not JSON")).isEqualTo(Verdict.ALLOW);
+        assertThat(inspect(optional, "{\"type\":\"chat\",\"text\":\"x\"} trailing")).isEqualTo(Verdict.ALLOW);
+        assertThat(inspect(optional, "{\"type\":\"chat\",\"text\":5}"))
+                .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.text: expected string"));
+        // Duplicate keys make a document ambiguous: refused even where JSON is optional.
+        assertThat(inspect(optional, "{\"type\":\"chat\",\"text\":\"x\",\"type\":\"admin\"}"))
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: duplicate key at 1:33"));
+    }
+
+    @Test
+    void binaryMessagesAreRefusedOnlyWhereJsonIsRequired() {
+        assertThat(required.inspectBinary()).isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "binary message where JSON is required"));
+        assertThat(optional.inspectBinary()).isEqualTo(Verdict.ALLOW);
+        assertThat(Rules.deny("x", "x").inspectBinary()).isEqualTo(Verdict.ALLOW);
+    }
+
+    @Test
+    void readsOnlyItsSliceOfTheBuffer() {
+        final String message = "{\"type\":\"chat\",\"text\":\"hi\"}";
+        final byte[] buf = ("garbage" + message + "more garbage").getBytes(StandardCharsets.UTF_8);
+        final byte[] before = buf.clone();
+        assertThat(required.inspectText(buf, 7, message.length())).isEqualTo(Verdict.ALLOW);
+        assertThat(required.inspectText(buf, 7, message.length() - 1))
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: unexpected end of input"));
+        assertThat(buf).isEqualTo(before);
+    }
+
+    @Test
+    void noRulesMeansInactive() {
+        final ContentRules none = ContentRules.compile(Rules.messages(Optional.empty(),
+                Rules.sanitize(MessagePolicy.Html.NONE), List.of()));
+        assertThat(none.active()).isFalse();
+        assertThat(inspect(none, "<script>")).isEqualTo(Verdict.ALLOW);
+        assertThat(none.inspectBinary()).isEqualTo(Verdict.ALLOW);
+    }
+}
