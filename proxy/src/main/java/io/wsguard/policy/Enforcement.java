@@ -13,10 +13,7 @@ final class Enforcement {
      * Generic YAML paths (list indices written {@code []}); {@code path=value} entries match only
      * that scalar value.
      */
-    static final Set<String> NOT_ENFORCED = Set.of(
-            "routes[].messages.json",          // #4 message security
-            "routes[].messages.sanitize",      // #4 message security
-            "routes[].messages.deny");         // #4 message security
+    static final Set<String> NOT_ENFORCED = Set.of();
 
     static final String MESSAGE =
             "not enforced by this version of wsguard yet (remove it; wsguard refuses a policy it would only pretend to enforce)";

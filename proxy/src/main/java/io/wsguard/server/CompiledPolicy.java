@@ -22,6 +22,8 @@ import io.wsguard.policy.Policy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyProblem;
 import io.wsguard.policy.RoutePolicy;
+import io.wsguard.check.Verdict;
+import io.wsguard.relay.ContentInspector;
 import io.wsguard.relay.MessageRules;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.route.RouteMatcher;
@@ -124,7 +126,8 @@ final class CompiledPolicy {
                 problems.add(loaded.locations().at("routes[" + i + "]." + e.field, e.getMessage()));
                 continue;
             }
-            final MessageRules[] messageRules = CompiledRoute.messageRules(route, limits.route(route.name()), null);
+            final MessageRules[] messageRules = CompiledRoute.messageRules(route, limits.route(route.name()),
+                    inspector(contentRules.get(route.name())));
             routes.add(new CompiledRoute(
                     route,
                     RouteMatcher.from(route.match()),
@@ -142,6 +145,24 @@ final class CompiledPolicy {
         }
         return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls, resources,
                 contentRules);
+    }
+
+    /** The relay's view of a route's content rules, or null when it has none (its frames are not held for them). */
+    private static ContentInspector inspector(ContentRules rules) {
+        if (rules == null || !rules.active()) {
+            return null;
+        }
+        return new ContentInspector() {
+            @Override
+            public Verdict inspectText(byte[] buf, int off, int len) {
+                return rules.inspectText(buf, off, len);
+            }
+
+            @Override
+            public Verdict inspectBinary() {
+                return rules.inspectBinary();
+            }
+        };
     }
 
     /**

@@ -193,22 +193,6 @@ class PolicyLoaderTest {
                 .doesNotContain("hunter2", "hunter3");
     }
 
-    static Stream<Arguments> notEnforced() {
-        return Stream.of(
-                Arguments.of("    messages: { json: { schema: s.json } }\n", "9:17: routes[0].messages.json"),
-                Arguments.of("    messages: { sanitize: { html: strip } }\n", "9:17: routes[0].messages.sanitize"),
-                Arguments.of("    messages: { deny: [ { name: script, pattern: '(?i)<script' } ] }\n", "9:17: routes[0].messages.deny"));
-    }
-
-    @ParameterizedTest
-    @MethodSource("notEnforced")
-    void refusesValidFeaturesNotEnforcedYet(String section, String where) throws IOException {
-        Files.writeString(dir.resolve("s.json"), "{}");
-        assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + section, Map.of())).isEqualTo(dir.resolve("policy.yaml") + ":"
-                + where + ": not enforced by this version of wsguard yet"
-                + " (remove it; wsguard refuses a policy it would only pretend to enforce)");
-    }
-
     @Test
     void jwtAuthIsAccepted() {
         assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL.replace("auth: none",
@@ -217,11 +201,13 @@ class PolicyLoaderTest {
     }
 
     @Test
-    void notEnforcedFeaturesAreStillValidated() {
+    void messageRulesAreValidatedAndAccepted() throws IOException {
         assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    messages: { sanitize: { html: strip, fields: [text] } }\n",
                 Map.of()))
-                .contains("routes[0].messages.sanitize.fields[0]: 'text' is not a JSON path")
-                .contains("9:17: routes[0].messages.sanitize: not enforced");
+                .contains("routes[0].messages.sanitize.fields[0]: 'text' is not a JSON path");
+        Files.writeString(dir.resolve("s.json"), "{\"type\": \"object\"}");
+        assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    messages: { json: { required: true, schema: s.json },"
+                + " sanitize: { html: strip }, deny: [ { name: script, pattern: '(?i)<script' } ] }\n", Map.of())).isEmpty();
     }
 
     @Test

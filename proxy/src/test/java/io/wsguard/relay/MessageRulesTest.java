@@ -338,7 +338,7 @@ class MessageRulesTest {
     void upstreamsBinaryOnADirectionBothRouteClosesTheUpstreamWith1003AndTheClientWith1014() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/both"));
         upstream.closes().clear();
-        ws.send("push-binary:" + java.util.Base64.getEncoder().encodeToString(utf8("from the upstream")));
+        ws.send("push-binary:" + java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(utf8("from the upstream")));
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1014);
         assertThat(ws.messages).isEmpty();

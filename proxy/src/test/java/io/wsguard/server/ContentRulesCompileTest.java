@@ -9,7 +9,6 @@ import io.wsguard.limit.LimitState;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyProblem;
-import io.wsguard.policy.PreviewPolicies;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The policy compiler builds each route's content rules and reports what cannot be compiled at
  * the line and column of the field at fault, like every other policy problem. (Loaded past
- * {@code Enforcement}, which still refuses {@code messages.json/sanitize/deny} until the relay enforces them.)
+ * the policy loader.)
  */
 class ContentRulesCompileTest {
 
@@ -52,7 +51,7 @@ class ContentRulesCompileTest {
     @Test
     void compiledRulesAreKeptByRouteName() throws Exception {
         Files.writeString(dir.resolve("chat.json"), "{\"type\":\"object\",\"required\":[\"text\"]}");
-        final LoadedPolicy loaded = PreviewPolicies.load(policy("""
+        final LoadedPolicy loaded = loadPolicy(policy("""
                 json: { required: true, schema: chat.json }
                 deny: [ { name: script-tag, pattern: '(?i)<script' } ]
                 sanitize: { html: strip, fields: ['$.text'] }"""));
@@ -74,7 +73,7 @@ class ContentRulesCompileTest {
         final Path schema = dir.resolve("chat.json");
         Files.writeString(schema, "{\n  \"type\": \"object\",\n  \"properties\": { \"text\": }\n}\n");
         final Path file = policy("json: { schema: chat.json }");
-        final List<PolicyProblem> problems = problems(PreviewPolicies.load(file));
+        final List<PolicyProblem> problems = problems(loadPolicy(file));
         assertThat(problems).hasSize(1);
         assertThat(problems.get(0).toString())
                 .startsWith(file + ":9:23: routes[0].messages.json.schema: " + schema + ":3:27: not JSON: ");
@@ -92,12 +91,16 @@ class ContentRulesCompileTest {
                     messages:
                       sanitize: { html: strip, fields: ['$.ok', '$.items['] }
                 """);
-        final List<String> problems = problems(PreviewPolicies.load(file)).stream().map(PolicyProblem::toString).toList();
+        final List<String> problems = problems(loadPolicy(file)).stream().map(PolicyProblem::toString).toList();
         assertThat(problems).hasSize(2);
         assertThat(problems.get(0)).startsWith(file + ":9:23: routes[0].messages.json.schema: ")
                 .contains("bad.json: not a valid JSON Schema: $.type: ");
         assertThat(problems.get(1)).isEqualTo(file
                 + ":15:49: routes[1].messages.sanitize.fields[1]: '$.items[' is not a JSON path: unclosed '[' at column 8"
                 + " (expected: a JSON path like $.text, $.user.name or $.items[*].title; supported: .name, ['name'], [n], [*])");
+    }
+
+    private static LoadedPolicy loadPolicy(Path file) {
+        return io.wsguard.policy.PolicyLoader.load(file, java.util.Map.of());
     }
 }

@@ -133,15 +133,15 @@ public final class UpstreamServer implements AutoCloseable {
                 session.disconnect();
                 return;
             }
-            // "push-text:BASE64" / "push-binary:BASE64": answer with something the client never sent
+            // "push-text:B64URL" / "push-binary:B64URL" (URL-safe, unpadded: plain text to any sanitizer): answer with something the client never sent
             // (what direction: both checks on the way back).
             if (message.startsWith("push-text:")) {
-                final byte[] decoded = java.util.Base64.getDecoder().decode(message.substring("push-text:".length()));
+                final byte[] decoded = java.util.Base64.getUrlDecoder().decode(message.substring("push-text:".length()));
                 session.sendText(new String(decoded, java.nio.charset.StandardCharsets.UTF_8), Callback.from(this::next, x -> next()));
                 return;
             }
             if (message.startsWith("push-binary:")) {
-                final byte[] decoded = java.util.Base64.getDecoder().decode(message.substring("push-binary:".length()));
+                final byte[] decoded = java.util.Base64.getUrlDecoder().decode(message.substring("push-binary:".length()));
                 session.sendBinary(ByteBuffer.wrap(decoded), Callback.from(this::next, x -> next()));
                 return;
             }
