@@ -386,6 +386,7 @@ class MessageContentTest {
             return !found.isEmpty();
         });
         assertThat(found.get(found.size() - 1)).containsEntry("stage", "message");
+        assertThat(blocked(route, reason)).as("wsguard_blocked_total{route=%s,reason=%s}", route, reason).isGreaterThanOrEqualTo(1);
         return found.get(found.size() - 1);
     }
 

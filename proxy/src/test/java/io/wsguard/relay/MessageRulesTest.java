@@ -428,6 +428,7 @@ class MessageRulesTest {
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                 .containsEntry("route", route).containsEntry("reason", reason).containsEntry("event", "blocked")
                 .containsEntry("stage", "message").containsEntry("action", action).containsEntry("closeCode", closeCode)));
+        assertThat(blockedMetric(route, reason)).as("wsguard_blocked_total{route=%s,reason=%s}", route, reason).isGreaterThanOrEqualTo(1);
     }
 
     private static long countOf(String route, String reason) throws Exception {
