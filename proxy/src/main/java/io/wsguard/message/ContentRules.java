@@ -122,7 +122,8 @@ public final class ContentRules {
         try {
             JsonScan scan = null;
             // Decoded strings can match where the raw text does not only through escapes or anchors.
-            final DenyRules decodedDeny = deny != null && (deny.anchored() || indexOf(buf, off, len, (byte) '\\') >= 0) ? deny : null;
+            final boolean escapes = deny != null && LiteralFilter.indexOfEither(buf, off, off + len, (byte) '\\', (byte) '\\') >= 0;
+            final DenyRules decodedDeny = deny != null && (deny.anchored() || escapes) ? deny : null;
             if (jsonConfigured) {
                 if (len > maxSize) {
                     // The relay bounds messages by maxSize already; this keeps the parser's bound whatever the caller.
@@ -219,14 +220,5 @@ public final class ContentRules {
             }
         }
         return false;
-    }
-
-    private static int indexOf(byte[] buf, int off, int len, byte b) {
-        for (int i = off; i < off + len; i++) {
-            if (buf[i] == b) {
-                return i;
-            }
-        }
-        return -1;
     }
 }

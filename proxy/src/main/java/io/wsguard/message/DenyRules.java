@@ -2,7 +2,7 @@ package io.wsguard.message;
 
 import com.google.re2j.Pattern;
 import io.wsguard.policy.MessagePolicy;
-import java.util.Arrays;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
@@ -59,17 +59,19 @@ final class DenyRules {
      * or -1.
      */
     int firstMatch(byte[] buf, int off, int len, int limit) {
-        byte[] whole = off == 0 && len == buf.length ? buf : null;
+        String text = null;
         for (int i = 0; i < Math.min(limit, rules.length); i++) {
             final Rule rule = rules[i];
             if (!rule.filter().mayMatch(buf, off, len)) {
                 continue;
             }
-            if (whole == null) {
-                // RE2/J reads a whole byte[] only; copy once, and only when some rule needs it.
-                whole = Arrays.copyOfRange(buf, off, off + len);
+            if (text == null) {
+                // Decoded once, and only when some rule needs RE2/J. Not RE2/J's byte[] mode: in 1.8 it
+                // sees the start of the text after a trailing multi-byte char ("x|^$" finds a match in
+                // "é"), which the property test against the UTF-16 mode found.
+                text = new String(buf, off, len, StandardCharsets.UTF_8);
             }
-            if (rule.pattern().matcher(whole).find()) {
+            if (rule.pattern().matcher(text).find()) {
                 return i;
             }
         }

@@ -3,6 +3,7 @@ package io.wsguard.message;
 import com.google.re2j.Pattern;
 import com.networknt.schema.regex.RegularExpression;
 import com.networknt.schema.regex.RegularExpressionFactory;
+import io.wsguard.policy.MessagePolicy;
 
 /**
  * JSON Schema's {@code pattern} and {@code patternProperties} matched by RE2/J instead of
@@ -18,7 +19,8 @@ final class Re2RegularExpressions implements RegularExpressionFactory {
 
     @Override
     public RegularExpression getRegularExpression(String regex) {
-        final Pattern pattern = Pattern.compile(fromEcma(regex));
+        // The same compile as deny rules: RE2 syntax errors and nested-repetition blowups are refused.
+        final Pattern pattern = MessagePolicy.DenyRulePolicy.compile(fromEcma(regex));
         // ECMA-262 patterns are unanchored: find, not matches.
         return value -> pattern.matcher(value).find();
     }

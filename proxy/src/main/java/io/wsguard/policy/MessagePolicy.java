@@ -80,6 +80,13 @@ public record MessagePolicy(
          * RE2 regular expression: missing closing ) in `(<script` (expected: an RE2 regular expression)}.
          */
         public static com.google.re2j.Pattern compile(String pattern) {
+            // RE2/J, unlike RE2, does not bound the program a nested repetition expands to:
+            // "((a{1000}){1000}){1000}" runs out of heap while compiling. Refuse it before.
+            final long size = programSize(pattern);
+            if (size > MAX_PROGRAM_SIZE) {
+                throw new IllegalArgumentException("not an RE2 regular expression wsguard accepts: its nested repetitions expand"
+                        + " to about " + size + " instructions (expected: at most " + MAX_PROGRAM_SIZE + ")");
+            }
             try {
                 return com.google.re2j.Pattern.compile(pattern);
             } catch (com.google.re2j.PatternSyntaxException e) {
@@ -94,6 +101,74 @@ public record MessagePolicy(
                         + (backtracking ? "; lookaround and backreferences are not supported" : "")
                         + " (expected: an RE2 regular expression)", e);
             }
+        }
+
+        /** Far above any rule or schema pattern written by hand; compiles in milliseconds. */
+        static final long MAX_PROGRAM_SIZE = 100_000;
+
+        /**
+         * An upper estimate of the instructions {@code pattern} compiles to: each atom (and each
+         * {@code * + ?}) counts 1, a counted repetition multiplies what it repeats by its largest
+         * count, alternatives add up.
+         * Reads the syntax loosely; RE2/J reports real syntax errors afterwards.
+         */
+        static long programSize(String pattern) {
+            final int[] pos = {0};
+            return alternation(pattern, pos);
+        }
+
+        private static long alternation(String re, int[] pos) {
+            long total = sequence(re, pos);
+            while (pos[0] < re.length() && re.charAt(pos[0]) == '|') {
+                pos[0]++;
+                total = Math.min(Long.MAX_VALUE / 2, total + sequence(re, pos));
+            }
+            return total;
+        }
+
+        private static long sequence(String re, int[] pos) {
+            long total = 0;
+            while (pos[0] < re.length() && re.charAt(pos[0]) != '|' && re.charAt(pos[0]) != ')') {
+                final char c = re.charAt(pos[0]);
+                long atom = 1;
+                if (c == '(') {
+                    pos[0]++;
+                    if (pos[0] < re.length() && re.charAt(pos[0]) == '?') {
+                        // Skip the flags or the group name: (?i) (?i:…) (?P<n>…) (?<n>…)
+                        while (pos[0] < re.length() && ":)>".indexOf(re.charAt(pos[0])) < 0) {
+                            pos[0]++;
+                        }
+                        if (pos[0] < re.length() && re.charAt(pos[0]) == ')') {
+                            pos[0]++;
+                            continue;
+                        }
+                        pos[0]++;
+                    }
+                    atom = Math.max(1, alternation(re, pos));
+                    pos[0]++;
+                } else if (c == '[') {
+                    pos[0]++;
+                    while (pos[0] < re.length() && re.charAt(pos[0]) != ']') {
+                        pos[0] += re.charAt(pos[0]) == '\\' ? 2 : 1;
+                    }
+                    pos[0]++;
+                } else {
+                    pos[0] += c == '\\' ? 2 : 1;
+                }
+                long repeat = 1;
+                if (pos[0] < re.length() && re.charAt(pos[0]) == '{') {
+                    final int close = re.indexOf('}', pos[0]);
+                    final String body = close < 0 ? "" : re.substring(pos[0] + 1, close);
+                    if (body.matches("\\d{1,7}(,\\d{0,7})?")) {
+                        final String[] counts = body.split(",", -1);
+                        repeat = Math.max(1, Long.parseLong(counts[counts.length == 2 && !counts[1].isEmpty() ? 1 : 0]));
+                        pos[0] = close + 1;
+                    }
+                }
+                final long repeated = atom > Long.MAX_VALUE / 4 / repeat ? Long.MAX_VALUE / 4 : atom * repeat;
+                total = Math.min(Long.MAX_VALUE / 2, total + repeated);
+            }
+            return total;
         }
     }
 }

@@ -58,6 +58,41 @@ class ChatMessagesPropertyTest {
         assertThat(verdicts).isEqualTo(20_000);
     }
 
+    @Test
+    void oneInstanceServesManyThreadsAtOnce() throws Exception {
+        // Shared by every connection of a route: compiled schema, patterns and policies hold no per-call state.
+        final SplittableRandom random = new SplittableRandom(7);
+        final List<byte[]> valid = new ArrayList<>();
+        final List<byte[]> invalid = new ArrayList<>();
+        for (int i = 0; i < 500; i++) {
+            final String message = chatMessage(random);
+            valid.add(message.getBytes(StandardCharsets.UTF_8));
+            invalid.add(message.replace("\"chat\"", "\"chat\",\"extra\":1").getBytes(StandardCharsets.UTF_8));
+        }
+        final java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            final List<java.util.concurrent.Future<Integer>> results = new ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                results.add(pool.submit(() -> {
+                    int wrong = 0;
+                    for (int round = 0; round < 10; round++) {
+                        for (int i = 0; i < valid.size(); i++) {
+                            wrong += rules.inspectText(valid.get(i), 0, valid.get(i).length) == Verdict.ALLOW ? 0 : 1;
+                            final Verdict refused = rules.inspectText(invalid.get(i), 0, invalid.get(i).length);
+                            wrong += Rules.detail(refused).equals("$.extra: property not allowed") ? 0 : 1;
+                        }
+                    }
+                    return wrong;
+                }));
+            }
+            for (java.util.concurrent.Future<Integer> result : results) {
+                assertThat(result.get()).isZero();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     static String chatMessage(SplittableRandom random) {
         final List<String> members = new ArrayList<>();
         members.add(member(random, "type", "\"chat\""));

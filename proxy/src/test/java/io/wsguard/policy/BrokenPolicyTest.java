@@ -109,6 +109,10 @@ class BrokenPolicyTest {
                 Arguments.of(PolicyFiles.MINIMAL + "    messages: { deny: [ { name: x, pattern: '(a)\\1' } ] }\n",
                         "9:45: routes[0].messages.deny[0].pattern: not an RE2 regular expression: invalid escape sequence"
                         + " in `\\1`; lookaround and backreferences are not supported (expected: an RE2 regular expression)"),
+                // RE2/J would run out of heap compiling this; refused before.
+                Arguments.of(PolicyFiles.MINIMAL + "    messages: { deny: [ { name: x, pattern: '((a{1000}){1000}){1000}' } ] }\n",
+                        "9:45: routes[0].messages.deny[0].pattern: not an RE2 regular expression wsguard accepts: its nested"
+                        + " repetitions expand to about 1000000000 instructions (expected: at most 100000)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [none], secret: s } }"),
                         "8:33: routes[0].auth.jwt.algorithms[0]: 'none' is never accepted (expected: a signing algorithm like RS256)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [HS256], secret: s, jwksUri: 'https://a/' } }"),
