@@ -131,16 +131,7 @@ public final class RouteMetrics {
      * {@code reason}: the same count the audit line carries (SPEC §5).
      */
     public void blocked(Reason reason, long count) {
-        // Read the cache first: a flood of blocked messages must not allocate per message.
-        Counter counter = blocked.get(reason.ordinal());
-        if (counter == null) {
-            counter = cache(blocked, reason, Counter.builder("wsguard.blocked")
-                                                    .description("Handshakes and messages blocked, by reason")
-                                                    .tag("route", route)
-                                                    .tag("reason", reason.code())
-                                                    .register(registry));
-        }
-        counter.increment(count);
+        reasonCounter(blocked, reason, "wsguard.blocked", "Handshakes and messages blocked, by reason").increment(count);
     }
 
     /** A data frame was read while its connection was closing and relayed nowhere. */
@@ -150,15 +141,7 @@ public final class RouteMetrics {
 
     /** A message was rewritten before it went on (sanitized): the count of {@code event: modified} audit lines. */
     public void modified(Reason reason) {
-        Counter counter = modified.get(reason.ordinal());
-        if (counter == null) {
-            counter = cache(modified, reason, Counter.builder("wsguard.modified")
-                                                     .description("Messages rewritten before they went on, by reason")
-                                                     .tag("route", route)
-                                                     .tag("reason", reason.code())
-                                                     .register(registry));
-        }
-        counter.increment();
+        reasonCounter(modified, reason, "wsguard.modified", "Messages rewritten before they went on, by reason").increment();
     }
 
     private void direction(String name, String description, String direction, LongAdder adder) {
@@ -179,6 +162,19 @@ public final class RouteMetrics {
                       .tag("route", route)
                       .tag("outcome", outcome)
                       .register(registry);
+    }
+
+    /** The counter {@code name{route,reason}}, registered on first use and cached by reason: a flood of blocked messages must not allocate per message. */
+    private Counter reasonCounter(AtomicReferenceArray<Counter> cache, Reason reason, String name, String description) {
+        final Counter cached = cache.get(reason.ordinal());
+        if (cached != null) {
+            return cached;
+        }
+        return cache(cache, reason, Counter.builder(name)
+                                           .description(description)
+                                           .tag("route", route)
+                                           .tag("reason", reason.code())
+                                           .register(registry));
     }
 
     private static Counter cache(AtomicReferenceArray<Counter> cache, Reason reason, Counter created) {
