@@ -4,6 +4,7 @@ import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
 import io.github.bucket4j.ConsumptionProbe;
 import io.github.bucket4j.TimeMeter;
+import io.github.bucket4j.local.SynchronizationStrategy;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -77,6 +78,10 @@ public final class KeyedBuckets {
      * they were taken and, if not, {@link ConsumptionProbe#getNanosToWaitForRefill()}.
      */
     public ConsumptionProbe tryConsume(String key, long tokens) {
+        return bucket(key).tryConsumeAndReturnRemaining(tokens);
+    }
+
+    private Bucket bucket(String key) {
         sweepIfDue();
         Bucket bucket = buckets.get(key);
         if (bucket == null) {
@@ -85,7 +90,12 @@ public final class KeyedBuckets {
             }
             bucket = buckets.computeIfAbsent(key, k -> newBucket());
         }
-        return bucket.tryConsumeAndReturnRemaining(tokens);
+        return bucket;
+    }
+
+    /** Takes {@code tokens} from {@code key}'s bucket if it holds them (a new key starts full); allocates nothing for a known key. */
+    public boolean tryTake(String key, long tokens) {
+        return bucket(key).tryConsume(tokens);
     }
 
     /** How many keys have a bucket now. */
@@ -138,7 +148,10 @@ public final class KeyedBuckets {
     }
 
     private Bucket newBucket() {
-        return Bucket.builder().addLimit(bandwidth).withCustomTimePrecision(clock).build();
+        // Synchronized updates the state in place; the lock-free default copies it on every take, an
+        // allocation per message for the per-subject limit. A key's lock is rarely contended.
+        return Bucket.builder().addLimit(bandwidth).withCustomTimePrecision(clock)
+                .withSynchronizationStrategy(SynchronizationStrategy.SYNCHRONIZED).build();
     }
 
     private record Candidate(String key, Bucket bucket, long tokens) {}

@@ -1,11 +1,11 @@
 package io.wsguard.relay;
 
-import io.wsguard.limit.KeyedBuckets;
-import io.wsguard.policy.Action;
-import io.wsguard.policy.LimitsPolicy.RateLimitPolicy;
 import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
 import io.github.bucket4j.local.SynchronizationStrategy;
+import io.wsguard.limit.KeyedBuckets;
+import io.wsguard.policy.Action;
+import io.wsguard.policy.LimitsPolicy.RateLimitPolicy;
 
 /**
  * What one direction's messages must satisfy on a route, shared by all of its connections:

@@ -1,17 +1,17 @@
 package io.wsguard.relay;
 
+import io.github.bucket4j.Bucket;
 import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
-import io.github.bucket4j.Bucket;
 import io.wsguard.check.Verdict;
 import io.wsguard.policy.Action;
 import io.wsguard.policy.LimitsPolicy;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.Arrays;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.Scheduler;
@@ -29,8 +29,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Flow control is Jetty's explicit demand: a side reads its next frame only after the peer has
  * written the previous one, so a slow reader slows the writer and the proxy holds at most one frame
- * per direction (SPEC §4). Frames pass through as they are (fragmentation, pings and pongs
- * included); messages are never reassembled here, only their size is counted, after decompression.
+ * per direction (SPEC §4). On a route without message rules frames pass through as they are
+ * (fragmentation, pings and pongs included) and only their size is counted, after decompression. A
+ * direction with rules ({@link MessageRules#inspects()}) checks each message whole before the peer
+ * sees it ({@link Inspection}): then at most one message, bounded by {@code maxSize}, is held per
+ * direction.
  *
  * <p>The close handshake is relayed end to end: a CLOSE from one side is forwarded to the other,
  * and the other's reply is sent back as the answer, so codes and reasons pass through unchanged.
@@ -696,7 +699,7 @@ public final class ProxySession {
                 return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perConnection " + describe(rules.messagesPerConnection()));
             }
             if (side.inbound && rules.messagesPerSubject() != null && subject != null
-                    && !rules.messagesPerSubject().tryConsume(subject, 1).isConsumed()) {
+                    && !rules.messagesPerSubject().tryTake(subject, 1)) {
                 return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perSubject for this subject");
             }
             return null;

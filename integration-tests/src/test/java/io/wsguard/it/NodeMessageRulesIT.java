@@ -1,0 +1,79 @@
+package io.wsguard.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.wsguard.demo.DevCerts;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Message rules seen by another language's client: Node's {@code ws} over wss:// against the built
+ * jar, on a route with a JSON schema, sanitizing and {@code binary: deny}. The markup comes back
+ * sanitized; each refused message closes with SPEC §4's code and never reaches the upstream.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class NodeMessageRulesIT {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void nodeClientSeesSanitizedEchoesAndTheRightCloseCodes() throws Exception {
+        final Path node = WsguardProcess.root().resolve("integration-tests/node");
+        assertThat(node.resolve("node_modules/ws/package.json"))
+                .as("Node's ws package is not installed: run `npm ci` in %s (.ci/run does)", node)
+                .isRegularFile();
+        final DevCerts.DevCertPaths certs = Tls.certs(dir.resolve("certs"));
+        Files.writeString(dir.resolve("chat.json"), """
+                {"type": "object", "required": ["type", "text"], "additionalProperties": false,
+                 "properties": {"type": {"const": "chat"}, "text": {"type": "string"}}}
+                """);
+        try (Upstream upstream = new Upstream()) {
+            final String routes = """
+                    - name: chat
+                      match: { path: /chat }
+                      upstream: { targets: [%s] }
+                      auth: none
+                      messages:
+                        binary: deny
+                        json: { required: true, schema: %s }
+                        sanitize: { html: formatting, fields: ["$.text"] }
+                    """.formatted(upstream.uri("/echo"), dir.resolve("chat.json"));
+            try (WsguardProcess proxy = WsguardProcess.start(
+                    dir, WsguardProcess.policy(dir, Tls.listenerPair(certs), "", routes))) {
+                final Process process = new ProcessBuilder("node", "message-rules.mjs", proxy.uri("/chat").toString(),
+                                                           certs.caCertificate().toString())
+                        .directory(node.toFile())
+                        .redirectError(ProcessBuilder.Redirect.INHERIT)
+                        .start();
+                final String out;
+                try {
+                    out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                    assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
+                } finally {
+                    process.destroyForcibly();
+                }
+                assertThat(process.exitValue()).as("node client: %s", out).isZero();
+                @SuppressWarnings("unchecked")
+                final Map<String, Map<String, Object>> result = JsonMapper.builder().build().readValue(out.strip(), Map.class);
+                assertThat(result.get("markup").get("replies"))
+                        .isEqualTo(List.of("{\"type\":\"chat\",\"text\":\"hi <b>there</b>\"}"));
+                assertThat(result.get("markup")).containsEntry("closeCode", 1000);
+                assertThat(result.get("schema")).containsEntry("closeCode", 1008).containsEntry("replies", List.of());
+                assertThat(result.get("notJson")).containsEntry("closeCode", 1008).containsEntry("replies", List.of());
+                assertThat(result.get("invalidUtf8")).containsEntry("closeCode", 1007).containsEntry("replies", List.of());
+                assertThat(result.get("binary")).containsEntry("closeCode", 1003).containsEntry("replies", List.of());
+                // Only the sanitized message ever reached the chat room.
+                assertThat(upstream.messages()).containsExactly("{\"type\":\"chat\",\"text\":\"hi <b>there</b>\"}");
+            }
+        }
+    }
+}
