@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.Scheduler;
@@ -57,6 +58,7 @@ public final class ProxySession {
     private final Duration idleTimeout;
     private final Duration maxLifetime;
     private final Scheduler scheduler;
+    private final Executor executor;
     private final SessionEvents events;
     private final Instant openedAt = Instant.now();
 
@@ -92,6 +94,7 @@ public final class ProxySession {
             Duration idleTimeout,
             Duration maxLifetime,
             Scheduler scheduler,
+            Executor executor,
             SessionEvents events) {
         this.id = id;
         this.route = route;
@@ -103,6 +106,7 @@ public final class ProxySession {
         this.idleTimeout = idleTimeout;
         this.maxLifetime = maxLifetime;
         this.scheduler = scheduler;
+        this.executor = executor;
         this.events = events;
         this.client = new Side("client", true, inboundRules);
         this.upstream = new Side("upstream", false, outboundRules);
@@ -601,6 +605,8 @@ public final class ProxySession {
     private final class Inspection {
         /** Holding buffers larger than this are let go after each message, so idle connections stay small. */
         private static final int RETAINED_HOLD = 8 * 1024;
+        /** Larger text messages are content-checked on a pool thread, not the selector thread (a few µs below it). */
+        private static final int INLINE_CONTENT_LIMIT = 8 * 1024;
 
         private final Side side;
         private final MessageRules rules;
@@ -711,34 +717,56 @@ public final class ProxySession {
             if (!single) {
                 hold(last.getPayload(), last.getPayloadLength());
             }
-            Verdict verdict = Verdict.ALLOW;
-            byte[] buf = null;
-            int off = 0;
             final int len = (int) size;
             if (opcode == OpCode.TEXT && !utf8.atCharBoundary()) {
-                verdict = new Verdict.Deny(Reason.INVALID_UTF8, "text message ends inside a character");
-            } else if (byteBucket != null && !byteBucket.tryConsume(Math.max(1, size))) {
-                verdict = new Verdict.Deny(Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection()));
-            } else if (rules.content() != null) {
-                if (opcode == OpCode.TEXT) {
-                    if (single) {
-                        final ByteBuffer payload = last.getPayload();
-                        if (payload == null) {
-                            buf = EMPTY;
-                        } else if (payload.hasArray()) {
-                            buf = payload.array();
-                            off = payload.arrayOffset() + payload.position();
-                        } else {
-                            buf = Scratch.copy(payload);
-                        }
-                    } else {
-                        buf = held == null ? EMPTY : held;
-                    }
-                    verdict = rules.content().inspectText(buf, off, len);
+                decided(last, callback, single, new Verdict.Deny(Reason.INVALID_UTF8, "text message ends inside a character"), null, 0, len);
+                return;
+            }
+            if (byteBucket != null && !byteBucket.tryConsume(Math.max(1, size))) {
+                decided(last, callback, single,
+                        new Verdict.Deny(Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection())), null, 0, len);
+                return;
+            }
+            final ContentInspector content = rules.content();
+            if (content == null) {
+                decided(last, callback, single, Verdict.ALLOW, null, 0, len);
+                return;
+            }
+            if (opcode != OpCode.TEXT) {
+                decided(last, callback, single, content.inspectBinary(), null, 0, len);
+                return;
+            }
+            if (len > INLINE_CONTENT_LIMIT) {
+                // Sanitizing or matching tens of KiB takes milliseconds: not on the selector thread that
+                // other connections' reads run on. Nothing else touches this direction meanwhile (its
+                // next frame is not demanded yet), and the frame stays valid until its callback completes.
+                if (single) {
+                    hold(last.getPayload(), len);
+                }
+                final byte[] bytes = held;
+                executor.execute(() -> decided(last, callback, single, content.inspectText(bytes, 0, len), bytes, 0, len));
+                return;
+            }
+            final byte[] buf;
+            int off = 0;
+            if (!single) {
+                buf = held == null ? EMPTY : held;
+            } else {
+                final ByteBuffer payload = last.getPayload();
+                if (payload == null) {
+                    buf = EMPTY;
+                } else if (payload.hasArray()) {
+                    buf = payload.array();
+                    off = payload.arrayOffset() + payload.position();
                 } else {
-                    verdict = rules.content().inspectBinary();
+                    buf = Scratch.copy(payload);
                 }
             }
+            decided(last, callback, single, content.inspectText(buf, off, len), buf, off, len);
+        }
+
+        /** Applies the verdict on a whole message: relays it, its rewrite, or nothing. */
+        private void decided(Frame last, Callback callback, boolean single, Verdict verdict, byte[] buf, int off, int len) {
             if (verdict instanceof Verdict.Deny deny) {
                 final String sample = buf != null ? sample(buf, off, len) : sampleOf(last, single);
                 if (refuse(side, deny, actionFor(deny.reason()), sample)) {

@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -368,6 +369,11 @@ public final class ProxyServer {
 
     Scheduler scheduler() {
         return scheduler;
+    }
+
+    /** Jetty's thread pool: where work too long for a selector thread goes. */
+    Executor threads() {
+        return threads;
     }
 
     LimitState limits() {

@@ -142,7 +142,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 handshake.connectionId(), route.name(), handshake.clientIp(), origin,
                 principal == null ? null : principal.subject(), route.tokenDeadline(principal), route.mode(),
                 route.inboundRules(), route.outboundRules(), route.idleTimeout(), route.maxLifetime(),
-                server.scheduler(), route.events());
+                server.scheduler(), server.threads(), route.events());
         final boolean offerDeflate = route.compressionAllowed()
                 && request.getHeaders().getCSV(HttpHeader.SEC_WEBSOCKET_EXTENSIONS, false).stream()
                         .anyMatch(e -> ExtensionConfig.parse(e).getName().equals(DEFLATE));

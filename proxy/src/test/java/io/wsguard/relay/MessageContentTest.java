@@ -246,6 +246,31 @@ class MessageContentTest {
         ws.session.close();
     }
 
+    /** Messages over 8 KiB are checked on a pool thread instead of the selector: the same verdicts. */
+    @Test
+    void largeMessagesGetTheSameVerdictsWholeOrFragmented() throws Exception {
+        final String filler = "lorem ipsum ".repeat(2000);
+        final TestClient.Recorder ws = client.connect(proxy.uri("/sanitize-text"));
+        ws.send(filler + "<img src=x onerror=alert(1)>");
+        assertThat(ws.next()).isEqualTo(filler);
+        ws.send(filler + "<b>kept</b>");
+        assertThat(ws.next()).isEqualTo(filler + "<b>kept</b>");
+        // The same in three fragments: reassembled, sanitized, relayed as one message.
+        final String whole = filler + "<svg onload=alert(1)>x";
+        final int third = whole.length() / 3;
+        ws.session.sendPartialText(whole.substring(0, third), false, org.eclipse.jetty.websocket.api.Callback.NOOP);
+        ws.session.sendPartialText(whole.substring(third, 2 * third), false, org.eclipse.jetty.websocket.api.Callback.NOOP);
+        ws.session.sendPartialText(whole.substring(2 * third), true, org.eclipse.jetty.websocket.api.Callback.NOOP);
+        assertThat(ws.next()).isEqualTo(filler + "x");
+        ws.session.close();
+
+        final TestClient.Recorder refused = client.connect(proxy.uri("/json"));
+        final String big = "{\"type\":\"chat\",\"text\":\"ok\",\"n\":\"" + filler + "\"}";
+        refused.send(big);
+        assertClosed(refused, 1008);
+        assertUpstreamNeverGot(big);
+    }
+
     @Test
     void nonJsonTextIsSanitizedWhole() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/sanitize-text"));
