@@ -3,15 +3,12 @@ package io.wsguard.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.demo.DevCerts;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import tools.jackson.databind.json.JsonMapper;
 
 /**
  * A second, independent client: Node's {@code ws} package ({@code integration-tests/node}) over
@@ -26,10 +23,6 @@ class NodeClientIT {
 
     @Test
     void nodeWsClientEchoesByteExactThroughWss() throws Exception {
-        final Path node = WsguardProcess.root().resolve("integration-tests/node");
-        assertThat(node.resolve("node_modules/ws/package.json"))
-                .as("Node's ws package is not installed: run `npm ci` in %s (.ci/run does)", node)
-                .isRegularFile();
         final DevCerts.DevCertPaths certs = Tls.certs(dir.resolve("certs"));
         try (Upstream upstream = new Upstream()) {
             upstream.acceptSubprotocol("chat.v2");
@@ -42,21 +35,8 @@ class NodeClientIT {
                     """.formatted(upstream.uri("/echo"));
             try (WsguardProcess proxy = WsguardProcess.start(
                     dir, WsguardProcess.policy(dir, Tls.listenerPair(certs), "", routes))) {
-                final Process process = new ProcessBuilder("node", "client.mjs", proxy.uri("/echo").toString(),
-                                                           certs.caCertificate().toString())
-                        .directory(node.toFile())
-                        .redirectError(ProcessBuilder.Redirect.INHERIT)
-                        .start();
-                final String out;
-                try {
-                    out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                    assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
-                } finally {
-                    process.destroyForcibly();
-                }
-                @SuppressWarnings("unchecked")
-                final Map<String, Object> result = JsonMapper.builder().build().readValue(out.strip(), Map.class);
-                assertThat(process.exitValue()).as("node client: %s", out).isZero();
+                final Map<String, Object> result = NodeScript.run("client.mjs", proxy.uri("/echo").toString(),
+                        certs.caCertificate().toString());
                 assertThat(result).containsEntry("protocol", "chat.v2")
                         .containsEntry("textEcho", true)
                         .containsEntry("binaryEcho", true)
@@ -64,7 +44,7 @@ class NodeClientIT {
                         .containsEntry("closeCode", 4040)
                         .containsEntry("closeReason", "bye from upstream");
                 assertThat(upstream.upgrades()).isEqualTo(1);
-                assertThat(Files.exists(node.resolve("package-lock.json"))).isTrue();
+                assertThat(WsguardProcess.root().resolve("integration-tests/node/package-lock.json")).isRegularFile();
             }
         }
     }

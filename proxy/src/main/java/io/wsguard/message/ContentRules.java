@@ -3,6 +3,7 @@ package io.wsguard.message;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
 import io.wsguard.policy.MessagePolicy;
+import io.wsguard.relay.ContentInspector;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.slf4j.Logger;
@@ -37,7 +38,7 @@ import tools.jackson.core.json.JsonFactory;
  *
  * <p>Audit details name the field, the rule or the parser's reason, never the payload (SPEC §5).
  */
-public final class ContentRules {
+public final class ContentRules implements ContentInspector {
 
     private static final Logger LOG = LoggerFactory.getLogger(ContentRules.class);
 
@@ -114,6 +115,7 @@ public final class ContentRules {
      * {@link Verdict.Rewrite} with {@link Reason#SANITIZED}. Never throws: a failure inside a check
      * refuses the message (fail closed).
      */
+    @Override
     public Verdict inspectText(byte[] buf, int off, int len) {
         if (!active) {
             return Verdict.ALLOW;
@@ -183,6 +185,7 @@ public final class ContentRules {
     }
 
     /** A binary message: refused where JSON is required, else allowed. */
+    @Override
     public Verdict inspectBinary() {
         return jsonRequired ? Verdict.deny(Reason.INVALID_JSON, "binary message where JSON is required") : Verdict.ALLOW;
     }

@@ -22,8 +22,6 @@ import io.wsguard.policy.Policy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyProblem;
 import io.wsguard.policy.RoutePolicy;
-import io.wsguard.check.Verdict;
-import io.wsguard.relay.ContentInspector;
 import io.wsguard.relay.MessageRules;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.route.RouteMatcher;
@@ -33,9 +31,7 @@ import io.wsguard.tls.TlsConfigException;
 import io.wsguard.tls.UpstreamTls;
 import java.time.Clock;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -55,8 +51,6 @@ final class CompiledPolicy {
     private final List<CompiledRoute> routeList;
     private final TrustedProxies trustedProxies;
     private final List<SslContextFactory.Server> listenerTls;
-    /** Each route's message content rules, by route name. TODO(#4): move into CompiledRoute. */
-    private final Map<String, ContentRules> contentRules;
     /** Handshakes in progress and connections open that use this policy's routes. */
     private final AtomicInteger inUse = new AtomicInteger();
     /** What the checks hold that must be let go of when the policy stops (JWKS refresh schedules). */
@@ -66,9 +60,8 @@ final class CompiledPolicy {
 
     private CompiledPolicy(
             Policy policy, List<CompiledRoute> routes, TrustedProxies trustedProxies, List<SslContextFactory.Server> listenerTls,
-            List<AutoCloseable> resources, Map<String, ContentRules> contentRules) {
+            List<AutoCloseable> resources) {
         this.policy = policy;
-        this.contentRules = Map.copyOf(contentRules);
         this.resources = List.copyOf(resources);
         this.routeList = List.copyOf(routes);
         this.routes = RouteTable.of(routeList, CompiledRoute::matcher);
@@ -103,12 +96,12 @@ final class CompiledPolicy {
             }
         }
         final List<CompiledRoute> routes = new ArrayList<>();
-        final Map<String, ContentRules> contentRules = new HashMap<>();
         for (int i = 0; i < policy.routes().size(); i++) {
             final RoutePolicy route = policy.routes().get(i);
             // Before the checks below that skip the rest of a route: schema problems are reported with theirs.
+            ContentRules content = null;
             try {
-                contentRules.put(route.name(), ContentRules.compile(route.messages()));
+                content = ContentRules.compile(route.messages());
             } catch (ContentRulesException e) {
                 problems.add(loaded.locations().at("routes[" + i + "]." + e.field(), e.getMessage()));
             }
@@ -127,7 +120,7 @@ final class CompiledPolicy {
                 continue;
             }
             final MessageRules[] messageRules = CompiledRoute.messageRules(route, limits.route(route.name()),
-                    inspector(contentRules.get(route.name())));
+                    content != null && content.active() ? content : null);
             routes.add(new CompiledRoute(
                     route,
                     RouteMatcher.from(route.match()),
@@ -143,26 +136,7 @@ final class CompiledPolicy {
             closeAll(resources);
             throw new PolicyException(problems);
         }
-        return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls, resources,
-                contentRules);
-    }
-
-    /** The relay's view of a route's content rules, or null when it has none (its frames are not held for them). */
-    private static ContentInspector inspector(ContentRules rules) {
-        if (rules == null || !rules.active()) {
-            return null;
-        }
-        return new ContentInspector() {
-            @Override
-            public Verdict inspectText(byte[] buf, int off, int len) {
-                return rules.inspectText(buf, off, len);
-            }
-
-            @Override
-            public Verdict inspectBinary() {
-                return rules.inspectBinary();
-            }
-        };
+        return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls, resources);
     }
 
     /**
@@ -251,10 +225,6 @@ final class CompiledPolicy {
         return routeList;
     }
 
-    /** The content rules of the route named {@code routeName} ({@code messages:}); null for an unknown route. */
-    ContentRules contentRules(String routeName) {
-        return contentRules.get(routeName);
-    }
 
     TrustedProxies trustedProxies() {
         return trustedProxies;

@@ -7,7 +7,6 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -124,11 +123,6 @@ class CheckCommandTest {
         return file;
     }
 
-    /** Until the relay enforces them, Enforcement refuses these sections before the compiler sees them. */
-    private static void assumeContentRulesEnforced(Result result) {
-        Assumptions.assumeFalse(result.out().contains("not enforced by this version of wsguard"),
-                "runs once Enforcement no longer lists messages.json/sanitize/deny (#4)");
-    }
 
     @Test
     void schemaFileWithAJsonSyntaxErrorIsReportedWithBothLocations() throws Exception {
@@ -137,7 +131,6 @@ class CheckCommandTest {
         final Path file = messagesPolicy("json: { required: true, schema: chat.json }");
         final Result result = run("check", "-c", file.toString());
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
-        assumeContentRulesEnforced(result);
         assertThat(result.out()).startsWith(file + ":9:39: routes[0].messages.json.schema: " + schema + ":3:23: not JSON: ");
         assertThat(result.out().lines().count()).isEqualTo(1);
     }
@@ -155,7 +148,6 @@ class CheckCommandTest {
         final Path file = messagesPolicy("sanitize: { html: strip, fields: ['$.text', '$.items[*'] }");
         final Result result = run("check", "-c", file.toString());
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
-        assumeContentRulesEnforced(result);
         assertThat(result.out().strip()).isEqualTo(file + ":9:51: routes[0].messages.sanitize.fields[1]: '$.items[*' is not a JSON path:"
                 + " unclosed '[' at column 8 (expected: a JSON path like $.text, $.user.name or $.items[*].title;"
                 + " supported: .name, ['name'], [n], [*])");

@@ -59,10 +59,12 @@ class ContentRulesCompileTest {
                 route -> null, new LimitState(), Runnable::run, null);
         try {
             final byte[] message = "{\"x\":1}".getBytes(StandardCharsets.UTF_8);
-            assertThat(compiled.contentRules("chat").active()).isTrue();
-            assertThat(compiled.contentRules("chat").inspectText(message, 0, message.length))
+            final CompiledRoute chat = compiled.routeList().get(0);
+            assertThat(chat.name()).isEqualTo("chat");
+            // The client's messages go through the route's content rules; the upstream's (direction: inbound) do not.
+            assertThat(chat.inboundRules().content().inspectText(message, 0, message.length))
                     .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$: required property 'text' missing"));
-            assertThat(compiled.contentRules("nope")).isNull();
+            assertThat(chat.outboundRules().content()).isNull();
         } finally {
             compiled.stop();
         }
