@@ -96,7 +96,7 @@ class MessageContentTest {
                   upstream: { targets: [%1$s] }
                   auth: none
                   messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: ["$.text"] } }
-                """.formatted(upstream.uri("/echo")), "");
+                """.formatted(upstream.uri("/echo")), "", "sampleBytes: 12");
         client = new TestClient();
     }
 
@@ -175,6 +175,17 @@ class MessageContentTest {
         assertClosed(ws, 1008);
         assertUpstreamNeverGot("hello < SCRIPT >alert(1)");
         assertThat(audited("deny", "pattern_denied")).containsEntry("detail", "rule script-tag matched");
+    }
+
+    @Test
+    void sampleBytesKeepsTheStartOfARefusedPayloadAndNoMore() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
+        ws.send("sample-head <script>and the rest that is never logged");
+        assertClosed(ws, 1008);
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                .containsEntry("route", "deny").containsEntry("reason", "pattern_denied")
+                .containsEntry("sample", "sample-head ")));
+        assertThat(Files.readString(dir.resolve("audit.jsonl"))).doesNotContain("never logged");
     }
 
     @Test

@@ -29,10 +29,15 @@ public final class RunningProxy implements AutoCloseable {
 
     /** Starts a proxy with one plain listener, an audit file and {@code routes} (YAML, a list). */
     public static RunningProxy start(Path dir, String routesYaml, String extraYaml) throws Exception {
+        return start(dir, routesYaml, extraYaml, "");
+    }
+
+    /** As above, with more {@code audit:} keys, e.g. {@code "sampleBytes: 16"}. */
+    public static RunningProxy start(Path dir, String routesYaml, String extraYaml, String auditOptions) throws Exception {
         final Path audit = dir.resolve("audit.jsonl");
         final String policy = "version: 1\n"
                 + "listeners:\n  - { host: 127.0.0.1, port: 0 }\n"
-                + "audit: { sink: file, path: " + audit + " }\n"
+                + "audit: { sink: file, path: " + audit + (auditOptions.isEmpty() ? "" : ", " + auditOptions) + " }\n"
                 + extraYaml
                 + "routes:\n" + routesYaml.indent(2);
         final Path file = dir.resolve("policy.yaml");
