@@ -5,13 +5,14 @@
 #              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK,
 #              SCENARIOS ("a b c d e f g"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2),
 #              CERT_KEY (rsa = RSA-2048, the default; ec = ECDSA P-256: the wss certificate of every leg),
-#              WSGUARD_JAVA (the java that runs the proxy jar, e.g. /usr/lib/jvm/temurin-25-jdk-amd64/bin/java).
+#              WSGUARD_JAVA (the java that runs the proxy jar, e.g. /usr/lib/jvm/temurin-25-jdk-amd64/bin/java),
+#              PROXY_JAR (the wsguard jar to run; default proxy/target/wsguard.jar, e.g. an older build for an A/B run).
 # See benchmark/README.md for what each figure means.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_JAR=$ROOT/benchmark/target/wsguard-bench.jar
-PROXY_JAR=$ROOT/proxy/target/wsguard.jar
+PROXY_JAR=${PROXY_JAR:-$ROOT/proxy/target/wsguard.jar}
 
 if [[ "${QUICK:-0}" == 1 ]]; then
   WARMUP=${WARMUP:-1}; DURATION=${DURATION:-2}; IDLE_CONNS=${IDLE_CONNS:-500}; HOLD=${HOLD:-1}; LEG_WARMUP=${LEG_WARMUP:-3}

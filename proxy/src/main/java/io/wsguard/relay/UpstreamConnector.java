@@ -12,6 +12,7 @@ import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.http.HttpCookieStore;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.io.ClientConnector;
+import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.util.component.ContainerLifeCycle;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.Scheduler;
@@ -35,6 +36,11 @@ import org.eclipse.jetty.websocket.core.exception.UpgradeException;
 public final class UpstreamConnector extends ContainerLifeCycle {
 
     private static final Duration COOL_DOWN = Duration.ofSeconds(10);
+    /**
+     * The upstream side's reads run on the selector thread once upgraded, as the client side's do
+     * (see {@link InlineReadsConnector}); {@code -Dwsguard.inlineRelay=false} turns both off.
+     */
+    private static final boolean INLINE_RELAY = Boolean.parseBoolean(System.getProperty("wsguard.inlineRelay", "true"));
 
     private final WebSocketCoreClient client;
     private final Balancer balancer;
@@ -42,7 +48,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
 
     public UpstreamConnector(
             UpstreamPolicy policy, SslContextFactory.Client ssl, Executor executor, Scheduler scheduler) {
-        final ClientConnector connector = new ClientConnector();
+        final ClientConnector connector = INLINE_RELAY ? new InlineReadsConnector() : new ClientConnector();
         connector.setSslContextFactory(ssl);
         connector.setExecutor(executor);
         connector.setScheduler(scheduler);
@@ -107,7 +113,18 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         }
         final Balancer.Target target = order.get(index);
         final URI uri = targetUri(target.uri(), request.pathSuffix(), request.query());
-        final CoreClientUpgradeRequest upgrade = CoreClientUpgradeRequest.from(client, uri, handler);
+        final CoreClientUpgradeRequest upgrade = new CoreClientUpgradeRequest(client, uri) {
+            @Override
+            public FrameHandler getFrameHandler() {
+                return handler;
+            }
+
+            @Override
+            protected void customize(EndPoint endPoint) {
+                // Called once the upstream accepted the upgrade, before its WebSocket connection reads.
+                InlineReadsConnector.readInline(endPoint);
+            }
+        };
         upgrade.timeout(connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
         upgrade.headers(fields -> fields.add(request.headers()));
         if (!request.subprotocols().isEmpty()) {

@@ -12,6 +12,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.websocket.api.Callback;
 import org.eclipse.jetty.websocket.api.Session;
 import org.eclipse.jetty.websocket.server.WebSocketUpgradeHandler;
@@ -24,7 +25,8 @@ import org.eclipse.jetty.websocket.server.WebSocketUpgradeHandler;
 public final class UpstreamServer implements AutoCloseable {
 
     private final Server server = new Server();
-    private final ServerConnector connector = new ServerConnector(server);
+    private final ServerConnector connector;
+    private final boolean secure;
     private final AtomicInteger upgrades = new AtomicInteger();
     private final BlockingQueue<Object> messages = new LinkedBlockingQueue<>();
     private final List<Map<String, List<String>>> upgradeHeaders = new CopyOnWriteArrayList<>();
@@ -35,6 +37,13 @@ public final class UpstreamServer implements AutoCloseable {
     private volatile boolean stalled;
 
     public UpstreamServer() throws Exception {
+        this(null);
+    }
+
+    /** Serves {@code wss://} with {@code tls}, or {@code ws://} when it is null. */
+    public UpstreamServer(SslContextFactory.Server tls) throws Exception {
+        secure = tls != null;
+        connector = secure ? new ServerConnector(server, tls) : new ServerConnector(server);
         connector.setHost("127.0.0.1");
         server.addConnector(connector);
         server.setHandler(WebSocketUpgradeHandler.from(server, container -> {
@@ -60,7 +69,7 @@ public final class UpstreamServer implements AutoCloseable {
 
     /** {@code ws://127.0.0.1:PORT/PATH}. */
     public URI uri(String path) {
-        return URI.create("ws://127.0.0.1:" + connector.getLocalPort() + path);
+        return URI.create((secure ? "wss" : "ws") + "://127.0.0.1:" + connector.getLocalPort() + path);
     }
 
     public int port() {
