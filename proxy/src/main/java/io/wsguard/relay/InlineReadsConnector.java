@@ -33,10 +33,17 @@ import org.eclipse.jetty.util.thread.Scheduler;
  */
 final class InlineReadsConnector extends ClientConnector {
 
-    /** Switches {@code endPoint}'s reads to the selector thread, if it is one of this connector's. */
-    static void readInline(EndPoint endPoint) {
+    /**
+     * Switches {@code endPoint}'s reads to the selector thread, if it is one of this connector's, and
+     * tells {@code handler} before each wait for input if it wants to know ({@link InputDrained}).
+     */
+    static void readInline(EndPoint endPoint, Object handler) {
         if (endPoint instanceof InlineReads inline) {
-            inline.inlineFill().enable();
+            final InputDrained drained = handler instanceof InputDrained wants ? wants : null;
+            inline.inlineFill().enable(drained);
+            if (drained != null) {
+                drained.drainSignalled();
+            }
         }
     }
 
@@ -71,11 +78,21 @@ final class InlineReadsConnector extends ClientConnector {
      */
     private static final class InlineFill {
         private volatile boolean enabled;
+        private InputDrained drained;
         private Callback wrapped;
         private Callback wrapper;
 
-        void enable() {
+        void enable(InputDrained drained) {
+            this.drained = drained;
             enabled = true;
+        }
+
+        /** Before the connection waits for input: its handler may have frames to write out. */
+        Callback beforeWait(Callback callback) {
+            if (enabled && drained != null) {
+                drained.inputDrained();
+            }
+            return adapt(callback);
         }
 
         Callback adapt(Callback callback) {
@@ -121,7 +138,7 @@ final class InlineReadsConnector extends ClientConnector {
 
         @Override
         public void fillInterested(Callback callback) {
-            super.fillInterested(inlineFill.adapt(callback));
+            super.fillInterested(inlineFill.beforeWait(callback));
         }
 
         @Override
@@ -152,7 +169,7 @@ final class InlineReadsConnector extends ClientConnector {
 
             @Override
             public void fillInterested(Callback callback) {
-                super.fillInterested(inlineFill.adapt(callback));
+                super.fillInterested(inlineFill.beforeWait(callback));
             }
 
             @Override

@@ -37,12 +37,22 @@ final class InlineWebSocketConnection extends WebSocketConnection {
         }
     };
 
+    /** Told before each wait for input, so that frames it batched for its peer go out. */
+    private final InputDrained drained;
+
     InlineWebSocketConnection(EndPoint endPoint, Executor executor, Scheduler scheduler, ByteBufferPool pool, WebSocketCoreSession session) {
         super(endPoint, executor, scheduler, pool, session);
+        drained = session.getHandler() instanceof InputDrained handler ? handler : null;
+        if (drained != null) {
+            drained.drainSignalled();
+        }
     }
 
     @Override
     public void fillInterested() {
+        if (drained != null) {
+            drained.inputDrained();
+        }
         fillInterested(inlineFillable);
     }
 }

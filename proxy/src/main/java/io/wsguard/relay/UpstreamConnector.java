@@ -122,7 +122,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
             @Override
             protected void customize(EndPoint endPoint) {
                 // Called once the upstream accepted the upgrade, before its WebSocket connection reads.
-                InlineReadsConnector.readInline(endPoint);
+                InlineReadsConnector.readInline(endPoint, handler);
             }
         };
         upgrade.timeout(connectTimeout.toMillis(), TimeUnit.MILLISECONDS);

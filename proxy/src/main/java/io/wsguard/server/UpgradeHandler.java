@@ -52,6 +52,12 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
      * not hold it.
      */
     private static final int INPUT_BUFFER_SIZE = 32 * 1024;
+    /**
+     * Small frames read together are relayed in one write through a batch buffer of this size
+     * (frames under a quarter of it; see {@code ProxySession.Side.relay}): 16 KiB is one TLS
+     * record. Taken from the pool for a burst and given back after its write, never held idle.
+     */
+    private static final int OUTPUT_BUFFER_SIZE = 16 * 1024;
     /** {@code Retry-After} for a 429 or 503 whose check did not say when to retry. */
     private static final String DEFAULT_RETRY_AFTER = "5";
     /** The upstream side idles out after the client side, so that the client side decides. */
@@ -152,6 +158,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         upstreamConfig.setMaxFrameSize(MAX_FRAME_SIZE);
         upstreamConfig.setAutoFragment(true);
         upstreamConfig.setInputBufferSize(INPUT_BUFFER_SIZE);
+        upstreamConfig.setOutputBufferSize(OUTPUT_BUFFER_SIZE);
         upstreamConfig.setIdleTimeout(route.idleTimeout().plusMillis(UPSTREAM_IDLE_MARGIN_MS));
         final TokenSources tokens = route.tokens();
         final UpstreamConnector.Request upstreamRequest = new UpstreamConnector.Request(
@@ -201,6 +208,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 configuration.setMaxFrameSize(MAX_FRAME_SIZE);
                 configuration.setAutoFragment(true);
                 configuration.setInputBufferSize(INPUT_BUFFER_SIZE);
+                configuration.setOutputBufferSize(OUTPUT_BUFFER_SIZE);
                 configuration.setIdleTimeout(route.idleTimeout());
             }
         };

@@ -3,12 +3,14 @@ package io.wsguard.relay;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -71,6 +73,41 @@ class RelayTest {
             assertThat((byte[]) ws.next()).as("binary echo of %d bytes", size).isEqualTo(payload);
         }
         ws.session.close();
+    }
+
+    /**
+     * Many messages read at once are relayed in batches (one write for the small ones read
+     * together): every one arrives, whole and in order, at the upstream and back at the client,
+     * small and large mixed so that batches are cut by frames too big to batch.
+     */
+    @Test
+    void burstsOfMessagesReadTogetherArriveWholeAndInOrderBothWays() throws Exception {
+        final Random random = new Random(7);
+        final List<String> burst = new ArrayList<>();
+        for (int i = 0; i < 2_000; i++) {
+            final int size = random.nextInt(10) == 0 ? 4_000 + random.nextInt(20_000) : random.nextInt(200);
+            burst.add("%05d:".formatted(i) + "x".repeat(size));
+        }
+        try (RawUpgrade raw = RawUpgrade.send(proxy.port(), "/echo", Map.of())) {
+            assertThat(raw.status()).isEqualTo(101);
+            final List<String> expected = new ArrayList<>();
+            for (int round = 0; round < 3; round++) {
+                final int from = round;
+                final List<String> sent = burst.stream().map(m -> "burst" + from + m).toList();
+                raw.sendTextBurst(sent);
+                expected.addAll(sent);
+                assertThat(raw.readTexts(sent.size())).as("echoes of burst %d", round).containsExactlyElementsOf(sent);
+            }
+            final List<Object> seen = new ArrayList<>();
+            while (seen.size() < expected.size()) {
+                final Object next = upstream.messages().poll(10, TimeUnit.SECONDS);
+                assertThat(next).as("upstream message %d", seen.size()).isNotNull();
+                if (next instanceof String text && text.startsWith("burst")) {
+                    seen.add(next);
+                }
+            }
+            assertThat(seen).containsExactlyElementsOf(expected);
+        }
     }
 
     @Test

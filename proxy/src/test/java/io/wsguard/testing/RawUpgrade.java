@@ -109,6 +109,57 @@ public final class RawUpgrade implements AutoCloseable {
         socket.getOutputStream().write(header.toByteArray());
     }
 
+    /** Writes a whole text message per string, all in one socket write: the proxy reads them together. */
+    public void sendTextBurst(java.util.List<String> texts) throws IOException {
+        final ByteArrayOutputStream burst = new ByteArrayOutputStream();
+        for (String text : texts) {
+            final byte[] payload = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            burst.write(0x80 | 0x1);
+            if (payload.length < 126) {
+                burst.write(0x80 | payload.length);
+            } else {
+                burst.write(0x80 | 126); // the tests' bursts stay under 64 KiB a message
+                burst.write(payload.length >>> 8);
+                burst.write(payload.length);
+            }
+            burst.write(new byte[4]);
+            burst.write(payload);
+        }
+        socket.getOutputStream().write(burst.toByteArray());
+        socket.getOutputStream().flush();
+    }
+
+    /**
+     * Reads the next {@code count} text messages from the server (unmasked frames), joining the
+     * fragments of each: an intermediary may refragment a message (RFC 6455 §5.4).
+     */
+    public java.util.List<String> readTexts(int count) throws IOException {
+        final java.io.DataInputStream in = new java.io.DataInputStream(socket.getInputStream());
+        final java.util.List<String> texts = new java.util.ArrayList<>(count);
+        final ByteArrayOutputStream message = new ByteArrayOutputStream();
+        while (texts.size() < count) {
+            final int b0 = in.readUnsignedByte();
+            final int b1 = in.readUnsignedByte();
+            long length = b1 & 0x7F;
+            if (length == 126) {
+                length = in.readUnsignedShort();
+            } else if (length == 127) {
+                length = in.readLong();
+            }
+            final byte[] payload = new byte[(int) length];
+            in.readFully(payload);
+            final int opcode = b0 & 0x0F;
+            if (opcode == 0x1 || opcode == 0x0) {
+                message.write(payload);
+                if ((b0 & 0x80) != 0) {
+                    texts.add(message.toString(java.nio.charset.StandardCharsets.UTF_8));
+                    message.reset();
+                }
+            }
+        }
+        return texts;
+    }
+
     /** Writes payload bytes after {@link #sendHeader} (mask key 0). */
     public void writeMasked(byte[] payload) throws IOException {
         socket.getOutputStream().write(payload);
