@@ -5,8 +5,11 @@ import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
+import io.wsguard.metrics.Traffic;
 import io.wsguard.policy.Action;
 import io.wsguard.policy.LimitsPolicy;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -41,9 +44,17 @@ import org.slf4j.LoggerFactory;
  * When wsguard itself ends a connection (a rule, the upstream failing, idle time, lifetime, drain),
  * both sides get a CLOSE of their own.
  */
-public final class ProxySession {
+public final class ProxySession implements Traffic {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProxySession.class);
+    private static final VarHandle COUNT = MethodHandles.arrayElementVarHandle(long[].class);
+    /**
+     * Messages and bytes each side relayed, at {@link #CLIENT_COUNTS} and {@link #UPSTREAM_COUNTS}:
+     * the two directions are counted by two threads at once, so their counts are kept 64 bytes
+     * apart, never on one cache line.
+     */
+    private static final int CLIENT_COUNTS = 0;
+    private static final int UPSTREAM_COUNTS = 10;
 
     /** How long a relayed CLOSE waits for the other side's reply before wsguard answers itself. */
     private static final Duration CLOSE_REPLY_TIMEOUT = Duration.ofSeconds(5);
@@ -62,6 +73,7 @@ public final class ProxySession {
     private final SessionEvents events;
     private final Instant openedAt = Instant.now();
 
+    private final long[] counts = new long[UPSTREAM_COUNTS + 2];
     private final Side client;
     private final Side upstream;
 
@@ -149,20 +161,24 @@ public final class ProxySession {
         return openedAt;
     }
 
+    @Override
     public long messagesIn() {
-        return client.messages;
+        return (long) COUNT.getOpaque(counts, CLIENT_COUNTS);
     }
 
+    @Override
     public long messagesOut() {
-        return upstream.messages;
+        return (long) COUNT.getOpaque(counts, UPSTREAM_COUNTS);
     }
 
+    @Override
     public long bytesIn() {
-        return client.bytes;
+        return (long) COUNT.getOpaque(counts, CLIENT_COUNTS + 1);
     }
 
+    @Override
     public long bytesOut() {
-        return upstream.bytes;
+        return (long) COUNT.getOpaque(counts, UPSTREAM_COUNTS + 1);
     }
 
     /**
@@ -479,14 +495,15 @@ public final class ProxySession {
         private boolean batched;
         private long messageBytes;
         private boolean overLimit;
-        private long messages;
-        private long bytes;
+        /** Where this side's message and byte counts are in {@link #counts}. */
+        private final int countsAt;
 
         Side(String name, boolean inbound, MessageRules rules) {
             this.name = name;
             this.inbound = inbound;
             this.rules = rules;
             this.inspection = rules.inspects() ? new Inspection(this) : null;
+            this.countsAt = inbound ? CLIENT_COUNTS : UPSTREAM_COUNTS;
         }
 
         @Override
@@ -577,9 +594,9 @@ public final class ProxySession {
         }
 
         void countMessage(long size) {
-            messages++;
-            bytes += size;
-            events.relayed(ProxySession.this, inbound, size);
+            // Only this side's delivering thread writes its counts; opaque so others read whole values.
+            COUNT.setOpaque(counts, countsAt, counts[countsAt] + 1);
+            COUNT.setOpaque(counts, countsAt + 1, counts[countsAt + 1] + size);
         }
 
         /**

@@ -46,7 +46,4 @@ public interface SessionEvents {
      * decided to end it) or the peer could no longer take it: nothing is lost without a count.
      */
     void discarded(ProxySession session, boolean inbound);
-
-    /** One whole message went through, {@code bytes} long after decompression. */
-    void relayed(ProxySession session, boolean inbound, long bytes);
 }

@@ -65,6 +65,7 @@ final class ServerEvents implements SessionEvents {
     public void opened(ProxySession session) {
         registry.add(session);
         metrics.connectionOpened();
+        metrics.track(session);
         metrics.handshakeAccepted();
         if (draining.getAsBoolean()) {
             // Opened while a drain began: the drain's sweep may have missed it, so close it here.
@@ -76,6 +77,7 @@ final class ServerEvents implements SessionEvents {
     public void closed(ProxySession session) {
         if (registry.remove(session)) {
             metrics.connectionClosed();
+            metrics.untrack(session);
         }
         final Binding binding = bindings.remove(session.id());
         if (binding != null) {
@@ -103,14 +105,5 @@ final class ServerEvents implements SessionEvents {
     @Override
     public int sampleBytes() {
         return auditor.log().sampleBytes();
-    }
-
-    @Override
-    public void relayed(ProxySession session, boolean inbound, long bytes) {
-        if (inbound) {
-            metrics.inbound(bytes);
-        } else {
-            metrics.outbound(bytes);
-        }
     }
 }

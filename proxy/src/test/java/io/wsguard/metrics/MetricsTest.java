@@ -26,10 +26,10 @@ class MetricsTest {
         chat.connectionOpened();
         chat.connectionOpened();
         chat.connectionClosed();
-        chat.inbound(10);
-        chat.inbound(20);
-        chat.inbound(5);
-        chat.outbound(7);
+        final Counts closed = new Counts(2, 0, 30, 0);
+        chat.track(closed);
+        chat.untrack(closed);
+        chat.track(new Counts(1, 1, 5, 7));
         chat.handshake("accepted");
         chat.handshake("accepted");
         chat.handshake("upstream_unavailable");
@@ -54,13 +54,71 @@ class MetricsTest {
     @Test
     void noRouteGetsOnlyHandshakeAndBlockedSeries() {
         metrics.route(null).handshakeRefused(Reason.NO_ROUTE);
-        metrics.route("").inbound(3);
+        metrics.route("").track(new Counts(1, 0, 3, 0));
 
         assertThat(metrics.route(null)).isSameAs(metrics.route(""));
         assertThat(metrics.scrape())
                 .contains("wsguard_handshakes_total{outcome=\"no_route\",route=\"-\"} 1.0")
                 .doesNotContain("wsguard_messages_total{direction=\"inbound\",route=\"-\"}")
                 .doesNotContain("wsguard_connections_active{route=\"-\"}");
+    }
+
+    /** Counts move from open to closed connections without the totals ever going down or counting twice. */
+    @Test
+    void relayedTotalsAddClosedAndOpenConnections() {
+        final RouteMetrics chat = metrics.route("chat");
+        final Counts first = new Counts(4, 3, 400, 300);
+        final Counts second = new Counts(1, 0, 10, 0);
+        chat.track(first);
+        chat.track(second);
+        assertThat(chat.relayed(0)).isEqualTo(5);
+        assertThat(chat.relayed(3)).isEqualTo(300);
+
+        first.messagesIn = 6;
+        chat.untrack(first);
+        chat.untrack(first);
+        first.messagesIn = 100; // no longer read
+        second.messagesIn = 2;
+
+        assertThat(chat.relayed(0)).isEqualTo(8);
+        assertThat(chat.relayed(1)).isEqualTo(3);
+        assertThat(chat.relayed(2)).isEqualTo(410);
+        assertThat(metrics.scrape()).contains("wsguard_messages_total{direction=\"inbound\",route=\"chat\"} 8.0");
+    }
+
+    /** A connection's counts as {@link Traffic}: settable, as a relay would grow them. */
+    private static final class Counts implements Traffic {
+        volatile long messagesIn;
+        volatile long messagesOut;
+        volatile long bytesIn;
+        volatile long bytesOut;
+
+        Counts(long messagesIn, long messagesOut, long bytesIn, long bytesOut) {
+            this.messagesIn = messagesIn;
+            this.messagesOut = messagesOut;
+            this.bytesIn = bytesIn;
+            this.bytesOut = bytesOut;
+        }
+
+        @Override
+        public long messagesIn() {
+            return messagesIn;
+        }
+
+        @Override
+        public long messagesOut() {
+            return messagesOut;
+        }
+
+        @Override
+        public long bytesIn() {
+            return bytesIn;
+        }
+
+        @Override
+        public long bytesOut() {
+            return bytesOut;
+        }
     }
 
     @Test

@@ -8,6 +8,7 @@ import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -88,6 +89,9 @@ class RelayTest {
             final int size = random.nextInt(10) == 0 ? 4_000 + random.nextInt(20_000) : random.nextInt(200);
             burst.add("%05d:".formatted(i) + "x".repeat(size));
         }
+        final double inBefore = relayed("messages", "inbound");
+        final double outBefore = relayed("messages", "outbound");
+        final double bytesBefore = relayed("bytes", "inbound");
         try (RawUpgrade raw = RawUpgrade.send(proxy.port(), "/echo", Map.of())) {
             assertThat(raw.status()).isEqualTo(101);
             final List<String> expected = new ArrayList<>();
@@ -107,7 +111,23 @@ class RelayTest {
                 }
             }
             assertThat(seen).containsExactlyElementsOf(expected);
+            // Counted once each way while the connection is open (the route's counters read it live).
+            assertThat(relayed("messages", "inbound") - inBefore).isEqualTo(expected.size());
+            assertThat(relayed("messages", "outbound") - outBefore).isEqualTo(expected.size());
+            assertThat(relayed("bytes", "inbound") - bytesBefore)
+                    .isEqualTo(expected.stream().mapToInt(m -> m.getBytes(StandardCharsets.UTF_8).length).sum());
         }
+        // And still once after it closed.
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(proxy.server().metrics().scrape()).contains("wsguard_connections_active{route=\"echo\"} 0.0"));
+        assertThat(relayed("messages", "inbound") - inBefore).isEqualTo(6_000);
+    }
+
+    /** {@code wsguard_NAME_total{direction=DIRECTION,route="echo"}} from a scrape. */
+    private static double relayed(String name, String direction) {
+        final String series = "wsguard_" + name + "_total{direction=\"" + direction + "\",route=\"echo\"} ";
+        return proxy.server().metrics().scrape().lines().filter(l -> l.startsWith(series))
+                    .mapToDouble(l -> Double.parseDouble(l.substring(series.length()))).findFirst().orElse(0);
     }
 
     @Test
