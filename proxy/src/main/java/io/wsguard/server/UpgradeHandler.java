@@ -180,7 +180,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             }
             // From here the session's binding gives the leases back: when it closes, or when the
             // client's upgrade fails (ServerEvents.closed / abandoned).
-            route.events().bind(session, connected.target(), policy, handshake::releaseLeases);
+            route.events().bind(session, connected.target(), policy, handshake.leaseRelease());
             upgradeClient(request, response, callback, route, session, connected);
         });
     }
