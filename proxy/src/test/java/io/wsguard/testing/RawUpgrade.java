@@ -138,20 +138,10 @@ public final class RawUpgrade implements AutoCloseable {
         final java.util.List<String> texts = new java.util.ArrayList<>(count);
         final ByteArrayOutputStream message = new ByteArrayOutputStream();
         while (texts.size() < count) {
-            final int b0 = in.readUnsignedByte();
-            final int b1 = in.readUnsignedByte();
-            long length = b1 & 0x7F;
-            if (length == 126) {
-                length = in.readUnsignedShort();
-            } else if (length == 127) {
-                length = in.readLong();
-            }
-            final byte[] payload = new byte[(int) length];
-            in.readFully(payload);
-            final int opcode = b0 & 0x0F;
-            if (opcode == 0x1 || opcode == 0x0) {
-                message.write(payload);
-                if ((b0 & 0x80) != 0) {
+            final ServerFrame frame = ServerFrame.read(in);
+            if (frame.opcode() == 0x1 || frame.opcode() == 0x0) {
+                message.write(frame.payload());
+                if (frame.fin()) {
                     texts.add(message.toString(java.nio.charset.StandardCharsets.UTF_8));
                     message.reset();
                 }
@@ -174,17 +164,9 @@ public final class RawUpgrade implements AutoCloseable {
         final java.io.DataInputStream in = new java.io.DataInputStream(socket.getInputStream());
         try {
             while (true) {
-                final int b0 = in.readUnsignedByte();
-                final int b1 = in.readUnsignedByte();
-                long length = b1 & 0x7F;
-                if (length == 126) {
-                    length = in.readUnsignedShort();
-                } else if (length == 127) {
-                    length = in.readLong();
-                }
-                final byte[] payload = new byte[(int) length];
-                in.readFully(payload);
-                if ((b0 & 0x0F) == 0x8) {
+                final ServerFrame frame = ServerFrame.read(in);
+                if (frame.opcode() == 0x8) {
+                    final byte[] payload = frame.payload();
                     return payload.length >= 2 ? ((payload[0] & 0xFF) << 8) | (payload[1] & 0xFF) : 1005;
                 }
             }
@@ -197,5 +179,22 @@ public final class RawUpgrade implements AutoCloseable {
     @Override
     public void close() throws IOException {
         socket.close();
+    }
+
+    /** One frame from the server (unmasked, as RFC 6455 requires of servers). */
+    private record ServerFrame(boolean fin, int opcode, byte[] payload) {
+        static ServerFrame read(java.io.DataInputStream in) throws IOException {
+            final int b0 = in.readUnsignedByte();
+            final int b1 = in.readUnsignedByte();
+            long length = b1 & 0x7F;
+            if (length == 126) {
+                length = in.readUnsignedShort();
+            } else if (length == 127) {
+                length = in.readLong();
+            }
+            final byte[] payload = new byte[(int) length];
+            in.readFully(payload);
+            return new ServerFrame((b0 & 0x80) != 0, b0 & 0x0F, payload);
+        }
     }
 }
