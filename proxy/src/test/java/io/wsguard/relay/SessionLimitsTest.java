@@ -110,6 +110,24 @@ class SessionLimitsTest {
         deflate.session.close();
     }
 
+    /** Bursts of compressed messages are batched and flushed through the deflate extension, in order both ways. */
+    @Test
+    void burstsOfCompressedMessagesArriveInOrder() throws Exception {
+        final Map<String, String> offer = Map.of("Sec-WebSocket-Extensions", "permessage-deflate");
+        final TestClient.Recorder deflate = client.connect(proxy.uri("/deflate"), offer, List.of());
+        assertThat(deflate.session.getUpgradeResponse().getHeader("Sec-WebSocket-Extensions")).startsWith("permessage-deflate");
+        final List<String> sent = new java.util.ArrayList<>();
+        for (int i = 0; i < 500; i++) {
+            final String text = "deflated-" + i + " " + "abc".repeat(i % 50);
+            sent.add(text);
+            deflate.session.sendText(text, org.eclipse.jetty.websocket.api.Callback.NOOP);
+        }
+        for (String text : sent) {
+            assertThat(deflate.next()).isEqualTo(text);
+        }
+        deflate.session.close();
+    }
+
     @Test
     void plainHttpRequestGets426WithUpgradeHeader() throws Exception {
         final HttpResponse<String> response = HttpClient.newHttpClient().send(
