@@ -28,6 +28,13 @@ import org.eclipse.jetty.websocket.core.util.WebSocketUtils;
  */
 public final class InlineHandshaker extends AbstractHandshaker {
 
+    /**
+     * Whether both sides of a connection read on the selector thread: the client side through this
+     * handshaker, the upstream side through {@link InlineReadsConnector}. On by default;
+     * {@code -Dwsguard.inlineRelay=false} restores Jetty's dispatch to a pool thread per read.
+     */
+    public static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("wsguard.inlineRelay", "true"));
+
     private static final HttpField UPGRADE_WEBSOCKET = new HttpField(HttpHeader.UPGRADE, "websocket");
     private static final HttpField CONNECTION_UPGRADE = new HttpField(HttpHeader.CONNECTION, HttpHeaderValue.UPGRADE.asString());
 

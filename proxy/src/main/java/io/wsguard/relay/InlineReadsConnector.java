@@ -15,8 +15,8 @@ import org.eclipse.jetty.io.ssl.SslClientConnectionFactory;
 import org.eclipse.jetty.io.ssl.SslConnection;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
-import org.eclipse.jetty.util.thread.Invocable;
 import org.eclipse.jetty.util.thread.Scheduler;
+import org.eclipse.jetty.websocket.core.FrameHandler;
 
 /**
  * The upstream side's connector, whose endpoints can be told to run reads on the selector thread
@@ -28,7 +28,7 @@ import org.eclipse.jetty.util.thread.Scheduler;
  * invocation type of the callback registered for fill interest on the endpoint the connection
  * reads from, and that endpoint is ours: a plain socket's, or the decrypted side of a TLS
  * connection (whose network reads follow the invocation type registered on it). After the upgrade
- * ({@link #readInline(EndPoint)}), each registration is wrapped in a callback that declares itself
+ * ({@link #readInline(EndPoint, FrameHandler)}), each registration is wrapped in a callback that declares itself
  * non-blocking. The HTTP exchange before it keeps Jetty's dispatch: response listeners may block.
  */
 final class InlineReadsConnector extends ClientConnector {
@@ -37,7 +37,7 @@ final class InlineReadsConnector extends ClientConnector {
      * Switches {@code endPoint}'s reads to the selector thread, if it is one of this connector's, and
      * tells {@code handler} before each wait for input if it wants to know ({@link InputDrained}).
      */
-    static void readInline(EndPoint endPoint, Object handler) {
+    static void readInline(EndPoint endPoint, FrameHandler handler) {
         if (endPoint instanceof InlineReads inline) {
             final InputDrained drained = handler instanceof InputDrained wants ? wants : null;
             inline.inlineFill().enable(drained);
@@ -100,27 +100,10 @@ final class InlineReadsConnector extends ClientConnector {
                 return callback;
             }
             if (callback != wrapped) {
-                wrapper = new NonBlocking(callback);
+                wrapper = new NonBlockingCallback(callback);
                 wrapped = callback;
             }
             return wrapper;
-        }
-    }
-
-    private record NonBlocking(Callback delegate) implements Callback {
-        @Override
-        public void succeeded() {
-            delegate.succeeded();
-        }
-
-        @Override
-        public void failed(Throwable cause) {
-            delegate.failed(cause);
-        }
-
-        @Override
-        public Invocable.InvocationType getInvocationType() {
-            return Invocable.InvocationType.NON_BLOCKING;
         }
     }
 

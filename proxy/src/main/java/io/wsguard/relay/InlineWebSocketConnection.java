@@ -4,7 +4,6 @@ import java.util.concurrent.Executor;
 import org.eclipse.jetty.io.ByteBufferPool;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.util.Callback;
-import org.eclipse.jetty.util.thread.Invocable;
 import org.eclipse.jetty.util.thread.Scheduler;
 import org.eclipse.jetty.websocket.core.WebSocketConnection;
 import org.eclipse.jetty.websocket.core.WebSocketCoreSession;
@@ -20,22 +19,7 @@ import org.eclipse.jetty.websocket.core.WebSocketCoreSession;
  */
 final class InlineWebSocketConnection extends WebSocketConnection {
 
-    private final Callback inlineFillable = new Callback() {
-        @Override
-        public void succeeded() {
-            onFillable();
-        }
-
-        @Override
-        public void failed(Throwable cause) {
-            onFillInterestedFailed(cause);
-        }
-
-        @Override
-        public Invocable.InvocationType getInvocationType() {
-            return Invocable.InvocationType.NON_BLOCKING;
-        }
-    };
+    private final Callback inlineFillable = new NonBlockingCallback(Callback.from(this::onFillable, this::onFillInterestedFailed));
 
     /** Told before each wait for input, so that frames it batched for its peer go out. */
     private final InputDrained drained;

@@ -36,11 +36,6 @@ import org.eclipse.jetty.websocket.core.exception.UpgradeException;
 public final class UpstreamConnector extends ContainerLifeCycle {
 
     private static final Duration COOL_DOWN = Duration.ofSeconds(10);
-    /**
-     * The upstream side's reads run on the selector thread once upgraded, as the client side's do
-     * (see {@link InlineReadsConnector}); {@code -Dwsguard.inlineRelay=false} turns both off.
-     */
-    private static final boolean INLINE_RELAY = Boolean.parseBoolean(System.getProperty("wsguard.inlineRelay", "true"));
 
     private final WebSocketCoreClient client;
     private final Balancer balancer;
@@ -48,7 +43,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
 
     public UpstreamConnector(
             UpstreamPolicy policy, SslContextFactory.Client ssl, Executor executor, Scheduler scheduler) {
-        final ClientConnector connector = INLINE_RELAY ? new InlineReadsConnector() : new ClientConnector();
+        final ClientConnector connector = InlineHandshaker.ENABLED ? new InlineReadsConnector() : new ClientConnector();
         connector.setSslContextFactory(ssl);
         connector.setExecutor(executor);
         connector.setScheduler(scheduler);

@@ -70,8 +70,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
      * and on 100 wss connections; one wss pair of a single busy connection came out 9% worse.
      * {@code -Dwsguard.inlineRelay=false} restores Jetty's dispatch to a pool thread per read.
      */
-    private final Handshaker handshaker = Boolean.parseBoolean(System.getProperty("wsguard.inlineRelay", "true"))
-            ? new InlineHandshaker() : Handshaker.newInstance();
+    private final Handshaker handshaker = InlineHandshaker.ENABLED ? new InlineHandshaker() : Handshaker.newInstance();
     private final WebSocketComponents components;
     private final AtomicLong ids = new AtomicLong(System.nanoTime() & 0xffffff);
 
