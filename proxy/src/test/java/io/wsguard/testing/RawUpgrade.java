@@ -92,20 +92,7 @@ public final class RawUpgrade implements AutoCloseable {
     /** Writes a frame header claiming {@code length} payload bytes, with mask key 0 (so payload bytes go as they are). */
     public void sendHeader(boolean fin, boolean rsv1, int opcode, long length) throws IOException {
         final ByteArrayOutputStream header = new ByteArrayOutputStream(14);
-        header.write((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode);
-        if (length < 126) {
-            header.write(0x80 | (int) length);
-        } else if (length <= 0xFFFF) {
-            header.write(0x80 | 126);
-            header.write((int) (length >>> 8));
-            header.write((int) length);
-        } else {
-            header.write(0x80 | 127);
-            for (int shift = 56; shift >= 0; shift -= 8) {
-                header.write((int) (length >>> shift));
-            }
-        }
-        header.write(new byte[4]); // mask key 0: masking leaves the payload unchanged
+        writeHeader(header, fin, rsv1, opcode, length);
         socket.getOutputStream().write(header.toByteArray());
     }
 
@@ -114,19 +101,28 @@ public final class RawUpgrade implements AutoCloseable {
         final ByteArrayOutputStream burst = new ByteArrayOutputStream();
         for (String text : texts) {
             final byte[] payload = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            burst.write(0x80 | 0x1);
-            if (payload.length < 126) {
-                burst.write(0x80 | payload.length);
-            } else {
-                burst.write(0x80 | 126); // the tests' bursts stay under 64 KiB a message
-                burst.write(payload.length >>> 8);
-                burst.write(payload.length);
-            }
-            burst.write(new byte[4]);
+            writeHeader(burst, true, false, 0x1, payload.length);
             burst.write(payload);
         }
         socket.getOutputStream().write(burst.toByteArray());
         socket.getOutputStream().flush();
+    }
+
+    private static void writeHeader(ByteArrayOutputStream out, boolean fin, boolean rsv1, int opcode, long length) {
+        out.write((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode);
+        if (length < 126) {
+            out.write(0x80 | (int) length);
+        } else if (length <= 0xFFFF) {
+            out.write(0x80 | 126);
+            out.write((int) (length >>> 8));
+            out.write((int) length);
+        } else {
+            out.write(0x80 | 127);
+            for (int shift = 56; shift >= 0; shift -= 8) {
+                out.write((int) (length >>> shift));
+            }
+        }
+        out.writeBytes(new byte[4]); // mask key 0: masking leaves the payload unchanged
     }
 
     /**
