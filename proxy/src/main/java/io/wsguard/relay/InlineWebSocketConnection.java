@@ -1,5 +1,6 @@
 package io.wsguard.relay;
 
+import java.util.Random;
 import java.util.concurrent.Executor;
 import org.eclipse.jetty.io.ByteBufferPool;
 import org.eclipse.jetty.io.EndPoint;
@@ -9,8 +10,8 @@ import org.eclipse.jetty.websocket.core.WebSocketConnection;
 import org.eclipse.jetty.websocket.core.WebSocketCoreSession;
 
 /**
- * The client side's WebSocket connection (the proxy's server side), whose reads run on the selector thread that saw the socket
- * become readable, instead of being handed to a pool thread.
+ * A relaying WebSocket connection, on either side, whose reads run on the selector thread that saw
+ * the socket become readable, instead of being handed to a pool thread.
  *
  * <p>Jetty dispatches a read to its pool unless the fill callback says it never blocks. Relaying
  * never blocks: a frame is passed to the other side's non-blocking send, and the next read is
@@ -25,7 +26,13 @@ final class InlineWebSocketConnection extends WebSocketConnection {
     private final InputDrained drained;
 
     InlineWebSocketConnection(EndPoint endPoint, Executor executor, Scheduler scheduler, ByteBufferPool pool, WebSocketCoreSession session) {
-        super(endPoint, executor, scheduler, pool, session);
+        this(endPoint, executor, scheduler, pool, session, null);
+    }
+
+    /** {@code masks}: the masking keys of a client-side (upstream) connection; null on the server side. */
+    InlineWebSocketConnection(EndPoint endPoint, Executor executor, Scheduler scheduler, ByteBufferPool pool,
+                              WebSocketCoreSession session, Random masks) {
+        super(endPoint, executor, scheduler, pool, session, masks);
         drained = session.getHandler() instanceof InputDrained handler ? handler : null;
         if (drained != null) {
             drained.drainSignalled();

@@ -1,66 +1,81 @@
 package io.wsguard.relay;
 
 import io.wsguard.policy.UpstreamPolicy;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.channels.SocketChannel;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
-import org.eclipse.jetty.client.HttpClient;
-import org.eclipse.jetty.http.HttpCookieStore;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
 import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.io.ArrayByteBufferPool;
+import org.eclipse.jetty.io.ByteBufferPool;
+import org.eclipse.jetty.io.ClientConnectionFactory;
 import org.eclipse.jetty.io.ClientConnector;
-import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.Transport;
+import org.eclipse.jetty.util.IO;
+import org.eclipse.jetty.util.Promise;
+import org.eclipse.jetty.util.SocketAddressResolver;
 import org.eclipse.jetty.util.component.ContainerLifeCycle;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.Scheduler;
 import org.eclipse.jetty.websocket.core.Configuration;
 import org.eclipse.jetty.websocket.core.CoreSession;
 import org.eclipse.jetty.websocket.core.FrameHandler;
-import org.eclipse.jetty.websocket.core.client.CoreClientUpgradeRequest;
-import org.eclipse.jetty.websocket.core.client.WebSocketCoreClient;
-import org.eclipse.jetty.websocket.core.exception.UpgradeException;
+import org.eclipse.jetty.websocket.core.WebSocketComponents;
+import org.eclipse.jetty.websocket.core.WebSocketCoreSession;
 
 /**
  * Opens the upstream side of a connection: tries the route's targets in the {@link Balancer}'s
- * order, each within {@code connectTimeout}, skipping a target that cannot be reached. A target
- * that answers the upgrade with an error status refused this request; that is not a reason to try
- * another one (SPEC §4: 502 {@code upstream_refused}).
+ * order, each within {@code connectTimeout} (name resolution, TCP, TLS and the upgrade together),
+ * skipping a target that cannot be reached. A target that answers the upgrade with an error status
+ * refused this request; that is not a reason to try another one (SPEC §4: 502 {@code upstream_refused}).
  *
- * <p>One per route (and policy version); a Jetty component that owns its HTTP client. The executor
- * and scheduler are shared with the server and must be running before this starts, so that
- * stopping it (a reload retired its policy) leaves them alone.
+ * <p>One per route (and policy version); a Jetty component that owns its socket connector and buffer
+ * pool. The executor and scheduler are shared with the server and must be running before this
+ * starts, so that stopping it (a reload retired its policy) leaves them alone. The upgrade itself is
+ * {@link UpstreamHandshake}'s.
  */
 public final class UpstreamConnector extends ContainerLifeCycle {
 
     private static final Duration COOL_DOWN = Duration.ofSeconds(10);
 
-    private final WebSocketCoreClient client;
+    private final ClientConnector connector;
+    private final SslContextFactory.Client ssl;
+    private final SocketAddressResolver resolver;
+    private final WebSocketComponents components;
+    private final ByteBufferPool pool;
+    private final Executor executor;
+    private final Scheduler scheduler;
     private final Balancer balancer;
     private final Duration connectTimeout;
 
     public UpstreamConnector(
             UpstreamPolicy policy, SslContextFactory.Client ssl, Executor executor, Scheduler scheduler) {
-        final ClientConnector connector = InlineHandshaker.ENABLED ? new InlineReadsConnector() : new ClientConnector();
+        this.pool = new ArrayByteBufferPool();
+        this.connector = new ClientConnector();
         connector.setSslContextFactory(ssl);
         connector.setExecutor(executor);
         connector.setScheduler(scheduler);
+        connector.setByteBufferPool(pool);
         connector.setConnectTimeout(policy.connectTimeout());
-        final HttpClient http = new HttpClient(new org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP(connector));
-        http.setExecutor(executor);
-        http.setScheduler(scheduler);
-        http.setConnectTimeout(policy.connectTimeout().toMillis());
-        // One client serves every user of the route: it must never remember a cookie or follow a redirect.
-        http.setHttpCookieStore(new HttpCookieStore.Empty());
-        http.setFollowRedirects(false);
-        http.setUserAgentField(null);
-        this.client = new WebSocketCoreClient(http, null);
+        this.ssl = ssl;
+        this.resolver = new SocketAddressResolver.Async(executor, scheduler, policy.connectTimeout().toMillis());
+        this.components = new WebSocketComponents(null, null, pool, null, null, executor);
+        this.executor = executor;
+        this.scheduler = scheduler;
         this.balancer = new Balancer(policy.targets(), policy.balance(), COOL_DOWN);
         this.connectTimeout = policy.connectTimeout();
-        addBean(http, true);
-        addBean(client, true);
+        addBean(connector, true);
+        addBean(components, true);
     }
 
     public Balancer balancer() {
@@ -76,6 +91,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
      * @param subprotocols offered subprotocols, in the client's order
      * @param extensions offered extensions (only {@code permessage-deflate}, when the route allows it)
      * @param configuration session settings for the upstream side (frame sizes, idle timeout)
+     * @param affinity the client socket's selector, for the upstream socket too; null: this connector's own
      */
     public record Request(
             String pathSuffix,
@@ -83,7 +99,8 @@ public final class UpstreamConnector extends ContainerLifeCycle {
             HttpFields headers,
             List<String> subprotocols,
             List<String> extensions,
-            Configuration.ConfigurationCustomizer configuration) {}
+            Configuration.ConfigurationCustomizer configuration,
+            SelectorAffinity affinity) {}
 
     /** An open upstream session and the target it runs to; release the target when it closes. */
     public record Connected(CoreSession session, Balancer.Target target) {}
@@ -108,51 +125,102 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         }
         final Balancer.Target target = order.get(index);
         final URI uri = targetUri(target.uri(), request.pathSuffix(), request.query());
-        final CoreClientUpgradeRequest upgrade = new CoreClientUpgradeRequest(client, uri) {
-            @Override
-            public FrameHandler getFrameHandler() {
-                return handler;
-            }
-
-            @Override
-            protected void customize(EndPoint endPoint) {
-                // Called once the upstream accepted the upgrade, before its WebSocket connection reads.
-                InlineReadsConnector.readInline(endPoint, handler);
-            }
-        };
-        upgrade.timeout(connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
-        upgrade.headers(fields -> fields.add(request.headers()));
-        if (!request.subprotocols().isEmpty()) {
-            upgrade.setSubProtocols(request.subprotocols());
-        }
-        if (!request.extensions().isEmpty()) {
-            upgrade.addExtensions(request.extensions().toArray(String[]::new));
-        }
-        upgrade.setConfiguration(request.configuration());
-        final CompletableFuture<CoreSession> connecting;
-        try {
-            connecting = client.connect(upgrade);
-        } catch (Exception e) {
-            target.markDown();
-            attempt(order, index + 1, request, handler, result, e);
-            return;
-        }
-        connecting.whenComplete((session, failure) -> {
+        upgrade(uri, request, handler).whenComplete((session, failure) -> {
             if (failure == null) {
                 target.acquire();
                 result.complete(new Connected(session, target));
                 return;
             }
-            final Throwable cause = failure instanceof CompletionException && failure.getCause() != null
-                    ? failure.getCause() : failure;
-            final int status = cause instanceof UpgradeException upgradeFailure ? upgradeFailure.getResponseStatusCode() : 0;
-            if (status > 0 && status != 101) {
-                result.completeExceptionally(new UpstreamRefusedException(status, target.uri().toString()));
+            if (failure instanceof UpstreamRefusedException refused) {
+                result.completeExceptionally(refused);
                 return;
             }
             target.markDown();
-            attempt(order, index + 1, request, handler, result, cause);
+            attempt(order, index + 1, request, handler, result, failure);
         });
+    }
+
+    /** One target: resolve, connect (each address in turn), TLS for {@code wss://}, upgrade; all within the timeout. */
+    private CompletableFuture<WebSocketCoreSession> upgrade(URI uri, Request request, FrameHandler handler) {
+        final CompletableFuture<WebSocketCoreSession> result = new CompletableFuture<>();
+        final AtomicReference<UpstreamHandshake> handshake = new AtomicReference<>();
+        final Scheduler.Task timeout = scheduler.schedule(() -> {
+            final TimeoutException expired = new TimeoutException("no upgrade within " + connectTimeout.toMillis() + " ms");
+            final UpstreamHandshake current = handshake.get();
+            if (current != null) {
+                current.fail(expired);
+            } else {
+                result.completeExceptionally(expired);
+            }
+        }, connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        result.whenComplete((session, failure) -> timeout.cancel());
+
+        final boolean secure = "wss".equalsIgnoreCase(uri.getScheme());
+        final UpstreamHandshake.Setup setup = new UpstreamHandshake.Setup(
+                uri, request, handler, components, scheduler, pool, InlineHandshaker.ENABLED, result);
+        final ClientConnectionFactory plain = (endPoint, context) -> {
+            final UpstreamHandshake connection = new UpstreamHandshake(endPoint, executor, setup);
+            handshake.set(connection);
+            return connection;
+        };
+        final ClientConnectionFactory factory = secure ? connector.newSslClientConnectionFactory(ssl, plain) : plain;
+        final int port = uri.getPort() > 0 ? uri.getPort() : secure ? 443 : 80;
+        resolver.resolve(uri.getHost(), port, new ConcurrentHashMap<>(), Promise.from(
+                addresses -> connectTo(addresses, 0, factory, request.affinity(), result),
+                result::completeExceptionally));
+        return result;
+    }
+
+    private void connectTo(
+            List<InetSocketAddress> addresses, int index, ClientConnectionFactory factory, SelectorAffinity affinity,
+            CompletableFuture<WebSocketCoreSession> result) {
+        if (result.isDone()) {
+            return;
+        }
+        final Map<String, Object> context = new ConcurrentHashMap<>();
+        context.put(Transport.CONTEXT_KEY, Transport.TCP_IP);
+        context.put(ClientConnectionFactory.CONTEXT_KEY, factory);
+        context.put(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY, Promise.<Connection>from(connection -> { }, failure -> {
+            // The socket did not connect: the next address of the name, if it has one.
+            if (index + 1 < addresses.size()) {
+                connectTo(addresses, index + 1, factory, affinity, result);
+            } else {
+                result.completeExceptionally(failure);
+            }
+        }));
+        if (affinity == null) {
+            connector.connect(addresses.get(index), context);
+        } else {
+            connectOn(affinity, addresses.get(index), context, result);
+        }
+    }
+
+    /** As {@link ClientConnector#connect} does, but the socket is watched by the client socket's selector. */
+    private void connectOn(
+            SelectorAffinity affinity, InetSocketAddress address, Map<String, Object> context,
+            CompletableFuture<WebSocketCoreSession> result) {
+        SocketChannel channel = null;
+        try {
+            channel = SocketChannel.open();
+            channel.setOption(StandardSocketOptions.TCP_NODELAY, connector.isTCPNoDelay());
+            channel.configureBlocking(false);
+            context.put(ClientConnector.REMOTE_SOCKET_ADDRESS_CONTEXT_KEY, address);
+            final boolean connected = channel.connect(address);
+            final SocketChannel pending = channel;
+            // A connect still pending when the attempt times out must not wait for the selector's own timeout.
+            result.whenComplete((session, failure) -> {
+                if (failure != null && pending.isConnectionPending()) {
+                    IO.close(pending);
+                }
+            });
+            affinity.register(channel, connected, context);
+        } catch (Throwable failure) {
+            // Not only IOException: an unresolved address throws UnresolvedAddressException.
+            IO.close(channel);
+            @SuppressWarnings("unchecked")
+            final Promise<Connection> promise = (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
+            promise.failed(failure);
+        }
     }
 
     private static String describe(Throwable failure) {

@@ -11,6 +11,10 @@
  * </pre>
  *
  * <p>Frames are relayed one at a time per direction with explicit demand (back-pressure); the close
- * handshake is relayed end to end so codes and reasons pass through.
+ * handshake is relayed end to end so codes and reasons pass through. Both sessions are Jetty's
+ * WebSocket core sessions; both upgrades are wsguard's ({@link io.wsguard.relay.InlineHandshaker} for
+ * the client, {@link io.wsguard.relay.UpstreamHandshake} for the upstream), so that both sides read
+ * on the selector thread, and both sockets of a connection are watched by the same one
+ * ({@link io.wsguard.relay.SelectorAffinity}).
  */
 package io.wsguard.relay;

@@ -8,12 +8,14 @@ import io.wsguard.handshake.HandshakeRequest;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.relay.InlineHandshaker;
 import io.wsguard.relay.ProxySession;
+import io.wsguard.relay.SelectorAffinity;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.relay.UpstreamRefusedException;
 import java.util.List;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -166,7 +168,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 route.headers().build(request, peer, policy.trustedProxies().isTrusted(peer), principal),
                 tokens == null ? handshake.subprotocols() : tokens.forwardedSubprotocols(handshake.subprotocols()),
                 offerDeflate ? List.of(DEFLATE) : List.of(),
-                upstreamConfig);
+                upstreamConfig,
+                InlineHandshaker.ENABLED ? selectorAffinity(request) : null);
         route.connector().connect(upstreamRequest, session.upstreamHandler()).whenComplete((connected, failure) -> {
             if (failure != null) {
                 handshake.releaseLeases();
@@ -231,6 +234,15 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             route.events().abandoned(session);
             Response.writeError(request, response, callback, 400, "bad upgrade request");
         }
+    }
+
+    /** The selector watching the client's socket (below TLS), when it can watch the upstream socket too. */
+    private static SelectorAffinity selectorAffinity(Request request) {
+        EndPoint endPoint = request.getConnectionMetaData().getConnection().getEndPoint();
+        while (endPoint instanceof EndPoint.Wrapper wrapper) {
+            endPoint = wrapper.unwrap();
+        }
+        return endPoint instanceof SelectorAffinity affinity ? affinity : null;
     }
 
     /**
