@@ -1,42 +1,172 @@
 package io.wsguard.server;
 
+import io.wsguard.relay.SelectorAffinity;
 import java.io.IOException;
+import java.nio.channels.SelectableChannel;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
+import java.util.Map;
+import java.util.concurrent.Executor;
+import org.eclipse.jetty.io.ClientConnectionFactory;
+import org.eclipse.jetty.io.ClientConnector;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.io.ManagedSelector;
+import org.eclipse.jetty.io.SelectorManager;
 import org.eclipse.jetty.io.SocketChannelEndPoint;
 import org.eclipse.jetty.server.ConnectionFactory;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.thread.Scheduler;
 
-/** A {@link ServerConnector} whose sockets close through {@link Linger}: a CLOSE frame is never lost to a reset. */
+/**
+ * A {@link ServerConnector} whose sockets close through {@link Linger} (a CLOSE frame is never lost
+ * to a reset), and whose selector threads also watch the upstream sockets of the connections they
+ * accepted ({@link SelectorAffinity}).
+ */
 final class LingeringConnector extends ServerConnector {
+
+    /**
+     * One selector thread per core, as NGINX runs one worker per core: relaying runs on the selector
+     * threads, so they bound how many cores relay (Jetty's default is half the cores, at most 4).
+     * Capped so that a few listeners on a large machine leave most of the 256-thread pool free.
+     */
+    static final int SELECTORS = Math.max(1, Math.min(32, Runtime.getRuntime().availableProcessors()));
 
     private final Linger linger;
 
     LingeringConnector(Server server, Linger linger, ConnectionFactory... factories) {
-        super(server, factories);
+        super(server, -1, SELECTORS, factories);
         this.linger = linger;
     }
 
     @Override
     protected SocketChannelEndPoint newEndPoint(SocketChannel channel, ManagedSelector selector, SelectionKey key)
             throws IOException {
-        final LingeringEndPoint endPoint = new LingeringEndPoint(channel, selector, key, getScheduler(), linger);
+        final LingeringEndPoint endPoint = new LingeringEndPoint(channel, selector, key, getScheduler(), linger,
+                (RelaySelectorManager) getSelectorManager());
         endPoint.setIdleTimeout(getIdleTimeout());
         return endPoint;
     }
 
-    private static final class LingeringEndPoint extends SocketChannelEndPoint {
+    @Override
+    protected SelectorManager newSelectorManager(Executor executor, Scheduler scheduler, int selectors) {
+        return new RelaySelectorManager(executor, scheduler, selectors);
+    }
+
+    /** The context of an upstream socket registered here, or null for an accepted client socket. */
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> upstream(Object attachment) {
+        return attachment instanceof Map<?, ?> context && context.containsKey(ClientConnectionFactory.CONTEXT_KEY)
+                ? (Map<String, Object>) context : null;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Promise<Connection> promise(Map<String, Object> context) {
+        return (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
+    }
+
+    /**
+     * The listener's selectors, which also take upstream sockets pinned to one of them: made and
+     * reported as a {@link ClientConnector}'s selector would, from the context they came with.
+     */
+    private final class RelaySelectorManager extends ServerConnectorManager {
+        /** Set only while {@link #register} hands a socket to the selector of its choice. */
+        private final ThreadLocal<ManagedSelector> pinned = new ThreadLocal<>();
+
+        RelaySelectorManager(Executor executor, Scheduler scheduler, int selectors) {
+            super(executor, scheduler, selectors);
+        }
+
+        void register(ManagedSelector selector, SocketChannel channel, boolean connected, Map<String, Object> context) {
+            pinned.set(selector);
+            try {
+                if (connected) {
+                    accept(channel, context);
+                } else {
+                    connect(channel, context);
+                }
+            } finally {
+                pinned.remove();
+            }
+        }
+
+        @Override
+        protected ManagedSelector chooseSelector() {
+            final ManagedSelector selector = pinned.get();
+            return selector != null ? selector : super.chooseSelector();
+        }
+
+        @Override
+        protected SocketChannelEndPoint newEndPoint(SelectableChannel channel, ManagedSelector selector, SelectionKey key)
+                throws IOException {
+            if (upstream(key.attachment()) != null) {
+                final SocketChannelEndPoint endPoint = new SocketChannelEndPoint((SocketChannel) channel, selector, key, getScheduler());
+                // Until the WebSocket session sets its own: the upgrade is bounded by the attempt's timeout too.
+                endPoint.setIdleTimeout(getIdleTimeout());
+                return endPoint;
+            }
+            return super.newEndPoint(channel, selector, key);
+        }
+
+        @Override
+        public Connection newConnection(SelectableChannel channel, EndPoint endPoint, Object attachment) throws IOException {
+            final Map<String, Object> context = upstream(attachment);
+            if (context != null) {
+                return ((ClientConnectionFactory) context.get(ClientConnectionFactory.CONTEXT_KEY)).newConnection(endPoint, context);
+            }
+            return super.newConnection(channel, endPoint, attachment);
+        }
+
+        @Override
+        public void connectionOpened(Connection connection, Object attachment) {
+            super.connectionOpened(connection, attachment);
+            final Map<String, Object> context = upstream(attachment);
+            if (context != null) {
+                promise(context).succeeded(connection);
+            }
+        }
+
+        @Override
+        protected void connectionFailed(SelectableChannel channel, Throwable failure, Object attachment) {
+            final Map<String, Object> context = upstream(attachment);
+            if (context != null) {
+                promise(context).failed(failure);
+                return;
+            }
+            super.connectionFailed(channel, failure, attachment);
+        }
+
+        @Override
+        protected void onAcceptFailed(SelectableChannel channel, Throwable failure, Object attachment) {
+            super.onAcceptFailed(channel, failure, attachment);
+            final Map<String, Object> context = upstream(attachment);
+            if (context != null) {
+                promise(context).failed(failure);
+            }
+        }
+    }
+
+    private static final class LingeringEndPoint extends SocketChannelEndPoint implements SelectorAffinity {
         private final SelectionKey key;
         private final Linger linger;
+        private final ManagedSelector selector;
+        private final RelaySelectorManager selectors;
         private volatile boolean handedOver;
 
-        LingeringEndPoint(SocketChannel channel, ManagedSelector selector, SelectionKey key, Scheduler scheduler, Linger linger) {
+        LingeringEndPoint(SocketChannel channel, ManagedSelector selector, SelectionKey key, Scheduler scheduler, Linger linger,
+                          RelaySelectorManager selectors) {
             super(channel, selector, key, scheduler);
             this.key = key;
             this.linger = linger;
+            this.selector = selector;
+            this.selectors = selectors;
+        }
+
+        @Override
+        public void register(SocketChannel channel, boolean connected, Map<String, Object> context) {
+            selectors.register(selector, channel, connected, context);
         }
 
         @Override

@@ -233,6 +233,11 @@ public final class ProxyServer {
         return connectors.get(index).getLocalPort();
     }
 
+    /** Listener {@code index}'s connector, for tests that look at its sockets. */
+    ServerConnector connector(int index) {
+        return connectors.get(index);
+    }
+
     /** The admin port's URL, or null without an admin section. */
     public String adminUrl() {
         return admin == null ? null : "http://" + loaded.policy().admin().get().host() + ":" + admin.port();
