@@ -55,6 +55,13 @@ public final class ProxyServer {
     private static final Logger LOG = LoggerFactory.getLogger(ProxyServer.class);
     /** How long a closing client socket may be drained before it is closed anyway. */
     private static final Duration LINGER = Duration.ofSeconds(2);
+    /**
+     * How much a closing client socket may be drained. A client still sending when it is closed reads
+     * our CLOSE frame only if the reset comes after it; at 1 MiB (a millisecond on loopback) a busy
+     * client sometimes missed it (1006 in MessageContentTest's 50 MB message). Reading and discarding
+     * costs little and LINGER bounds it in time.
+     */
+    private static final long LINGER_MAX_BYTES = 16L * 1024 * 1024;
     /** How often the policy file is checked for changes. */
     private static final Duration POLICY_POLL = Duration.ofSeconds(1);
 
@@ -62,7 +69,7 @@ public final class ProxyServer {
     private final QueuedThreadPool threads = new QueuedThreadPool(256, 8);
     private final Scheduler scheduler = new ScheduledExecutorScheduler("wsguard-scheduler", true);
     private final Server server = new Server(threads);
-    private final Linger linger = new Linger(LINGER, 1024 * 1024);
+    private final Linger linger = new Linger(LINGER, LINGER_MAX_BYTES);
     private final ConnectionRegistry connections = new ConnectionRegistry();
     private final ConcurrentHashMap<String, ServerEvents.Binding> bindings = new ConcurrentHashMap<>();
     private final Metrics metrics = new Metrics();
