@@ -169,7 +169,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 tokens == null ? handshake.subprotocols() : tokens.forwardedSubprotocols(handshake.subprotocols()),
                 offerDeflate ? List.of(DEFLATE) : List.of(),
                 upstreamConfig,
-                InlineHandshaker.ENABLED ? selectorAffinity(request) : null);
+                InlineHandshaker.ENABLED && SelectorAffinity.ENABLED ? selectorAffinity(request) : null);
         route.connector().connect(upstreamRequest, session.upstreamHandler()).whenComplete((connected, failure) -> {
             if (failure != null) {
                 handshake.releaseLeases();
