@@ -9,6 +9,8 @@ import io.wsguard.demo.DevCerts.KeyFormat;
 import io.wsguard.demo.DevCerts.KeyType;
 import io.wsguard.policy.TlsPolicy;
 import io.wsguard.policy.UpstreamPolicy;
+import io.wsguard.testing.RawUpgrade;
+import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
 import io.wsguard.tls.ServerTls;
 import io.wsguard.tls.UpstreamTls;
@@ -253,6 +255,25 @@ class UpstreamConnectorTest {
         }
         // 200 keys drawn at random from 2^32 collide with a probability below 1e-5.
         assertThat(keys).hasSize(frames);
+    }
+
+    @Test
+    void throughTheProxyAWrongAcceptKeyIs502AndAudited() throws Exception {
+        final RawUpstream raw = rawUpstream(accept -> answer101("Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+        try (RunningProxy proxy = RunningProxy.start(dir, """
+                - name: forged
+                  match: { path: /forged }
+                  upstream: { targets: [%s] }
+                  auth: none
+                """.formatted(raw.uri("/target")), "");
+             RawUpgrade client = RawUpgrade.send(proxy.port(), "/forged", Map.of())) {
+
+            assertThat(client.status()).isEqualTo(502);
+            assertThat(raw.requestHead.get(10, TimeUnit.SECONDS)).startsWith("GET /target HTTP/1.1");
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line ->
+                    assertThat(line).containsEntry("reason", "upstream_unavailable").containsEntry("status", 502)
+                            .containsEntry("route", "forged")));
+        }
     }
 
     private CoreSession connectTo(RawUpstream raw, UpstreamConnector.Request request) throws Exception {
