@@ -126,6 +126,11 @@ public final class ProxyServer {
             final HttpConfiguration http = new HttpConfiguration();
             http.setSendServerVersion(false);
             http.setSendXPoweredBy(false);
+            // The HTTP phase only reads an upgrade request and writes its answer. With Jetty's
+            // default direct buffers, 5,000 WSS handshakes left 96-128 MB of native memory (NMT
+            // "Other", ~3,500 buffers of 32 KiB no live object used) until a collection freed it.
+            http.setUseOutputDirectByteBuffers(false);
+            http.setUseInputDirectByteBuffers(false);
             final ServerConnector connector;
             final SslContextFactory.Server ssl = policy.listenerTls(i);
             if (ssl != null) {
