@@ -7,6 +7,7 @@ import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyLoader;
 import io.wsguard.policy.PolicyProblem;
+import io.wsguard.server.HeapReturn;
 import io.wsguard.server.ProxyServer;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -86,6 +87,7 @@ public final class DemoCommand implements Callable<Integer> {
             final LoadedPolicy loaded = PolicyLoader.load(base.resolve(POLICY));
             server = new ProxyServer(loaded);
             server.start();
+            HeapReturn.apply();
         } catch (PolicyException e) {
             upstream.close();
             for (PolicyProblem problem : e.problems()) {

@@ -4,6 +4,7 @@ import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyLoader;
 import io.wsguard.policy.PolicyProblem;
+import io.wsguard.server.HeapReturn;
 import io.wsguard.server.ProxyServer;
 import java.io.PrintWriter;
 import java.net.BindException;
@@ -39,6 +40,7 @@ public final class RunCommand implements Callable<Integer> {
             loaded = PolicyLoader.load(config);
             server = new ProxyServer(loaded);
             server.start();
+            HeapReturn.apply();
         } catch (PolicyException e) {
             for (PolicyProblem problem : e.problems()) {
                 err.println(problem);
