@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # wsguard load benchmark: direct-to-upstream, through NGINX (when installed) and through wsguard,
 # in one run, over ws and wss. Usage: benchmark/run.sh   (QUICK=1 for a ~1.5 minute smoke run)
-# Knobs (env): WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, RATE_FRACTION,
+# Knobs (env): WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, IDLE_WARM, SETTLE, RATE_FRACTION,
 #              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK,
 #              SCENARIOS ("a b c d e f g"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2),
 #              CERT_KEY (rsa = RSA-2048, the default; ec = ECDSA P-256: the wss certificate of every leg),
@@ -15,10 +15,10 @@ BENCH_JAR=$ROOT/benchmark/target/wsguard-bench.jar
 PROXY_JAR=${PROXY_JAR:-$ROOT/proxy/target/wsguard.jar}
 
 if [[ "${QUICK:-0}" == 1 ]]; then
-  WARMUP=${WARMUP:-1}; DURATION=${DURATION:-2}; IDLE_CONNS=${IDLE_CONNS:-500}; HOLD=${HOLD:-1}; LEG_WARMUP=${LEG_WARMUP:-3}
+  WARMUP=${WARMUP:-1}; DURATION=${DURATION:-2}; IDLE_CONNS=${IDLE_CONNS:-500}; HOLD=${HOLD:-1}; IDLE_WARM=${IDLE_WARM:-0}; SETTLE=${SETTLE:-0}; LEG_WARMUP=${LEG_WARMUP:-3}
   HS_WARMUP=${HS_WARMUP:-5}
 else
-  WARMUP=${WARMUP:-2}; DURATION=${DURATION:-5}; IDLE_CONNS=${IDLE_CONNS:-5000}; HOLD=${HOLD:-3}; LEG_WARMUP=${LEG_WARMUP:-15}
+  WARMUP=${WARMUP:-2}; DURATION=${DURATION:-5}; IDLE_CONNS=${IDLE_CONNS:-5000}; HOLD=${HOLD:-25}; IDLE_WARM=${IDLE_WARM:-1000}; SETTLE=${SETTLE:-25}; LEG_WARMUP=${LEG_WARMUP:-15}
   HS_WARMUP=${HS_WARMUP:-30}
 fi
 SCENARIOS=${SCENARIOS:-a b c d e f g} # which scenarios to run (a-e: relay and memory, f: handshakes, g: JSON inspection)
@@ -268,9 +268,11 @@ hsload() {
 run_leg() {
   local leg=$1 ws=$2 wss=$3 pids=$4 url scheme
   if [[ -n $pids ]] && has e; then
-    # Idle first, on a fresh process: afterwards a JVM's heap is already grown and would hide the cost.
+    # Idle first, before the throughput scenarios fill caches and pools: a burst of IDLE_WARM handshakes
+    # (opened, closed, SETTLE s) stands for the one-time costs, then IDLE_CONNS are held HOLD s.
     log "$leg: e idle $IDLE_CONNS wss connections"
-    bench idle --leg "$leg" --scenario e-wss-idle --url "$wss/echo" --pids "$pids" --conns "$IDLE_CONNS" --hold "$HOLD"
+    bench idle --leg "$leg" --scenario e-wss-idle --url "$wss/echo" --pids "$pids" --conns "$IDLE_CONNS" --hold "$HOLD" \
+      --warm-conns "$IDLE_WARM" --settle "$SETTLE"
   fi
   if [[ $leg != direct && $LEG_WARMUP -gt 0 ]] && { has a || has b || has c || has d; }; then
     # A JVM proxy reaches its speed only once the JIT has compiled the relay path; NGINX needs no

@@ -22,7 +22,7 @@ import org.HdrHistogram.Histogram;
  * load   --leg L --scenario S --url U [--pids P,P] --conns N --size B --window W [--warmup s] [--duration s] [--messages M] [--text]
  *        [--json [--min-size 64] [--max-size 1024] [--seed 42] [--pool 4096]]   (JSON chat text messages, echoes checked)
  * rate   --leg L --scenario S --url U --ref-url DIRECT [--pids P] --conns N --size B --rate R [--warmup s] [--duration s]
- * idle   --leg L --scenario S --url wss://… --pids P --conns N [--hold s]
+ * idle   --leg L --scenario S --url wss://… --pids P --conns N [--hold s] [--warm-conns N --settle s]
  * mint   --key KEY.pem --count N --tokens FILE [--iss I] [--aud A] [--ttl-hours H]
  * report --out FILE
  * echo   --port 19000            (same as io.wsguard.bench.EchoUpstream)
@@ -162,22 +162,43 @@ public final class Bench {
     private static int idle(Args args) throws Exception {
         final Target t = Target.from(args);
         final Duration hold = Duration.ofSeconds(args.number("hold", 3));
+        final int warmConns = args.integer("warm-conns", 0);
+        final Duration settle = Duration.ofSeconds(args.number("settle", 0));
+        final int concurrency = args.integer("concurrency", 64);
+        final long fresh = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
+        if (warmConns > 0) {
+            // The proxy's one-time costs (compiled handshake code, grown thread pool) are not per
+            // connection: open and close a burst first, and let the process settle, before the baseline.
+            try (LoadClient warm = new LoadClient(warmConns)) {
+                warm.open(t.uri, warmConns, concurrency, 1, 1, false, Duration.ofSeconds(120));
+            }
+            Thread.sleep(settle.toMillis());
+        }
         try (LoadClient client = new LoadClient(t.conns)) {
             final long before = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
-            final LoadClient.OpenResult open = client.open(t.uri, t.conns, args.integer("concurrency", 64),
+            final LoadClient.OpenResult open = client.open(t.uri, t.conns, concurrency,
                                                            1, 1, false, Duration.ofSeconds(120));
             if (open.opened() == 0) {
                 return t.fail(open);
             }
-            // Let buffers the handshakes used be released before reading RSS.
+            final long opened = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
+            // Hold the connections idle: what the proxy keeps per connection, not what the burst of
+            // handshakes needed for a moment (a JVM returns that heap only after a collection).
             Thread.sleep(hold.toMillis());
             final int stillOpen = client.openCount();
             final long after = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
             final double perConn = t.stats.isEmpty() ? Double.NaN : (after - before) / (double) stillOpen;
             final LoadClient.RunResult none = new LoadClient.RunResult(0, 0, null, 0, 0);
             t.write(open, none, Double.NaN, perConn, Double.NaN,
-                    String.format(Locale.ROOT, "%d of %d held %ds; RSS %d→%d KiB", stillOpen, t.conns,
-                                  hold.toSeconds(), before, after));
+                    String.format(Locale.ROOT, "%d of %d held %ds%s; RSS %d→%d KiB; per conn %.1f KiB right after opening%s",
+                                  stillOpen, t.conns, hold.toSeconds(),
+                                  warmConns > 0 ? String.format(Locale.ROOT, " after a warm-up of %d, settled %ds",
+                                                                warmConns, settle.toSeconds()) : "",
+                                  before, after, t.stats.isEmpty() ? Double.NaN : (opened - before) / (double) open.opened(),
+                                  warmConns > 0 && !t.stats.isEmpty()
+                                          ? String.format(Locale.ROOT, ", %.1f KiB counting the warm-up's growth (RSS %d KiB before it)",
+                                                          (after - fresh) / (double) stillOpen, fresh)
+                                          : ""));
         }
         return 0;
     }
