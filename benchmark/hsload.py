@@ -153,6 +153,7 @@ def main():
     p.add_argument("--tokens", help="file, one token per line")
     p.add_argument("--distinct", action="store_true", help="a different token per handshake (else the first every time)")
     p.add_argument("--offset", type=int, default=0, help="with --distinct: start at this line (0-based)")
+    p.add_argument("--count", type=int, default=0, help="with --distinct: use at most this many lines from --offset (0: to the end)")
     p.add_argument("--origin")
     p.add_argument("--warmup", type=float, default=2)
     p.add_argument("--duration", type=float, default=5)
@@ -164,7 +165,8 @@ def main():
     if a.tokens:
         with open(a.tokens) as f:
             tokens = [line.strip() for line in f if line.strip()]
-        tokens = tokens[a.offset:] if a.distinct else tokens[:1]
+        end = a.offset + a.count if a.count > 0 else len(tokens)
+        tokens = tokens[a.offset:end] if a.distinct else tokens[:1]
     load = Load(a, tokens)
     seconds, cpu = asyncio.run(load.run())
     lat = sorted(x * 1e6 for x in load.latencies)

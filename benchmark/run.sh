@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # wsguard load benchmark: direct-to-upstream, through NGINX (when installed) and through wsguard,
-# in one run, over ws and wss. Usage: benchmark/run.sh   (QUICK=1 for a ~1.5 minute smoke run)
-# Knobs (env): WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, IDLE_WARM, SETTLE, RATE_FRACTION,
+# in one run, over ws and wss. Usage: benchmark/run.sh   (QUICK=1 for a ~2.5 minute smoke run)
+# Knobs (env): ROUNDS (measured rounds of a, b, c, f, g, each running every leg back to back; 3, QUICK 1),
+#              WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, IDLE_WARM, SETTLE, RATE_FRACTION,
 #              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK,
 #              SCENARIOS ("a b c d e f g"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2),
 #              CERT_KEY (rsa = RSA-2048, the default; ec = ECDSA P-256: the wss certificate of every leg),
@@ -16,14 +17,16 @@ PROXY_JAR=${PROXY_JAR:-$ROOT/proxy/target/wsguard.jar}
 
 if [[ "${QUICK:-0}" == 1 ]]; then
   WARMUP=${WARMUP:-1}; DURATION=${DURATION:-2}; IDLE_CONNS=${IDLE_CONNS:-500}; HOLD=${HOLD:-1}; IDLE_WARM=${IDLE_WARM:-0}; SETTLE=${SETTLE:-0}; LEG_WARMUP=${LEG_WARMUP:-3}
-  HS_WARMUP=${HS_WARMUP:-5}
+  HS_WARMUP=${HS_WARMUP:-5}; ROUNDS=${ROUNDS:-1}
 else
   WARMUP=${WARMUP:-2}; DURATION=${DURATION:-5}; IDLE_CONNS=${IDLE_CONNS:-5000}; HOLD=${HOLD:-25}; IDLE_WARM=${IDLE_WARM:-1000}; SETTLE=${SETTLE:-25}; LEG_WARMUP=${LEG_WARMUP:-15}
-  HS_WARMUP=${HS_WARMUP:-30}
+  HS_WARMUP=${HS_WARMUP:-30}; ROUNDS=${ROUNDS:-3}
 fi
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS: a positive number, not '$ROUNDS'" >&2; exit 2; }
 SCENARIOS=${SCENARIOS:-a b c d e f g} # which scenarios to run (a-e: relay and memory, f: handshakes, g: JSON inspection)
 HS_CONCURRENCY=${HS_CONCURRENCY:-32}  # scenario f: handshakes in progress at any time
-HS_TOKENS=${HS_TOKENS:-8000}          # scenario f: distinct RS256 tokens; half for the warm-up, half for f2
+HS_TOKENS=${HS_TOKENS:-$((4000 * (ROUNDS + 1)))} # scenario f: distinct RS256 tokens: an equal share for each round's f2 and one for the warm-up
+HS_ROUND_TOKENS=$((HS_TOKENS / (ROUNDS + 1)))
 HS_ORIGIN=https://app.bench.test
 CONNS=${CONNS:-100}
 MESSAGES=${MESSAGES:-0}             # per connection; 0 = run for DURATION only
@@ -265,94 +268,142 @@ hsload() {
     --origin "$HS_ORIGIN" --clk-tck "$TCK" "$@" >/dev/null || log "failed: hsload $* (continuing)"
 }
 
-run_leg() {
-  local leg=$1 ws=$2 wss=$3 pids=$4 url scheme
-  if [[ -n $pids ]] && has e; then
-    # Idle first, before the throughput scenarios fill caches and pools: a burst of IDLE_WARM handshakes
-    # (opened, closed, SETTLE s) stands for the one-time costs, then IDLE_CONNS are held HOLD s.
+# The URLs and PIDs of a leg: sets LEG_WS, LEG_WSS, LEG_PIDS.
+leg_endpoints() {
+  case $1 in
+    direct) LEG_WS="ws://127.0.0.1:$UPSTREAM_PORT"; LEG_WSS="wss://127.0.0.1:$UPSTREAM_TLS_PORT"; LEG_PIDS="" ;;
+    nginx) LEG_WS="ws://127.0.0.1:$NGINX_WS"; LEG_WSS="wss://127.0.0.1:$NGINX_WSS"; LEG_PIDS="$NGINX_PIDS" ;;
+    wsguard) LEG_WS="ws://127.0.0.1:$WSGUARD_WS"; LEG_WSS="wss://127.0.0.1:$WSGUARD_WSS"; LEG_PIDS="$WSGUARD_PID" ;;
+  esac
+}
+
+# What a leg does once, before the measured rounds: scenario e (idle memory, first, before the
+# throughput scenarios fill caches and pools), then the unmeasured warm-ups of the relay, g and f.
+prepare_leg() {
+  local leg=$1 url target
+  leg_endpoints "$leg"
+  if [[ -n $LEG_PIDS ]] && has e; then
+    # A burst of IDLE_WARM handshakes (opened, closed, SETTLE s) stands for the one-time costs, then
+    # IDLE_CONNS are held HOLD s.
     log "$leg: e idle $IDLE_CONNS wss connections"
-    bench idle --leg "$leg" --scenario e-wss-idle --url "$wss/echo" --pids "$pids" --conns "$IDLE_CONNS" --hold "$HOLD" \
+    bench idle --leg "$leg" --scenario e-wss-idle --url "$LEG_WSS/echo" --pids "$LEG_PIDS" --conns "$IDLE_CONNS" --hold "$HOLD" \
       --warm-conns "$IDLE_WARM" --settle "$SETTLE"
   fi
-  if [[ $leg != direct && $LEG_WARMUP -gt 0 ]] && { has a || has b || has c || has d; }; then
+  [[ $leg == direct || $LEG_WARMUP -le 0 ]] && return 0
+  if has a || has b || has c || has d; then
     # A JVM proxy reaches its speed only once the JIT has compiled the relay path; NGINX needs no
     # warm-up, but gets the same unmeasured load so the legs stay comparable.
     log "$leg: warm-up ${LEG_WARMUP}s per scheme (not measured)"
-    local results=$RESULTS; RESULTS=$WORK/warmup.tsv
-    for url in "$ws/echo" "$wss/echo"; do
+    for url in "$LEG_WS/echo" "$LEG_WSS/echo"; do
       # shellcheck disable=SC2086 # BENCH_JAVA_OPTS is a list of options
       timeout 300 java $BENCH_JAVA_OPTS -jar "$BENCH_JAR" load --leg warmup --scenario warmup --url "$url" \
-        --conns 20 --window 8 --size 512 --messages 0 --out "$RESULTS" --clk-tck "$TCK" \
+        --conns 20 --window 8 --size 512 --messages 0 --out "$WORK/warmup.tsv" --clk-tck "$TCK" \
         --warmup 0 --duration "$LEG_WARMUP" >/dev/null || log "warm-up failed (continuing)"
     done
-    RESULTS=$results
-  fi
-  for scheme in ws wss; do
-    if [[ $scheme == ws ]]; then url="$ws/echo"; else url="$wss/echo"; fi
-    has a || has b || has c || continue
-    log "$leg: $scheme a/b/c"
-    if has a; then bench load --leg "$leg" --scenario "a-$scheme-64B" --url "$url" --pids "$pids" --conns "$CONNS" --window 1 --size 64 --messages "$MESSAGES"; fi
-    if has b; then bench load --leg "$leg" --scenario "b-$scheme-64B-1conn" --url "$url" --pids "$pids" --conns 1 --window 64 --size 64 --messages "$MESSAGES"; fi
-    if has c; then bench load --leg "$leg" --scenario "c-$scheme-16KiB" --url "$url" --pids "$pids" --conns 10 --window 4 --size 16384 --messages "$MESSAGES"; fi
-  done
-  if [[ $leg != direct ]] && has d && has a; then
-    local saturated rate
-    saturated=$(awk -F'\t' -v l="$leg" '$1 == l && $2 == "a-ws-64B" { print $6 }' "$RESULTS")
-    if [[ -n $saturated ]]; then
-      rate=$(awk -v s="$saturated" -v f="$RATE_FRACTION" 'BEGIN { printf "%.0f", s * f }')
-      log "$leg: d latency at $rate msgs/s (and direct at the same rate)"
-      bench rate --leg "$leg" --scenario d-ws-half-rate --url "$ws/echo" --ref-url "ws://127.0.0.1:$UPSTREAM_PORT/echo" \
-        --pids "$pids" --conns "$CONNS" --size 64 --rate "$rate"
-    fi
   fi
   if has g; then
-    # JSON chat messages, 64 B to 1 KiB, as text; every echo checked byte for byte. wsguard runs it
-    # twice, as wsguard-plain (/echo: relay only) and wsguard-inspect (/inspect: schema, sanitizer,
-    # deny pattern, per-connection limits). The same seed everywhere: every leg sends the same messages.
-    local targets=("$leg=$ws/echo") target label url shape scenario conns window
-    if [[ $leg == wsguard ]]; then
-      targets=("wsguard-plain=$ws/echo")
-      if [[ -z $INSPECT_SKIP ]]; then targets+=("wsguard-inspect=$ws/inspect"); fi
-    fi
-    if [[ $leg != direct && $LEG_WARMUP -gt 0 ]]; then
-      log "$leg: g warm-up ${LEG_WARMUP}s per path (JSON, not measured)"
-      for target in "${targets[@]}"; do
-        # shellcheck disable=SC2086 # BENCH_JAVA_OPTS is a list of options
-        timeout 300 java $BENCH_JAVA_OPTS -jar "$BENCH_JAR" load --leg warmup --scenario warmup --url "${target#*=}" \
-          --conns 20 --window 8 --json "${G_JSON[@]}" --out "$WORK/warmup.tsv" --clk-tck "$TCK" \
-          --warmup 0 --duration "$LEG_WARMUP" >/dev/null || log "g warm-up failed (continuing)"
+    log "$leg: g warm-up ${LEG_WARMUP}s per path (JSON, not measured)"
+    for target in $(g_targets "$leg"); do
+      # shellcheck disable=SC2086 # BENCH_JAVA_OPTS is a list of options
+      timeout 300 java $BENCH_JAVA_OPTS -jar "$BENCH_JAR" load --leg warmup --scenario warmup --url "${target#*=}" \
+        --conns 20 --window 8 --json "${G_JSON[@]}" --out "$WORK/warmup.tsv" --clk-tck "$TCK" \
+        --warmup 0 --duration "$LEG_WARMUP" >/dev/null || log "g warm-up failed (continuing)"
+    done
+  fi
+  if has f; then
+    # Tokens after the rounds' share, never measured, so that a JVM's JIT has compiled the TLS, upgrade
+    # and RS256 paths before the first round.
+    log "$leg: f warm-up ${HS_WARMUP}s ($HS_CONCURRENCY concurrent handshakes, not measured)"
+    hsload --leg warmup --scenario warmup --url "$LEG_WSS$(f_path "$leg")" --distinct --offset "$((HS_ROUND_TOKENS * ROUNDS))" \
+      --out "$WORK/warmup.tsv" --warmup 0 --duration "$HS_WARMUP"
+  fi
+}
+
+# Scenario g's paths of a leg, as label=url: wsguard runs it twice, as wsguard-plain (/echo: relay
+# only) and wsguard-inspect (/inspect: schema, sanitizer, deny pattern, per-connection limits).
+g_targets() {
+  leg_endpoints "$1"
+  if [[ $1 == wsguard ]]; then
+    echo "wsguard-plain=$LEG_WS/echo"
+    [[ -z $INSPECT_SKIP ]] && echo "wsguard-inspect=$LEG_WS/inspect"
+  else
+    echo "$1=$LEG_WS/echo"
+  fi
+  return 0
+}
+
+# NGINX and direct check nothing at the handshake; wsguard's route /secure checks an Origin and a token.
+f_path() { if [[ $1 == wsguard ]]; then echo /secure; else echo /echo; fi; }
+
+# One measured round: every scenario of a, b, c, g and f, each run on every leg back to back, so that
+# the legs compared in a ratio are measured seconds apart rather than minutes. $1: the round (1-based);
+# $2...: the legs, in the order this round runs them.
+run_round() {
+  local round=$1 tag="" scheme url shape scenario conns window size target leg; shift
+  (( ROUNDS > 1 )) && tag="#$round"
+  for scheme in ws wss; do
+    has a || has b || has c || break
+    log "round $round/$ROUNDS: $scheme a/b/c ($*)"
+    for shape in "a-$scheme-64B $CONNS 1 64" "b-$scheme-64B-1conn 1 64 64" "c-$scheme-16KiB 10 4 16384"; do
+      read -r scenario conns window size <<<"$shape"
+      has "${scenario%%-*}" || continue
+      for leg in "$@"; do
+        leg_endpoints "$leg"
+        if [[ $scheme == ws ]]; then url="$LEG_WS/echo"; else url="$LEG_WSS/echo"; fi
+        bench load --leg "$leg" --scenario "$scenario$tag" --url "$url" --pids "$LEG_PIDS" --conns "$conns" \
+          --window "$window" --size "$size" --messages "$MESSAGES"
       done
-    fi
-    log "$leg: g JSON relay (${targets[*]%%=*})"
+    done
+  done
+  if has g; then
+    # JSON chat messages, 64 B to 1 KiB, as text; every echo checked byte for byte. The same seed
+    # everywhere: every leg sends the same messages.
+    log "round $round/$ROUNDS: g JSON relay ($*)"
     for shape in "g-ws-json-64B-1KiB $CONNS 1" "g-ws-json-1conn 1 64"; do
       read -r scenario conns window <<<"$shape"
-      for target in "${targets[@]}"; do
-        label=${target%%=*}; url=${target#*=}
-        bench load --leg "$label" --scenario "$scenario" --url "$url" --pids "$pids" --conns "$conns" \
-          --window "$window" --json "${G_JSON[@]}" --messages "$MESSAGES"
+      for leg in "$@"; do
+        leg_endpoints "$leg"
+        for target in $(g_targets "$leg"); do
+          bench load --leg "${target%%=*}" --scenario "$scenario$tag" --url "${target#*=}" --pids "$LEG_PIDS" \
+            --conns "$conns" --window "$window" --json "${G_JSON[@]}" --messages "$MESSAGES"
+        done
+        if [[ $leg == wsguard && -n $INSPECT_SKIP ]]; then
+          printf 'wsguard-inspect\t%s\tws\t0\t\t\t\t\t\t\t\t\tskipped (%s)\n' "$scenario$tag" "$INSPECT_SKIP" >>"$RESULTS"
+        fi
       done
-      if [[ $leg == wsguard && -n $INSPECT_SKIP ]]; then
-        printf 'wsguard-inspect\t%s\tws\t0\t\t\t\t\t\t\t\t\tskipped (%s)\n' "$scenario" "$INSPECT_SKIP" >>"$RESULTS"
-      fi
     done
   fi
   if has f; then
     # Fresh wss connections (full TLS handshake each: the client never resumes a session), each with
-    # the Origin and a bearer token, closed at once (benchmark/hsload.py). NGINX and direct check
-    # nothing; wsguard's route /secure checks both. First HS_WARMUP s unmeasured, with tokens from
-    # the file's second half, so that a JVM's JIT has compiled the TLS, upgrade and RS256 paths;
-    # then f1: the same token every time (wsguard's verified-token cache hits, a reconnect storm);
-    # f2: a new token every time from the first half (every handshake verifies an RS256 signature).
-    local path=/echo half=$((HS_TOKENS / 2)) results=$RESULTS
-    [[ $leg == wsguard ]] && path=/secure
-    log "$leg: f handshakes, $HS_CONCURRENCY concurrent: warm-up ${HS_WARMUP}s, then same token, then distinct tokens"
-    hsload --leg warmup --scenario warmup --url "$wss$path" --distinct --offset "$half" --out "$WORK/warmup.tsv" \
-      --warmup 0 --duration "$HS_WARMUP"
-    hsload --leg "$leg" --scenario f1-wss-hs-same-token --url "$wss$path" --pids "$pids" --out "$RESULTS" \
-      --warmup "$WARMUP" --duration "$DURATION"
-    hsload --leg "$leg" --scenario f2-wss-hs-new-tokens --url "$wss$path" --pids "$pids" --distinct --out "$RESULTS" \
-      --warmup "$WARMUP" --duration "$DURATION"
+    # the Origin and a bearer token, closed at once (benchmark/hsload.py). f1: the same token every
+    # time (wsguard's verified-token cache hits, a reconnect storm); f2: a new token every time, from
+    # this round's own share of the file (every handshake verifies an RS256 signature).
+    log "round $round/$ROUNDS: f handshakes, $HS_CONCURRENCY concurrent ($*)"
+    for leg in "$@"; do
+      leg_endpoints "$leg"
+      hsload --leg "$leg" --scenario "f1-wss-hs-same-token$tag" --url "$LEG_WSS$(f_path "$leg")" --pids "$LEG_PIDS" \
+        --out "$RESULTS" --warmup "$WARMUP" --duration "$DURATION"
+    done
+    for leg in "$@"; do
+      leg_endpoints "$leg"
+      hsload --leg "$leg" --scenario "f2-wss-hs-new-tokens$tag" --url "$LEG_WSS$(f_path "$leg")" --pids "$LEG_PIDS" \
+        --distinct --offset "$((HS_ROUND_TOKENS * (round - 1)))" --count "$HS_ROUND_TOKENS" --out "$RESULTS" --warmup "$WARMUP" --duration "$DURATION"
+    done
   fi
+}
+
+# Scenario d, after the rounds: 64-byte echoes paced at RATE_FRACTION of the leg's own saturated
+# a-ws rate (the median of its rounds), p99 against the direct path at the same rate.
+run_latency() {
+  local leg=$1 saturated rate
+  leg_endpoints "$leg"
+  saturated=$(awk -F'\t' -v l="$leg" '$1 == l && ($2 == "a-ws-64B" || $2 ~ /^a-ws-64B#/) && $6 != "" { print $6 }' "$RESULTS" \
+    | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+  [[ -n $saturated ]] || return 0
+  rate=$(awk -v s="$saturated" -v f="$RATE_FRACTION" 'BEGIN { printf "%.0f", s * f }')
+  log "$leg: d latency at $rate msgs/s (and direct at the same rate)"
+  bench rate --leg "$leg" --scenario d-ws-half-rate --url "$LEG_WS/echo" --ref-url "ws://127.0.0.1:$UPSTREAM_PORT/echo" \
+    --pids "$LEG_PIDS" --conns "$CONNS" --size 64 --rate "$rate"
 }
 
 # Warm the upstream's JIT once, so that the first leg measured does not pay for it.
@@ -362,20 +413,25 @@ bench load --leg warmup --scenario warmup --url "ws://127.0.0.1:$UPSTREAM_PORT/e
 bench load --leg warmup --scenario warmup --url "wss://127.0.0.1:$UPSTREAM_TLS_PORT/echo" --conns 10 --window 4 --size 16384
 RESULTS=$RESULTS_REAL
 
-SKIPPED=()
+SKIPPED=(); ACTIVE=()
 for leg in $LEGS; do
   case $leg in
-    direct)
-      run_leg direct "ws://127.0.0.1:$UPSTREAM_PORT" "wss://127.0.0.1:$UPSTREAM_TLS_PORT" "" ;;
-    nginx)
-      if [[ -n $NGINX_SKIP ]]; then SKIPPED+=("nginx: skipped ($NGINX_SKIP)"); continue; fi
-      run_leg nginx "ws://127.0.0.1:$NGINX_WS" "wss://127.0.0.1:$NGINX_WSS" "$NGINX_PIDS" ;;
-    wsguard)
-      if [[ -n $WSGUARD_SKIP ]]; then SKIPPED+=("wsguard: skipped ($WSGUARD_SKIP)"); continue; fi
-      run_leg wsguard "ws://127.0.0.1:$WSGUARD_WS" "wss://127.0.0.1:$WSGUARD_WSS" "$WSGUARD_PID" ;;
+    direct) ACTIVE+=(direct) ;;
+    nginx) if [[ -n $NGINX_SKIP ]]; then SKIPPED+=("nginx: skipped ($NGINX_SKIP)"); else ACTIVE+=(nginx); fi ;;
+    wsguard) if [[ -n $WSGUARD_SKIP ]]; then SKIPPED+=("wsguard: skipped ($WSGUARD_SKIP)"); else ACTIVE+=(wsguard); fi ;;
     *) echo "LEGS: unknown leg '$leg' (expected: direct, nginx, wsguard)" >&2; exit 2 ;;
   esac
 done
+for leg in "${ACTIVE[@]}"; do prepare_leg "$leg"; done
+if has a || has b || has c || has g || has f; then
+  for round in $(seq 1 "$ROUNDS"); do
+    # Every other round runs the legs in the opposite order: no leg always follows the same one.
+    if (( round % 2 )); then run_round "$round" "${ACTIVE[@]}"; else run_round "$round" $(printf '%s\n' "${ACTIVE[@]}" | tac); fi
+  done
+fi
+if has d && has a; then
+  for leg in "${ACTIVE[@]}"; do [[ $leg == direct ]] || run_latency "$leg"; done
+fi
 
 # ---- report --------------------------------------------------------------------------------------
 echo

@@ -4,13 +4,22 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Prints the results TSV as a table, with each proxy leg's ratios against the direct leg and
  * against NGINX, then checks the issue's targets for wsguard. Every ratio comes from rows of the
  * same file, i.e. the same run on the same machine.
+ *
+ * <p>A scenario measured in several rounds ({@code run.sh}'s {@code ROUNDS}) has one row per leg and
+ * round, named {@code SCENARIO#ROUND}. Its ratios are taken within a round, between legs measured
+ * seconds apart, and the verdict is on their median: on a shared machine whose speed drifts by
+ * tens of percent over minutes, one sequential pass per leg mostly measures the drift.
  */
 final class Report {
 
@@ -31,6 +40,12 @@ final class Report {
 
         double hs() {
             return num(handshakes);
+        }
+
+        /** The scenario without its round. */
+        String base() {
+            final int hash = scenario.indexOf('#');
+            return hash < 0 ? scenario : scenario.substring(0, hash);
         }
 
         private static double num(String text) {
@@ -58,9 +73,37 @@ final class Report {
                               vsNginx(rows, r), r.note);
         }
         System.out.println();
+        medians(rows);
         final boolean problems = echoProblems(rows);
         targets(rows);
         return problems ? 3 : 0;
+    }
+
+    /** Per leg and scenario measured in more than one round: the medians, and each round's ratio to NGINX. */
+    private static void medians(List<Row> rows) {
+        final Set<String> seen = new HashSet<>();
+        boolean header = false;
+        for (Row r : rows) {
+            final List<Row> rounds = rounds(rows, r.leg, r.base());
+            if (rounds.size() < 2 || !seen.add(r.leg + "\t" + r.base())) {
+                continue;
+            }
+            if (!header) {
+                System.out.printf(Locale.ROOT, "medians over rounds:%n%-15s %-22s %6s %10s %9s  %-40s %s%n",
+                                  "leg", "scenario", "rounds", "hs|msgs/s", "cpu µs", "÷ nginx (each round)", "÷ nginx cpu");
+                header = true;
+            }
+            final boolean hs = r.isHandshakes();
+            final ToDoubleFunction<Row> rate = hs ? Row::hs : Row::msgs;
+            final double[] vsNginx = perRound(rows, r.leg, r.base(), "nginx", rate);
+            final double[] cpuVsNginx = perRound(rows, r.leg, r.base(), "nginx", Row::cpu);
+            System.out.printf(Locale.ROOT, "%-15s %-22s %6d %10s %9s  %-40s %s%n", r.leg, r.base(), rounds.size(),
+                              fmt(median(values(rounds, rate)), 0), fmt(median(values(rounds, Row::cpu)), 2),
+                              ratios(vsNginx), ratios(cpuVsNginx));
+        }
+        if (header) {
+            System.out.println();
+        }
     }
 
     /**
@@ -118,7 +161,7 @@ final class Report {
         return String.format(Locale.ROOT, "%.2fx msgs %.2fx cpu", r.msgs / nginx.msgs, r.cpu / nginx.cpu);
     }
 
-    /** The targets, for wsguard against NGINX in this same run. */
+    /** The targets, for wsguard against NGINX in this same run (medians over its rounds). */
     private static void targets(List<Row> rows) {
         final boolean wsguard = rows.stream().anyMatch(r -> r.leg.startsWith("wsguard"));
         if (!wsguard) {
@@ -126,29 +169,32 @@ final class Report {
             return;
         }
         System.out.println("targets (wsguard, from this run):");
+        final Set<String> seen = new HashSet<>();
         for (Row r : rows) {
+            if (!(r.leg.equals("wsguard") || r.leg.equals("wsguard-inspect")) || !seen.add(r.leg + "\t" + r.base())) {
+                continue;
+            }
+            final String base = r.base();
+            final List<Row> mine = rounds(rows, r.leg, base);
             if (r.leg.equals("wsguard-inspect")) {
-                inspectTarget(rows, r);
-                continue;
-            }
-            if (!r.leg.equals("wsguard")) {
-                continue;
-            }
-            final Row nginx = find(rows, "nginx", r.scenario);
-            if (!Double.isNaN(r.rss)) {
-                verdict(r.scenario + " RSS/conn ≤ 30 KiB", r.rss <= 30, fmt(r.rss, 1) + " KiB (" + r.conns + " held)");
+                inspectTarget(rows, base, mine);
+            } else if (!Double.isNaN(r.rss)) {
+                final double rss = median(values(mine, Row::rss));
+                verdict(base + " RSS/conn ≤ 30 KiB", rss <= 30, fmt(rss, 1) + " KiB (" + r.conns + " held)");
             } else if (!Double.isNaN(r.addedP99)) {
-                verdict(r.scenario + " added p99 ≤ 1 ms", r.addedP99 <= 1000, fmt(r.addedP99, 0) + " µs");
-            } else if (nginx == null) {
-                System.out.println("  n/a   " + r.scenario + ": no NGINX row to compare with");
+                final double added = median(values(mine, Row::addedP99));
+                verdict(base + " added p99 ≤ 1 ms", added <= 1000, fmt(added, 0) + " µs");
+            } else if (rounds(rows, "nginx", base).isEmpty()) {
+                System.out.println("  n/a   " + base + ": no NGINX row to compare with");
             } else if (r.isHandshakes()) {
-                verdict(r.scenario + " hs/s ≥ 0.8x NGINX", r.hs() >= 0.8 * nginx.hs(),
-                        String.format(Locale.ROOT, "%.0f vs %.0f (%.2fx)", r.hs(), nginx.hs(), r.hs() / nginx.hs()));
+                final double[] hs = perRound(rows, "wsguard", base, "nginx", Row::hs);
+                verdict(base + " hs/s ≥ 0.8x NGINX", median(hs) >= 0.8,
+                        figures(mine, rows, base, Row::hs, "hs/s") + ": " + ratios(hs));
             } else {
-                verdict(r.scenario + " msgs/s ≥ NGINX", r.msgs >= nginx.msgs,
-                        fmt(r.msgs, 0) + " vs " + fmt(nginx.msgs, 0));
-                verdict(r.scenario + " CPU/msg ≤ NGINX", r.cpu <= nginx.cpu,
-                        fmt(r.cpu, 2) + " vs " + fmt(nginx.cpu, 2) + " µs");
+                final double[] msgs = perRound(rows, "wsguard", base, "nginx", Row::msgs);
+                final double[] cpu = perRound(rows, "wsguard", base, "nginx", Row::cpu);
+                verdict(base + " msgs/s ≥ NGINX", median(msgs) >= 1, figures(mine, rows, base, Row::msgs, "msgs/s") + ": " + ratios(msgs));
+                verdict(base + " CPU/msg ≤ NGINX", median(cpu) <= 1, figures(mine, rows, base, Row::cpu, "µs") + ": " + ratios(cpu));
             }
         }
     }
@@ -156,34 +202,88 @@ final class Report {
     /**
      * Scenario g: wsguard relaying through JSON schema, sanitization, a deny pattern and per-connection
      * message and byte limits ({@code /inspect}) against NGINX's plain relay, and against wsguard's own
-     * plain relay ({@code /echo}, the {@code wsguard-plain} row), same scenario, same run.
+     * plain relay ({@code /echo}, the {@code wsguard-plain} row), same scenario, same round.
      */
-    private static void inspectTarget(List<Row> rows, Row r) {
-        final Row nginx = find(rows, "nginx", r.scenario);
-        final Row plain = find(rows, "wsguard-plain", r.scenario);
-        final String what = r.scenario + " inspect ≥ 0.7x NGINX";
-        if (Double.isNaN(r.msgs)) {
-            System.out.printf(Locale.ROOT, "  %-5s %-36s wsguard-inspect %s%s%n", "n/a", what, r.note,
-                              plain != null && nginx != null
-                                      ? String.format(Locale.ROOT, " (wsguard-plain ÷ nginx: %.2fx msgs)", plain.msgs / nginx.msgs)
-                                      : "");
+    private static void inspectTarget(List<Row> rows, String base, List<Row> mine) {
+        final String what = base + " inspect ≥ 0.7x NGINX";
+        final double[] vsNginx = perRound(rows, "wsguard-inspect", base, "nginx", Row::msgs);
+        if (vsNginx.length == 0) {
+            final double[] plain = perRound(rows, "wsguard-plain", base, "nginx", Row::msgs);
+            System.out.printf(Locale.ROOT, "  %-5s %-36s wsguard-inspect %s%s%n", "n/a", what, mine.get(0).note,
+                              plain.length > 0 ? " (wsguard-plain ÷ nginx: " + ratios(plain) + " msgs)" : "");
             return;
         }
-        if (nginx == null || Double.isNaN(nginx.msgs)) {
-            System.out.println("  n/a   " + r.scenario + ": no NGINX row to compare wsguard-inspect with");
-            return;
+        String figures = figures(mine, rows, base, Row::msgs, "msgs/s") + ": ÷ nginx " + ratios(vsNginx) + " msgs, "
+                + ratios(perRound(rows, "wsguard-inspect", base, "nginx", Row::cpu)) + " cpu";
+        final double[] vsPlain = perRound(rows, "wsguard-inspect", base, "wsguard-plain", Row::msgs);
+        if (vsPlain.length > 0) {
+            figures += "; ÷ wsguard-plain " + ratios(vsPlain) + " msgs, "
+                    + ratios(perRound(rows, "wsguard-inspect", base, "wsguard-plain", Row::cpu)) + " cpu";
         }
-        String figures = String.format(Locale.ROOT, "%.0f vs %.0f msgs/s: ÷ nginx %.2fx msgs %.2fx cpu",
-                                       r.msgs, nginx.msgs, r.msgs / nginx.msgs, r.cpu / nginx.cpu);
-        if (plain != null && !Double.isNaN(plain.msgs)) {
-            figures += String.format(Locale.ROOT, "; ÷ wsguard-plain %.2fx msgs %.2fx cpu",
-                                     r.msgs / plain.msgs, r.cpu / plain.cpu);
-        }
-        verdict(what, r.msgs >= 0.7 * nginx.msgs, figures);
+        verdict(what, median(vsNginx) >= 0.7, figures);
+    }
+
+    /** "median A vs B UNIT" of the leg's rounds against NGINX's. */
+    private static String figures(List<Row> mine, List<Row> rows, String base, ToDoubleFunction<Row> value, String unit) {
+        final double ours = median(values(mine, value));
+        final double theirs = median(values(rounds(rows, "nginx", base), value));
+        final int decimals = unit.equals("µs") ? 2 : 0;
+        return (mine.size() > 1 ? "medians " : "") + fmt(ours, decimals) + " vs " + fmt(theirs, decimals) + " " + unit;
     }
 
     private static void verdict(String what, boolean ok, String figures) {
         System.out.printf(Locale.ROOT, "  %-5s %-36s %s%n", ok ? "PASS" : "FAIL", what, figures);
+    }
+
+    /** Each round's ratio of {@code leg} to {@code vsLeg}, for the rounds both measured, in round order. */
+    private static double[] perRound(List<Row> rows, String leg, String base, String vsLeg, ToDoubleFunction<Row> value) {
+        final List<Double> ratios = new ArrayList<>();
+        for (Row ours : rounds(rows, leg, base)) {
+            final Row theirs = find(rows, vsLeg, ours.scenario);
+            if (theirs != null) {
+                final double ratio = value.applyAsDouble(ours) / value.applyAsDouble(theirs);
+                if (!Double.isNaN(ratio) && !Double.isInfinite(ratio)) {
+                    ratios.add(ratio);
+                }
+            }
+        }
+        return ratios.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    /** The rows of one leg for one scenario, a row per round, in the order they ran. */
+    private static List<Row> rounds(List<Row> rows, String leg, String base) {
+        return rows.stream().filter(r -> r.leg.equals(leg) && r.base().equals(base)).toList();
+    }
+
+    private static double[] values(List<Row> rows, ToDoubleFunction<Row> value) {
+        return rows.stream().mapToDouble(value).filter(v -> !Double.isNaN(v)).toArray();
+    }
+
+    /** NaN when there is nothing. */
+    static double median(double[] values) {
+        if (values.length == 0) {
+            return Double.NaN;
+        }
+        final double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        final int mid = sorted.length / 2;
+        return sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
+    /** "0.85x" for one round; "0.85x (0.81 0.85 0.92)" for several: the median, then each round. */
+    private static String ratios(double[] ratios) {
+        if (ratios.length == 0) {
+            return "";
+        }
+        final String median = String.format(Locale.ROOT, "%.2fx", median(ratios));
+        if (ratios.length == 1) {
+            return median;
+        }
+        final StringBuilder each = new StringBuilder(median).append(" (");
+        for (int i = 0; i < ratios.length; i++) {
+            each.append(i == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.2f", ratios[i]));
+        }
+        return each.append(')').toString();
     }
 
     private static Row find(List<Row> rows, String leg, String scenario) {
