@@ -271,6 +271,23 @@ public final class ProxySession implements Traffic {
         upstream.session.demand();
     }
 
+    /**
+     * An operator closed the connection ({@code POST /admin/connections/close}: logout, revocation).
+     * Audited like any other end wsguard puts to a session, as {@code session_expired} with 1008:
+     * the audit trail must show who was cut off and why, not just that a socket closed. Returns
+     * false when the connection was already closing.
+     */
+    public boolean closeByOperator(String detail) {
+        synchronized (lock) {
+            if (terminated) {
+                return false;
+            }
+        }
+        events.blocked(this, Reason.SESSION_EXPIRED, Mode.ENFORCE, detail, CloseCodes.POLICY_VIOLATION);
+        terminate(CloseCodes.POLICY_VIOLATION, "closed by operator", CloseCodes.SHUTDOWN, "going away");
+        return true;
+    }
+
     private void expire(String detail) {
         events.blocked(this, Reason.SESSION_EXPIRED, Mode.ENFORCE, detail, CloseCodes.SHUTDOWN);
         terminate(CloseCodes.SHUTDOWN, "session expired", CloseCodes.SHUTDOWN, "session expired");

@@ -10,6 +10,7 @@ import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.ListenerPolicy;
+import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Reason;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.Policy;
@@ -25,6 +26,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.StringJoiner;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Executor;
@@ -75,6 +77,8 @@ public final class ProxyServer {
     private final Metrics metrics = new Metrics();
     /** Limit counters and buckets by route name; they outlive a reload (SPEC §6: it drops nothing). */
     private static final Duration DRAIN_SETTLE = Duration.ofMillis(200);
+    /** The end of the drain budget kept for clients to answer a 1001 wsguard sent on its own. */
+    private static final Duration CLOSE_HANDSHAKE_RESERVE = Duration.ofSeconds(1);
     private final LimitState limits = new LimitState();
     /**
      * Verifies tokens whose key set comes from a {@code jwksUri}: a fetch blocks for up to its
@@ -279,13 +283,17 @@ public final class ProxyServer {
         for (ProxySession session : connections.sessions()) {
             session.shutdown();
         }
-        while (connections.size() > 0 && System.nanoTime() - deadline < 0) {
-            try {
-                TimeUnit.MILLISECONDS.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
+        // A session waits up to 5 s for its upstream to answer the drain's CLOSE before the client
+        // gets 1001. With a shorter drainTimeout, or an upstream that never answers, the client
+        // must still get its 1001 in time to read it: sent while the end of the budget is left for
+        // the close handshake, then whatever is still open at the deadline is dropped.
+        final long reserve = Math.min(CLOSE_HANDSHAKE_RESERVE.toNanos(), drainTimeout.toNanos() / 2);
+        awaitNoConnections(deadline - reserve);
+        if (connections.size() > 0) {
+            for (ProxySession session : connections.sessions()) {
+                session.terminate(CloseCodes.SHUTDOWN, "wsguard shutting down", CloseCodes.SHUTDOWN, "wsguard shutting down");
             }
+            awaitNoConnections(deadline);
         }
         if (connections.size() > 0) {
             LOG.warn("drain timeout: {} connection(s) still open, closing them", connections.size());
@@ -397,6 +405,18 @@ public final class ProxyServer {
         return limits;
     }
 
+    /** Returns when no connection is open any more, or at {@code deadline} (a {@link System#nanoTime()}). */
+    private void awaitNoConnections(long deadline) {
+        while (connections.size() > 0 && System.nanoTime() - deadline < 0) {
+            try {
+                TimeUnit.MILLISECONDS.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
     /** The Redis store of {@code rateLimitStore.type: redis}, or null (tests). */
     RedisBuckets sharedBuckets() {
         return sharedBuckets;
@@ -427,15 +447,23 @@ public final class ProxyServer {
 
         @Override
         public int close(ConnectionFilter filter) {
+            final String detail = "closed by operator (" + describe(filter) + ")";
             int closed = 0;
             for (ProxySession s : connections.sessions()) {
-                if (filter.matches(s.subject(), s.clientIp(), s.route())) {
-                    s.terminate(io.wsguard.check.CloseCodes.POLICY_VIOLATION, "closed by operator",
-                            io.wsguard.check.CloseCodes.SHUTDOWN, "going away");
+                if (filter.matches(s.subject(), s.clientIp(), s.route()) && s.closeByOperator(detail)) {
                     closed++;
                 }
             }
             return closed;
+        }
+
+        /** The filter as the request gave it, e.g. {@code sub=alice route=chat}: subjects, IPs and route names, never secrets. */
+        private static String describe(ConnectionFilter filter) {
+            final StringJoiner given = new StringJoiner(" ");
+            filter.sub().ifPresent(sub -> given.add("sub=" + sub));
+            filter.client().ifPresent(client -> given.add("client=" + client));
+            filter.route().ifPresent(route -> given.add("route=" + route));
+            return given.toString();
         }
     }
 }
