@@ -8,6 +8,8 @@ import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
 import java.util.Map;
 import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.eclipse.jetty.io.ClientConnectionFactory;
 import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.io.Connection;
@@ -15,16 +17,23 @@ import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.io.ManagedSelector;
 import org.eclipse.jetty.io.SelectorManager;
 import org.eclipse.jetty.io.SocketChannelEndPoint;
+import org.eclipse.jetty.io.ssl.SslConnection;
 import org.eclipse.jetty.server.ConnectionFactory;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.thread.Scheduler;
+import org.eclipse.jetty.websocket.core.WebSocketConnection;
 
 /**
  * A {@link ServerConnector} whose sockets close through {@link Linger} (a CLOSE frame is never lost
  * to a reset), and whose selector threads also watch the upstream sockets of the connections they
  * accepted ({@link SelectorAffinity}).
+ *
+ * <p>Every accepted socket must have become a WebSocket connection within the connector's idle
+ * timeout ({@code proxy.handshakeTimeout}), counted from the accept; otherwise it is closed. The
+ * idle timeout alone never ends a client that sends one byte of its TLS handshake or its request
+ * headers just before each timeout: thousands of those hold descriptors and memory for good.
  */
 final class LingeringConnector extends ServerConnector {
 
@@ -36,10 +45,13 @@ final class LingeringConnector extends ServerConnector {
     static final int SELECTORS = Math.max(1, Math.min(32, Runtime.getRuntime().availableProcessors()));
 
     private final Linger linger;
+    /** Told each time a socket is closed for not completing its handshake in time. */
+    private final Runnable handshakeCut;
 
-    LingeringConnector(Server server, Linger linger, ConnectionFactory... factories) {
+    LingeringConnector(Server server, Linger linger, Runnable handshakeCut, ConnectionFactory... factories) {
         super(server, -1, SELECTORS, factories);
         this.linger = linger;
+        this.handshakeCut = handshakeCut;
     }
 
     @Override
@@ -47,8 +59,28 @@ final class LingeringConnector extends ServerConnector {
             throws IOException {
         final LingeringEndPoint endPoint = new LingeringEndPoint(channel, selector, key, getScheduler(), linger,
                 (RelaySelectorManager) getSelectorManager());
-        endPoint.setIdleTimeout(getIdleTimeout());
+        final long handshakeTimeout = getIdleTimeout();
+        endPoint.setIdleTimeout(handshakeTimeout);
+        if (handshakeTimeout > 0) {
+            getScheduler().schedule(() -> cutUnlessUpgraded(endPoint, handshakeTimeout), handshakeTimeout, TimeUnit.MILLISECONDS);
+        }
         return endPoint;
+    }
+
+    /** Closes {@code endPoint} unless it carries a WebSocket connection by now (under TLS too). */
+    private void cutUnlessUpgraded(EndPoint endPoint, long handshakeTimeout) {
+        if (!endPoint.isOpen()) {
+            return;
+        }
+        Connection connection = endPoint.getConnection();
+        while (connection instanceof SslConnection tls) {
+            connection = tls.getSslEndPoint().getConnection();
+        }
+        if (connection instanceof WebSocketConnection) {
+            return;
+        }
+        handshakeCut.run();
+        endPoint.close(new TimeoutException("handshake not complete " + handshakeTimeout + " ms after accept"));
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.wsguard.server;
 
+import io.micrometer.core.instrument.Counter;
 import io.wsguard.admin.AdminActions;
 import io.wsguard.admin.AdminServer;
 import io.wsguard.admin.ConnectionFilter;
@@ -75,6 +76,10 @@ public final class ProxyServer {
     private final ConnectionRegistry connections = new ConnectionRegistry();
     private final ConcurrentHashMap<String, ServerEvents.Binding> bindings = new ConcurrentHashMap<>();
     private final Metrics metrics = new Metrics();
+    /** Sockets closed for not completing their handshake within {@code proxy.handshakeTimeout}. */
+    private final Counter handshakeTimeouts = Counter.builder("wsguard.handshake.timeouts")
+            .description("Client sockets closed for not completing a WebSocket handshake within proxy.handshakeTimeout")
+            .register(metrics.registry());
     /** Limit counters and buckets by route name; they outlive a reload (SPEC §6: it drops nothing). */
     private static final Duration DRAIN_SETTLE = Duration.ofMillis(200);
     /** The end of the drain budget kept for clients to answer a 1001 wsguard sent on its own. */
@@ -139,14 +144,16 @@ public final class ProxyServer {
             final SslContextFactory.Server ssl = policy.listenerTls(i);
             if (ssl != null) {
                 http.addCustomizer(new SecureRequestCustomizer());
-                connector = new LingeringConnector(server, linger, new SslConnectionFactory(ssl, "http/1.1"), new HttpConnectionFactory(http));
+                connector = new LingeringConnector(server, linger, handshakeTimeouts::increment,
+                        new SslConnectionFactory(ssl, "http/1.1"), new HttpConnectionFactory(http));
                 server.addBean(new CertificateReloader(listener.tls().get(), ssl));
             } else {
-                connector = new LingeringConnector(server, linger, new HttpConnectionFactory(http));
+                connector = new LingeringConnector(server, linger, handshakeTimeouts::increment, new HttpConnectionFactory(http));
             }
             connector.setHost(listener.host());
             connector.setPort(listener.port());
-            // SPEC §3 proxy.handshakeTimeout: the HTTP phase idles out; a WebSocket session sets its own.
+            // SPEC §3 proxy.handshakeTimeout: the HTTP phase idles out, and a socket not upgraded by then
+            // is closed however busily it trickles; a WebSocket session sets its own idle timeout.
             connector.setIdleTimeout(loaded.policy().proxy().handshakeTimeout().toMillis());
             server.addConnector(connector);
             connectors.add(connector);
