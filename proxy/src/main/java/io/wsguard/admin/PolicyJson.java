@@ -1,13 +1,22 @@
 package io.wsguard.admin;
 
+import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.Rate;
+import io.wsguard.policy.RateLimitStorePolicy;
 import io.wsguard.policy.Secret;
+import io.wsguard.policy.UpstreamPolicy;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Pattern;
 import tools.jackson.core.JsonGenerator;
 import tools.jackson.databind.MapperFeature;
 import tools.jackson.databind.SerializationContext;
 import tools.jackson.databind.SerializationFeature;
+import tools.jackson.databind.annotation.JsonSerialize;
 import tools.jackson.databind.cfg.DateTimeFeature;
 import tools.jackson.databind.cfg.EnumFeature;
 import tools.jackson.databind.json.JsonMapper;
@@ -23,15 +32,33 @@ import tools.jackson.databind.ser.std.ToStringSerializer;
  * {@code 30s}/{@code 250ms}, rates as {@code 50/s}, paths as plain paths, instants in ISO-8601.
  * Every {@link Secret}, wherever it sits (inside an {@code Optional}, a list, a map), is written as
  * {@code "<redacted>"}: redaction is by type, so a new secret field cannot leak by being forgotten.
+ *
+ * <p>Some secrets are plain text in the policy model, because the proxy needs them as written:
+ * the password in a URI's userinfo (every {@link URI}, {@code rateLimitStore.redis.uri},
+ * {@code auth.jwt.issuer}) and {@code upstream.headers.set} values, which hold API keys after
+ * {@code ${ENV}} substitution. Those are redacted here, by field, with the same marker.
  */
 final class PolicyJson {
+
+    /** What a secret is written as; its length and emptiness stay hidden too. */
+    static final String REDACTED = "<redacted>";
+
+    /**
+     * A header value made only of claim references, resolved per connection from the verified token.
+     * The claim name is EnvSubstitution's and UpstreamHeaders' {@code jwt.[A-Za-z0-9_:.-]+}.
+     */
+    private static final Pattern CLAIM_TEMPLATES_ONLY = Pattern.compile("(?:\\$\\{jwt\\.[A-Za-z0-9_:.-]+})+");
 
     private static final JsonMapper MAPPER = JsonMapper.builder()
             .addModule(new SimpleModule("wsguard-policy")
                                .addSerializer(Secret.class, new SecretSerializer())
+                               .addSerializer(URI.class, new UriSerializer())
                                .addSerializer(Duration.class, new DurationSerializer())
                                .addSerializer(Path.class, ToStringSerializer.instance)
                                .addSerializer(Rate.class, ToStringSerializer.instance))
+            .addMixIn(RateLimitStorePolicy.RedisPolicy.class, RedisPolicyRedaction.class)
+            .addMixIn(UpstreamPolicy.HeadersPolicy.class, HeadersPolicyRedaction.class)
+            .addMixIn(AuthPolicy.JwtPolicy.class, JwtPolicyRedaction.class)
             .disable(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY)
             .disable(DateTimeFeature.WRITE_DATES_AS_TIMESTAMPS)
             .enable(EnumFeature.WRITE_ENUMS_TO_LOWERCASE)
@@ -64,6 +91,72 @@ final class PolicyJson {
         return millis + "ms";
     }
 
+    /**
+     * {@code uri} with the password in its userinfo replaced by {@link #REDACTED}: scheme, user,
+     * host, port, path and query stay readable. {@code redis://:pw@host} and {@code redis://user:pw@host}
+     * keep {@code :} and {@code user:}; a user alone ({@code redis://token@host}) is redacted whole,
+     * since Redis takes it as the password and HTTP services as a token.
+     */
+    static String withoutPassword(String uri) {
+        final int authorityStart = uri.indexOf("://") + 3;
+        if (authorityStart < 3) {
+            return uri;
+        }
+        if (!hasServerAuthority(uri)) {
+            // The binder refuses URIs without a host, so a valid policy has none; without one the
+            // userinfo cannot be told from the rest, and anything past the scheme may be a password.
+            return uri.indexOf('@', authorityStart) < 0 ? uri : uri.substring(0, authorityStart) + REDACTED;
+        }
+        int authorityEnd = authorityStart;
+        while (authorityEnd < uri.length() && "/?#".indexOf(uri.charAt(authorityEnd)) < 0) {
+            authorityEnd++;
+        }
+        // The host cannot hold '@', so the last one ends the userinfo (RFC 3986 §3.2).
+        final int at = uri.lastIndexOf('@', authorityEnd - 1);
+        if (at < authorityStart) {
+            return uri;
+        }
+        final String userInfo = uri.substring(authorityStart, at);
+        final int colon = userInfo.indexOf(':');
+        final String shown = colon < 0 ? REDACTED : userInfo.substring(0, colon + 1) + REDACTED;
+        return uri.substring(0, authorityStart) + shown + uri.substring(at);
+    }
+
+    private static boolean hasServerAuthority(String uri) {
+        try {
+            return new URI(uri).getHost() != null;
+        } catch (URISyntaxException e) {
+            return false;
+        }
+    }
+
+    /**
+     * An {@code upstream.headers.set} value as shown: claim references only ({@code ${jwt.sub}}) as
+     * written, anything else redacted, since after substitution it may be an API key, and a literal
+     * may be a key pasted into the file.
+     */
+    static String headerValue(String value) {
+        return CLAIM_TEMPLATES_ONLY.matcher(value).matches() ? value : REDACTED;
+    }
+
+    // Mix-ins attach the redacting serializers to the policy records' plain-text fields without
+    // changing the records the proxy runs on.
+
+    private abstract static class RedisPolicyRedaction {
+        @JsonSerialize(using = UriTextSerializer.class)
+        abstract String uri();
+    }
+
+    private abstract static class HeadersPolicyRedaction {
+        @JsonSerialize(contentUsing = HeaderValueSerializer.class)
+        abstract Map<String, String> set();
+    }
+
+    private abstract static class JwtPolicyRedaction {
+        @JsonSerialize(contentUsing = UriTextSerializer.class)
+        abstract Optional<String> issuer();
+    }
+
     private static final class SecretSerializer extends StdSerializer<Secret> {
         SecretSerializer() {
             super(Secret.class);
@@ -72,7 +165,40 @@ final class PolicyJson {
         @Override
         public void serialize(Secret value, JsonGenerator generator, SerializationContext context) {
             // Never value(): not even its length or emptiness is shown.
-            generator.writeString("<redacted>");
+            generator.writeString(REDACTED);
+        }
+    }
+
+    private static final class UriSerializer extends StdSerializer<URI> {
+        UriSerializer() {
+            super(URI.class);
+        }
+
+        @Override
+        public void serialize(URI value, JsonGenerator generator, SerializationContext context) {
+            generator.writeString(withoutPassword(value.toString()));
+        }
+    }
+
+    private static final class UriTextSerializer extends StdSerializer<String> {
+        UriTextSerializer() {
+            super(String.class);
+        }
+
+        @Override
+        public void serialize(String value, JsonGenerator generator, SerializationContext context) {
+            generator.writeString(withoutPassword(value));
+        }
+    }
+
+    private static final class HeaderValueSerializer extends StdSerializer<String> {
+        HeaderValueSerializer() {
+            super(String.class);
+        }
+
+        @Override
+        public void serialize(String value, JsonGenerator generator, SerializationContext context) {
+            generator.writeString(headerValue(value));
         }
     }
 

@@ -3,9 +3,12 @@ package io.wsguard.admin;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.check.Mode;
+import io.wsguard.policy.PolicyLoader;
 import io.wsguard.policy.Rate;
 import io.wsguard.policy.Secret;
+import java.io.IOException;
 import java.net.URI;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -13,8 +16,44 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class PolicyJsonTest {
+
+    /**
+     * A policy whose secrets live in plain-text fields: a Redis URI, an upstream target, a JWKS URI,
+     * an issuer and upstream headers, each secret distinct so a leak names its field.
+     */
+    static final String POLICY_WITH_PLAIN_TEXT_SECRETS = """
+            version: 1
+            listeners:
+              - port: 8080
+            rateLimitStore:
+              type: redis
+              redis: { uri: "${REDIS_URI}" }
+            routes:
+              - name: chat
+                match: { path: /chat }
+                upstream:
+                  targets: ["wss://relay:${TARGET_PASSWORD}@chat.internal:9443/ws"]
+                  headers:
+                    set:
+                      X-Api-Key: ${UPSTREAM_API_KEY}
+                      X-Static-Key: literal-k3y-in-the-file
+                      X-User: ${jwt.sub}
+                      X-Tenant: ${jwt.tenant}${jwt.region}
+                      X-Greeting: Bearer ${jwt.sub}
+                auth:
+                  jwt:
+                    issuer: https://idp:issuer-s3cr3t-pw@id.example.com/
+                    algorithms: [RS256]
+                    jwksUri: https://keys:jwks-s3cr3t-pw@id.example.com/jwks.json
+            """;
+
+    static final Map<String, String> ENV = Map.of(
+            "REDIS_URI", "rediss://ratelimit:redis-s3cr3t-pw@redis.internal:6380/2",
+            "TARGET_PASSWORD", "target-s3cr3t-pw",
+            "UPSTREAM_API_KEY", "api-s3cr3t-key");
 
     record Sample(
             String name,
@@ -55,6 +94,44 @@ class PolicyJsonTest {
                                    + "\"file\":\"certs/server.crt\",\"timeout\":\"30s\","
                                    + "\"uri\":\"https://id.example.com/.well-known/jwks.json\","
                                    + "\"mode\":\"monitor\",\"rate\":\"50/s\",\"at\":\"2026-11-23T10:15:02.117Z\"}");
+    }
+
+    @Test
+    void redactsSecretsHeldInPlainTextFieldsOfALoadedPolicy(@TempDir Path dir) throws IOException {
+        final Path file = Files.writeString(dir.resolve("policy.yaml"), POLICY_WITH_PLAIN_TEXT_SECRETS);
+
+        final String json = PolicyJson.write(PolicyLoader.load(file, ENV).policy());
+
+        assertThat(json).doesNotContain("s3cr3t", "literal-k3y", "Bearer");
+        assertThat(json).contains(
+                "\"uri\":\"rediss://ratelimit:<redacted>@redis.internal:6380/2\"",
+                "\"targets\":[\"wss://relay:<redacted>@chat.internal:9443/ws\"]",
+                "\"jwksUri\":\"https://keys:<redacted>@id.example.com/jwks.json\"",
+                "\"issuer\":\"https://idp:<redacted>@id.example.com/\"",
+                "\"X-Api-Key\":\"<redacted>\"",
+                "\"X-Static-Key\":\"<redacted>\"",
+                "\"X-User\":\"${jwt.sub}\"",
+                "\"X-Tenant\":\"${jwt.tenant}${jwt.region}\"",
+                "\"X-Greeting\":\"<redacted>\"");
+    }
+
+    @Test
+    void hidesTheUserinfoPasswordOfEveryRedisUriForm() {
+        assertThat(PolicyJson.withoutPassword("redis://:s3cret@host:6379")).isEqualTo("redis://:<redacted>@host:6379");
+        assertThat(PolicyJson.withoutPassword("redis://user:s3cret@host")).isEqualTo("redis://user:<redacted>@host");
+        assertThat(PolicyJson.withoutPassword("redis://s3cret@host/3")).isEqualTo("redis://<redacted>@host/3");
+        assertThat(PolicyJson.withoutPassword("rediss://user:s3cret@[::1]:6380/0?timeout=5s"))
+                .isEqualTo("rediss://user:<redacted>@[::1]:6380/0?timeout=5s");
+        assertThat(PolicyJson.withoutPassword("redis://user:p%40ss@host:6379")).isEqualTo("redis://user:<redacted>@host:6379");
+        assertThat(PolicyJson.withoutPassword("redis://127.0.0.1:6379")).isEqualTo("redis://127.0.0.1:6379");
+        assertThat(PolicyJson.withoutPassword("wss://host/users/@me")).isEqualTo("wss://host/users/@me");
+    }
+
+    @Test
+    void hidesEverythingPastTheSchemeOfAUriItCannotTakeApart() {
+        assertThat(PolicyJson.withoutPassword("redis://:s3c/ret@host")).isEqualTo("redis://<redacted>");
+        assertThat(PolicyJson.withoutPassword("redis://user:s3c@ret@host")).isEqualTo("redis://<redacted>");
+        assertThat(PolicyJson.withoutPassword("wsguard-demo")).isEqualTo("wsguard-demo");
     }
 
     @Test
