@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.wsguard.check.Reason;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.AdminPolicy;
+import io.wsguard.policy.PolicyLoader;
 import io.wsguard.policy.Secret;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -24,6 +26,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 @Timeout(30)
 class AdminServerTest {
@@ -39,6 +42,8 @@ class AdminServerTest {
         final List<ConnectionFilter> closes = new CopyOnWriteArrayList<>();
         volatile ReloadResult nextReload = ReloadResult.ok();
         volatile boolean failPolicy;
+        /** Served instead of the FakePolicy when set. */
+        volatile Object policy;
 
         @Override
         public ReloadResult reload() {
@@ -49,6 +54,9 @@ class AdminServerTest {
         public Object effectivePolicy() {
             if (failPolicy) {
                 throw new IllegalStateException("detail " + JWT_SECRET + " that must not reach the client");
+            }
+            if (policy != null) {
+                return policy;
             }
             return new FakePolicy("demo", new Secret(JWT_SECRET), Optional.of(new Secret(TOKEN)),
                                   Path.of("certs/server.crt"), Duration.ofSeconds(30));
@@ -196,6 +204,24 @@ class AdminServerTest {
         assertThat(body).doesNotContain(JWT_SECRET).doesNotContain(TOKEN);
         assertThat(body).isEqualTo("{\"name\":\"demo\",\"jwtSecret\":\"<redacted>\",\"token\":\"<redacted>\","
                                    + "\"file\":\"certs/server.crt\",\"timeout\":\"30s\"}");
+    }
+
+    @Test
+    void effectivePolicyRedactsPasswordsInUrisAndUpstreamHeaderValues(@TempDir Path dir) throws Exception {
+        final Path file = Files.writeString(dir.resolve("policy.yaml"), PolicyJsonTest.POLICY_WITH_PLAIN_TEXT_SECRETS);
+        ACTIONS.policy = PolicyLoader.load(file, PolicyJsonTest.ENV).policy();
+        try {
+            final ContentResponse response = send(authorized(HttpMethod.GET, "/admin/policy"));
+
+            assertThat(response.getStatus()).isEqualTo(200);
+            final String body = response.getContentAsString();
+            assertThat(body).doesNotContain("s3cr3t", "literal-k3y");
+            assertThat(body).contains("rediss://ratelimit:<redacted>@redis.internal:6380/2",
+                                      "wss://relay:<redacted>@chat.internal:9443/ws",
+                                      "\"X-Api-Key\":\"<redacted>\"", "\"X-User\":\"${jwt.sub}\"");
+        } finally {
+            ACTIONS.policy = null;
+        }
     }
 
     @Test
