@@ -14,9 +14,11 @@ import com.nimbusds.jose.jwk.RSAKey;
 import com.nimbusds.jose.jwk.gen.RSAKeyGenerator;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
+import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
+import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -187,6 +189,34 @@ class AuthTest {
         return ((UpgradeException) failure.getCause()).getResponseStatusCode();
     }
 
+    /**
+     * As {@link #refusal}, but the whole response head: the upgrade is written by hand on a plain
+     * socket, since the WebSocket client's {@code UpgradeException} keeps the status and drops the
+     * headers ({@code WWW-Authenticate}). The socket is closed; status and headers stay readable.
+     */
+    static RawUpgrade refusalHead(String path, Map<String, String> headers) throws IOException {
+        try (RawUpgrade raw = RawUpgrade.send(proxy.port(), path, headers)) {
+            return raw;
+        }
+    }
+
+    /** The sum of {@code count} over the audit lines of {@code route} with {@code reason}: exact across coalesced lines. */
+    static long audited(String route, String reason) throws Exception {
+        return proxy.auditLines().stream()
+                .filter(line -> route.equals(line.get("route")) && reason.equals(line.get("reason")))
+                .mapToLong(line -> ((Number) line.get("count")).longValue())
+                .sum();
+    }
+
+    /** SPEC §4's 401 rows: no token, a token that is not one, an expired one; the headers to send and the audit reason. */
+    static Stream<Arguments> unauthenticated() throws Exception {
+        return Stream.of(
+                Arguments.of("no token", Map.of(), "token_missing"),
+                Arguments.of("garbage token", Map.of("Authorization", "Bearer bm90.YSBqd3Q.at-all"), "token_invalid"),
+                Arguments.of("expired token",
+                        Map.of("Authorization", "Bearer " + token("erin", Duration.ofSeconds(-60), Map.of())), "token_expired"));
+    }
+
     @Test
     void bearerHeaderTokenPassesAndTheUpstreamGetsClaimsNotTheToken() throws Exception {
         final String token = token("alice", Duration.ofMinutes(5), Map.of("team", "blue"));
@@ -238,6 +268,24 @@ class AuthTest {
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                 .containsEntry("reason", "token_missing").containsEntry("status", 401).containsEntry("route", "api"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("unauthenticated")
+    void unauthenticatedUpgradeIs401WithABearerChallengeAndAudited(String name, Map<String, String> headers, String reason)
+            throws Exception {
+        final int before = upstream.upgrades();
+        final long auditedBefore = audited("api", reason);
+        final RawUpgrade refused = refusalHead("/api", headers);
+        assertThat(refused.status()).isEqualTo(401);
+        // SPEC §4 gives every 401 row this one challenge, the missing token's included (RFC 6750 §3.1
+        // would leave the error out there: the code follows the SPEC).
+        assertThat(refused.header("WWW-Authenticate")).isEqualTo("Bearer error=\"invalid_token\"");
+        assertThat(upstream.upgrades()).isEqualTo(before);
+        assertThat(audited("api", reason)).isEqualTo(auditedBefore + 1);
+        assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                .containsEntry("event", "blocked").containsEntry("stage", "handshake").containsEntry("reason", reason)
+                .containsEntry("status", 401).containsEntry("route", "api"));
     }
 
     @ParameterizedTest(name = "{0}")
