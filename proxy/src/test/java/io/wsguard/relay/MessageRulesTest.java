@@ -235,23 +235,32 @@ class MessageRulesTest {
     }
 
     @Test
-    void invalidUtf8ClosesWith1007() throws Exception {
+    void invalidUtf8ClosesWith1007AuditsItAndNothingReachesTheUpstream() throws Exception {
+        final long audited = countOf("strict", "invalid_utf8");
+        upstream.closes().clear();
         try (RawUpgrade raw = RawUpgrade.send(proxy.port(), "/strict", Map.of())) {
-            raw.sendFrame(true, false, TEXT, new byte[] {'u', 't', 'f', (byte) 0xC0, (byte) 0xAF});
+            // "bad-utf8" then an overlong encoding of '/', which no UTF-8 decoder may accept.
+            raw.sendFrame(true, false, TEXT, new byte[] {'b', 'a', 'd', '-', 'u', 't', 'f', '8', (byte) 0xC0, (byte) 0xAF});
             assertThat(raw.awaitCloseCode()).isEqualTo(1007);
         }
         assertAudited("strict", "invalid_utf8", "close", 1007);
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("strict", "invalid_utf8")).isEqualTo(audited + 1));
+        assertUpstreamNeverGotInvalidUtf8("bad-utf8");
     }
 
     @Test
     void invalidUtf8SplitAcrossFragmentsClosesWith1007AndNothingReachesTheUpstream() throws Exception {
+        final long audited = countOf("strict", "invalid_utf8");
+        upstream.closes().clear();
         try (RawUpgrade raw = RawUpgrade.send(proxy.port(), "/strict", Map.of())) {
             // "split-€" with the euro sign cut after its first byte, then a byte that cannot continue it.
             raw.sendFrame(false, false, TEXT, new byte[] {'s', 'p', 'l', 'i', 't', '-', (byte) 0xE2});
             raw.sendFrame(true, false, CONTINUATION, new byte[] {(byte) 0x41, 'x'});
             assertThat(raw.awaitCloseCode()).isEqualTo(1007);
         }
-        assertThat(upstream.messages()).noneMatch(m -> m instanceof String text && text.startsWith("split-"));
+        assertAudited("strict", "invalid_utf8", "close", 1007);
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("strict", "invalid_utf8")).isEqualTo(audited + 1));
+        assertUpstreamNeverGotInvalidUtf8("split-");
     }
 
     @Test
@@ -422,6 +431,19 @@ class MessageRulesTest {
     private static void assertUpstreamNeverGot(byte[] bytes) throws InterruptedException {
         TimeUnit.MILLISECONDS.sleep(200);
         assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] b && Arrays.equals(b, bytes));
+    }
+
+    /**
+     * The upstream recorded no text starting with {@code prefix}, and was closed by wsguard (1001)
+     * rather than by itself: a real WebSocket server fails invalid UTF-8 with its own 1007 and never
+     * records it, so an empty message list alone would not show that the bytes stayed in the proxy.
+     * Call after {@code upstream.closes().clear()} at the start of the test.
+     */
+    private static void assertUpstreamNeverGotInvalidUtf8(String prefix) {
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(upstream.closes())
+                .as("wsguard closes the upstream side too").anyMatch(c -> c.startsWith("1001")));
+        assertThat(upstream.closes()).noneMatch(c -> c.startsWith("1007"));
+        assertThat(upstream.messages()).noneMatch(m -> m instanceof String text && text.startsWith(prefix));
     }
 
     private static void assertAudited(String route, String reason, String action, int closeCode) {
