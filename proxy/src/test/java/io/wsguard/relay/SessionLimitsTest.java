@@ -83,7 +83,7 @@ class SessionLimitsTest {
     }
 
     @Test
-    void connectionPastMaxLifetimeIsClosedEvenWhileBusy() throws Exception {
+    void connectionPastMaxLifetimeIsClosedWith1001EvenWhileBusyAndAudited() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/short"));
         final long started = System.nanoTime();
         while (ws.closed.getCount() > 0 && System.nanoTime() - started < TimeUnit.SECONDS.toNanos(8)) {
@@ -93,6 +93,11 @@ class SessionLimitsTest {
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1001);
         assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThanOrEqualTo(Duration.ofMillis(1500));
+        // ProxySession.expire: the lifetime timer, not the idle one (10m by default on this route).
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                .containsEntry("event", "blocked").containsEntry("stage", "session").containsEntry("reason", "session_expired")
+                .containsEntry("route", "short").containsEntry("action", "close").containsEntry("closeCode", 1001)
+                .containsEntry("detail", "max lifetime 2s")));
     }
 
     @Test
