@@ -289,7 +289,10 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                     deny.retryAfterSeconds() > 0 ? Long.toString(deny.retryAfterSeconds()) : DEFAULT_RETRY_AFTER);
         }
         if (status == 401) {
-            response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
+            // RFC 6750 §3.1: no error code when the request carried no credentials at all, so a
+            // client can tell "send a token" from "your token is bad" without parsing the body.
+            response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE,
+                    reason == Reason.TOKEN_MISSING ? "Bearer" : "Bearer error=\"invalid_token\"");
         }
         Response.writeError(request, response, callback, status, statusText(reason));
     }
