@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
+import java.util.StringJoiner;
 import java.util.regex.Pattern;
 import tools.jackson.core.JsonGenerator;
 import tools.jackson.databind.MapperFeature;
@@ -122,6 +123,26 @@ final class PolicyJson {
         return uri.substring(0, authorityStart) + shown + uri.substring(at);
     }
 
+    /**
+     * {@code uri} with every query parameter's value replaced by {@link #REDACTED}, names kept: an
+     * upstream or JWKS URI may carry its access token as {@code ?access_token=...}. Not for the Redis
+     * URI, whose query holds only the client's settings ({@code ?timeout=5s}).
+     */
+    static String withoutQueryValues(String uri) {
+        final int query = uri.indexOf('?');
+        if (query < 0) {
+            return uri;
+        }
+        final int fragment = uri.indexOf('#', query);
+        final int end = fragment < 0 ? uri.length() : fragment;
+        final StringJoiner parameters = new StringJoiner("&");
+        for (String parameter : uri.substring(query + 1, end).split("&", -1)) {
+            final int equals = parameter.indexOf('=');
+            parameters.add(equals < 0 ? parameter : parameter.substring(0, equals + 1) + REDACTED);
+        }
+        return uri.substring(0, query + 1) + parameters + uri.substring(end);
+    }
+
     private static boolean hasServerAuthority(String uri) {
         try {
             return new URI(uri).getHost() != null;
@@ -176,7 +197,7 @@ final class PolicyJson {
 
         @Override
         public void serialize(URI value, JsonGenerator generator, SerializationContext context) {
-            generator.writeString(withoutPassword(value.toString()));
+            generator.writeString(withoutQueryValues(withoutPassword(value.toString())));
         }
     }
 

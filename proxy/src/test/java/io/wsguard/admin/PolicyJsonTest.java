@@ -153,4 +153,14 @@ class PolicyJsonTest {
                                    + "\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":5,\"messagesIn\":1,"
                                    + "\"messagesOut\":2,\"bytesIn\":3,\"bytesOut\":4}]");
     }
+
+    @Test
+    void hidesQueryValuesOfUpstreamAndJwksUrisButKeepsTheirNames() {
+        assertThat(PolicyJson.withoutQueryValues("wss://chat.internal/ws?access_token=s3cret&room=7"))
+                .isEqualTo("wss://chat.internal/ws?access_token=<redacted>&room=<redacted>");
+        assertThat(PolicyJson.withoutQueryValues("https://idp.example/jwks?key=s3cret#frag"))
+                .isEqualTo("https://idp.example/jwks?key=<redacted>#frag");
+        assertThat(PolicyJson.withoutQueryValues("ws://upstream:8080/chat?flag")).isEqualTo("ws://upstream:8080/chat?flag");
+        assertThat(PolicyJson.withoutQueryValues("ws://upstream:8080/chat")).isEqualTo("ws://upstream:8080/chat");
+    }
 }
