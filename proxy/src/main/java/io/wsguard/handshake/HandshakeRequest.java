@@ -1,6 +1,7 @@
 package io.wsguard.handshake;
 
 import io.wsguard.auth.Principal;
+import io.wsguard.route.RequestPaths;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -57,8 +58,12 @@ public final class HandshakeRequest {
         return host != null ? host : request.getHttpURI().getAuthority();
     }
 
+    /**
+     * The decoded path routes are matched against, or null when it must match none
+     * ({@link RequestPaths#routable}: dot segments, path parameters).
+     */
     public String path() {
-        return request.getHttpURI().getPath();
+        return RequestPaths.routable(request.getHttpURI().getPath());
     }
 
     /** The raw query string, or null. */

@@ -68,6 +68,11 @@ public final class TokenSources {
         return new TokenSources(sources);
     }
 
+    /** The names of the {@code cookie:NAME} sources: cookies the upstream must not get. */
+    public List<String> cookieNames() {
+        return sources.stream().filter(s -> s.kind() == Kind.COOKIE).map(Source::name).toList();
+    }
+
     /** The first token found, in the configured order, or null. */
     public Found find(HandshakeRequest request) {
         for (Source source : sources) {

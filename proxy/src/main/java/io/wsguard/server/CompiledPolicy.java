@@ -121,13 +121,14 @@ final class CompiledPolicy {
             }
             final MessageRules[] messageRules = CompiledRoute.messageRules(route, limits.route(route.name()),
                     content != null && content.active() ? content : null);
+            final TokenSources tokens = route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null);
             routes.add(new CompiledRoute(
                     route,
                     RouteMatcher.from(route.match()),
                     new HandshakeChain(checks, route.mode()),
                     new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
-                    new UpstreamHeaders(route.upstream().headers()),
-                    route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null),
+                    new UpstreamHeaders(route.upstream().headers(), tokens == null ? List.of() : tokens.cookieNames()),
+                    tokens,
                     messageRules[0],
                     messageRules[1],
                     events.apply(route.name())));

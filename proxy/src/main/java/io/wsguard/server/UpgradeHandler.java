@@ -11,6 +11,7 @@ import io.wsguard.relay.ProxySession;
 import io.wsguard.relay.SelectorAffinity;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.relay.UpstreamRefusedException;
+import io.wsguard.route.RequestPaths;
 import java.util.List;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
@@ -20,6 +21,7 @@ import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.URIUtil;
 import org.eclipse.jetty.websocket.core.Configuration;
 import org.eclipse.jetty.websocket.core.ExtensionConfig;
 import org.eclipse.jetty.websocket.core.FrameHandler;
@@ -90,9 +92,28 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final String connectionId = Long.toHexString(ids.incrementAndGet());
         final HandshakeRequest handshake = new HandshakeRequest(request, clientIp, connectionId);
 
-        final CompiledRoute route = policy.routes().match(handshake.host(), handshake.path());
+        if (!isUri(request)) {
+            // Jetty accepts characters URIs do not (a query's '|', '^', a stray '%'); its WebSocket
+            // upgrade does not, and would fail only after the upstream had been dialed.
+            Response.writeError(request, response, callback, 400, "request target is not a valid URI");
+            return true;
+        }
+        final String path = handshake.path();
+        if (path == null) {
+            refuse(request, response, callback, null, handshake, Reason.NO_ROUTE,
+                    "path with a dot segment or path parameters matches no route");
+            return true;
+        }
+        final CompiledRoute route = policy.routes().match(handshake.host(), path);
         if (route == null) {
             refuse(request, response, callback, null, handshake, Reason.NO_ROUTE, "no route for this host and path");
+            return true;
+        }
+        final String prefix = route.matcher().pathPrefix();
+        if (prefix != null && RequestPaths.hasDotSegment(path.substring(prefix.length()))) {
+            // /chat../admin under the prefix /chat: the remainder ../admin would climb out at the upstream.
+            refuse(request, response, callback, null, handshake, Reason.NO_ROUTE,
+                    "path with a dot segment or path parameters matches no route");
             return true;
         }
         if (!handshaker.isWebSocketUpgradeRequest(request)) {
@@ -154,7 +175,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 && request.getHeaders().getCSV(HttpHeader.SEC_WEBSOCKET_EXTENSIONS, false).stream()
                         .anyMatch(e -> ExtensionConfig.parse(e).getName().equals(DEFLATE));
         final String prefix = route.matcher().pathPrefix();
-        final String suffix = prefix == null ? "" : handshake.path().substring(prefix.length());
+        // Matched decoded; sent encoded again, so that what the upstream decodes is what was matched.
+        final String suffix = prefix == null ? "" : URIUtil.encodePath(handshake.path().substring(prefix.length()));
         final Configuration.ConfigurationCustomizer upstreamConfig = new Configuration.ConfigurationCustomizer();
         upstreamConfig.setMaxFrameSize(MAX_FRAME_SIZE);
         upstreamConfig.setAutoFragment(true);
@@ -277,6 +299,15 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final String name = route == null ? null : route.name();
         server.metrics().route(name).blocked(deny.reason(), 1);
         server.auditor().handshake(name, handshake, deny, mode);
+    }
+
+    private static boolean isUri(Request request) {
+        try {
+            request.getHttpURI().toURI();
+            return true;
+        } catch (IllegalArgumentException notUri) {
+            return false;
+        }
     }
 
     private void respond(Request request, Response response, Callback callback, CompiledRoute route, Verdict.Deny deny) {

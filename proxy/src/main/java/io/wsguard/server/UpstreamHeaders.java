@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.StringJoiner;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.eclipse.jetty.http.HttpField;
@@ -35,11 +36,18 @@ final class UpstreamHeaders {
     private static final Pattern CLAIM = Pattern.compile("\\$\\{jwt\\.([A-Za-z0-9_:.-]+)}");
 
     private final List<String> forward;
+    private final List<String> tokenCookies;
     private final Map<String, String> set;
     private final Set<String> setLower;
     private final Set<String> removed;
 
     UpstreamHeaders(HeadersPolicy policy) {
+        this(policy, List.of());
+    }
+
+    /** {@code tokenCookies}: the route's {@code cookie:NAME} token sources, kept out of a forwarded Cookie. */
+    UpstreamHeaders(HeadersPolicy policy, List<String> tokenCookies) {
+        this.tokenCookies = List.copyOf(tokenCookies);
         this.forward = policy.forward();
         this.set = policy.set();
         final Set<String> removed = new HashSet<>();
@@ -68,12 +76,24 @@ final class UpstreamHeaders {
                 continue;
             }
             for (HttpField field : incoming) {
-                if (field.getName().equalsIgnoreCase(name)) {
+                if (!field.getName().equalsIgnoreCase(name)) {
+                    continue;
+                }
+                if (field.getHeader() == HttpHeader.COOKIE && !tokenCookies.isEmpty()) {
+                    // The token is wsguard's to check, not the upstream's to log or replay.
+                    final String rest = withoutCookies(field.getValue(), tokenCookies);
+                    if (!rest.isEmpty()) {
+                        out.add(HttpHeader.COOKIE, rest);
+                    }
+                } else {
                     out.add(field);
                 }
             }
         }
-        final String priorFor = peerTrusted ? incoming.get(HttpHeader.X_FORWARDED_FOR) : null;
+        // Every line: a trusted proxy may add its own line rather than extend the client's, and the
+        // first line alone would then be the client's claim with the real address lost.
+        final List<String> priorLines = peerTrusted ? incoming.getValuesList(HttpHeader.X_FORWARDED_FOR) : List.of();
+        final String priorFor = priorLines.isEmpty() ? null : String.join(", ", priorLines);
         out.put(HttpHeader.X_FORWARDED_FOR, priorFor == null ? peerIp : priorFor + ", " + peerIp);
         final String priorProto = peerTrusted ? incoming.get(HttpHeader.X_FORWARDED_PROTO) : null;
         out.put(HttpHeader.X_FORWARDED_PROTO, priorProto != null ? priorProto : request.isSecure() ? "https" : "http");
@@ -91,6 +111,23 @@ final class UpstreamHeaders {
             }
         }
         return out;
+    }
+
+    /** A Cookie header's value without the cookies named {@code names} (RFC 6265 §5.4 pairs, {@code ; }-joined). */
+    static String withoutCookies(String cookieHeader, List<String> names) {
+        final StringJoiner kept = new StringJoiner("; ");
+        for (String pair : cookieHeader.split(";")) {
+            final String trimmed = pair.strip();
+            if (trimmed.isEmpty()) {
+                continue;
+            }
+            final int equals = trimmed.indexOf('=');
+            final String name = (equals < 0 ? trimmed : trimmed.substring(0, equals)).strip();
+            if (!names.contains(name)) {
+                kept.add(trimmed);
+            }
+        }
+        return kept.toString();
     }
 
     /** The value with its claims filled in, or null when one is missing. */
