@@ -92,8 +92,8 @@ class DemoUpstreamTest {
         final TestClient.Recorder talker = clients.connect(chat());
         final WebSocketClient raw = new WebSocketClient(new HttpClient());
         raw.start();
+        final Stalled stalled = new Stalled();
         try {
-            final Stalled stalled = new Stalled();
             final ClientUpgradeRequest request = new ClientUpgradeRequest(chat());
             request.setTimeout(5, TimeUnit.SECONDS);
             raw.connect(stalled, request).get(10, TimeUnit.SECONDS);
@@ -112,6 +112,12 @@ class DemoUpstreamTest {
             assertThat(talker.session.isOpen()).isTrue();
             assertThat(log).anyMatch(line -> line.contains("dropping a member"));
         } finally {
+            // A client stopping waits for each connection's close; one that never reads never sees
+            // the server's CLOSE, and the stop hung until its 30 s idle timeout (once in CI).
+            final Session session = stalled.session;
+            if (session != null) {
+                session.disconnect();
+            }
             raw.stop();
         }
     }
@@ -173,6 +179,13 @@ class DemoUpstreamTest {
 
     /** Reads nothing after the upgrade: explicit demand, never demanded. Public for Jetty's method handles. */
     public static final class Stalled implements Session.Listener {
+        volatile Session session;
+
+        @Override
+        public void onWebSocketOpen(Session session) {
+            this.session = session;
+        }
+
         @Override
         public void onWebSocketText(String message) {
             // never reached: nothing is demanded
