@@ -13,6 +13,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.util.HostPort;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
@@ -84,6 +85,14 @@ final class AdminHandler extends Handler.Abstract {
         response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
         response.getHeaders().put("X-Content-Type-Options", "nosniff");
 
+        if (tokenDigest == null && isAdminPath(path) && !addressedToLoopback(request)) {
+            // Without a token, the port's only protection is being reachable from this host alone. A
+            // page whose name was rebound to 127.0.0.1 (DNS rebinding) reaches it as "same origin",
+            // but its requests still carry that name as Host.
+            json(response, callback, 403, new Problem("without admin.token, /admin/* answers only requests for a loopback "
+                    + "host (Host: 127.0.0.1, [::1] or localhost)"));
+            return true;
+        }
         if (isAdminPath(path) && !authorized(request)) {
             response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"wsguard-admin\"");
             json(response, callback, 401, new Problem("a bearer token is required (Authorization: Bearer <admin.token>)"));
@@ -186,6 +195,30 @@ final class AdminHandler extends Handler.Abstract {
         // Digests of equal length, compared in constant time: neither the token's content nor its
         // length can be found by timing the answers.
         return MessageDigest.isEqual(tokenDigest, sha256(header.substring(7).strip()));
+    }
+
+    /** Whether the request's Host names this machine's loopback: an IP literal, or {@code localhost}. */
+    static boolean addressedToLoopback(Request request) {
+        final String host = request.getHeaders().get(HttpHeader.HOST);
+        return host != null && isLoopbackName(HostPort.normalizeHost(new HostPort(host).getHost()));
+    }
+
+    /** {@code localhost}, {@code 127.0.0.0/8} or {@code ::1}, as literals: nothing a resolver decides. */
+    static boolean isLoopbackName(String host) {
+        final String bare = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+        if (bare.equalsIgnoreCase("localhost") || bare.equals("::1") || bare.equals("0:0:0:0:0:0:0:1")) {
+            return true;
+        }
+        final String[] octets = bare.split("\\.", -1);
+        if (octets.length != 4 || !octets[0].equals("127")) {
+            return false;
+        }
+        for (String octet : octets) {
+            if (octet.isEmpty() || octet.length() > 3 || !octet.chars().allMatch(Character::isDigit) || Integer.parseInt(octet) > 255) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static boolean isCrossSite(Request request) {

@@ -74,6 +74,9 @@ public record AuditEvent(
 
     /** Fluent construction of an {@link AuditEvent}; not thread-safe, use one per event. */
     public static final class Builder {
+        /** Longer Origins are cut (with an ellipsis): no real one comes near it. */
+        static final int MAX_ORIGIN = 256;
+
         private Instant ts;
         private final Kind event;
         private Stage stage;
@@ -126,7 +129,9 @@ public record AuditEvent(
         }
 
         public Builder origin(String value) {
-            origin = value;
+            // A real Origin is a scheme, a host and a port; up to 8 KiB of header in every refused
+            // handshake's line would let one client flood the log and rotate old evidence away.
+            origin = value == null || value.length() <= MAX_ORIGIN ? value : value.substring(0, MAX_ORIGIN) + "…";
             return this;
         }
 

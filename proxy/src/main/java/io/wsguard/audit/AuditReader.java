@@ -106,15 +106,35 @@ public final class AuditReader {
             b.append(" ×").append(e.count());
         }
         if (!e.detail().isEmpty()) {
-            b.append(' ').append(e.detail());
+            b.append(' ').append(printable(e.detail()));
         }
         return b.toString();
     }
 
     private static void field(StringBuilder b, String name, Object value) {
         if (value != null) {
-            b.append(' ').append(name).append('=').append(value);
+            b.append(' ').append(name).append('=').append(value instanceof String text ? printable(text) : value);
         }
+    }
+
+    /**
+     * {@code text} with control characters (C0, DEL, C1) shown as {@code ?}: a token's {@code sub} or an
+     * Origin is the client's text, and a newline or an escape sequence in it must not forge a line or
+     * drive the operator's terminal.
+     */
+    static String printable(String text) {
+        StringBuilder out = null;
+        for (int i = 0; i < text.length(); i++) {
+            final char c = text.charAt(i);
+            final boolean control = c < 0x20 || c >= 0x7f && c <= 0x9f;
+            if (control && out == null) {
+                out = new StringBuilder(text.length()).append(text, 0, i);
+            }
+            if (out != null) {
+                out.append(control ? '?' : c);
+            }
+        }
+        return out == null ? text : out.toString();
     }
 
     /** {@code --summary}: events (summing {@code count}) by reason, by route, top clients and subjects. */
@@ -157,7 +177,7 @@ public final class AuditReader {
                   .sorted(Map.Entry.<String, Long>comparingByValue(Comparator.reverseOrder())
                                    .thenComparing(Map.Entry.comparingByKey()))
                   .limit(limit)
-                  .forEach(e -> out.println(String.format("  %-40s %d", e.getKey(), e.getValue())));
+                  .forEach(e -> out.println(String.format("  %-40s %d", printable(e.getKey()), e.getValue())));
         }
     }
 

@@ -111,6 +111,12 @@ final class YamlTree {
             problems.add(new PolicyProblem(file, 1, 1,
                     "not valid YAML: " + e.getMessage() + " (expected: a YAML mapping like SPEC §3)"));
             return Optional.empty();
+        } catch (StackOverflowError e) {
+            // The composer recurses once per nesting level and has no depth setting: a file of
+            // thousands of '[' must be a located problem, not a crash (nor a dead policy watcher).
+            problems.add(new PolicyProblem(file, 1, 1,
+                    "nested too deeply to read (expected: a policy nested a few levels, like SPEC §3)"));
+            return Optional.empty();
         }
         if (root.isEmpty()) {
             problems.add(new PolicyProblem(file, 1, 1, "the file is empty (expected: a policy starting with version: 1)"));

@@ -196,6 +196,28 @@ class AdminServerTest {
     }
 
     @Test
+    void withoutATokenAdminAnswersOnlyRequestsForALoopbackHost() throws Exception {
+        // DNS rebinding: a page from attacker.example, its name now resolving to 127.0.0.1, is "same
+        // origin" to the browser, but its requests say Host: attacker.example:PORT.
+        for (String host : List.of("attacker.example", "attacker.example:" + open.port(), "127.0.0.1.nip.io", "10.0.0.7")) {
+            final ContentResponse rebound = send(request(open, HttpMethod.GET, "/admin/connections")
+                    .headers(h -> h.put(HttpHeader.HOST, host)));
+            assertThat(rebound.getStatus()).as(host).isEqualTo(403);
+            assertThat(rebound.getContentAsString()).contains("loopback");
+        }
+        for (String host : List.of("127.0.0.1:" + open.port(), "localhost", "LOCALHOST:" + open.port(), "[::1]:" + open.port())) {
+            assertThat(send(request(open, HttpMethod.GET, "/admin/connections").headers(h -> h.put(HttpHeader.HOST, host)))
+                    .getStatus()).as(host).isEqualTo(200);
+        }
+        // Health and metrics stay reachable under any name (a load balancer's health check, Prometheus).
+        assertThat(send(request(open, HttpMethod.GET, "/healthz").headers(h -> h.put(HttpHeader.HOST, "attacker.example")))
+                .getStatus()).isEqualTo(200);
+        // With a token, the token decides, whatever the Host.
+        assertThat(send(authorized(HttpMethod.GET, "/admin/connections").headers(h -> h.put(HttpHeader.HOST, "wsguard.internal")))
+                .getStatus()).isEqualTo(200);
+    }
+
+    @Test
     void effectivePolicyRedactsSecrets() throws Exception {
         final ContentResponse response = send(authorized(HttpMethod.GET, "/admin/policy"));
 

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -93,6 +94,9 @@ class BrokenPolicyTest {
                         "4:11: listeners[1].port: 0.0.0.0:8080 is used by another listener (expected: one listener per host and port)"),
                 Arguments.of(PolicyFiles.MINIMAL + "admin: { port: 8080 }\n",
                         "9:16: admin.port: port 8080 is also a listener's port (expected: a port of its own)"),
+                Arguments.of(PolicyFiles.MINIMAL + "admin: { host: 0.0.0.0, port: 9090 }\n",
+                        "9:16: admin.host: 0.0.0.0 is reachable from other machines, and admin.token is not set: set it"
+                        + " (e.g. token: ${WSGUARD_ADMIN_TOKEN}) or bind to 127.0.0.1"),
                 Arguments.of(PolicyFiles.MINIMAL + "proxy: { trustedProxies: [lb.example.com] }\n",
                         "9:27: proxy.trustedProxies[0]: 'lb.example.com' is not a CIDR"
                         + " (expected: an IP address with an optional prefix, like 10.0.0.0/8 or ::1/128)"),
@@ -157,5 +161,12 @@ class BrokenPolicyTest {
     void reportsTheLocatedProblem(String yaml, String expected) {
         assertThat(PolicyFiles.problems(dir, yaml, Map.of())).contains("policy.yaml:" + (expected.startsWith("not valid") ? "" : expected))
                 .contains(expected);
+    }
+
+    @Test
+    void aPolicyNestedThousandsDeepIsALocatedProblemNotACrash() {
+        // The YAML composer recurses once per level; 200,000 '[' (200 KB, under the 1 MiB cap) overflow it.
+        assertThat(PolicyFiles.problems(dir, "version: 1\nroutes: " + "[".repeat(200_000) + "\n", Map.of()))
+                .contains("policy.yaml:1:1: nested too deeply to read");
     }
 }
