@@ -133,7 +133,9 @@ public final class ContentRules implements ContentInspector {
                 }
                 scan = JsonScan.run(factory, buf, off, len, maxSize, schema != null, decodedDeny, sanitize);
                 if (scan.failed()) {
-                    if (jsonRequired || scan.limitExceeded()) {
+                    // With a schema, text that starts like JSON and still fails to parse is ambiguous: a
+                    // lax upstream parser reads {"type":"admin"} x as the document the schema refuses.
+                    if (jsonRequired || scan.limitExceeded() || schema != null && looksLikeJson(buf, off, len)) {
                         return Verdict.deny(Reason.INVALID_JSON, scan.failure());
                     }
                     scan = null;
@@ -155,7 +157,12 @@ public final class ContentRules implements ContentInspector {
             if (deny != null) {
                 final int decoded = scan == null ? -1 : scan.deniedRule();
                 final int raw = deny.firstMatch(buf, off, len, decoded < 0 ? deny.size() : decoded);
-                final int rule = raw >= 0 ? raw : decoded;
+                int rule = raw >= 0 ? raw : decoded;
+                if (rule < 0 && escapes && scan == null) {
+                    // No parse looked behind the escapes (no JSON, or JSON a lax parser still reads):
+                    // the whole text with its escapes decoded, as such an upstream would see the strings.
+                    rule = deny.firstMatch(JsonEscapes.decode(buf, off, len), deny.size());
+                }
                 if (rule >= 0) {
                     return Verdict.deny(Reason.PATTERN_DENIED, "rule " + deny.name(rule) + " matched");
                 }

@@ -65,6 +65,38 @@ class DenyRulesTest {
     }
 
     @Test
+    void escapesCannotHideAMatchWhereTheStrictParseFails() {
+        // JSON not required (or no json section): a lax upstream parser (JSON.parse keeps the last of
+        // duplicate keys, Jackson 2 and Go's Decoder ignore trailing content) still decodes these.
+        final ContentRules optional = ContentRules.compile(Rules.messages(
+                Rules.jsonPolicy(Rules.write(dir, "any.json", "{}"), false), Optional.empty(), Rules.denyRules("script-tag", "(?i)<script")));
+        for (ContentRules rules : List.of(optional, Rules.deny("script-tag", "(?i)<script"))) {
+            for (String evasion : List.of(
+                    "{\"m\":\"\",\"m\":\"\\u003cscript>alert(1)\\u003c/script>\"}",
+                    "\"\\u003cscript>alert(1)\"",
+                    "{\"t\":\"\\u003cscript>\"} x",
+                    "{\"t\":\"\\u003cscript>\"}{}",
+                    "/* c */ {\"t\":\"\\u003Cscr\\u0069pt>\"}",
+                    "plain text \\u003cscript>")) {
+                // Where JSON is configured, what does not parse may be refused as invalid_json first; either way never allowed.
+                final Verdict verdict = inspect(rules, evasion);
+                if (rules == optional) {
+                    assertThat(verdict).as(evasion).isInstanceOf(Verdict.Deny.class);
+                } else {
+                    assertThat(verdict).as(evasion).isEqualTo(new Verdict.Deny(Reason.PATTERN_DENIED, "rule script-tag matched"));
+                }
+            }
+        }
+        assertThat(inspect(Rules.deny("script-tag", "(?i)<script"), "{\"t\":\"\\u003cb>bold\\u003c/b>\"} x")).isEqualTo(Verdict.ALLOW);
+    }
+
+    @Test
+    void decodingTheEscapesOfAnyText() {
+        final byte[] text = "a\\u003cb \\ud83d\\ude00 \\ud800x \\n\\\" \\uZZZZ \\q end\\".getBytes(StandardCharsets.UTF_8);
+        assertThat(JsonEscapes.decode(text, 0, text.length)).isEqualTo("a<b \uD83D\uDE00 \uFFFDx \n\" \\uZZZZ \\q end\\");
+    }
+
+    @Test
     void anchoredRulesAlsoApplyToEachDecodedString() {
         final ContentRules anchored = ContentRules.compile(Rules.messages(
                 Rules.jsonPolicy(Rules.write(dir, "any.json", "{}"), true), Optional.empty(), Rules.denyRules("starts-js", "(?i)^\\s*javascript:")));

@@ -111,7 +111,10 @@ class JsonCheckTest {
     void optionalJsonLetsTextThroughButValidatesJson() {
         assertThat(optional.active()).isTrue();
         assertThat(inspect(optional, "just text, not JSON")).isEqualTo(Verdict.ALLOW);
-        assertThat(inspect(optional, "{\"type\":\"chat\",\"text\":\"x\"} trailing")).isEqualTo(Verdict.ALLOW);
+        // Text that starts like JSON and does not parse is ambiguous where a schema applies: a lax upstream
+        // parser reads the document and ignores the rest, so it is refused rather than let past the schema.
+        assertThat(inspect(optional, "{\"type\":\"chat\",\"text\":\"x\"} trailing"))
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: trailing content after the document at 1:28"));
         assertThat(inspect(optional, "{\"type\":\"chat\",\"text\":5}"))
                 .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.text: expected string"));
         // Duplicate keys make a document ambiguous: refused even where JSON is optional.

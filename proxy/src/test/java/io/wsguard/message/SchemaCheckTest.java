@@ -247,4 +247,19 @@ class SchemaCheckTest {
         assertThat(assertTimeoutPreemptively(Duration.ofSeconds(5), () -> inspect(tooCostly, many))).isEqualTo(new Verdict.Deny(
                 Reason.SCHEMA_VIOLATION, "$: too costly to validate (more than 1048576 schema evaluation steps)"));
     }
+
+    @Test
+    void whereJsonIsOptionalTextThatStartsLikeJsonButDoesNotParseIsRefused() {
+        // A lax upstream parser (Jackson 2, Go's Decoder) reads the document and ignores the rest: the
+        // schema must not be skipped for it.
+        final ContentRules optional = Rules.json(Rules.write(dir, "chat.json", Rules.CHAT_SCHEMA), false);
+        for (String ambiguous : List.of("{\"type\":\"admin\",\"text\":\"a\"} x", "{\"type\":\"admin\",\"text\":\"a\"}{}",
+                "{\"type\":\"admin\",\"text\":\"a\",}", "  [1, 2")) {
+            assertThat(inspect(optional, ambiguous)).as(ambiguous).isInstanceOf(Verdict.Deny.class)
+                    .extracting(v -> ((Verdict.Deny) v).reason()).isEqualTo(Reason.INVALID_JSON);
+        }
+        // Plain text still passes where JSON is optional, and valid chat messages too.
+        assertThat(inspect(optional, "hello there")).isEqualTo(Verdict.ALLOW);
+        assertThat(inspect(optional, "{\"type\":\"chat\",\"text\":\"hi\"}")).isEqualTo(Verdict.ALLOW);
+    }
 }
