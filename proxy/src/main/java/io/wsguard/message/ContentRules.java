@@ -191,10 +191,34 @@ public final class ContentRules implements ContentInspector {
         }
     }
 
-    /** A binary message: refused where JSON is required, else allowed. */
+    /**
+     * A binary message: refused where JSON is required. Otherwise UTF-8 text sent as binary is checked
+     * exactly as a text message (a sanitized rewrite stays binary), since an upstream that parses the
+     * frame as text would act on it; binary that is not UTF-8 is refused where JSON or sanitize rules
+     * apply (they cannot read it, an upstream decoding it anyway would still see its markup) and
+     * matched byte for byte against the deny rules elsewhere.
+     */
     @Override
-    public Verdict inspectBinary() {
-        return jsonRequired ? Verdict.deny(Reason.INVALID_JSON, "binary message where JSON is required") : Verdict.ALLOW;
+    public Verdict inspectBinary(byte[] buf, int off, int len, boolean utf8) {
+        if (!active) {
+            return Verdict.ALLOW;
+        }
+        if (jsonRequired) {
+            return Verdict.deny(Reason.INVALID_JSON, "binary message where JSON is required");
+        }
+        if (utf8) {
+            return inspectText(buf, off, len);
+        }
+        if (jsonConfigured || sanitize != null) {
+            return Verdict.deny(Reason.BINARY_DENIED, "binary message that is not UTF-8 where JSON or sanitize rules apply");
+        }
+        try {
+            final int rule = deny == null ? -1 : deny.firstMatch(buf, off, len, deny.size());
+            return rule >= 0 ? Verdict.deny(Reason.PATTERN_DENIED, "rule " + deny.name(rule) + " matched") : Verdict.ALLOW;
+        } catch (RuntimeException | StackOverflowError e) {
+            LOG.warn("content check failed with {}; message refused", e.getClass().getName());
+            return Verdict.deny(Reason.PATTERN_DENIED, "content check failed (" + e.getClass().getSimpleName() + ")");
+        }
     }
 
     /** The message with each edited string token replaced by its new value, JSON-quoted; all else as sent. */

@@ -17,6 +17,10 @@ public interface ContentInspector {
      */
     Verdict inspectText(byte[] buf, int off, int len);
 
-    /** A whole binary message (its content is not inspected; only whether binary may pass). */
-    Verdict inspectBinary();
+    /**
+     * A whole binary message, bytes {@code [off, off + len)} of {@code buf}; {@code utf8}: whether they
+     * are valid UTF-8. Upstreams often parse binary frames as text ({@code JSON.parse(buffer)}), so
+     * content rules must not be skippable by sending a message as binary. Never throws.
+     */
+    Verdict inspectBinary(byte[] buf, int off, int len, boolean utf8);
 }

@@ -802,10 +802,6 @@ public final class ProxySession implements Traffic {
                 decided(last, callback, single, Verdict.ALLOW, null, 0, len);
                 return;
             }
-            if (opcode != OpCode.TEXT) {
-                decided(last, callback, single, content.inspectBinary(), null, 0, len);
-                return;
-            }
             if (len > INLINE_CONTENT_LIMIT) {
                 // Sanitizing or matching tens of KiB takes milliseconds: not on the selector thread that
                 // other connections' reads run on. Nothing else touches this direction meanwhile (its
@@ -814,7 +810,7 @@ public final class ProxySession implements Traffic {
                     hold(last.getPayload(), len);
                 }
                 final byte[] bytes = held;
-                executor.execute(() -> decided(last, callback, single, content.inspectText(bytes, 0, len), bytes, 0, len));
+                executor.execute(() -> decided(last, callback, single, inspect(content, bytes, 0, len), bytes, 0, len));
                 return;
             }
             final byte[] buf;
@@ -832,7 +828,16 @@ public final class ProxySession implements Traffic {
                     buf = Scratch.copy(payload);
                 }
             }
-            decided(last, callback, single, content.inspectText(buf, off, len), buf, off, len);
+            decided(last, callback, single, inspect(content, buf, off, len), buf, off, len);
+        }
+
+        /** The content verdict on the whole message, text or binary (binary is checked as text when it is UTF-8). */
+        private Verdict inspect(ContentInspector content, byte[] buf, int off, int len) {
+            if (opcode == OpCode.TEXT) {
+                return content.inspectText(buf, off, len);
+            }
+            final Utf8Check check = new Utf8Check();
+            return content.inspectBinary(buf, off, len, check.feed(buf, off, len) && check.atCharBoundary());
         }
 
         /** Applies the verdict on a whole message: relays it, its rewrite, or nothing. */
@@ -850,7 +855,8 @@ public final class ProxySession implements Traffic {
                     final byte[] text = rewrite.text().getBytes(StandardCharsets.UTF_8);
                     release();
                     side.countMessage(text.length);
-                    side.relay(new Frame(OpCode.TEXT, true, ByteBuffer.wrap(text)), callback);
+                    // A rewrite keeps the message's type: binary JSON stays binary for the upstream that expects it.
+                    side.relay(new Frame(opcode, true, ByteBuffer.wrap(text)), callback);
                     return;
                 }
                 events.blocked(ProxySession.this, rewrite.reason(), mode, rewrite.detail(), 0, null);

@@ -123,10 +123,23 @@ class JsonCheckTest {
     }
 
     @Test
-    void binaryMessagesAreRefusedOnlyWhereJsonIsRequired() {
-        assertThat(required.inspectBinary()).isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "binary message where JSON is required"));
-        assertThat(optional.inspectBinary()).isEqualTo(Verdict.ALLOW);
-        assertThat(Rules.deny("x", "x").inspectBinary()).isEqualTo(Verdict.ALLOW);
+    void binaryMessagesCannotSkipTheContentRules() {
+        final byte[] chat = "{\"type\":\"chat\",\"text\":\"hi\"}".getBytes(StandardCharsets.UTF_8);
+        final byte[] admin = "{\"type\":\"admin\",\"text\":\"hi\"}".getBytes(StandardCharsets.UTF_8);
+        final byte[] notUtf8 = {'{', '"', 'x', '"', ':', (byte) 0xff, '}'};
+        assertThat(required.inspectBinary(chat, 0, chat.length, true))
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "binary message where JSON is required"));
+        // Where JSON is optional, UTF-8 sent as binary is checked as text: an upstream parsing the frame acts on it.
+        assertThat(optional.inspectBinary(chat, 0, chat.length, true)).isEqualTo(Verdict.ALLOW);
+        assertThat(optional.inspectBinary(admin, 0, admin.length, true)).isInstanceOf(Verdict.Deny.class)
+                .extracting(v -> ((Verdict.Deny) v).reason()).isEqualTo(Reason.SCHEMA_VIOLATION);
+        assertThat(optional.inspectBinary(notUtf8, 0, notUtf8.length, false)).isEqualTo(new Verdict.Deny(Reason.BINARY_DENIED,
+                "binary message that is not UTF-8 where JSON or sanitize rules apply"));
+        // Deny rules alone match any binary byte for byte.
+        final byte[] script = {(byte) 0xff, '<', 's', 'c', 'r', 'i', 'p', 't', '>'};
+        assertThat(Rules.deny("script-tag", "(?i)<script").inspectBinary(script, 0, script.length, false))
+                .isEqualTo(new Verdict.Deny(Reason.PATTERN_DENIED, "rule script-tag matched"));
+        assertThat(Rules.deny("script-tag", "(?i)<script").inspectBinary(notUtf8, 0, notUtf8.length, false)).isEqualTo(Verdict.ALLOW);
     }
 
     @Test
@@ -146,6 +159,6 @@ class JsonCheckTest {
                 Rules.sanitize(MessagePolicy.Html.NONE), List.of()));
         assertThat(none.active()).isFalse();
         assertThat(inspect(none, "<script>")).isEqualTo(Verdict.ALLOW);
-        assertThat(none.inspectBinary()).isEqualTo(Verdict.ALLOW);
+        assertThat(none.inspectBinary(new byte[] {(byte) 0xff}, 0, 1, false)).isEqualTo(Verdict.ALLOW);
     }
 }

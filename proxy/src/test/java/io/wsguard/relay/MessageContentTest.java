@@ -6,16 +6,19 @@ import static org.awaitility.Awaitility.await;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import org.eclipse.jetty.websocket.api.Callback;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -280,6 +283,29 @@ class MessageContentTest {
         refused.send(big);
         assertClosed(refused, 1008);
         assertUpstreamNeverGot(big);
+    }
+
+    @Test
+    void jsonSentAsBinaryIsCheckedLikeText() throws Exception {
+        // Upstreams often parse binary frames too (JSON.parse(buffer)): sending a message as binary must
+        // not skip the schema. /deny has an optional-JSON schema requiring type chat.
+        final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
+        final byte[] admin = "{\"type\":\"admin\",\"text\":\"binary-bypass\"}".getBytes(StandardCharsets.UTF_8);
+        ws.session.sendBinary(ByteBuffer.wrap(admin), Callback.NOOP);
+        assertClosed(ws, 1008);
+        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] bytes && Arrays.equals(bytes, admin));
+        assertThat(audited("deny", "schema_violation")).containsEntry("closeCode", 1008);
+    }
+
+    @Test
+    void markupSentAsBinaryIsSanitizedAndStaysBinary() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/sanitize-text"));
+        ws.session.sendBinary(ByteBuffer.wrap("<i>ok</i><script>alert(1)</script>".getBytes(StandardCharsets.UTF_8)), Callback.NOOP);
+        final Object relayed = ws.next();
+        assertThat(relayed).isInstanceOf(byte[].class);
+        assertThat(new String((byte[]) relayed, StandardCharsets.UTF_8)).contains("<i>ok</i>").doesNotContain("<script");
+        ws.session.close();
     }
 
     @Test
