@@ -173,7 +173,7 @@ public final class ContentRules implements ContentInspector {
             if (jsonConfigured && scan != null) {
                 final List<JsonScan.Edit> edits = scan.edits();
                 return edits.isEmpty() ? Verdict.ALLOW
-                        : new Verdict.Rewrite(splice(buf, off, len, edits), Reason.SANITIZED, changed(edits));
+                        : rewritten(splice(buf, off, len, edits), changed(edits));
             }
             // Text: the whole message is HTML.
             if (sanitize.unchanging(buf, off, len)) {
@@ -182,7 +182,7 @@ public final class ContentRules implements ContentInspector {
             final String text = new String(buf, off, len, StandardCharsets.UTF_8);
             final String sanitized = sanitize.sanitize(text);
             return sanitized.equals(text) ? Verdict.ALLOW
-                    : new Verdict.Rewrite(sanitized, Reason.SANITIZED, "sanitized the message as HTML");
+                    : rewritten(sanitized, "sanitized the message as HTML");
         } catch (RuntimeException | StackOverflowError e) {
             // A bug or a library failure: refuse rather than pass the message unchecked (fail closed).
             // Only the type is logged: library messages may quote the payload.
@@ -219,6 +219,17 @@ public final class ContentRules implements ContentInspector {
             LOG.warn("content check failed with {}; message refused", e.getClass().getName());
             return Verdict.deny(Reason.PATTERN_DENIED, "content check failed (" + e.getClass().getSimpleName() + ")");
         }
+    }
+
+    /**
+     * The sanitized message, unless it outgrew {@code maxSize}: escaping grows text up to fivefold
+     * ({@code &} becomes {@code &amp;}), and the upstream must never get more than the route allows.
+     */
+    private Verdict rewritten(String text, String detail) {
+        if (text.length() > maxSize || text.getBytes(StandardCharsets.UTF_8).length > maxSize) {
+            return Verdict.deny(Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of " + maxSize + " bytes");
+        }
+        return new Verdict.Rewrite(text, Reason.SANITIZED, detail);
     }
 
     /** The message with each edited string token replaced by its new value, JSON-quoted; all else as sent. */

@@ -257,4 +257,16 @@ class SanitizeTest {
             assertThat(FieldPath.parse(good).toString()).isEqualTo(good);
         }
     }
+
+    @Test
+    void aRewriteThatWouldOutgrowMaxSizeIsRefusedNotSent() {
+        // '&' is escaped as "&amp;": 60,000 of them grow a 60 KB message past the 64 KiB maxSize.
+        final String message = "{\"text\":\"" + "&".repeat(60_000) + "\"}";
+        assertThat(inspect(jsonRoute(MessagePolicy.Html.STRIP, "$.text"), message))
+                .isEqualTo(new Verdict.Deny(Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of 65536 bytes"));
+        assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "&".repeat(60_000)))
+                .isEqualTo(new Verdict.Deny(Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of 65536 bytes"));
+        // Small ones are rewritten as before.
+        assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "a & b")).isInstanceOf(Verdict.Rewrite.class);
+    }
 }
