@@ -708,13 +708,11 @@ public final class ProxySession implements Traffic {
                 startMessage(op);
                 final Verdict.Deny refused = checkStart();
                 if (refused != null && refuse(side, refused, actionFor(refused.reason()), null)) {
-                    discarding = !frame.isFin();
-                    side.skip(callback);
+                    discard(frame, callback);
                     return;
                 }
             } else if (discarding) {
-                discarding = !frame.isFin();
-                side.skip(callback);
+                discard(frame, callback);
                 return;
             }
             final ByteBuffer payload = frame.getPayload();
@@ -755,6 +753,20 @@ public final class ProxySession implements Traffic {
                 return;
             }
             whole(frame, callback);
+        }
+
+        /**
+         * Drops a frame of a message refused with {@code drop}. Its size still counts: a message
+         * being dropped must not become a way to stream without end, past maxSize and the byte rate.
+         */
+        private void discard(Frame frame, Callback callback) {
+            size += frame.getPayloadLength();
+            discarding = !frame.isFin();
+            if (size > rules.maxSize()) {
+                discarding = false;
+                tooBig(side);
+            }
+            side.skip(callback);
         }
 
         private void startMessage(byte op) {

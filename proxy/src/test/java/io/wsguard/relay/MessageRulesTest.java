@@ -71,6 +71,11 @@ class MessageRulesTest {
                   upstream: { targets: [%1$s] }
                   auth: none
                   limits: { messages: { perConnection: { rate: 1/min, burst: 3 } }, onExceed: drop }
+                - name: drop-size
+                  match: { path: /drop-size }
+                  upstream: { targets: [%1$s] }
+                  auth: none
+                  limits: { messages: { perConnection: { rate: 1/min, burst: 3 } }, onExceed: drop }
                 - name: bytes
                   match: { path: /bytes }
                   upstream: { targets: [%1$s] }
@@ -181,6 +186,30 @@ class MessageRulesTest {
         // Five drops within a second: one coalesced line whose count says five (SPEC §5).
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("rate-drop", "message_rate")).isEqualTo(5));
         ws.session.close();
+    }
+
+    @Test
+    void aMessageBeingDroppedIsStillCutAtMaxSize() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/drop-size"));
+        for (int i = 0; i < 3; i++) {
+            ws.send("within-burst-" + i);
+            assertThat(ws.next()).isEqualTo("within-burst-" + i);
+        }
+        // Over the rate: this message is dropped, but it goes on past the route's 64 KiB maxSize.
+        final String chunk = "z".repeat(16 * 1024);
+        for (int i = 0; i < 6; i++) {
+            final java.util.concurrent.CompletableFuture<Void> sent = new java.util.concurrent.CompletableFuture<>();
+            ws.session.sendPartialText(chunk, false, Callback.from(() -> sent.complete(null), sent::completeExceptionally));
+            try {
+                sent.get(5, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException closedMeanwhile) {
+                break;
+            }
+        }
+        assertThat(ws.awaitClose()).isTrue();
+        assertThat(ws.closeCode).isEqualTo(1009);
+        assertUpstreamNeverGot(chunk);
+        assertAudited("drop-size", "message_too_big", "close", 1009);
     }
 
     @Test
