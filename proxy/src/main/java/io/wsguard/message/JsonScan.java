@@ -60,12 +60,28 @@ final class JsonScan {
     static JsonScan run(JsonFactory factory, byte[] buf, int off, int len, long maxSize, boolean tree, DenyRules deny,
             SanitizeRules sanitize) {
         final JsonScan scan = new JsonScan(tree, deny, sanitize, maxSize);
+        if (hasNulInFirstFour(buf, off, len)) {
+            // Jackson takes NULs among the first four bytes as UTF-16 or UTF-32 and decodes the bytes as
+            // that: the schema would check a document the upstream, reading UTF-8 (RFC 8259 §8.1), never sees.
+            scan.failure = "not JSON: not UTF-8 (a NUL byte among the first four)";
+            scan.limit = true;
+            return scan;
+        }
         try (JsonParser parser = factory.createParser(ObjectReadContext.empty(), buf, off, len)) {
             scan.read(parser);
         } catch (JacksonException e) {
             scan.fail(e);
         }
         return scan;
+    }
+
+    private static boolean hasNulInFirstFour(byte[] buf, int off, int len) {
+        for (int i = off; i < off + Math.min(4, len); i++) {
+            if (buf[i] == 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     boolean failed() {

@@ -161,4 +161,14 @@ class JsonCheckTest {
         assertThat(inspect(none, "<script>")).isEqualTo(Verdict.ALLOW);
         assertThat(none.inspectBinary(new byte[] {(byte) 0xff}, 0, 1, false)).isEqualTo(Verdict.ALLOW);
     }
+
+    @Test
+    void utf16IsNotTakenForJson() {
+        // UTF-16LE of a valid chat message: valid UTF-8 too (ASCII and NULs), and Jackson would decode it
+        // as UTF-16 and pass it, while the upstream reads UTF-8 full of NULs.
+        final byte[] utf16 = "{\"type\":\"chat\",\"text\":\"x\"}".getBytes(StandardCharsets.UTF_16LE);
+        final Verdict expected = new Verdict.Deny(Reason.INVALID_JSON, "not JSON: not UTF-8 (a NUL byte among the first four)");
+        assertThat(required.inspectText(utf16, 0, utf16.length)).isEqualTo(expected);
+        assertThat(optional.inspectText(utf16, 0, utf16.length)).isEqualTo(expected);
+    }
 }
