@@ -34,6 +34,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.SecureRequestCustomizer;
@@ -307,15 +308,7 @@ public final class ProxyServer {
             connections.sessions().forEach(ProxySession::abortBoth);
         }
         // Give closing sockets their linger before the threads go away.
-        final long lingerDeadline = System.nanoTime() + LINGER.toNanos();
-        while (linger.lingering() > 0 && System.nanoTime() - lingerDeadline < 0) {
-            try {
-                TimeUnit.MILLISECONDS.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
+        awaitUntil(() -> linger.lingering() == 0, System.nanoTime() + LINGER.toNanos());
         stop();
     }
 
@@ -414,7 +407,12 @@ public final class ProxyServer {
 
     /** Returns when no connection is open any more, or at {@code deadline} (a {@link System#nanoTime()}). */
     private void awaitNoConnections(long deadline) {
-        while (connections.size() > 0 && System.nanoTime() - deadline < 0) {
+        awaitUntil(() -> connections.size() == 0, deadline);
+    }
+
+    /** Polls {@code done} every 20 ms until it holds or {@code deadline} (a {@link System#nanoTime()}) passes. */
+    private static void awaitUntil(BooleanSupplier done, long deadline) {
+        while (!done.getAsBoolean() && System.nanoTime() - deadline < 0) {
             try {
                 TimeUnit.MILLISECONDS.sleep(20);
             } catch (InterruptedException e) {
