@@ -7,10 +7,13 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * {@code audit.sink: file}: appends to {@code audit.path}, rotating before a line would take the
@@ -22,6 +25,8 @@ import java.nio.file.StandardOpenOption;
 final class FileAuditSink implements LineSink {
 
     private final Path path;
+    private static final boolean POSIX = FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
+
     private final long maxFileSize;
     private final int maxFiles;
     private final String lastLine;
@@ -33,8 +38,12 @@ final class FileAuditSink implements LineSink {
         this.maxFileSize = maxFileSize;
         this.maxFiles = maxFiles;
         final Path parent = this.path.getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
+        if (parent != null && !Files.isDirectory(parent)) {
+            if (POSIX) {
+                Files.createDirectories(parent, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            } else {
+                Files.createDirectories(parent);
+            }
         }
         String last = completeLastLine(this.path);
         if (last == null) {
@@ -98,6 +107,16 @@ final class FileAuditSink implements LineSink {
 
     private void open() throws IOException {
         final boolean existed = Files.exists(path);
+        if (!existed && POSIX) {
+            // Client IPs, subjects and payload samples: for the operator, not for every local user
+            // (the process umask usually leaves new files world-readable). An existing file keeps
+            // whatever mode the operator gave it.
+            try {
+                Files.createFile(path, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            } catch (FileAlreadyExistsException raced) {
+                // Created meanwhile: append to it as it is.
+            }
+        }
         size = existed ? Files.size(path) : 0;
         out = new BufferedOutputStream(Files.newOutputStream(path, StandardOpenOption.CREATE,
                                                              StandardOpenOption.APPEND), 64 * 1024);

@@ -3,6 +3,7 @@ package io.wsguard.audit;
 import io.wsguard.testing.MutableClock;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.wsguard.audit.AuditEvent.Kind;
 import io.wsguard.check.Reason;
@@ -11,8 +12,10 @@ import io.wsguard.policy.AuditPolicy;
 import io.wsguard.policy.Secret;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -310,5 +313,21 @@ class AuditLogTest {
             assertThat(log.linesWritten()).isEqualTo(1);
             assertThat(written).hasSize(1).allMatch(l -> l.contains("\"conn\":\"c\""));
         }
+    }
+
+    @Test
+    void newAuditFilesAndTheirDirectoryAreForTheOperatorOnly() throws IOException {
+        assumeTrue(FileSystems.getDefault().supportedFileAttributeViews().contains("posix"), "POSIX file modes");
+        final Path file = dir.resolve("private/logs/audit.jsonl");
+        try (AuditLog log = new AuditLog(new FileAuditSink(file, 300, 2), new MutableClock(T0), Duration.ofSeconds(1), 100, 0, null)) {
+            for (int i = 0; i < 5; i++) {
+                log.record(schemaViolation("p" + i));
+                log.flush();
+            }
+        }
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file.resolveSibling("audit.jsonl.1"))))
+                .as("a rotated file keeps the mode").isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file.getParent()))).isEqualTo("rwx------");
     }
 }
