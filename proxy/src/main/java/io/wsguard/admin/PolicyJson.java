@@ -3,15 +3,14 @@ package io.wsguard.admin;
 import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.Rate;
 import io.wsguard.policy.RateLimitStorePolicy;
+import io.wsguard.policy.Redaction;
 import io.wsguard.policy.Secret;
 import io.wsguard.policy.UpstreamPolicy;
 import java.net.URI;
-import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
-import java.util.StringJoiner;
 import java.util.regex.Pattern;
 import tools.jackson.core.JsonGenerator;
 import tools.jackson.databind.MapperFeature;
@@ -42,7 +41,7 @@ import tools.jackson.databind.ser.std.ToStringSerializer;
 final class PolicyJson {
 
     /** What a secret is written as; its length and emptiness stay hidden too. */
-    static final String REDACTED = "<redacted>";
+    static final String REDACTED = Redaction.REDACTED;
 
     /**
      * A header value made only of claim references, resolved per connection from the verified token.
@@ -93,65 +92,6 @@ final class PolicyJson {
     }
 
     /**
-     * {@code uri} with the password in its userinfo replaced by {@link #REDACTED}: scheme, user,
-     * host, port, path and query stay readable. {@code redis://:pw@host} and {@code redis://user:pw@host}
-     * keep {@code :} and {@code user:}; a user alone ({@code redis://token@host}) is redacted whole,
-     * since Redis takes it as the password and HTTP services as a token.
-     */
-    static String withoutPassword(String uri) {
-        final int authorityStart = uri.indexOf("://") + 3;
-        if (authorityStart < 3) {
-            return uri;
-        }
-        if (!hasServerAuthority(uri)) {
-            // The binder refuses URIs without a host, so a valid policy has none; without one the
-            // userinfo cannot be told from the rest, and anything past the scheme may be a password.
-            return uri.indexOf('@', authorityStart) < 0 ? uri : uri.substring(0, authorityStart) + REDACTED;
-        }
-        int authorityEnd = authorityStart;
-        while (authorityEnd < uri.length() && "/?#".indexOf(uri.charAt(authorityEnd)) < 0) {
-            authorityEnd++;
-        }
-        // The host cannot hold '@', so the last one ends the userinfo (RFC 3986 §3.2).
-        final int at = uri.lastIndexOf('@', authorityEnd - 1);
-        if (at < authorityStart) {
-            return uri;
-        }
-        final String userInfo = uri.substring(authorityStart, at);
-        final int colon = userInfo.indexOf(':');
-        final String shown = colon < 0 ? REDACTED : userInfo.substring(0, colon + 1) + REDACTED;
-        return uri.substring(0, authorityStart) + shown + uri.substring(at);
-    }
-
-    /**
-     * {@code uri} with every query parameter's value replaced by {@link #REDACTED}, names kept: an
-     * upstream or JWKS URI may carry its access token as {@code ?access_token=...}. Not for the Redis
-     * URI, whose query holds only the client's settings ({@code ?timeout=5s}).
-     */
-    static String withoutQueryValues(String uri) {
-        final int query = uri.indexOf('?');
-        if (query < 0) {
-            return uri;
-        }
-        final int fragment = uri.indexOf('#', query);
-        final int end = fragment < 0 ? uri.length() : fragment;
-        final StringJoiner parameters = new StringJoiner("&");
-        for (String parameter : uri.substring(query + 1, end).split("&", -1)) {
-            final int equals = parameter.indexOf('=');
-            parameters.add(equals < 0 ? parameter : parameter.substring(0, equals + 1) + REDACTED);
-        }
-        return uri.substring(0, query + 1) + parameters + uri.substring(end);
-    }
-
-    private static boolean hasServerAuthority(String uri) {
-        try {
-            return new URI(uri).getHost() != null;
-        } catch (URISyntaxException e) {
-            return false;
-        }
-    }
-
-    /**
      * An {@code upstream.headers.set} value as shown: claim references only ({@code ${jwt.sub}}) as
      * written, anything else redacted, since after substitution it may be an API key, and a literal
      * may be a key pasted into the file.
@@ -197,7 +137,7 @@ final class PolicyJson {
 
         @Override
         public void serialize(URI value, JsonGenerator generator, SerializationContext context) {
-            generator.writeString(withoutQueryValues(withoutPassword(value.toString())));
+            generator.writeString(Redaction.withoutQueryValues(Redaction.withoutPassword(value.toString())));
         }
     }
 
@@ -208,7 +148,7 @@ final class PolicyJson {
 
         @Override
         public void serialize(String value, JsonGenerator generator, SerializationContext context) {
-            generator.writeString(withoutPassword(value));
+            generator.writeString(Redaction.withoutPassword(value));
         }
     }
 

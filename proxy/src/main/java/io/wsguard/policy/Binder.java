@@ -511,7 +511,7 @@ final class Binder {
                         parse(items.items().get(i), f.child("targets") + "[" + i + "]", text -> {
                             final URI u = uri(text, "ws://host:port/path or wss://…");
                             if (!("ws".equals(u.getScheme()) || "wss".equals(u.getScheme())) || u.getHost() == null) {
-                                throw new IllegalArgumentException("'" + text + "' is not a WebSocket URI (expected: ws://host:port/path or wss://…)");
+                                throw new IllegalArgumentException("'" + Redaction.uri(text) + "' is not a WebSocket URI (expected: ws://host:port/path or wss://…)");
                             }
                             return u;
                         }).ifPresent(targets::add);
@@ -667,7 +667,7 @@ final class Binder {
         final Optional<URI> jwksUri = f.get("jwksUri").flatMap(n -> parse(n, f.child("jwksUri"), text -> {
             final URI u = uri(text, "an https:// URI");
             if (!"https".equals(u.getScheme()) || u.getHost() == null) {
-                throw new IllegalArgumentException("'" + text + "' is not an https:// URI (expected: keys fetched over TLS)");
+                throw new IllegalArgumentException("'" + Redaction.uri(text) + "' is not an https:// URI (expected: keys fetched over TLS)");
             }
             return u;
         }));
@@ -1148,7 +1148,7 @@ final class Binder {
         try {
             return new URI(text);
         } catch (URISyntaxException e) {
-            throw new IllegalArgumentException("'" + text + "' is not a URI: " + e.getReason() + " (expected: " + expected + ")");
+            throw new IllegalArgumentException("'" + Redaction.uri(text) + "' is not a URI: " + e.getReason() + " (expected: " + expected + ")");
         }
     }
 

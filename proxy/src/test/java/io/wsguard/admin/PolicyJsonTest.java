@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.wsguard.check.Mode;
 import io.wsguard.policy.PolicyLoader;
 import io.wsguard.policy.Rate;
+import io.wsguard.policy.Redaction;
 import io.wsguard.policy.Secret;
 import java.io.IOException;
 import java.net.URI;
@@ -117,21 +118,21 @@ class PolicyJsonTest {
 
     @Test
     void hidesTheUserinfoPasswordOfEveryRedisUriForm() {
-        assertThat(PolicyJson.withoutPassword("redis://:s3cret@host:6379")).isEqualTo("redis://:<redacted>@host:6379");
-        assertThat(PolicyJson.withoutPassword("redis://user:s3cret@host")).isEqualTo("redis://user:<redacted>@host");
-        assertThat(PolicyJson.withoutPassword("redis://s3cret@host/3")).isEqualTo("redis://<redacted>@host/3");
-        assertThat(PolicyJson.withoutPassword("rediss://user:s3cret@[::1]:6380/0?timeout=5s"))
+        assertThat(Redaction.withoutPassword("redis://:s3cret@host:6379")).isEqualTo("redis://:<redacted>@host:6379");
+        assertThat(Redaction.withoutPassword("redis://user:s3cret@host")).isEqualTo("redis://user:<redacted>@host");
+        assertThat(Redaction.withoutPassword("redis://s3cret@host/3")).isEqualTo("redis://<redacted>@host/3");
+        assertThat(Redaction.withoutPassword("rediss://user:s3cret@[::1]:6380/0?timeout=5s"))
                 .isEqualTo("rediss://user:<redacted>@[::1]:6380/0?timeout=5s");
-        assertThat(PolicyJson.withoutPassword("redis://user:p%40ss@host:6379")).isEqualTo("redis://user:<redacted>@host:6379");
-        assertThat(PolicyJson.withoutPassword("redis://127.0.0.1:6379")).isEqualTo("redis://127.0.0.1:6379");
-        assertThat(PolicyJson.withoutPassword("wss://host/users/@me")).isEqualTo("wss://host/users/@me");
+        assertThat(Redaction.withoutPassword("redis://user:p%40ss@host:6379")).isEqualTo("redis://user:<redacted>@host:6379");
+        assertThat(Redaction.withoutPassword("redis://127.0.0.1:6379")).isEqualTo("redis://127.0.0.1:6379");
+        assertThat(Redaction.withoutPassword("wss://host/users/@me")).isEqualTo("wss://host/users/@me");
     }
 
     @Test
     void hidesEverythingPastTheSchemeOfAUriItCannotTakeApart() {
-        assertThat(PolicyJson.withoutPassword("redis://:s3c/ret@host")).isEqualTo("redis://<redacted>");
-        assertThat(PolicyJson.withoutPassword("redis://user:s3c@ret@host")).isEqualTo("redis://<redacted>");
-        assertThat(PolicyJson.withoutPassword("wsguard-demo")).isEqualTo("wsguard-demo");
+        assertThat(Redaction.withoutPassword("redis://:s3c/ret@host")).isEqualTo("redis://<redacted>");
+        assertThat(Redaction.withoutPassword("redis://user:s3c@ret@host")).isEqualTo("redis://<redacted>");
+        assertThat(Redaction.withoutPassword("wsguard-demo")).isEqualTo("wsguard-demo");
     }
 
     @Test
@@ -156,11 +157,11 @@ class PolicyJsonTest {
 
     @Test
     void hidesQueryValuesOfUpstreamAndJwksUrisButKeepsTheirNames() {
-        assertThat(PolicyJson.withoutQueryValues("wss://chat.internal/ws?access_token=s3cret&room=7"))
+        assertThat(Redaction.withoutQueryValues("wss://chat.internal/ws?access_token=s3cret&room=7"))
                 .isEqualTo("wss://chat.internal/ws?access_token=<redacted>&room=<redacted>");
-        assertThat(PolicyJson.withoutQueryValues("https://idp.example/jwks?key=s3cret#frag"))
+        assertThat(Redaction.withoutQueryValues("https://idp.example/jwks?key=s3cret#frag"))
                 .isEqualTo("https://idp.example/jwks?key=<redacted>#frag");
-        assertThat(PolicyJson.withoutQueryValues("ws://upstream:8080/chat?flag")).isEqualTo("ws://upstream:8080/chat?flag");
-        assertThat(PolicyJson.withoutQueryValues("ws://upstream:8080/chat")).isEqualTo("ws://upstream:8080/chat");
+        assertThat(Redaction.withoutQueryValues("ws://upstream:8080/chat?flag")).isEqualTo("ws://upstream:8080/chat?flag");
+        assertThat(Redaction.withoutQueryValues("ws://upstream:8080/chat")).isEqualTo("ws://upstream:8080/chat");
     }
 }

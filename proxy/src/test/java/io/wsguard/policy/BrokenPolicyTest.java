@@ -164,6 +164,15 @@ class BrokenPolicyTest {
     }
 
     @Test
+    void aBadUriIsQuotedWithoutItsPasswordOrQueryValues() {
+        // Errors reach the terminal, the reload's audit line and the admin port's 422: never a secret.
+        final String problems = PolicyFiles.problems(dir, PolicyFiles.MINIMAL.replace("ws://127.0.0.1:9000/chat",
+                "http://svc:s3cret@127.0.0.1:9000/chat?access_token=t0ken"), Map.of());
+        assertThat(problems).contains("'http://svc:<redacted>@127.0.0.1:9000/chat?access_token=<redacted>' is not a WebSocket URI")
+                .doesNotContain("s3cret").doesNotContain("t0ken");
+    }
+
+    @Test
     void aPolicyNestedThousandsDeepIsALocatedProblemNotACrash() {
         // The YAML composer recurses once per level; 200,000 '[' (200 KB, under the 1 MiB cap) overflow it.
         assertThat(PolicyFiles.problems(dir, "version: 1\nroutes: " + "[".repeat(200_000) + "\n", Map.of()))
