@@ -27,6 +27,7 @@ import io.wsguard.check.Reason;
 import io.wsguard.policy.AuthPolicy;
 import java.io.Closeable;
 import java.io.IOException;
+import java.net.HttpURLConnection;
 import java.net.MalformedURLException;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
@@ -282,6 +283,24 @@ public final class JwtVerifier implements AutoCloseable {
         return List.copyOf(keys);
     }
 
+    /**
+     * Fetches the key set from the configured URI and nowhere else. The JDK follows redirects by
+     * default (to any https host): the keys that decide who gets in would then come from wherever the
+     * IdP's answer points, which the operator never named. A 3xx is a failed fetch.
+     */
+    private static final class NoRedirectRetriever extends DefaultResourceRetriever {
+        NoRedirectRetriever(int connectTimeout, int readTimeout, int sizeLimit, SSLSocketFactory tls) {
+            super(connectTimeout, readTimeout, sizeLimit, true, tls);
+        }
+
+        @Override
+        protected HttpURLConnection openHTTPConnection(URL url) throws IOException {
+            final HttpURLConnection connection = super.openHTTPConnection(url);
+            connection.setInstanceFollowRedirects(false);
+            return connection;
+        }
+    }
+
     private static JWKSource<SecurityContext> remoteSource(AuthPolicy.JwtPolicy policy, SSLSocketFactory tls,
                                                            RemoteTiming t) throws JwtConfigException {
         final URL url;
@@ -292,9 +311,7 @@ public final class JwtVerifier implements AutoCloseable {
         }
         final int connect = (int) t.connectTimeout().toMillis();
         final int read = (int) t.readTimeout().toMillis();
-        final DefaultResourceRetriever retriever = tls == null
-                ? new DefaultResourceRetriever(connect, read, t.sizeLimit(), true)
-                : new DefaultResourceRetriever(connect, read, t.sizeLimit(), true, tls);
+        final DefaultResourceRetriever retriever = new NoRedirectRetriever(connect, read, t.sizeLimit(), tls);
         try {
             return JWKSourceBuilder.<SecurityContext>create(url, retriever)
                     .cache(t.cacheTtl().toMillis(), t.refreshTimeout().toMillis())

@@ -22,6 +22,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -78,6 +79,7 @@ class JwksUriTest {
 
     private final AtomicReference<String> jwks = new AtomicReference<>();
     private final AtomicInteger fetches = new AtomicInteger();
+    private final List<String> paths = new CopyOnWriteArrayList<>();
     private Server server;
     private URI uri;
     private ExecutorService pool;
@@ -119,6 +121,13 @@ class JwksUriTest {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
                 fetches.incrementAndGet();
+                paths.add(request.getHttpURI().getPath());
+                if (request.getHttpURI().getPath().equals("/moved")) {
+                    response.setStatus(302);
+                    response.getHeaders().put(HttpHeader.LOCATION, "/.well-known/jwks.json");
+                    callback.succeeded();
+                    return true;
+                }
                 response.setStatus(200);
                 response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
                 Content.Sink.write(response, true, jwks.get(), callback);
@@ -265,6 +274,17 @@ class JwksUriTest {
                 assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
                 assertThat(((JwtResult.Invalid) result).detail()).contains("jwksUri");
             }
+        }
+    }
+
+    @Test
+    void aRedirectIsAFailedFetchNotAKeySetFromElsewhere() throws Exception {
+        try (JwtVerifier verifier = verifier(uri.resolve("/moved"), FAST)) {
+            final JwtResult result = await(verifier.verify(token(k1, "k1", "redirected")));
+            assertThat(result).isInstanceOf(JwtResult.Invalid.class);
+            assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
+            // Only /moved was asked for (nimbus retries a failed fetch once); never where it pointed.
+            assertThat(paths).isNotEmpty().containsOnly("/moved");
         }
     }
 
