@@ -1,6 +1,7 @@
 package io.wsguard.admin;
 
 import io.wsguard.metrics.Metrics;
+import io.wsguard.policy.Loopback;
 import io.wsguard.policy.Secret;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -200,25 +201,7 @@ final class AdminHandler extends Handler.Abstract {
     /** Whether the request's Host names this machine's loopback: an IP literal, or {@code localhost}. */
     static boolean addressedToLoopback(Request request) {
         final String host = request.getHeaders().get(HttpHeader.HOST);
-        return host != null && isLoopbackName(HostPort.normalizeHost(new HostPort(host).getHost()));
-    }
-
-    /** {@code localhost}, {@code 127.0.0.0/8} or {@code ::1}, as literals: nothing a resolver decides. */
-    static boolean isLoopbackName(String host) {
-        final String bare = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
-        if (bare.equalsIgnoreCase("localhost") || bare.equals("::1") || bare.equals("0:0:0:0:0:0:0:1")) {
-            return true;
-        }
-        final String[] octets = bare.split("\\.", -1);
-        if (octets.length != 4 || !octets[0].equals("127")) {
-            return false;
-        }
-        for (String octet : octets) {
-            if (octet.isEmpty() || octet.length() > 3 || !octet.chars().allMatch(Character::isDigit) || Integer.parseInt(octet) > 255) {
-                return false;
-            }
-        }
-        return true;
+        return host != null && Loopback.isLoopbackName(HostPort.normalizeHost(new HostPort(host).getHost()));
     }
 
     private static boolean isCrossSite(Request request) {

@@ -257,12 +257,6 @@ final class Binder {
                 enumOf(TlsPolicy.ClientAuth.class, clientAuth.orElseThrow()), clientCAs));
     }
 
-    /** A loopback literal or {@code localhost}: an admin port bound there is reachable from this machine only. */
-    private static boolean isLoopback(String host) {
-        final String bare = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
-        return bare.equalsIgnoreCase("localhost") || bare.equals("::1") || bare.startsWith("127.");
-    }
-
     private Optional<AdminPolicy> admin(YNode node, String path) {
         final Optional<Fields> fields = fields(node, path, List.of("host", "port", "token"), "a map with host, port and token");
         if (fields.isEmpty()) {
@@ -276,7 +270,7 @@ final class Binder {
         if (problems.size() > before) {
             return Optional.empty();
         }
-        if (token.isEmpty() && !isLoopback(host.orElseThrow())) {
+        if (token.isEmpty() && !Loopback.isLoopbackName(host.orElseThrow())) {
             // /admin/* closes connections and reloads the policy: open to the network, anyone could.
             problem(f.get("host").orElse(node), f.child("host"), host.orElseThrow()
                     + " is reachable from other machines, and admin.token is not set: set it (e.g. token: ${WSGUARD_ADMIN_TOKEN}) or bind to 127.0.0.1");

@@ -848,8 +848,9 @@ public final class ProxySession implements Traffic {
             if (opcode == OpCode.TEXT) {
                 return content.inspectText(buf, off, len);
             }
-            final Utf8Check check = new Utf8Check();
-            return content.inspectBinary(buf, off, len, check.feed(buf, off, len) && check.atCharBoundary());
+            // The text checker is idle during a binary message: reuse it rather than allocate one.
+            utf8.reset();
+            return content.inspectBinary(buf, off, len, utf8.feed(buf, off, len) && utf8.atCharBoundary());
         }
 
         /** Applies the verdict on a whole message: relays it, its rewrite, or nothing. */

@@ -299,6 +299,42 @@ class MessageContentTest {
     }
 
     @Test
+    void binaryThatIsNotUtf8IsRefusedWith1003WhereJsonRulesApply() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
+        final byte[] opaque = {'{', '"', 't', 'y', 'p', 'e', '"', ':', (byte) 0xff, '}'};
+        ws.session.sendBinary(ByteBuffer.wrap(opaque), Callback.NOOP);
+        assertClosed(ws, 1003);
+        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] bytes && Arrays.equals(bytes, opaque));
+        assertThat(audited("deny", "binary_denied")).containsEntry("closeCode", 1003)
+                .containsEntry("detail", "binary message that is not UTF-8 where JSON or sanitize rules apply");
+    }
+
+    @Test
+    void aSanitizedRewriteThatWouldOutgrowMaxSizeClosesWith1009() throws Exception {
+        // '&' becomes "&amp;": 60,000 of them would go upstream as 300,000 bytes against a 64 KiB maxSize.
+        final TestClient.Recorder ws = client.connect(proxy.uri("/sanitize-text"));
+        final String ampersands = "&".repeat(60_000);
+        ws.send(ampersands);
+        assertClosed(ws, 1009);
+        assertUpstreamNeverGot(ampersands);
+        assertThat(upstream.messages()).noneMatch(m -> m instanceof String text && text.startsWith("&amp;"));
+        assertThat(audited("sanitize-text", "message_too_big"))
+                .containsEntry("detail", "sanitized, the message would exceed maxSize of 65536 bytes");
+    }
+
+    @Test
+    void utf16IsNotTakenForJson() throws Exception {
+        // UTF-16LE of a valid chat message is valid UTF-8 text too (ASCII and NULs); Jackson would read it as UTF-16.
+        final TestClient.Recorder ws = client.connect(proxy.uri("/json"));
+        final String nuls = new String("{\"type\":\"chat\",\"text\":\"x\"}".getBytes(StandardCharsets.UTF_16LE), StandardCharsets.UTF_8);
+        ws.send(nuls);
+        assertClosed(ws, 1008);
+        assertUpstreamNeverGot(nuls);
+        assertThat(audited("json", "invalid_json")).containsEntry("detail", "not JSON: not UTF-8 (a NUL byte among the first four)");
+    }
+
+    @Test
     void markupSentAsBinaryIsSanitizedAndStaysBinary() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/sanitize-text"));
         ws.session.sendBinary(ByteBuffer.wrap("<i>ok</i><script>alert(1)</script>".getBytes(StandardCharsets.UTF_8)), Callback.NOOP);
