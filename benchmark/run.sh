@@ -3,7 +3,7 @@
 # in one run, over ws and wss. Usage: benchmark/run.sh   (QUICK=1 for a ~2.5 minute smoke run)
 # Knobs (env): ROUNDS (measured rounds of a, b, c, f, g, each running every leg back to back; 3, QUICK 1),
 #              WARMUP, DURATION (seconds per scenario), CONNS, IDLE_CONNS, HOLD, IDLE_WARM, SETTLE, RATE_FRACTION,
-#              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK,
+#              LEG_WARMUP (s per scheme before a proxy leg), LEGS ("direct nginx wsguard"; add "tunnel" for the JVM's floor, a byte tunnel, ws only), BENCH_JAVA_OPTS, WSGUARD_JAVA_OPTS, MESSAGES, KEEP_WORK,
 #              SCENARIOS ("a b c d e f g"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2),
 #              CERT_KEY (rsa = RSA-2048, the default; ec = ECDSA P-256: the wss certificate of every leg),
 #              WSGUARD_JAVA (the java that runs the proxy jar, e.g. /usr/lib/jvm/temurin-25-jdk-amd64/bin/java),
@@ -47,6 +47,7 @@ esac
 UPSTREAM_PORT=19000; UPSTREAM_TLS_PORT=19443
 WSGUARD_WS=18080; WSGUARD_WSS=18443
 NGINX_WS=28080; NGINX_WSS=28443
+TUNNEL_WS=38080
 
 WORK=$(mktemp -d /tmp/wsguard-bench.XXXXXX)
 RESULTS=$WORK/results.tsv
@@ -103,7 +104,7 @@ if [[ ! -f $BENCH_JAR ]]; then
     >"$WORK/build-bench.log" 2>&1 || { tail -20 "$WORK/build-bench.log" >&2; exit 1; }
 fi
 
-for port in $UPSTREAM_PORT $UPSTREAM_TLS_PORT $WSGUARD_WS $WSGUARD_WSS $NGINX_WS $NGINX_WSS; do
+for port in $UPSTREAM_PORT $UPSTREAM_TLS_PORT $WSGUARD_WS $WSGUARD_WSS $NGINX_WS $NGINX_WSS $TUNNEL_WS; do
   port_free "$port" || { echo "port $port on 127.0.0.1 is in use; stop what holds it" >&2; exit 1; }
 done
 
@@ -152,6 +153,14 @@ if [[ " $LEGS " == *" nginx "* ]]; then
   else
     NGINX_SKIP="nginx not on PATH (apt-get install nginx)"
   fi
+fi
+
+# ---- the JVM's floor: a byte tunnel (io.wsguard.bench.TcpTunnel), only when LEGS names it ----------
+TUNNEL_PID=""
+if [[ " $LEGS " == *" tunnel "* ]]; then
+  java -Xms64m -Xmx256m -jar "$BENCH_JAR" tunnel --port $TUNNEL_WS --upstream-port $UPSTREAM_PORT >"$WORK/tunnel.log" 2>&1 &
+  TUNNEL_PID=$!; PIDS+=("$TUNNEL_PID")
+  wait_port $TUNNEL_WS 15 "$TUNNEL_PID" || { cat "$WORK/tunnel.log" >&2; echo "tcp tunnel did not start" >&2; exit 1; }
 fi
 
 # ---- wsguard -------------------------------------------------------------------------------------
@@ -274,6 +283,8 @@ leg_endpoints() {
     direct) LEG_WS="ws://127.0.0.1:$UPSTREAM_PORT"; LEG_WSS="wss://127.0.0.1:$UPSTREAM_TLS_PORT"; LEG_PIDS="" ;;
     nginx) LEG_WS="ws://127.0.0.1:$NGINX_WS"; LEG_WSS="wss://127.0.0.1:$NGINX_WSS"; LEG_PIDS="$NGINX_PIDS" ;;
     wsguard) LEG_WS="ws://127.0.0.1:$WSGUARD_WS"; LEG_WSS="wss://127.0.0.1:$WSGUARD_WSS"; LEG_PIDS="$WSGUARD_PID" ;;
+    # No TLS: the tunnel's floor is for ws; its wss rows, e and f are skipped.
+    tunnel) LEG_WS="ws://127.0.0.1:$TUNNEL_WS"; LEG_WSS=""; LEG_PIDS="$TUNNEL_PID" ;;
   esac
 }
 
@@ -282,7 +293,7 @@ leg_endpoints() {
 prepare_leg() {
   local leg=$1 url target
   leg_endpoints "$leg"
-  if [[ -n $LEG_PIDS ]] && has e; then
+  if [[ -n $LEG_PIDS && -n $LEG_WSS ]] && has e; then
     # A burst of IDLE_WARM handshakes (opened, closed, SETTLE s) stands for the one-time costs, then
     # IDLE_CONNS are held HOLD s.
     log "$leg: e idle $IDLE_CONNS wss connections"
@@ -294,7 +305,7 @@ prepare_leg() {
     # A JVM proxy reaches its speed only once the JIT has compiled the relay path; NGINX needs no
     # warm-up, but gets the same unmeasured load so the legs stay comparable.
     log "$leg: warm-up ${LEG_WARMUP}s per scheme (not measured)"
-    for url in "$LEG_WS/echo" "$LEG_WSS/echo"; do
+    for url in "$LEG_WS/echo" ${LEG_WSS:+"$LEG_WSS/echo"}; do
       # shellcheck disable=SC2086 # BENCH_JAVA_OPTS is a list of options
       timeout 300 java $BENCH_JAVA_OPTS -jar "$BENCH_JAR" load --leg warmup --scenario warmup --url "$url" \
         --conns 20 --window 8 --size 512 --messages 0 --out "$WORK/warmup.tsv" --clk-tck "$TCK" \
@@ -310,7 +321,7 @@ prepare_leg() {
         --warmup 0 --duration "$LEG_WARMUP" >/dev/null || log "g warm-up failed (continuing)"
     done
   fi
-  if has f; then
+  if has f && [[ -n $LEG_WSS ]]; then
     # Tokens after the rounds' share, never measured, so that a JVM's JIT has compiled the TLS, upgrade
     # and RS256 paths before the first round.
     log "$leg: f warm-up ${HS_WARMUP}s ($HS_CONCURRENCY concurrent handshakes, not measured)"
@@ -349,6 +360,7 @@ run_round() {
       has "${scenario%%-*}" || continue
       for leg in "$@"; do
         leg_endpoints "$leg"
+        [[ $scheme == ws || -n $LEG_WSS ]] || continue
         if [[ $scheme == ws ]]; then url="$LEG_WS/echo"; else url="$LEG_WSS/echo"; fi
         bench load --leg "$leg" --scenario "$scenario$tag" --url "$url" --pids "$LEG_PIDS" --conns "$conns" \
           --window "$window" --size "$size" --messages "$MESSAGES"
@@ -381,11 +393,13 @@ run_round() {
     log "round $round/$ROUNDS: f handshakes, $HS_CONCURRENCY concurrent ($*)"
     for leg in "$@"; do
       leg_endpoints "$leg"
+      [[ -n $LEG_WSS ]] || continue
       hsload --leg "$leg" --scenario "f1-wss-hs-same-token$tag" --url "$LEG_WSS$(f_path "$leg")" --pids "$LEG_PIDS" \
         --out "$RESULTS" --warmup "$WARMUP" --duration "$DURATION"
     done
     for leg in "$@"; do
       leg_endpoints "$leg"
+      [[ -n $LEG_WSS ]] || continue
       hsload --leg "$leg" --scenario "f2-wss-hs-new-tokens$tag" --url "$LEG_WSS$(f_path "$leg")" --pids "$LEG_PIDS" \
         --distinct --offset "$((HS_ROUND_TOKENS * (round - 1)))" --count "$HS_ROUND_TOKENS" --out "$RESULTS" --warmup "$WARMUP" --duration "$DURATION"
     done
@@ -419,7 +433,8 @@ for leg in $LEGS; do
     direct) ACTIVE+=(direct) ;;
     nginx) if [[ -n $NGINX_SKIP ]]; then SKIPPED+=("nginx: skipped ($NGINX_SKIP)"); else ACTIVE+=(nginx); fi ;;
     wsguard) if [[ -n $WSGUARD_SKIP ]]; then SKIPPED+=("wsguard: skipped ($WSGUARD_SKIP)"); else ACTIVE+=(wsguard); fi ;;
-    *) echo "LEGS: unknown leg '$leg' (expected: direct, nginx, wsguard)" >&2; exit 2 ;;
+    tunnel) ACTIVE+=(tunnel) ;;
+    *) echo "LEGS: unknown leg '$leg' (expected: direct, nginx, wsguard, tunnel)" >&2; exit 2 ;;
   esac
 done
 for leg in "${ACTIVE[@]}"; do prepare_leg "$leg"; done
