@@ -27,6 +27,7 @@ import org.HdrHistogram.Histogram;
  * report --out FILE
  * echo   --port 19000            (same as io.wsguard.bench.EchoUpstream)
  * tunnel --port 38080 --upstream-port 19000   (io.wsguard.bench.TcpTunnel: the JVM's floor, a byte tunnel)
+ * crypto [--rounds 3]   (the JVM's cost of a TLS handshake's public-key operations; compare openssl speed)
  * </pre>
  * Common: {@code --out FILE} (results TSV), {@code --clk-tck 100} ({@code getconf CLK_TCK}).
  */
@@ -38,7 +39,7 @@ public final class Bench {
     /** Runs one command; exit 2 on bad usage, 1 when the target could not be measured at all. */
     public static void main(String[] argv) throws Exception {
         if (argv.length == 0) {
-            System.err.println("usage: Bench load|rate|idle|report|echo|tunnel --name value … (see benchmark/README.md)");
+            System.err.println("usage: Bench load|rate|idle|report|echo|tunnel|crypto --name value … (see benchmark/README.md)");
             System.exit(2);
         }
         final String command = argv[0];
@@ -60,8 +61,12 @@ public final class Bench {
                     TcpTunnel.main(rest);
                     yield 0;
                 }
+                case "crypto" -> {
+                    CryptoCost.print(args);
+                    yield 0;
+                }
                 default -> throw new IllegalArgumentException("unknown command '" + command
-                                                             + "' (expected: load, rate, idle, mint, report, echo, tunnel)");
+                                                             + "' (expected: load, rate, idle, mint, report, echo, tunnel, crypto)");
             };
         } catch (IllegalArgumentException e) {
             System.err.println("bench: " + e.getMessage());
