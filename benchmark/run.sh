@@ -346,7 +346,7 @@ g_targets() {
 # NGINX and direct check nothing at the handshake; wsguard's route /secure checks an Origin and a token.
 f_path() { if [[ $1 == wsguard ]]; then echo /secure; else echo /echo; fi; }
 
-# One measured round: every scenario of a, b, c, g and f, each run on every leg back to back, so that
+# One measured round: every scenario of a, b, c, g, f and d, each run on every leg back to back, so that
 # the legs compared in a ratio are measured seconds apart rather than minutes. $1: the round (1-based);
 # $2...: the legs, in the order this round runs them.
 run_round() {
@@ -404,19 +404,25 @@ run_round() {
         --distinct --offset "$((HS_ROUND_TOKENS * (round - 1)))" --count "$HS_ROUND_TOKENS" --out "$RESULTS" --warmup "$WARMUP" --duration "$DURATION"
     done
   fi
+  if has d && has a; then
+    log "round $round/$ROUNDS: d latency at half rate ($*)"
+    for leg in "$@"; do [[ $leg == direct ]] || run_latency "$leg" "$tag"; done
+  fi
 }
 
-# Scenario d, after the rounds: 64-byte echoes paced at RATE_FRACTION of the leg's own saturated
-# a-ws rate (the median of its rounds), p99 against the direct path at the same rate.
+# Scenario d, at the end of each round: 64-byte echoes paced at RATE_FRACTION of the leg's own saturated
+# a-ws rate (the median of its rounds so far), p99 against the direct path at the same rate just
+# before. One p99 over a few seconds moves by milliseconds on a shared machine; the report judges the
+# median of the rounds' added p99. $2: the round's tag.
 run_latency() {
-  local leg=$1 saturated rate
+  local leg=$1 tag=$2 saturated rate
   leg_endpoints "$leg"
   saturated=$(awk -F'\t' -v l="$leg" '$1 == l && ($2 == "a-ws-64B" || $2 ~ /^a-ws-64B#/) && $6 != "" { print $6 }' "$RESULTS" \
     | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
   [[ -n $saturated ]] || return 0
   rate=$(awk -v s="$saturated" -v f="$RATE_FRACTION" 'BEGIN { printf "%.0f", s * f }')
   log "$leg: d latency at $rate msgs/s (and direct at the same rate)"
-  bench rate --leg "$leg" --scenario d-ws-half-rate --url "$LEG_WS/echo" --ref-url "ws://127.0.0.1:$UPSTREAM_PORT/echo" \
+  bench rate --leg "$leg" --scenario "d-ws-half-rate$tag" --url "$LEG_WS/echo" --ref-url "ws://127.0.0.1:$UPSTREAM_PORT/echo" \
     --pids "$LEG_PIDS" --conns "$CONNS" --size 64 --rate "$rate"
 }
 
@@ -443,9 +449,6 @@ if has a || has b || has c || has g || has f; then
     # Every other round runs the legs in the opposite order: no leg always follows the same one.
     if (( round % 2 )); then run_round "$round" "${ACTIVE[@]}"; else run_round "$round" $(printf '%s\n' "${ACTIVE[@]}" | tac); fi
   done
-fi
-if has d && has a; then
-  for leg in "${ACTIVE[@]}"; do [[ $leg == direct ]] || run_latency "$leg"; done
 fi
 
 # ---- report --------------------------------------------------------------------------------------

@@ -137,8 +137,8 @@ public final class Bench {
         final double rate = args.decimal("rate", 1000);
         final int size = args.integer("size", 64);
         final boolean text = args.has("text");
-        // The reference run goes straight to the upstream at the same rate: "added latency" is the
-        // difference between the two p99s, measured minutes apart on the same machine.
+        // The reference run goes straight to the upstream at the same rate, just before: "added
+        // latency" is the difference between the two p99s, measured seconds apart.
         final String refUrl = args.string("ref-url", null);
         double refP99 = Double.NaN;
         if (refUrl != null) {
@@ -147,7 +147,11 @@ public final class Bench {
                                                                Duration.ofSeconds(60));
                 final LoadClient.RunResult run = client.runPaced(rate, t.warmup, t.duration, () -> { }, () -> { });
                 refP99 = run.histogram().getValueAtPercentile(99) / 1000.0;
-                t.writeAs("direct", t.scenario + "@" + t.leg, open, run, Double.NaN, Double.NaN, 0,
+                // d-ws-half-rate#2 → d-ws-half-rate@wsguard#2: the round stays last, where the report looks for it.
+                final int round = t.scenario.indexOf('#');
+                final String refScenario = round < 0 ? t.scenario + "@" + t.leg
+                        : t.scenario.substring(0, round) + "@" + t.leg + t.scenario.substring(round);
+                t.writeAs("direct", refScenario, open, run, Double.NaN, Double.NaN, 0,
                           String.format(Locale.ROOT, "paced %.0f/s", rate));
             }
         }
