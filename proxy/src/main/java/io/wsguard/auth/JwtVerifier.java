@@ -20,14 +20,12 @@ import com.nimbusds.jose.jwk.source.JWKSourceBuilder;
 import com.nimbusds.jose.jwk.source.RateLimitReachedException;
 import com.nimbusds.jose.proc.SecurityContext;
 import com.nimbusds.jose.util.Base64URL;
-import com.nimbusds.jose.util.DefaultResourceRetriever;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
 import io.wsguard.check.Reason;
 import io.wsguard.policy.AuthPolicy;
 import java.io.Closeable;
 import java.io.IOException;
-import java.net.HttpURLConnection;
 import java.net.MalformedURLException;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
@@ -51,6 +49,8 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
 import javax.net.ssl.SSLSocketFactory;
@@ -108,19 +108,33 @@ public final class JwtVerifier implements AutoCloseable {
      * @param rateLimit the least time between two fetches (each interval allows two), e.g. for unknown {@code kid}s
      * @param outageTolerance how long the last key set keeps serving while the IdP is unreachable
      * @param connectTimeout HTTP connect timeout
-     * @param readTimeout HTTP read timeout
+     * @param readTimeout HTTP timeout of each read
+     * @param fetchTimeout the whole fetch (connect, TLS, headers, body): past it the fetch has failed
      * @param sizeLimit the largest key set document accepted, in bytes
      */
     record RemoteTiming(Duration cacheTtl, Duration refreshTimeout, Duration refreshAhead, Duration rateLimit,
-                        Duration outageTolerance, Duration connectTimeout, Duration readTimeout, int sizeLimit) {
+                        Duration outageTolerance, Duration connectTimeout, Duration readTimeout, Duration fetchTimeout,
+                        int sizeLimit) {
 
-        static final RemoteTiming DEFAULT = new RemoteTiming(Duration.ofMinutes(5), Duration.ofSeconds(5),
+        static final RemoteTiming DEFAULT = new RemoteTiming(Duration.ofMinutes(5), Duration.ofSeconds(4),
                 Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofHours(1), Duration.ofSeconds(2),
-                Duration.ofSeconds(2), 256 * 1024);
+                Duration.ofSeconds(2), Duration.ofSeconds(4), 256 * 1024);
+
+        /**
+         * Added to {@code fetchTimeout} for how long a verification waits for keys: the fetch it waits
+         * for ends by its deadline, and the failure (or the outage cache's keys) needs a moment to
+         * come back through nimbus before the wait gives up on it.
+         */
+        static final Duration KEY_WAIT_SLACK = Duration.ofSeconds(1);
 
         RemoteTiming withRateLimit(Duration interval) {
             return new RemoteTiming(cacheTtl, refreshTimeout, refreshAhead, interval, outageTolerance, connectTimeout,
-                                    readTimeout, sizeLimit);
+                                    readTimeout, fetchTimeout, sizeLimit);
+        }
+
+        /** The longest a verification waits for the key set: a handshake's wait, whatever the IdP does. */
+        Duration keyWait() {
+            return fetchTimeout.plus(KEY_WAIT_SLACK);
         }
     }
 
@@ -140,6 +154,8 @@ public final class JwtVerifier implements AutoCloseable {
     private final String keySource;
     /** The jwksUri source; null with local keys. */
     private final JWKSource<SecurityContext> remoteKeys;
+    /** With jwksUri: how long a verification waits for keys before it is a failed check. */
+    private final Duration keyWait;
     private volatile boolean remoteKeysSeen;
     private final Map<JWK, JWSVerifier> verifiers = new ConcurrentHashMap<>();
     private final VerifiedTokenCache cache;
@@ -147,7 +163,7 @@ public final class JwtVerifier implements AutoCloseable {
 
     private JwtVerifier(AuthPolicy.JwtPolicy policy, Clock clock, Executor remoteExecutor, Set<JWSAlgorithm> algorithms,
                         List<JWK> localKeys, boolean singleKey, String keySource, JWKSource<SecurityContext> remoteKeys,
-                        int cacheCapacity) {
+                        Duration keyWait, int cacheCapacity) {
         this.clock = clock;
         this.remoteExecutor = remoteExecutor;
         this.algorithms = algorithms;
@@ -160,6 +176,7 @@ public final class JwtVerifier implements AutoCloseable {
         this.singleKey = singleKey;
         this.keySource = keySource;
         this.remoteKeys = remoteKeys;
+        this.keyWait = keyWait;
         this.cache = new VerifiedTokenCache(cacheCapacity, CACHE_WITHOUT_EXPIRY);
     }
 
@@ -194,17 +211,19 @@ public final class JwtVerifier implements AutoCloseable {
             }
             final JWK key = new OctetSequenceKey.Builder(secret).build();
             requireServable(List.of(key), algorithms, "algorithms", "secret");
-            return new JwtVerifier(policy, clock, remoteExecutor, algorithms, List.of(key), true, "secret", null, cacheCapacity);
+            return new JwtVerifier(policy, clock, remoteExecutor, algorithms, List.of(key), true, "secret", null, null,
+                                   cacheCapacity);
         }
         if (policy.publicKey().isPresent()) {
             final JWK key = JwtKeys.publicKey(policy.publicKey().get(), "publicKey");
             requireServable(List.of(key), algorithms, "algorithms", "publicKey " + JwtKeys.quote(policy.publicKey().get()));
             return new JwtVerifier(policy, clock, remoteExecutor, algorithms, List.of(key), true, "publicKey", null,
-                                   cacheCapacity);
+                                   null, cacheCapacity);
         }
         if (policy.jwksFile().isPresent()) {
             final List<JWK> keys = jwksFile(policy.jwksFile().get(), algorithms);
-            return new JwtVerifier(policy, clock, remoteExecutor, algorithms, keys, false, "jwksFile", null, cacheCapacity);
+            return new JwtVerifier(policy, clock, remoteExecutor, algorithms, keys, false, "jwksFile", null, null,
+                                   cacheCapacity);
         }
         if (policy.jwksUri().isPresent()) {
             if (algorithms.stream().allMatch(JWSAlgorithm.Family.HMAC_SHA::contains)) {
@@ -212,7 +231,7 @@ public final class JwtVerifier implements AutoCloseable {
                         + " keys (expected: RS256, PS256, ES256 or EdDSA with jwksUri, or a secret for HS256)");
             }
             return new JwtVerifier(policy, clock, remoteExecutor, algorithms, null, false, "jwksUri",
-                                   remoteSource(policy, jwksTls, timing), cacheCapacity);
+                                   remoteSource(policy, jwksTls, timing), timing.keyWait(), cacheCapacity);
         }
         throw new JwtConfigException("jwt", "no key source (expected: exactly one of jwksUri, jwksFile, publicKey, secret)");
     }
@@ -283,24 +302,6 @@ public final class JwtVerifier implements AutoCloseable {
         return List.copyOf(keys);
     }
 
-    /**
-     * Fetches the key set from the configured URI and nowhere else. The JDK follows redirects by
-     * default (to any https host): the keys that decide who gets in would then come from wherever the
-     * IdP's answer points, which the operator never named. A 3xx is a failed fetch.
-     */
-    private static final class NoRedirectRetriever extends DefaultResourceRetriever {
-        NoRedirectRetriever(int connectTimeout, int readTimeout, int sizeLimit, SSLSocketFactory tls) {
-            super(connectTimeout, readTimeout, sizeLimit, true, tls);
-        }
-
-        @Override
-        protected HttpURLConnection openHTTPConnection(URL url) throws IOException {
-            final HttpURLConnection connection = super.openHTTPConnection(url);
-            connection.setInstanceFollowRedirects(false);
-            return connection;
-        }
-    }
-
     private static JWKSource<SecurityContext> remoteSource(AuthPolicy.JwtPolicy policy, SSLSocketFactory tls,
                                                            RemoteTiming t) throws JwtConfigException {
         final URL url;
@@ -309,16 +310,18 @@ public final class JwtVerifier implements AutoCloseable {
         } catch (MalformedURLException | IllegalArgumentException e) {
             throw new JwtConfigException("jwksUri", "'" + policy.jwksUri().orElseThrow() + "' is not a URL (expected: an https:// URI)", e);
         }
-        final int connect = (int) t.connectTimeout().toMillis();
-        final int read = (int) t.readTimeout().toMillis();
-        final DefaultResourceRetriever retriever = new NoRedirectRetriever(connect, read, t.sizeLimit(), tls);
+        final JwksRetriever retriever = new JwksRetriever(t.connectTimeout(), t.readTimeout(), t.fetchTimeout(),
+                                                          t.sizeLimit(), tls);
         try {
+            // Not retrying: a retry inside the same wait would double how long a handshake waits on a
+            // failing IdP. A failed fetch is tried again by the next verification that needs keys (the
+            // rate limit lets two through per interval) or by the refresh ahead of expiry.
             return JWKSourceBuilder.<SecurityContext>create(url, retriever)
                     .cache(t.cacheTtl().toMillis(), t.refreshTimeout().toMillis())
                     .refreshAheadCache(t.refreshAhead().toMillis(), true)
                     .rateLimited(t.rateLimit().toMillis())
                     .outageTolerant(t.outageTolerance().toMillis())
-                    .retrying(true)
+                    .retrying(false)
                     .build();
         } catch (IllegalStateException | IllegalArgumentException e) {
             throw new JwtConfigException("jwksUri", "cannot set up the key set cache: " + e.getMessage(), e);
@@ -357,14 +360,32 @@ public final class JwtVerifier implements AutoCloseable {
             if (remoteKeys == null) {
                 return done(finish(jwt, cacheKey));
             }
+            final CompletableFuture<JwtResult> result;
             try {
-                return CompletableFuture.supplyAsync(() -> finishSafely(jwt, cacheKey), remoteExecutor);
+                result = CompletableFuture.supplyAsync(() -> finishSafely(jwt, cacheKey), remoteExecutor);
             } catch (RejectedExecutionException e) {
                 return done(new JwtResult.Invalid(Reason.CHECK_FAILED, "no thread free to fetch the jwksUri key set"));
             }
+            return withinKeyWait(result);
         } catch (RuntimeException e) {
             return done(unexpected(e));
         }
+    }
+
+    /**
+     * Bounds how long a handshake waits for keys. A fetch ends by its own deadline, but a verification
+     * may first queue behind others on the executor, wait for the fetch another one started, and then
+     * start one itself: each bounded, their sum not. The work goes on in the background, and what it
+     * fetches serves the next handshakes. Completed from the deadline thread rather than the JDK's
+     * shared delayer, because the rest of the handshake runs on whichever thread completes it.
+     */
+    private CompletableFuture<JwtResult> withinKeyWait(CompletableFuture<JwtResult> result) {
+        final JwtResult late = new JwtResult.Invalid(Reason.CHECK_FAILED, "jwksUri key set not available within "
+                                                                          + seconds(keyWait));
+        final ScheduledFuture<?> timer = JwksRetriever.DEADLINES.schedule(
+                () -> result.complete(late), keyWait.toNanos(), TimeUnit.NANOSECONDS);
+        result.whenComplete((done, failure) -> timer.cancel(false));
+        return result;
     }
 
     /** Signature checks done so far (cache hits do none); for tests. */

@@ -14,6 +14,8 @@ import io.wsguard.check.Reason;
 import io.wsguard.demo.DevCerts;
 import java.net.ServerSocket;
 import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.KeyPair;
 import java.security.KeyStore;
@@ -26,11 +28,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocketFactory;
 import javax.net.ssl.TrustManagerFactory;
+import org.awaitility.Awaitility;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
@@ -42,6 +46,7 @@ import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.SslConnectionFactory;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.FutureCallback;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -57,7 +62,7 @@ class JwksUriTest {
     /** Fast timings: the nimbus cache runs on wall-clock time, not on the injected Clock. */
     private static final JwtVerifier.RemoteTiming FAST = new JwtVerifier.RemoteTiming(Duration.ofSeconds(60),
             Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofMillis(100), Duration.ofSeconds(60),
-            Duration.ofSeconds(1), Duration.ofSeconds(1), 64 * 1024);
+            Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1), 64 * 1024);
 
     /**
      * For tests that count fetches: a busy machine (a cold JVM's first TLS handshake on 2 shared
@@ -66,7 +71,22 @@ class JwksUriTest {
      */
     private static final JwtVerifier.RemoteTiming PATIENT = new JwtVerifier.RemoteTiming(Duration.ofSeconds(60),
             Duration.ofSeconds(20), Duration.ofSeconds(1), Duration.ofMillis(100), Duration.ofSeconds(60),
-            Duration.ofSeconds(10), Duration.ofSeconds(10), 64 * 1024);
+            Duration.ofSeconds(10), Duration.ofSeconds(10), Duration.ofSeconds(20), 64 * 1024);
+
+    /**
+     * For the dripping IdP: each fetch has 1 s in all, each read 1 s; the IdP sends a byte every
+     * 250 ms, so no read ever times out and the whole key set would take about two minutes. A short
+     * cache (as short as nimbus allows with these timeouts), so that the outage cache is what is left
+     * after a fetch fails.
+     */
+    private static final JwtVerifier.RemoteTiming DRIP = new JwtVerifier.RemoteTiming(Duration.ofMillis(1700),
+            Duration.ofMillis(1500), Duration.ofMillis(100), Duration.ofMillis(50), Duration.ofSeconds(60),
+            Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1), 64 * 1024);
+
+    private static final Duration DRIP_INTERVAL = Duration.ofMillis(250);
+
+    /** What a verification may take beyond the key wait on a busy 2-core machine: thread hops, a GC. */
+    private static final Duration SCHEDULING_SLACK = Duration.ofMillis(1500);
 
     @TempDir
     static Path dir;
@@ -79,6 +99,10 @@ class JwksUriTest {
 
     private final AtomicReference<String> jwks = new AtomicReference<>();
     private final AtomicInteger fetches = new AtomicInteger();
+    /** When set, the IdP answers 200 at once and then sends the key set a byte at a time. */
+    private final AtomicBoolean drip = new AtomicBoolean();
+    private final AtomicInteger dripsCut = new AtomicInteger();
+    private final AtomicInteger dripsFinished = new AtomicInteger();
     private final List<String> paths = new CopyOnWriteArrayList<>();
     private Server server;
     private URI uri;
@@ -104,14 +128,25 @@ class JwksUriTest {
     @BeforeEach
     void startIdp() throws Exception {
         jwks.set(JwtFixtures.jwks(JwtFixtures.publicJwk(k1.getPublic(), "k1")));
+        server = idp(serverCert);
+        uri = URI.create("https://127.0.0.1:" + port(server) + "/.well-known/jwks.json");
+        pool = Executors.newFixedThreadPool(4);
+    }
+
+    private static int port(Server server) {
+        return ((ServerConnector) server.getConnectors()[0]).getLocalPort();
+    }
+
+    /** A started IdP on 127.0.0.1, port 0, serving {@code cert}. */
+    private Server idp(DevCerts.Issued cert) throws Exception {
         final KeyStore keys = KeyStore.getInstance("PKCS12");
         keys.load(null, null);
-        keys.setKeyEntry("server", serverCert.keyPair().getPrivate(), "pw".toCharArray(),
-                         new X509Certificate[] {serverCert.x509()});
+        keys.setKeyEntry("server", cert.keyPair().getPrivate(), "pw".toCharArray(),
+                         new X509Certificate[] {cert.x509()});
         final SslContextFactory.Server ssl = new SslContextFactory.Server();
         ssl.setKeyStore(keys);
         ssl.setKeyStorePassword("pw");
-        server = new Server();
+        final Server server = new Server();
         final ServerConnector connector = new ServerConnector(server, new SslConnectionFactory(ssl, "http/1.1"),
                                                               new HttpConnectionFactory(new HttpConfiguration()));
         connector.setHost("127.0.0.1");
@@ -130,17 +165,42 @@ class JwksUriTest {
                 }
                 response.setStatus(200);
                 response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+                if (drip.get()) {
+                    dripKeySet(response, callback);
+                    return true;
+                }
                 Content.Sink.write(response, true, jwks.get(), callback);
                 return true;
             }
         });
         server.start();
-        uri = URI.create("https://127.0.0.1:" + connector.getLocalPort() + "/.well-known/jwks.json");
-        pool = Executors.newFixedThreadPool(4);
+        return server;
+    }
+
+    /** One byte per {@link #DRIP_INTERVAL}: never idle long enough for a read timeout. */
+    private void dripKeySet(Response response, Callback callback) {
+        final byte[] body = jwks.get().getBytes(StandardCharsets.UTF_8);
+        try {
+            for (byte b : body) {
+                final FutureCallback written = new FutureCallback();
+                response.write(false, ByteBuffer.wrap(new byte[] {b}), written);
+                written.get(10, TimeUnit.SECONDS);
+                Thread.sleep(DRIP_INTERVAL.toMillis());
+                if (!drip.get()) {
+                    throw new IllegalStateException("test over");
+                }
+            }
+            dripsFinished.incrementAndGet();
+            response.write(true, ByteBuffer.allocate(0), callback);
+        } catch (Exception e) {
+            dripsCut.incrementAndGet();
+            callback.failed(e);
+        }
     }
 
     @AfterEach
     void stopIdp() throws Exception {
+        drip.set(false);
         server.stop();
         pool.shutdownNow();
         assertThat(pool.awaitTermination(5, TimeUnit.SECONDS)).isTrue();
@@ -248,7 +308,7 @@ class JwksUriTest {
     void keepsVerifyingThroughAnIdpOutage() throws Exception {
         final JwtVerifier.RemoteTiming shortCache = new JwtVerifier.RemoteTiming(Duration.ofMillis(300),
                 Duration.ofMillis(100), Duration.ofMillis(100), Duration.ofMillis(50), Duration.ofSeconds(60),
-                Duration.ofMillis(500), Duration.ofMillis(500), 64 * 1024);
+                Duration.ofMillis(500), Duration.ofMillis(500), Duration.ofMillis(500), 64 * 1024);
         try (JwtVerifier verifier = verifier(uri, shortCache)) {
             assertThat(await(verifier.verify(token(k1, "k1", "before")))).isInstanceOf(JwtResult.Valid.class);
             server.stop();
@@ -283,7 +343,7 @@ class JwksUriTest {
             final JwtResult result = await(verifier.verify(token(k1, "k1", "redirected")));
             assertThat(result).isInstanceOf(JwtResult.Invalid.class);
             assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
-            // Only /moved was asked for (nimbus retries a failed fetch once); never where it pointed.
+            // Only /moved was asked for, never where it pointed.
             assertThat(paths).isNotEmpty().containsOnly("/moved");
         }
     }
@@ -295,6 +355,96 @@ class JwksUriTest {
             final JwtResult result = await(verifier.verify(token(k1, "k1", "x")));
             assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
             assertThat(fetches).hasValue(0);
+        }
+    }
+
+    @Test
+    void aCertificateForAnotherHostIsCheckFailed() throws Exception {
+        // The fetch's deadline layers TLS over a socket of its own: hostname verification must survive that.
+        final DevCerts.Issued elsewhere = ca.issue(dir, "jwks-elsewhere", List.of("elsewhere.example"),
+                                                   DevCerts.KeyType.EC, DevCerts.KeyFormat.PKCS8);
+        final Server other = idp(elsewhere);
+        try (JwtVerifier verifier = verifier(URI.create("https://127.0.0.1:" + port(other) + "/jwks"), FAST)) {
+            final JwtResult result = await(verifier.verify(token(k1, "k1", "wrong host")));
+            assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
+            assertThat(fetches).hasValue(0);
+        } finally {
+            other.stop();
+        }
+    }
+
+    @Test
+    void aDrippingIdpIsAFailedFetchWithinTheDeadline() throws Exception {
+        drip.set(true);
+        try (JwtVerifier verifier = verifier(uri, DRIP)) {
+            final long start = System.nanoTime();
+            final JwtResult result = await(verifier.verify(token(k1, "k1", "dripped")));
+            final Duration took = Duration.ofNanos(System.nanoTime() - start);
+
+            assertThat(result).isInstanceOf(JwtResult.Invalid.class);
+            assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
+            assertThat(took).isLessThan(DRIP.keyWait().plus(SCHEDULING_SLACK));
+            // The IdP's side sees its connection closed: no fetch lingers on in the background.
+            Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> dripsCut.get() >= 1);
+            assertThat(dripsFinished).hasValue(0);
+        }
+    }
+
+    @Test
+    void keepsVerifyingThroughADrippingIdp() throws Exception {
+        try (JwtVerifier verifier = verifier(uri, DRIP)) {
+            assertThat(await(verifier.verify(token(k1, "k1", "before")))).isInstanceOf(JwtResult.Valid.class);
+            drip.set(true);
+            Thread.sleep(DRIP.cacheTtl().toMillis() + 200); // past the cache TTL (wall clock, inside nimbus): keys need a fetch
+
+            for (int i = 0; i < 3; i++) {
+                final long start = System.nanoTime();
+                assertThat(await(verifier.verify(token(k1, "k1", "during" + i)))).isInstanceOf(JwtResult.Valid.class);
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(DRIP.keyWait().plus(SCHEDULING_SLACK));
+            }
+            assertThat(dripsFinished).hasValue(0);
+        }
+    }
+
+    @Test
+    void anUnknownKidWhileTheIdpDripsIsAnsweredWithinTheDeadline() throws Exception {
+        // A long cache: no expiry and no refresh ahead during the test, only the refetch the unknown kid asks for.
+        final JwtVerifier.RemoteTiming longCache = new JwtVerifier.RemoteTiming(Duration.ofSeconds(60),
+                DRIP.refreshTimeout(), Duration.ofSeconds(1), DRIP.rateLimit(), DRIP.outageTolerance(),
+                DRIP.connectTimeout(), DRIP.readTimeout(), DRIP.fetchTimeout(), DRIP.sizeLimit());
+        try (JwtVerifier verifier = verifier(uri, longCache)) {
+            assertThat(await(verifier.verify(token(k1, "k1", "before")))).isInstanceOf(JwtResult.Valid.class);
+            drip.set(true);
+            Thread.sleep(DRIP.rateLimit().toMillis());
+
+            final long start = System.nanoTime();
+            assertThat(await(verifier.verify(token(k2, "k9", "unknown kid during the outage"))))
+                    .isEqualTo(new JwtResult.Invalid(Reason.TOKEN_INVALID, "kid k9 is not in the key set"));
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(longCache.keyWait().plus(SCHEDULING_SLACK));
+            assertThat(fetches).hasValue(2);
+            // The keys fetched before the outage still verify, from the cache.
+            assertThat(await(verifier.verify(token(k1, "k1", "after")))).isInstanceOf(JwtResult.Valid.class);
+            Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> dripsCut.get() >= 1);
+            assertThat(dripsFinished).hasValue(0);
+        }
+    }
+
+    @Test
+    void everyHandshakeWaitingOnADrippingIdpIsBoundedByTheKeyWait() throws Exception {
+        drip.set(true);
+        try (JwtVerifier verifier = verifier(uri, DRIP)) {
+            // Six at once on four threads: some queue, some wait for the first fetch and then fetch again.
+            final List<CompletableFuture<Duration>> waits = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                final long start = System.nanoTime();
+                waits.add(verifier.verify(token(k1, "k1", "concurrent" + i)).toCompletableFuture().thenApply(result -> {
+                    assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
+                    return Duration.ofNanos(System.nanoTime() - start);
+                }));
+            }
+            for (CompletableFuture<Duration> wait : waits) {
+                assertThat(wait.get(10, TimeUnit.SECONDS)).isLessThan(DRIP.keyWait().plus(SCHEDULING_SLACK));
+            }
         }
     }
 }
