@@ -147,7 +147,8 @@ public final class ProxyServer {
                 http.addCustomizer(new SecureRequestCustomizer());
                 connector = new LingeringConnector(server, linger, handshakeTimeouts::increment,
                         new SslConnectionFactory(ssl, "http/1.1"), new HttpConnectionFactory(http));
-                server.addBean(new CertificateReloader(listener.tls().get(), ssl));
+                server.addBean(new CertificateReloader(listener.tls().get(), ssl, CertificateReloader.DEFAULT_INTERVAL,
+                        problem -> auditor.config(Reason.CONFIG_REJECTED, "tls certificate reload refused: " + problem)));
             } else {
                 connector = new LingeringConnector(server, linger, handshakeTimeouts::increment, new HttpConnectionFactory(http));
             }

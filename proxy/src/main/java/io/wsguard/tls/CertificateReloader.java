@@ -30,13 +30,15 @@ import org.slf4j.LoggerFactory;
  * with {@code addBean}) that polls every file of a {@link TlsPolicy}.
  *
  * <p>Every {@code interval} (default 1 s) it takes each file's size, modification time and SHA-256.
- * When any of them differs from the last poll, it reads the whole set again. Only if the whole set
- * loads cleanly (every file parses, every key matches its certificate) does it call
- * {@link SslContextFactory#reload}: new handshakes get the new certificates, connections already
- * open keep theirs. Otherwise (typically a renewal caught between writing the certificate and
- * writing the key) the listener keeps the previous material, one WARN is logged, the failure hook
- * is called, and the next change is tried again. Files are not re-read while they stay unchanged,
- * so a broken state is reported once, not every second.
+ * A changed set of files is read once it has stayed the same for one more poll: renewals write a
+ * certificate, then its chain, then a key, and a set read in between would be half old, half new.
+ * Only if the whole set loads cleanly (every file parses to its end, every chain is in order,
+ * every key matches its certificate) does it call {@link SslContextFactory#reload}: new handshakes
+ * get the new certificates, connections already open keep theirs. Otherwise the listener keeps
+ * the previous material, one WARN is logged and the failure hook is called, once per state of the
+ * files; and the same files are read again at every poll for {@link #RETRY_FOR}, because the
+ * writer is probably still at work and may finish with the very bytes the poll already saw (a
+ * rewrite of the same renewal), which no later change would announce.
  *
  * <p>Polling rather than a {@code WatchService}: renewals often replace files by renaming a
  * symbolic link (Kubernetes secrets), which a directory watch on the target misses, and content
@@ -50,6 +52,9 @@ public final class CertificateReloader extends AbstractLifeCycle {
     /** Poll interval unless told otherwise. */
     public static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(1);
 
+    /** How long a set of files that did not load is read again at every poll while it stays the same. */
+    static final Duration RETRY_FOR = Duration.ofSeconds(30);
+
     private static final Logger LOG = LoggerFactory.getLogger(CertificateReloader.class);
 
     private final TlsPolicy policy;
@@ -59,7 +64,13 @@ public final class CertificateReloader extends AbstractLifeCycle {
     private final List<Path> files;
     private final AtomicLong reloads = new AtomicLong();
     private final AtomicLong failures = new AtomicLong();
+    private final int retriesPerState;
+    /** The files as the last poll found them. */
     private Map<Path, String> lastSeen;
+    /** The files as last loaded, whether the load worked or not; at first, the material the factory holds. */
+    private Map<Path, String> lastLoaded;
+    /** Loads left for {@link #lastLoaded} after it failed; 0 once it loaded. */
+    private int retriesLeft;
     private ScheduledExecutorService poller;
 
     /** Polls every second and only logs failures. */
@@ -85,7 +96,9 @@ public final class CertificateReloader extends AbstractLifeCycle {
         this.interval = interval;
         this.onFailure = requireNonNull(onFailure, "onFailure");
         this.files = List.copyOf(KeyMaterial.files(policy));
+        this.retriesPerState = (int) Math.max(1, RETRY_FOR.toMillis() / interval.toMillis());
         this.lastSeen = snapshot();
+        this.lastLoaded = lastSeen;
     }
 
     /** How many times new material was swapped in since this bean was made. */
@@ -93,7 +106,7 @@ public final class CertificateReloader extends AbstractLifeCycle {
         return reloads.get();
     }
 
-    /** How many changed sets of files could not be loaded. */
+    /** How many changed sets of files could not be loaded (each counted once, however often it is retried). */
     public long failures() {
         return failures.get();
     }
@@ -129,31 +142,47 @@ public final class CertificateReloader extends AbstractLifeCycle {
     /** One poll: reload if anything changed. Package-private so tests can drive it without waiting. */
     synchronized void poll() {
         final Map<Path, String> now = snapshot();
-        if (now.equals(lastSeen)) {
+        final boolean settled = now.equals(lastSeen);
+        lastSeen = now;
+        if (!settled) {
+            return; // changed since the last poll: the writer may not be done
+        }
+        final boolean retry = now.equals(lastLoaded);
+        if (retry && retriesLeft == 0) {
             return;
         }
-        lastSeen = now;
+        retriesLeft = retry ? retriesLeft - 1 : retriesPerState;
+        lastLoaded = now;
         final KeyMaterial material;
         try {
             material = KeyMaterial.load(policy);
         } catch (TlsConfigException e) {
-            fail(e.toString());
+            failUnlessRetry(retry, e.toString());
             return;
         }
         try {
             ssl.reload(factory -> material.applyTo((SslContextFactory.Server) factory));
         } catch (Exception e) {
-            fail("cannot apply the new certificates: " + e.getMessage());
+            failUnlessRetry(retry, "cannot apply the new certificates: " + e.getMessage());
             return;
         }
+        retriesLeft = 0;
         reloads.incrementAndGet();
         LOG.info("tls certificates reloaded from {} files", files.size());
     }
 
+    /** A state of the files is reported once: retries of it fail quietly, or the log would get a line a second. */
+    private void failUnlessRetry(boolean retry, String message) {
+        if (retry) {
+            LOG.debug("tls certificate reload: still failing: {}", message);
+            return;
+        }
+        fail(message);
+    }
+
     private void fail(String message) {
         failures.incrementAndGet();
-        LOG.warn("tls certificate reload failed, keeping the previous certificates until the files change again: {}",
-                 message);
+        LOG.warn("tls certificate reload failed, keeping the previous certificates until the files load: {}", message);
         try {
             onFailure.accept(message);
         } catch (RuntimeException e) {

@@ -59,6 +59,7 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
             final String certField = "certificates[" + i + "].certificate";
             final String keyField = "certificates[" + i + "].privateKey";
             final List<X509Certificate> chain = Pem.certificates(pair.certificate(), certField);
+            Pem.requireChainInOrder(chain, pair.certificate(), certField);
             final PrivateKey key = Pem.privateKey(pair.privateKey(), keyField);
             if (!Pem.belongTogether(key, chain.get(0).getPublicKey())) {
                 throw new TlsConfigException(keyField, Pem.quote(pair.privateKey()) + " (" + key.getAlgorithm()

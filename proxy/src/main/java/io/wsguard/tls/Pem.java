@@ -45,13 +45,19 @@ final class Pem {
 
     private Pem() {}
 
-    /** A certificate chain, leaf first: every {@code CERTIFICATE} block of the file, in order. */
+    /**
+     * A certificate chain, leaf first: every {@code CERTIFICATE} block of the file, in order. The
+     * file must end where a PEM block ends: a file caught while it is being written (a renewal
+     * appending the intermediate after the leaf) must not pass as a shorter chain.
+     */
     static List<X509Certificate> certificates(Path file, String field) {
         final List<X509Certificate> certs = new ArrayList<>();
         final String text = read(file, field);
+        int blocks = 0;
         try (PEMParser parser = new PEMParser(new StringReader(text))) {
             final JcaX509CertificateConverter converter = new JcaX509CertificateConverter();
             for (Object object = parser.readObject(); object != null; object = parser.readObject()) {
+                blocks++;
                 // Other blocks (a key in a combined file, EC PARAMETERS) are not ours to judge here.
                 if (object instanceof X509CertificateHolder) {
                     certs.add(converter.getCertificate((X509CertificateHolder) object));
@@ -64,7 +70,62 @@ final class Pem {
             throw new TlsConfigException(field, quote(file) + " holds no certificate"
                                                 + " (expected: PEM with -----BEGIN CERTIFICATE-----)");
         }
+        requireWhole(text, blocks, file, field);
         return certs;
+    }
+
+    /**
+     * PEMParser stops without a word at a {@code -----BEGIN} line it cannot read (cut short, or not
+     * followed by its {@code -----END} yet), so every block it read can still be a part of the file:
+     * count the markers against what it read, and look at what follows the last block.
+     */
+    private static void requireWhole(String text, int blocksRead, Path file, String field) {
+        int begins = 0;
+        for (String line : text.split("\r?\n", -1)) {
+            if (line.startsWith("-----BEGIN")) {
+                begins++;
+            }
+        }
+        final int lastEnd = text.lastIndexOf("-----END ");
+        final int afterLastBlock = lastEnd < 0 ? 0 : lineEnd(text, lastEnd);
+        final String tail = text.substring(afterLastBlock).strip();
+        if (begins != blocksRead || tail.startsWith("-")) {
+            throw new TlsConfigException(field, quote(file) + " ends inside a PEM block (" + blocksRead + " of "
+                    + Math.max(begins, blocksRead + 1) + " blocks complete; expected: every -----BEGIN block closed by"
+                    + " its -----END line; is it still being written?)");
+        }
+    }
+
+    private static int lineEnd(String text, int from) {
+        final int newline = text.indexOf('\n', from);
+        return newline < 0 ? text.length() : newline + 1;
+    }
+
+    /**
+     * Checks that {@code chain} is one chain, leaf first: each certificate is issued, and signed, by
+     * the one after it. A chain out of order, or with a stranger in it, fails at clients that do
+     * not reorder, and is what a file spliced from two renewals looks like.
+     */
+    static void requireChainInOrder(List<X509Certificate> chain, Path file, String field) {
+        for (int i = 0; i + 1 < chain.size(); i++) {
+            final X509Certificate cert = chain.get(i);
+            final X509Certificate issuer = chain.get(i + 1);
+            boolean signed = cert.getIssuerX500Principal().equals(issuer.getSubjectX500Principal());
+            if (signed) {
+                try {
+                    cert.verify(issuer.getPublicKey());
+                } catch (GeneralSecurityException | RuntimeException e) {
+                    signed = false;
+                }
+            }
+            if (!signed) {
+                throw new TlsConfigException(field, "certificate " + (i + 2) + " in " + quote(file) + " ("
+                        + issuer.getSubjectX500Principal().getName() + ") did not issue certificate " + (i + 1) + " ("
+                        + cert.getSubjectX500Principal().getName() + ", issued by "
+                        + cert.getIssuerX500Principal().getName() + ") (expected: the leaf first, each certificate"
+                        + " followed by the one that signed it)");
+            }
+        }
     }
 
     /** The one private key in the file, in any of the forms of {@link #KEY_FORMS}. */
