@@ -1,6 +1,8 @@
 package io.wsguard.admin;
 
+import io.wsguard.audit.MacChain;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * What the admin port asks of the running proxy. Implemented by the server; {@link AdminServer}
@@ -24,6 +26,13 @@ public interface AdminActions {
      * {@code "<redacted>"} by the admin port, whatever their place in the object.
      */
     Object effectivePolicy();
+
+    /**
+     * The audit log's integrity chain head: the last sequence number written and its mac, for an
+     * operator to record away from this host ({@code wsguard audit --verify --expect-last}). Empty
+     * without {@code audit.integrityKey}, or before the chain's first line.
+     */
+    Optional<MacChain.Head> auditHead();
 
     /** A snapshot of the open client connections; the list is not modified afterwards. */
     List<ConnectionInfo> connections();

@@ -70,6 +70,7 @@ final class AdminHandler extends Handler.Abstract {
                 "/admin/reload", new Endpoint("POST", this::reload),
                 "/admin/policy", new Endpoint("GET", (req, res, cb) -> json(res, cb, 200, actions.effectivePolicy())),
                 "/admin/connections", new Endpoint("GET", (req, res, cb) -> json(res, cb, 200, actions.connections())),
+                "/admin/audit/head", new Endpoint("GET", this::auditHead),
                 "/admin/connections/close", new Endpoint("POST", this::close));
     }
 
@@ -141,6 +142,13 @@ final class AdminHandler extends Handler.Abstract {
             // 422: the request was fine, the policy file it pointed at was not.
             json(response, callback, 422, new Rejected("rejected", result.problems()));
         }
+    }
+
+    private void auditHead(Request request, Response response, Callback callback) {
+        actions.auditHead().ifPresentOrElse(
+                head -> json(response, callback, 200, head),
+                () -> json(response, callback, 404, new Problem("no audit integrity chain yet (audit.integrityKey is"
+                                                                + " not set, or no numbered line has been written)")));
     }
 
     private void close(Request request, Response response, Callback callback) {

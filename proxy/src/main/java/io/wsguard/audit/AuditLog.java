@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -66,6 +67,9 @@ public final class AuditLog implements AutoCloseable {
     private final int maxOpenKeys;
     private final int sampleBytes;
     private final MacChain chain; // null without an integrity key
+    /** The chain's last line as far as the sink has flushed it; what an operator anchors elsewhere. */
+    private volatile MacChain.Head head;
+    private MacChain.Head sealedHead; // writer thread only: sealed, maybe not flushed yet
 
     private final ConcurrentHashMap<Key, Window> open = new ConcurrentHashMap<>();
     /** Windows in the order they opened, which is the order they end: all have the same length. */
@@ -91,7 +95,9 @@ public final class AuditLog implements AutoCloseable {
         this.windowMillis = window.toMillis();
         this.maxOpenKeys = maxOpenKeys;
         this.sampleBytes = Math.max(0, sampleBytes);
-        this.chain = integrityKey == null ? null : new MacChain(integrityKey, MacChain.macOf(sink.lastLine()));
+        this.chain = integrityKey == null ? null : new MacChain(integrityKey, sink.lastLine());
+        this.head = chain == null ? null : chain.head();
+        this.sealedHead = head;
         this.writer = new Thread(this::runWriter, "wsguard-audit");
         writer.setDaemon(true);
         writer.start();
@@ -232,6 +238,14 @@ public final class AuditLog implements AutoCloseable {
         return linesWritten.get();
     }
 
+    /**
+     * The integrity chain's last flushed line (sequence number and mac), including one found on disk
+     * at start; empty without an integrity key or before the chain's first line.
+     */
+    public Optional<MacChain.Head> chainHead() {
+        return Optional.ofNullable(head);
+    }
+
     /** Lines (or events) lost to sink failures; a metric. */
     public long linesFailed() {
         return linesFailed.get();
@@ -292,6 +306,7 @@ public final class AuditLog implements AutoCloseable {
         String line = AuditJson.format(w.first, ts, count);
         if (chain != null) {
             line = chain.seal(line);
+            sealedHead = chain.head();
         }
         try {
             sink.write(line);
@@ -305,6 +320,7 @@ public final class AuditLog implements AutoCloseable {
     private void flushSink(int batch) {
         try {
             sink.flush();
+            head = sealedHead;
         } catch (IOException | RuntimeException e) {
             // What the failed flush held is lost; count the batch (at most: earlier lines may be safe).
             linesFailed.addAndGet(batch);

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -39,8 +40,12 @@ import picocli.CommandLine.Spec;
              "",
              "--verify checks FILE alone, with the key in WSGUARD_AUDIT_KEY. A rotated file continues the",
              "chain of the file rotated before it (FILE.1 for FILE, FILE.3 for FILE.2): when that file is",
-             "present its last mac starts the check; when it is gone, FILE's first line anchors the chain",
-             "(its own mac is trusted) and every later line is checked."})
+             "present its last line's mac and sequence number start the check; when it is gone, the chain",
+             "must start at sequence number 0, or earlier lines are missing (exit 1). Lines written before",
+             "wsguard numbered its chain carry none: there FILE's first line anchors the chain (its own mac",
+             "is trusted) and every later line is checked.",
+             "--expect-last N (and --expect-mac M) checks FILE's end against a head recorded elsewhere",
+             "(GET /admin/audit/head): a chain that ends before N has lost its newest lines."})
 public final class AuditCommand implements Callable<Integer> {
 
     static final String KEY_ENV = "WSGUARD_AUDIT_KEY";
@@ -78,6 +83,14 @@ public final class AuditCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "check the integrity chain with the key in " + KEY_ENV)
     private boolean verify;
 
+    @Option(names = "--expect-last", paramLabel = "N",
+            description = "with --verify: the chain reached sequence number N when its head was recorded")
+    private Long expectLast;
+
+    @Option(names = "--expect-mac", paramLabel = "MAC",
+            description = "with --expect-last: the mac recorded for sequence number N")
+    private String expectMac;
+
     private final Function<String, String> env;
     private final Clock clock;
     private final Duration pollInterval;
@@ -99,6 +112,11 @@ public final class AuditCommand implements Callable<Integer> {
         final PrintWriter err = spec.commandLine().getErr();
         if ((summary ? 1 : 0) + (follow ? 1 : 0) + (verify ? 1 : 0) > 1 || json && (summary || verify)) {
             err.println("audit: choose one of --summary, --follow and --verify (--json goes with listing or --follow)");
+            return 2;
+        }
+        if (expectLast != null && !verify || expectMac != null && expectLast == null
+            || expectLast != null && expectLast < 0) {
+            err.println("audit: --expect-last N (N >= 0) goes with --verify, and --expect-mac with --expect-last");
             return 2;
         }
         try {
@@ -146,40 +164,90 @@ public final class AuditCommand implements Callable<Integer> {
             return 2;
         }
         final byte[] keyBytes = key.getBytes(StandardCharsets.UTF_8);
+        final long anchor = expectLast == null ? -1 : expectLast;
         final Path predecessor = predecessor(file);
-        String prevMac = null;
-        if (Files.isRegularFile(predecessor)) {
-            prevMac = macOfLastLine(predecessor);
-        }
+        final String predecessorLast = Files.isRegularFile(predecessor) ? lastLine(predecessor) : null;
+        final String prevMac = MacChain.macOf(predecessorLast);
         MacChain.Result result;
         if (prevMac != null) {
-            result = verifyFile(keyBytes, prevMac);
+            final long prevSeq = MacChain.seqOf(predecessorLast);
+            result = verifyFile(keyBytes, prevMac, prevSeq < 0 ? 0 : prevSeq + 1, anchor);
         } else {
-            result = verifyFile(keyBytes, "");
-            if (!result.ok() && result.brokenLine() == 1) {
-                // No predecessor to continue from: the first line may follow a file rotated away.
-                result = verifyFile(keyBytes, null);
+            result = verifyFile(keyBytes, "", 0, anchor);
+            if (!result.ok() && result.brokenLine() == 1 && MacChain.seqOf(result.line()) <= 0) {
+                // No predecessor to continue from, and line 1 is no gap in the numbering: it may follow
+                // a file rotated away that was written before the chain was numbered.
+                result = verifyFile(keyBytes, null, 0, anchor);
                 if (result.ok() || result.brokenLine() > 1) {
                     err.println("audit: note: line 1 does not start a chain and " + predecessor.getFileName()
                                 + " is absent; line 1 taken as the chain's anchor");
                 }
             }
         }
-        if (result.ok()) {
-            out.println("OK (" + result.lines() + " lines)");
+        if (!result.ok()) {
+            out.println("broken chain at line " + result.brokenLine() + ": " + result.line());
+            out.println("  " + result.problem());
             out.flush();
-            return 0;
+            return 1;
         }
-        out.println("broken chain at line " + result.brokenLine() + ": " + result.line());
+        final String endProblem = endProblem(result);
+        if (endProblem != null) {
+            out.println("broken chain at its end: " + endProblem);
+            out.flush();
+            return 1;
+        }
+        out.println("OK (" + describe(result) + ")");
         out.flush();
-        return 1;
+        return 0;
+    }
+
+    /** What is wrong with the file's end against {@code --expect-last} and {@code --expect-mac}, or null. */
+    private String endProblem(MacChain.Result result) {
+        if (expectLast == null) {
+            return null;
+        }
+        if (result.lastSeq() < 0) {
+            return "no line carries a sequence number (written before wsguard numbered its chain), so --expect-last"
+                   + " cannot be checked";
+        }
+        if (result.lastSeq() < expectLast) {
+            return "the chain ends at sequence number " + result.lastSeq() + ", but reached " + expectLast
+                   + " when its head was recorded: the newest " + (expectLast - result.lastSeq()) + " lines are missing";
+        }
+        if (expectMac == null) {
+            return null;
+        }
+        if (result.anchorMac() == null) {
+            return "sequence number " + expectLast + " is not in " + file.getFileName() + " (it starts at "
+                   + result.firstSeq() + "): verify the rotated file that holds it";
+        }
+        if (!result.anchorMac().equals(expectMac.toLowerCase(Locale.ROOT))) {
+            return "the line with sequence number " + expectLast + " has another mac than the one recorded:"
+                   + " the chain was rewritten from there or before";
+        }
+        return null;
+    }
+
+    private static String describe(MacChain.Result result) {
+        if (result.lines() == 0) {
+            return "0 lines";
+        }
+        if (result.unsequenced() == result.lines()) {
+            return result.lines() + " lines; they carry no sequence numbers, so lines cut from the start or the end"
+                   + " cannot be told";
+        }
+        final String range = result.firstSeq() + " to " + result.lastSeq();
+        if (result.unsequenced() == 0) {
+            return result.lines() + " lines, sequence numbers " + range;
+        }
+        return result.lines() + " lines: " + result.unsequenced() + " without sequence numbers, then " + range;
     }
 
     /** Streams the file through the check: a log file may be hundreds of megabytes. */
-    private MacChain.Result verifyFile(byte[] key, String prevMac) throws IOException {
+    private MacChain.Result verifyFile(byte[] key, String prevMac, long firstSeq, long anchorSeq) throws IOException {
         try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8);
              Stream<String> lines = reader.lines()) {
-            return MacChain.verify(lines::iterator, key, prevMac);
+            return MacChain.verify(lines::iterator, key, prevMac, firstSeq, anchorSeq);
         }
     }
 
@@ -193,7 +261,7 @@ public final class AuditCommand implements Callable<Integer> {
         return file.resolveSibling(name + ".1");
     }
 
-    private static String macOfLastLine(Path file) throws IOException {
+    private static String lastLine(Path file) throws IOException {
         String last = null;
         try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
             for (String line; (line = reader.readLine()) != null; ) {
@@ -202,10 +270,7 @@ public final class AuditCommand implements Callable<Integer> {
                 }
             }
         }
-        if (last == null) {
-            return null;
-        }
-        return MacChain.macOf(last);
+        return last;
     }
 
     /** Prints matching lines, in the human form or raw; a line that is not an audit line is reported and skipped. */

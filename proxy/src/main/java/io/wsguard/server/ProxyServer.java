@@ -1,12 +1,14 @@
 package io.wsguard.server;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.wsguard.admin.AdminActions;
 import io.wsguard.admin.AdminServer;
 import io.wsguard.admin.ConnectionFilter;
 import io.wsguard.admin.ConnectionInfo;
 import io.wsguard.admin.ReloadResult;
 import io.wsguard.audit.AuditLog;
+import io.wsguard.audit.MacChain;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.metrics.Metrics;
@@ -27,6 +29,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.StringJoiner;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -112,6 +115,14 @@ public final class ProxyServer {
         server.addBean(linger);
         final AuditLog auditLog = AuditLog.from(loaded.policy().audit(), Clock.systemUTC());
         auditor = new Auditor(auditLog);
+        if (loaded.policy().audit().integrityKey().filter(key -> !key.isEmpty()).isPresent()) {
+            // The chain's length, restored from disk at start: a scraper keeps a record of it away from
+            // this host, against which a log cut short shows (wsguard audit --verify --expect-last).
+            FunctionCounter.builder("wsguard.audit.lines", auditLog,
+                                    log -> log.chainHead().map(head -> head.seq() + 1.0).orElse(0.0))
+                           .description("lines of the audit log's integrity chain, ever (the last sequence number + 1)")
+                           .register(metrics.registry());
+        }
         // Started before anything uses them, so that no upstream client adopts them as its own
         // and stops them when a reload retires it (Jetty manages only beans not yet running).
         threads.start();
@@ -438,6 +449,11 @@ public final class ProxyServer {
         @Override
         public Object effectivePolicy() {
             return loaded.policy();
+        }
+
+        @Override
+        public Optional<MacChain.Head> auditHead() {
+            return auditor.log().chainHead();
         }
 
         @Override

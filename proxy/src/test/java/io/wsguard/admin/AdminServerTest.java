@@ -2,6 +2,7 @@ package io.wsguard.admin;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.audit.MacChain;
 import io.wsguard.check.Reason;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.AdminPolicy;
@@ -44,6 +45,7 @@ class AdminServerTest {
         volatile boolean failPolicy;
         /** Served instead of the FakePolicy when set. */
         volatile Object policy;
+        volatile MacChain.Head auditHead = new MacChain.Head(41, "0f".repeat(32));
 
         @Override
         public ReloadResult reload() {
@@ -60,6 +62,11 @@ class AdminServerTest {
             }
             return new FakePolicy("demo", new Secret(JWT_SECRET), Optional.of(new Secret(TOKEN)),
                                   Path.of("certs/server.crt"), Duration.ofSeconds(30));
+        }
+
+        @Override
+        public Optional<MacChain.Head> auditHead() {
+            return Optional.ofNullable(auditHead);
         }
 
         @Override
@@ -182,6 +189,24 @@ class AdminServerTest {
                 .isEqualTo("[{\"id\":\"c1\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"subject\":\"alice\","
                            + "\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":12,\"messagesIn\":3,"
                            + "\"messagesOut\":4,\"bytesIn\":30,\"bytesOut\":40}]");
+    }
+
+    @Test
+    void auditHeadNeedsTheTokenAndNamesTheLastSequenceNumberAndItsMac() throws Exception {
+        assertThat(send(request(withToken, HttpMethod.GET, "/admin/audit/head")).getStatus()).isEqualTo(401);
+
+        final ContentResponse head = send(authorized(HttpMethod.GET, "/admin/audit/head"));
+        assertThat(head.getStatus()).isEqualTo(200);
+        assertThat(head.getContentAsString()).isEqualTo("{\"seq\":41,\"mac\":\"" + "0f".repeat(32) + "\"}");
+
+        ACTIONS.auditHead = null;
+        try {
+            final ContentResponse none = send(authorized(HttpMethod.GET, "/admin/audit/head"));
+            assertThat(none.getStatus()).isEqualTo(404);
+            assertThat(none.getContentAsString()).contains("audit.integrityKey is not set");
+        } finally {
+            ACTIONS.auditHead = new MacChain.Head(41, "0f".repeat(32));
+        }
     }
 
     @Test

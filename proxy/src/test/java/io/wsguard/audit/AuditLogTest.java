@@ -265,7 +265,11 @@ class AuditLogTest {
         }
         assertThat(Files.exists(logs.resolve("audit.jsonl.1"))).isTrue();
         all.addAll(lines());
-        assertThat(all).hasSize(40).allMatch(l -> l.matches(".*,\"mac\":\"[0-9a-f]{64}\"}"));
+        assertThat(all).hasSize(40).allMatch(l -> l.matches(".*,\"seq\":\\d+,\"mac\":\"[0-9a-f]{64}\"}"));
+        // Numbered 0 to 39 across the rotations and the restart, as the macs are chained.
+        for (int i = 0; i < all.size(); i++) {
+            assertThat(MacChain.seqOf(all.get(i))).as("line %d", i).isEqualTo(i);
+        }
         assertThat(MacChain.verify(all, keyBytes).ok()).isTrue();
         assertThat(MacChain.verify(all, "other".getBytes(StandardCharsets.UTF_8)).brokenLine()).isEqualTo(1);
 

@@ -120,7 +120,7 @@ class AuditCommandTest {
     void verifiesTheChainAndReportsTheFirstBrokenLine() throws IOException {
         final Path file = writeLog(KEY, 1 << 20);
         assertThat(run(Map.of("WSGUARD_AUDIT_KEY", KEY), file.toString(), "--verify")).isZero();
-        assertThat(out.toString()).isEqualTo("OK (3 lines)" + System.lineSeparator());
+        assertThat(out.toString()).isEqualTo("OK (3 lines, sequence numbers 0 to 2)" + System.lineSeparator());
 
         final List<String> lines = new ArrayList<>(Files.readAllLines(file));
         lines.set(1, lines.get(1).replace("alice", "eve"));
