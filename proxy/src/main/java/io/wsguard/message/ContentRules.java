@@ -21,10 +21,10 @@ import tools.jackson.core.json.JsonFactory;
  * <ol>
  *   <li><b>JSON</b> ({@code json:}): exactly one document, parsed straight from the relay's bytes
  *       within limits a hostile document cannot push (nesting 64, strings and the document at most
- *       {@code maxSize}, numbers 100 chars) and without duplicate keys (an ambiguous document reads
- *       differently to different parsers: a smuggling vector). With {@code required: false}, text
- *       that is not JSON skips the JSON checks, but a document refused for a limit or a duplicate key
- *       is still refused.</li>
+ *       {@code maxSize}, numbers 100 chars) and without duplicate keys, exact or differing only in
+ *       case (an ambiguous document reads differently to different parsers: a smuggling vector; see
+ *       {@link ObjectKeys}). With {@code required: false}, text that is not JSON skips the JSON
+ *       checks, but a document refused for a limit or a duplicate key is still refused.</li>
  *   <li><b>Schema</b>: see {@link SchemaRules}.</li>
  *   <li><b>Deny rules</b> ({@code deny:}): RE2 patterns found anywhere in the raw text and, so that
  *       JSON escapes such as {@code \}{@code u003cscript} cannot hide a match, in every decoded string
@@ -70,7 +70,8 @@ public final class ContentRules implements ContentInspector {
                         .maxNameLength(maxNameLength(maxSize))
                         .maxDocumentLength(maxSize)
                         .build())
-                .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+                // JsonScan refuses exact duplicates itself, with keys that differ only in case (ObjectKeys).
+                .disable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
                 // Jackson would quote the message in its errors otherwise; details never hold payload.
                 .disable(StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION)
                 .build();

@@ -17,7 +17,8 @@ import tools.jackson.databind.node.ObjectNode;
 
 /**
  * One streaming pass over a JSON text message, straight from the relay's bytes: it checks that the
- * message is exactly one JSON document within the parser's limits, and on the way builds the tree
+ * message is exactly one JSON document within the parser's limits, with no object holding a key
+ * twice, in the same case or not ({@link ObjectKeys}), and on the way builds the tree
  * for the schema (only when there is one), matches deny rules against every decoded string and key
  * (only when asked), and sanitizes the selected string values, remembering where each changed one
  * sits in the bytes so that a rewrite replaces just those tokens and leaves every other byte as the
@@ -67,10 +68,13 @@ final class JsonScan {
             scan.limit = true;
             return scan;
         }
+        final ObjectKeys keys = ObjectKeys.forThisThread();
         try (JsonParser parser = factory.createParser(ObjectReadContext.empty(), buf, off, len)) {
-            scan.read(parser);
+            scan.read(parser, keys);
         } catch (JacksonException e) {
             scan.fail(e);
+        } finally {
+            keys.clear();
         }
         return scan;
     }
@@ -113,7 +117,7 @@ final class JsonScan {
         return edits == null ? List.of() : edits;
     }
 
-    private void read(JsonParser p) {
+    private void read(JsonParser p, ObjectKeys keys) {
         JsonToken token = p.nextToken();
         if (token == null) {
             failure = "not JSON: empty message";
@@ -125,6 +129,9 @@ final class JsonScan {
         while (true) {
             switch (token) {
                 case START_OBJECT, START_ARRAY -> {
+                    if (token == JsonToken.START_OBJECT) {
+                        keys.open();
+                    }
                     if (tree) {
                         final JsonNode container = token == JsonToken.START_OBJECT ? NODES.objectNode() : NODES.arrayNode();
                         attach(stack, depth, name, container);
@@ -135,9 +142,18 @@ final class JsonScan {
                     }
                     depth++;
                 }
-                case END_OBJECT, END_ARRAY -> depth--;
+                case END_OBJECT -> {
+                    keys.close();
+                    depth--;
+                }
+                case END_ARRAY -> depth--;
                 case PROPERTY_NAME -> {
                     name = p.currentName();
+                    final ObjectKeys.Clash clash = keys.add(name);
+                    if (clash != ObjectKeys.Clash.NONE) {
+                        duplicate(p, clash);
+                        return;
+                    }
                     if (deny != null) {
                         matchDeny(name);
                     }
@@ -190,6 +206,20 @@ final class JsonScan {
             }
         } catch (JacksonException e) {
             failure = "not JSON: trailing content after the document" + at(e.getLocation());
+        }
+    }
+
+    /**
+     * An object with two equal keys, or two that differ only in case, reads differently to different
+     * parsers (first wins, last wins, case-insensitive binding): refused even where JSON is optional.
+     */
+    private void duplicate(JsonParser p, ObjectKeys.Clash clash) {
+        limit = true;
+        if (clash == ObjectKeys.Clash.EXACT) {
+            failure = "not JSON: duplicate key" + at(p.currentTokenLocation());
+        } else {
+            // The object's path, not the key's: the two spellings are the client's, and the path names the place.
+            failure = JsonPaths.of(p.streamReadContext().getParent()) + ": duplicate key differing only in case";
         }
     }
 
@@ -276,10 +306,7 @@ final class JsonScan {
         }
         // Jackson's messages quote the offending token or key: keep only the kind and the position.
         final String kind;
-        if (original.startsWith("Duplicate Object property")) {
-            limit = true;
-            kind = "duplicate key";
-        } else if (original.startsWith("Unrecognized token")) {
+        if (original.startsWith("Unrecognized token")) {
             kind = "unrecognized token";
         } else if (original.startsWith("Unexpected character")) {
             kind = "unexpected character";

@@ -49,7 +49,7 @@ class JsonCheckTest {
         "{\"type\":\"chat\",\"text\":\"SECRET\"   | not JSON: unexpected end of input",
         "{\"type\":\"chat\",\"text\":\"SECRET\"} x | not JSON: trailing content after the document at 1:33",
         "{\"type\":\"chat\",\"text\":\"SECRET\"}{} | not JSON: trailing content after the document at 1:32",
-        "{\"type\":\"chat\",\"text\":\"x\",\"text\":\"SECRET\"} | not JSON: duplicate key at 1:33",
+        "{\"type\":\"chat\",\"text\":\"x\",\"text\":\"SECRET\"} | not JSON: duplicate key at 1:27",
         "{\"type\":\"chat\",\"text\":\"a\\qSECRET\"} | not JSON: invalid escape at 1:26",
         "{\"type\":\"chat\",\"text\":'SECRET'}    | not JSON: unexpected character at 1:23",
         "{\"type\":\"chat\",\"text\":\"x\",\"n\":01} | not JSON: invalid number at 1:32",
@@ -119,7 +119,71 @@ class JsonCheckTest {
                 .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.text: expected string"));
         // Duplicate keys make a document ambiguous: refused even where JSON is optional.
         assertThat(inspect(optional, "{\"type\":\"chat\",\"text\":\"x\",\"type\":\"admin\"}"))
-                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: duplicate key at 1:33"));
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "not JSON: duplicate key at 1:27"));
+        assertThat(inspect(optional, "{\"type\":\"chat\",\"text\":\"x\",\"Type\":\"admin\"}"))
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "$: duplicate key differing only in case"));
+    }
+
+    /**
+     * Go's encoding/json matches keys case-insensitively and keeps the last: the schema and the
+     * sanitizer would check {@code text} while the upstream acts on {@code Text}.
+     */
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+        "{\"type\":\"chat\",\"text\":\"hi\",\"Text\":\"SECRET\"}              | $: duplicate key differing only in case",
+        "{\"type\":\"chat\",\"Type\":\"SECRET\",\"text\":\"x\"}               | $: duplicate key differing only in case",
+        "{\"TYPE\":\"SECRET\",\"type\":\"chat\",\"text\":\"x\"}               | $: duplicate key differing only in case",
+        "{\"type\":\"chat\",\"text\":\"x\",\"room\":{\"id\":1,\"iD\":\"SECRET\"}} | $.room: duplicate key differing only in case",
+        "[{\"a\":1},{\"b\":1,\"B\":\"SECRET\"}]                                 | $[1]: duplicate key differing only in case",
+        "{\"a\":1,\"n\":{\"b\":1},\"A\":\"SECRET\"}                              | $: duplicate key differing only in case",
+        "{\"odd key\":{\"x\":1,\"X\":\"SECRET\"}}                               | $['…']: duplicate key differing only in case",
+        "{\"\u212Aey\":\"SECRET\",\"key\":1}                                       | $: duplicate key differing only in case",
+        "{\"\u017Fize\":\"SECRET\",\"SIZE\":1}                                     | $: duplicate key differing only in case",
+        "{\"\u00C9t\u00E9\":\"SECRET\",\"\u00E9T\u00C9\":1}                           | $: duplicate key differing only in case",
+    })
+    void keysDifferingOnlyInCaseAreRefusedNamingTheObjectNeverTheValue(String message, String detail) {
+        for (ContentRules rules : List.of(required, optional)) {
+            final Verdict verdict = inspect(rules, message);
+            assertThat(verdict).isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, detail));
+            assertThat(Rules.detail(verdict)).doesNotContain("SECRET", "Text", "Type", "TYPE");
+        }
+    }
+
+    @Test
+    void keysThatOnlyLookAlikeAndKeysOfOtherObjectsDoNotClash() {
+        final ContentRules anyDocument = anyDocument();
+        // ß folds to itself, never to SS (simple case folding, as Go's encoding/json); other objects' keys are theirs.
+        for (String message : List.of(
+                "{\"text\":1,\"texts\":2,\"tex\":3}",
+                "{\"stra\u00DFe\":1,\"STRASSE\":2}",
+                "{\"a\":{\"x\":1},\"b\":{\"X\":2},\"x\":{\"X\":3}}",
+                "[{\"id\":1},{\"ID\":2}]")) {
+            assertThat(inspect(anyDocument, message)).as(message).isEqualTo(Verdict.ALLOW);
+        }
+    }
+
+    /** JSON required, any document: what the parse alone refuses. */
+    private static ContentRules anyDocument() {
+        return ContentRules.compile(Rules.messages(Optional.of(new MessagePolicy.JsonPolicy(true,
+                Optional.of(Rules.write(dir, "anything.json", "{}")), Optional.empty(), java.util.Map.of())), Optional.empty(), List.of()));
+    }
+
+    @Test
+    void largeObjectsAreCheckedInLinearTimeAcrossNestedOnes() {
+        final ContentRules anyDocument = anyDocument();
+        final StringBuilder keys = new StringBuilder("{");
+        for (int i = 0; i < 3_000; i++) {
+            keys.append("\"key").append(i).append("\":").append(i % 7 == 0 ? "{\"inner\":1,\"Other\":2}" : "1").append(',');
+        }
+        final String head = keys.toString();
+        assertThat(inspect(anyDocument, head + "\"last\":1}")).isEqualTo(Verdict.ALLOW);
+        final Verdict caseOnly = assertTimeoutPreemptively(Duration.ofMillis(500), () -> inspect(anyDocument, head + "\"KEY17\":1}"));
+        assertThat(caseOnly).isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "$: duplicate key differing only in case"));
+        assertThat(inspect(anyDocument, head + "\"key2999\":1}")).isInstanceOf(Verdict.Deny.class)
+                .extracting(verdict -> ((Verdict.Deny) verdict).detail()).asString().startsWith("not JSON: duplicate key at 1:");
+        // An object nested after the outer one went past pairwise comparison is checked on its own.
+        assertThat(inspect(anyDocument, head + "\"n\":{\"a\":1,\"A\":2}}"))
+                .isEqualTo(new Verdict.Deny(Reason.INVALID_JSON, "$.n: duplicate key differing only in case"));
     }
 
     @Test

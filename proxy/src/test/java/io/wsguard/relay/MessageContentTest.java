@@ -57,6 +57,14 @@ class MessageContentTest {
                   "additionalProperties": false
                 }
                 """);
+        // Open to other properties, as many chat schemas are: what the schema and sanitizer pass is up to the parse.
+        Files.writeString(dir.resolve("open.json"), """
+                {
+                  "type": "object",
+                  "properties": { "type": { "const": "chat" }, "text": { "type": "string" } },
+                  "required": ["type", "text"]
+                }
+                """);
         upstream = new UpstreamServer();
         proxy = RunningProxy.start(dir, """
                 - name: json
@@ -83,6 +91,11 @@ class MessageContentTest {
                   upstream: { targets: [%1$s] }
                   auth: none
                   messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: ["$.text"] } }
+                - name: open
+                  match: { path: /open }
+                  upstream: { targets: [%1$s] }
+                  auth: none
+                  messages: { json: { required: true, schema: open.json }, sanitize: { html: strip, fields: ["$.text"] } }
                 - name: sanitize-text
                   match: { path: /sanitize-text }
                   upstream: { targets: [%1$s] }
@@ -258,6 +271,28 @@ class MessageContentTest {
         assertThat(counter).isNotNull();
         assertThat(counter.count()).isGreaterThanOrEqualTo(1);
         ws.session.close();
+    }
+
+    /**
+     * A Go upstream (encoding/json matches keys case-insensitively, the last one wins) would take
+     * {@code Text} for the text the sanitizer checked, or {@code Type} for the type the schema did.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "{\"type\":\"chat\",\"text\":\"hi\",\"Text\":\"<script>alert('case-marker-1')</script>\"}",
+        "{\"type\":\"chat\",\"Type\":\"admin\",\"text\":\"case-marker-2\"}"
+    })
+    void keysDifferingOnlyInCaseCloseWith1008InvalidJson(String message) throws Exception {
+        final double before = blocked("open", "invalid_json");
+        final TestClient.Recorder ws = client.connect(proxy.uri("/open"));
+        ws.send(message);
+        assertClosed(ws, 1008);
+        assertUpstreamNeverGot(message);
+        assertThat(upstream.messages()).noneMatch(m -> m.toString().contains("case-marker"));
+        final Map<String, Object> line = audited("open", "invalid_json");
+        assertThat(line).containsEntry("event", "blocked").containsEntry("action", "close").containsEntry("closeCode", 1008)
+                .containsEntry("detail", "$: duplicate key differing only in case");
+        assertThat(blocked("open", "invalid_json")).isEqualTo(before + 1);
     }
 
     /** Messages over 8 KiB are checked on a pool thread instead of the selector: the same verdicts. */
