@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  * (fragmentation, pings and pongs included) and only their size is counted, after decompression. A
  * direction with rules ({@link MessageRules#inspects()}) checks each message whole before the peer
  * sees it ({@link Inspection}): then at most one message, bounded by {@code maxSize}, is held per
- * direction.
+ * direction. Pings and pongs are relayed as they come, but where the client's messages are rated
+ * each one counts against the rates like a message.
  *
  * <p>The close handshake is relayed end to end: a CLOSE from one side is forwarded to the other,
  * and the other's reply is sent back as the answer, so codes and reasons pass through unchanged.
@@ -496,6 +497,8 @@ public final class ProxySession implements Traffic {
         private final MessageRules rules;
         /** Null when the route has no message rules for this direction: frames pass as they come. */
         private final Inspection inspection;
+        /** The inspection, when this direction has message or byte rates that pings and pongs count against; else null. */
+        private final Inspection controlRates;
         private Side peer;
         private volatile CoreSession session;
         /**
@@ -534,6 +537,7 @@ public final class ProxySession implements Traffic {
             this.inbound = inbound;
             this.rules = rules;
             this.inspection = rules.inspects() ? new Inspection(this) : null;
+            this.controlRates = inspection != null && inspection.rated() ? inspection : null;
             this.countsAt = inbound ? CLIENT_COUNTS : UPSTREAM_COUNTS;
         }
 
@@ -582,6 +586,9 @@ public final class ProxySession implements Traffic {
                 if (frame.isFin()) {
                     countMessage(messageBytes);
                 }
+            } else if (controlRates != null && controlRates.refusesControl(frame)) {
+                skip(callback);
+                return;
             }
             relay(frame, callback);
         }
@@ -805,19 +812,45 @@ public final class ProxySession implements Traffic {
             utf8.reset();
         }
 
+        /** Whether this direction has message or byte rates (only the client's can). */
+        boolean rated() {
+            return messageBucket != null || byteBucket != null || side.inbound && rules.messagesPerSubject() != null;
+        }
+
         /** The checks a message's first frame decides: its type and the message rates. */
         private Verdict.Deny checkStart() {
             if (opcode == OpCode.BINARY && !rules.binaryAllowed()) {
                 return new Verdict.Deny(Reason.BINARY_DENIED, "binary messages are not allowed on this route");
             }
+            return overMessageRate("");
+        }
+
+        /** Takes one message from the message rates; the refusal when one of them is exhausted, else null. */
+        private Verdict.Deny overMessageRate(String what) {
             if (messageBucket != null && !messageBucket.tryConsume(1)) {
-                return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perConnection " + describe(rules.messagesPerConnection()));
+                return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perConnection " + describe(rules.messagesPerConnection()) + what);
             }
             if (side.inbound && rules.messagesPerSubject() != null && subject != null
                     && !rules.messagesPerSubject().tryTake(subject, 1)) {
-                return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perSubject for this subject");
+                return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perSubject for this subject" + what);
             }
             return null;
+        }
+
+        /**
+         * A PING or PONG counts as one message against the message rates and its payload against the
+         * byte rate: each is relayed and answered like a message, so uncounted they would be a flood
+         * the limits never see. Over a rate, {@code onExceed} applies as to a message: close, or drop
+         * this frame (audited and counted). It may arrive between the frames of a message being held;
+         * that message's state is left alone. Returns whether the frame must not go on.
+         */
+        boolean refusesControl(Frame frame) {
+            final String what = frame.getOpCode() == OpCode.PING ? " (a ping)" : " (a pong)";
+            Verdict.Deny over = overMessageRate(what);
+            if (over == null && byteBucket != null && !byteBucket.tryConsume(Math.max(1, frame.getPayloadLength()))) {
+                over = new Verdict.Deny(Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection()) + what);
+            }
+            return over != null && refuse(side, over, rules.onExceed(), null);
         }
 
         /** The last frame of a message that passed every per-frame check: check it whole, then relay it or not. */

@@ -82,6 +82,17 @@ class MessageRulesTest {
                   auth: none
                   limits: { bytes: { perConnection: { rate: 1KiB/min, burst: 2KiB } } }
                   messages: { maxSize: 1KiB }
+                - name: ping-drop
+                  match: { path: /ping-drop }
+                  upstream: { targets: [%1$s] }
+                  auth: none
+                  limits: { messages: { perConnection: { rate: 1/min, burst: 3 } }, onExceed: drop }
+                - name: ping-bytes
+                  match: { path: /ping-bytes }
+                  upstream: { targets: [%1$s] }
+                  auth: none
+                  limits: { bytes: { perConnection: { rate: 1KiB/h, burst: 1KiB } } }
+                  messages: { maxSize: 1KiB }
                 - name: subject
                   match: { path: /subject }
                   upstream: { targets: [%1$s] }
@@ -225,6 +236,91 @@ class MessageRulesTest {
         assertThat(ws.closeCode).isEqualTo(1008);
         assertUpstreamNeverGot("b".repeat(1000));
         assertAudited("bytes", "byte_rate", "close", 1008);
+    }
+
+    @Test
+    void pingsAndPongsCountAsMessagesAndThePingOverTheBurstClosesWith1008() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/rate"));
+        ws.send("rate-ping-message");
+        assertThat(ws.next()).isEqualTo("rate-ping-message");
+        ping(ws, "rate-ping-0");
+        assertThat(ws.pongs.poll(5, TimeUnit.SECONDS)).isEqualTo(utf8("rate-ping-0"));
+        ws.session.sendPong(ByteBuffer.wrap(utf8("rate-pong-1")), Callback.NOOP);
+        await().atMost(Duration.ofSeconds(5)).until(() -> upstream.pongs().contains("rate-pong-1"));
+        // The fourth frame against a burst of three: a message, a ping and a pong went before it.
+        ping(ws, "rate-ping-over");
+        assertThat(ws.awaitClose()).isTrue();
+        assertThat(ws.closeCode).isEqualTo(1008);
+        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(upstream.pings()).doesNotContain("rate-ping-over");
+        assertThat(ws.pongs).isEmpty();
+        assertAuditedWithDetail("rate", "message_rate", "close", 1008, "over messages.perConnection (1/min, burst 3) (a ping)");
+    }
+
+    @Test
+    void pingsOverTheRateWithDropAreNotRelayedAndEachDropIsCounted() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/ping-drop"));
+        ws.send("drop-ping-message");
+        assertThat(ws.next()).isEqualTo("drop-ping-message");
+        for (int i = 0; i < 2; i++) {
+            ping(ws, "drop-ping-" + i);
+            assertThat(ws.pongs.poll(5, TimeUnit.SECONDS)).isEqualTo(utf8("drop-ping-" + i));
+        }
+        for (int i = 0; i < 4; i++) {
+            ping(ws, "drop-ping-over-" + i);
+        }
+        ws.session.sendPong(ByteBuffer.wrap(utf8("drop-pong-over")), Callback.NOOP);
+        assertThat(ws.pongs.poll(300, TimeUnit.MILLISECONDS)).isNull();
+        assertThat(ws.session.isOpen()).isTrue();
+        assertThat(upstream.pings()).noneMatch(payload -> payload.startsWith("drop-ping-over-"));
+        assertThat(upstream.pongs()).doesNotContain("drop-pong-over");
+        // Five drops: one audit line, or two when the drops straddle a second, whose counts add up to five.
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+            final List<Map<String, Object>> lines = proxy.auditLines().stream()
+                    .filter(line -> "ping-drop".equals(line.get("route")) && "message_rate".equals(line.get("reason")))
+                    .toList();
+            assertThat(lines).allSatisfy(line -> assertThat(String.valueOf(line.get("detail")))
+                    .isIn("over messages.perConnection (1/min, burst 3) (a ping)", "over messages.perConnection (1/min, burst 3) (a pong)"));
+            assertThat(lines).allSatisfy(line -> assertThat(line).containsEntry("event", "blocked")
+                    .containsEntry("action", "drop").containsEntry("closeCode", null));
+            assertThat(lines.stream().mapToLong(line -> ((Number) line.get("count")).longValue()).sum()).isEqualTo(5);
+        });
+        assertThat(blockedMetric("ping-drop", "message_rate")).isEqualTo(5);
+        ws.session.close();
+    }
+
+    @Test
+    void pingsCountAgainstThePerSubjectRate() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/subject"), Map.of("Authorization", "Bearer " + token("carol")), List.of());
+        for (int i = 0; i < 4; i++) {
+            ping(ws, "carol-ping-" + i);
+            assertThat(ws.pongs.poll(5, TimeUnit.SECONDS)).isEqualTo(utf8("carol-ping-" + i));
+        }
+        ping(ws, "carol-ping-over");
+        assertThat(ws.awaitClose()).isTrue();
+        assertThat(ws.closeCode).isEqualTo(1008);
+        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(upstream.pings()).doesNotContain("carol-ping-over");
+        assertAuditedWithDetail("subject", "message_rate", "close", 1008, "over messages.perSubject for this subject (a ping)");
+        assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line).containsEntry("route", "subject").containsEntry("sub", "carol"));
+    }
+
+    @Test
+    void pingPayloadsCountAgainstTheByteRate() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/ping-bytes"));
+        // Eight pings of 125 bytes (the most a control frame holds) fit a burst of 1 KiB; the ninth does not.
+        for (int i = 0; i < 8; i++) {
+            final String payload = ("ping-bytes-" + i + "-").repeat(20).substring(0, 125);
+            ping(ws, payload);
+            assertThat(ws.pongs.poll(5, TimeUnit.SECONDS)).isEqualTo(utf8(payload));
+        }
+        final String over = "ping-bytes-over-".repeat(10).substring(0, 125);
+        ping(ws, over);
+        assertThat(ws.awaitClose()).isTrue();
+        assertThat(ws.closeCode).isEqualTo(1008);
+        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(upstream.pings()).doesNotContain(over);
+        assertAuditedWithDetail("ping-bytes", "byte_rate", "close", 1008, "over bytes.perConnection (1024/h, burst 1024) (a ping)");
     }
 
     @Test
@@ -480,6 +576,17 @@ class MessageRulesTest {
                 .containsEntry("route", route).containsEntry("reason", reason).containsEntry("event", "blocked")
                 .containsEntry("stage", "message").containsEntry("action", action).containsEntry("closeCode", closeCode)));
         assertThat(blockedMetric(route, reason)).as("wsguard_blocked_total{route=%s,reason=%s}", route, reason).isGreaterThanOrEqualTo(1);
+    }
+
+    private static void assertAuditedWithDetail(String route, String reason, String action, int closeCode, String detail) {
+        assertAudited(route, reason, action, closeCode);
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                .containsEntry("route", route).containsEntry("reason", reason).containsEntry("closeCode", closeCode)
+                .containsEntry("detail", detail)));
+    }
+
+    private static void ping(TestClient.Recorder ws, String payload) {
+        ws.session.sendPing(ByteBuffer.wrap(utf8(payload)), Callback.NOOP);
     }
 
     private static long countOf(String route, String reason) throws Exception {

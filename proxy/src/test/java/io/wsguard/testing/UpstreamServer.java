@@ -32,6 +32,8 @@ public final class UpstreamServer implements AutoCloseable {
     private final List<Map<String, List<String>>> upgradeHeaders = new CopyOnWriteArrayList<>();
     private final List<String> upgradeUris = new CopyOnWriteArrayList<>();
     private final BlockingQueue<String> closes = new LinkedBlockingQueue<>();
+    private final BlockingQueue<String> pings = new LinkedBlockingQueue<>();
+    private final BlockingQueue<String> pongs = new LinkedBlockingQueue<>();
     private final Map<Session, Boolean> sessions = new ConcurrentHashMap<>();
     private volatile String subprotocol;
     private volatile boolean stalled;
@@ -101,6 +103,16 @@ public final class UpstreamServer implements AutoCloseable {
     /** Every message received, in order: a String for text, a byte[] for binary. */
     public BlockingQueue<Object> messages() {
         return messages;
+    }
+
+    /** The payload, as UTF-8, of every PING received (each is answered with a PONG). */
+    public BlockingQueue<String> pings() {
+        return pings;
+    }
+
+    /** The payload, as UTF-8, of every PONG received. */
+    public BlockingQueue<String> pongs() {
+        return pongs;
     }
 
     /** "code reason" of every close the upstream saw. */
@@ -176,7 +188,16 @@ public final class UpstreamServer implements AutoCloseable {
         public void onWebSocketPing(ByteBuffer payload) {
             final byte[] copy = new byte[payload.remaining()];
             payload.get(copy);
+            pings.add(new String(copy, java.nio.charset.StandardCharsets.UTF_8));
             session.sendPong(ByteBuffer.wrap(copy), Callback.NOOP);
+            session.demand();
+        }
+
+        @Override
+        public void onWebSocketPong(ByteBuffer payload) {
+            final byte[] copy = new byte[payload.remaining()];
+            payload.get(copy);
+            pongs.add(new String(copy, java.nio.charset.StandardCharsets.UTF_8));
             session.demand();
         }
 
