@@ -238,6 +238,16 @@ class SanitizeTest {
     }
 
     @Test
+    void aRewriteAfterAByteOrderMarkReplacesTheRightBytes() {
+        // Jackson skips the BOM; the offsets it reports must still count from the start of the slice.
+        final String message = "\uFEFF{\"a\":\"<b>x</b>\",\"n\":1.50}";
+        final byte[] buf = ("[[[" + message + "]]]").getBytes(StandardCharsets.UTF_8);
+        final int length = message.getBytes(StandardCharsets.UTF_8).length;
+        assertThat(jsonRoute(MessagePolicy.Html.STRIP).inspectText(buf, 3, length))
+                .isEqualTo(new Verdict.Rewrite("\uFEFF{\"a\":\"x\",\"n\":1.50}", Reason.SANITIZED, "sanitized $.a"));
+    }
+
+    @Test
     void htmlNoneSanitizesNothing() {
         final ContentRules none = ContentRules.compile(Rules.messages(Optional.empty(), Rules.sanitize(MessagePolicy.Html.NONE, "$.x"), List.of()));
         assertThat(none.active()).isFalse();

@@ -295,6 +295,22 @@ class MessageContentTest {
         assertThat(blocked("open", "invalid_json")).isEqualTo(before + 1);
     }
 
+    @Test
+    void aSanitizedRewriteKeepsEveryOtherByteNumbersIncluded() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/open"));
+        // Doubles would turn these into 0.1, Infinity (or an error) and 1.5; a re-serializer would also respace.
+        final String numbers = "\"n\": 0.1000000000000000055511151231257827, \"big\":1e400 ,\"price\":1.50,"
+                + "\"exp\":-2.50E-3,\"zero\":-0.0,\"int\":123456789012345678901234567890";
+        final String sent = "{ \"type\" : \"chat\",\n  \"text\": \"<b>bold</b> move\", " + numbers + " }";
+        ws.send(sent);
+        final String expected = "{ \"type\" : \"chat\",\n  \"text\": \"bold move\", " + numbers + " }";
+        assertThat(ws.next()).isEqualTo(expected);
+        assertThat(upstream.messages()).contains(expected);
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                .containsEntry("route", "open").containsEntry("event", "modified").containsEntry("detail", "sanitized $.text")));
+        ws.session.close();
+    }
+
     /** Messages over 8 KiB are checked on a pool thread instead of the selector: the same verdicts. */
     @Test
     void largeMessagesGetTheSameVerdictsWholeOrFragmented() throws Exception {
