@@ -57,7 +57,9 @@ public final class ContentRules implements ContentInspector {
 
     private ContentRules(long maxSize, MessagePolicy.JsonPolicy json, SchemaRules schema, DenyRules deny, SanitizeRules sanitize) {
         this.maxSize = maxSize;
-        this.jsonConfigured = json != null;
+        // Fields are JSON paths: a route that names them means JSON messages even without a json
+        // section. Sanitizing such a message whole as HTML would turn its quotes into entities.
+        this.jsonConfigured = json != null || sanitize != null && sanitize.selectsFields();
         this.jsonRequired = json != null && json.required();
         this.schema = schema;
         this.deny = deny;

@@ -35,6 +35,11 @@ final class SanitizeRules {
     /** Empty: every string value. */
     private final FieldPath[] fields;
 
+    /** Whether {@code fields} names JSON paths (otherwise every string value, or the whole text). */
+    boolean selectsFields() {
+        return fields.length > 0;
+    }
+
     private SanitizeRules(PolicyFactory policy, boolean[] safe, FieldPath[] fields) {
         this.policy = policy;
         this.safe = safe;

@@ -96,6 +96,11 @@ class MessageContentTest {
                   upstream: { targets: [%1$s] }
                   auth: none
                   messages: { json: { required: true, schema: open.json }, sanitize: { html: strip, fields: ["$.text"] } }
+                - name: fields-only
+                  match: { path: /fields-only }
+                  upstream: { targets: [%1$s] }
+                  auth: none
+                  messages: { sanitize: { html: strip, fields: ["$.text"] } }
                 - name: sanitize-text
                   match: { path: /sanitize-text }
                   upstream: { targets: [%1$s] }
@@ -308,6 +313,25 @@ class MessageContentTest {
         assertThat(upstream.messages()).contains(expected);
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                 .containsEntry("route", "open").containsEntry("event", "modified").containsEntry("detail", "sanitized $.text")));
+        ws.session.close();
+    }
+
+    /**
+     * {@code sanitize.fields} without a {@code json} section: the fields are JSON paths, so JSON
+     * messages have just those strings sanitized (a whole-message pass would turn the quotes into
+     * entities and break the JSON), and text that is not JSON is still sanitized whole.
+     */
+    @Test
+    void sanitizeFieldsWithoutAJsonSectionSanitizeThoseFieldsOfJsonMessages() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/fields-only"));
+        ws.send("{\"type\":\"chat\",\"text\":\"<b>hi</b><img src=x onerror=alert(1)>\",\"note\":\"<i>kept</i>\"}");
+        final String expected = "{\"type\":\"chat\",\"text\":\"hi\",\"note\":\"<i>kept</i>\"}";
+        assertThat(ws.next()).isEqualTo(expected);
+        assertThat(upstream.messages()).contains(expected);
+        ws.send("plain <svg onload=alert(1)>text");
+        assertThat(ws.next()).isEqualTo("plain text");
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                .containsEntry("route", "fields-only").containsEntry("event", "modified").containsEntry("detail", "sanitized $.text")));
         ws.session.close();
     }
 
