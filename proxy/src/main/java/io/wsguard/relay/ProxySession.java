@@ -423,6 +423,8 @@ public final class ProxySession implements Traffic {
             if (lifetimeTask != null) {
                 lifetimeTask.cancel();
             }
+            client.cancelUnfinished();
+            upstream.cancelUnfinished();
             if (tokenTask != null) {
                 tokenTask.cancel();
             }
@@ -638,6 +640,13 @@ public final class ProxySession implements Traffic {
             }
         }
 
+        /** A closed connection's half-received message pins nothing: its timer goes too. */
+        void cancelUnfinished() {
+            if (inspection != null) {
+                inspection.finished();
+            }
+        }
+
         /** Releases a frame that goes no further and reads the next one. */
         void skip(Callback callback) {
             callback.succeeded();
@@ -727,6 +736,13 @@ public final class ProxySession implements Traffic {
         private boolean unchecked;
         private byte[] held;
         private int heldLength;
+        /**
+         * Ends the connection when a message whose frames are held stays unfinished for
+         * {@code idleTimeout}. Pings and pongs keep the socket from idling, so without it a client
+         * could start a message, then ping now and then, and pin up to {@code maxSize} of the
+         * proxy's memory per connection until {@code maxLifetime}. Null between messages.
+         */
+        private volatile Scheduler.Task unfinished;
 
         Inspection(Side side) {
             this.side = side;
@@ -738,6 +754,11 @@ public final class ProxySession implements Traffic {
 
         void onData(Frame frame, Callback callback) {
             final byte op = frame.getOpCode();
+            if (frame.isFin()) {
+                finished();
+            } else if (op != OpCode.CONTINUATION) {
+                started();
+            }
             if (op != OpCode.CONTINUATION) {
                 startMessage(op);
                 final Verdict.Deny refused = checkStart();
@@ -787,6 +808,24 @@ public final class ProxySession implements Traffic {
                 return;
             }
             whole(frame, callback);
+        }
+
+        private void started() {
+            finished();
+            unfinished = scheduler.schedule(() -> {
+                if (!terminated) {
+                    expire("message unfinished for " + idleTimeout.toSeconds() + "s: its last fragment never came");
+                }
+            }, idleTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        }
+
+        /** The message ended (or the connection did): nothing is pinned any more. */
+        void finished() {
+            final Scheduler.Task task = unfinished;
+            if (task != null) {
+                unfinished = null;
+                task.cancel();
+            }
         }
 
         /**

@@ -44,6 +44,12 @@ class SessionLimitsTest {
                   upstream: { targets: [%1$s] }
                   auth: none
                   limits: { idleTimeout: 1s }
+                - name: unfinished
+                  match: { path: /unfinished }
+                  upstream: { targets: [%1$s] }
+                  auth: none
+                  limits: { idleTimeout: 2s }
+                  messages: { deny: [ { name: forbidden, pattern: "forbidden" } ] }
                 - name: short
                   match: { path: /short }
                   upstream: { targets: [%1$s] }
@@ -80,6 +86,28 @@ class SessionLimitsTest {
         assertThat(ws.closeCode).isEqualTo(1001);
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines())
                 .anySatisfy(line -> assertThat(line).containsEntry("reason", "session_expired").containsEntry("route", "idle")));
+    }
+
+    /**
+     * A message held for inspection that never gets its last fragment, while pings keep the socket
+     * from idling: without a bound the proxy would hold its frames until maxLifetime.
+     */
+    @Test
+    void aMessageLeftUnfinishedWhilePingsKeepTheSocketAliveIsClosedAfterTheIdleTimeout() throws Exception {
+        final TestClient.Recorder ws = client.connect(proxy.uri("/unfinished"));
+        final long started = System.nanoTime();
+        ws.session.sendPartialText("{\"type\":\"chat\",\"text\":\"", false, org.eclipse.jetty.websocket.api.Callback.NOOP);
+        while (ws.closed.getCount() > 0 && System.nanoTime() - started < TimeUnit.SECONDS.toNanos(8)) {
+            ws.session.sendPing(java.nio.ByteBuffer.wrap(new byte[] {1}), org.eclipse.jetty.websocket.api.Callback.NOOP);
+            ws.closed.await(300, TimeUnit.MILLISECONDS);
+        }
+        assertThat(ws.awaitClose()).isTrue();
+        assertThat(ws.closeCode).isEqualTo(1001);
+        assertThat(Duration.ofNanos(System.nanoTime() - started)).isBetween(Duration.ofMillis(1800), Duration.ofSeconds(6));
+        assertThat(upstream.messages()).noneSatisfy(message -> assertThat(String.valueOf(message)).startsWith("{\"type\":\"chat\""));
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                .containsEntry("stage", "session").containsEntry("reason", "session_expired").containsEntry("route", "unfinished")
+                .containsEntry("closeCode", 1001).containsEntry("detail", "message unfinished for 2s: its last fragment never came")));
     }
 
     @Test
