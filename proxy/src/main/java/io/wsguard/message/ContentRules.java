@@ -32,8 +32,13 @@ import tools.jackson.core.json.JsonFactory;
  *       that second look is skipped unless a rule uses {@code ^ $ \A \z}; on a route without
  *       {@code json:} it is done when the message looks like JSON.)</li>
  *   <li><b>Sanitize</b> ({@code sanitize:}): the selected string values of a JSON message, or the
- *       whole message when it is not JSON, go through the OWASP sanitizer. Unchanged messages pass
- *       byte for byte; a change rewrites only the changed string tokens.</li>
+ *       whole message when it is not JSON, go through the OWASP sanitizer when they can hold markup
+ *       (see {@link SanitizeRules}). Unchanged messages pass byte for byte; a change rewrites only the
+ *       changed string tokens.</li>
+ *   <li><b>The rewrite, judged again</b>: a sanitized message goes through JSON, schema and deny
+ *       rules once more, as it will reach the upstream. The sanitizer decodes character references
+ *       ({@code un&#105;on} comes out as {@code union}), so a rule can fail only now; the refusal's
+ *       detail then starts with {@code sanitized, }.</li>
  * </ol>
  *
  * <p>Audit details name the field, the rule or the parser's reason, never the payload (SPEC §5).
@@ -123,6 +128,14 @@ public final class ContentRules implements ContentInspector {
         if (!active) {
             return Verdict.ALLOW;
         }
+        return judge(buf, off, len, sanitize);
+    }
+
+    /**
+     * The checks in order on {@code buf[off, off+len)}; {@code sanitize} is null when judging a
+     * rewrite, which is not sanitized again (the sanitizer's output is what goes upstream).
+     */
+    private Verdict judge(byte[] buf, int off, int len, SanitizeRules sanitize) {
         Reason stage = Reason.INVALID_JSON;
         try {
             JsonScan scan = null;
@@ -179,7 +192,7 @@ public final class ContentRules implements ContentInspector {
                         : rewritten(splice(buf, off, len, edits), changed(edits));
             }
             // Text: the whole message is HTML.
-            if (sanitize.unchanging(buf, off, len)) {
+            if (!SanitizeRules.mayHoldMarkup(buf, off, len)) {
                 return Verdict.ALLOW;
             }
             final String text = new String(buf, off, len, StandardCharsets.UTF_8);
@@ -225,14 +238,29 @@ public final class ContentRules implements ContentInspector {
     }
 
     /**
-     * The sanitized message, unless it outgrew {@code maxSize}: escaping grows text up to fivefold
-     * ({@code &} becomes {@code &amp;}), and the upstream must never get more than the route allows.
+     * The sanitized message, unless it outgrew {@code maxSize} or breaks a rule the original kept.
+     * Escaping grows text up to fivefold ({@code &} becomes {@code &amp;}), and the upstream must
+     * never get more than the route allows. The sanitizer decodes character references, so its
+     * output can say what the original only spelled ({@code un&#105;on} becomes {@code union}, a
+     * string within {@code maxLength} can grow past it): the rewrite goes through JSON, schema and
+     * deny rules again, and the upstream gets only a message that the rules judged as it is.
      */
     private Verdict rewritten(String text, String detail) {
-        if (text.length() > maxSize || text.getBytes(StandardCharsets.UTF_8).length > maxSize) {
-            return Verdict.deny(Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of " + maxSize + " bytes");
+        if (text.length() > maxSize) {
+            return tooBig();
+        }
+        final byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length > maxSize) {
+            return tooBig();
+        }
+        if (judge(bytes, 0, bytes.length, null) instanceof Verdict.Deny deny) {
+            return Verdict.deny(deny.reason(), "sanitized, " + deny.detail());
         }
         return new Verdict.Rewrite(text, Reason.SANITIZED, detail);
+    }
+
+    private Verdict tooBig() {
+        return Verdict.deny(Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of " + maxSize + " bytes");
     }
 
     /** The message with each edited string token replaced by its new value, JSON-quoted; all else as sent. */

@@ -251,10 +251,10 @@ final class JsonScan {
             }
         }
         if (sanitize != null && sanitize.selects(p.streamReadContext())) {
-            final boolean unchanging = value != null
-                    ? sanitize.unchanging(value)
-                    : sanitize.unchanging(p.getStringCharacters(), p.getStringOffset(), p.getStringLength());
-            if (unchanging) {
+            final boolean markup = value != null
+                    ? SanitizeRules.mayHoldMarkup(value)
+                    : SanitizeRules.mayHoldMarkup(p.getStringCharacters(), p.getStringOffset(), p.getStringLength());
+            if (!markup) {
                 return;
             }
             if (value == null) {

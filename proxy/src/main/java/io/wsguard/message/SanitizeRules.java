@@ -12,14 +12,20 @@ import tools.jackson.core.TokenStreamContext;
  * {@code messages.sanitize}: the OWASP sanitizer's policy for {@code html: strip} (text only) or
  * {@code formatting} (b, i, em, strong, …) and the fields it applies to.
  *
- * <p>Most chat text cannot be changed by the sanitizer at all, and calling it costs microseconds,
- * so text made only of "unchanging" characters skips it. That set is not written by hand: it is
- * computed at class initialisation from the sanitizer itself, so the fast path cannot disagree with
- * the library, including a future version of it. An ASCII {@code c} is in the set when
- * {@code sanitize} leaves it unchanged alone, between letters, at either end and doubled:
- * {@code "a" + c + "b"} alone is not enough, because the sanitizer appends {@code <!-- -->} after
- * a trailing {@code {} and between {@code {{} (its guard against template injection), which the
- * property test over random strings found. That test checks strings over the set stay unchanged.
+ * <p>Only text that can hold markup goes through the sanitizer: a string with no {@code <} and no
+ * {@code &} can hold neither a tag nor a character reference, so it passes byte for byte. The
+ * sanitizer would otherwise still rewrite it ({@code a = b} becomes {@code a &#61; b}: its output
+ * is encoded for any HTML context), changing users' text and writing an audit line for nothing. One
+ * exception follows the library: {@code {{} and a trailing {@code {} still go through it, since it
+ * breaks them up ({@code {<!-- -->{}) so that a page compiling templates (AngularJS) cannot run an
+ * expression from them. Checking for that is also cheaper than calling the sanitizer, which costs
+ * microseconds.
+ *
+ * <p>The sanitizer decodes character references, so its output can hold characters the client
+ * never wrote as such: {@code &#x202e;} becomes a right-to-left override. Controls other than tab
+ * and newline (C0, DEL, C1) and the bidi overrides and isolates (U+202A–U+202E, U+2066–U+2069)
+ * are removed from whatever it returns: no page or upstream wants them, and they would reorder or
+ * hide text where it is shown (the sanitizer drops most C0 controls itself, not CR, DEL, C1 or bidi).
  */
 final class SanitizeRules {
 
@@ -27,11 +33,7 @@ final class SanitizeRules {
     static final PolicyFactory STRIP = new HtmlPolicyBuilder().toFactory();
     static final PolicyFactory FORMATTING = Sanitizers.FORMATTING;
 
-    private static final boolean[] STRIP_SAFE = unchanging(STRIP);
-    private static final boolean[] FORMATTING_SAFE = unchanging(FORMATTING);
-
     private final PolicyFactory policy;
-    private final boolean[] safe;
     /** Empty: every string value. */
     private final FieldPath[] fields;
 
@@ -40,9 +42,8 @@ final class SanitizeRules {
         return fields.length > 0;
     }
 
-    private SanitizeRules(PolicyFactory policy, boolean[] safe, FieldPath[] fields) {
+    private SanitizeRules(PolicyFactory policy, FieldPath[] fields) {
         this.policy = policy;
-        this.safe = safe;
         this.fields = fields;
     }
 
@@ -59,55 +60,43 @@ final class SanitizeRules {
                 throw new ContentRulesException("messages.sanitize.fields[" + i + "]", e.getMessage(), e);
             }
         }
-        return sanitize.html() == MessagePolicy.Html.STRIP
-                ? new SanitizeRules(STRIP, STRIP_SAFE, fields.toArray(FieldPath[]::new))
-                : new SanitizeRules(FORMATTING, FORMATTING_SAFE, fields.toArray(FieldPath[]::new));
+        return new SanitizeRules(sanitize.html() == MessagePolicy.Html.STRIP ? STRIP : FORMATTING, fields.toArray(FieldPath[]::new));
     }
 
-    /** For each ASCII char, whether the sanitizer leaves it alone wherever it stands. */
-    static boolean[] unchanging(PolicyFactory policy) {
-        final boolean[] safe = new boolean[128];
-        for (char c = 0; c < 128; c++) {
-            boolean same = true;
-            for (String probe : new String[] {"a" + c + "b", String.valueOf(c), "a" + c, c + "a", "" + c + c, "a" + c + c + "b"}) {
-                same &= policy.sanitize(probe).equals(probe);
-            }
-            safe[c] = same;
-        }
-        return safe;
-    }
-
-    /** Whether the sanitizer would leave every char of UTF-8 {@code buf[off, off+len)} alone. */
-    boolean unchanging(byte[] buf, int off, int len) {
-        for (int i = off; i < off + len; i++) {
-            final int b = buf[i];
-            if (b < 0 || !safe[b]) {
-                return false;
+    /** Whether UTF-8 {@code buf[off, off+len)} can hold markup (see the class comment): {@code <}, {@code &}, {@code {{} or a trailing {@code {}. */
+    static boolean mayHoldMarkup(byte[] buf, int off, int len) {
+        final int end = off + len;
+        for (int i = off; i < end; i++) {
+            final byte b = buf[i];
+            if (b == '<' || b == '&' || b == '{' && (i + 1 == end || buf[i + 1] == '{')) {
+                return true;
             }
         }
-        return true;
+        return false;
     }
 
-    /** Whether the sanitizer would leave every char of {@code chars[off, off+len)} alone. */
-    boolean unchanging(char[] chars, int off, int len) {
-        for (int i = off; i < off + len; i++) {
+    /** Whether {@code chars[off, off+len)} can hold markup (see the class comment). */
+    static boolean mayHoldMarkup(char[] chars, int off, int len) {
+        final int end = off + len;
+        for (int i = off; i < end; i++) {
             final char c = chars[i];
-            if (c >= 128 || !safe[c]) {
-                return false;
+            if (c == '<' || c == '&' || c == '{' && (i + 1 == end || chars[i + 1] == '{')) {
+                return true;
             }
         }
-        return true;
+        return false;
     }
 
-    /** Whether the sanitizer would leave every char of {@code text} alone. */
-    boolean unchanging(String text) {
-        for (int i = 0; i < text.length(); i++) {
+    /** Whether {@code text} can hold markup (see the class comment). */
+    static boolean mayHoldMarkup(String text) {
+        final int end = text.length();
+        for (int i = 0; i < end; i++) {
             final char c = text.charAt(i);
-            if (c >= 128 || !safe[c]) {
-                return false;
+            if (c == '<' || c == '&' || c == '{' && (i + 1 == end || text.charAt(i + 1) == '{')) {
+                return true;
             }
         }
-        return true;
+        return false;
     }
 
     /** Whether the string value the parser stands on ({@code context} holds it) is to be sanitized. */
@@ -123,11 +112,33 @@ final class SanitizeRules {
         return false;
     }
 
+    /** The sanitizer's output for {@code html}, without the characters no side wants (see the class comment). */
     String sanitize(String html) {
-        return policy.sanitize(html);
+        return withoutUnwanted(policy.sanitize(html));
     }
 
-    boolean[] safeSet() {
-        return safe.clone();
+    /** Tab and newline stay; other C0 controls, DEL, C1 and the bidi overrides and isolates go. */
+    static boolean unwanted(char c) {
+        return c < 0x20 ? c != '\t' && c != '\n'
+                : c >= 0x7f && c <= 0x9f || c >= 0x202a && c <= 0x202e || c >= 0x2066 && c <= 0x2069;
+    }
+
+    /** {@code text} without its {@linkplain #unwanted unwanted} characters; {@code text} itself when it has none. */
+    static String withoutUnwanted(String text) {
+        int i = 0;
+        while (i < text.length() && !unwanted(text.charAt(i))) {
+            i++;
+        }
+        if (i == text.length()) {
+            return text;
+        }
+        final StringBuilder out = new StringBuilder(text.length()).append(text, 0, i);
+        for (; i < text.length(); i++) {
+            final char c = text.charAt(i);
+            if (!unwanted(c)) {
+                out.append(c);
+            }
+        }
+        return out.toString();
     }
 }

@@ -50,33 +50,92 @@ class SanitizeTest {
         return ContentRules.compile(Rules.messages(Rules.jsonPolicy(anySchema, true), Rules.sanitize(html, fields), List.of()));
     }
 
+    /**
+     * Text with no {@code <}, no {@code &} and no {@code {{} cannot hold markup: it passes byte for
+     * byte, as a whole message and as a JSON field, though the sanitizer would encode {@code =},
+     * quotes, {@code +}, {@code @} and the backtick. (Until this rule, {@code a = b} reached the
+     * upstream as {@code a &#61; b} and was audited as modified.)
+     */
     @Test
-    void theUnchangingSetComesFromTheSanitizerAndHolds() {
+    void textThatCannotHoldMarkupPassesByteForByte() throws Exception {
+        final String alphabet = "abzAZ09 .,:;?!()[]}-_=+\"'`@#$%^*/\\|~>\t\n\r\u0001\u007f\u0085\u202e\u00e9\u4e2d\u2028";
+        final SplittableRandom random = new SplittableRandom(7);
         for (MessagePolicy.Html html : List.of(MessagePolicy.Html.STRIP, MessagePolicy.Html.FORMATTING)) {
-            final SanitizeRules rules = SanitizeRules.compile(new MessagePolicy.SanitizePolicy(html, List.of()));
-            final boolean[] safe = rules.safeSet();
-            final StringBuilder alphabet = new StringBuilder();
-            for (char c = 0; c < 128; c++) {
-                if (safe[c]) {
-                    alphabet.append(c);
-                }
-            }
-            // Plain chat text is covered; markup, entities, quotes and '=' are not.
-            assertThat(alphabet.toString().chars()).contains((int) 'a', (int) 'z', (int) 'A', (int) 'Z', (int) '0', (int) '9',
-                    (int) ' ', (int) '.', (int) ',', (int) ':', (int) '?', (int) '!', (int) '(', (int) '-', (int) '\n')
-                    .doesNotContain((int) '<', (int) '>', (int) '&', (int) '"', (int) '\'', (int) '=', (int) '`', (int) '+', (int) '{');
-            final SplittableRandom random = new SplittableRandom(7);
-            for (int n = 0; n < 10_000; n++) {
+            final ContentRules text = textRoute(html);
+            final ContentRules json = jsonRoute(html, "$.text");
+            assertThat(inspect(text, "a = b")).isEqualTo(Verdict.ALLOW);
+            assertThat(inspect(json, "{\"text\":\"a = b\"}")).isEqualTo(Verdict.ALLOW);
+            for (int n = 0; n < 5_000; n++) {
                 final StringBuilder s = new StringBuilder();
-                final int length = random.nextInt(40);
-                for (int i = 0; i < length; i++) {
+                for (int i = random.nextInt(40); i > 0; i--) {
                     s.append(alphabet.charAt(random.nextInt(alphabet.length())));
                 }
-                final String text = s.toString();
-                assertThat(rules.sanitize(text)).as("%s: %s", html, text).isEqualTo(text);
-                assertThat(rules.unchanging(text)).isTrue();
+                final String plain = s.toString();
+                assertThat(inspect(text, plain)).as("%s: %s", html, plain).isEqualTo(Verdict.ALLOW);
+                assertThat(inspect(json, "{\"text\":" + MAPPER.writeValueAsString(plain) + "}")).as("%s: %s", html, plain)
+                        .isEqualTo(Verdict.ALLOW);
             }
+            // One '<' or '&' and the sanitizer runs, and its output goes upstream whole.
+            assertThat(inspect(text, "a = b & c")).isEqualTo(new Verdict.Rewrite("a &#61; b &amp; c", Reason.SANITIZED,
+                    "sanitized the message as HTML"));
+            // The sanitizer's guard against template injection (AngularJS) is kept.
+            assertThat(inspect(text, "{{x}}")).isEqualTo(new Verdict.Rewrite("{<!-- -->{x}}", Reason.SANITIZED,
+                    "sanitized the message as HTML"));
+            assertThat(inspect(json, "{\"text\":\"ends with {\"}")).isInstanceOf(Verdict.Rewrite.class);
         }
+    }
+
+    /**
+     * Character references decode to controls and bidi overrides; what the sanitizer returns has them
+     * removed (tab and newline stay), here and in text it rewrote for other reasons.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("unwantedReferences")
+    void controlAndBidiCharactersTheSanitizerProducesAreRemoved(String reference) {
+        assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "a" + reference + "b"))
+                .isEqualTo(new Verdict.Rewrite("ab", Reason.SANITIZED, "sanitized the message as HTML"));
+        assertThat(inspect(jsonRoute(MessagePolicy.Html.FORMATTING, "$.text"), "{\"text\":\"a" + reference + "b\"}"))
+                .isEqualTo(new Verdict.Rewrite("{\"text\":\"ab\"}", Reason.SANITIZED, "sanitized $.text"));
+    }
+
+    static Stream<String> unwantedReferences() {
+        return Stream.of("&#x202e;", "&#x202a;", "&#x2066;", "&#x2069;", "&#x85;", "&#x9f;", "&#x80;", "&#x7f;", "&#13;", "&#x1b;",
+                "&#1;");
+    }
+
+    @Test
+    void tabAndNewlineFromReferencesStayAndRawControlsGoWhereverTheSanitizerRuns() {
+        assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "a&#9;b&#10;c"))
+                .isEqualTo(new Verdict.Rewrite("a\tb\nc", Reason.SANITIZED, "sanitized the message as HTML"));
+        assertThat(inspect(textRoute(MessagePolicy.Html.FORMATTING), "<b>x\u202e\r\u0085</b>\n"))
+                .isEqualTo(new Verdict.Rewrite("<b>x</b>\n", Reason.SANITIZED, "sanitized the message as HTML"));
+    }
+
+    /** The sanitizer decodes character references: its output is judged again, deny rules and schema. */
+    @Test
+    void theRewriteIsJudgedAgainByTheDenyRulesAndTheSchema() {
+        final Path schema = Rules.write(dir, "short.json", """
+                {"type":"object","properties":{"text":{"type":"string","maxLength":20},"name":{"type":"string","pattern":"^[^:]*$"}}}""");
+        final ContentRules rules = ContentRules.compile(Rules.messages(Rules.jsonPolicy(schema, true),
+                Rules.sanitize(MessagePolicy.Html.STRIP),
+                Rules.denyRules("sqli", "(?i)union\\s+select", "js-url", "(?i)javascript:")));
+        assertThat(inspect(rules, "{\"text\":\"un&#105;on select\"}"))
+                .isEqualTo(new Verdict.Deny(Reason.PATTERN_DENIED, "sanitized, rule sqli matched"));
+        assertThat(inspect(rules, "{\"text\":\"jav&#x61;script:x\"}"))
+                .isEqualTo(new Verdict.Deny(Reason.PATTERN_DENIED, "sanitized, rule js-url matched"));
+        // 19 characters pass maxLength 20; "Tom &amp; Jerry &amp; Spike" does not.
+        assertThat(inspect(rules, "{\"text\":\"Tom & Jerry & Spike\"}"))
+                .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "sanitized, $.text: longer than 20 characters"));
+        assertThat(inspect(rules, "{\"name\":\"alice&#58;admin\"}"))
+                .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "sanitized, $.name: does not match ^[^:]*$"));
+        // A rewrite that breaks nothing goes on.
+        assertThat(inspect(rules, "{\"text\":\"<b>hi</b> &#105;\"}"))
+                .isEqualTo(new Verdict.Rewrite("{\"text\":\"hi i\"}", Reason.SANITIZED, "sanitized $.text"));
+        // Whole text too, where the decoded form would be JSON-escaped for an upstream that decodes it.
+        final ContentRules text = ContentRules.compile(Rules.messages(Optional.empty(), Rules.sanitize(MessagePolicy.Html.STRIP),
+                Rules.denyRules("js-url", "(?i)javascript:")));
+        assertThat(inspect(text, "<i>jav&#x61;script&#58;alert(1)</i>"))
+                .isEqualTo(new Verdict.Deny(Reason.PATTERN_DENIED, "sanitized, rule js-url matched"));
     }
 
     /** Entries from OWASP's XSS filter evasion cheat sheet, and variants. */
