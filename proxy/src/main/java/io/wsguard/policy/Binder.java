@@ -819,7 +819,7 @@ final class Binder {
 
     private Optional<MessagePolicy.JsonPolicy> json(YNode node, String path) {
         final Optional<Fields> fields = fields(node, path, List.of("required", "schema", "typeField", "schemas"),
-                "a map with schema, or typeField and schemas");
+                "a map with required: true, schema, or typeField and schemas");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
@@ -841,8 +841,10 @@ final class Binder {
         final boolean byType = f.has("typeField") || f.has("schemas");
         if (one && byType) {
             problem(f.map, path, "both schema and typeField/schemas (expected: schema, or typeField and schemas)");
-        } else if (!one && !byType) {
-            problem(f.map, path, "no schema (expected: schema, or typeField and schemas)");
+        } else if (!one && !byType && required.isPresent() && !required.get()) {
+            // required: true alone means "every message is one well-formed JSON document"; without it
+            // and a schema the section would check nothing a user could mean.
+            problem(f.map, path, "no schema (expected: schema, typeField and schemas, or required: true)");
         } else if (byType && f.has("typeField") != f.has("schemas")) {
             problem(f.map, path, (f.has("typeField") ? "typeField without schemas" : "schemas without typeField")
                     + " (expected: typeField and schemas together)");

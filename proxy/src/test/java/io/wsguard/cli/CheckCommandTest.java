@@ -135,6 +135,23 @@ class CheckCommandTest {
         assertThat(result.out().lines().count()).isEqualTo(1);
     }
 
+    /** "Every message must be well-formed JSON": {@code required: true} needs no schema. */
+    @Test
+    void jsonRequiredWithoutASchemaIsAccepted() throws Exception {
+        final Result result = run("check", "-c", messagesPolicy("json: { required: true }").toString());
+        assertThat(result.out().strip()).isEqualTo("OK");
+        assertThat(result.exit()).isZero();
+    }
+
+    @Test
+    void jsonWithNeitherASchemaNorRequiredIsReportedAtTheSection() throws Exception {
+        final Path file = messagesPolicy("json: { required: false }");
+        final Result result = run("check", "-c", file.toString());
+        assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
+        assertThat(result.out().strip()).isEqualTo(file + ":9:13: routes[0].messages.json: no schema"
+                + " (expected: schema, typeField and schemas, or required: true)");
+    }
+
     @Test
     void missingSchemaFileIsReportedAtItsField() throws Exception {
         final Path file = messagesPolicy("json: { schema: missing.json }");
