@@ -632,7 +632,8 @@ final class Binder {
 
     private Optional<AuthPolicy.JwtPolicy> jwt(YNode node, String path) {
         final Optional<Fields> fields = fields(node, path, List.of("issuer", "audience", "algorithms", "jwksUri", "jwksFile",
-                "publicKey", "secret", "clockSkew", "tokenSources", "require", "onExpiry"), "a map with algorithms and one key source");
+                "publicKey", "secret", "clockSkew", "tokenSources", "require", "onExpiry", "allowNoExpiry"),
+                "a map with algorithms and one key source");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
@@ -704,11 +705,14 @@ final class Binder {
         });
         final Optional<String> onExpiry = f.get("onExpiry").map(n -> choice(n, f.child("onExpiry"), "close", "ignore"))
                 .orElse(Optional.of("close"));
+        final Optional<Boolean> allowNoExpiry = f.get("allowNoExpiry").map(n -> bool(n, f.child("allowNoExpiry")))
+                .orElse(Optional.of(false));
         if (problems.size() > before) {
             return Optional.empty();
         }
         return Optional.of(new AuthPolicy.JwtPolicy(issuer, audience, algorithms, jwksUri, jwksFile, publicKey, secret,
-                clockSkew.orElseThrow(), tokenSources, require, enumOf(AuthPolicy.OnExpiry.class, onExpiry.orElseThrow())));
+                clockSkew.orElseThrow(), tokenSources, require, enumOf(AuthPolicy.OnExpiry.class, onExpiry.orElseThrow()),
+                allowNoExpiry.orElseThrow()));
     }
 
     private Optional<LimitsPolicy> limits(YNode node, String path) {

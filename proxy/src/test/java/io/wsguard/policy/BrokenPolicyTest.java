@@ -121,6 +121,8 @@ class BrokenPolicyTest {
                         "8:33: routes[0].auth.jwt.algorithms[0]: 'none' is never accepted (expected: a signing algorithm like RS256)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [HS256], secret: s, jwksUri: 'https://a/' } }"),
                         "8:18: routes[0].auth.jwt: 2 key sources (expected: exactly one of jwksUri, jwksFile, publicKey, secret)"),
+                Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [HS256], secret: s, allowNoExpiry: yes } }"),
+                        "8:67: routes[0].auth.jwt.allowNoExpiry: 'yes' is not a boolean (expected: true or false)"),
                 Arguments.of(PolicyFiles.MINIMAL + "    messages: { json: { typeField: type } }\n",
                         "9:23: routes[0].messages.json: typeField without schemas (expected: typeField and schemas together)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("chat] }", "chat], headers: { set: { X-User: '${jwt.sub}' } } }"),

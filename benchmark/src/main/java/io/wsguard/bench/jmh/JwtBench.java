@@ -116,7 +116,7 @@ public class JwtBench {
         }
         final AuthPolicy.JwtPolicy policy = new AuthPolicy.JwtPolicy(Optional.of("bench"), List.of("bench"), List.of(alg),
                 Optional.empty(), Optional.empty(), publicKey, secret, Duration.ofSeconds(30), List.of("header"), Map.of(),
-                AuthPolicy.OnExpiry.CLOSE);
+                AuthPolicy.OnExpiry.CLOSE, false);
         cachedVerifier = JwtVerifier.create(policy, Clock.systemUTC(), Runnable::run, null);
         uncachedVerifier = SmallCacheVerifiers.create(policy, 1);
         token = mint(secret, privateKey, 0);
