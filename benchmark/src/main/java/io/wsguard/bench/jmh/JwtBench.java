@@ -126,9 +126,9 @@ public class JwtBench {
         final OriginAllowListCheck origin = new OriginAllowListCheck(new OriginPolicy(
                 List.of("https://app.bench.test", "https://admin.bench.test", "https://*.cdn.bench.test"), false));
         final TokenSources sources = TokenSources.parse(List.of("header"));
-        cachedChain = new HandshakeChain(List.of(origin, new JwtCheck(cachedVerifier, sources, "header")),
+        cachedChain = new HandshakeChain(List.of(origin, new JwtCheck(cachedVerifier, sources, "header", false)),
                                          io.wsguard.check.Mode.ENFORCE);
-        uncachedChain = new HandshakeChain(List.of(origin, new JwtCheck(uncachedVerifier, sources, "header")),
+        uncachedChain = new HandshakeChain(List.of(origin, new JwtCheck(uncachedVerifier, sources, "header", false)),
                                            io.wsguard.check.Mode.ENFORCE);
         request = BenchRequests.request(Map.of("Origin", "https://app.bench.test", "Authorization", "Bearer " + token));
         for (int i = 0; i < RING; i++) {
