@@ -95,6 +95,16 @@ public final class JwtVerifier implements AutoCloseable {
     /** Header parameters that name a key or a key URL: an attacker's key is no key (RFC 8725 §3.10). */
     private static final List<String> KEY_CARRYING_HEADERS = List.of("jku", "x5u", "jwk", "x5c");
 
+    /**
+     * The latest time claim accepted, in seconds: 9999-12-31T23:59:59Z. nimbus turns a time claim's
+     * seconds into milliseconds without an overflow check ({@code DateUtils.fromSecondsSinceEpoch}),
+     * so {@code nbf: 1e30} would come out as 1969, in the past; wsguard refuses such values first.
+     */
+    static final long MAX_TIME_CLAIM = 253_402_300_799L;
+
+    /** The time claims range-checked before nimbus reads them. */
+    private static final List<String> TIME_CLAIMS = List.of("exp", "nbf", "iat");
+
     /** {@code typ} values accepted: none, JWT, and OAuth access tokens (RFC 9068). */
     private static final Set<String> ACCEPTED_TYPES = Set.of("jwt", "at+jwt", "application/at+jwt");
 
@@ -146,6 +156,7 @@ public final class JwtVerifier implements AutoCloseable {
     private final Set<String> audience;
     private final Duration clockSkew;
     private final Map<String, String> require;
+    private final boolean allowNoExpiry;
     /** Local keys (publicKey, secret, jwksFile); null with jwksUri. */
     private final List<JWK> localKeys;
     /** True for publicKey and secret: one key, so the token's {@code kid} does not matter. */
@@ -172,6 +183,7 @@ public final class JwtVerifier implements AutoCloseable {
         this.audience = Set.copyOf(policy.audience());
         this.clockSkew = policy.clockSkew();
         this.require = new LinkedHashMap<>(policy.require());
+        this.allowNoExpiry = policy.allowNoExpiry();
         this.localKeys = localKeys;
         this.singleKey = singleKey;
         this.keySource = keySource;
@@ -408,9 +420,13 @@ public final class JwtVerifier implements AutoCloseable {
     /** The parsed token, or a {@link JwtResult.Invalid} for everything wrong before keys are needed. */
     private Object parse(String token) {
         int dots = 0;
+        boolean base64Url = true;
         for (int i = 0; i < token.length(); i++) {
-            if (token.charAt(i) == '.') {
+            final char c = token.charAt(i);
+            if (c == '.') {
                 dots++;
+            } else if (!isBase64Url(c)) {
+                base64Url = false;
             }
         }
         if (dots == 4) {
@@ -418,6 +434,12 @@ public final class JwtVerifier implements AutoCloseable {
         }
         if (dots != 2) {
             return invalid("not a signed JWT (expected: 3 dot-separated parts)");
+        }
+        if (!base64Url) {
+            // nimbus' base64url decoder skips what is not in its alphabet, so a signature with a space
+            // or CR LF inside still verifies. The token verified is the token forwarded upstream
+            // (headers.forward: [Authorization]), and it must be one a header can carry.
+            return invalid("not a signed JWT (expected: base64url characters and two dots, no padding)");
         }
         final Header header;
         try {
@@ -513,14 +535,29 @@ public final class JwtVerifier implements AutoCloseable {
         if (!signatureVerifies(jwt, candidates)) {
             return invalid("signature does not verify");
         }
+        // Parsed once, by nimbus: the raw numbers are range-checked, then read as claims.
+        final Map<String, Object> json = jwt.getPayload().toJSONObject();
+        if (json == null) {
+            return invalid("payload is not a JSON claims set with valid registered claims");
+        }
+        for (String name : TIME_CLAIMS) {
+            if (json.get(name) instanceof Number number && !inTimeRange(number)) {
+                return invalid(name + " is outside the representable range (expected: seconds since 1970,"
+                               + " at most " + MAX_TIME_CLAIM + ", the end of year 9999)");
+            }
+        }
         final JWTClaimsSet claims;
         try {
-            claims = jwt.getJWTClaimsSet();
+            claims = JWTClaimsSet.parse(json);
         } catch (ParseException e) {
             return invalid("payload is not a JSON claims set with valid registered claims");
         }
         final Instant now = clock.instant();
         final Date exp = claims.getExpirationTime();
+        if (exp == null && !allowNoExpiry) {
+            // Without exp a token is good forever, and its connection lives until maxLifetime.
+            return invalid("exp is missing (expected: an expiry; auth.jwt.allowNoExpiry: true accepts tokens without one)");
+        }
         if (exp != null && !now.isBefore(exp.toInstant().plus(clockSkew))) {
             return expired();
         }
@@ -636,6 +673,20 @@ public final class JwtVerifier implements AutoCloseable {
     private JwtResult expired() {
         return new JwtResult.Invalid(Reason.TOKEN_EXPIRED, "token expired (exp is past, beyond clockSkew "
                                                            + seconds(clockSkew) + ")");
+    }
+
+    /** JSON numbers come from nimbus' parser as Long or Double; NaN never passes. */
+    private static boolean inTimeRange(Number seconds) {
+        if (seconds instanceof Long || seconds instanceof Integer) {
+            final long value = seconds.longValue();
+            return value >= 0 && value <= MAX_TIME_CLAIM;
+        }
+        final double value = seconds.doubleValue();
+        return value >= 0 && value <= MAX_TIME_CLAIM;
+    }
+
+    private static boolean isBase64Url(char c) {
+        return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_';
     }
 
     private static JwtResult.Invalid invalid(String detail) {

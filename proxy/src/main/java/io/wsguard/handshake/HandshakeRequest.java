@@ -25,6 +25,7 @@ public final class HandshakeRequest {
     private final String clientIp;
     private final String connectionId;
     private volatile Principal principal;
+    private volatile String verifiedToken;
     private final Leases leases = new Leases();
 
     public HandshakeRequest(Request request, String clientIp, String connectionId) {
@@ -91,9 +92,15 @@ public final class HandshakeRequest {
         return p == null ? null : p.subject();
     }
 
+    /** The token that verified, exactly as verified; null before the token check or when none did. */
+    public String verifiedToken() {
+        return verifiedToken;
+    }
+
     /** Called by the token check once the token verified. */
-    public void authenticate(Principal principal) {
+    public void authenticate(Principal principal, String token) {
         this.principal = principal;
+        this.verifiedToken = token;
     }
 
     /**

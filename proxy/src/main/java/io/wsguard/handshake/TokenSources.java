@@ -16,6 +16,11 @@ import org.eclipse.jetty.http.HttpHeader;
  * a subprotocol {@code bearer.<jwt>}, a query parameter or a cookie. The subprotocol and query forms
  * are removed before the upgrade is forwarded: the upstream gets the verified claims it asked for
  * (headers.set), never the credential itself.
+ *
+ * <p>A request may carry one credential, in as many of the sources as it likes: every occurrence
+ * in every source is read, and two that differ make the request ambiguous ({@link Several}). Were
+ * only the first read, the upstream (or any framework on the way that reads another source, or the
+ * last of two values) could act on a credential wsguard never verified.
  */
 public final class TokenSources {
 
@@ -30,11 +35,30 @@ public final class TokenSources {
         COOKIE
     }
 
-    /** A token and where it came from. */
-    public record Found(String token, Kind kind) {
+    /** What a request carries in the route's sources: one token, or more than one credential. */
+    public sealed interface Credentials permits Found, Several {}
+
+    /** A token and where it came from (the first source, in the configured order, that had it). */
+    public record Found(String token, Kind kind) implements Credentials {
         @Override
         public String toString() {
             return "Found[" + kind + "]";
+        }
+    }
+
+    /**
+     * Two credentials that differ: two {@code Authorization} fields, a repeated query parameter or
+     * cookie, two {@code bearer.} subprotocols, or tokens in two sources; {@code first} and
+     * {@code second} say where (they are equal when one source held both).
+     */
+    public record Several(Kind first, Kind second) implements Credentials {
+        /** For the audit detail: where, never what. */
+        public String where() {
+            return first == second ? "two in " + name(first) : name(first) + " and " + name(second);
+        }
+
+        private static String name(Kind kind) {
+            return kind.name().toLowerCase(Locale.ROOT);
         }
     }
 
@@ -73,20 +97,54 @@ public final class TokenSources {
         return sources.stream().filter(s -> s.kind() == Kind.COOKIE).map(Source::name).toList();
     }
 
-    /** The first token found, in the configured order, or null. */
-    public Found find(HandshakeRequest request) {
+    /**
+     * The request's token, from the first source (in the configured order) that has one; or
+     * {@link Several} when the sources hold more than one distinct credential; or null when none
+     * holds a token. The same token in several places is one credential.
+     */
+    public Credentials find(HandshakeRequest request) {
+        final Collector found = new Collector();
         for (Source source : sources) {
-            final String token = switch (source.kind()) {
-                case HEADER -> fromAuthorization(request);
-                case SUBPROTOCOL -> fromSubprotocols(request.subprotocols());
-                case QUERY -> fromQuery(request.query(), source.name());
-                case COOKIE -> fromCookies(request, source.name());
-            };
-            if (token != null && !token.isEmpty()) {
-                return new Found(token, source.kind());
+            switch (source.kind()) {
+                case HEADER -> fromAuthorization(request, found);
+                case SUBPROTOCOL -> fromSubprotocols(request.subprotocols(), found);
+                case QUERY -> fromQuery(request.query(), source.name(), found);
+                case COOKIE -> fromCookies(request, source.name(), found);
             }
         }
-        return null;
+        return found.result();
+    }
+
+    /** Every credential seen, kept as the first and whether another differed from it. */
+    private static final class Collector {
+        private String first;
+        private Kind firstKind;
+        private boolean firstIsToken;
+        private Kind otherKind;
+
+        /**
+         * @param token false for an {@code Authorization} field of another scheme than Bearer: a
+         *     credential all the same, but never one wsguard verifies
+         */
+        void add(Kind kind, String value, boolean token) {
+            if (value.isEmpty()) {
+                return;
+            }
+            if (first == null) {
+                first = value;
+                firstKind = kind;
+                firstIsToken = token;
+            } else if (otherKind == null && (token != firstIsToken || !value.equals(first))) {
+                otherKind = kind;
+            }
+        }
+
+        Credentials result() {
+            if (otherKind != null) {
+                return new Several(firstKind, otherKind);
+            }
+            return first != null && firstIsToken ? new Found(first, firstKind) : null;
+        }
     }
 
     /** Whether token subprotocol entries must be stripped before forwarding. */
@@ -132,39 +190,39 @@ public final class TokenSources {
         return protocol.regionMatches(true, 0, SUBPROTOCOL_PREFIX, 0, SUBPROTOCOL_PREFIX.length());
     }
 
-    private static String fromAuthorization(HandshakeRequest request) {
+    /** Every {@code Authorization} field is a credential; those of the Bearer scheme carry a token. */
+    private static void fromAuthorization(HandshakeRequest request, Collector found) {
         for (HttpField field : request.headers().getFields(HttpHeader.AUTHORIZATION)) {
             final String value = field.getValue().strip();
             if (value.length() > 7 && value.substring(0, 7).toLowerCase(Locale.ROOT).equals("bearer ")) {
-                return value.substring(7).strip();
+                found.add(Kind.HEADER, value.substring(7).strip(), true);
+            } else if (!value.toLowerCase(Locale.ROOT).equals("bearer")) {
+                found.add(Kind.HEADER, value, false);
             }
         }
-        return null;
     }
 
-    private static String fromSubprotocols(List<String> offered) {
+    private static void fromSubprotocols(List<String> offered, Collector found) {
         for (String protocol : offered) {
             if (isTokenSubprotocol(protocol)) {
-                return protocol.substring(SUBPROTOCOL_PREFIX.length());
+                found.add(Kind.SUBPROTOCOL, protocol.substring(SUBPROTOCOL_PREFIX.length()), true);
             }
         }
-        return null;
     }
 
-    private static String fromQuery(String query, String name) {
+    private static void fromQuery(String query, String name, Collector found) {
         if (query == null) {
-            return null;
+            return;
         }
         for (String pair : query.split("&")) {
             final int eq = pair.indexOf('=');
             if (eq > 0 && decode(pair.substring(0, eq)).equals(name)) {
-                return decode(pair.substring(eq + 1));
+                found.add(Kind.QUERY, decode(pair.substring(eq + 1)), true);
             }
         }
-        return null;
     }
 
-    private static String fromCookies(HandshakeRequest request, String name) {
+    private static void fromCookies(HandshakeRequest request, String name, Collector found) {
         for (HttpField field : request.headers().getFields(HttpHeader.COOKIE)) {
             for (String cookie : field.getValue().split(";")) {
                 final int eq = cookie.indexOf('=');
@@ -173,11 +231,10 @@ public final class TokenSources {
                     if (value.length() >= 2 && value.startsWith("\"") && value.endsWith("\"")) {
                         value = value.substring(1, value.length() - 1);
                     }
-                    return value;
+                    found.add(Kind.COOKIE, value, true);
                 }
             }
         }
-        return null;
     }
 
     private static String decode(String text) {

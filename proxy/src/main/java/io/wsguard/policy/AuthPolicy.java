@@ -27,6 +27,8 @@ public record AuthPolicy(Optional<JwtPolicy> jwt) {
      * @param require claim name to required value (equals, or contained in an array or a
      *     space-separated string)
      * @param onExpiry defaults to {@code close}
+     * @param allowNoExpiry defaults to false: a token without {@code exp} is refused, since it
+     *     would be good forever and its connection would live until {@code maxLifetime}
      */
     public record JwtPolicy(
             Optional<String> issuer,
@@ -39,7 +41,8 @@ public record AuthPolicy(Optional<JwtPolicy> jwt) {
             Duration clockSkew,
             List<String> tokenSources,
             Map<String, String> require,
-            OnExpiry onExpiry) {
+            OnExpiry onExpiry,
+            boolean allowNoExpiry) {
 
         public JwtPolicy {
             audience = List.copyOf(audience);

@@ -632,7 +632,8 @@ final class Binder {
 
     private Optional<AuthPolicy.JwtPolicy> jwt(YNode node, String path) {
         final Optional<Fields> fields = fields(node, path, List.of("issuer", "audience", "algorithms", "jwksUri", "jwksFile",
-                "publicKey", "secret", "clockSkew", "tokenSources", "require", "onExpiry"), "a map with algorithms and one key source");
+                "publicKey", "secret", "clockSkew", "tokenSources", "require", "onExpiry", "allowNoExpiry"),
+                "a map with algorithms and one key source");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
@@ -669,9 +670,15 @@ final class Binder {
         final Optional<Path> publicKey = f.get("publicKey").flatMap(n -> file(n, f.child("publicKey")));
         final Optional<Secret> secret = f.get("secret").flatMap(n -> secret(n, f.child("secret")));
         secret.filter(Secret::isEmpty).ifPresent(s -> problemAt(f.child("secret"), "is empty (expected: a secret of at least 32 bytes)"));
-        final long sources = List.of("jwksUri", "jwksFile", "publicKey", "secret").stream().filter(f::has).count();
-        if (sources != 1) {
-            problem(f.map, path, (sources == 0 ? "no key source" : sources + " key sources")
+        final List<String> keySources = f.keys().stream()
+                .filter(List.of("jwksUri", "jwksFile", "publicKey", "secret")::contains).toList(); // as written
+        if (keySources.isEmpty()) {
+            problem(f.map, path, "no key source (expected: exactly one of jwksUri, jwksFile, publicKey, secret)");
+        }
+        // At the key that conflicts, not at the map: the first source alone would have been fine.
+        for (String extra : keySources.subList(Math.min(1, keySources.size()), keySources.size())) {
+            final Scalar key = f.map.entries().stream().map(Entry::key).filter(k -> k.text().equals(extra)).findFirst().orElseThrow();
+            problem(key, f.child(extra), "a second key source, next to " + keySources.get(0)
                     + " (expected: exactly one of jwksUri, jwksFile, publicKey, secret)");
         }
         final Optional<Duration> clockSkew = f.get("clockSkew").map(n -> duration(n, f.child("clockSkew"), false))
@@ -704,11 +711,14 @@ final class Binder {
         });
         final Optional<String> onExpiry = f.get("onExpiry").map(n -> choice(n, f.child("onExpiry"), "close", "ignore"))
                 .orElse(Optional.of("close"));
+        final Optional<Boolean> allowNoExpiry = f.get("allowNoExpiry").map(n -> bool(n, f.child("allowNoExpiry")))
+                .orElse(Optional.of(false));
         if (problems.size() > before) {
             return Optional.empty();
         }
         return Optional.of(new AuthPolicy.JwtPolicy(issuer, audience, algorithms, jwksUri, jwksFile, publicKey, secret,
-                clockSkew.orElseThrow(), tokenSources, require, enumOf(AuthPolicy.OnExpiry.class, onExpiry.orElseThrow())));
+                clockSkew.orElseThrow(), tokenSources, require, enumOf(AuthPolicy.OnExpiry.class, onExpiry.orElseThrow()),
+                allowNoExpiry.orElseThrow()));
     }
 
     private Optional<LimitsPolicy> limits(YNode node, String path) {

@@ -127,7 +127,7 @@ final class CompiledPolicy {
                     RouteMatcher.from(route.match()),
                     new HandshakeChain(checks, route.mode()),
                     new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
-                    new UpstreamHeaders(route.upstream().headers(), tokens == null ? List.of() : tokens.cookieNames()),
+                    new UpstreamHeaders(route.upstream().headers(), tokens),
                     tokens,
                     messageRules[0],
                     messageRules[1],
@@ -186,7 +186,10 @@ final class CompiledPolicy {
                 throw new CheckConfigException("auth.jwt." + e.field(), e.getMessage());
             }
             resources.add(verifier);
-            checks.add(new JwtCheck(verifier, TokenSources.parse(jwt.tokenSources()), String.join(", ", jwt.tokenSources())));
+            // A token without sub would be counted against no subject: with perSubject limits it is refused.
+            final boolean subjectRequired = limits.connectionsPerSubject().isPresent() || limits.messagesPerSubject().isPresent();
+            checks.add(new JwtCheck(verifier, TokenSources.parse(jwt.tokenSources()), String.join(", ", jwt.tokenSources()),
+                                    subjectRequired));
         }
         // Connection caps count per instance even with a Redis store: sharing live connection
         // counts needs leases renewed by heartbeats (a crashed instance's slots must expire).

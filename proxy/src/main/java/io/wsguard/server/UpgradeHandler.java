@@ -187,7 +187,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final UpstreamConnector.Request upstreamRequest = new UpstreamConnector.Request(
                 suffix,
                 tokens == null ? handshake.query() : tokens.forwardedQuery(handshake.query()),
-                route.headers().build(request, peer, policy.trustedProxies().isTrusted(peer), principal),
+                route.headers().build(request, peer, policy.trustedProxies().isTrusted(peer), principal, handshake.verifiedToken()),
                 tokens == null ? handshake.subprotocols() : tokens.forwardedSubprotocols(handshake.subprotocols()),
                 offerDeflate ? List.of(DEFLATE) : List.of(),
                 upstreamConfig,

@@ -1,6 +1,7 @@
 package io.wsguard.server;
 
 import io.wsguard.auth.Principal;
+import io.wsguard.handshake.TokenSources;
 import io.wsguard.policy.UpstreamPolicy.HeadersPolicy;
 import java.util.HashSet;
 import java.util.List;
@@ -23,6 +24,11 @@ import org.eclipse.jetty.server.Request;
  * <p>{@code ${jwt.CLAIM}} in a set value expands to the verified token's claim. A header the route
  * sets is never copied from the client, whatever its case, so a client cannot smuggle in an
  * {@code X-User} of its choosing; when a claim the value needs is absent, the header is left out.
+ *
+ * <p>On a route that verifies tokens, a forwarded {@code Authorization} is never the client's field:
+ * it is {@code Bearer <the token that verified>}, whichever source the token came from, or absent
+ * when none verified (monitor mode). The client's field could hold another credential than the
+ * one verified, and the upstream would act on it.
  */
 final class UpstreamHeaders {
 
@@ -37,17 +43,23 @@ final class UpstreamHeaders {
 
     private final List<String> forward;
     private final List<String> tokenCookies;
+    private final boolean verifiesTokens;
     private final Map<String, String> set;
     private final Set<String> setLower;
     private final Set<String> removed;
 
     UpstreamHeaders(HeadersPolicy policy) {
-        this(policy, List.of());
+        this(policy, null);
     }
 
-    /** {@code tokenCookies}: the route's {@code cookie:NAME} token sources, kept out of a forwarded Cookie. */
-    UpstreamHeaders(HeadersPolicy policy, List<String> tokenCookies) {
-        this.tokenCookies = List.copyOf(tokenCookies);
+    /**
+     * @param tokens the route's token sources, or null for {@code auth: none}: its {@code cookie:NAME}
+     *     sources are kept out of a forwarded Cookie, and with any a forwarded Authorization is the
+     *     verified token
+     */
+    UpstreamHeaders(HeadersPolicy policy, TokenSources tokens) {
+        this.tokenCookies = tokens == null ? List.of() : tokens.cookieNames();
+        this.verifiesTokens = tokens != null;
         this.forward = policy.forward();
         this.set = policy.set();
         final Set<String> removed = new HashSet<>();
@@ -66,13 +78,21 @@ final class UpstreamHeaders {
      * @param peerIp the TCP peer, appended to X-Forwarded-For
      * @param peerTrusted whether the TCP peer is a trusted proxy, whose forwarded headers we extend
      * @param principal the verified token's principal, or null when the route has no token
+     * @param verifiedToken the token that verified, or null
      */
-    HttpFields build(Request request, String peerIp, boolean peerTrusted, Principal principal) {
+    HttpFields build(Request request, String peerIp, boolean peerTrusted, Principal principal, String verifiedToken) {
         final HttpFields incoming = request.getHeaders();
         final HttpFields.Mutable out = HttpFields.build();
         for (String name : forward) {
             final String lower = name.toLowerCase(Locale.ROOT);
             if (NEVER_COPIED.contains(lower) || removed.contains(lower) || setLower.contains(lower)) {
+                continue;
+            }
+            if (verifiesTokens && lower.equals("authorization")) {
+                if (verifiedToken != null) {
+                    // The verifier took only base64url and dots: nothing here can split a header.
+                    out.put(HttpHeader.AUTHORIZATION, "Bearer " + verifiedToken);
+                }
                 continue;
             }
             for (HttpField field : incoming) {

@@ -172,7 +172,7 @@ final class JwtFixtures {
         return new Policy(List.of(algorithms));
     }
 
-    /** A small builder over {@link AuthPolicy.JwtPolicy}, whose record has eleven components. */
+    /** A small builder over {@link AuthPolicy.JwtPolicy}, whose record has twelve components. */
     static final class Policy {
         private final List<String> algorithms;
         private Optional<String> issuer = Optional.of(ISSUER);
@@ -183,6 +183,7 @@ final class JwtFixtures {
         private Optional<Secret> secret = Optional.empty();
         private Duration clockSkew = Duration.ofSeconds(30);
         private Map<String, String> require = Map.of("scope", "chat:write");
+        private boolean allowNoExpiry;
 
         Policy(List<String> algorithms) {
             this.algorithms = algorithms;
@@ -218,6 +219,11 @@ final class JwtFixtures {
             return this;
         }
 
+        Policy allowNoExpiry() {
+            allowNoExpiry = true;
+            return this;
+        }
+
         Policy noIssuerOrAudience() {
             issuer = Optional.empty();
             audience = List.of();
@@ -226,7 +232,7 @@ final class JwtFixtures {
 
         AuthPolicy.JwtPolicy build() {
             return new AuthPolicy.JwtPolicy(issuer, audience, algorithms, jwksUri, jwksFile, publicKey, secret, clockSkew,
-                                            List.of("header"), require, AuthPolicy.OnExpiry.CLOSE);
+                                            List.of("header"), require, AuthPolicy.OnExpiry.CLOSE, allowNoExpiry);
         }
     }
 }

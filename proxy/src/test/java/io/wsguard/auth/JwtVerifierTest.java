@@ -19,6 +19,8 @@ import com.nimbusds.jose.JWEAlgorithm;
 import com.nimbusds.jose.JWEHeader;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.JWSObject;
+import com.nimbusds.jose.Payload;
 import com.nimbusds.jose.crypto.RSAEncrypter;
 import com.nimbusds.jose.jwk.JWK;
 import com.nimbusds.jose.jwk.RSAKey;
@@ -163,7 +165,13 @@ class JwtVerifierTest {
                 row("cut after the payload", Verifier.RS256_PUBLIC_KEY, () -> parts[0] + "." + parts[1],
                     Reason.TOKEN_INVALID, "3 dot-separated parts"),
                 row("garbage", Verifier.RS256_PUBLIC_KEY, () -> "this is not a token", Reason.TOKEN_INVALID, "not a signed JWT"),
-                row("garbage in three parts", Verifier.RS256_PUBLIC_KEY, () -> "%%%.&&&.***", Reason.TOKEN_INVALID, "header"),
+                row("garbage in three parts", Verifier.RS256_PUBLIC_KEY, () -> "%%%.&&&.***", Reason.TOKEN_INVALID,
+                    "base64url characters"),
+                // nimbus' decoder skips these and the signature still verifies: refused before it.
+                row("CR LF inside the signature", Verifier.RS256_PUBLIC_KEY,
+                    () -> valid.substring(0, valid.length() - 4) + "\r\nX: " + valid.substring(valid.length() - 4),
+                    Reason.TOKEN_INVALID, "base64url characters"),
+                row("padded", Verifier.RS256_PUBLIC_KEY, () -> valid + "=", Reason.TOKEN_INVALID, "base64url characters"),
                 row("empty", Verifier.RS256_PUBLIC_KEY, () -> "", Reason.TOKEN_INVALID, "empty"),
                 row("JWE", Verifier.RS256_PUBLIC_KEY, jwe::serialize, Reason.TOKEN_INVALID, "JWE"),
                 row("crit header", Verifier.RS256_PUBLIC_KEY,
@@ -330,12 +338,64 @@ class JwtVerifierTest {
     }
 
     @Test
-    void tokenWithoutExpIsAccepted() {
+    void tokenWithoutExpIsRefusedUnlessAllowNoExpiry() {
         final String token = sign(signer(SECRET_32), JWSAlgorithm.HS256, goodClaims().expirationTime(null).build());
-        try (JwtVerifier verifier = verifier(policy("HS256").secret(SECRET_32).build(), new MutableClock(NOW))) {
-            final JwtResult result = verify(verifier, token);
+        try (JwtVerifier strict = verifier(policy("HS256").secret(SECRET_32).build(), new MutableClock(NOW));
+             JwtVerifier lenient = verifier(policy("HS256").secret(SECRET_32).allowNoExpiry().build(), new MutableClock(NOW))) {
+            final JwtResult refused = verify(strict, token);
+            assertThat(refused).isEqualTo(new JwtResult.Invalid(Reason.TOKEN_INVALID,
+                    "exp is missing (expected: an expiry; auth.jwt.allowNoExpiry: true accepts tokens without one)"));
+
+            final JwtResult result = verify(lenient, token);
             assertThat(result).isInstanceOf(JwtResult.Valid.class);
             assertThat(((JwtResult.Valid) result).principal().expiresAt()).isEmpty();
+        }
+    }
+
+    /**
+     * Time claims nimbus would turn into a date by {@code seconds * 1000} without an overflow check:
+     * {@code nbf: 1e30} came out as 1969-12-31T23:59:59Z, in the past, and the token passed.
+     */
+    static Stream<Arguments> timeClaimsOutOfRange() {
+        final long exp = NOW.plus(Duration.ofMinutes(10)).getEpochSecond();
+        final long now = NOW.getEpochSecond();
+        return Stream.of(
+                Arguments.of("nbf", "\"nbf\":1e30,\"exp\":" + exp),
+                Arguments.of("nbf", "\"nbf\":9223372036854775807,\"exp\":" + exp),
+                Arguments.of("nbf", "\"nbf\":-1e30,\"exp\":" + exp),
+                Arguments.of("exp", "\"exp\":1e30"),
+                Arguments.of("exp", "\"exp\":99999999999999999999"),
+                Arguments.of("exp", "\"exp\":-1"),
+                Arguments.of("exp", "\"exp\":253402300800"),
+                Arguments.of("iat", "\"iat\":1e300,\"exp\":" + exp),
+                Arguments.of("iat", "\"iat\":-" + now + ",\"exp\":" + exp));
+    }
+
+    @ParameterizedTest(name = "{1}")
+    @MethodSource("timeClaimsOutOfRange")
+    void timeClaimOutsideTheRepresentableRangeIsRefusedNamingTheClaim(String claim, String times) throws Exception {
+        final String json = "{\"sub\":\"alice\",\"iss\":\"" + ISSUER + "\",\"aud\":\"" + AUDIENCE
+                            + "\",\"scope\":\"chat:write\"," + times + "}";
+        final JWSObject jws = new JWSObject(new JWSHeader(JWSAlgorithm.HS256), new Payload(json));
+        jws.sign(signer(SECRET_32));
+        try (JwtVerifier verifier = verifier(policy("HS256").secret(SECRET_32).build(), new MutableClock(NOW))) {
+            assertThat(verify(verifier, jws.serialize())).isEqualTo(new JwtResult.Invalid(Reason.TOKEN_INVALID,
+                    claim + " is outside the representable range (expected: seconds since 1970, at most 253402300799,"
+                    + " the end of year 9999)"));
+        }
+    }
+
+    @Test
+    void timeClaimsAtTheEdgesOfTheRangeAndWithFractionsAreRead() throws Exception {
+        final String json = "{\"sub\":\"alice\",\"iss\":\"" + ISSUER + "\",\"aud\":\"" + AUDIENCE
+                            + "\",\"scope\":\"chat:write\",\"iat\":0,\"nbf\":" + (NOW.getEpochSecond() - 1) + ".5"
+                            + ",\"exp\":253402300799}";
+        final JWSObject jws = new JWSObject(new JWSHeader(JWSAlgorithm.HS256), new Payload(json));
+        jws.sign(signer(SECRET_32));
+        try (JwtVerifier verifier = verifier(policy("HS256").secret(SECRET_32).build(), new MutableClock(NOW))) {
+            final JwtResult result = verify(verifier, jws.serialize());
+            assertThat(result).isInstanceOf(JwtResult.Valid.class);
+            assertThat(((JwtResult.Valid) result).principal().expiresAt()).contains(Instant.parse("9999-12-31T23:59:59Z"));
         }
     }
 

@@ -25,7 +25,7 @@ class ConnectionLimitCheckTest {
     private static HandshakeRequest request(String ip, String subject) {
         final HandshakeRequest request = new HandshakeRequest(null, ip, "c1");
         if (subject != null) {
-            request.authenticate(new Principal(subject, Map.of("sub", subject), Optional.empty()));
+            request.authenticate(new Principal(subject, Map.of("sub", subject), Optional.empty()), "a token");
         }
         return request;
     }

@@ -120,7 +120,21 @@ class BrokenPolicyTest {
                 Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [none], secret: s } }"),
                         "8:33: routes[0].auth.jwt.algorithms[0]: 'none' is never accepted (expected: a signing algorithm like RS256)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [HS256], secret: s, jwksUri: 'https://a/' } }"),
-                        "8:18: routes[0].auth.jwt: 2 key sources (expected: exactly one of jwksUri, jwksFile, publicKey, secret)"),
+                        "8:52: routes[0].auth.jwt.jwksUri: a second key source, next to secret"
+                        + " (expected: exactly one of jwksUri, jwksFile, publicKey, secret)"),
+                // Block style: at the conflicting key's own line, each one after the first.
+                Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth:\n      jwt:\n        algorithms: [RS256]\n"
+                        + "        jwksUri: 'https://a/'\n        publicKey: k.pem\n        secret: s"),
+                        "12:9: routes[0].auth.jwt.publicKey: a second key source, next to jwksUri"
+                        + " (expected: exactly one of jwksUri, jwksFile, publicKey, secret)"),
+                Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth:\n      jwt:\n        algorithms: [RS256]\n"
+                        + "        jwksUri: 'https://a/'\n        publicKey: k.pem\n        secret: s"),
+                        "13:9: routes[0].auth.jwt.secret: a second key source, next to jwksUri"
+                        + " (expected: exactly one of jwksUri, jwksFile, publicKey, secret)"),
+                Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [HS256] } }"),
+                        "8:18: routes[0].auth.jwt: no key source (expected: exactly one of jwksUri, jwksFile, publicKey, secret)"),
+                Arguments.of(PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [HS256], secret: s, allowNoExpiry: yes } }"),
+                        "8:67: routes[0].auth.jwt.allowNoExpiry: 'yes' is not a boolean (expected: true or false)"),
                 Arguments.of(PolicyFiles.MINIMAL + "    messages: { json: { typeField: type } }\n",
                         "9:23: routes[0].messages.json: typeField without schemas (expected: typeField and schemas together)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("chat] }", "chat], headers: { set: { X-User: '${jwt.sub}' } } }"),

@@ -30,6 +30,13 @@ public final class RawUpgrade implements AutoCloseable {
 
     /** Sends the upgrade for {@code path} to 127.0.0.1:{@code port} with {@code extra} headers and reads the response head. */
     public static RawUpgrade send(int port, String path, Map<String, String> extra) throws IOException {
+        final java.util.List<String> lines = new java.util.ArrayList<>(extra.size());
+        extra.forEach((name, value) -> lines.add(name + ": " + value));
+        return sendLines(port, path, lines);
+    }
+
+    /** As {@link #send}, with the extra header lines as written ({@code "Name: value"}): a name may come twice. */
+    public static RawUpgrade sendLines(int port, String path, java.util.List<String> extraLines) throws IOException {
         final Socket socket = new Socket("127.0.0.1", port);
         socket.setSoTimeout(15_000);
         final StringBuilder request = new StringBuilder()
@@ -39,7 +46,7 @@ public final class RawUpgrade implements AutoCloseable {
                 .append("Connection: Upgrade\r\n")
                 .append("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
                 .append("Sec-WebSocket-Version: 13\r\n");
-        extra.forEach((name, value) -> request.append(name).append(": ").append(value).append("\r\n"));
+        extraLines.forEach(line -> request.append(line).append("\r\n"));
         request.append("\r\n");
         final OutputStream out = socket.getOutputStream();
         out.write(request.toString().getBytes(StandardCharsets.US_ASCII));

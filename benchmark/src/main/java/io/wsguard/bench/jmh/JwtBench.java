@@ -116,7 +116,7 @@ public class JwtBench {
         }
         final AuthPolicy.JwtPolicy policy = new AuthPolicy.JwtPolicy(Optional.of("bench"), List.of("bench"), List.of(alg),
                 Optional.empty(), Optional.empty(), publicKey, secret, Duration.ofSeconds(30), List.of("header"), Map.of(),
-                AuthPolicy.OnExpiry.CLOSE);
+                AuthPolicy.OnExpiry.CLOSE, false);
         cachedVerifier = JwtVerifier.create(policy, Clock.systemUTC(), Runnable::run, null);
         uncachedVerifier = SmallCacheVerifiers.create(policy, 1);
         token = mint(secret, privateKey, 0);
@@ -126,9 +126,9 @@ public class JwtBench {
         final OriginAllowListCheck origin = new OriginAllowListCheck(new OriginPolicy(
                 List.of("https://app.bench.test", "https://admin.bench.test", "https://*.cdn.bench.test"), false));
         final TokenSources sources = TokenSources.parse(List.of("header"));
-        cachedChain = new HandshakeChain(List.of(origin, new JwtCheck(cachedVerifier, sources, "header")),
+        cachedChain = new HandshakeChain(List.of(origin, new JwtCheck(cachedVerifier, sources, "header", false)),
                                          io.wsguard.check.Mode.ENFORCE);
-        uncachedChain = new HandshakeChain(List.of(origin, new JwtCheck(uncachedVerifier, sources, "header")),
+        uncachedChain = new HandshakeChain(List.of(origin, new JwtCheck(uncachedVerifier, sources, "header", false)),
                                            io.wsguard.check.Mode.ENFORCE);
         request = BenchRequests.request(Map.of("Origin", "https://app.bench.test", "Authorization", "Bearer " + token));
         for (int i = 0; i < RING; i++) {

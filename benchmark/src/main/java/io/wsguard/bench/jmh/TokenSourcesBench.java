@@ -42,19 +42,19 @@ public class TokenSourcesBench {
         subprotocol = TokenSources.parse(List.of("subprotocol"));
         withHeader = BenchRequests.request(Map.of("Authorization", "Bearer " + TOKEN));
         withSubprotocol = BenchRequests.request(Map.of("Sec-WebSocket-Protocol", "chat.v1, bearer." + TOKEN));
-        if (findHeader() == null || findSubprotocol() == null
-            || !TOKEN.equals(findHeader().token()) || !TOKEN.equals(findSubprotocol().token())) {
+        if (!(findHeader() instanceof TokenSources.Found h && TOKEN.equals(h.token()))
+            || !(findSubprotocol() instanceof TokenSources.Found p && TOKEN.equals(p.token()))) {
             throw new IllegalStateException("token not found");
         }
     }
 
     @Benchmark
-    public TokenSources.Found findHeader() {
+    public TokenSources.Credentials findHeader() {
         return header.find(BenchRequests.handshake(withHeader));
     }
 
     @Benchmark
-    public TokenSources.Found findSubprotocol() {
+    public TokenSources.Credentials findSubprotocol() {
         return subprotocol.find(BenchRequests.handshake(withSubprotocol));
     }
 }
