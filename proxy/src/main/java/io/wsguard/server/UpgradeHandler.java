@@ -12,9 +12,11 @@ import io.wsguard.relay.SelectorAffinity;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.relay.UpstreamRefusedException;
 import io.wsguard.route.RequestPaths;
+import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
+import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.Handler;
@@ -119,6 +121,12 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         if (!handshaker.isWebSocketUpgradeRequest(request)) {
             response.getHeaders().put(HttpHeader.UPGRADE, "websocket");
             refuse(request, response, callback, route, handshake, Reason.NOT_WEBSOCKET, "not a WebSocket upgrade request");
+            return true;
+        }
+        final String badUpgrade = upgradeProblem(request);
+        if (badUpgrade != null) {
+            // Before the upstream is dialed: Jetty checks these only when the client's upgrade completes.
+            refuse(request, response, callback, route, handshake, Reason.INVALID_UPGRADE, badUpgrade);
             return true;
         }
         if (server.isDraining()) {
@@ -299,6 +307,37 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final String name = route == null ? null : route.name();
         server.metrics().route(name).blocked(deny.reason(), 1);
         server.auditor().handshake(name, handshake, deny, mode);
+    }
+
+    /**
+     * What makes an upgrade request one RFC 6455 §4.2.1 says to answer with 400, or null: an
+     * {@code Upgrade} without {@code websocket}, or a {@code Sec-WebSocket-Key} that is missing,
+     * repeated (§11.3.1: it must not appear more than once) or not 16 bytes in base64. Jetty's
+     * handshaker takes any key value, and would answer 101. ({@code Upgrade} without
+     * {@code Connection: upgrade} never gets here: Jetty answers 400 itself.)
+     */
+    static String upgradeProblem(Request request) {
+        final HttpFields headers = request.getHeaders();
+        if (!headers.contains(HttpHeader.UPGRADE, "websocket")) {
+            return "Upgrade does not name websocket";
+        }
+        final List<String> keys = headers.getValuesList(HttpHeader.SEC_WEBSOCKET_KEY);
+        if (keys.size() != 1) {
+            return keys.isEmpty() ? "no Sec-WebSocket-Key" : "more than one Sec-WebSocket-Key";
+        }
+        // 16 bytes are 24 base64 characters, the last two '=': the decoder alone would also take the
+        // key without its padding. The parser has trimmed the value; whitespace inside it is refused.
+        final String key = keys.get(0);
+        if (key.length() == 24 && key.endsWith("==")) {
+            try {
+                if (Base64.getDecoder().decode(key).length == 16) {
+                    return null;
+                }
+            } catch (IllegalArgumentException notBase64) {
+                // refused below
+            }
+        }
+        return "Sec-WebSocket-Key is not 16 bytes in base64";
     }
 
     private static boolean isUri(Request request) {
