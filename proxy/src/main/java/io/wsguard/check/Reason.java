@@ -35,6 +35,8 @@ public enum Reason {
     SCHEMA_VIOLATION(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
     PATTERN_DENIED(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
     SANITIZED(Stage.MESSAGE, 0, 0),
+    /** Client query parameters that named one the target's URI fixes were dropped (never refuses). */
+    QUERY_OVERRIDE(Stage.HANDSHAKE, 0, 0),
     /** The idle timeout or {@code maxLifetime} ended the connection, or its token expired. */
     SESSION_EXPIRED(Stage.SESSION, 0, CloseCodes.POLICY_VIOLATION),
     UPSTREAM_UNAVAILABLE(Stage.HANDSHAKE, 502, CloseCodes.BAD_GATEWAY),

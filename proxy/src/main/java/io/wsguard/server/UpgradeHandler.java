@@ -11,9 +11,11 @@ import io.wsguard.relay.ProxySession;
 import io.wsguard.relay.SelectorAffinity;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.relay.UpstreamRefusedException;
+import io.wsguard.route.QueryNames;
 import io.wsguard.route.RequestPaths;
 import java.util.Base64;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.http.HttpFields;
@@ -194,7 +196,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final TokenSources tokens = route.tokens();
         final UpstreamConnector.Request upstreamRequest = new UpstreamConnector.Request(
                 suffix,
-                tokens == null ? handshake.query() : tokens.forwardedQuery(handshake.query()),
+                withoutFixedParameters(route, handshake,
+                        tokens == null ? handshake.query() : tokens.forwardedQuery(handshake.query())),
                 route.headers().build(request, peer, policy.trustedProxies().isTrusted(peer), principal),
                 tokens == null ? handshake.subprotocols() : tokens.forwardedSubprotocols(handshake.subprotocols()),
                 offerDeflate ? List.of(DEFLATE) : List.of(),
@@ -264,6 +267,45 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             route.events().abandoned(session);
             Response.writeError(request, response, callback, 400, "bad upgrade request");
         }
+    }
+
+    /**
+     * The client's raw query without the parameters that name one the route's targets fix
+     * ({@code ws://up/ws?tenant=acme&role=guest} and a client's {@code role=admin}, in any spelling
+     * {@link QueryNames} knows): appended after the target's, they would win in every framework where
+     * the last value does. Dropped, counted and audited as {@code modified}; in monitor mode only
+     * audited, and the query goes on as sent.
+     */
+    private String withoutFixedParameters(CompiledRoute route, HandshakeRequest handshake, String query) {
+        final Set<String> fixed = route.connector().fixedQueryNames();
+        if (query == null || fixed.isEmpty()) {
+            return query;
+        }
+        final StringBuilder kept = new StringBuilder(query.length());
+        int dropped = 0;
+        for (String pair : query.split("&", -1)) {
+            if (QueryNames.names(pair, fixed)) {
+                dropped++;
+                continue;
+            }
+            if (kept.length() > 0) {
+                kept.append('&');
+            }
+            kept.append(pair);
+        }
+        if (dropped == 0) {
+            return query;
+        }
+        final String detail = "dropped " + dropped + " client query parameter" + (dropped == 1 ? "" : "s")
+                + " naming one the target fixes";
+        if (route.mode() == Mode.MONITOR) {
+            server.metrics().route(route.name()).blocked(Reason.QUERY_OVERRIDE, 1);
+            server.auditor().handshakeModified(route.name(), handshake, Reason.QUERY_OVERRIDE, Mode.MONITOR, detail);
+            return query;
+        }
+        server.metrics().route(route.name()).modified(Reason.QUERY_OVERRIDE);
+        server.auditor().handshakeModified(route.name(), handshake, Reason.QUERY_OVERRIDE, Mode.ENFORCE, detail);
+        return kept.length() == 0 ? null : kept.toString();
     }
 
     /** The selector watching the client's socket (below TLS), when it can watch the upstream socket too. */
