@@ -12,6 +12,8 @@ import java.util.Locale;
 public enum Reason {
     NO_ROUTE(Stage.HANDSHAKE, 404, 0),
     NOT_WEBSOCKET(Stage.HANDSHAKE, 426, 0),
+    /** An upgrade RFC 6455 §4.2.1 says to answer with 400, e.g. a {@code Sec-WebSocket-Key} that is not 16 bytes. */
+    INVALID_UPGRADE(Stage.HANDSHAKE, 400, 0),
     ORIGIN_MISSING(Stage.HANDSHAKE, 403, 0),
     ORIGIN_DENIED(Stage.HANDSHAKE, 403, CloseCodes.POLICY_VIOLATION),
     TOKEN_MISSING(Stage.HANDSHAKE, 401, 0),
@@ -33,6 +35,8 @@ public enum Reason {
     SCHEMA_VIOLATION(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
     PATTERN_DENIED(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
     SANITIZED(Stage.MESSAGE, 0, 0),
+    /** Client query parameters that named one the target's URI fixes were dropped (never refuses). */
+    QUERY_OVERRIDE(Stage.HANDSHAKE, 0, 0),
     /** The idle timeout or {@code maxLifetime} ended the connection, or its token expired. */
     SESSION_EXPIRED(Stage.SESSION, 0, CloseCodes.POLICY_VIOLATION),
     UPSTREAM_UNAVAILABLE(Stage.HANDSHAKE, 502, CloseCodes.BAD_GATEWAY),

@@ -4,6 +4,7 @@ import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyLoader;
 import io.wsguard.policy.PolicyProblem;
+import io.wsguard.policy.PolicyWarnings;
 import io.wsguard.server.PolicyCheck;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -13,7 +14,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code wsguard check -c FILE}: validates a policy and everything it references (SPEC §2). */
-@Command(name = "check", description = "Validate a policy file and everything it references; print OK or every problem.")
+@Command(name = "check", description = "Validate a policy file and everything it references; print OK (after any warnings) or every problem.")
 public final class CheckCommand implements Callable<Integer> {
 
     @CommandLine.Spec
@@ -25,8 +26,9 @@ public final class CheckCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         final PrintWriter out = spec.commandLine().getOut();
+        final LoadedPolicy loaded;
         try {
-            final LoadedPolicy loaded = PolicyLoader.load(config);
+            loaded = PolicyLoader.load(config);
             PolicyCheck.compile(loaded);
         } catch (PolicyException e) {
             for (PolicyProblem problem : e.problems()) {
@@ -34,6 +36,10 @@ public final class CheckCommand implements Callable<Integer> {
             }
             out.flush();
             return ExitCode.INVALID;
+        }
+        // Only for a valid policy: its problems come first, and a warning may go once they are fixed.
+        for (PolicyProblem warning : PolicyWarnings.of(loaded)) {
+            out.println(warning.file() + ":" + warning.line() + ":" + warning.column() + ": warning: " + warning.message());
         }
         out.println("OK");
         out.flush();

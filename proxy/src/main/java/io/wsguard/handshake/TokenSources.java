@@ -1,10 +1,12 @@
 package io.wsguard.handshake;
 
+import io.wsguard.route.QueryNames;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpHeader;
 
@@ -67,11 +69,14 @@ public final class TokenSources {
     private final List<Source> sources;
     private final boolean subprotocol;
     private final List<String> queryNames;
+    /** The {@link QueryNames} readings of {@link #queryNames}: what is stripped from the forwarded query. */
+    private final Set<String> queryNameReadings;
 
     private TokenSources(List<Source> sources) {
         this.sources = List.copyOf(sources);
         this.subprotocol = sources.stream().anyMatch(s -> s.kind() == Kind.SUBPROTOCOL);
         this.queryNames = sources.stream().filter(s -> s.kind() == Kind.QUERY).map(Source::name).toList();
+        this.queryNameReadings = QueryNames.ofNames(queryNames);
     }
 
     /** Parses {@code header}, {@code subprotocol}, {@code query:NAME}, {@code cookie:NAME} (validated by the policy loader). */
@@ -166,16 +171,19 @@ public final class TokenSources {
         return out;
     }
 
-    /** The raw query to forward upstream: the client's, without the parameters that carry tokens. */
+    /**
+     * The raw query to forward upstream: the client's, without the parameters that carry tokens, in
+     * any spelling an upstream may read as the token's name ({@link QueryNames}: {@code ACCESS_TOKEN},
+     * {@code access_token[]}, {@code access%5Ftoken}); only the exact name is read as the token, so
+     * any other spelling is a credential wsguard never verified.
+     */
     public String forwardedQuery(String query) {
         if (query == null || queryNames.isEmpty()) {
             return query;
         }
         final StringBuilder out = new StringBuilder(query.length());
         for (String pair : query.split("&", -1)) {
-            final int eq = pair.indexOf('=');
-            final String name = decode(eq < 0 ? pair : pair.substring(0, eq));
-            if (queryNames.contains(name)) {
+            if (QueryNames.names(pair, queryNameReadings)) {
                 continue;
             }
             if (out.length() > 0) {

@@ -169,9 +169,12 @@ public final class RouteMetrics {
         (inbound ? discardedIn : discardedOut).increment();
     }
 
-    /** A message was rewritten before it went on (sanitized): the count of {@code event: modified} audit lines. */
+    /**
+     * A message was rewritten before it went on (sanitized), or an upgrade request (its query lost
+     * parameters the target fixes): the count of {@code event: modified} audit lines.
+     */
     public void modified(Reason reason) {
-        reasonCounter(modified, reason, "wsguard.modified", "Messages rewritten before they went on, by reason").increment();
+        reasonCounter(modified, reason, "wsguard.modified", "Messages and upgrade requests rewritten before they went on, by reason").increment();
     }
 
     private void traffic(String name, String description, String direction, int which) {

@@ -1,13 +1,16 @@
 package io.wsguard.relay;
 
 import io.wsguard.policy.UpstreamPolicy;
+import io.wsguard.route.QueryNames;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.channels.SocketChannel;
 import java.net.URI;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
@@ -57,6 +60,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
     private final Scheduler scheduler;
     private final Balancer balancer;
     private final Duration connectTimeout;
+    private final Set<String> fixedQueryNames;
 
     public UpstreamConnector(
             UpstreamPolicy policy, SslContextFactory.Client ssl, Executor executor, Scheduler scheduler) {
@@ -74,12 +78,26 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         this.scheduler = scheduler;
         this.balancer = new Balancer(policy.targets(), policy.balance(), COOL_DOWN);
         this.connectTimeout = policy.connectTimeout();
+        final Set<String> fixed = new HashSet<>();
+        for (URI target : policy.targets()) {
+            fixed.addAll(QueryNames.ofQuery(target.getRawQuery()));
+        }
+        this.fixedQueryNames = Set.copyOf(fixed);
         addBean(connector, true);
         addBean(components, true);
     }
 
     public Balancer balancer() {
         return balancer;
+    }
+
+    /**
+     * The readings ({@link QueryNames}) of the query parameters the targets' URIs fix, of every target
+     * (whichever takes the connection): a client's query must not name one of them, or frameworks
+     * where the last value wins would take the client's.
+     */
+    public Set<String> fixedQueryNames() {
+        return fixedQueryNames;
     }
 
     /**

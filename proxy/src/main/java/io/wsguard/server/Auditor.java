@@ -40,6 +40,25 @@ final class Auditor {
                 .build());
     }
 
+    /**
+     * An upgrade request was changed before it went upstream (enforced), or would have been (monitor
+     * mode, where it went on unchanged).
+     */
+    void handshakeModified(String route, HandshakeRequest request, Reason reason, Mode mode, String detail) {
+        final boolean enforced = mode == Mode.ENFORCE;
+        log.record(AuditEvent.builder(enforced ? AuditEvent.Kind.MODIFIED : AuditEvent.Kind.MONITORED, reason)
+                .ts(Instant.now())
+                .stage(Stage.HANDSHAKE)
+                .route(route)
+                .client(request.clientIp())
+                // No conn, as for refusals: a flood of such handshakes coalesces per client and route.
+                .sub(request.subject())
+                .origin(request.header("Origin"))
+                .action(enforced ? "modify" : "none")
+                .detail(detail)
+                .build());
+    }
+
     /** A policy reload was refused; {@code detail} names the problems (never secrets: the loader never prints them). */
     void config(Reason reason, String detail) {
         log.record(AuditEvent.builder(AuditEvent.Kind.CONFIG, reason)

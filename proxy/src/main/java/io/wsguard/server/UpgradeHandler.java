@@ -11,10 +11,14 @@ import io.wsguard.relay.ProxySession;
 import io.wsguard.relay.SelectorAffinity;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.relay.UpstreamRefusedException;
+import io.wsguard.route.QueryNames;
 import io.wsguard.route.RequestPaths;
+import java.util.Base64;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
+import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.Handler;
@@ -121,6 +125,12 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             refuse(request, response, callback, route, handshake, Reason.NOT_WEBSOCKET, "not a WebSocket upgrade request");
             return true;
         }
+        final String badUpgrade = upgradeProblem(request);
+        if (badUpgrade != null) {
+            // Before the upstream is dialed: Jetty checks these only when the client's upgrade completes.
+            refuse(request, response, callback, route, handshake, Reason.INVALID_UPGRADE, badUpgrade);
+            return true;
+        }
         if (server.isDraining()) {
             refuse(request, response, callback, route, handshake, Reason.UNAVAILABLE, "draining");
             return true;
@@ -186,7 +196,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final TokenSources tokens = route.tokens();
         final UpstreamConnector.Request upstreamRequest = new UpstreamConnector.Request(
                 suffix,
-                tokens == null ? handshake.query() : tokens.forwardedQuery(handshake.query()),
+                withoutFixedParameters(route, handshake,
+                        tokens == null ? handshake.query() : tokens.forwardedQuery(handshake.query())),
                 route.headers().build(request, peer, policy.trustedProxies().isTrusted(peer), principal, handshake.verifiedToken()),
                 tokens == null ? handshake.subprotocols() : tokens.forwardedSubprotocols(handshake.subprotocols()),
                 offerDeflate ? List.of(DEFLATE) : List.of(),
@@ -258,6 +269,45 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         }
     }
 
+    /**
+     * The client's raw query without the parameters that name one the route's targets fix
+     * ({@code ws://up/ws?tenant=acme&role=guest} and a client's {@code role=admin}, in any spelling
+     * {@link QueryNames} knows): appended after the target's, they would win in every framework where
+     * the last value does. Dropped, counted and audited as {@code modified}; in monitor mode only
+     * audited, and the query goes on as sent.
+     */
+    private String withoutFixedParameters(CompiledRoute route, HandshakeRequest handshake, String query) {
+        final Set<String> fixed = route.connector().fixedQueryNames();
+        if (query == null || fixed.isEmpty()) {
+            return query;
+        }
+        final StringBuilder kept = new StringBuilder(query.length());
+        int dropped = 0;
+        for (String pair : query.split("&", -1)) {
+            if (QueryNames.names(pair, fixed)) {
+                dropped++;
+                continue;
+            }
+            if (kept.length() > 0) {
+                kept.append('&');
+            }
+            kept.append(pair);
+        }
+        if (dropped == 0) {
+            return query;
+        }
+        final String detail = "dropped " + dropped + " client query parameter" + (dropped == 1 ? "" : "s")
+                + " naming one the target fixes";
+        if (route.mode() == Mode.MONITOR) {
+            server.metrics().route(route.name()).blocked(Reason.QUERY_OVERRIDE, 1);
+            server.auditor().handshakeModified(route.name(), handshake, Reason.QUERY_OVERRIDE, Mode.MONITOR, detail);
+            return query;
+        }
+        server.metrics().route(route.name()).modified(Reason.QUERY_OVERRIDE);
+        server.auditor().handshakeModified(route.name(), handshake, Reason.QUERY_OVERRIDE, Mode.ENFORCE, detail);
+        return kept.length() == 0 ? null : kept.toString();
+    }
+
     /** The selector watching the client's socket (below TLS), when it can watch the upstream socket too. */
     private static SelectorAffinity selectorAffinity(Request request) {
         EndPoint endPoint = request.getConnectionMetaData().getConnection().getEndPoint();
@@ -299,6 +349,37 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final String name = route == null ? null : route.name();
         server.metrics().route(name).blocked(deny.reason(), 1);
         server.auditor().handshake(name, handshake, deny, mode);
+    }
+
+    /**
+     * What makes an upgrade request one RFC 6455 §4.2.1 says to answer with 400, or null: an
+     * {@code Upgrade} without {@code websocket}, or a {@code Sec-WebSocket-Key} that is missing,
+     * repeated (§11.3.1: it must not appear more than once) or not 16 bytes in base64. Jetty's
+     * handshaker takes any key value, and would answer 101. ({@code Upgrade} without
+     * {@code Connection: upgrade} never gets here: Jetty answers 400 itself.)
+     */
+    static String upgradeProblem(Request request) {
+        final HttpFields headers = request.getHeaders();
+        if (!headers.contains(HttpHeader.UPGRADE, "websocket")) {
+            return "Upgrade does not name websocket";
+        }
+        final List<String> keys = headers.getValuesList(HttpHeader.SEC_WEBSOCKET_KEY);
+        if (keys.size() != 1) {
+            return keys.isEmpty() ? "no Sec-WebSocket-Key" : "more than one Sec-WebSocket-Key";
+        }
+        // 16 bytes are 24 base64 characters, the last two '=': the decoder alone would also take the
+        // key without its padding. The parser has trimmed the value; whitespace inside it is refused.
+        final String key = keys.get(0);
+        if (key.length() == 24 && key.endsWith("==")) {
+            try {
+                if (Base64.getDecoder().decode(key).length == 16) {
+                    return null;
+                }
+            } catch (IllegalArgumentException notBase64) {
+                // refused below
+            }
+        }
+        return "Sec-WebSocket-Key is not 16 bytes in base64";
     }
 
     private static boolean isUri(Request request) {

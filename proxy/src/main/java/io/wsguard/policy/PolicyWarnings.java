@@ -1,0 +1,44 @@
+package io.wsguard.policy;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What is valid in a policy but probably not meant: {@code wsguard check} prints these after the
+ * policy passed, as {@code FILE:LINE:COL: warning: message}, and still exits 0.
+ */
+public final class PolicyWarnings {
+
+    private PolicyWarnings() {}
+
+    /** The warnings about {@code loaded}, each at the place to change. */
+    public static List<PolicyProblem> of(LoadedPolicy loaded) {
+        final Policy policy = loaded.policy();
+        final List<PolicyProblem> warnings = new ArrayList<>();
+        final int plain = firstPlainListener(policy);
+        if (plain >= 0) {
+            for (int i = 0; i < policy.routes().size(); i++) {
+                final RoutePolicy route = policy.routes().get(i);
+                // With a host, a rebinding page's Host (its own name) matches no route; with an
+                // allow list, its Origin is not on it. Without either, only the port stands between
+                // it and the route, and the page's server picks its port.
+                if (route.match().host().isEmpty() && route.origin().isEmpty()) {
+                    warnings.add(loaded.locations().at("routes[" + i + "]", "no match.host and no origin.allow, served on "
+                            + "the plain ws:// listeners[" + plain + "]: a DNS-rebinding page served on that port passes "
+                            + "the default same-origin rule (expected: match.host, origin.allow, or TLS on the listener)"));
+                }
+            }
+        }
+        return warnings;
+    }
+
+    /** The index of the first listener without TLS, or -1: every route is served on every listener. */
+    private static int firstPlainListener(Policy policy) {
+        for (int i = 0; i < policy.listeners().size(); i++) {
+            if (policy.listeners().get(i).tls().isEmpty()) {
+                return i;
+            }
+        }
+        return -1;
+    }
+}
