@@ -2,6 +2,7 @@ package io.wsguard.audit;
 
 import java.io.StringWriter;
 import java.time.Instant;
+import java.util.List;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import tools.jackson.core.JsonGenerator;
@@ -11,8 +12,8 @@ import tools.jackson.core.json.JsonFactory;
 /**
  * Formats one audit line (SPEC §5) with Jackson's streaming generator, so escaping is Jackson's and
  * the field order is ours: ts, event, stage, reason, route, client, conn, sub, origin, action,
- * closeCode, status, count, detail, then sample when present. The integrity {@code mac} is appended
- * by {@link MacChain}. Thread-safe (the factory is; each call has its own generator).
+ * closeCode, status, count, detail, then sample when present and covers on a summed line. The
+ * integrity {@code seq} and {@code mac} are appended by {@link MacChain}. Thread-safe (the factory is; each call has its own generator).
  */
 final class AuditJson {
 
@@ -24,8 +25,14 @@ final class AuditJson {
 
     private AuditJson() {}
 
-    /** One JSON object, no newline. */
-    static String format(AuditEvent e, Instant ts, long count) {
+    /**
+     * One entry of a summed line's {@code covers}: how many of its events had this event, stage,
+     * reason and route. All four are null on the entry that counts events whose breakdown was not kept.
+     */
+    record Cover(String event, String stage, String reason, String route, long count) {}
+
+    /** One JSON object, no newline; {@code covers} null on an ordinary line. */
+    static String format(AuditEvent e, Instant ts, long count, List<Cover> covers) {
         final StringWriter out = new StringWriter(256);
         try (JsonGenerator g = FACTORY.createGenerator(ObjectWriteContext.empty(), out)) {
             g.writeStartObject();
@@ -45,6 +52,19 @@ final class AuditJson {
             g.writeStringProperty("detail", e.detail());
             if (e.sample() != null) {
                 g.writeStringProperty("sample", e.sample());
+            }
+            if (covers != null) {
+                g.writeArrayPropertyStart("covers");
+                for (Cover c : covers) {
+                    g.writeStartObject();
+                    g.writeStringProperty("event", c.event());
+                    g.writeStringProperty("stage", c.stage());
+                    g.writeStringProperty("reason", c.reason());
+                    g.writeStringProperty("route", c.route());
+                    g.writeNumberProperty("count", c.count());
+                    g.writeEndObject();
+                }
+                g.writeEndArray();
             }
             g.writeEndObject();
         }

@@ -3,7 +3,9 @@ package io.wsguard.audit;
 import static java.util.Objects.requireNonNull;
 
 import io.wsguard.check.Reason;
+import io.wsguard.check.Stage;
 import io.wsguard.policy.AuditPolicy;
+import io.wsguard.policy.Rate;
 import io.wsguard.policy.Secret;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -11,7 +13,11 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
@@ -33,19 +39,33 @@ import org.slf4j.LoggerFactory;
  * window. One daemon thread, {@code wsguard-audit}, closes windows, formats lines, chains their
  * macs and writes them.
  *
- * <p><b>Coalescing.</b> Events with the same key share a window: the key is (conn, reason, event)
- * when there is a connection, else (client, route, reason, event), so a flood of refused
- * handshakes from one address is one line per window. The first event opens the window and gives
- * the line its fields; when the window ends (1 s by default) the writer writes the line with
- * {@code count} = the number of events in it; a later event opens a new window. Counts are exact:
- * an event is either added to a window before the writer closes it, or opens a new one.
+ * <p><b>Coalescing.</b> Events with the same key share a window. The key is (event, stage, reason,
+ * route, client, sub) when the event has a client, whatever its connection: one address opening
+ * thousands of connections that each send one denied message is one line per window, as a flood of
+ * refused handshakes is. Events without a client (config) key on their connection, if any. The
+ * first event opens the window and gives the line its fields, except {@code conn}, which is null
+ * when the window's events came from more than one connection; when the window ends (1 s by
+ * default) the writer writes the line with {@code count} = the number of events in it; a later
+ * event opens a new window. Counts are exact: an event is either added to a window before the
+ * writer closes it, or opens a new one.
+ *
+ * <p><b>Line budget per client.</b> Each client address may have {@code linesPerClient} lines per
+ * period (60 a minute by default), counted by the writer from the client's first line. Windows
+ * that end past the budget are not written: their counts are summed into one line per client,
+ * written when the period ends (or at {@link #flush()}), whose {@code count} is their sum and whose
+ * {@code covers} splits it by event, stage, reason and route (see {@link Summary}). At most
+ * {@value #MAX_BUDGET_CLIENTS} clients have a budget at once; windows of further clients are summed
+ * into one line per period with {@code client} null and detail naming the cap. Lines without a
+ * client (config, overflow) have no budget.
  *
  * <p><b>Bounded memory.</b> At most {@code maxOpenKeys} windows wait for the writer. Past that, an
- * event is counted into an overflow window per (event, reason, route) — at most 1,000 of those,
- * then per (event, reason) — whose line has {@code conn} and {@code client} null and detail
- * {@value #OVERFLOW_DETAIL}. A window the writer has not reached yet keeps counting, so if the
- * writer falls behind lines cover more than a window each, but nothing queues without bound and
- * the counts still add up to every event.
+ * event is counted into an overflow window per (event, stage, reason, route) — at most 1,000 of
+ * those, then per (event, stage, reason) — whose line has {@code conn} and {@code client} null and
+ * detail {@value #OVERFLOW_DETAIL}. A window the writer has not reached yet keeps counting, so if
+ * the writer falls behind lines cover more than a window each, but nothing queues without bound and
+ * the counts still add up to every event. Budgets are bounded by {@value #MAX_BUDGET_CLIENTS}
+ * clients and the breakdowns of summed lines by {@value #MAX_COVERS_PER_LINE} entries a line and
+ * {@value #MAX_COVERS} in all; past those, events are counted in the entry with null fields.
  *
  * <p>Sink failures (disk full) never stop the writer: they are logged at most once a minute and
  * the lost lines counted in {@link #linesFailed()}.
@@ -56,6 +76,12 @@ public final class AuditLog implements AutoCloseable {
     static final Duration DEFAULT_WINDOW = Duration.ofSeconds(1);
     static final int DEFAULT_MAX_OPEN_KEYS = 10_000;
     private static final int MAX_OVERFLOW_KEYS = 1_000;
+    /** Clients with a line budget at once: about 200 bytes each, so some 20 MiB at most. */
+    static final int MAX_BUDGET_CLIENTS = 100_000;
+    /** Entries of one summed line's {@code covers}: more than a client reaches on real routes. */
+    static final int MAX_COVERS_PER_LINE = 32;
+    /** Entries of {@code covers} kept in all, across the summed lines not written yet. */
+    static final int MAX_COVERS = 100_000;
     /** The longest the writer sleeps with nothing due, so that a new window is never missed by much. */
     private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     private static final long WARN_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
@@ -67,6 +93,17 @@ public final class AuditLog implements AutoCloseable {
     private final int maxOpenKeys;
     private final int sampleBytes;
     private final MacChain chain; // null without an integrity key
+    private final long linesPerClient;
+    private final long budgetMillis;
+    private final String budgetDetail;
+    private final int maxBudgetClients;
+    private final String clientCapDetail;
+    /** Budgets in the order they began, which is the order they end: all have the same length. Writer only. */
+    private final LinkedHashMap<String, Budget> budgets = new LinkedHashMap<>();
+    private Summary pastClientCap; // writer thread only
+    private int coverEntries; // writer thread only
+    private final AtomicLong eventsOverBudget = new AtomicLong();
+    private final AtomicLong eventsPastClientCap = new AtomicLong();
     /** The chain's last line as far as the sink has flushed it; what an operator anchors elsewhere. */
     private volatile MacChain.Head head;
     private MacChain.Head sealedHead; // writer thread only: sealed, maybe not flushed yet
@@ -84,6 +121,12 @@ public final class AuditLog implements AutoCloseable {
     private long lastWarnNanos = System.nanoTime() - WARN_INTERVAL_NANOS; // writer thread only
 
     AuditLog(LineSink sink, Clock clock, Duration window, int maxOpenKeys, int sampleBytes, byte[] integrityKey) {
+        this(sink, clock, window, maxOpenKeys, sampleBytes, integrityKey, AuditPolicy.DEFAULT_LINES_PER_CLIENT,
+             MAX_BUDGET_CLIENTS);
+    }
+
+    AuditLog(LineSink sink, Clock clock, Duration window, int maxOpenKeys, int sampleBytes, byte[] integrityKey,
+             Rate linesPerClient, int maxBudgetClients) {
         this.sink = requireNonNull(sink, "sink");
         this.clock = requireNonNull(clock, "clock");
         if (window.isNegative() || window.isZero()) {
@@ -94,6 +137,12 @@ public final class AuditLog implements AutoCloseable {
         }
         this.windowMillis = window.toMillis();
         this.maxOpenKeys = maxOpenKeys;
+        this.linesPerClient = linesPerClient.amount();
+        this.budgetMillis = linesPerClient.per().toMillis();
+        this.budgetDetail = "over audit.linesPerClient (" + linesPerClient + "): the rest of the client's events, summed";
+        this.maxBudgetClients = maxBudgetClients;
+        this.clientCapDetail = "over " + maxBudgetClients + " clients with an audit budget: the rest of their events,"
+                               + " summed without client";
         this.sampleBytes = Math.max(0, sampleBytes);
         this.chain = integrityKey == null ? null : new MacChain(integrityKey, sink.lastLine());
         this.head = chain == null ? null : chain.head();
@@ -118,7 +167,8 @@ public final class AuditLog implements AutoCloseable {
                                  .map(Secret::value)
                                  .map(value -> value.getBytes(StandardCharsets.UTF_8))
                                  .orElse(null);
-        return new AuditLog(sink, clock, window, DEFAULT_MAX_OPEN_KEYS, policy.sampleBytes(), key);
+        return new AuditLog(sink, clock, window, DEFAULT_MAX_OPEN_KEYS, policy.sampleBytes(), key,
+                            policy.linesPerClient(), MAX_BUDGET_CLIENTS);
     }
 
     /** How many bytes of a payload a line keeps ({@code audit.sampleBytes}); 0: none. */
@@ -141,7 +191,7 @@ public final class AuditLog implements AutoCloseable {
             while (true) {
                 final Window current = open.get(key);
                 if (current != null) {
-                    if (current.tryAdd()) {
+                    if (current.tryAdd(Objects.equals(event.conn(), current.first.conn()))) {
                         return;
                     }
                     // Closed by the writer: replace it with a new window (below).
@@ -167,7 +217,7 @@ public final class AuditLog implements AutoCloseable {
         Key key = Key.overflow(event, event.route());
         while (true) {
             final Window current = open.get(key);
-            if (current != null && current.tryAdd()) {
+            if (current != null && current.tryAdd(true)) { // an overflow line has no conn to keep
                 return;
             }
             final boolean routed = key.route() != null;
@@ -251,6 +301,21 @@ public final class AuditLog implements AutoCloseable {
         return linesFailed.get();
     }
 
+    /** Windows open or not yet written (tests wait for the writer with it). */
+    int openWindows() {
+        return open.size();
+    }
+
+    /** Events summed into a client's over-budget line (written or not yet); a metric. */
+    public long eventsOverBudget() {
+        return eventsOverBudget.get();
+    }
+
+    /** Events summed without their client because too many clients had a budget; a metric. */
+    public long eventsPastClientCap() {
+        return eventsPastClientCap.get();
+    }
+
     private void runWriter() {
         while (true) {
             try {
@@ -263,11 +328,16 @@ public final class AuditLog implements AutoCloseable {
                 // A flush ends the windows open when it was asked for, not ones opened meanwhile.
                 int budget = all ? pending.size() : Integer.MAX_VALUE;
                 final long now = clock.millis();
-                int written = 0;
+                // Periods that ended first, so that a window ending now counts against the next one.
+                int written = endBudgets(now);
                 for (Window w; budget > 0 && (w = pending.peek()) != null && (all || w.end <= now); budget--) {
                     pending.poll();
-                    emit(w);
-                    written++;
+                    written += emit(w, now);
+                }
+                if (all) {
+                    // A flush puts every event recorded so far on disk: the summed lines too. The
+                    // budgets stay spent, so what follows in their period is summed again.
+                    written += writeSummaries();
                 }
                 if (written > 0 || all) {
                     flushSink(written);
@@ -277,12 +347,17 @@ public final class AuditLog implements AutoCloseable {
                     closeSink();
                     return;
                 }
+                long due = IDLE_PARK_NANOS;
                 final Window head = pending.peek();
-                final long parkNanos = head == null
-                        ? IDLE_PARK_NANOS
-                        : Math.min(IDLE_PARK_NANOS, TimeUnit.MILLISECONDS.toNanos(head.end - clock.millis()));
-                if (parkNanos > 0 && flushRequests.isEmpty()) {
-                    LockSupport.parkNanos(this, parkNanos);
+                if (head != null) {
+                    due = Math.min(due, TimeUnit.MILLISECONDS.toNanos(head.end - clock.millis()));
+                }
+                final Budget oldest = budgets.isEmpty() ? null : budgets.values().iterator().next();
+                if (oldest != null) {
+                    due = Math.min(due, TimeUnit.MILLISECONDS.toNanos(oldest.end - clock.millis()));
+                }
+                if (due > 0 && flushRequests.isEmpty()) {
+                    LockSupport.parkNanos(this, due);
                 }
             } catch (RuntimeException e) {
                 // The writer must outlive any bug in one line; the line is counted as lost.
@@ -292,8 +367,9 @@ public final class AuditLog implements AutoCloseable {
         }
     }
 
-    private void emit(Window w) {
-        final long count = w.close();
+    /** Closes {@code w} and writes its line, or sums it into its client's over-budget line; the lines written. */
+    private int emit(Window w, long now) {
+        final long state = w.close();
         open.remove(w.key, w);
         if (w.key.overflow()) {
             if (w.routedOverflow) {
@@ -302,8 +378,105 @@ public final class AuditLog implements AutoCloseable {
         } else {
             openKeys.decrementAndGet();
         }
-        final Instant ts = w.first.ts() != null ? w.first.ts() : Instant.ofEpochMilli(w.opened);
-        String line = AuditJson.format(w.first, ts, count);
+        final long count = Window.count(state);
+        AuditEvent e = w.first;
+        if (Window.manyConns(state) && e.conn() != null) {
+            e = new AuditEvent(e.ts(), e.event(), e.stage(), e.reason(), e.route(), e.client(), null, e.sub(),
+                               e.origin(), e.action(), e.closeCode(), e.status(), e.detail(), e.sample());
+        }
+        final Instant ts = e.ts() != null ? e.ts() : Instant.ofEpochMilli(w.opened);
+        final String client = e.client();
+        if (client != null && !w.key.overflow()) {
+            Budget budget = budgets.get(client);
+            if (budget == null) {
+                if (budgets.size() >= maxBudgetClients) {
+                    if (pastClientCap == null) {
+                        pastClientCap = new Summary(e, ts, now + budgetMillis, clientCapDetail, true);
+                    }
+                    sum(pastClientCap, e, count);
+                    eventsPastClientCap.addAndGet(count);
+                    return 0;
+                }
+                budget = new Budget(now + budgetMillis);
+                budgets.put(client, budget);
+            }
+            if (budget.lines >= linesPerClient) {
+                if (budget.over == null) {
+                    budget.over = new Summary(e, ts, budget.end, budgetDetail, false);
+                }
+                sum(budget.over, e, count);
+                eventsOverBudget.addAndGet(count);
+                return 0;
+            }
+            budget.lines++;
+        }
+        return write(AuditJson.format(e, ts, count, null));
+    }
+
+    private void sum(Summary summary, AuditEvent e, long count) {
+        final Cover cover = new Cover(e.event(), e.stage(), e.reason(), e.route());
+        final long[] known = summary.covers.get(cover);
+        if (known != null) {
+            known[0] += count;
+        } else if (summary.covers.size() < MAX_COVERS_PER_LINE && coverEntries < MAX_COVERS) {
+            summary.covers.put(cover, new long[] {count});
+            coverEntries++;
+        } else {
+            summary.uncovered += count;
+        }
+        summary.add(e, count);
+    }
+
+    /** Ends the budget periods that are over, writing their summed lines; the lines written. */
+    private int endBudgets(long now) {
+        int written = 0;
+        for (Iterator<Budget> it = budgets.values().iterator(); it.hasNext(); ) {
+            final Budget budget = it.next();
+            if (budget.end > now) {
+                break;
+            }
+            it.remove();
+            if (budget.over != null) {
+                written += writeSummary(budget.over);
+            }
+        }
+        if (pastClientCap != null && pastClientCap.end <= now) {
+            written += writeSummary(pastClientCap);
+            pastClientCap = null;
+        }
+        return written;
+    }
+
+    /** Writes every summed line now ({@link #flush}); the budgets stay as spent as they were. */
+    private int writeSummaries() {
+        int written = 0;
+        for (Budget budget : budgets.values()) {
+            if (budget.over != null) {
+                written += writeSummary(budget.over);
+                budget.over = null;
+            }
+        }
+        if (pastClientCap != null) {
+            written += writeSummary(pastClientCap);
+            pastClientCap = null;
+        }
+        return written;
+    }
+
+    private int writeSummary(Summary summary) {
+        final List<AuditJson.Cover> covers = new ArrayList<>(summary.covers.size() + 1);
+        summary.covers.forEach((c, n) -> covers.add(new AuditJson.Cover(
+                c.event().code(), c.stage().code(), c.reason().code(), c.route(), n[0])));
+        if (summary.uncovered > 0) {
+            covers.add(new AuditJson.Cover(null, null, null, null, summary.uncovered));
+        }
+        coverEntries -= summary.covers.size();
+        return write(AuditJson.format(summary.line(), summary.ts, summary.count, covers));
+    }
+
+    /** Seals and writes one line; 1 if it was handed to the sink, else 0 (counted as failed). */
+    private int write(String json) {
+        String line = json;
         if (chain != null) {
             line = chain.seal(line);
             sealedHead = chain.head();
@@ -311,9 +484,11 @@ public final class AuditLog implements AutoCloseable {
         try {
             sink.write(line);
             linesWritten.incrementAndGet();
+            return 1;
         } catch (IOException | RuntimeException e) {
             linesFailed.incrementAndGet();
             warn("audit sink failed to write", e);
+            return 0;
         }
     }
 
@@ -345,30 +520,38 @@ public final class AuditLog implements AutoCloseable {
         }
     }
 
-    /** What events coalesce on. Overflow keys never equal ordinary ones. */
-    private record Key(boolean overflow, AuditEvent.Kind event, Reason reason, String conn, String client,
-                       String route) {
+    /**
+     * What events coalesce on. Overflow keys never equal ordinary ones. With a client the connection
+     * is no part of the key: one address opening a connection per message must not get a line per
+     * message. Without one (config events) a connection, if any, keeps its own lines.
+     */
+    private record Key(boolean overflow, AuditEvent.Kind event, Stage stage, Reason reason, String route,
+                       String client, String sub, String conn) {
         static Key of(AuditEvent e) {
-            return e.conn() != null
-                    ? new Key(false, e.event(), e.reason(), e.conn(), null, null)
-                    : new Key(false, e.event(), e.reason(), null, e.client(), e.route());
+            return e.client() != null
+                    ? new Key(false, e.event(), e.stage(), e.reason(), e.route(), e.client(), e.sub(), null)
+                    : new Key(false, e.event(), e.stage(), e.reason(), e.route(), null, null, e.conn());
         }
 
         static Key overflow(AuditEvent e, String route) {
-            return new Key(true, e.event(), e.reason(), null, null, route);
+            return new Key(true, e.event(), e.stage(), e.reason(), route, null, null, null);
         }
     }
 
     /** One line in the making: its first event and a count that the writer closes exactly once. */
     private static final class Window {
+        /** The state once closed: negative however many late adds land on it. */
         private static final long CLOSED = Long.MIN_VALUE;
+        /** Set in the state once an event from another connection than the first's was added. */
+        private static final long MANY_CONNS = 1L << 62;
 
         final Key key;
         final AuditEvent first;
         final long opened;
         final long end;
         final boolean routedOverflow;
-        private final AtomicLong count = new AtomicLong(1);
+        /** The count, with {@link #MANY_CONNS}: one word, so that the writer reads both at once when it closes. */
+        private final AtomicLong state = new AtomicLong(1);
 
         Window(Key key, AuditEvent first, long opened, long end, boolean routedOverflow) {
             this.key = key;
@@ -378,16 +561,95 @@ public final class AuditLog implements AutoCloseable {
             this.routedOverflow = routedOverflow;
         }
 
-        /** Adds one event unless the writer closed the window; then the caller opens a new one. */
-        boolean tryAdd() {
-            // One atomic add, no CAS loop: after close() the count stays negative however many
+        /**
+         * Adds one event unless the writer closed the window; then the caller opens a new one.
+         * {@code sameConn}: the event came from the first event's connection.
+         */
+        boolean tryAdd(boolean sameConn) {
+            if (!sameConn) {
+                // Sets the flag with the add, so that a closed window either counted both or neither.
+                // A CAS loop only until the flag is set: a few times per window at most.
+                for (long v = state.get(); v >= 0 && (v & MANY_CONNS) == 0; v = state.get()) {
+                    if (state.compareAndSet(v, (v + 1) | MANY_CONNS)) {
+                        return true;
+                    }
+                }
+            }
+            // One atomic add, no CAS loop: after close() the state stays negative however many
             // late adds land on it, and those adders then open a new window.
-            return count.getAndIncrement() >= 0;
+            return state.getAndIncrement() >= 0;
         }
 
-        /** The final count; every later {@link #tryAdd} fails. */
+        /** The final state (see {@link #count} and {@link #manyConns}); every later {@link #tryAdd} fails. */
         long close() {
-            return count.getAndSet(CLOSED);
+            return state.getAndSet(CLOSED);
+        }
+
+        static long count(long state) {
+            return state & ~MANY_CONNS;
+        }
+
+        static boolean manyConns(long state) {
+            return (state & MANY_CONNS) != 0;
+        }
+    }
+
+    /** A client's line budget for one period; the writer's alone. */
+    private static final class Budget {
+        final long end;
+        long lines;
+        /** The events of windows past the budget, or null while it lasts (or since a flush wrote them). */
+        Summary over;
+
+        Budget(long end) {
+            this.end = end;
+        }
+    }
+
+    /** What a summed line's {@code covers} splits its count by. */
+    private record Cover(AuditEvent.Kind event, Stage stage, Reason reason, String route) {}
+
+    /**
+     * One summed line in the making: the first event summed gives its event, stage, reason, route and
+     * client (null past the client cap); {@code conn}, {@code sub} and {@code origin} are kept only when
+     * every event summed shares them. Action, codes and samples differ from event to event and are left
+     * out; {@code covers} says what the count is made of. The writer's alone.
+     */
+    private static final class Summary {
+        final AuditEvent first;
+        final Instant ts;
+        final long end;
+        final String detail;
+        final boolean withoutClient;
+        final Map<Cover, long[]> covers = new LinkedHashMap<>();
+        long uncovered;
+        long count;
+        private String conn;
+        private String sub;
+        private String origin;
+
+        Summary(AuditEvent first, Instant ts, long end, String detail, boolean withoutClient) {
+            this.first = first;
+            this.ts = ts;
+            this.end = end;
+            this.detail = detail;
+            this.withoutClient = withoutClient;
+            this.conn = first.conn();
+            this.sub = first.sub();
+            this.origin = first.origin();
+        }
+
+        void add(AuditEvent e, long n) {
+            count += n;
+            conn = Objects.equals(conn, e.conn()) ? conn : null;
+            sub = Objects.equals(sub, e.sub()) ? sub : null;
+            origin = Objects.equals(origin, e.origin()) ? origin : null;
+        }
+
+        AuditEvent line() {
+            return new AuditEvent(ts, first.event(), first.stage(), first.reason(), first.route(),
+                                  withoutClient ? null : first.client(), conn, sub, origin, null, null, null,
+                                  detail, null);
         }
     }
 }

@@ -13,7 +13,9 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Comparator;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.Consumer;
@@ -33,11 +35,24 @@ public final class AuditReader {
     private AuditReader() {}
 
     /**
-     * One parsed audit line; {@code raw} is the line as read.
+     * One parsed audit line; {@code raw} is the line as read. {@code covers} is empty on an ordinary
+     * line; on a summed line (a client over {@code audit.linesPerClient}, or past the cap on clients)
+     * it splits {@code count} by event, stage, reason and route.
      */
     public record Entry(Instant ts, String event, String stage, String reason, String route, String client,
                         String conn, String sub, String origin, String action, Integer closeCode, Integer status,
-                        long count, String detail, String raw) {}
+                        long count, String detail, List<Cover> covers, String raw) {
+
+        public Entry {
+            covers = List.copyOf(covers);
+        }
+    }
+
+    /**
+     * One entry of a summed line's {@code covers}. Event, stage, reason and route are all null on the
+     * entry that counts events whose breakdown the writer did not keep.
+     */
+    public record Cover(String event, String stage, String reason, String route, long count) {}
 
     /** Parses one line; throws {@link IllegalArgumentException} when it is not an audit line. */
     public static Entry parse(String line) {
@@ -59,9 +74,31 @@ public final class AuditReader {
         final JsonNode count = n.get("count");
         return new Entry(ts, text(n, "event"), text(n, "stage"), text(n, "reason"), text(n, "route"),
                          text(n, "client"), text(n, "conn"), text(n, "sub"), text(n, "origin"), text(n, "action"),
-                         integer(n, "closeCode"), integer(n, "status"),
-                         count == null || !count.isNumber() ? 1 : count.asLong(),
-                         Objects.requireNonNullElse(text(n, "detail"), ""), line);
+                         integer(n, "closeCode"), integer(n, "status"), countOf(n),
+                         Objects.requireNonNullElse(text(n, "detail"), ""), covers(n), line);
+    }
+
+    private static long countOf(JsonNode n) {
+        final JsonNode count = n.get("count");
+        return count == null || !count.isNumber() ? 1 : count.asLong();
+    }
+
+    private static List<Cover> covers(JsonNode n) {
+        final JsonNode covers = n.get("covers");
+        if (covers == null || covers.isNull()) {
+            return List.of();
+        }
+        if (!covers.isArray()) {
+            throw new IllegalArgumentException("covers is not an array");
+        }
+        final List<Cover> list = new ArrayList<>(covers.size());
+        for (JsonNode c : covers) {
+            if (!c.isObject()) {
+                throw new IllegalArgumentException("covers holds something other than objects");
+            }
+            list.add(new Cover(text(c, "event"), text(c, "stage"), text(c, "reason"), text(c, "route"), countOf(c)));
+        }
+        return list;
     }
 
     private static String text(JsonNode n, String field) {
@@ -74,14 +111,37 @@ public final class AuditReader {
         return v == null || !v.isNumber() ? null : v.asInt();
     }
 
-    /** {@code --since}, {@code --reason}, {@code --route}, {@code --client}; {@code null}: no filter. */
+    /**
+     * {@code --since}, {@code --reason}, {@code --route}, {@code --client}; {@code null}: no filter. A
+     * summed line matches a reason and a route when one of its {@code covers} entries has both.
+     */
     public record Filter(Instant since, String reason, String route, String client) implements Predicate<Entry> {
         @Override
         public boolean test(Entry e) {
-            return (since == null || !e.ts().isBefore(since))
-                   && (reason == null || reason.equals(e.reason()))
-                   && (route == null || route.equals(e.route()))
-                   && (client == null || client.equals(e.client()));
+            if (since != null && e.ts().isBefore(since) || client != null && !client.equals(e.client())) {
+                return false;
+            }
+            if (e.covers().isEmpty()) {
+                return matches(e.reason(), e.route());
+            }
+            return e.covers().stream().anyMatch(this::matches);
+        }
+
+        /** Whether a summed line's {@code covers} entry has the reason and route asked for. */
+        public boolean matches(Cover c) {
+            return matches(c.reason(), c.route());
+        }
+
+        /** How many of {@code e}'s events match: on a summed line, those of the matching {@code covers} entries. */
+        public long count(Entry e) {
+            if (e.covers().isEmpty()) {
+                return e.count();
+            }
+            return e.covers().stream().filter(this::matches).mapToLong(Cover::count).sum();
+        }
+
+        private boolean matches(String eventReason, String eventRoute) {
+            return (reason == null || reason.equals(eventReason)) && (route == null || route.equals(eventRoute));
         }
     }
 
@@ -107,6 +167,21 @@ public final class AuditReader {
         }
         if (!e.detail().isEmpty()) {
             b.append(' ').append(printable(e.detail()));
+        }
+        if (!e.covers().isEmpty()) {
+            b.append(" [");
+            for (int i = 0; i < e.covers().size(); i++) {
+                final Cover c = e.covers().get(i);
+                b.append(i == 0 ? "" : ", ");
+                if (c.reason() == null) {
+                    b.append("not broken down");
+                } else {
+                    b.append(c.event()).append(' ').append(c.stage()).append(' ').append(c.reason());
+                    field(b, "route", c.route());
+                }
+                b.append(" ×").append(c.count());
+            }
+            b.append(']');
         }
         return b.toString();
     }
@@ -137,7 +212,10 @@ public final class AuditReader {
         return out == null ? text : out.toString();
     }
 
-    /** {@code --summary}: events (summing {@code count}) by reason, by route, top clients and subjects. */
+    /**
+     * {@code --summary}: events (summing {@code count}) by reason, by route, top clients and subjects.
+     * A summed line counts by reason and route through its {@code covers}.
+     */
     public static final class Summary {
         private long events;
         private long lines;
@@ -147,15 +225,30 @@ public final class AuditReader {
         private final Map<String, Long> bySubject = new HashMap<>();
 
         public void add(Entry e) {
+            add(e, null);
+        }
+
+        /** Adds the events of {@code e} that {@code filter} matches (all when it is null). */
+        public void add(Entry e, Filter filter) {
+            final long count = filter == null ? e.count() : filter.count(e);
             lines++;
-            events += e.count();
-            byReason.merge(e.reason(), e.count(), Long::sum);
-            byRoute.merge(Objects.requireNonNullElse(e.route(), "(none)"), e.count(), Long::sum);
+            events += count;
+            if (e.covers().isEmpty()) {
+                byReason.merge(e.reason(), count, Long::sum);
+                byRoute.merge(Objects.requireNonNullElse(e.route(), "(none)"), count, Long::sum);
+            } else {
+                for (Cover c : e.covers()) {
+                    if (filter == null || filter.matches(c)) {
+                        byReason.merge(Objects.requireNonNullElse(c.reason(), "(not broken down)"), c.count(), Long::sum);
+                        byRoute.merge(Objects.requireNonNullElse(c.route(), "(none)"), c.count(), Long::sum);
+                    }
+                }
+            }
             if (e.client() != null) {
-                byClient.merge(e.client(), e.count(), Long::sum);
+                byClient.merge(e.client(), count, Long::sum);
             }
             if (e.sub() != null) {
-                bySubject.merge(e.sub(), e.count(), Long::sum);
+                bySubject.merge(e.sub(), count, Long::sum);
             }
         }
 

@@ -136,7 +136,7 @@ public final class AuditCommand implements Callable<Integer> {
                     if (summary) {
                         final AuditReader.Entry entry = printer.parse(line);
                         if (entry != null && filter.test(entry)) {
-                            counts.add(entry);
+                            counts.add(entry, filter);
                         }
                     } else {
                         printer.accept(line);

@@ -1,6 +1,9 @@
 package io.wsguard.policy;
 
+import static java.util.Objects.requireNonNull;
+
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Optional;
 
 /**
@@ -12,9 +15,24 @@ import java.util.Optional;
  * @param maxFiles defaults to 10 rotated files kept
  * @param sampleBytes defaults to 0 (no payload sample in blocked lines)
  * @param integrityKey when present and not empty, every line carries an HMAC chained to the previous line
+ * @param linesPerClient defaults to {@link #DEFAULT_LINES_PER_CLIENT}: how many lines one client address
+ *        may have per period; the rest of its events are summed into one line at the period's end
  */
 public record AuditPolicy(
-        Sink sink, Path path, long maxFileSize, int maxFiles, int sampleBytes, Optional<Secret> integrityKey) {
+        Sink sink, Path path, long maxFileSize, int maxFiles, int sampleBytes, Optional<Secret> integrityKey,
+        Rate linesPerClient) {
+
+    /** One line a second on average, per client: a flood from one address cannot rotate the log away. */
+    public static final Rate DEFAULT_LINES_PER_CLIENT = new Rate(60, Duration.ofMinutes(1));
+
+    public AuditPolicy {
+        requireNonNull(linesPerClient, "linesPerClient");
+    }
+
+    /** With the default {@code linesPerClient}. */
+    public AuditPolicy(Sink sink, Path path, long maxFileSize, int maxFiles, int sampleBytes, Optional<Secret> integrityKey) {
+        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, DEFAULT_LINES_PER_CLIENT);
+    }
 
     /** {@code audit.sink}. */
     public enum Sink {

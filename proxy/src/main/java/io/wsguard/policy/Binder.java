@@ -312,7 +312,7 @@ final class Binder {
 
     private Optional<AuditPolicy> audit(YNode node, String path) {
         final Optional<Fields> fields = fields(node, path,
-                List.of("sink", "path", "maxFileSize", "maxFiles", "sampleBytes", "integrityKey"), "a map");
+                List.of("sink", "path", "maxFileSize", "maxFiles", "sampleBytes", "integrityKey", "linesPerClient"), "a map");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
@@ -328,11 +328,18 @@ final class Binder {
         final Optional<Long> sampleBytes = f.get("sampleBytes").map(n -> size(n, f.child("sampleBytes"), 0, 64 * 1024))
                 .orElse(Optional.of(0L));
         final Optional<Secret> integrityKey = f.get("integrityKey").flatMap(n -> secret(n, f.child("integrityKey"))).filter(s -> !s.isEmpty());
+        final Optional<Rate> linesPerClient = f.get("linesPerClient").map(n -> parse(n, f.child("linesPerClient"), text -> {
+            if (text.contains("iB")) {
+                throw new IllegalArgumentException("'" + text + "' is a byte rate (expected: a count of lines like 60/min)");
+            }
+            return Rate.parse(text);
+        })).orElse(Optional.of(AuditPolicy.DEFAULT_LINES_PER_CLIENT));
         if (problems.size() > before) {
             return Optional.empty();
         }
         return Optional.of(new AuditPolicy(enumOf(AuditPolicy.Sink.class, sink.orElseThrow()), logPath.orElseThrow(),
-                maxFileSize.orElseThrow(), maxFiles.orElseThrow(), sampleBytes.orElseThrow().intValue(), integrityKey));
+                maxFileSize.orElseThrow(), maxFiles.orElseThrow(), sampleBytes.orElseThrow().intValue(), integrityKey,
+                linesPerClient.orElseThrow()));
     }
 
     private Optional<RateLimitStorePolicy> rateLimitStore(YNode node, String path) {

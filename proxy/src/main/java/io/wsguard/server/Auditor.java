@@ -31,7 +31,8 @@ final class Auditor {
                 .stage(Stage.HANDSHAKE)
                 .route(route)
                 .client(request.clientIp())
-                // No conn: refused handshakes coalesce per client and route (a flood is one line a second).
+                // No conn yet: refused handshakes coalesce per client and route (a flood is one line a second),
+                // as the log does for every event with a client.
                 .sub(request.subject())
                 .origin(request.header("Origin"))
                 .action(enforced ? "refuse" : "none")

@@ -123,6 +123,16 @@ public final class ProxyServer {
                            .description("lines of the audit log's integrity chain, ever (the last sequence number + 1)")
                            .register(metrics.registry());
         }
+        // Events summed into one line rather than written on their own: over a client's
+        // audit.linesPerClient, or without their client once too many clients have a budget.
+        FunctionCounter.builder("wsguard.audit.events.summed", auditLog, AuditLog::eventsOverBudget)
+                       .tag("why", "client_budget")
+                       .description("audit events summed into a client's over-budget line (audit.linesPerClient)")
+                       .register(metrics.registry());
+        FunctionCounter.builder("wsguard.audit.events.summed", auditLog, AuditLog::eventsPastClientCap)
+                       .tag("why", "client_cap")
+                       .description("audit events summed without their client: too many clients had a line budget")
+                       .register(metrics.registry());
         // Started before anything uses them, so that no upstream client adopts them as its own
         // and stops them when a reload retires it (Jetty manages only beans not yet running).
         threads.start();

@@ -9,6 +9,7 @@ import io.wsguard.audit.AuditEvent.Kind;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Stage;
 import io.wsguard.policy.AuditPolicy;
+import io.wsguard.policy.Rate;
 import io.wsguard.policy.Secret;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -53,10 +54,19 @@ class AuditLogTest {
     }
 
     private static AuditEvent schemaViolation(String conn) {
+        return schemaViolation("203.0.113.7", conn);
+    }
+
+    private static AuditEvent schemaViolation(String client, String conn) {
         return AuditEvent.builder(Kind.BLOCKED, Reason.SCHEMA_VIOLATION)
-                         .ts(T0).route("chat").client("203.0.113.7").conn(conn).sub("alice")
+                         .ts(T0).route("chat").client(client).conn(conn).sub("alice")
                          .origin("https://chat.example.com").action("close").closeCode(1008)
                          .detail("$.text: expected string").build();
+    }
+
+    /** A distinct client address per {@code i}, so that each event gets its own line. */
+    private static String client(int i) {
+        return "10." + (i >> 16 & 0xff) + "." + (i >> 8 & 0xff) + "." + (i & 0xff);
     }
 
     @Test
@@ -87,14 +97,17 @@ class AuditLogTest {
         }
     }
 
+    // Until issue 14 the key held the connection, so one address opening a connection per denied
+    // message wrote a line per message: the lines below were c1×3, c2×1 and c1×2.
     @Test
-    void coalescesOneWindowPerKeyAndOpensANewOneAfterItEnds() throws IOException {
+    void coalescesPerClientWhateverTheConnectionAndOpensANewWindowAfterOneEnds() throws IOException {
         final MutableClock clock = new MutableClock(T0);
         try (AuditLog log = AuditLog.from(policy(), clock)) {
             for (int i = 0; i < 3; i++) {
                 log.record(schemaViolation("c1"));
             }
             log.record(schemaViolation("c2"));
+            log.record(schemaViolation("198.51.100.2", "c3"));
             clock.advance(Duration.ofMillis(1000));
             // The writer ends both windows on its own once the clock passes their end.
             await().atMost(Duration.ofSeconds(5)).until(() -> log.linesWritten() == 2);
@@ -102,8 +115,11 @@ class AuditLogTest {
             log.record(schemaViolation("c1"));
             log.flush();
             final List<JsonNode> nodes = lines().stream().map(JSON::readTree).toList();
-            assertThat(nodes).extracting(n -> n.get("conn").asString() + "×" + n.get("count").asLong())
-                             .containsExactly("c1×3", "c2×1", "c1×2");
+            // conn is null on a line whose events came from more than one connection.
+            assertThat(nodes).extracting(n -> n.get("client").asString() + " "
+                                              + (n.get("conn").isNull() ? "null" : n.get("conn").asString())
+                                              + "×" + n.get("count").asLong())
+                             .containsExactly("203.0.113.7 null×4", "198.51.100.2 c3×1", "203.0.113.7 c1×2");
         }
     }
 
@@ -139,11 +155,12 @@ class AuditLogTest {
                     try {
                         start.await();
                         for (int i = 0; i < perThread; i++) {
-                            // 30,000 connections: more than the 10,000 open windows allowed.
+                            // 30,000 clients: more than the 10,000 open windows allowed.
+                            final int c = (i * 7 + id) % 30_000;
                             log.record(AuditEvent.builder(Kind.BLOCKED, i % 2 == 0 ? Reason.MESSAGE_RATE
                                                                                    : Reason.PATTERN_DENIED)
-                                                 .route("r" + (i % 3)).conn("c" + ((i * 7 + id) % 30_000))
-                                                 .client("10.0.0." + id).detail("x").build());
+                                                 .route("r" + (i % 3)).conn("c" + c).client(client(c))
+                                                 .detail("x").build());
                         }
                     } catch (InterruptedException | RuntimeException e) {
                         failures.incrementAndGet();
@@ -178,9 +195,9 @@ class AuditLogTest {
         try (AuditLog log = new AuditLog(new FileAuditSink(file, 1 << 20, 1), clock, Duration.ofSeconds(1), 3, 0,
                                          null)) {
             for (int i = 0; i < 10; i++) {
-                log.record(schemaViolation("c" + i));
+                log.record(schemaViolation(client(i), "c" + i));
             }
-            log.record(schemaViolation("c9"));
+            log.record(schemaViolation(client(9), "c9"));
             log.flush();
             final List<JsonNode> nodes = Files.readAllLines(file).stream().map(JSON::readTree).toList();
             assertThat(nodes).hasSize(4);
@@ -191,6 +208,139 @@ class AuditLogTest {
             assertThat(overflow.get("conn").isNull()).isTrue();
             assertThat(overflow.get("client").isNull()).isTrue();
             assertThat(overflow.get("route").asString()).isEqualTo("chat");
+        }
+    }
+
+    private static AuditEvent denied(String client, String conn, Reason reason, String route) {
+        return AuditEvent.builder(Kind.BLOCKED, reason).route(route).client(client).conn(conn)
+                         .action("close").closeCode(1008).detail("rule script-tag matched").build();
+    }
+
+    private static long sumCounts(List<JsonNode> nodes) {
+        return nodes.stream().mapToLong(n -> n.get("count").asLong()).sum();
+    }
+
+    @Test
+    void aClientOverItsLineBudgetGetsOneSummedLineWithExactCoversAndOthersKeepTheirLines() throws IOException {
+        final MutableClock clock = new MutableClock(T0);
+        final Path file = dir.resolve("budget.jsonl");
+        try (AuditLog log = new AuditLog(new FileAuditSink(file, 1 << 20, 1), clock, Duration.ofSeconds(1), 100, 0,
+                                         null, Rate.parse("3/min"), 100)) {
+            long flood = 0;
+            long other = 0;
+            for (int second = 0; second < 10; second++) {
+                for (int i = 0; i < 50; i++) {
+                    // 50 connections a second, each with one denied message; every fifth on another route.
+                    log.record(denied("203.0.113.7", "c" + second + "-" + i, Reason.PATTERN_DENIED,
+                                      i % 5 == 0 ? "admin" : "chat"));
+                    flood++;
+                }
+                log.record(denied("203.0.113.7", "r" + second, Reason.MESSAGE_RATE, "chat"));
+                flood++;
+                if (second % 4 == 0) {
+                    log.record(denied("198.51.100.9", "b" + second, Reason.PATTERN_DENIED, "chat"));
+                    other++;
+                }
+                clock.advance(Duration.ofSeconds(1));
+                // Each second's windows end before the next second's events: a line per window, or none.
+                await().atMost(Duration.ofSeconds(5)).until(() -> log.openWindows() == 0);
+            }
+            // The flood's period has not ended: its summed line is not written yet.
+            log.flush();
+            final List<JsonNode> nodes = Files.readAllLines(file).stream().map(JSON::readTree).toList();
+            final List<JsonNode> flooder = nodes.stream().filter(n -> n.get("client").asString().equals("203.0.113.7")).toList();
+            final List<JsonNode> bystander = nodes.stream().filter(n -> n.get("client").asString().equals("198.51.100.9")).toList();
+            assertThat(sumCounts(flooder)).isEqualTo(flood);
+            assertThat(flooder).hasSize(4); // 3 lines, then one with the rest
+            assertThat(flooder.subList(0, 3)).allMatch(n -> !n.has("covers"));
+            final JsonNode summed = flooder.get(3);
+            assertThat(summed.get("detail").asString())
+                    .isEqualTo("over audit.linesPerClient (3/min): the rest of the client's events, summed");
+            assertThat(summed.get("conn").isNull() && summed.get("action").isNull() && summed.get("closeCode").isNull()).isTrue();
+            final List<JsonNode> covers = new ArrayList<>();
+            summed.get("covers").forEach(covers::add);
+            assertThat(covers.stream().mapToLong(c -> c.get("count").asLong()).sum()).isEqualTo(summed.get("count").asLong());
+            // The three lines written were the first three windows: pattern_denied chat, admin and message_rate.
+            assertThat(flooder.subList(0, 3)).extracting(n -> n.get("reason").asString() + "/" + n.get("route").asString()
+                                                              + "×" + n.get("count").asLong())
+                    .containsExactlyInAnyOrder("pattern_denied/chat×40", "pattern_denied/admin×10", "message_rate/chat×1");
+            assertThat(covers).extracting(c -> c.get("event").asString() + " " + c.get("stage").asString() + " "
+                                               + c.get("reason").asString() + "/" + c.get("route").asString()
+                                               + "×" + c.get("count").asLong())
+                    .containsExactlyInAnyOrder("blocked message pattern_denied/chat×360",
+                                               "blocked message pattern_denied/admin×90",
+                                               "blocked message message_rate/chat×9");
+            assertThat(log.eventsOverBudget()).isEqualTo(459);
+            // The bystander was not starved: its own lines, its own budget.
+            assertThat(bystander).extracting(n -> n.get("count").asLong()).containsExactly(1L, 1L, 1L);
+            assertThat(sumCounts(bystander)).isEqualTo(other);
+
+            // The rest of the period is summed again; its end writes that line and gives a new budget.
+            log.record(denied("203.0.113.7", "late", Reason.PATTERN_DENIED, "chat"));
+            clock.advance(Duration.ofSeconds(1));
+            await().atMost(Duration.ofSeconds(5)).until(() -> log.eventsOverBudget() == 460);
+            final long before = log.linesWritten();
+            clock.advance(Duration.ofMinutes(1));
+            await().atMost(Duration.ofSeconds(5)).until(() -> log.linesWritten() == before + 1);
+            log.record(denied("203.0.113.7", "next", Reason.PATTERN_DENIED, "chat"));
+            log.flush();
+            final List<JsonNode> all = Files.readAllLines(file).stream().map(JSON::readTree).toList();
+            final JsonNode periodEnd = all.get(all.size() - 2);
+            assertThat(periodEnd.get("count").asLong()).isEqualTo(1);
+            assertThat(periodEnd.get("conn").asString()).isEqualTo("late"); // one connection: kept
+            assertThat(periodEnd.get("covers")).hasSize(1);
+            final JsonNode fresh = all.get(all.size() - 1);
+            assertThat(fresh.has("covers")).isFalse();
+            assertThat(fresh.get("conn").asString()).isEqualTo("next");
+            assertThat(sumCounts(all)).isEqualTo(flood + other + 2);
+        }
+    }
+
+    @Test
+    void clientsPastTheCapAreSummedWithoutClientAndCounted() throws IOException {
+        final Path file = dir.resolve("cap-clients.jsonl");
+        try (AuditLog log = new AuditLog(new FileAuditSink(file, 1 << 20, 1), new MutableClock(T0), Duration.ofSeconds(1),
+                                         100, 0, null, Rate.parse("60/min"), 2)) {
+            for (int i = 0; i < 5; i++) {
+                for (int n = 0; n <= i; n++) {
+                    log.record(denied(client(i), "c" + i + "-" + n, Reason.PATTERN_DENIED, "chat"));
+                }
+            }
+            log.flush();
+            final List<JsonNode> nodes = Files.readAllLines(file).stream().map(JSON::readTree).toList();
+            assertThat(sumCounts(nodes)).isEqualTo(15);
+            assertThat(nodes).hasSize(3);
+            assertThat(nodes.subList(0, 2)).extracting(n -> n.get("client").asString() + "×" + n.get("count").asLong())
+                                           .containsExactly(client(0) + "×1", client(1) + "×2");
+            final JsonNode past = nodes.get(2);
+            assertThat(past.get("client").isNull()).isTrue();
+            assertThat(past.get("count").asLong()).isEqualTo(12);
+            assertThat(past.get("detail").asString())
+                    .isEqualTo("over 2 clients with an audit budget: the rest of their events, summed without client");
+            assertThat(past.get("covers").get(0).get("count").asLong()).isEqualTo(12);
+            assertThat(log.eventsPastClientCap()).isEqualTo(12);
+        }
+    }
+
+    @Test
+    void aSummedLineKeepsAtMostThirtyTwoCoversAndCountsTheRestUnbrokenDown() throws IOException {
+        final Path file = dir.resolve("covers.jsonl");
+        try (AuditLog log = new AuditLog(new FileAuditSink(file, 1 << 20, 1), new MutableClock(T0), Duration.ofSeconds(1),
+                                         1000, 0, "k".getBytes(StandardCharsets.UTF_8), Rate.parse("1/h"), 100)) {
+            for (int r = 0; r < 41; r++) {
+                log.record(denied("203.0.113.7", "c" + r, Reason.PATTERN_DENIED, "route-" + r));
+            }
+            log.flush();
+            final List<String> raw = Files.readAllLines(file);
+            assertThat(MacChain.verify(raw, "k".getBytes(StandardCharsets.UTF_8)).ok()).isTrue();
+            final List<JsonNode> nodes = raw.stream().map(JSON::readTree).toList();
+            assertThat(nodes).hasSize(2);
+            final JsonNode covers = nodes.get(1).get("covers");
+            assertThat(nodes.get(1).get("count").asLong()).isEqualTo(40);
+            assertThat(covers).hasSize(AuditLog.MAX_COVERS_PER_LINE + 1);
+            final JsonNode rest = covers.get(AuditLog.MAX_COVERS_PER_LINE);
+            assertThat(rest.get("reason").isNull() && rest.get("route").isNull() && rest.get("event").isNull()).isTrue();
+            assertThat(rest.get("count").asLong()).isEqualTo(40 - AuditLog.MAX_COVERS_PER_LINE);
         }
     }
 
@@ -218,7 +368,7 @@ class AuditLogTest {
         final int lines = 200;
         try (AuditLog log = AuditLog.from(policy(1000, 3, 0, null), Clock.systemUTC())) {
             for (int i = 0; i < lines; i++) {
-                log.record(schemaViolation("conn-" + i));
+                log.record(schemaViolation(client(i), "conn-" + i));
                 if (i % 10 == 9) {
                     log.flush();
                 }
@@ -308,11 +458,11 @@ class AuditLogTest {
             public void close() {}
         };
         try (AuditLog log = new AuditLog(flaky, Clock.systemUTC(), Duration.ofSeconds(1), 100, 0, null)) {
-            log.record(schemaViolation("a"));
-            log.record(schemaViolation("b"));
+            log.record(schemaViolation(client(1), "a"));
+            log.record(schemaViolation(client(2), "b"));
             log.flush();
             assertThat(log.linesFailed()).isEqualTo(2);
-            log.record(schemaViolation("c"));
+            log.record(schemaViolation(client(3), "c"));
             log.flush();
             assertThat(log.linesWritten()).isEqualTo(1);
             assertThat(written).hasSize(1).allMatch(l -> l.contains("\"conn\":\"c\""));

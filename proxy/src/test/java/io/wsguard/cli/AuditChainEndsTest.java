@@ -63,7 +63,7 @@ class AuditChainEndsTest {
         return cmd.execute(args.toArray(String[]::new));
     }
 
-    /** Six lines from six connections, through the real writer. */
+    /** Six lines from six clients (one client's events would share a line), through the real writer. */
     private Path writeLog(String key) throws Exception {
         final Path file = dir.resolve("audit.jsonl");
         final AuditPolicy policy = new AuditPolicy(AuditPolicy.Sink.FILE, file, 1 << 20, 5, 0,
@@ -71,7 +71,7 @@ class AuditChainEndsTest {
         try (AuditLog log = AuditLog.from(policy, Clock.systemUTC())) {
             for (int i = 0; i < 6; i++) {
                 log.record(AuditEvent.builder(Kind.BLOCKED, Reason.PATTERN_DENIED).ts(Instant.now()).route("chat")
-                                     .client("203.0.113.7").conn("c" + i).action("close").closeCode(1008)
+                                     .client("203.0.113." + i).conn("c" + i).action("close").closeCode(1008)
                                      .detail("rule script-tag matched").build());
             }
         }

@@ -8,6 +8,7 @@ import io.wsguard.audit.AuditEvent.Kind;
 import io.wsguard.audit.AuditLog;
 import io.wsguard.check.Reason;
 import io.wsguard.policy.AuditPolicy;
+import io.wsguard.policy.Rate;
 import io.wsguard.policy.Secret;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -132,6 +133,70 @@ class AuditCommandTest {
         assertThat(run(Map.of("WSGUARD_AUDIT_KEY", "wrong"), file.toString(), "--verify")).isEqualTo(1);
         assertThat(run(file.toString(), "--verify")).isEqualTo(2);
         assertThat(err.toString()).contains("WSGUARD_AUDIT_KEY");
+    }
+
+    /** One client over {@code linesPerClient: 1/h}: a line, then a summed line with covers, chained. */
+    private Path writeSummedLog() throws IOException {
+        final Path file = dir.resolve("summed.jsonl");
+        final AuditPolicy policy = new AuditPolicy(AuditPolicy.Sink.FILE, file, 1 << 20, 5, 0,
+                                                   Optional.of(new Secret(KEY)), Rate.parse("1/h"));
+        try (AuditLog log = AuditLog.from(policy, Clock.systemUTC())) {
+            for (int i = 0; i < 2; i++) {
+                log.record(AuditEvent.builder(Kind.BLOCKED, Reason.ORIGIN_DENIED).ts(NOW.minusSeconds(90))
+                                     .route("chat").client("203.0.113.7").status(403).detail("origin not allowed").build());
+            }
+            log.flush();
+            for (int i = 0; i < 3; i++) {
+                log.record(AuditEvent.builder(Kind.BLOCKED, Reason.PATTERN_DENIED).ts(NOW.minusSeconds(60))
+                                     .route("chat").client("203.0.113.7").conn("c" + i).action("close")
+                                     .closeCode(1008).detail("rule script-tag matched").build());
+            }
+            for (int i = 0; i < 4; i++) {
+                log.record(AuditEvent.builder(Kind.BLOCKED, Reason.MESSAGE_RATE).ts(NOW.minusSeconds(59))
+                                     .route("news").client("203.0.113.7").conn("d" + i).action("close")
+                                     .closeCode(1008).detail("over 50/s").build());
+            }
+        }
+        return file;
+    }
+
+    @Test
+    void readsAndVerifiesALineSummedOverTheClientsBudget() throws IOException {
+        final Path file = writeSummedLog();
+        assertThat(run(Map.of("WSGUARD_AUDIT_KEY", KEY), file.toString(), "--verify")).isZero();
+        assertThat(out.toString()).isEqualTo("OK (2 lines, sequence numbers 0 to 1)" + System.lineSeparator());
+
+        out.getBuffer().setLength(0);
+        assertThat(run(file.toString())).isZero();
+        assertThat(out.toString().lines()).containsExactly(
+                "2026-11-23T10:28:30.000Z blocked handshake origin_denied route=chat client=203.0.113.7 "
+                + "status=403 ×2 origin not allowed",
+                "2026-11-23T10:29:00.000Z blocked message pattern_denied route=chat client=203.0.113.7 ×7 "
+                + "over audit.linesPerClient (1/h): the rest of the client's events, summed "
+                + "[blocked message pattern_denied route=chat ×3, blocked message message_rate route=news ×4]");
+
+        out.getBuffer().setLength(0);
+        assertThat(run(file.toString(), "--summary")).isZero();
+        assertThat(out.toString()).startsWith("9 events in 2 lines")
+                .containsPattern("by reason:\\n  message_rate\\s+4\\n  pattern_denied\\s+3\\n  origin_denied\\s+2\\n")
+                .containsPattern("by route:\\n  chat\\s+5\\n  news\\s+4\\n")
+                .containsPattern("top clients:\\n  203.0.113.7\\s+9\\n");
+
+        // A filter on reason or route matches a summed line through its covers, and counts only those.
+        out.getBuffer().setLength(0);
+        assertThat(run(file.toString(), "--summary", "--route", "news")).isZero();
+        assertThat(out.toString()).startsWith("4 events in 1 lines").containsPattern("by reason:\\n  message_rate\\s+4\\nby route:\\n  news\\s+4\\n");
+        out.getBuffer().setLength(0);
+        assertThat(run(file.toString(), "--reason", "message_rate", "--json")).isZero();
+        assertThat(out.toString().lines()).singleElement().asString().contains("\"covers\":[");
+
+        // The chain covers the covers: editing a count in them breaks it at that line.
+        final List<String> lines = new ArrayList<>(Files.readAllLines(file));
+        lines.set(1, lines.get(1).replace("\"count\":4}", "\"count\":1}"));
+        Files.write(file, lines, StandardCharsets.UTF_8);
+        out.getBuffer().setLength(0);
+        assertThat(run(Map.of("WSGUARD_AUDIT_KEY", KEY), file.toString(), "--verify")).isEqualTo(1);
+        assertThat(out.toString()).startsWith("broken chain at line 2: ");
     }
 
     @Test

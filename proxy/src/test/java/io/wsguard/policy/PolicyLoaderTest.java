@@ -76,6 +76,7 @@ class PolicyLoaderTest {
         assertThat(policy.proxy()).isEqualTo(new ProxyPolicy(List.of(), 100_000, Duration.ofSeconds(10), Duration.ofSeconds(30)));
         assertThat(policy.audit()).isEqualTo(new AuditPolicy(AuditPolicy.Sink.FILE, dir.resolve("logs/audit.jsonl"),
                 100L << 20, 10, 0, Optional.empty()));
+        assertThat(policy.audit().linesPerClient()).hasToString("60/min");
         assertThat(policy.rateLimitStore()).isEqualTo(new RateLimitStorePolicy(RateLimitStorePolicy.Type.LOCAL, Optional.empty()));
 
         final RoutePolicy route = policy.routes().get(0);
@@ -102,10 +103,11 @@ class PolicyLoaderTest {
                 .replace("port: 8080", "port: 8443\n    tls: { certificate: server.crt, privateKey: server.key }")
                 .replace("ws://127.0.0.1:9000/chat", "wss://up.example.com/chat], tls: { trustedCAs: ca.pem }, x: [")
                 .replace(", x: [] }", " }")
-                + "admin: {}\naudit: { path: out/audit.jsonl }\n"), Map.of()).policy();
+                + "admin: {}\naudit: { path: out/audit.jsonl, linesPerClient: 10/s }\n"), Map.of()).policy();
 
         assertThat(policy.admin()).contains(new AdminPolicy("127.0.0.1", 9090, Optional.empty()));
         assertThat(policy.audit().path()).isEqualTo(dir.resolve("out/audit.jsonl"));
+        assertThat(policy.audit().linesPerClient()).isEqualTo(new Rate(10, Duration.ofSeconds(1)));
         assertThat(policy.listeners().get(0).tls()).contains(new TlsPolicy(
                 List.of(new TlsPolicy.KeyPairPolicy(dir.resolve("server.crt"), dir.resolve("server.key"))),
                 Optional.empty(), Optional.empty(), List.of("TLSv1.3", "TLSv1.2"), TlsPolicy.ClientAuth.NONE, Optional.empty()));
