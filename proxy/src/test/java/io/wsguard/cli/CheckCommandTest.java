@@ -139,7 +139,8 @@ class CheckCommandTest {
     @Test
     void jsonRequiredWithoutASchemaIsAccepted() throws Exception {
         final Result result = run("check", "-c", messagesPolicy("json: { required: true }").toString());
-        assertThat(result.out().strip()).isEqualTo("OK");
+        // The fixture's plain listener draws the DNS-rebinding warning first; no error comes.
+        assertThat(result.out().lines().filter(line -> !line.contains(": warning: ")).toList()).containsExactly("OK");
         assertThat(result.exit()).isZero();
     }
 
