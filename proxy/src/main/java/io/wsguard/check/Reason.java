@@ -34,6 +34,12 @@ public enum Reason {
     INVALID_JSON(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
     SCHEMA_VIOLATION(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
     PATTERN_DENIED(Stage.MESSAGE, 0, CloseCodes.POLICY_VIOLATION),
+    /**
+     * A frame broke RFC 6455 and Jetty's parser or session refused it (unknown opcode, a fragmented or
+     * oversized control frame, a CONTINUATION out of sequence, a broken deflate stream, ...): the
+     * connection is closed with the code Jetty chose, usually 1002.
+     */
+    PROTOCOL_ERROR(Stage.MESSAGE, 0, CloseCodes.PROTOCOL_ERROR),
     SANITIZED(Stage.MESSAGE, 0, 0),
     /** Client query parameters that named one the target's URI fixes were dropped (never refuses). */
     QUERY_OVERRIDE(Stage.HANDSHAKE, 0, 0),

@@ -118,6 +118,24 @@ public final class ContentRules implements ContentInspector {
     }
 
     /**
+     * A ping or pong payload or a close reason: the deny rules only, on the bytes as they are (an
+     * upstream reads them raw; JSON, schema and sanitizing are for messages). Fails closed.
+     */
+    @Override
+    public Verdict inspectControl(byte[] buf, int off, int len) {
+        if (deny == null) {
+            return Verdict.ALLOW;
+        }
+        try {
+            final int rule = deny.firstMatch(buf, off, len, deny.size());
+            return rule >= 0 ? Verdict.deny(Reason.PATTERN_DENIED, "rule " + deny.name(rule) + " matched") : Verdict.ALLOW;
+        } catch (RuntimeException | StackOverflowError e) {
+            LOG.warn("content check failed with {}; control frame refused", e.getClass().getName());
+            return Verdict.deny(Reason.PATTERN_DENIED, "content check failed (" + e.getClass().getSimpleName() + ")");
+        }
+    }
+
+    /**
      * One whole text message, already valid UTF-8: bytes {@code [off, off+len)} of {@code buf} (not
      * modified, not kept). Returns {@link Verdict#ALLOW}, a {@link Verdict.Deny} or a
      * {@link Verdict.Rewrite} with {@link Reason#SANITIZED}. Never throws: a failure inside a check

@@ -808,7 +808,7 @@ final class Binder {
 
     private Optional<MessagePolicy> messages(YNode node, String path) {
         final Optional<Fields> fields = fields(node, path, List.of("direction", "maxSize", "binary", "compression", "json",
-                "sanitize", "deny", "onViolation"), "a map");
+                "sanitize", "deny", "onViolation", "maxFragments"), "a map");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
@@ -826,12 +826,15 @@ final class Binder {
         final List<MessagePolicy.DenyRulePolicy> deny = f.get("deny").map(n -> denyRules(n, f.child("deny"))).orElse(List.of());
         final Optional<String> onViolation = f.get("onViolation").map(n -> choice(n, f.child("onViolation"), "close", "drop"))
                 .orElse(Optional.of("close"));
+        final Optional<Long> maxFragments = f.get("maxFragments")
+                .map(n -> integer(n, f.child("maxFragments"), 1, Integer.MAX_VALUE).map(Integer::longValue))
+                .orElseGet(() -> maxSize.map(MessagePolicy::defaultMaxFragments));
         if (problems.size() > before) {
             return Optional.empty();
         }
         return Optional.of(new MessagePolicy(enumOf(MessagePolicy.Direction.class, direction.orElseThrow()), maxSize.orElseThrow(),
                 binary.orElseThrow().equals("allow"), compression.orElseThrow().equals("allow"), json, sanitize, deny,
-                enumOf(Action.class, onViolation.orElseThrow())));
+                enumOf(Action.class, onViolation.orElseThrow()), maxFragments.orElseThrow()));
     }
 
     private Optional<MessagePolicy.JsonPolicy> json(YNode node, String path) {

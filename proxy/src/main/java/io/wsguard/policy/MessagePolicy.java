@@ -14,6 +14,8 @@ import java.util.Optional;
  * @param binaryAllowed {@code binary: allow} (default) or {@code deny}
  * @param compressionAllowed {@code compression: allow} or {@code deny} (default)
  * @param onViolation defaults to {@code close}
+ * @param maxFragments the most frames one message may arrive in; defaults to
+ *     {@link #defaultMaxFragments(long) one per 32 bytes of maxSize, at least 1024}
  */
 public record MessagePolicy(
         Direction direction,
@@ -23,12 +25,30 @@ public record MessagePolicy(
         Optional<JsonPolicy> json,
         Optional<SanitizePolicy> sanitize,
         List<DenyRulePolicy> deny,
-        Action onViolation) {
+        Action onViolation,
+        long maxFragments) {
 
     public static final long DEFAULT_MAX_SIZE = 64 * 1024;
 
     public MessagePolicy {
         deny = List.copyOf(deny);
+    }
+
+    /** With the default {@code maxFragments} for {@code maxSize}. */
+    public MessagePolicy(Direction direction, long maxSize, boolean binaryAllowed, boolean compressionAllowed,
+                         Optional<JsonPolicy> json, Optional<SanitizePolicy> sanitize, List<DenyRulePolicy> deny, Action onViolation) {
+        this(direction, maxSize, binaryAllowed, compressionAllowed, json, sanitize, deny, onViolation, defaultMaxFragments(maxSize));
+    }
+
+    /**
+     * {@code maxFragments} when the policy does not say: one frame per 32 bytes of {@code maxSize},
+     * at least 1024. A message of {@code maxSize} sent in 64-byte frames (the smallest Autobahn|Testsuite's
+     * fragmentation cases use) fits even when every one of its frames reaches wsguard in two reads:
+     * a frame split across reads is relayed as two. Empty frames cost no bytes, so without a count
+     * one message could go on for ever.
+     */
+    public static long defaultMaxFragments(long maxSize) {
+        return Math.max(1024, maxSize / 32);
     }
 
     /** {@code messages.direction}. */

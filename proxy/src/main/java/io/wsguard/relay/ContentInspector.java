@@ -23,4 +23,13 @@ public interface ContentInspector {
      * content rules must not be skippable by sending a message as binary. Never throws.
      */
     Verdict inspectBinary(byte[] buf, int off, int len, boolean utf8);
+
+    /**
+     * A PING or PONG payload (up to 125 bytes) or a CLOSE frame's reason (up to 123), bytes
+     * {@code [off, off + len)} of {@code buf}: the upstream receives them as they are, so rules that
+     * refuse content in messages must not be skippable by sending it in a control frame. Only what
+     * can refuse applies here (deny rules), never a rewrite. Returns {@link Verdict#ALLOW} or a
+     * {@link Verdict.Deny}; never throws.
+     */
+    Verdict inspectControl(byte[] buf, int off, int len);
 }

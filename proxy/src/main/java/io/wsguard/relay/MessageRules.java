@@ -6,6 +6,7 @@ import io.github.bucket4j.local.SynchronizationStrategy;
 import io.wsguard.limit.KeyedBuckets;
 import io.wsguard.policy.Action;
 import io.wsguard.policy.LimitsPolicy.RateLimitPolicy;
+import io.wsguard.policy.MessagePolicy;
 
 /**
  * What one direction's messages must satisfy on a route, shared by all of its connections:
@@ -21,6 +22,8 @@ import io.wsguard.policy.LimitsPolicy.RateLimitPolicy;
  * @param bytesPerConnection each connection's byte rate, or null
  * @param messagesPerSubject the route's buckets by token subject (shared by the subject's connections), or null
  * @param onExceed what an exceeded rate does to the message
+ * @param maxFragments the most frames one message may arrive in ({@code Long.MAX_VALUE}: none); a
+ *     frame Jetty read in pieces counts once per piece
  */
 public record MessageRules(
         long maxSize,
@@ -30,9 +33,18 @@ public record MessageRules(
         RateLimitPolicy messagesPerConnection,
         RateLimitPolicy bytesPerConnection,
         KeyedBuckets messagesPerSubject,
-        Action onExceed) {
+        Action onExceed,
+        long maxFragments) {
 
-    /** Only a size limit: frames pass as they come. */
+    /** With the default {@code maxFragments} for {@code maxSize} ({@link MessagePolicy#defaultMaxFragments}; none without a maxSize). */
+    public MessageRules(long maxSize, boolean binaryAllowed, ContentInspector content, Action onViolation,
+                        RateLimitPolicy messagesPerConnection, RateLimitPolicy bytesPerConnection, KeyedBuckets messagesPerSubject,
+                        Action onExceed) {
+        this(maxSize, binaryAllowed, content, onViolation, messagesPerConnection, bytesPerConnection, messagesPerSubject, onExceed,
+                maxSize == Long.MAX_VALUE ? Long.MAX_VALUE : MessagePolicy.defaultMaxFragments(maxSize));
+    }
+
+    /** Only a size limit (and the fragment count that goes with it): frames pass as they come. */
     public static MessageRules sizeOnly(long maxSize) {
         return new MessageRules(maxSize, true, null, Action.CLOSE, null, null, null, Action.CLOSE);
     }

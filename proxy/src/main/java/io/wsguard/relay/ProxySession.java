@@ -27,6 +27,8 @@ import org.eclipse.jetty.websocket.core.OpCode;
 import org.eclipse.jetty.websocket.core.OutgoingEntry;
 import org.eclipse.jetty.websocket.core.WebSocketConnection;
 import org.eclipse.jetty.websocket.core.WebSocketCoreSession;
+import org.eclipse.jetty.websocket.core.exception.BadPayloadException;
+import org.eclipse.jetty.websocket.core.exception.CloseException;
 import org.eclipse.jetty.websocket.core.internal.FrameFlusher;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -334,7 +336,24 @@ public final class ProxySession implements Traffic {
 
     private void onCloseFrame(Side from, Frame frame, Callback callback) {
         final Side to = from.peer;
-        final CloseStatus status = CloseStatus.getCloseStatus(frame);
+        CloseStatus status = CloseStatus.getCloseStatus(frame);
+        if (from.controlContent != null && frame.getPayloadLength() > 2 && !terminated) {
+            final Verdict.Deny refused = from.deniedControl(frame, 2, " (a close reason)");
+            if (refused != null) {
+                synchronized (lock) {
+                    from.closeReceived = true;
+                }
+                if (refuse(from, refused, from.rules.onViolation(), null)) {
+                    if (terminated) {
+                        // Both sides got wsguard's own CLOSE; the reason went nowhere.
+                        callback.succeeded();
+                        return;
+                    }
+                    // drop: the close goes on without its reason.
+                    status = new CloseStatus(status.getCode());
+                }
+            }
+        }
         Callback replyTo = null;
         boolean forward = false;
         synchronized (lock) {
@@ -439,7 +458,19 @@ public final class ProxySession implements Traffic {
     }
 
     private void tooBig(Side side) {
-        final String detail = (side.inbound ? "inbound" : "outbound") + " message exceeds maxSize of " + side.rules.maxSize() + " bytes";
+        tooBig(side, (side.inbound ? "inbound" : "outbound") + " message exceeds maxSize of " + side.rules.maxSize() + " bytes");
+    }
+
+    /**
+     * A message came in more frames than {@code maxFragments}: refused like one over {@code maxSize}
+     * (1009 {@code message_too_big}), as the limit is its size counted in frames. Empty frames cost
+     * no bytes, so without it one endless message was a flood that no size or rate limit saw.
+     */
+    private void tooManyFragments(Side side) {
+        tooBig(side, (side.inbound ? "inbound" : "outbound") + " message exceeds maxFragments of " + side.rules.maxFragments() + " frames");
+    }
+
+    private void tooBig(Side side, String detail) {
         final int clientCode = side.inbound ? CloseCodes.MESSAGE_TOO_BIG : CloseCodes.BAD_GATEWAY;
         events.blocked(this, Reason.MESSAGE_TOO_BIG, mode, detail, mode == Mode.ENFORCE ? clientCode : 0);
         if (mode == Mode.ENFORCE) {
@@ -448,6 +479,36 @@ public final class ProxySession implements Traffic {
             } else {
                 terminate(CloseCodes.BAD_GATEWAY, "upstream message too big", CloseCodes.MESSAGE_TOO_BIG, "message too big");
             }
+        }
+    }
+
+    /**
+     * Jetty's parser or session refused a frame from {@code side} (a header claiming 2 GiB or more, an
+     * unknown opcode, a fragmented control frame, a CONTINUATION out of sequence, a broken deflate
+     * stream, ...) and is closing that side with the exception's code. Every refusal is audited,
+     * these too, in any mode (Jetty's are never only reported); the other side is closed as for a
+     * rule: a client's error ends the upstream with 1001, an upstream's the client with 1014.
+     */
+    private void refusedByJetty(Side side, CloseException refusal) {
+        synchronized (lock) {
+            if (!openReported) {
+                // Frames are read only once both sides are open; before that sideOpened reports the failure.
+                return;
+            }
+        }
+        final int code = refusal.getStatusCode();
+        final Reason reason = code == CloseCodes.MESSAGE_TOO_BIG ? Reason.MESSAGE_TOO_BIG
+                : refusal instanceof BadPayloadException.InvalidUtf8 ? Reason.INVALID_UTF8
+                : Reason.PROTOCOL_ERROR;
+        final String message = String.valueOf(refusal.getMessage());
+        // Jetty's messages name the rule and numbers, not payload; capped all the same.
+        final String detail = (side.inbound ? "inbound" : "outbound") + " frame refused: "
+                + (message.length() > 160 ? message.substring(0, 160) + "…" : message);
+        events.blocked(this, reason, Mode.ENFORCE, detail, side.inbound ? code : CloseCodes.BAD_GATEWAY);
+        if (side.inbound) {
+            terminate(code, reason.code(), CloseCodes.SHUTDOWN, "going away");
+        } else {
+            terminate(CloseCodes.BAD_GATEWAY, "upstream broke the protocol", code, reason.code());
         }
     }
 
@@ -501,6 +562,8 @@ public final class ProxySession implements Traffic {
         private final Inspection inspection;
         /** The inspection, when this direction has message or byte rates that pings and pongs count against; else null. */
         private final Inspection controlRates;
+        /** The content rules that ping and pong payloads and close reasons meet (their deny rules), or null. */
+        private final ContentInspector controlContent;
         private Side peer;
         private volatile CoreSession session;
         /**
@@ -530,6 +593,8 @@ public final class ProxySession implements Traffic {
         /** Frames wait in the peer's batch buffer until this side's input is drained. */
         private boolean batched;
         private long messageBytes;
+        /** Frames of the current message on the plain path: an endless train of empty ones costs no bytes. */
+        private long fragments;
         private boolean overLimit;
         /** Where this side's message and byte counts are in {@link #counts}. */
         private final int countsAt;
@@ -540,6 +605,7 @@ public final class ProxySession implements Traffic {
             this.rules = rules;
             this.inspection = rules.inspects() ? new Inspection(this) : null;
             this.controlRates = inspection != null && inspection.rated() ? inspection : null;
+            this.controlContent = inspection != null ? rules.content() : null;
             this.countsAt = inbound ? CLIENT_COUNTS : UPSTREAM_COUNTS;
         }
 
@@ -574,12 +640,18 @@ public final class ProxySession implements Traffic {
                 }
                 if (opcode != OpCode.CONTINUATION) {
                     messageBytes = 0;
+                    fragments = 0;
                     overLimit = false;
                 }
                 messageBytes += frame.getPayloadLength();
-                if (messageBytes > rules.maxSize() && !overLimit) {
+                fragments++;
+                if (!overLimit && (messageBytes > rules.maxSize() || fragments > rules.maxFragments())) {
                     overLimit = true;
-                    tooBig(this);
+                    if (messageBytes > rules.maxSize()) {
+                        tooBig(this);
+                    } else {
+                        tooManyFragments(this);
+                    }
                     if (mode == Mode.ENFORCE) {
                         skip(callback);
                         return;
@@ -588,11 +660,42 @@ public final class ProxySession implements Traffic {
                 if (frame.isFin()) {
                     countMessage(messageBytes);
                 }
-            } else if (controlRates != null && controlRates.refusesControl(frame)) {
+            } else if (controlRates != null && controlRates.refusesControl(frame)
+                    || controlContent != null && refusesControlContent(frame)) {
                 skip(callback);
                 return;
             }
             relay(frame, callback);
+        }
+
+        /** A ping's or pong's payload met the deny rules: whether it must not go on. */
+        private boolean refusesControlContent(Frame frame) {
+            final Verdict.Deny denied = deniedControl(frame, 0, frame.getOpCode() == OpCode.PING ? " (a ping)" : " (a pong)");
+            return denied != null && refuse(this, denied, rules.onViolation(), null);
+        }
+
+        /**
+         * The deny rules' verdict on a control frame's payload from byte {@code skip} on (2 for a
+         * CLOSE: its code), or null when none matches. Reads the frame in place or from the thread's
+         * scratch array: as for a message, only a rule whose literals occur decodes the text.
+         */
+        Verdict.Deny deniedControl(Frame frame, int skip, String what) {
+            final ByteBuffer payload = frame.getPayload();
+            final int length = frame.getPayloadLength() - skip;
+            final byte[] buf;
+            final int off;
+            if (payload == null || length <= 0) {
+                buf = EMPTY;
+                off = 0;
+            } else if (payload.hasArray()) {
+                buf = payload.array();
+                off = payload.arrayOffset() + payload.position() + skip;
+            } else {
+                buf = Scratch.copy(payload);
+                off = skip;
+            }
+            final Verdict verdict = controlContent.inspectControl(buf, off, Math.max(0, length));
+            return verdict instanceof Verdict.Deny deny ? new Verdict.Deny(deny.reason(), deny.detail() + what) : null;
         }
 
         /**
@@ -695,6 +798,11 @@ public final class ProxySession implements Traffic {
             if (LOG.isDebugEnabled()) {
                 LOG.debug("{} {} side error: {}", id, name, cause.toString());
             }
+            // Jetty refused a frame and is closing this side with the exception's code. Other errors
+            // (the socket failing, timeouts) are no refusal: sideClosed reports them as the peer gone.
+            if (cause instanceof CloseException refusal && !terminated) {
+                refusedByJetty(this, refusal);
+            }
             callback.succeeded();
         }
 
@@ -720,6 +828,13 @@ public final class ProxySession implements Traffic {
         private static final int RETAINED_HOLD = 8 * 1024;
         /** Larger text messages are content-checked on a pool thread, not the selector thread (a few µs below it). */
         private static final int INLINE_CONTENT_LIMIT = 8 * 1024;
+        /**
+         * On a rated direction, a frame in the middle of a message carrying fewer bytes than this is
+         * charged like a ping: one message, and this many bytes in all. Its bytes alone would let a
+         * train of empty frames cost nothing, where each costs as much to relay as a small message.
+         */
+        static final int FRAGMENT_FLOOR = 64;
+        private static final String SMALL_FRAGMENT = " (a fragment under " + FRAGMENT_FLOOR + " bytes)";
 
         private final Side side;
         private final MessageRules rules;
@@ -727,9 +842,13 @@ public final class ProxySession implements Traffic {
         private final Utf8Check utf8 = new Utf8Check();
         private final Bucket messageBucket;
         private final Bucket byteBucket;
+        /** This direction has message or byte rates (only the client's can). */
+        private final boolean rated;
 
         private byte opcode;
         private long size;
+        /** Frames of the current message so far, against {@code maxFragments}. */
+        private long fragments;
         /** Enforce: the rest of a refused message is read and dropped. */
         private boolean discarding;
         /** Monitor: the message was already reported (too big, not UTF-8); the rest just flows. */
@@ -750,6 +869,7 @@ public final class ProxySession implements Traffic {
             this.enforce = mode == Mode.ENFORCE;
             this.messageBucket = side.inbound ? rules.newMessageBucket() : null;
             this.byteBucket = side.inbound ? rules.newByteBucket() : null;
+            this.rated = rated();
         }
 
         void onData(Frame frame, Callback callback) {
@@ -769,12 +889,26 @@ public final class ProxySession implements Traffic {
             } else if (discarding) {
                 discard(frame, callback);
                 return;
+            } else if (rated && !frame.isFin() && frame.getPayloadLength() < FRAGMENT_FLOOR && refusesSmallFragment(frame)) {
+                // Over a rate: closing, or the message is dropped whole (the rest of it is discarded).
+                release();
+                discard(frame, callback);
+                return;
             }
             final ByteBuffer payload = frame.getPayload();
             final int length = frame.getPayloadLength();
             size += length;
+            fragments++;
             if (!unchecked) {
-                if (size > rules.maxSize()) {
+                if (fragments > rules.maxFragments() && size <= rules.maxSize()) {
+                    tooManyFragments(side);
+                    release();
+                    if (enforce) {
+                        side.skip(callback);
+                        return;
+                    }
+                    unchecked = true;
+                } else if (size > rules.maxSize()) {
                     tooBig(side);
                     release();
                     if (enforce) {
@@ -834,10 +968,14 @@ public final class ProxySession implements Traffic {
          */
         private void discard(Frame frame, Callback callback) {
             size += frame.getPayloadLength();
+            fragments++;
             discarding = !frame.isFin();
             if (size > rules.maxSize()) {
                 discarding = false;
                 tooBig(side);
+            } else if (fragments > rules.maxFragments()) {
+                discarding = false;
+                tooManyFragments(side);
             }
             side.skip(callback);
         }
@@ -845,6 +983,7 @@ public final class ProxySession implements Traffic {
         private void startMessage(byte op) {
             opcode = op;
             size = 0;
+            fragments = 0;
             discarding = false;
             unchecked = false;
             heldLength = 0;
@@ -888,6 +1027,23 @@ public final class ProxySession implements Traffic {
             Verdict.Deny over = overMessageRate(what);
             if (over == null && byteBucket != null && !byteBucket.tryConsume(Math.max(1, frame.getPayloadLength()))) {
                 over = new Verdict.Deny(Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection()) + what);
+            }
+            return over != null && refuse(side, over, rules.onExceed(), null);
+        }
+
+        /**
+         * A frame in the middle of a message carrying fewer than {@link #FRAGMENT_FLOOR} bytes, on a
+         * rated direction: counts as a message against the message rates and as
+         * {@code FRAGMENT_FLOOR} bytes against the byte rate (its own bytes are taken with the
+         * message's), so a train of empty CONTINUATION frames runs into the rates like a ping flood.
+         * Larger frames pay in bytes, and {@code maxSize} bounds how many one message can have. The
+         * frame that ends a message is never charged: it ends what the first frame paid for. Returns
+         * whether the frame must not go on ({@code onExceed}: close, or drop the message).
+         */
+        private boolean refusesSmallFragment(Frame frame) {
+            Verdict.Deny over = overMessageRate(SMALL_FRAGMENT);
+            if (over == null && byteBucket != null && !byteBucket.tryConsume(FRAGMENT_FLOOR - frame.getPayloadLength())) {
+                over = new Verdict.Deny(Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection()) + SMALL_FRAGMENT);
             }
             return over != null && refuse(side, over, rules.onExceed(), null);
         }

@@ -52,9 +52,10 @@ record CompiledRoute(
         final LimitsPolicy rates = route.limits();
         final MessageRules inbound = new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(),
                 rates.messagesPerConnection().orElse(null), rates.bytesPerConnection().orElse(null),
-                rates.messagesPerSubject().map(limits::messagesPerSubject).orElse(null), rates.onExceed());
+                rates.messagesPerSubject().map(limits::messagesPerSubject).orElse(null), rates.onExceed(), messages.maxFragments());
         final MessageRules outbound = messages.direction() == MessagePolicy.Direction.BOTH
-                ? new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(), null, null, null, rates.onExceed())
+                ? new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(), null, null, null, rates.onExceed(),
+                        messages.maxFragments())
                 : MessageRules.sizeOnly(Long.MAX_VALUE);
         return new MessageRules[] {inbound, outbound};
     }

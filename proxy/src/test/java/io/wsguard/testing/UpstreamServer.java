@@ -19,8 +19,9 @@ import org.eclipse.jetty.websocket.server.WebSocketUpgradeHandler;
 
 /**
  * A real WebSocket server to proxy to: echoes text and binary, records every message and upgrade it
- * saw, and obeys a few commands sent as text ({@code close:CODE:REASON}, {@code die}) so that tests
- * can make the upstream close or vanish. Binds 127.0.0.1 on an ephemeral port.
+ * saw, and obeys a few commands sent as text ({@code close:CODE:REASON}, {@code die}, {@code push-…}, see
+ * below) so that tests can make the upstream close, vanish or send control frames.
+ * Binds 127.0.0.1 on an ephemeral port.
  */
 public final class UpstreamServer implements AutoCloseable {
 
@@ -148,6 +149,24 @@ public final class UpstreamServer implements AutoCloseable {
                 final String[] parts = message.split(":", 3);
                 session.close(Integer.parseInt(parts[1]), parts.length > 2 ? parts[2] : null, Callback.NOOP);
                 session.demand();
+                return;
+            }
+            // "push-close:CODE:B64URL": close with a reason given as push-text's are.
+            if (message.startsWith("push-close:")) {
+                final String[] parts = message.split(":", 3);
+                final byte[] reason = java.util.Base64.getUrlDecoder().decode(parts[2]);
+                session.close(Integer.parseInt(parts[1]), new String(reason, java.nio.charset.StandardCharsets.UTF_8), Callback.NOOP);
+                session.demand();
+                return;
+            }
+            // "push-ping:B64URL" / "push-pong:B64URL" (encoded as push-text's): the upstream sends a PING or an unsolicited PONG.
+            if (message.startsWith("push-ping:") || message.startsWith("push-pong:")) {
+                final ByteBuffer payload = ByteBuffer.wrap(java.util.Base64.getUrlDecoder().decode(message.substring("push-ping:".length())));
+                if (message.startsWith("push-ping:")) {
+                    session.sendPing(payload, Callback.from(this::next, x -> next()));
+                } else {
+                    session.sendPong(payload, Callback.from(this::next, x -> next()));
+                }
                 return;
             }
             if (message.equals("die")) {
