@@ -89,11 +89,13 @@ final class Binder {
         }));
 
         final List<ListenerPolicy> listeners = new ArrayList<>();
+        final int[] listenerItems = {0};
         f.required("listeners", "a list of listeners with a port").flatMap(n -> list(n, "listeners", "a list of listeners"))
                 .ifPresent(items -> {
                     if (items.items().isEmpty()) {
                         problem(items, "listeners", "is empty (expected: at least one listener)");
                     }
+                    listenerItems[0] = items.items().size();
                     for (int i = 0; i < items.items().size(); i++) {
                         listener(items.items().get(i), "listeners[" + i + "]").ifPresent(listeners::add);
                     }
@@ -138,7 +140,10 @@ final class Binder {
                 });
             }
         });
-        checkRouteListeners(listeners, routes, routePaths);
+        if (listeners.size() == listenerItems[0]) {
+            // With a listener missing, its name would look unknown: its own problem says enough.
+            checkRouteListeners(listeners, routes, routePaths);
+        }
         if (problems.size() > before) {
             return Optional.empty();
         }
