@@ -20,6 +20,8 @@ public enum Reason {
     TOKEN_INVALID(Stage.HANDSHAKE, 401, 0),
     TOKEN_EXPIRED(Stage.HANDSHAKE, 401, CloseCodes.POLICY_VIOLATION),
     CLAIM_DENIED(Stage.HANDSHAKE, 403, 0),
+    /** The route's {@code auth.clientCertificate: required}, and the client showed none. */
+    CLIENT_CERTIFICATE_MISSING(Stage.HANDSHAKE, 403, 0),
     HANDSHAKE_RATE(Stage.HANDSHAKE, 429, 0),
     CONNECTION_LIMIT(Stage.HANDSHAKE, 429, 0),
     /** At {@code proxy.maxConnections} or draining: 503 (SPEC §4). */

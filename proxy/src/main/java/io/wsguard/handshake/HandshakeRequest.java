@@ -2,11 +2,13 @@ package io.wsguard.handshake;
 
 import io.wsguard.auth.Principal;
 import io.wsguard.route.RequestPaths;
+import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.Request;
 
 /**
@@ -79,6 +81,24 @@ public final class HandshakeRequest {
 
     public boolean isSecure() {
         return request.isSecure();
+    }
+
+    /**
+     * The certificate the client showed in the TLS handshake, or null. Only a listener with
+     * {@code clientAuth: optional} or {@code required} asks for one, and TLS completes only when it
+     * chains to that listener's {@code clientCAs}: a certificate here is a verified one.
+     */
+    public X509Certificate clientCertificate() {
+        return clientCertificate(request);
+    }
+
+    /** The verified client certificate of {@code request}'s TLS connection, or null. */
+    public static X509Certificate clientCertificate(Request request) {
+        if (request.getAttribute(EndPoint.SslSessionData.ATTRIBUTE) instanceof EndPoint.SslSessionData tls) {
+            final X509Certificate[] chain = tls.peerCertificates();
+            return chain == null || chain.length == 0 ? null : chain[0];
+        }
+        return null;
     }
 
     /** The client a verified token named; empty before the token check or when the route has none. */

@@ -8,13 +8,22 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * {@code routes[].auth}: {@code none}, written out so that no route is open by accident, or {@code jwt}.
+ * {@code routes[].auth}: {@code none}, written out so that no route is open by accident, or a map with
+ * {@code jwt}, {@code clientCertificate} or both.
  *
  * @param jwt empty for {@code auth: none}
+ * @param clientCertificate defaults to {@code none}; {@code required}: a handshake without a verified
+ *     client certificate (on a listener with {@code clientAuth: optional}) is refused with 403
  */
-public record AuthPolicy(Optional<JwtPolicy> jwt) {
+public record AuthPolicy(Optional<JwtPolicy> jwt, ClientCertificate clientCertificate) {
 
-    public static final AuthPolicy NONE = new AuthPolicy(Optional.empty());
+    public static final AuthPolicy NONE = new AuthPolicy(Optional.empty(), ClientCertificate.NONE);
+
+    /** {@code auth.clientCertificate}. */
+    public enum ClientCertificate {
+        NONE,
+        REQUIRED
+    }
 
     /**
      * {@code auth.jwt}. Exactly one key source is given: {@code jwksUri}, {@code jwksFile},

@@ -89,16 +89,19 @@ final class Binder {
         }));
 
         final List<ListenerPolicy> listeners = new ArrayList<>();
+        final int[] listenerItems = {0};
         f.required("listeners", "a list of listeners with a port").flatMap(n -> list(n, "listeners", "a list of listeners"))
                 .ifPresent(items -> {
                     if (items.items().isEmpty()) {
                         problem(items, "listeners", "is empty (expected: at least one listener)");
                     }
+                    listenerItems[0] = items.items().size();
                     for (int i = 0; i < items.items().size(); i++) {
                         listener(items.items().get(i), "listeners[" + i + "]").ifPresent(listeners::add);
                     }
                 });
         checkListenerAddresses(listeners);
+        checkListenerNames(listeners);
 
         final Optional<AdminPolicy> admin = f.get("admin").flatMap(n -> admin(n, "admin"));
         admin.ifPresent(a -> {
@@ -109,7 +112,8 @@ final class Binder {
             }
         });
         final Optional<ProxyPolicy> proxy = f.get("proxy").map(n -> proxy(n, "proxy"))
-                .orElseGet(() -> Optional.of(new ProxyPolicy(List.of(), 100_000, Duration.ofSeconds(10), Duration.ofSeconds(30))));
+                .orElseGet(() -> Optional.of(new ProxyPolicy(List.of(), 100_000, Duration.ofSeconds(10), Duration.ofSeconds(30),
+                        ProxyPolicy.PathMatching.NORMALIZED)));
         final Optional<AuditPolicy> audit = f.get("audit").map(n -> audit(n, "audit"))
                 .orElseGet(() -> Optional.of(new AuditPolicy(AuditPolicy.Sink.FILE, baseDir.resolve("logs/audit.jsonl").normalize(),
                         100L << 20, 10, 0, Optional.empty())));
@@ -117,6 +121,7 @@ final class Binder {
                 .orElseGet(() -> Optional.of(new RateLimitStorePolicy(RateLimitStorePolicy.Type.LOCAL, Optional.empty())));
 
         final List<RoutePolicy> routes = new ArrayList<>();
+        final List<String> routePaths = new ArrayList<>();
         f.required("routes", "a list of routes").flatMap(n -> list(n, "routes", "a list of routes")).ifPresent(items -> {
             if (items.items().isEmpty()) {
                 problem(items, "routes", "is empty (expected: at least one route)");
@@ -131,9 +136,14 @@ final class Binder {
                         problemAt(path + ".name", "'" + r.name() + "' is already the name of another route (expected: unique names)");
                     }
                     routes.add(r);
+                    routePaths.add(path);
                 });
             }
         });
+        if (listeners.size() == listenerItems[0]) {
+            // With a listener missing, its name would look unknown: its own problem says enough.
+            checkRouteListeners(listeners, routes, routePaths);
+        }
         if (problems.size() > before) {
             return Optional.empty();
         }
@@ -153,10 +163,80 @@ final class Binder {
         }
     }
 
+    private void checkListenerNames(List<ListenerPolicy> listeners) {
+        final Map<String, Integer> seen = new HashMap<>();
+        for (int i = 0; i < listeners.size(); i++) {
+            final String name = listeners.get(i).name();
+            final Integer first = seen.putIfAbsent(name, i);
+            if (first == null) {
+                continue;
+            }
+            final String path = "listeners[" + i + "]";
+            final ListenerPolicy other = listeners.get(first);
+            if (listeners.get(i).port() != 0 && other.port() == listeners.get(i).port() && other.host().equals(listeners.get(i).host())) {
+                continue; // one address twice: already reported at its port
+            }
+            if (locations.containsKey(path + ".name")) {
+                problemAt(path + ".name", "'" + name + "' is already the name of listeners[" + first + "] (expected: unique names)");
+            } else {
+                problemAt(path, "its default name '" + name + "' is already the name of listeners[" + first
+                        + "] (expected: name: … on one of them, so that routes can tell them apart)");
+            }
+        }
+    }
+
+    /**
+     * Where each route is served. A route for clients with certificates must not open on a listener
+     * that lets anyone in: on a policy that has both kinds of listener, every route names its
+     * listeners, so a client certificate cannot be skipped by connecting to the other port.
+     */
+    private void checkRouteListeners(List<ListenerPolicy> listeners, List<RoutePolicy> routes, List<String> routePaths) {
+        final Map<String, ListenerPolicy> byName = new HashMap<>();
+        listeners.forEach(l -> byName.putIfAbsent(l.name(), l));
+        final List<String> requiring = listeners.stream().filter(ListenerPolicy::requiresClientCertificate).map(ListenerPolicy::name).toList();
+        final List<String> open = listeners.stream().filter(l -> !l.requiresClientCertificate()).map(ListenerPolicy::name).toList();
+        for (int r = 0; r < routes.size(); r++) {
+            final RoutePolicy route = routes.get(r);
+            final String path = routePaths.get(r);
+            final List<String> named = route.match().listeners();
+            boolean known = true;
+            for (int i = 0; i < named.size(); i++) {
+                if (!byName.containsKey(named.get(i))) {
+                    known = false;
+                    problemAt(path + ".match.listeners[" + i + "]", "'" + named.get(i) + "' is not a listener's name (expected: one of "
+                            + String.join(", ", byName.keySet().stream().sorted().toList()) + ")");
+                }
+            }
+            if (!known || listeners.size() != byName.size()) {
+                continue;
+            }
+            if (named.isEmpty() && !requiring.isEmpty() && !open.isEmpty()) {
+                problemAt(path + ".match", "no listeners, so the route is served both on '" + requiring.get(0)
+                        + "', which requires client certificates, and on '" + open.get(0) + "', which does not"
+                        + " (expected: listeners: [names of the listeners the route belongs to])");
+            }
+            final List<ListenerPolicy> served = named.isEmpty() ? listeners : named.stream().map(byName::get).toList();
+            if (route.auth().clientCertificate() == AuthPolicy.ClientCertificate.REQUIRED) {
+                served.stream().filter(l -> !l.asksForClientCertificate()).findFirst().ifPresent(l -> problemAt(
+                        path + ".auth.clientCertificate", "listener '" + l.name() + "' asks for no client certificate, so the route"
+                                + " would refuse every handshake there (expected: match.listeners naming listeners with clientAuth:"
+                                + " optional or required)"));
+            }
+            if (served.stream().noneMatch(ListenerPolicy::asksForClientCertificate)) {
+                route.upstream().headers().set().forEach((header, value) -> {
+                    if (value.contains("${tls.")) {
+                        problemAt(path + ".upstream.headers.set." + header, "uses ${tls.…} but no listener of the route asks for"
+                                + " client certificates (expected: a listener with clientAuth: optional or required, or a static value)");
+                    }
+                });
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- listeners, admin, proxy, audit, store
 
     private Optional<ListenerPolicy> listener(YNode node, String path) {
-        final Optional<Fields> fields = fields(node, path, List.of("port", "host", "tls"), "a map with port");
+        final Optional<Fields> fields = fields(node, path, List.of("port", "host", "tls", "name"), "a map with port");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
@@ -165,10 +245,18 @@ final class Binder {
         final Optional<Integer> port = f.required("port", "a port 0..65535").flatMap(n -> integer(n, f.child("port"), 0, 65535));
         final Optional<String> host = f.get("host").map(n -> host(n, f.child("host"))).orElse(Optional.of("0.0.0.0"));
         final Optional<TlsPolicy> tls = f.get("tls").flatMap(n -> tls(n, f.child("tls")));
+        final Optional<String> name = f.get("name").flatMap(n -> parse(n, f.child("name"), text -> {
+            if (!ROUTE_NAME.matcher(text).matches()) {
+                throw new IllegalArgumentException("'" + text + "' is not a listener name (expected: letters, digits, '_', '.', '-')");
+            }
+            return text;
+        }));
         if (problems.size() > before) {
             return Optional.empty();
         }
-        return Optional.of(new ListenerPolicy(host.orElseThrow(), port.orElseThrow(), tls));
+        // The default names the listener by what tells listeners apart on one host: scheme and port.
+        final String listenerName = name.orElse((f.has("tls") ? "wss-" : "ws-") + port.orElseThrow());
+        return Optional.of(new ListenerPolicy(listenerName, host.orElseThrow(), port.orElseThrow(), tls));
     }
 
     private Optional<String> host(YNode node, String path) {
@@ -280,8 +368,8 @@ final class Binder {
     }
 
     private Optional<ProxyPolicy> proxy(YNode node, String path) {
-        final Optional<Fields> fields = fields(node, path, List.of("trustedProxies", "maxConnections", "handshakeTimeout", "drainTimeout"),
-                "a map");
+        final Optional<Fields> fields = fields(node, path, List.of("trustedProxies", "maxConnections", "handshakeTimeout", "drainTimeout",
+                "pathMatching"), "a map");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
@@ -304,10 +392,13 @@ final class Binder {
                 .map(n -> duration(n, f.child("handshakeTimeout"), true)).orElse(Optional.of(Duration.ofSeconds(10)));
         final Optional<Duration> drainTimeout = f.get("drainTimeout")
                 .map(n -> duration(n, f.child("drainTimeout"), false)).orElse(Optional.of(Duration.ofSeconds(30)));
+        final Optional<String> pathMatching = f.get("pathMatching").map(n -> choice(n, f.child("pathMatching"), "normalized", "exact"))
+                .orElse(Optional.of("normalized"));
         if (problems.size() > before) {
             return Optional.empty();
         }
-        return Optional.of(new ProxyPolicy(trusted, maxConnections.orElseThrow(), handshakeTimeout.orElseThrow(), drainTimeout.orElseThrow()));
+        return Optional.of(new ProxyPolicy(trusted, maxConnections.orElseThrow(), handshakeTimeout.orElseThrow(), drainTimeout.orElseThrow(),
+                enumOf(ProxyPolicy.PathMatching.class, pathMatching.orElseThrow())));
     }
 
     private Optional<AuditPolicy> audit(YNode node, String path) {
@@ -463,7 +554,7 @@ final class Binder {
     }
 
     private Optional<MatchPolicy> match(YNode node, String path) {
-        final Optional<Fields> fields = fields(node, path, List.of("host", "path", "pathPrefix"), "a map with path or pathPrefix");
+        final Optional<Fields> fields = fields(node, path, List.of("host", "path", "pathPrefix", "listeners"), "a map with path or pathPrefix");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
@@ -488,10 +579,17 @@ final class Binder {
             problem(f.map, path, (f.has("path") ? "both path and pathPrefix" : "neither path nor pathPrefix")
                     + " (expected: exactly one of them)");
         }
+        final List<String> listeners = f.get("listeners").map(n -> {
+            final List<String> out = stringList(n, f.child("listeners"), "a list of listener names");
+            if (out.isEmpty() && n instanceof YList) {
+                problem(n, f.child("listeners"), "is empty (expected: at least one listener name; leave it out for every listener)");
+            }
+            return out;
+        }).orElse(List.of());
         if (problems.size() > before) {
             return Optional.empty();
         }
-        return Optional.of(new MatchPolicy(host, exact, prefix));
+        return Optional.of(new MatchPolicy(host, exact, prefix, listeners));
     }
 
     private Optional<UpstreamPolicy> upstream(YNode node, String path) {
@@ -627,14 +725,20 @@ final class Binder {
                 return Optional.empty();
             });
         }
-        final Optional<Fields> fields = fields(node, path, List.of("jwt"), "none, or a map with jwt");
+        final Optional<Fields> fields = fields(node, path, List.of("jwt", "clientCertificate"), "none, or a map with jwt");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
         final Fields f = fields.get();
-        return f.required("jwt", "jwt: {issuer: …, algorithms: […], jwksUri: …}")
-                .flatMap(n -> jwt(n, f.child("jwt")))
-                .map(jwt -> new AuthPolicy(Optional.of(jwt)));
+        final int before = problems.size();
+        final Optional<String> clientCertificate = f.get("clientCertificate")
+                .map(n -> choice(n, f.child("clientCertificate"), "required", "none")).orElse(Optional.of("none"));
+        final Optional<AuthPolicy.JwtPolicy> jwt = f.has("clientCertificate") && !f.has("jwt") ? Optional.empty()
+                : f.required("jwt", "jwt: {issuer: …, algorithms: […], jwksUri: …}").flatMap(n -> jwt(n, f.child("jwt")));
+        if (problems.size() > before) {
+            return Optional.empty();
+        }
+        return Optional.of(new AuthPolicy(jwt, enumOf(AuthPolicy.ClientCertificate.class, clientCertificate.orElseThrow())));
     }
 
     private Optional<AuthPolicy.JwtPolicy> jwt(YNode node, String path) {

@@ -11,12 +11,14 @@ import java.util.regex.Pattern;
  *
  * <p>{@code ${jwt.CLAIM}} is not a variable: it is left as written, for the proxy to expand per
  * connection with verified claims, and only where the caller allows it ({@code upstream.headers.set}).
+ * So are {@code ${tls.subject}} and {@code ${tls.fingerprint}}, the verified client certificate's.
  */
 final class EnvSubstitution {
 
     private static final Pattern REFERENCE = Pattern.compile("\\$\\{([^}]*)}");
     private static final Pattern VARIABLE = Pattern.compile("([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", Pattern.DOTALL);
     private static final Pattern JWT_CLAIM = Pattern.compile("jwt\\.[A-Za-z0-9_:.-]+");
+    private static final Pattern TLS_FIELD = Pattern.compile("tls\\.(subject|fingerprint)");
 
     private final Map<String, String> env;
 
@@ -40,6 +42,16 @@ final class EnvSubstitution {
             if (inside.startsWith("jwt.")) {
                 if (!JWT_CLAIM.matcher(inside).matches()) {
                     throw new IllegalArgumentException("'${" + inside + "}' is not a claim reference (expected: like ${jwt.sub})");
+                }
+                if (!allowJwtClaims) {
+                    throw new IllegalArgumentException("'${" + inside + "}' is expanded only in upstream.headers.set values"
+                            + " (expected: an environment variable like ${NAME} or ${NAME:-default})");
+                }
+                replacement = m.group();
+            } else if (inside.startsWith("tls.")) {
+                if (!TLS_FIELD.matcher(inside).matches()) {
+                    throw new IllegalArgumentException("'${" + inside + "}' is not a client certificate field"
+                            + " (expected: ${tls.subject} or ${tls.fingerprint})");
                 }
                 if (!allowJwtClaims) {
                     throw new IllegalArgumentException("'${" + inside + "}' is expanded only in upstream.headers.set values"

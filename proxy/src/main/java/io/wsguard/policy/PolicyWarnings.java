@@ -15,30 +15,31 @@ public final class PolicyWarnings {
     public static List<PolicyProblem> of(LoadedPolicy loaded) {
         final Policy policy = loaded.policy();
         final List<PolicyProblem> warnings = new ArrayList<>();
-        final int plain = firstPlainListener(policy);
-        if (plain >= 0) {
-            for (int i = 0; i < policy.routes().size(); i++) {
-                final RoutePolicy route = policy.routes().get(i);
-                // With a host, a rebinding page's Host (its own name) matches no route; with an
-                // allow list, its Origin is not on it. Without either, only the port stands between
-                // it and the route, and the page's server picks its port.
-                if (route.match().host().isEmpty() && route.origin().isEmpty()) {
-                    warnings.add(loaded.locations().at("routes[" + i + "]", "no match.host and no origin.allow, served on "
-                            + "the plain ws:// listeners[" + plain + "]: a DNS-rebinding page served on that port passes "
-                            + "the default same-origin rule (expected: match.host, origin.allow, or TLS on the listener)"));
-                }
+        for (int i = 0; i < policy.routes().size(); i++) {
+            final RoutePolicy route = policy.routes().get(i);
+            // With a host, a rebinding page's Host (its own name) matches no route; with an allow
+            // list, its Origin is not on it. Without either, only the port stands between it and
+            // the route, and the page's server picks its port.
+            if (route.match().host().isPresent() || route.origin().isPresent()) {
+                continue;
+            }
+            final ListenerPolicy plain = firstPlainListener(policy, route.match());
+            if (plain != null) {
+                warnings.add(loaded.locations().at("routes[" + i + "]", "no match.host and no origin.allow, served on "
+                        + "the plain ws:// listener '" + plain.name() + "': a DNS-rebinding page served on that port passes "
+                        + "the default same-origin rule (expected: match.host, origin.allow, or TLS on the listener)"));
             }
         }
         return warnings;
     }
 
-    /** The index of the first listener without TLS, or -1: every route is served on every listener. */
-    private static int firstPlainListener(Policy policy) {
-        for (int i = 0; i < policy.listeners().size(); i++) {
-            if (policy.listeners().get(i).tls().isEmpty()) {
-                return i;
+    /** The first listener without TLS that serves a route matching {@code match}, or null. */
+    private static ListenerPolicy firstPlainListener(Policy policy, MatchPolicy match) {
+        for (ListenerPolicy listener : policy.listeners()) {
+            if (listener.tls().isEmpty() && match.servedOn(listener.name())) {
+                return listener;
             }
         }
-        return -1;
+        return null;
     }
 }

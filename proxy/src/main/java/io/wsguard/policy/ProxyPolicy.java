@@ -11,11 +11,20 @@ import java.util.List;
  * @param maxConnections defaults to 100000; beyond it handshakes get 503
  * @param handshakeTimeout defaults to 10s: slow or incomplete handshakes are cut
  * @param drainTimeout defaults to 30s
+ * @param pathMatching defaults to {@code normalized}: routes match paths regardless of case and of
+ *     one trailing slash, as most upstream frameworks resolve them; {@code exact} compares as written
  */
 public record ProxyPolicy(
-        List<String> trustedProxies, int maxConnections, Duration handshakeTimeout, Duration drainTimeout) {
+        List<String> trustedProxies, int maxConnections, Duration handshakeTimeout, Duration drainTimeout,
+        PathMatching pathMatching) {
 
     public ProxyPolicy {
         trustedProxies = List.copyOf(trustedProxies);
+    }
+
+    /** {@code proxy.pathMatching}. */
+    public enum PathMatching {
+        NORMALIZED,
+        EXACT
     }
 }

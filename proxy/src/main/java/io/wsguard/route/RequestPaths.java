@@ -62,6 +62,46 @@ public final class RequestPaths {
         return false;
     }
 
+    /**
+     * {@code path} with its case folded, one code point at a time, as {@code toLowerCase(toUpperCase(c))}:
+     * {@code /ADMIN}, {@code /Admin} and {@code /admin} all fold to {@code /admin}, and so do the
+     * characters some matchers take for letters of it (the Kelvin sign for {@code k}, the dotted
+     * capital I for {@code i}, the long s for {@code s}). Folding wider than any one upstream framework
+     * only makes more paths reach the route written for them. Every character keeps its UTF-16 length
+     * (checked over all of Unicode), so indices into the folded path are indices into the original.
+     */
+    public static String fold(String path) {
+        int i = 0;
+        while (i < path.length()) {
+            final char c = path.charAt(i);
+            if (c >= 0x80 || c >= 'A' && c <= 'Z') {
+                break;
+            }
+            i++;
+        }
+        if (i == path.length()) {
+            return path;
+        }
+        final StringBuilder out = new StringBuilder(path.length()).append(path, 0, i);
+        while (i < path.length()) {
+            final int cp = path.codePointAt(i);
+            out.appendCodePoint(Character.toLowerCase(Character.toUpperCase(cp)));
+            i += Character.charCount(cp);
+        }
+        return out.toString();
+    }
+
+    /** {@code /admin/} → {@code /admin}; {@code /} stays {@code /}. One slash only: empty segments never get this far. */
+    public static String withoutTrailingSlash(String path) {
+        return path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+    }
+
+    /** Whether {@code requestPath} is {@code routePath} (which has no trailing slash) or that with one trailing slash. */
+    static boolean equalsIgnoringTrailingSlash(String requestPath, String routePath) {
+        final int extra = requestPath.length() - routePath.length();
+        return (extra == 0 || extra == 1 && requestPath.endsWith("/")) && requestPath.startsWith(routePath);
+    }
+
     private static int countSlashes(String path) {
         int slashes = 0;
         for (int i = 0; i < path.length(); i++) {

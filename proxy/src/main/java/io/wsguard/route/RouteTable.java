@@ -7,7 +7,8 @@ import java.util.function.Function;
 /**
  * Picks the route for a request from its host and path, as NGINX users expect: an exact host beats a
  * wildcard host, which beats a route without host; then an exact path beats the longest path prefix;
- * remaining ties go to the route written first.
+ * remaining ties go to the route written first. Paths compare as {@code proxy.pathMatching} says
+ * ({@link RouteMatcher}). One table serves one listener: a route tied to other listeners is not in it.
  *
  * @param <R> the route type carried along (the compiled route, or anything else in tests)
  */
@@ -30,10 +31,11 @@ public final class RouteTable<R> {
      */
     public R match(String host, String path) {
         final String hostName = normalizeHost(host);
+        final String folded = RequestPaths.fold(path);
         Entry<R> best = null;
         long bestScore = -1;
         for (Entry<R> entry : entries) {
-            final long score = entry.matcher().score(hostName, path);
+            final long score = entry.matcher().score(hostName, entry.matcher().normalized() ? folded : path);
             if (score > bestScore) {
                 best = entry;
                 bestScore = score;

@@ -1,5 +1,6 @@
 package io.wsguard.server;
 
+import io.wsguard.handshake.ClientCertificateCheck;
 import io.wsguard.handshake.ConnectionLimitCheck;
 import io.wsguard.handshake.HandshakeChain;
 import io.wsguard.handshake.HandshakeCheck;
@@ -18,12 +19,15 @@ import io.wsguard.auth.JwtVerifier;
 import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.ListenerPolicy;
 import io.wsguard.policy.LoadedPolicy;
+import io.wsguard.policy.MatchPolicy;
 import io.wsguard.policy.Policy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyProblem;
+import io.wsguard.policy.ProxyPolicy;
 import io.wsguard.policy.RoutePolicy;
 import io.wsguard.relay.MessageRules;
 import io.wsguard.relay.UpstreamConnector;
+import io.wsguard.route.RequestPaths;
 import io.wsguard.route.RouteMatcher;
 import io.wsguard.route.RouteTable;
 import io.wsguard.tls.ServerTls;
@@ -31,7 +35,9 @@ import io.wsguard.tls.TlsConfigException;
 import io.wsguard.tls.UpstreamTls;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -47,7 +53,8 @@ import org.eclipse.jetty.util.thread.Scheduler;
 final class CompiledPolicy {
 
     private final Policy policy;
-    private final RouteTable<CompiledRoute> routes;
+    /** One route table per listener, by the listener's name: a route tied to other listeners is not in it. */
+    private final Map<String, RouteTable<CompiledRoute>> routes;
     private final List<CompiledRoute> routeList;
     private final TrustedProxies trustedProxies;
     private final List<SslContextFactory.Server> listenerTls;
@@ -64,7 +71,12 @@ final class CompiledPolicy {
         this.policy = policy;
         this.resources = List.copyOf(resources);
         this.routeList = List.copyOf(routes);
-        this.routes = RouteTable.of(routeList, CompiledRoute::matcher);
+        final Map<String, RouteTable<CompiledRoute>> tables = new HashMap<>();
+        for (ListenerPolicy listener : policy.listeners()) {
+            tables.put(listener.name(), RouteTable.of(
+                    routeList.stream().filter(r -> r.policy().match().servedOn(listener.name())).toList(), CompiledRoute::matcher));
+        }
+        this.routes = Map.copyOf(tables);
         this.trustedProxies = trustedProxies;
         this.listenerTls = listenerTls;
     }
@@ -95,6 +107,7 @@ final class CompiledPolicy {
                 listenerTls.add(null);
             }
         }
+        problems.addAll(caseTwins(loaded));
         final List<CompiledRoute> routes = new ArrayList<>();
         for (int i = 0; i < policy.routes().size(); i++) {
             final RoutePolicy route = policy.routes().get(i);
@@ -124,7 +137,7 @@ final class CompiledPolicy {
             final TokenSources tokens = route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null);
             routes.add(new CompiledRoute(
                     route,
-                    RouteMatcher.from(route.match()),
+                    RouteMatcher.from(route.match(), policy.proxy().pathMatching()),
                     new HandshakeChain(checks, route.mode()),
                     new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
                     new UpstreamHeaders(route.upstream().headers(), tokens),
@@ -138,6 +151,51 @@ final class CompiledPolicy {
             throw new PolicyException(problems);
         }
         return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls, resources);
+    }
+
+    /**
+     * Routes that {@code pathMatching: normalized} could not tell apart: paths that differ only in
+     * case or a trailing slash ({@code /admin} and {@code /Admin/}), of the same kind, for the same
+     * host, on a listener they share. One of them could never be reached, and which one would depend
+     * on the order they were written in: say which is meant instead. Paths written identically are
+     * left as before (the first written wins).
+     */
+    private static List<PolicyProblem> caseTwins(LoadedPolicy loaded) {
+        final Policy policy = loaded.policy();
+        if (policy.proxy().pathMatching() != ProxyPolicy.PathMatching.NORMALIZED) {
+            return List.of();
+        }
+        final List<PolicyProblem> problems = new ArrayList<>();
+        for (int i = 0; i < policy.routes().size(); i++) {
+            final MatchPolicy match = policy.routes().get(i).match();
+            for (int j = 0; j < i; j++) {
+                final MatchPolicy other = policy.routes().get(j).match();
+                if (comparedAs(match).equals(comparedAs(other)) && !writtenPath(match).equals(writtenPath(other))
+                        && shareAListener(policy, match, other)) {
+                    problems.add(loaded.locations().at("routes[" + i + "].match." + (match.path().isPresent() ? "path" : "pathPrefix"),
+                            "'" + writtenPath(match) + "' is the same path as routes[" + j + "]'s '" + writtenPath(other)
+                            + "' when case and a trailing slash are ignored (proxy.pathMatching: normalized), so one of the two"
+                            + " routes could never be reached (expected: one route for the path, or proxy.pathMatching: exact"
+                            + " for an upstream that tells them apart)"));
+                    break;
+                }
+            }
+        }
+        return problems;
+    }
+
+    private static String writtenPath(MatchPolicy match) {
+        return match.path().or(match::pathPrefix).orElse("/");
+    }
+
+    /** Host, kind and path as a normalized route table compares them. */
+    private static String comparedAs(MatchPolicy match) {
+        final String folded = RequestPaths.fold(writtenPath(match));
+        return match.host().orElse("") + (match.path().isPresent() ? " path " + RequestPaths.withoutTrailingSlash(folded) : " prefix " + folded);
+    }
+
+    private static boolean shareAListener(Policy policy, MatchPolicy a, MatchPolicy b) {
+        return policy.listeners().stream().anyMatch(l -> a.servedOn(l.name()) && b.servedOn(l.name()));
     }
 
     /**
@@ -166,6 +224,7 @@ final class CompiledPolicy {
         } catch (IllegalArgumentException e) {
             throw new CheckConfigException("origin.allow", e);
         }
+        final boolean clientCertificate = route.auth().clientCertificate() == AuthPolicy.ClientCertificate.REQUIRED;
         final LimitsPolicy limits = route.limits();
         if (limits.handshakesPerIp().isPresent()) {
             final LimitsPolicy.RateLimitPolicy rate = limits.handshakesPerIp().get();
@@ -175,6 +234,10 @@ final class CompiledPolicy {
             } catch (IllegalArgumentException e) {
                 throw new CheckConfigException("limits.handshakes.perIp", e);
             }
+        }
+        if (clientCertificate) {
+            // Before the token: a field read, and a client without a certificate need not have its token verified.
+            checks.add(ClientCertificateCheck.INSTANCE);
         }
         if (route.auth().jwt().isPresent()) {
             final AuthPolicy.JwtPolicy jwt = route.auth().jwt().get();
@@ -221,8 +284,10 @@ final class CompiledPolicy {
         return policy;
     }
 
-    RouteTable<CompiledRoute> routes() {
-        return routes;
+    /** The routes served on the listener called {@code listener}; none for a name the policy has no listener of. */
+    RouteTable<CompiledRoute> routes(String listener) {
+        final RouteTable<CompiledRoute> table = listener == null ? null : routes.get(listener);
+        return table != null ? table : RouteTable.of(List.of(), CompiledRoute::matcher);
     }
 
     List<CompiledRoute> routeList() {

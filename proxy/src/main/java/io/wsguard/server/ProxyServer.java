@@ -175,6 +175,8 @@ public final class ProxyServer {
             }
             connector.setHost(listener.host());
             connector.setPort(listener.port());
+            // How a request knows its listener: UpgradeHandler picks the listener's route table by this name.
+            connector.setName(listener.name());
             // SPEC §3 proxy.handshakeTimeout: the HTTP phase idles out, and a socket not upgraded by then
             // is closed however busily it trickles; a WebSocket session sets its own idle timeout.
             connector.setIdleTimeout(loaded.policy().proxy().handshakeTimeout().toMillis());

@@ -108,13 +108,16 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                     "path with a dot segment or path parameters matches no route");
             return true;
         }
-        final CompiledRoute route = policy.routes().match(handshake.host(), path);
+        // The connector is named after its listener (ProxyServer): a route tied to other listeners is not in its table.
+        final String listener = request.getConnectionMetaData().getConnector().getName();
+        final CompiledRoute route = policy.routes(listener).match(handshake.host(), path);
         if (route == null) {
-            refuse(request, response, callback, null, handshake, Reason.NO_ROUTE, "no route for this host and path");
+            refuse(request, response, callback, null, handshake, Reason.NO_ROUTE,
+                    "no route for this host and path on listener '" + listener + "'");
             return true;
         }
         final String prefix = route.matcher().pathPrefix();
-        if (prefix != null && RequestPaths.hasDotSegment(path.substring(prefix.length()))) {
+        if (prefix != null && RequestPaths.hasDotSegment(route.matcher().remainder(path))) {
             // /chat../admin under the prefix /chat: the remainder ../admin would climb out at the upstream.
             refuse(request, response, callback, null, handshake, Reason.NO_ROUTE,
                     "path with a dot segment or path parameters matches no route");
@@ -186,7 +189,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                         .anyMatch(e -> ExtensionConfig.parse(e).getName().equals(DEFLATE));
         final String prefix = route.matcher().pathPrefix();
         // Matched decoded; sent encoded again, so that what the upstream decodes is what was matched.
-        final String suffix = prefix == null ? "" : URIUtil.encodePath(handshake.path().substring(prefix.length()));
+        final String suffix = prefix == null ? "" : URIUtil.encodePath(route.matcher().remainder(handshake.path()));
         final Configuration.ConfigurationCustomizer upstreamConfig = new Configuration.ConfigurationCustomizer();
         upstreamConfig.setMaxFrameSize(MAX_FRAME_SIZE);
         upstreamConfig.setAutoFragment(true);

@@ -2,8 +2,14 @@ package io.wsguard.server;
 
 import io.wsguard.auth.Principal;
 import io.wsguard.handshake.TokenSources;
+import io.wsguard.handshake.HandshakeRequest;
 import io.wsguard.policy.UpstreamPolicy.HeadersPolicy;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.cert.CertificateEncodingException;
+import java.security.cert.X509Certificate;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -11,6 +17,7 @@ import java.util.Set;
 import java.util.StringJoiner;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.security.auth.x500.X500Principal;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
@@ -21,9 +28,11 @@ import org.eclipse.jetty.server.Request;
  * headers a route forwards, and the ones it sets; never the hop-by-hop or handshake headers, which
  * the upstream handshake makes itself.
  *
- * <p>{@code ${jwt.CLAIM}} in a set value expands to the verified token's claim. A header the route
- * sets is never copied from the client, whatever its case, so a client cannot smuggle in an
- * {@code X-User} of its choosing; when a claim the value needs is absent, the header is left out.
+ * <p>{@code ${jwt.CLAIM}} in a set value expands to the verified token's claim, {@code ${tls.subject}}
+ * and {@code ${tls.fingerprint}} to the verified client certificate's subject (RFC 2253) and SHA-256
+ * fingerprint (of its DER, 64 lower-case hex digits). A header the route sets is never copied from the
+ * client, whatever its case, so a client cannot smuggle in an {@code X-User} of its choosing; when a
+ * claim or the certificate the value needs is absent, the header is left out.
  *
  * <p>On a route that verifies tokens, a forwarded {@code Authorization} is never the client's field:
  * it is {@code Bearer <the token that verified>}, whichever source the token came from, or absent
@@ -40,6 +49,8 @@ final class UpstreamHeaders {
             "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded");
 
     private static final Pattern CLAIM = Pattern.compile("\\$\\{jwt\\.([A-Za-z0-9_:.-]+)}");
+    /** Claims and certificate fields in one pass, so that neither's text is ever read as the other's reference. */
+    private static final Pattern REFERENCE = Pattern.compile("\\$\\{(jwt|tls)\\.([A-Za-z0-9_:.-]+)}");
 
     private final List<String> forward;
     private final List<String> tokenCookies;
@@ -124,7 +135,7 @@ final class UpstreamHeaders {
         }
         for (Map.Entry<String, String> entry : set.entrySet()) {
             if (!removed.contains(entry.getKey().toLowerCase(Locale.ROOT))) {
-                final String value = expand(entry.getValue(), principal);
+                final String value = expand(entry.getValue(), principal, request);
                 if (value != null) {
                     out.put(entry.getKey(), value);
                 }
@@ -150,6 +161,51 @@ final class UpstreamHeaders {
         return kept.toString();
     }
 
+    /** The value with its claims and client certificate fields filled in, or null when one is missing. */
+    static String expand(String template, Principal principal, Request request) {
+        if (template.indexOf("${tls.") < 0) {
+            return expand(template, principal);
+        }
+        final X509Certificate certificate = HandshakeRequest.clientCertificate(request);
+        final Matcher matcher = REFERENCE.matcher(template);
+        final StringBuilder out = new StringBuilder();
+        while (matcher.find()) {
+            final String value;
+            if (matcher.group(1).equals("tls")) {
+                value = certificate == null ? null : certificateField(certificate, matcher.group(2));
+            } else {
+                value = principal == null ? null : principal.claimText(matcher.group(2));
+            }
+            if (value == null) {
+                return null;
+            }
+            matcher.appendReplacement(out, Matcher.quoteReplacement(headerSafe(value)));
+        }
+        matcher.appendTail(out);
+        return out.toString();
+    }
+
+    /**
+     * {@code subject}: the subject DN as RFC 2253 writes it ({@code CN=alice,O=Example}), as NGINX's
+     * {@code $ssl_client_s_dn}; {@code fingerprint}: SHA-256 of the certificate's DER in 64 lower-case
+     * hex digits, no colons, as Envoy's {@code x-forwarded-client-cert} {@code Hash}.
+     */
+    private static String certificateField(X509Certificate certificate, String field) {
+        return switch (field) {
+            case "subject" -> certificate.getSubjectX500Principal().getName(X500Principal.RFC2253);
+            case "fingerprint" -> {
+                try {
+                    yield HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(certificate.getEncoded()));
+                } catch (NoSuchAlgorithmException | CertificateEncodingException e) {
+                    // Every JDK has SHA-256, and TLS just parsed this certificate from its DER.
+                    throw new IllegalStateException("cannot fingerprint the client certificate", e);
+                }
+            }
+            // The binder admits only the two fields above.
+            default -> null;
+        };
+    }
+
     /** The value with its claims filled in, or null when one is missing. */
     static String expand(String template, Principal principal) {
         if (template.indexOf("${jwt.") < 0) {
@@ -171,7 +227,10 @@ final class UpstreamHeaders {
         return out.toString();
     }
 
-    /** A claim is the token issuer's text, not ours: control characters could split the header. */
+    /**
+     * A claim is the token issuer's text, and a subject the certificate authority's, not ours:
+     * control characters could split the header.
+     */
     private static String headerSafe(String claim) {
         StringBuilder out = null;
         for (int i = 0; i < claim.length(); i++) {

@@ -61,10 +61,10 @@ class CheckWarningsTest {
         final String file = dir.resolve("policy.yaml").toString();
         assertThat(result.exit()).isZero();
         assertThat(result.out()).containsExactly(
-                file + ":5:5: warning: routes[0]: no match.host and no origin.allow, served on the plain ws:// listeners[0]: "
+                file + ":5:5: warning: routes[0]: no match.host and no origin.allow, served on the plain ws:// listener 'ws-0': "
                         + "a DNS-rebinding page served on that port passes the default same-origin rule "
                         + "(expected: match.host, origin.allow, or TLS on the listener)",
-                file + ":18:5: warning: routes[3]: no match.host and no origin.allow, served on the plain ws:// listeners[0]: "
+                file + ":18:5: warning: routes[3]: no match.host and no origin.allow, served on the plain ws:// listener 'ws-0': "
                         + "a DNS-rebinding page served on that port passes the default same-origin rule "
                         + "(expected: match.host, origin.allow, or TLS on the listener)",
                 "OK");
@@ -87,7 +87,19 @@ class CheckWarningsTest {
                 """, ROUTES);
         assertThat(result.exit()).isZero();
         assertThat(result.out()).hasSize(3).last().isEqualTo("OK");
-        assertThat(result.out().get(0)).contains(": warning: routes[0]: ").contains("plain ws:// listeners[1]");
+        assertThat(result.out().get(0)).contains(": warning: routes[0]: ").contains("plain ws:// listener 'ws-0'");
+    }
+
+    @Test
+    void aRouteTiedToTheTlsListenerOnlyGetsNoWarning() throws Exception {
+        DevCerts.ensure(dir.resolve("certs"));
+        final Result result = check("""
+                - { name: secure, port: 0, tls: { certificate: certs/server.crt, privateKey: certs/server.key } }
+                - { name: plain, port: 0 }
+                """, ROUTES.replace("match: { path: /open }", "match: { path: /open, listeners: [secure] }"));
+        assertThat(result.exit()).isZero();
+        assertThat(result.out()).hasSize(2).last().isEqualTo("OK");
+        assertThat(result.out().get(0)).contains(": warning: routes[3]: ").contains("plain ws:// listener 'plain'");
     }
 
     @Test

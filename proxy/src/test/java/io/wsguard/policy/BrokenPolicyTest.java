@@ -42,7 +42,7 @@ class BrokenPolicyTest {
                 Arguments.of(PolicyFiles.MINIMAL.replace("port: 8080", "port: 70000"),
                         "3:11: listeners[0].port: 70000 is out of range (expected: 0..65535)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("port: 8080", "prot: 8080"),
-                        "3:5: listeners[0].prot: unknown key (expected: one of port, host, tls)"),
+                        "3:5: listeners[0].prot: unknown key (expected: one of port, host, tls, name)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("    auth: none", "    auth: none\n    name: chat2"),
                         "9:5: routes[0].name: duplicate key, first at 5:5 (expected: each key once)"),
                 Arguments.of(PolicyFiles.MINIMAL.replace("    auth: none", "    auth: none\n    mode: block"),

@@ -40,7 +40,7 @@ class PolicyLoaderTest {
         assertThat(PolicyFiles.problemList(dir, yaml)).extracting(p -> p.line() + ":" + p.column() + ": " + p.message())
                 .containsExactly(
                         "3:11: listeners[0].port: 'eighty' is not an integer (expected: 0..65535)",
-                        "4:5: listeners[0].colour: unknown key (expected: one of port, host, tls)",
+                        "4:5: listeners[0].colour: unknown key (expected: one of port, host, tls, name)",
                         "6:5: routes[0]: missing required key 'auth' (expected: auth: none, or auth: {jwt: …})",
                         "7:20: routes[0].match.path: 'chat' does not start with / (expected: like /chat)",
                         "8:11: routes[0].mode: 'loud' is not allowed (expected: enforce or monitor)",
@@ -71,9 +71,10 @@ class PolicyLoaderTest {
 
         assertThat(policy.version()).isEqualTo(1);
         assertThat(policy.source()).isEqualTo(dir.resolve("policy.yaml"));
-        assertThat(policy.listeners()).containsExactly(new ListenerPolicy("0.0.0.0", 8080, Optional.empty()));
+        assertThat(policy.listeners()).containsExactly(new ListenerPolicy("ws-8080", "0.0.0.0", 8080, Optional.empty()));
         assertThat(policy.admin()).isEmpty();
-        assertThat(policy.proxy()).isEqualTo(new ProxyPolicy(List.of(), 100_000, Duration.ofSeconds(10), Duration.ofSeconds(30)));
+        assertThat(policy.proxy()).isEqualTo(new ProxyPolicy(List.of(), 100_000, Duration.ofSeconds(10), Duration.ofSeconds(30),
+                ProxyPolicy.PathMatching.NORMALIZED));
         assertThat(policy.audit()).isEqualTo(new AuditPolicy(AuditPolicy.Sink.FILE, dir.resolve("logs/audit.jsonl"),
                 100L << 20, 10, 0, Optional.empty()));
         assertThat(policy.audit().linesPerClient()).hasToString("60/min");
@@ -81,7 +82,7 @@ class PolicyLoaderTest {
 
         final RoutePolicy route = policy.routes().get(0);
         assertThat(route.name()).isEqualTo("chat");
-        assertThat(route.match()).isEqualTo(new MatchPolicy(Optional.empty(), Optional.of("/chat"), Optional.empty()));
+        assertThat(route.match()).isEqualTo(new MatchPolicy(Optional.empty(), Optional.of("/chat"), Optional.empty(), List.of()));
         assertThat(route.mode()).isEqualTo(Mode.ENFORCE);
         assertThat(route.upstream()).isEqualTo(new UpstreamPolicy(List.of(URI.create("ws://127.0.0.1:9000/chat")),
                 UpstreamPolicy.Balance.ROUND_ROBIN, Duration.ofSeconds(5), Optional.empty(),

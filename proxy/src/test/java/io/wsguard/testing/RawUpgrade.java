@@ -30,18 +30,29 @@ public final class RawUpgrade implements AutoCloseable {
 
     /** Sends the upgrade for {@code path} to 127.0.0.1:{@code port} with {@code extra} headers and reads the response head. */
     public static RawUpgrade send(int port, String path, Map<String, String> extra) throws IOException {
+        return send(new Socket("127.0.0.1", port), path, extra);
+    }
+
+    /**
+     * The same on a socket already connected to 127.0.0.1, e.g. an {@link javax.net.ssl.SSLSocket}
+     * presenting a client certificate of the test's choosing.
+     */
+    public static RawUpgrade send(Socket socket, String path, Map<String, String> extra) throws IOException {
         final java.util.List<String> lines = new java.util.ArrayList<>(extra.size());
         extra.forEach((name, value) -> lines.add(name + ": " + value));
-        return sendLines(port, path, lines);
+        return sendLines(socket, path, lines);
     }
 
     /** As {@link #send}, with the extra header lines as written ({@code "Name: value"}): a name may come twice. */
     public static RawUpgrade sendLines(int port, String path, java.util.List<String> extraLines) throws IOException {
-        final Socket socket = new Socket("127.0.0.1", port);
+        return sendLines(new Socket("127.0.0.1", port), path, extraLines);
+    }
+
+    private static RawUpgrade sendLines(Socket socket, String path, java.util.List<String> extraLines) throws IOException {
         socket.setSoTimeout(15_000);
         final StringBuilder request = new StringBuilder()
                 .append("GET ").append(path).append(" HTTP/1.1\r\n")
-                .append("Host: 127.0.0.1:").append(port).append("\r\n")
+                .append("Host: 127.0.0.1:").append(socket.getPort()).append("\r\n")
                 .append("Upgrade: websocket\r\n")
                 .append("Connection: Upgrade\r\n")
                 .append("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
