@@ -26,15 +26,7 @@ final class Auditor {
     /** A handshake refused (or, in monitor mode, let through although a check denied it). */
     void handshake(String route, HandshakeRequest request, Verdict.Deny deny, Mode mode) {
         final boolean enforced = mode == Mode.ENFORCE;
-        log.record(AuditEvent.builder(enforced ? AuditEvent.Kind.BLOCKED : AuditEvent.Kind.MONITORED, deny.reason())
-                .ts(Instant.now())
-                .stage(Stage.HANDSHAKE)
-                .route(route)
-                .client(request.clientIp())
-                // No conn yet: refused handshakes coalesce per client and route (a flood is one line a second),
-                // as the log does for every event with a client.
-                .sub(request.subject())
-                .origin(request.header("Origin"))
+        log.record(handshakeEvent(enforced ? AuditEvent.Kind.BLOCKED : AuditEvent.Kind.MONITORED, deny.reason(), route, request)
                 .action(enforced ? "refuse" : "none")
                 .status(enforced ? deny.reason().httpStatus() : null)
                 .detail(deny.detail())
@@ -47,17 +39,22 @@ final class Auditor {
      */
     void handshakeModified(String route, HandshakeRequest request, Reason reason, Mode mode, String detail) {
         final boolean enforced = mode == Mode.ENFORCE;
-        log.record(AuditEvent.builder(enforced ? AuditEvent.Kind.MODIFIED : AuditEvent.Kind.MONITORED, reason)
+        log.record(handshakeEvent(enforced ? AuditEvent.Kind.MODIFIED : AuditEvent.Kind.MONITORED, reason, route, request)
+                .action(enforced ? "modify" : "none")
+                .detail(detail)
+                .build());
+    }
+
+    private static AuditEvent.Builder handshakeEvent(AuditEvent.Kind kind, Reason reason, String route, HandshakeRequest request) {
+        return AuditEvent.builder(kind, reason)
                 .ts(Instant.now())
                 .stage(Stage.HANDSHAKE)
                 .route(route)
                 .client(request.clientIp())
-                // No conn, as for refusals: a flood of such handshakes coalesces per client and route.
+                // No conn yet: handshake events coalesce per client and route (a flood is one line a
+                // second), as the log does for every event with a client.
                 .sub(request.subject())
-                .origin(request.header("Origin"))
-                .action(enforced ? "modify" : "none")
-                .detail(detail)
-                .build());
+                .origin(request.header("Origin"));
     }
 
     /** A policy reload was refused; {@code detail} names the problems (never secrets: the loader never prints them). */
