@@ -2,8 +2,12 @@ package io.wsguard.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.TestClient;
+import io.wsguard.testing.UpstreamServer;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -29,7 +33,8 @@ class BackpressureIT {
 
     @Test
     void stalledUpstreamHoldsTheClientBackWithoutBufferingInTheProxy() throws Exception {
-        try (Upstream upstream = new Upstream(); Client client = new Client(null)) {
+        try (UpstreamServer upstream = new UpstreamServer();
+             TestClient client = TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
             upstream.stall();
             upstream.dontRecord();
             final String routes = """
@@ -39,8 +44,9 @@ class BackpressureIT {
                       auth: none
                       messages: { maxSize: 1MiB }
                     """.formatted(upstream.uri("/slow"));
-            try (WsguardProcess proxy = WsguardProcess.start(dir, WsguardProcess.policy(dir, null, "proxy: { drainTimeout: 2s }\n", routes))) {
-                final Client.Recorder ws = client.connect(proxy.uri("/slow"));
+            try (WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
+                    .extra("proxy: { drainTimeout: 2s }\n").routes(routes))) {
+                final TestClient.Recorder ws = client.connect(proxy.uri("/slow"));
                 ws.session.sendBinary(ByteBuffer.wrap(new byte[CHUNK]), Callback.NOOP);
                 assertThat(ws.next()).as("first message echoed before the upstream stalls").isNotNull();
                 final long rssBefore = proxy.rssBytes();

@@ -2,6 +2,9 @@ package io.wsguard.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.TestClient;
+import io.wsguard.testing.UpstreamServer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,19 +25,20 @@ class DrainIT {
 
     @Test
     void sigtermDeliversInFlightThenCloses1001AndExits0() throws Exception {
-        try (Upstream upstream = new Upstream(); Client client = new Client(null)) {
+        try (UpstreamServer upstream = new UpstreamServer();
+             TestClient client = TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
             final String routes = """
                     - name: echo
                       match: { path: /echo }
                       upstream: { targets: [%s] }
                       auth: none
                     """.formatted(upstream.uri("/echo"));
-            final WsguardProcess proxy = WsguardProcess.start(
-                    dir, WsguardProcess.policy(dir, null, "proxy: { drainTimeout: 5s }\n", routes));
+            final WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
+                    .extra("proxy: { drainTimeout: 5s }\n").routes(routes));
             try (proxy) {
-                final List<Client.Recorder> clients = new ArrayList<>();
+                final List<TestClient.Recorder> clients = new ArrayList<>();
                 for (int i = 0; i < 5; i++) {
-                    final Client.Recorder ws = client.connect(proxy.uri("/echo"));
+                    final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
                     ws.send("warm-" + i);
                     assertThat(ws.next()).isEqualTo("warm-" + i);
                     clients.add(ws);
@@ -51,7 +55,7 @@ class DrainIT {
                 final long start = System.nanoTime();
                 proxy.terminate();
                 for (int i = 0; i < 5; i++) {
-                    final Client.Recorder ws = clients.get(i);
+                    final TestClient.Recorder ws = clients.get(i);
                     assertThat(ws.awaitClose()).as("client %d closed", i).isTrue();
                     assertThat(ws.closeCode).as("client %d close code", i).isEqualTo(1001);
                     assertThat(ws.messages.poll()).as("client %d got its last echo before the 1001", i)
@@ -65,17 +69,18 @@ class DrainIT {
 
     @Test
     void sigtermExitsZeroWithinDrainTimeout() throws Exception {
-        try (Upstream upstream = new Upstream(); Client client = new Client(null)) {
+        try (UpstreamServer upstream = new UpstreamServer();
+             TestClient client = TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
             final String routes = """
                     - name: echo
                       match: { path: /echo }
                       upstream: { targets: [%s] }
                       auth: none
                     """.formatted(upstream.uri("/echo"));
-            final WsguardProcess proxy = WsguardProcess.start(
-                    dir, WsguardProcess.policy(dir, null, "proxy: { drainTimeout: 5s }\n", routes));
+            final WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
+                    .extra("proxy: { drainTimeout: 5s }\n").routes(routes));
             try (proxy) {
-                final Client.Recorder ws = client.connect(proxy.uri("/echo"));
+                final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
                 ws.send("hi");
                 assertThat(ws.next()).isEqualTo("hi");
                 final long start = System.nanoTime();

@@ -3,6 +3,9 @@ package io.wsguard.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.TestClient;
+import io.wsguard.testing.UpstreamServer;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Path;
@@ -23,16 +26,16 @@ class FailoverIT {
     @TempDir
     Path dir;
 
-    Upstream a;
-    Upstream b;
-    Client client;
+    UpstreamServer a;
+    UpstreamServer b;
+    TestClient client;
     WsguardProcess proxy;
 
     @BeforeEach
     void start() throws Exception {
-        a = new Upstream();
-        b = new Upstream();
-        client = new Client(null);
+        a = new UpstreamServer();
+        b = new UpstreamServer();
+        client = TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build();
     }
 
     @AfterEach
@@ -55,7 +58,7 @@ class FailoverIT {
                     connectTimeout: 2s
                   auth: none
                 """.formatted(targets, balance);
-        proxy = WsguardProcess.start(dir, WsguardProcess.policy(dir, null, "", routes));
+        proxy = WsguardProcess.start(PolicyText.in(dir).routes(routes));
     }
 
     private static int closedPort() throws Exception {
@@ -68,7 +71,7 @@ class FailoverIT {
     void deadFirstTargetIsSkipped() throws Exception {
         run("ws://127.0.0.1:" + closedPort() + "/pool, " + a.uri("/pool"), "round-robin");
         for (int i = 0; i < 4; i++) {
-            final Client.Recorder ws = client.connect(proxy.uri("/pool"));
+            final TestClient.Recorder ws = client.connect(proxy.uri("/pool"));
             ws.send("hello-" + i);
             assertThat(ws.next()).isEqualTo("hello-" + i);
             ws.session.close();
@@ -80,7 +83,7 @@ class FailoverIT {
     void roundRobinSpreadsOverTwoLiveTargets() throws Exception {
         run(a.uri("/pool") + ", " + b.uri("/pool"), "round-robin");
         for (int i = 0; i < 6; i++) {
-            final Client.Recorder ws = client.connect(proxy.uri("/pool"));
+            final TestClient.Recorder ws = client.connect(proxy.uri("/pool"));
             ws.send("m" + i);
             assertThat(ws.next()).isEqualTo("m" + i);
             ws.session.close();
@@ -92,10 +95,10 @@ class FailoverIT {
     @Test
     void leastConnectionsPicksTheIdleTarget() throws Exception {
         run(a.uri("/pool") + ", " + b.uri("/pool"), "least-connections");
-        final List<Client.Recorder> onA = new ArrayList<>();
-        final List<Client.Recorder> onB = new ArrayList<>();
+        final List<TestClient.Recorder> onA = new ArrayList<>();
+        final List<TestClient.Recorder> onB = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            final Client.Recorder ws = client.connect(proxy.uri("/pool"));
+            final TestClient.Recorder ws = client.connect(proxy.uri("/pool"));
             ws.send("id-" + i);
             assertThat(ws.next()).isEqualTo("id-" + i);
             (a.messages().remove("id-" + i) ? onA : onB).add(ws);
@@ -106,7 +109,7 @@ class FailoverIT {
         onA.forEach(ws -> ws.session.close());
         await().atMost(Duration.ofSeconds(10)).until(() -> a.open() == 0);
         for (int i = 4; i < 6; i++) {
-            final Client.Recorder ws = client.connect(proxy.uri("/pool"));
+            final TestClient.Recorder ws = client.connect(proxy.uri("/pool"));
             ws.send("id-" + i);
             assertThat(ws.next()).isEqualTo("id-" + i);
             assertThat(a.messages()).as("connection %d went to the idle target", i).contains("id-" + i);

@@ -3,6 +3,8 @@ package io.wsguard.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.demo.DevCerts;
+import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.UpstreamServer;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -32,14 +34,14 @@ class FloodCloseIT {
     @TempDir
     static Path dir;
 
-    static Upstream upstream;
+    static UpstreamServer upstream;
     static SSLContext tls;
     static WsguardProcess plain;
     static WsguardProcess secure;
 
     @BeforeAll
     static void start() throws Exception {
-        upstream = new Upstream();
+        upstream = new UpstreamServer();
         upstream.dontRecord();
         final DevCerts.DevCertPaths certs = Tls.certs(dir.resolve("certs"));
         tls = Tls.trusting(certs.caCertificate());
@@ -52,8 +54,9 @@ class FloodCloseIT {
                 """.formatted(upstream.uri("/flood"));
         final Path plainDir = java.nio.file.Files.createDirectories(dir.resolve("plain"));
         final Path secureDir = java.nio.file.Files.createDirectories(dir.resolve("secure"));
-        plain = WsguardProcess.start(plainDir, WsguardProcess.policy(plainDir, null, "", routes));
-        secure = WsguardProcess.start(secureDir, WsguardProcess.policy(secureDir, Tls.listenerPair(certs), "", routes));
+        plain = WsguardProcess.start(PolicyText.in(plainDir).routes(routes));
+        secure = WsguardProcess.start(PolicyText.in(secureDir)
+                .tls(certs.certificate(), certs.privateKey()).routes(routes));
     }
 
     @AfterAll

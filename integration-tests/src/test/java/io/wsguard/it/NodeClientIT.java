@@ -3,6 +3,8 @@ package io.wsguard.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.demo.DevCerts;
+import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.UpstreamServer;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -24,7 +26,7 @@ class NodeClientIT {
     @Test
     void nodeWsClientEchoesByteExactThroughWss() throws Exception {
         final DevCerts.DevCertPaths certs = Tls.certs(dir.resolve("certs"));
-        try (Upstream upstream = new Upstream()) {
+        try (UpstreamServer upstream = new UpstreamServer()) {
             upstream.acceptSubprotocol("chat.v2");
             final String routes = """
                     - name: echo
@@ -33,8 +35,8 @@ class NodeClientIT {
                       auth: none
                       messages: { maxSize: 1MiB }
                     """.formatted(upstream.uri("/echo"));
-            try (WsguardProcess proxy = WsguardProcess.start(
-                    dir, WsguardProcess.policy(dir, Tls.listenerPair(certs), "", routes))) {
+            try (WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
+                    .tls(certs.certificate(), certs.privateKey()).routes(routes))) {
                 final Map<String, Object> result = NodeScript.run("client.mjs", proxy.uri("/echo").toString(),
                         certs.caCertificate().toString());
                 assertThat(result).containsEntry("protocol", "chat.v2")

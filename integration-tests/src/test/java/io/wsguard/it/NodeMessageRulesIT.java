@@ -3,6 +3,8 @@ package io.wsguard.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.demo.DevCerts;
+import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.UpstreamServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -30,7 +32,7 @@ class NodeMessageRulesIT {
                 {"type": "object", "required": ["type", "text"], "additionalProperties": false,
                  "properties": {"type": {"const": "chat"}, "text": {"type": "string"}}}
                 """);
-        try (Upstream upstream = new Upstream()) {
+        try (UpstreamServer upstream = new UpstreamServer()) {
             final String routes = """
                     - name: chat
                       match: { path: /chat }
@@ -41,8 +43,8 @@ class NodeMessageRulesIT {
                         json: { required: true, schema: %s }
                         sanitize: { html: formatting, fields: ["$.text"] }
                     """.formatted(upstream.uri("/echo"), dir.resolve("chat.json"));
-            try (WsguardProcess proxy = WsguardProcess.start(
-                    dir, WsguardProcess.policy(dir, Tls.listenerPair(certs), "", routes))) {
+            try (WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
+                    .tls(certs.certificate(), certs.privateKey()).routes(routes))) {
                 @SuppressWarnings("unchecked")
                 final Map<String, Map<String, Object>> result = (Map<String, Map<String, Object>>) (Map<String, ?>) NodeScript.run(
                         "message-rules.mjs", proxy.uri("/chat").toString(), certs.caCertificate().toString());

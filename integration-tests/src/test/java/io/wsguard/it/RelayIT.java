@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.net.httpserver.HttpServer;
 import io.wsguard.demo.DevCerts;
+import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.TestClient;
+import io.wsguard.testing.UpstreamServer;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -14,6 +17,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -43,23 +47,23 @@ class RelayIT {
     @TempDir
     static Path dir;
 
-    static Upstream echo;
-    static Upstream small;
-    static Upstream unused;
+    static UpstreamServer echo;
+    static UpstreamServer small;
+    static UpstreamServer unused;
     static HttpServer refusing;
     static int closedPort;
     static SSLContext tls;
     static WsguardProcess proxy;
-    static Client client;
+    static TestClient client;
 
     @BeforeAll
     static void start() throws Exception {
         final DevCerts.DevCertPaths certs = Tls.certs(dir.resolve("certs"));
         tls = Tls.trusting(certs.caCertificate());
-        echo = new Upstream();
+        echo = new UpstreamServer();
         echo.acceptSubprotocol("chat.v2");
-        small = new Upstream();
-        unused = new Upstream();
+        small = new UpstreamServer();
+        unused = new UpstreamServer();
         refusing = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         refusing.createContext("/", exchange -> {
             exchange.sendResponseHeaders(403, -1);
@@ -95,9 +99,9 @@ class RelayIT {
                   auth: none
                 """.formatted(echo.uri("/echo"), small.uri("/small"), closedPort,
                               refusing.getAddress().getPort());
-        proxy = WsguardProcess.start(dir, WsguardProcess.policy(dir, Tls.listenerPair(certs), "", routes));
+        proxy = WsguardProcess.start(PolicyText.in(dir).tls(certs.certificate(), certs.privateKey()).routes(routes));
         assertThat(proxy.listener(0).getScheme()).isEqualTo("wss");
-        client = new Client(tls);
+        client = TestClient.builder().trusting(tls).nextTimeout(Duration.ofSeconds(20)).build();
     }
 
     @AfterAll
@@ -135,7 +139,7 @@ class RelayIT {
     @ParameterizedTest
     @ValueSource(ints = {1, 64 * 1024 + 1, 1024 * 1024, 16 * 1024 * 1024})
     void echoesTextByteExact(int size) throws Exception {
-        final Client.Recorder ws = client.connect(proxy.uri("/echo"));
+        final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
         final String text = randomText(size);
         sendAndWait(cb -> ws.session.sendText(text, cb));
         final Object back = ws.next();
@@ -148,7 +152,7 @@ class RelayIT {
     @ParameterizedTest
     @ValueSource(ints = {1, 64 * 1024 + 1, 1024 * 1024, 16 * 1024 * 1024})
     void echoesBinaryByteExact(int size) throws Exception {
-        final Client.Recorder ws = client.connect(proxy.uri("/echo"));
+        final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
         final byte[] bytes = new byte[size];
         RANDOM.nextBytes(bytes);
         sendAndWait(cb -> ws.session.sendBinary(ByteBuffer.wrap(bytes), cb));
@@ -161,7 +165,7 @@ class RelayIT {
 
     @Test
     void relaysFragmentedTextAsOneMessage() throws Exception {
-        final Client.Recorder ws = client.connect(proxy.uri("/echo"));
+        final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
         sendAndWait(cb -> ws.session.sendPartialText("fragmented-", false, cb));
         sendAndWait(cb -> ws.session.sendPartialText("héllo-", false, cb));
         sendAndWait(cb -> ws.session.sendPartialText("end", true, cb));
@@ -171,7 +175,7 @@ class RelayIT {
 
     @Test
     void pingGetsPongWithSamePayload() throws Exception {
-        final Client.Recorder ws = client.connect(proxy.uri("/echo"));
+        final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
         sendAndWait(cb -> ws.session.sendPing(ByteBuffer.wrap("ping-42".getBytes(StandardCharsets.UTF_8)), cb));
         final byte[] pong = ws.pongs.poll(10, TimeUnit.SECONDS);
         assertThat(pong).isNotNull();
@@ -181,7 +185,7 @@ class RelayIT {
 
     @Test
     void clientGetsTheSubprotocolTheUpstreamChose() throws Exception {
-        final Client.Recorder ws = client.connect(proxy.uri("/echo"), Map.of(), List.of("chat.v1", "chat.v2"));
+        final TestClient.Recorder ws = client.connect(proxy.uri("/echo"), Map.of(), List.of("chat.v1", "chat.v2"));
         assertThat(ws.session.getUpgradeResponse().getAcceptedSubProtocol()).isEqualTo("chat.v2");
         ws.session.close();
     }
@@ -189,7 +193,7 @@ class RelayIT {
     @Test
     void forwardsHeadersAndQueryString() throws Exception {
         final int before = echo.upgrades();
-        final Client.Recorder ws = client.connect(proxy.uri("/echo?room=7&who=x%20y"),
+        final TestClient.Recorder ws = client.connect(proxy.uri("/echo?room=7&who=x%20y"),
                 Map.of("X-Custom", "kept", "X-Dropped", "secret", "X-Other", "not-forwarded",
                        "X-Forwarded-For", "203.0.113.9"), List.of());
         ws.send("marker");
@@ -208,7 +212,7 @@ class RelayIT {
 
     @Test
     void upstreamCloseCodeAndReasonReachTheClient() throws Exception {
-        final Client.Recorder ws = client.connect(proxy.uri("/echo"));
+        final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
         ws.send("close:4001:upstream says bye");
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(4001);
@@ -217,7 +221,7 @@ class RelayIT {
 
     @Test
     void clientCloseCodeAndReasonReachTheUpstream() throws Exception {
-        final Client.Recorder ws = client.connect(proxy.uri("/echo"));
+        final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
         ws.send("hello");
         assertThat(ws.next()).isEqualTo("hello");
         echo.closes().clear();
@@ -228,7 +232,7 @@ class RelayIT {
 
     @Test
     void upstreamDeathClosesClientWith1014AndAudits() throws Exception {
-        final Client.Recorder ws = client.connect(proxy.uri("/echo"));
+        final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
         ws.send("die");
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1014);
@@ -284,7 +288,7 @@ class RelayIT {
 
     @Test
     void oversizeMessageCloses1009AndNeverReachesUpstream() throws Exception {
-        final Client.Recorder ws = client.connect(proxy.uri("/small"));
+        final TestClient.Recorder ws = client.connect(proxy.uri("/small"));
         ws.send("fits");
         assertThat(ws.next()).isEqualTo("fits");
         final String big = "B".repeat(2048);

@@ -3,6 +3,9 @@ package io.wsguard.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.TestClient;
+import io.wsguard.testing.UpstreamServer;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -24,7 +27,8 @@ class ReloadIT {
 
     @Test
     void sighupAndAdminReloadApplyNewPolicyWithoutDroppingOpenConnections() throws Exception {
-        try (Upstream upstream = new Upstream(); Client client = new Client(null)) {
+        try (UpstreamServer upstream = new UpstreamServer();
+             TestClient client = TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
             final String routes = """
                     - name: echo
                       match: { path: /echo }
@@ -32,10 +36,10 @@ class ReloadIT {
                       auth: none
                       messages: { maxSize: 1KiB }
                     """.formatted(upstream.uri("/echo"));
-            final WsguardProcess proxy = WsguardProcess.start(dir,
-                    WsguardProcess.policy(dir, null, "admin: { host: 127.0.0.1, port: 0 }\n", routes));
+            final WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
+                    .extra("admin: { host: 127.0.0.1, port: 0 }\n").routes(routes));
             try (proxy) {
-                final Client.Recorder open = client.connect(proxy.uri("/echo"));
+                final TestClient.Recorder open = client.connect(proxy.uri("/echo"));
                 final Path policy = dir.resolve("policy.yaml");
                 final String big = "b".repeat(2000);
 
@@ -51,7 +55,7 @@ class ReloadIT {
                 Files.writeString(policy, Files.readString(policy).replace("maxSize: huge", "maxSize: 4KiB"));
                 new ProcessBuilder("kill", "-HUP", Long.toString(proxy.process().pid())).start().waitFor();
                 await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
-                    final Client.Recorder fresh = client.connect(proxy.uri("/echo"));
+                    final TestClient.Recorder fresh = client.connect(proxy.uri("/echo"));
                     fresh.send(big);
                     assertThat(fresh.messages.poll(1, TimeUnit.SECONDS)).isEqualTo(big);
                     fresh.session.close();

@@ -19,11 +19,6 @@ final class Tls {
         return DevCerts.ensure(dir);
     }
 
-    /** The {@code tls:} pair for {@link WsguardProcess#policy}. */
-    static Path[] listenerPair(DevCerts.DevCertPaths certs) {
-        return new Path[] {certs.certificate(), certs.privateKey()};
-    }
-
     /** A client context that trusts only the given CA: real verification, hostname included. */
     static SSLContext trusting(Path caCertificate) throws Exception {
         final KeyStore trust = KeyStore.getInstance("PKCS12");

@@ -3,6 +3,8 @@ package io.wsguard.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.AuditLines;
+import io.wsguard.testing.PolicyText;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -19,7 +21,6 @@ import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The built {@code proxy/target/wsguard.jar} as a separate process: writes a policy into a
@@ -29,7 +30,6 @@ import tools.jackson.databind.json.JsonMapper;
  */
 final class WsguardProcess implements AutoCloseable {
 
-    private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
 
     private final Process process;
@@ -58,20 +58,9 @@ final class WsguardProcess implements AutoCloseable {
         return Path.of(System.getProperty("wsguard.root", "..")).toAbsolutePath().normalize();
     }
 
-    /**
-     * A whole policy: one listener on 127.0.0.1 port 0 ({@code tls} is null for plain ws, else
-     * a {@code {certificate, privateKey}} pair of paths), an audit file in {@code dir}, {@code extra}
-     * top-level YAML and {@code routes} (a YAML list).
-     */
-    static String policy(Path dir, Path[] tls, String extra, String routes) {
-        final StringBuilder yaml = new StringBuilder("version: 1\nlisteners:\n  - host: 127.0.0.1\n    port: 0\n");
-        if (tls != null) {
-            yaml.append("    tls: { certificate: ").append(tls[0]).append(", privateKey: ").append(tls[1]).append(" }\n");
-        }
-        yaml.append("audit: { sink: file, path: ").append(dir.resolve("audit.jsonl")).append(" }\n");
-        yaml.append(extra);
-        yaml.append("routes:\n").append(routes.indent(2));
-        return yaml.toString();
+    /** Writes {@code policy} to {@code policy.yaml} in its directory and runs it; waits for the ready lines. */
+    static WsguardProcess start(PolicyText policy) throws Exception {
+        return start(policy.dir(), policy.text());
     }
 
     /** Writes {@code policyYaml} to {@code dir/policy.yaml} and runs it; waits for the ready lines. */
@@ -181,25 +170,14 @@ final class WsguardProcess implements AutoCloseable {
 
     /** Every audit line written so far, parsed. */
     List<Map<String, Object>> auditLines() {
-        final List<Map<String, Object>> lines = new ArrayList<>();
-        if (!Files.exists(audit)) {
-            return lines;
-        }
         try {
-            for (String line : Files.readAllLines(audit, StandardCharsets.UTF_8)) {
-                if (!line.isBlank()) {
-                    @SuppressWarnings("unchecked")
-                    final Map<String, Object> parsed = JSON.readValue(line, Map.class);
-                    lines.add(parsed);
-                }
-            }
+            return AuditLines.read(audit);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (RuntimeException e) {
             // A line being written right now; the next poll reads it whole.
             return List.of();
         }
-        return lines;
     }
 
     /** Waits (the audit log merges a reason per connection over one second) for a line with this reason. */

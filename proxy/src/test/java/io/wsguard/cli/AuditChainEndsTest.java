@@ -9,6 +9,7 @@ import io.wsguard.audit.MacChain;
 import io.wsguard.check.Reason;
 import io.wsguard.policy.AuditPolicy;
 import io.wsguard.policy.Secret;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -111,7 +112,8 @@ class AuditChainEndsTest {
                 """;
         final String admin = "admin: { host: 127.0.0.1, port: 0 }\n";
         Map<String, Object> head;
-        try (RunningProxy proxy = RunningProxy.start(dir, routes, admin, "integrityKey: " + KEY)) {
+        try (RunningProxy proxy = RunningProxy.start(
+                PolicyText.in(dir).routes(routes).extra(admin).auditOptions("integrityKey: " + KEY))) {
             for (int i = 0; i < 3; i++) {
                 refuseOnePlainRequest(http, proxy); // 426 not_websocket: one audit line each, once flushed
             }
@@ -123,7 +125,8 @@ class AuditChainEndsTest {
                     .containsPattern("(?m)^wsguard_audit_lines_total(\\{[^}]*\\})? 3\\.0$");
         }
         // A restart continues the numbering from the last line on disk, as it continues the macs.
-        try (RunningProxy proxy = RunningProxy.start(dir, routes, admin, "integrityKey: " + KEY)) {
+        try (RunningProxy proxy = RunningProxy.start(
+                PolicyText.in(dir).routes(routes).extra(admin).auditOptions("integrityKey: " + KEY))) {
             assertThat(adminHead(http, proxy)).isEqualTo(head);
             refuseOnePlainRequest(http, proxy);
             assertThat(proxy.auditLines()).hasSize(4);

@@ -14,6 +14,7 @@ import com.nimbusds.jose.jwk.RSAKey;
 import com.nimbusds.jose.jwk.gen.RSAKeyGenerator;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
@@ -66,7 +67,7 @@ class AuthTest {
         Files.writeString(jwks, new JWKSet(signingKey.toPublicJWK()).toString());
         upstream = new UpstreamServer();
         upstream.acceptSubprotocol("chat.v1");
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: api
                   match: { path: /api }
                   upstream:
@@ -106,7 +107,7 @@ class AuthTest {
                   auth:
                     jwt: { algorithms: [HS256], secret: "%2$s" }
                   limits: { connections: { perSubject: 1 } }
-                """.formatted(upstream.uri("/echo"), SECRET, jwks), "");
+                """.formatted(upstream.uri("/echo"), SECRET, jwks)));
         client = new TestClient();
     }
 

@@ -9,6 +9,7 @@ import com.nimbusds.jose.Payload;
 import com.nimbusds.jose.crypto.MACSigner;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
@@ -55,7 +56,7 @@ class CredentialTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: every
                   match: { path: /every }
                   upstream:
@@ -103,7 +104,7 @@ class CredentialTest {
                   upstream: { targets: [%1$s] }
                   auth:
                     jwt: { algorithms: [HS256], secret: "%2$s", allowNoExpiry: true }
-                """.formatted(upstream.uri("/echo"), SECRET), "proxy: { trustedProxies: [127.0.0.1/32] }\n");
+                """.formatted(upstream.uri("/echo"), SECRET)).extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
     }
 
     @AfterAll

@@ -3,6 +3,7 @@ package io.wsguard.relay;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.cli.AuditCommand;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
@@ -48,7 +49,7 @@ class AuditFloodTest {
     @Test
     void thousandsOfConnectionsFromOneClientWriteAtMostItsBudgetAndCountEveryRefusal() throws Exception {
         try (UpstreamServer upstream = new UpstreamServer();
-             RunningProxy proxy = RunningProxy.start(dir, """
+             RunningProxy proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                      - name: chat
                        match: { path: /chat }
                        upstream: { targets: [%1$s] }
@@ -59,8 +60,9 @@ class AuditFloodTest {
                        upstream: { targets: [%1$s] }
                        auth: none
                        messages: { deny: [ { name: script-tag, pattern: "(?i)<\\\\s*script" } ] }
-                     """.formatted(upstream.uri("/echo")), "proxy: { trustedProxies: [127.0.0.1/32] }\nadmin: { host: 127.0.0.1, port: 0 }\n",
-                     "linesPerClient: 2/h")) {
+                     """.formatted(upstream.uri("/echo")))
+                     .extra("proxy: { trustedProxies: [127.0.0.1/32] }\nadmin: { host: 127.0.0.1, port: 0 }\n")
+                     .auditOptions("linesPerClient: 2/h"))) {
             final Map<Integer, AtomicInteger> closeCodes = new ConcurrentHashMap<>();
             final AtomicInteger toAdmin = new AtomicInteger();
             final ExecutorService pool = Executors.newFixedThreadPool(8);

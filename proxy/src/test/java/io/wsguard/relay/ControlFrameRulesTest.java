@@ -3,6 +3,7 @@ package io.wsguard.relay;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
@@ -43,7 +44,7 @@ class ControlFrameRulesTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: deny
                   match: { path: /deny }
                   upstream: { targets: [%1$s] }
@@ -71,7 +72,7 @@ class ControlFrameRulesTest {
                   messages:
                     onViolation: drop
                     deny: [ { name: forbidden, pattern: "forbidden-[0-9]+" } ]
-                """.formatted(upstream.uri("/echo")), "");
+                """.formatted(upstream.uri("/echo"))));
         client = new TestClient();
     }
 

@@ -3,6 +3,7 @@ package io.wsguard.relay;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
@@ -50,7 +51,7 @@ class FrameLimitsTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: plain
                   match: { path: /plain }
                   upstream: { targets: [%1$s] }
@@ -101,7 +102,7 @@ class FrameLimitsTest {
                   upstream: { targets: [%1$s] }
                   auth: none
                   messages: { maxSize: 64KiB }
-                """.formatted(upstream.uri("/echo")), "");
+                """.formatted(upstream.uri("/echo"))));
     }
 
     @AfterAll
@@ -276,12 +277,13 @@ class FrameLimitsTest {
     @Test
     void aFrameJettyRefusesFromTheUpstreamIsAuditedAndTheClientGets1014() throws Exception {
         try (ServerSocket rawUpstream = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-             RunningProxy own = RunningProxy.start(Files.createDirectories(dir.resolve("broken")), """
+             RunningProxy own = RunningProxy.start(PolicyText.in(Files.createDirectories(dir.resolve("broken")))
+                     .routes("""
                      - name: broken
                        match: { path: /broken }
                        upstream: { targets: ["ws://127.0.0.1:%d/up"] }
                        auth: none
-                     """.formatted(rawUpstream.getLocalPort()), "")) {
+                     """.formatted(rawUpstream.getLocalPort())))) {
             final Thread server = new Thread(() -> {
                 try (Socket socket = rawUpstream.accept()) {
                     final String key = upgradeKey(socket.getInputStream());

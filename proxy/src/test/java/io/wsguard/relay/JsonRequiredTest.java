@@ -3,6 +3,7 @@ package io.wsguard.relay;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
@@ -38,13 +39,13 @@ class JsonRequiredTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: any-json
                   match: { path: /any-json }
                   upstream: { targets: [%s] }
                   auth: none
                   messages: { json: { required: true } }
-                """.formatted(upstream.uri("/echo")), "");
+                """.formatted(upstream.uri("/echo"))));
         client = new TestClient();
     }
 

@@ -3,6 +3,7 @@ package io.wsguard.relay;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
@@ -66,7 +67,7 @@ class MessageContentTest {
                 }
                 """);
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: json
                   match: { path: /json }
                   upstream: { targets: [%1$s] }
@@ -117,7 +118,7 @@ class MessageContentTest {
                   upstream: { targets: [%1$s] }
                   auth: none
                   messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: ["$.text"] } }
-                """.formatted(upstream.uri("/echo")), "", "sampleBytes: 12");
+                """.formatted(upstream.uri("/echo"))).auditOptions("sampleBytes: 12"));
         client = new TestClient();
     }
 

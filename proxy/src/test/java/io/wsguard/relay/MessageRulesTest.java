@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.wsguard.auth.TokenMinter;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
@@ -50,7 +51,7 @@ class MessageRulesTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: binary
                   match: { path: /binary }
                   upstream: { targets: [%1$s] }
@@ -125,7 +126,7 @@ class MessageRulesTest {
                   auth: none
                   limits: { messages: { perConnection: { rate: 1/min, burst: 1 } } }
                   messages: { binary: deny, maxSize: 1KiB }
-                """.formatted(upstream.uri("/echo"), SECRET), "");
+                """.formatted(upstream.uri("/echo"), SECRET)));
         client = new TestClient();
     }
 

@@ -3,6 +3,7 @@ package io.wsguard.relay;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
@@ -40,7 +41,7 @@ class RelayTest {
     static void start() throws Exception {
         upstream = new UpstreamServer();
         upstream.acceptSubprotocol("chat.v2");
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: echo
                   match: { path: /echo }
                   upstream: { targets: [%s], headers: { forward: [User-Agent], set: { X-Route: echo }, remove: [Cookie] } }
@@ -51,7 +52,7 @@ class RelayTest {
                   upstream: { targets: [%s] }
                   auth: none
                   messages: { maxSize: 1KiB }
-                """.formatted(upstream.uri("/echo"), upstream.uri("/up/")), "");
+                """.formatted(upstream.uri("/echo"), upstream.uri("/up/"))));
         client = new TestClient();
     }
 

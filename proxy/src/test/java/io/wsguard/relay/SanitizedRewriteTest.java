@@ -3,6 +3,7 @@ package io.wsguard.relay;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
@@ -59,7 +60,7 @@ class SanitizedRewriteTest {
                       - { name: sqli, pattern: "(?i)union\\\\s+select" }
                       - { name: js-url, pattern: "(?i)javascript:" }""";
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: chat
                   match: { path: /chat }
                   upstream: { targets: [%1$s] }
@@ -111,7 +112,7 @@ class SanitizedRewriteTest {
                   upstream: { targets: [%1$s] }
                   auth: none
                   messages: { sanitize: { html: formatting } }
-                """.formatted(upstream.uri("/echo"), rules), "");
+                """.formatted(upstream.uri("/echo"), rules)));
         client = new TestClient();
     }
 

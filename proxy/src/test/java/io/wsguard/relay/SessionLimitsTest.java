@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
@@ -38,7 +39,7 @@ class SessionLimitsTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: idle
                   match: { path: /idle }
                   upstream: { targets: [%1$s] }
@@ -68,7 +69,7 @@ class SessionLimitsTest {
                   match: { path: /dead }
                   upstream: { targets: ["ws://127.0.0.1:1/nothing"], connectTimeout: 2s }
                   auth: none
-                """.formatted(upstream.uri("/echo")), "proxy: { maxConnections: 3 }\n");
+                """.formatted(upstream.uri("/echo"))).extra("proxy: { maxConnections: 3 }\n"));
         client = new TestClient();
     }
 

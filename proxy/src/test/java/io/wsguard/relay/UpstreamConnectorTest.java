@@ -9,6 +9,7 @@ import io.wsguard.demo.DevCerts.KeyFormat;
 import io.wsguard.demo.DevCerts.KeyType;
 import io.wsguard.policy.TlsPolicy;
 import io.wsguard.policy.UpstreamPolicy;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
@@ -260,12 +261,12 @@ class UpstreamConnectorTest {
     @Test
     void throughTheProxyAWrongAcceptKeyIs502AndAudited() throws Exception {
         final RawUpstream raw = rawUpstream(accept -> answer101("Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA="));
-        try (RunningProxy proxy = RunningProxy.start(dir, """
+        try (RunningProxy proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: forged
                   match: { path: /forged }
                   upstream: { targets: [%s] }
                   auth: none
-                """.formatted(raw.uri("/target")), "");
+                """.formatted(raw.uri("/target"))));
              RawUpgrade client = RawUpgrade.send(proxy.port(), "/forged", Map.of())) {
 
             assertThat(client.status()).isEqualTo(502);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
@@ -92,12 +93,12 @@ class DrainTest {
     }
 
     private RunningProxy chatProxy(UpstreamServer upstream, String extraYaml) throws Exception {
-        return RunningProxy.start(dir, """
+        return RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: chat
                   match: { path: /chat }
                   upstream: { targets: [%s] }
                   auth: none
-                """.formatted(upstream.uri("/chat")), extraYaml);
+                """.formatted(upstream.uri("/chat"))).extra(extraYaml));
     }
 
     /**

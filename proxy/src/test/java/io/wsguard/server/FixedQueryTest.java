@@ -7,6 +7,7 @@ import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.crypto.MACSigner;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawRequest;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
@@ -47,7 +48,7 @@ class FixedQueryTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: fixed
                   match: { path: /fixed }
                   upstream: { targets: ["%1$s?tenant=acme&role=guest&display+name=Acme"] }
@@ -66,7 +67,7 @@ class FixedQueryTest {
                   mode: monitor
                   upstream: { targets: ["%1$s?role=guest"] }
                   auth: none
-                """.formatted(upstream.uri("/echo"), SECRET), "proxy: { trustedProxies: [127.0.0.1/32] }\n");
+                """.formatted(upstream.uri("/echo"), SECRET)).extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
     }
 
     @AfterAll

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.wsguard.admin.ReloadResult;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
@@ -45,7 +46,7 @@ class HandshakeSecurityTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: origin
                   match: { path: /origin }
                   upstream: { targets: [%1$s] }
@@ -83,7 +84,7 @@ class HandshakeSecurityTest {
                   auth: none
                   origin: { allow: ["https://good.example"] }
                   limits: { handshakes: { perIp: { rate: 1/h, burst: 1 } }, connections: { perIp: 1 } }
-                """.formatted(upstream.uri("/echo")), "proxy: { trustedProxies: [127.0.0.1/32] }\n");
+                """.formatted(upstream.uri("/echo"))).extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
         client = new TestClient();
     }
 
@@ -324,7 +325,7 @@ class HandshakeSecurityTest {
                   limits: { connections: { perIp: 2 } }
                   messages: { maxSize: 1KiB }
                 """.formatted(upstream.uri("/echo"));
-        try (RunningProxy own = RunningProxy.start(reloadDir, routes, "")) {
+        try (RunningProxy own = RunningProxy.start(PolicyText.in(reloadDir).routes(routes))) {
             final RawUpgrade a = RawUpgrade.send(own.port(), "/caps", Map.of());
             final RawUpgrade b = RawUpgrade.send(own.port(), "/caps", Map.of());
             assertThat(a.status()).isEqualTo(101);

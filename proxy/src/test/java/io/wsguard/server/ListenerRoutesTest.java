@@ -6,6 +6,7 @@ import io.wsguard.demo.DevCerts;
 import io.wsguard.demo.DevCerts.KeyFormat;
 import io.wsguard.demo.DevCerts.KeyType;
 import io.wsguard.policy.PolicyLoader;
+import io.wsguard.testing.AuditLines;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.UpstreamServer;
 import java.math.BigInteger;
@@ -39,7 +40,6 @@ import org.bouncycastle.cert.X509v3CertificateBuilder;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
-import tools.jackson.databind.json.JsonMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -233,12 +233,7 @@ class ListenerRoutesTest {
 
     private static List<Map<String, Object>> auditLines() throws Exception {
         proxy.flushAudit();
-        final JsonMapper json = JsonMapper.builder().build();
         return Files.readAllLines(dir.resolve("audit.jsonl")).stream().filter(l -> !l.isBlank())
-                .map(l -> {
-                    @SuppressWarnings("unchecked")
-                    final Map<String, Object> parsed = json.readValue(l, Map.class);
-                    return parsed;
-                }).toList();
+                .map(AuditLines::parse).toList();
     }
 }

@@ -2,6 +2,7 @@ package io.wsguard.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
@@ -28,7 +29,7 @@ class OperatorCloseTest {
     @Test
     void closedConnectionsGet1008AndAnAuditLineAndOthersStayOpen() throws Exception {
         try (UpstreamServer upstream = new UpstreamServer(); TestClient client = new TestClient()) {
-            final RunningProxy proxy = RunningProxy.start(dir, """
+            final RunningProxy proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                     - name: chat
                       match: { path: /chat }
                       upstream: { targets: [%s] }
@@ -37,7 +38,8 @@ class OperatorCloseTest {
                       match: { path: /feed }
                       upstream: { targets: [%s] }
                       auth: none
-                    """.formatted(upstream.uri("/chat"), upstream.uri("/feed")), "admin: { host: 127.0.0.1, port: 0 }\n");
+                    """.formatted(upstream.uri("/chat"), upstream.uri("/feed")))
+                    .extra("admin: { host: 127.0.0.1, port: 0 }\n"));
             try (proxy) {
                 final TestClient.Recorder chat = client.connect(proxy.uri("/chat"));
                 final TestClient.Recorder feed = client.connect(proxy.uri("/feed"));

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyLoader;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
@@ -58,9 +59,11 @@ class PathMatchingTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(Files.createDirectories(dir.resolve("normalized")), ROUTES.formatted(upstream.uri("")), "");
-        exact = RunningProxy.start(Files.createDirectories(dir.resolve("exact")), ROUTES.formatted(upstream.uri("")),
-                "proxy: { pathMatching: exact }\n");
+        proxy = RunningProxy.start(PolicyText.in(Files.createDirectories(dir.resolve("normalized")))
+                .routes(ROUTES.formatted(upstream.uri(""))));
+        exact = RunningProxy.start(PolicyText.in(Files.createDirectories(dir.resolve("exact")))
+                .routes(ROUTES.formatted(upstream.uri("")))
+                .extra("proxy: { pathMatching: exact }\n"));
     }
 
     @AfterAll

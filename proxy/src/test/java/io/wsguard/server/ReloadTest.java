@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.wsguard.admin.ReloadResult;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
@@ -41,7 +42,7 @@ class ReloadTest {
     @BeforeEach
     void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, routes("1KiB"), "");
+        proxy = RunningProxy.start(PolicyText.in(dir).routes(routes("1KiB")));
         client = new TestClient();
     }
 

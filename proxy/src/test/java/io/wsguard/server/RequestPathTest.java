@@ -2,6 +2,7 @@ package io.wsguard.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
@@ -32,7 +33,7 @@ class RequestPathTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: admin
                   match: { path: /admin }
                   upstream: { targets: [%s] }
@@ -45,8 +46,8 @@ class RequestPathTest {
                   match: { pathPrefix: /chat }
                   upstream: { targets: [%s] }
                   auth: none
-                """.formatted(upstream.uri("/admin-target"), upstream.uri("/pub"), upstream.uri("/chat")),
-                "proxy: { trustedProxies: [127.0.0.1/32] }\n");
+                """.formatted(upstream.uri("/admin-target"), upstream.uri("/pub"), upstream.uri("/chat")))
+                .extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
     }
 
     @AfterAll

@@ -2,6 +2,7 @@ package io.wsguard.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawRequest;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
@@ -34,12 +35,12 @@ class SameOriginPortTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: plain
                   match: { path: /plain }
                   upstream: { targets: [%s] }
                   auth: none
-                """.formatted(upstream.uri("/echo")), "proxy: { trustedProxies: [127.0.0.1/32] }\n");
+                """.formatted(upstream.uri("/echo"))).extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
     }
 
     @AfterAll

@@ -2,6 +2,7 @@ package io.wsguard.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
@@ -38,12 +39,12 @@ class SelectorAffinityTest {
     @BeforeEach
     void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(dir, """
+        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
                 - name: echo
                   match: { path: /echo }
                   upstream: { targets: [%s] }
                   auth: none
-                """.formatted(upstream.uri("/echo")), "");
+                """.formatted(upstream.uri("/echo"))));
         client = new TestClient();
     }
 

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.micrometer.core.instrument.Counter;
+import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RedisServer;
 import io.wsguard.testing.RunningProxy;
@@ -193,15 +194,15 @@ class SharedRateLimitTest {
 
     private RunningProxy proxy(String name, RedisServer redis, String onUnavailable, int burst) throws Exception {
         final Path own = Files.createDirectories(dir.resolve(name));
-        final RunningProxy proxy = RunningProxy.start(own, """
+        final RunningProxy proxy = RunningProxy.start(PolicyText.in(own).routes("""
                 - name: shared
                   match: { path: /s }
                   upstream: { targets: [%s] }
                   auth: none
                   limits: { handshakes: { perIp: { rate: 1/h, burst: %d } } }
-                """.formatted(upstream.uri("/echo"), burst),
-                "proxy: { trustedProxies: [127.0.0.1/32] }\n"
-                + "rateLimitStore: { type: redis, redis: { uri: '" + redis.uri() + "', onUnavailable: " + onUnavailable + " } }\n");
+                """.formatted(upstream.uri("/echo"), burst))
+                .extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"
+                + "rateLimitStore: { type: redis, redis: { uri: '" + redis.uri() + "', onUnavailable: " + onUnavailable + " } }\n"));
         closeAfter.add(proxy);
         return proxy;
     }

@@ -6,18 +6,14 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import tools.jackson.databind.json.JsonMapper;
 
 /**
- * A real proxy started in-process from policy text, on an ephemeral port, with its audit log in a
- * temporary directory. {@code ${UPSTREAM}} in the routes text is replaced by the given upstream URI.
+ * A real proxy started in-process from a {@link PolicyText}, on an ephemeral port, with its audit log
+ * in the policy's directory.
  */
 public final class RunningProxy implements AutoCloseable {
-
-    private static final JsonMapper JSON = JsonMapper.builder().build();
 
     private final ProxyServer server;
     private final Path audit;
@@ -27,24 +23,13 @@ public final class RunningProxy implements AutoCloseable {
         this.audit = audit;
     }
 
-    /** Starts a proxy with one plain listener, an audit file and {@code routes} (YAML, a list). */
-    public static RunningProxy start(Path dir, String routesYaml, String extraYaml) throws Exception {
-        return start(dir, routesYaml, extraYaml, "");
-    }
-
-    /** As above, with more {@code audit:} keys, e.g. {@code "sampleBytes: 16"}. */
-    public static RunningProxy start(Path dir, String routesYaml, String extraYaml, String auditOptions) throws Exception {
-        final Path audit = dir.resolve("audit.jsonl");
-        final String policy = "version: 1\n"
-                + "listeners:\n  - { host: 127.0.0.1, port: 0 }\n"
-                + "audit: { sink: file, path: " + audit + (auditOptions.isEmpty() ? "" : ", " + auditOptions) + " }\n"
-                + extraYaml
-                + "routes:\n" + routesYaml.indent(2);
-        final Path file = dir.resolve("policy.yaml");
-        Files.writeString(file, policy, StandardCharsets.UTF_8);
+    /** Writes {@code policy} to {@code policy.yaml} in its directory, loads it and starts the proxy. */
+    public static RunningProxy start(PolicyText policy) throws Exception {
+        final Path file = policy.dir().resolve("policy.yaml");
+        Files.writeString(file, policy.text(), StandardCharsets.UTF_8);
         final ProxyServer server = new ProxyServer(PolicyLoader.load(file, Map.of()));
         server.start();
-        return new RunningProxy(server, audit);
+        return new RunningProxy(server, policy.audit());
     }
 
     public URI uri(String path) {
@@ -62,18 +47,7 @@ public final class RunningProxy implements AutoCloseable {
     /** Every audit line so far, parsed, after flushing the log's open one-second windows. */
     public List<Map<String, Object>> auditLines() throws Exception {
         server.flushAudit();
-        final List<Map<String, Object>> lines = new ArrayList<>();
-        if (!Files.exists(audit)) {
-            return lines;
-        }
-        for (String line : Files.readAllLines(audit, StandardCharsets.UTF_8)) {
-            if (!line.isBlank()) {
-                @SuppressWarnings("unchecked")
-                final Map<String, Object> parsed = JSON.readValue(line, Map.class);
-                lines.add(parsed);
-            }
-        }
-        return lines;
+        return AuditLines.read(audit);
     }
 
     @Override

@@ -10,7 +10,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLContext;
 import org.eclipse.jetty.client.HttpClient;
+import org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP;
 import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.websocket.api.Callback;
@@ -18,15 +20,32 @@ import org.eclipse.jetty.websocket.api.Session;
 import org.eclipse.jetty.websocket.client.ClientUpgradeRequest;
 import org.eclipse.jetty.websocket.client.WebSocketClient;
 
-/** A real Jetty WebSocket client that records what it receives. */
+/**
+ * A real Jetty WebSocket client that records what it receives. Shared with the integration tests
+ * through the proxy's test-jar; {@link #builder()} sets what they need differently.
+ */
 public final class TestClient implements AutoCloseable {
 
     private final WebSocketClient client;
+    private final Duration nextTimeout;
 
+    /** Trusts every certificate; {@link Recorder#next()} waits 10 s. */
     public TestClient() throws Exception {
+        this(builder());
+    }
+
+    private TestClient(Builder builder) throws Exception {
         final ClientConnector connector = new ClientConnector();
-        connector.setSslContextFactory(new SslContextFactory.Client(true));
-        final HttpClient http = new HttpClient(new org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP(connector));
+        final SslContextFactory.Client ssl;
+        if (builder.trusted == null) {
+            ssl = new SslContextFactory.Client(true);
+        } else {
+            ssl = new SslContextFactory.Client();
+            ssl.setSslContext(builder.trusted);
+        }
+        connector.setSslContextFactory(ssl);
+        nextTimeout = builder.nextTimeout;
+        final HttpClient http = new HttpClient(new HttpClientTransportOverHTTP(connector));
         client = new WebSocketClient(http);
         client.setMaxTextMessageSize(64L * 1024 * 1024);
         client.setMaxBinaryMessageSize(64L * 1024 * 1024);
@@ -36,7 +55,7 @@ public final class TestClient implements AutoCloseable {
 
     /** Connects; {@code headers} and {@code subprotocols} may be empty. */
     public Recorder connect(URI uri, Map<String, String> headers, List<String> subprotocols) throws Exception {
-        final Recorder recorder = new Recorder();
+        final Recorder recorder = new Recorder(nextTimeout);
         final ClientUpgradeRequest request = new ClientUpgradeRequest(uri);
         headers.forEach(request::setHeader);
         if (!subprotocols.isEmpty()) {
@@ -56,7 +75,36 @@ public final class TestClient implements AutoCloseable {
         final ClientUpgradeRequest request = new ClientUpgradeRequest(uri);
         headers.forEach(request::setHeader);
         request.setTimeout(10, TimeUnit.SECONDS);
-        return client.connect(new Recorder(), request);
+        return client.connect(new Recorder(nextTimeout), request);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** What differs between the in-process tests and the integration tests, which drive a separate process over TLS. */
+    public static final class Builder {
+        private SSLContext trusted;
+        private Duration nextTimeout = Duration.ofSeconds(10);
+
+        private Builder() {
+        }
+
+        /** Trusts only what {@code context} trusts, instead of every certificate. */
+        public Builder trusting(SSLContext context) {
+            this.trusted = context;
+            return this;
+        }
+
+        /** How long {@link Recorder#next()} waits for a message. */
+        public Builder nextTimeout(Duration timeout) {
+            this.nextTimeout = timeout;
+            return this;
+        }
+
+        public TestClient build() throws Exception {
+            return new TestClient(this);
+        }
     }
 
     @Override
@@ -72,6 +120,11 @@ public final class TestClient implements AutoCloseable {
         public volatile int closeCode;
         public volatile String closeReason;
         public volatile Session session;
+        private final Duration nextTimeout;
+
+        Recorder(Duration nextTimeout) {
+            this.nextTimeout = nextTimeout;
+        }
 
         @Override
         public void onWebSocketOpen(Session session) {
@@ -107,7 +160,7 @@ public final class TestClient implements AutoCloseable {
         }
 
         public Object next() throws InterruptedException {
-            return messages.poll(10, TimeUnit.SECONDS);
+            return messages.poll(nextTimeout.toMillis(), TimeUnit.MILLISECONDS);
         }
 
         public boolean awaitClose() throws InterruptedException {

@@ -10,6 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
@@ -21,7 +22,7 @@ import org.eclipse.jetty.websocket.server.WebSocketUpgradeHandler;
  * A real WebSocket server to proxy to: echoes text and binary, records every message and upgrade it
  * saw, and obeys a few commands sent as text ({@code close:CODE:REASON}, {@code die}, {@code push-…}, see
  * below) so that tests can make the upstream close, vanish or send control frames.
- * Binds 127.0.0.1 on an ephemeral port.
+ * Binds 127.0.0.1 on an ephemeral port. Shared with the integration tests through the proxy's test-jar.
  */
 public final class UpstreamServer implements AutoCloseable {
 
@@ -29,6 +30,8 @@ public final class UpstreamServer implements AutoCloseable {
     private final ServerConnector connector;
     private final boolean secure;
     private final AtomicInteger upgrades = new AtomicInteger();
+    private final AtomicInteger open = new AtomicInteger();
+    private final AtomicLong bytesReceived = new AtomicLong();
     private final BlockingQueue<Object> messages = new LinkedBlockingQueue<>();
     private final List<Map<String, List<String>>> upgradeHeaders = new CopyOnWriteArrayList<>();
     private final List<String> upgradeUris = new CopyOnWriteArrayList<>();
@@ -38,6 +41,7 @@ public final class UpstreamServer implements AutoCloseable {
     private final Map<Session, Boolean> sessions = new ConcurrentHashMap<>();
     private volatile String subprotocol;
     private volatile boolean stalled;
+    private volatile boolean record = true;
 
     public UpstreamServer() throws Exception {
         this(null);
@@ -89,8 +93,23 @@ public final class UpstreamServer implements AutoCloseable {
         stalled = true;
     }
 
+    /** Stops keeping messages, pings and pongs (floods would fill the heap); counting goes on. */
+    public void dontRecord() {
+        record = false;
+    }
+
     public int upgrades() {
         return upgrades.get();
+    }
+
+    /** Connections open right now. */
+    public int open() {
+        return open.get();
+    }
+
+    /** Characters of text plus bytes of binary received, kept or not. */
+    public long bytesReceived() {
+        return bytesReceived.get();
     }
 
     public List<Map<String, List<String>>> upgradeHeaders() {
@@ -139,12 +158,16 @@ public final class UpstreamServer implements AutoCloseable {
         public void onWebSocketOpen(Session session) {
             this.session = session;
             sessions.put(session, Boolean.TRUE);
+            open.incrementAndGet();
             session.demand();
         }
 
         @Override
         public void onWebSocketText(String message) {
-            messages.add(message);
+            bytesReceived.addAndGet(message.length());
+            if (record) {
+                messages.add(message);
+            }
             if (message.startsWith("close:")) {
                 final String[] parts = message.split(":", 3);
                 session.close(Integer.parseInt(parts[1]), parts.length > 2 ? parts[2] : null, Callback.NOOP);
@@ -190,9 +213,12 @@ public final class UpstreamServer implements AutoCloseable {
 
         @Override
         public void onWebSocketBinary(ByteBuffer payload, Callback callback) {
+            bytesReceived.addAndGet(payload.remaining());
             final byte[] copy = new byte[payload.remaining()];
             payload.get(copy);
-            messages.add(copy);
+            if (record) {
+                messages.add(copy);
+            }
             callback.succeed();
             session.sendBinary(ByteBuffer.wrap(copy), Callback.from(this::next, x -> next()));
         }
@@ -207,7 +233,9 @@ public final class UpstreamServer implements AutoCloseable {
         public void onWebSocketPing(ByteBuffer payload) {
             final byte[] copy = new byte[payload.remaining()];
             payload.get(copy);
-            pings.add(new String(copy, java.nio.charset.StandardCharsets.UTF_8));
+            if (record) {
+                pings.add(new String(copy, java.nio.charset.StandardCharsets.UTF_8));
+            }
             session.sendPong(ByteBuffer.wrap(copy), Callback.NOOP);
             session.demand();
         }
@@ -216,15 +244,28 @@ public final class UpstreamServer implements AutoCloseable {
         public void onWebSocketPong(ByteBuffer payload) {
             final byte[] copy = new byte[payload.remaining()];
             payload.get(copy);
-            pongs.add(new String(copy, java.nio.charset.StandardCharsets.UTF_8));
+            if (record) {
+                pongs.add(new String(copy, java.nio.charset.StandardCharsets.UTF_8));
+            }
             session.demand();
         }
 
         @Override
         public void onWebSocketClose(int statusCode, String reason, Callback callback) {
-            sessions.remove(session);
             closes.add(statusCode + " " + reason);
+            done();
             callback.succeed();
+        }
+
+        @Override
+        public void onWebSocketError(Throwable cause) {
+            done();
+        }
+
+        private void done() {
+            if (sessions.remove(session) != null) {
+                open.decrementAndGet();
+            }
         }
     }
 }
