@@ -93,6 +93,7 @@ class ControlFrameRulesTest {
     @Test
     void aClientPingMatchingADenyRuleClosesWith1008AndNeverReachesTheUpstream() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         // Only the deny rules apply: a clean payload goes on as it is, markup and all (no sanitizing).
         final String clean = "clean <b>ping</b> & more";
         ws.session.sendPing(ByteBuffer.wrap(utf8(clean)), Callback.NOOP);
@@ -101,7 +102,7 @@ class ControlFrameRulesTest {
         ws.session.sendPing(ByteBuffer.wrap(utf8("ping forbidden-1")), Callback.NOOP);
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pings()).doesNotContain("ping forbidden-1");
         assertThat(ws.pongs).isEmpty();
         assertAudited("deny", 1008, "close", "rule forbidden matched (a ping)");
@@ -110,10 +111,11 @@ class ControlFrameRulesTest {
     @Test
     void aClientPongMatchingADenyRuleClosesWith1008AndNeverReachesTheUpstream() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.session.sendPong(ByteBuffer.wrap(utf8("pong forbidden-2")), Callback.NOOP);
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pongs()).doesNotContain("pong forbidden-2");
         assertAudited("deny", 1008, "close", "rule forbidden matched (a pong)");
     }

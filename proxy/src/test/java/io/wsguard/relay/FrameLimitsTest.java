@@ -204,6 +204,7 @@ class FrameLimitsTest {
     @Test
     void aSmallFragmentOverTheRateWithDropDropsItsMessage() throws Exception {
         try (RawUpgrade raw = RawUpgrade.send(proxy.port(), "/rated-drop", Map.of())) {
+            final UpstreamServer.Endpoint leg = upstream.newest();
             // A burst of 3: the first frame and two small ones take it; the third small one is over.
             raw.sendFrame(false, false, TEXT, "dropped-".getBytes(StandardCharsets.UTF_8));
             for (int i = 0; i < 3; i++) {
@@ -219,7 +220,9 @@ class FrameLimitsTest {
             await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines().stream()
                     .filter(line -> "rated-drop".equals(line.get("route")) && "message_rate".equals(line.get("reason")))
                     .mapToLong(line -> ((Number) line.get("count")).longValue()).sum()).isEqualTo(2));
-            TimeUnit.MILLISECONDS.sleep(200);
+            // Anything more is over the rate too: going away is the sentinel, it ends the upstream leg after the drops.
+            raw.close();
+            assertThat(leg.awaitEnd()).isTrue();
             assertThat(upstream.messages()).noneMatch(m -> String.valueOf(m).startsWith("dropped-") || "after-the-drop".equals(m));
             assertThat(proxy.auditLines()).filteredOn(line -> "rated-drop".equals(line.get("route")))
                     .allSatisfy(line -> assertThat(line).containsEntry("action", "drop"));
@@ -245,12 +248,14 @@ class FrameLimitsTest {
     @Test
     void aFragmentedPingIsAuditedAsProtocolError() throws Exception {
         upstream.pings().clear();
+        final UpstreamServer.Endpoint leg;
         try (RawUpgrade raw = RawUpgrade.send(proxy.port(), "/plain", Map.of())) {
+            leg = upstream.newest();
             raw.sendFrame(false, false, 0x9, "fragmented-ping".getBytes(StandardCharsets.UTF_8));
             assertThat(raw.awaitCloseCode()).isEqualTo(1002);
         }
         assertAuditedWithDetail("plain", "protocol_error", 1002, "inbound frame refused: Fragmented Control Frame [PING]");
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pings()).doesNotContain("fragmented-ping");
     }
 

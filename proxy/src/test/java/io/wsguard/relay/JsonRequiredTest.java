@@ -13,7 +13,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.websocket.api.Callback;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -70,10 +69,11 @@ class JsonRequiredTest {
     @Test
     void textThatIsNotJsonClosesWith1008InvalidJson() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/any-json"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.send("{\"text\":\"not-json-marker\"} trailing");
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).noneMatch(m -> m instanceof String s && s.contains("not-json-marker"));
         final Map<String, Object> line = audited("not JSON: trailing content after the document at 1:28");
         assertThat(line).containsEntry("event", "blocked").containsEntry("stage", "message").containsEntry("action", "close")
@@ -83,11 +83,12 @@ class JsonRequiredTest {
     @Test
     void aBinaryMessageClosesWith1008InvalidJson() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/any-json"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         final byte[] json = "{\"binary-marker\":1}".getBytes(StandardCharsets.UTF_8);
         ws.session.sendBinary(ByteBuffer.wrap(json), Callback.NOOP);
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] b && Arrays.equals(b, json));
         assertThat(audited("binary message where JSON is required")).containsEntry("event", "blocked").containsEntry("closeCode", 1008);
     }

@@ -143,9 +143,10 @@ class MessageContentTest {
     @Test
     void notJsonClosesWith1008InvalidJson() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/json"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.send("not-json-marker {");
         assertClosed(ws, 1008);
-        assertUpstreamNeverGot("not-json-marker {");
+        assertUpstreamNeverGot(leg, "not-json-marker {");
         final Map<String, Object> line = audited("json", "invalid_json");
         assertThat(line).containsEntry("action", "close").containsEntry("closeCode", 1008);
         assertThat((String) line.get("detail")).startsWith("not JSON").doesNotContain("marker");
@@ -157,10 +158,11 @@ class MessageContentTest {
         // event's: end the windows open, so that this violation's detail is the one on its line.
         proxy.auditLines();
         final TestClient.Recorder ws = client.connect(proxy.uri("/json"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         final String bad = "{\"type\":\"chat\",\"text\":\"ok\",\"n\":\"secret-marker-42\"}";
         ws.send(bad);
         assertClosed(ws, 1008);
-        assertUpstreamNeverGot(bad);
+        assertUpstreamNeverGot(leg, bad);
         final Map<String, Object> line = audited("json", "schema_violation");
         assertThat((String) line.get("detail")).contains("$.n").doesNotContain("secret-marker-42");
         assertThat(blocked("json", "schema_violation")).isGreaterThanOrEqualTo(1);
@@ -196,9 +198,10 @@ class MessageContentTest {
     @Test
     void denyRuleClosesAndNamesTheRuleNotThePayload() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.send("hello < SCRIPT >alert(1)");
         assertClosed(ws, 1008);
-        assertUpstreamNeverGot("hello < SCRIPT >alert(1)");
+        assertUpstreamNeverGot(leg, "hello < SCRIPT >alert(1)");
         assertThat(audited("deny", "pattern_denied")).containsEntry("detail", "rule script-tag matched");
     }
 
@@ -216,10 +219,11 @@ class MessageContentTest {
     @Test
     void denyRuleSeesThroughJsonEscapes() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         final String escaped = "{\"type\":\"chat\",\"text\":\"\\u003cscript>alert(1)\"}";
         ws.send(escaped);
         assertClosed(ws, 1008);
-        assertUpstreamNeverGot(escaped);
+        assertUpstreamNeverGot(leg, escaped);
     }
 
     @Test
@@ -294,9 +298,10 @@ class MessageContentTest {
     void keysDifferingOnlyInCaseCloseWith1008InvalidJson(String message) throws Exception {
         final double before = blocked("open", "invalid_json");
         final TestClient.Recorder ws = client.connect(proxy.uri("/open"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.send(message);
         assertClosed(ws, 1008);
-        assertUpstreamNeverGot(message);
+        assertUpstreamNeverGot(leg, message);
         assertThat(upstream.messages()).noneMatch(m -> m.toString().contains("case-marker"));
         final Map<String, Object> line = audited("open", "invalid_json");
         assertThat(line).containsEntry("event", "blocked").containsEntry("action", "close").containsEntry("closeCode", 1008)
@@ -358,10 +363,11 @@ class MessageContentTest {
         ws.session.close();
 
         final TestClient.Recorder refused = client.connect(proxy.uri("/json"));
+        final UpstreamServer.Endpoint refusedLeg = upstream.newest();
         final String big = "{\"type\":\"chat\",\"text\":\"ok\",\"n\":\"" + filler + "\"}";
         refused.send(big);
         assertClosed(refused, 1008);
-        assertUpstreamNeverGot(big);
+        assertUpstreamNeverGot(refusedLeg, big);
     }
 
     @Test
@@ -369,10 +375,11 @@ class MessageContentTest {
         // Upstreams often parse binary frames too (JSON.parse(buffer)): sending a message as binary must
         // not skip the schema. /deny has an optional-JSON schema requiring type chat.
         final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         final byte[] admin = "{\"type\":\"admin\",\"text\":\"binary-bypass\"}".getBytes(StandardCharsets.UTF_8);
         ws.session.sendBinary(ByteBuffer.wrap(admin), Callback.NOOP);
         assertClosed(ws, 1008);
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] bytes && Arrays.equals(bytes, admin));
         assertThat(audited("deny", "schema_violation")).containsEntry("closeCode", 1008);
     }
@@ -380,10 +387,11 @@ class MessageContentTest {
     @Test
     void binaryThatIsNotUtf8IsRefusedWith1003WhereJsonRulesApply() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         final byte[] opaque = {'{', '"', 't', 'y', 'p', 'e', '"', ':', (byte) 0xff, '}'};
         ws.session.sendBinary(ByteBuffer.wrap(opaque), Callback.NOOP);
         assertClosed(ws, 1003);
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] bytes && Arrays.equals(bytes, opaque));
         assertThat(audited("deny", "binary_denied")).containsEntry("closeCode", 1003)
                 .containsEntry("detail", "binary message that is not UTF-8 where JSON or sanitize rules apply");
@@ -393,10 +401,11 @@ class MessageContentTest {
     void aSanitizedRewriteThatWouldOutgrowMaxSizeClosesWith1009() throws Exception {
         // '&' becomes "&amp;": 60,000 of them would go upstream as 300,000 bytes against a 64 KiB maxSize.
         final TestClient.Recorder ws = client.connect(proxy.uri("/sanitize-text"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         final String ampersands = "&".repeat(60_000);
         ws.send(ampersands);
         assertClosed(ws, 1009);
-        assertUpstreamNeverGot(ampersands);
+        assertUpstreamNeverGot(leg, ampersands);
         assertThat(upstream.messages()).noneMatch(m -> m instanceof String text && text.startsWith("&amp;"));
         assertThat(audited("sanitize-text", "message_too_big"))
                 .containsEntry("detail", "sanitized, the message would exceed maxSize of 65536 bytes");
@@ -406,10 +415,11 @@ class MessageContentTest {
     void utf16IsNotTakenForJson() throws Exception {
         // UTF-16LE of a valid chat message is valid UTF-8 text too (ASCII and NULs); Jackson would read it as UTF-16.
         final TestClient.Recorder ws = client.connect(proxy.uri("/json"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         final String nuls = new String("{\"type\":\"chat\",\"text\":\"x\"}".getBytes(StandardCharsets.UTF_16LE), StandardCharsets.UTF_8);
         ws.send(nuls);
         assertClosed(ws, 1008);
-        assertUpstreamNeverGot(nuls);
+        assertUpstreamNeverGot(leg, nuls);
         assertThat(audited("json", "invalid_json")).containsEntry("detail", "not JSON: not UTF-8 (a NUL byte among the first four)");
     }
 
@@ -549,8 +559,9 @@ class MessageContentTest {
         assertThat(ws.closeCode).isEqualTo(code);
     }
 
-    private static void assertUpstreamNeverGot(String text) throws InterruptedException {
-        TimeUnit.MILLISECONDS.sleep(200);
+    /** {@code leg} ended (the sentinel: its frames are read in order, the close last) without carrying {@code text}. */
+    private static void assertUpstreamNeverGot(UpstreamServer.Endpoint leg, String text) throws InterruptedException {
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).doesNotContain(text);
     }
 

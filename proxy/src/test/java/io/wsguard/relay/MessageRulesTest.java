@@ -140,13 +140,14 @@ class MessageRulesTest {
     @Test
     void binaryMessageOnABinaryDenyRouteCloses1003AndNeverReachesTheUpstream() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/binary"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.send("text is fine");
         assertThat(ws.next()).isEqualTo("text is fine");
         final byte[] marker = "binary-marker-1".getBytes(StandardCharsets.UTF_8);
         ws.session.sendBinary(ByteBuffer.wrap(marker), Callback.NOOP);
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1003);
-        assertUpstreamNeverGot(marker);
+        assertUpstreamNeverGot(leg, marker);
         assertAudited("binary", "binary_denied", "close", 1003);
         assertThat(blockedMetric("binary", "binary_denied")).isGreaterThanOrEqualTo(1);
     }
@@ -160,7 +161,8 @@ class MessageRulesTest {
         ws.send("after the drops");
         assertThat(ws.next()).isEqualTo("after the drops");
         assertThat(ws.session.isOpen()).isTrue();
-        assertUpstreamNeverGot(marker);
+        // The echo of "after the drops" is the sentinel: the upstream read it after anything sent before it.
+        assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] b && Arrays.equals(b, marker));
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("binary-drop", "binary_denied")).isEqualTo(2));
         assertThat(proxy.auditLines()).filteredOn(line -> "binary-drop".equals(line.get("route")))
                 .allSatisfy(line -> assertThat(line).containsEntry("action", "drop").containsEntry("closeCode", null));
@@ -170,6 +172,7 @@ class MessageRulesTest {
     @Test
     void messageRateClosesWith1008OnTheFirstMessageOverTheBurst() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/rate"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         for (int i = 0; i < 3; i++) {
             ws.send("rate-ok-" + i);
             assertThat(ws.next()).isEqualTo("rate-ok-" + i);
@@ -177,13 +180,14 @@ class MessageRulesTest {
         ws.send("rate-over");
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
-        assertUpstreamNeverGot("rate-over");
+        assertUpstreamNeverGot(leg, "rate-over");
         assertAudited("rate", "message_rate", "close", 1008);
     }
 
     @Test
     void messageRateWithDropKeepsTheConnectionAndCountsEveryDrop() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/rate-drop"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         for (int i = 0; i < 8; i++) {
             ws.send("rate-drop-" + i);
         }
@@ -192,17 +196,19 @@ class MessageRulesTest {
         }
         assertThat(ws.messages.poll(300, TimeUnit.MILLISECONDS)).isNull();
         assertThat(ws.session.isOpen()).isTrue();
+        // Anything more is over the rate too: the client's close is the sentinel, relayed after the drops.
+        ws.session.close();
         for (int i = 3; i < 8; i++) {
-            assertUpstreamNeverGot("rate-drop-" + i);
+            assertUpstreamNeverGot(leg, "rate-drop-" + i);
         }
         // Five drops within a second: one coalesced line whose count says five (SPEC §5).
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("rate-drop", "message_rate")).isEqualTo(5));
-        ws.session.close();
     }
 
     @Test
     void aMessageBeingDroppedIsStillCutAtMaxSize() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/drop-size"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         for (int i = 0; i < 3; i++) {
             ws.send("within-burst-" + i);
             assertThat(ws.next()).isEqualTo("within-burst-" + i);
@@ -220,13 +226,14 @@ class MessageRulesTest {
         }
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1009);
-        assertUpstreamNeverGot(chunk);
+        assertUpstreamNeverGot(leg, chunk);
         assertAudited("drop-size", "message_too_big", "close", 1009);
     }
 
     @Test
     void byteRateClosesWith1008WhenTheBucketRunsDry() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/bytes"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         final String kilobyte = "k".repeat(1000);
         ws.send(kilobyte);
         assertThat(ws.next()).isEqualTo(kilobyte);
@@ -235,13 +242,14 @@ class MessageRulesTest {
         ws.send("b".repeat(1000));
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
-        assertUpstreamNeverGot("b".repeat(1000));
+        assertUpstreamNeverGot(leg, "b".repeat(1000));
         assertAudited("bytes", "byte_rate", "close", 1008);
     }
 
     @Test
     void pingsAndPongsCountAsMessagesAndThePingOverTheBurstClosesWith1008() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/rate"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.send("rate-ping-message");
         assertThat(ws.next()).isEqualTo("rate-ping-message");
         ping(ws, "rate-ping-0");
@@ -252,7 +260,7 @@ class MessageRulesTest {
         ping(ws, "rate-ping-over");
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pings()).doesNotContain("rate-ping-over");
         assertThat(ws.pongs).isEmpty();
         assertAuditedWithDetail("rate", "message_rate", "close", 1008, "over messages.perConnection (1/min, burst 3) (a ping)");
@@ -293,6 +301,7 @@ class MessageRulesTest {
     @Test
     void pingsCountAgainstThePerSubjectRate() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/subject"), Map.of("Authorization", "Bearer " + token("carol")), List.of());
+        final UpstreamServer.Endpoint leg = upstream.newest();
         for (int i = 0; i < 4; i++) {
             ping(ws, "carol-ping-" + i);
             assertThat(ws.pongs.poll(5, TimeUnit.SECONDS)).isEqualTo(utf8("carol-ping-" + i));
@@ -300,7 +309,7 @@ class MessageRulesTest {
         ping(ws, "carol-ping-over");
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pings()).doesNotContain("carol-ping-over");
         assertAuditedWithDetail("subject", "message_rate", "close", 1008, "over messages.perSubject for this subject (a ping)");
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line).containsEntry("route", "subject").containsEntry("sub", "carol"));
@@ -309,6 +318,7 @@ class MessageRulesTest {
     @Test
     void pingPayloadsCountAgainstTheByteRate() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/ping-bytes"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         // Eight pings of 125 bytes (the most a control frame holds) fit a burst of 1 KiB; the ninth does not.
         for (int i = 0; i < 8; i++) {
             final String payload = ("ping-bytes-" + i + "-").repeat(20).substring(0, 125);
@@ -319,7 +329,7 @@ class MessageRulesTest {
         ping(ws, over);
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
-        TimeUnit.MILLISECONDS.sleep(200);
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pings()).doesNotContain(over);
         assertAuditedWithDetail("ping-bytes", "byte_rate", "close", 1008, "over bytes.perConnection (1024/h, burst 1024) (a ping)");
     }
@@ -329,6 +339,7 @@ class MessageRulesTest {
         final Map<String, String> alice = Map.of("Authorization", "Bearer " + token("alice"));
         final TestClient.Recorder first = client.connect(proxy.uri("/subject"), alice, List.of());
         final TestClient.Recorder second = client.connect(proxy.uri("/subject"), alice, List.of());
+        final UpstreamServer.Endpoint secondLeg = upstream.newest();
         final TestClient.Recorder bob = client.connect(proxy.uri("/subject"), Map.of("Authorization", "Bearer " + token("bob")), List.of());
         for (int i = 0; i < 2; i++) {
             first.send("alice-a" + i);
@@ -341,7 +352,7 @@ class MessageRulesTest {
         second.send("alice-over");
         assertThat(second.awaitClose()).isTrue();
         assertThat(second.closeCode).isEqualTo(1008);
-        assertUpstreamNeverGot("alice-over");
+        assertUpstreamNeverGot(secondLeg, "alice-over");
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                 .containsEntry("route", "subject").containsEntry("reason", "message_rate").containsEntry("sub", "alice"));
         assertThat(bob.session.isOpen()).isTrue();
@@ -549,13 +560,14 @@ class MessageRulesTest {
         return runtime.totalMemory() - runtime.freeMemory();
     }
 
-    private static void assertUpstreamNeverGot(String text) throws InterruptedException {
-        TimeUnit.MILLISECONDS.sleep(200);
+    /** {@code leg} ended (the sentinel: its frames are read in order, the close last) without carrying {@code text}. */
+    private static void assertUpstreamNeverGot(UpstreamServer.Endpoint leg, String text) throws InterruptedException {
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).doesNotContain(text);
     }
 
-    private static void assertUpstreamNeverGot(byte[] bytes) throws InterruptedException {
-        TimeUnit.MILLISECONDS.sleep(200);
+    private static void assertUpstreamNeverGot(UpstreamServer.Endpoint leg, byte[] bytes) throws InterruptedException {
+        assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] b && Arrays.equals(b, bytes));
     }
 

@@ -126,9 +126,10 @@ class SanitizedRewriteTest {
     @Test
     void aDenyRuleThatMatchesOnlyOnceTheSanitizerDecodedAReferenceClosesWith1008() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/chat"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.send("{\"type\":\"chat\",\"text\":\"un&#105;on select password from users\"}");
         assertClosed(ws, 1008);
-        assertUpstreamNeverGot("password from users");
+        assertUpstreamNeverGot(leg, "password from users");
         assertThat(audited("chat", "pattern_denied", "sanitized, rule sqli matched"))
                 .containsEntry("event", "blocked").containsEntry("action", "close").containsEntry("closeCode", 1008);
     }
@@ -137,13 +138,16 @@ class SanitizedRewriteTest {
     @Test
     void aJavascriptUrlSpelledWithAReferenceIsRefusedAsTextAndAsBinary() throws Exception {
         final TestClient.Recorder text = client.connect(proxy.uri("/text"));
+        final UpstreamServer.Endpoint textLeg = upstream.newest();
         text.send("<i>see</i> jav&#x61;script:alert('ref-text')");
         assertClosed(text, 1008);
         final TestClient.Recorder binary = client.connect(proxy.uri("/text"));
+        final UpstreamServer.Endpoint binaryLeg = upstream.newest();
         binary.session.sendBinary(ByteBuffer.wrap("<b>x</b> jav&#x61;script:alert('ref-binary')".getBytes(StandardCharsets.UTF_8)),
                 Callback.NOOP);
         assertClosed(binary, 1008);
-        assertUpstreamNeverGot("script:alert");
+        assertThat(textLeg.awaitEnd()).isTrue();
+        assertUpstreamNeverGot(binaryLeg, "script:alert");
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(count("text", "pattern_denied", "sanitized, rule js-url matched"))
                 .isEqualTo(2));
     }
@@ -152,9 +156,10 @@ class SanitizedRewriteTest {
     void aStringThatTheRewriteGrowsPastMaxLengthIsRefusedAsASchemaViolation() throws Exception {
         // 36 characters: within maxLength 40. Sanitized, each '&' is "&amp;": 52.
         final TestClient.Recorder ws = client.connect(proxy.uri("/chat"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.send("{\"type\":\"chat\",\"text\":\"Tom & Jerry & Spike & Tyke & Nibbles\"}");
         assertClosed(ws, 1008);
-        assertUpstreamNeverGot("Nibbles");
+        assertUpstreamNeverGot(leg, "Nibbles");
         assertThat(audited("chat", "schema_violation", "sanitized, $.text: longer than 40 characters"))
                 .containsEntry("event", "blocked").containsEntry("closeCode", 1008);
     }
@@ -163,9 +168,10 @@ class SanitizedRewriteTest {
     void aStringThatTheRewriteMakesBreakItsPatternIsRefusedAsASchemaViolation() throws Exception {
         // The name may hold no ':'; the client spells one as &#58;.
         final TestClient.Recorder ws = client.connect(proxy.uri("/chat"));
+        final UpstreamServer.Endpoint leg = upstream.newest();
         ws.send("{\"type\":\"chat\",\"text\":\"hi\",\"name\":\"alice&#58;admin-pattern\"}");
         assertClosed(ws, 1008);
-        assertUpstreamNeverGot("admin-pattern");
+        assertUpstreamNeverGot(leg, "admin-pattern");
         assertThat(audited("chat", "schema_violation", "sanitized, $.name: does not match ^[^:]*$"))
                 .containsEntry("event", "blocked").containsEntry("closeCode", 1008);
     }
@@ -244,7 +250,8 @@ class SanitizedRewriteTest {
         final String next = "{\"type\":\"chat\",\"text\":\"after the drop\"}";
         ws.send(next);
         assertThat(ws.next()).isEqualTo(next);
-        assertUpstreamNeverGot("drop-marker");
+        // The echo of the next message is the sentinel: the upstream read it after the dropped one.
+        assertNoUpstreamMessageHolds("drop-marker");
         assertThat(audited("chat-drop", "pattern_denied", "sanitized, rule sqli matched"))
                 .containsEntry("event", "blocked").containsEntry("action", "drop").containsEntry("closeCode", null);
         ws.session.close();
@@ -270,9 +277,14 @@ class SanitizedRewriteTest {
         assertThat(ws.closeCode).isEqualTo(code);
     }
 
+    /** {@code leg} ended (the sentinel: its frames are read in order, the close last) without carrying {@code marker}. */
+    private static void assertUpstreamNeverGot(UpstreamServer.Endpoint leg, String marker) throws InterruptedException {
+        assertThat(leg.awaitEnd()).isTrue();
+        assertNoUpstreamMessageHolds(marker);
+    }
+
     /** Neither the message nor its decoded form: nothing holding {@code marker}, text or binary. */
-    private static void assertUpstreamNeverGot(String marker) throws InterruptedException {
-        TimeUnit.MILLISECONDS.sleep(200);
+    private static void assertNoUpstreamMessageHolds(String marker) {
         assertThat(upstream.messages()).noneMatch(m -> (m instanceof String s ? s : new String((byte[]) m, StandardCharsets.UTF_8))
                 .contains(marker));
     }

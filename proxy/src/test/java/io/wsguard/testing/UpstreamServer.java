@@ -7,8 +7,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.server.Server;
@@ -39,6 +41,7 @@ public final class UpstreamServer implements AutoCloseable {
     private final BlockingQueue<String> pings = new LinkedBlockingQueue<>();
     private final BlockingQueue<String> pongs = new LinkedBlockingQueue<>();
     private final Map<Session, Boolean> sessions = new ConcurrentHashMap<>();
+    private volatile Endpoint newest;
     private volatile String subprotocol;
     private volatile boolean stalled;
     private volatile boolean record = true;
@@ -68,7 +71,9 @@ public final class UpstreamServer implements AutoCloseable {
                 if (wanted != null && request.getSubProtocols().contains(wanted)) {
                     response.setAcceptedSubProtocol(wanted);
                 }
-                return new Endpoint();
+                final Endpoint endpoint = new Endpoint();
+                newest = endpoint;
+                return endpoint;
             });
         }));
         server.start();
@@ -140,6 +145,15 @@ public final class UpstreamServer implements AutoCloseable {
         return closes;
     }
 
+    /**
+     * The upstream end of the connection whose upgrade arrived last. Right after a client's connect
+     * through the proxy returns, that is the client's own: the proxy completes the upstream upgrade
+     * before the client's, and the tests connect one at a time.
+     */
+    public Endpoint newest() {
+        return newest;
+    }
+
     /** Kills every open connection without a close handshake. */
     public void dropAll() {
         sessions.keySet().forEach(Session::disconnect);
@@ -152,7 +166,17 @@ public final class UpstreamServer implements AutoCloseable {
 
     /** Echo endpoint; public because Jetty reaches endpoints through method handles. */
     public final class Endpoint implements Session.Listener {
+        private final CountDownLatch ended = new CountDownLatch(1);
         private Session session;
+
+        /**
+         * Waits (10 s at most) until this connection has closed or failed. It is the sentinel of a negative
+         * assertion: frames are read one at a time and in order, the close last, so once this returns
+         * everything the proxy sent on this connection has been recorded.
+         */
+        public boolean awaitEnd() throws InterruptedException {
+            return ended.await(10, TimeUnit.SECONDS);
+        }
 
         @Override
         public void onWebSocketOpen(Session session) {
@@ -266,6 +290,7 @@ public final class UpstreamServer implements AutoCloseable {
             if (sessions.remove(session) != null) {
                 open.decrementAndGet();
             }
+            ended.countDown();
         }
     }
 }
