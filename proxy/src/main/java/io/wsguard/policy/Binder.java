@@ -46,9 +46,7 @@ final class Binder {
     private final Path baseDir;
     private final EnvSubstitution env;
     private final List<PolicyProblem> problems = new ArrayList<>();
-    private final List<PolicyProblem> notEnforced = new ArrayList<>();
     private final Map<String, Location> locations = new HashMap<>();
-    private final Map<String, Location> keyLocations = new HashMap<>();
 
     Binder(Path file, Map<String, String> env) {
         this.file = file;
@@ -57,11 +55,9 @@ final class Binder {
         this.env = new EnvSubstitution(env);
     }
 
-    /** Every problem found, validation first, then features not enforced yet. */
+    /** Every problem found. */
     List<PolicyProblem> problems() {
-        final List<PolicyProblem> all = new ArrayList<>(problems);
-        all.addAll(notEnforced);
-        return all;
+        return List.copyOf(problems);
     }
 
     PolicyLocations locations() {
@@ -1088,12 +1084,8 @@ final class Binder {
             }
             final String childPath = child(key);
             final Location keyLocation = new Location(entry.key().line(), entry.key().column());
-            keyLocations.put(childPath, keyLocation);
             locations.put(childPath, entry.value() instanceof Scalar
                     ? new Location(entry.value().line(), entry.value().column()) : keyLocation);
-            if (Enforcement.isNotEnforced(childPath, null)) {
-                notEnforced(childPath);
-            }
             return Optional.of(entry.value());
         }
 
@@ -1104,13 +1096,6 @@ final class Binder {
                 return Optional.empty();
             }
             return get(key);
-        }
-    }
-
-    private void notEnforced(String path) {
-        final Location at = keyLocations.getOrDefault(path, locations.get(path));
-        if (notEnforced.stream().noneMatch(p -> p.message().startsWith(path + ": "))) {
-            notEnforced.add(new PolicyProblem(file, at.line(), at.column(), path + ": " + Enforcement.MESSAGE));
         }
     }
 
@@ -1142,17 +1127,12 @@ final class Binder {
             problem(node, path, "got " + node.kind() + " (expected: a value)");
             return Optional.empty();
         }
-        final String text;
         try {
-            text = env.substitute(scalar.text(), allowJwtClaims);
+            return Optional.of(env.substitute(scalar.text(), allowJwtClaims));
         } catch (IllegalArgumentException e) {
             problem(node, path, e.getMessage());
             return Optional.empty();
         }
-        if (Enforcement.isNotEnforced(path, text) && !Enforcement.isNotEnforced(path, null)) {
-            notEnforced(path);
-        }
-        return Optional.of(text);
     }
 
     /** Parses one value; a failure becomes a problem at that value's line and column (STYLE snippet 6). */
