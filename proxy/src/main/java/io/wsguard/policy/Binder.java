@@ -2,7 +2,6 @@ package io.wsguard.policy;
 
 import io.wsguard.policy.YamlTree.YNode;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -16,8 +15,10 @@ import java.util.Optional;
  * {@link AuditBinder}, {@link RateLimitStoreBinder}, {@link RouteBinder} with {@link UpstreamBinder},
  * {@link AuthBinder}, {@link LimitsBinder} and {@link MessagesBinder}), all sharing one {@link Values}.
  *
- * <p>Defaults live in the binders, and only there; each record's Javadoc names them. Cross-field
- * checks run once the fields they relate are bound, and are reported at the field that owns them.
+ * <p>Defaults live in the section binders, each written once; each record's Javadoc names them. A
+ * section whose keys all have defaults is bound from an empty map when it is left out
+ * ({@link Fields#section}). Cross-field checks run once the fields they relate are bound, and are
+ * reported at the field that owns them.
  */
 final class Binder {
 
@@ -90,14 +91,9 @@ final class Binder {
                 }
             }
         });
-        final Optional<ProxyPolicy> proxy = f.get("proxy").map(n -> proxyBinder.bind(n, "proxy"))
-                .orElseGet(() -> Optional.of(new ProxyPolicy(List.of(), 100_000, Duration.ofSeconds(10), Duration.ofSeconds(30),
-                        ProxyPolicy.PathMatching.NORMALIZED)));
-        final Optional<AuditPolicy> audit = f.get("audit").map(n -> auditBinder.bind(n, "audit"))
-                .orElseGet(() -> Optional.of(new AuditPolicy(AuditPolicy.Sink.FILE, v.resolve("logs/audit.jsonl"),
-                        100L << 20, 10, 0, Optional.empty())));
-        final Optional<RateLimitStorePolicy> store = f.get("rateLimitStore").map(n -> storeBinder.bind(n, "rateLimitStore"))
-                .orElseGet(() -> Optional.of(new RateLimitStorePolicy(RateLimitStorePolicy.Type.LOCAL, Optional.empty())));
+        final Optional<ProxyPolicy> proxy = proxyBinder.bind(f.section("proxy"), "proxy");
+        final Optional<AuditPolicy> audit = auditBinder.bind(f.section("audit"), "audit");
+        final Optional<RateLimitStorePolicy> store = storeBinder.bind(f.section("rateLimitStore"), "rateLimitStore");
 
         final List<RoutePolicy> routes = new ArrayList<>();
         final List<String> routePaths = new ArrayList<>();

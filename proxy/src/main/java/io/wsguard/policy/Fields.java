@@ -57,4 +57,12 @@ final class Fields {
         }
         return get(key);
     }
+
+    /**
+     * A section whose keys all have defaults; when absent, an empty map at this map's place, so that
+     * the section's binder applies its per-key defaults and no default is written twice.
+     */
+    YNode section(String key) {
+        return get(key).orElseGet(() -> new YMap(List.of(), map.line(), map.column()));
+    }
 }

@@ -6,7 +6,8 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Binds {@code routes[].limits} into a {@link LimitsPolicy}: rates, connection caps and timeouts.
+ * Binds {@code routes[].limits} into a {@link LimitsPolicy}: rates, connection caps and timeouts. A
+ * route without the section is bound from an empty map, so that its defaults are the ones written here.
  */
 final class LimitsBinder {
 

@@ -12,7 +12,7 @@ import java.util.Set;
 
 /**
  * Binds {@code routes[].messages} into a {@link MessagePolicy}: sizes, types, JSON, sanitizing and deny
- * rules.
+ * rules. A route without the section is bound from an empty map: its defaults hold on every route.
  */
 final class MessagesBinder {
 

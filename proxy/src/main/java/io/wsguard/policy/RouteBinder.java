@@ -3,7 +3,6 @@ package io.wsguard.policy;
 import io.wsguard.check.Mode;
 import io.wsguard.policy.YamlTree.YList;
 import io.wsguard.policy.YamlTree.YNode;
-import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -52,12 +51,8 @@ final class RouteBinder {
                 .flatMap(n -> upstreamBinder.bind(n, f.child("upstream")));
         final Optional<OriginPolicy> origin = f.get("origin").flatMap(n -> origin(n, f.child("origin")));
         final Optional<AuthPolicy> auth = f.required("auth", "auth: none, or auth: {jwt: …}").flatMap(n -> authBinder.bind(n, f.child("auth")));
-        final Optional<LimitsPolicy> limits = f.get("limits").map(n -> limitsBinder.bind(n, f.child("limits")))
-                .orElseGet(() -> Optional.of(new LimitsPolicy(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(),
-                        Optional.empty(), Optional.empty(), Action.CLOSE, Duration.ofMinutes(10), Duration.ofHours(24))));
-        final Optional<MessagePolicy> messages = f.get("messages").map(n -> messagesBinder.bind(n, f.child("messages")))
-                .orElseGet(() -> Optional.of(new MessagePolicy(MessagePolicy.Direction.INBOUND, MessagePolicy.DEFAULT_MAX_SIZE,
-                        true, false, Optional.empty(), Optional.empty(), List.of(), Action.CLOSE)));
+        final Optional<LimitsPolicy> limits = limitsBinder.bind(f.section("limits"), f.child("limits"));
+        final Optional<MessagePolicy> messages = messagesBinder.bind(f.section("messages"), f.child("messages"));
         // ${jwt.CLAIM} expands verified claims: without auth.jwt there are none to expand.
         if (upstream.isPresent() && auth.isPresent() && auth.get().jwt().isEmpty()) {
             upstream.get().headers().set().forEach((header, value) -> {

@@ -54,8 +54,7 @@ final class UpstreamBinder {
         if (f.has("tls") && !targets.isEmpty() && targets.stream().noneMatch(u -> "wss".equals(u.getScheme()))) {
             v.problemAt(f.child("tls"), "no wss:// target uses it (expected: a wss:// target, or remove tls)");
         }
-        final Optional<UpstreamPolicy.HeadersPolicy> headers = f.get("headers").map(n -> headers(n, f.child("headers")))
-                .orElse(Optional.of(new UpstreamPolicy.HeadersPolicy(List.of(), Map.of(), List.of())));
+        final Optional<UpstreamPolicy.HeadersPolicy> headers = headers(f.section("headers"), f.child("headers"));
         if (v.problemCount() > before) {
             return Optional.empty();
         }
