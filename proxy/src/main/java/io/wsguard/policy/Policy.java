@@ -6,7 +6,8 @@ import java.util.Optional;
 
 /**
  * A whole policy file (SPEC §3), bound and validated. Records in this package mirror the YAML one
- * to one, with the same key names; defaults live in the binder and are named in each record's Javadoc.
+ * to one, with the same key names; defaults live in the section binders, each written once, and are
+ * named in each record's Javadoc.
  *
  * @param source the file it was read from; relative paths inside were resolved against its directory
  */

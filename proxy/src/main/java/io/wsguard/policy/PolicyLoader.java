@@ -16,9 +16,8 @@ import java.util.Optional;
 
 /**
  * Reads a policy file (SPEC §3): YAML into located nodes, {@code ${ENV}} substitution in scalar
- * values, binding into {@link Policy} with defaults, cross-field checks, and the refusal of features
- * this version does not enforce yet. Either everything is right, or a {@link PolicyException} lists
- * every problem with its line and column.
+ * values, binding into {@link Policy} with defaults, and cross-field checks. Either everything is
+ * right, or a {@link PolicyException} lists every problem with its line and column.
  *
  * <p>Stateless and thread-safe; reads the file and the files it refers to (existence only).
  */
