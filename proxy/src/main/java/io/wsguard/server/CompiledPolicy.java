@@ -1,22 +1,12 @@
 package io.wsguard.server;
 
-import io.wsguard.handshake.ClientCertificateCheck;
-import io.wsguard.handshake.ConnectionLimitCheck;
 import io.wsguard.handshake.HandshakeChain;
-import io.wsguard.handshake.HandshakeCheck;
-import io.wsguard.handshake.HandshakeRateCheck;
-import io.wsguard.handshake.JwtCheck;
-import io.wsguard.handshake.OriginAllowListCheck;
-import io.wsguard.handshake.SameOriginCheck;
+import io.wsguard.handshake.HandshakeConfigException;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.message.ContentRules;
 import io.wsguard.message.ContentRulesException;
-import io.wsguard.policy.LimitsPolicy;
-import io.wsguard.auth.JwtConfigException;
-import io.wsguard.auth.JwtVerifier;
-import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.ListenerPolicy;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.MatchPolicy;
@@ -33,7 +23,6 @@ import io.wsguard.route.RouteTable;
 import io.wsguard.tls.ServerTls;
 import io.wsguard.tls.TlsConfigException;
 import io.wsguard.tls.UpstreamTls;
-import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -60,7 +49,7 @@ final class CompiledPolicy {
     private final List<SslContextFactory.Server> listenerTls;
     /** Handshakes in progress and connections open that use this policy's routes. */
     private final AtomicInteger inUse = new AtomicInteger();
-    /** What the checks hold that must be let go of when the policy stops (JWKS refresh schedules). */
+    /** What the checks hold that must be let go of when the policy stops: the handshake chains (JWKS refresh schedules). */
     private final List<AutoCloseable> resources;
     private volatile boolean retired;
     private final AtomicBoolean stopped = new AtomicBoolean();
@@ -125,20 +114,21 @@ final class CompiledPolicy {
                 problems.add(tlsProblem(loaded, "routes[" + i + "].upstream.tls.", e));
                 continue;
             }
-            final List<HandshakeCheck> checks;
+            final HandshakeChain chain;
             try {
-                checks = handshakeChecks(route, limits.route(route.name()), jwksExecutor, resources, sharedBuckets, executor);
-            } catch (CheckConfigException e) {
-                problems.add(loaded.locations().at("routes[" + i + "]." + e.field, e.getMessage()));
+                chain = HandshakeChain.compile(route, limits.route(route.name()), sharedBuckets, executor, jwksExecutor);
+            } catch (HandshakeConfigException e) {
+                problems.add(loaded.locations().at("routes[" + i + "]." + e.field(), e.getMessage()));
                 continue;
             }
+            resources.add(chain);
             final MessageRules[] messageRules = CompiledRoute.messageRules(route, limits.route(route.name()),
                     content != null && content.active() ? content : null);
             final TokenSources tokens = route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null);
             routes.add(new CompiledRoute(
                     route,
                     RouteMatcher.from(route.match(), policy.proxy().pathMatching()),
-                    new HandshakeChain(checks, route.mode()),
+                    chain,
                     new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
                     new UpstreamHeaders(route.upstream().headers(), tokens),
                     tokens,
@@ -208,76 +198,6 @@ final class CompiledPolicy {
             path = prefix + e.field().substring("certificates[0].".length());
         }
         return loaded.locations().at(path, e.getMessage());
-    }
-
-    /**
-     * The route's handshake checks in their fixed order (STYLE §3.3): cheap and unauthenticated
-     * first, then the token, then the caps that need its subject. A route without {@code origin:}
-     * gets SPEC §3's default: same-origin or no Origin.
-     */
-    private static List<HandshakeCheck> handshakeChecks(
-            RoutePolicy route, LimitState.RouteLimits state, Executor jwksExecutor, List<AutoCloseable> resources,
-            RedisBuckets sharedBuckets, Executor executor) {
-        final List<HandshakeCheck> checks = new ArrayList<>();
-        try {
-            checks.add(route.origin().<HandshakeCheck>map(OriginAllowListCheck::new).orElse(SameOriginCheck.INSTANCE));
-        } catch (IllegalArgumentException e) {
-            throw new CheckConfigException("origin.allow", e);
-        }
-        final boolean clientCertificate = route.auth().clientCertificate() == AuthPolicy.ClientCertificate.REQUIRED;
-        final LimitsPolicy limits = route.limits();
-        if (limits.handshakesPerIp().isPresent()) {
-            final LimitsPolicy.RateLimitPolicy rate = limits.handshakesPerIp().get();
-            try {
-                // With a Redis store the local buckets are the fallback (onUnavailable: local).
-                checks.add(new HandshakeRateCheck(state.handshakesPerIp(rate), rate, sharedBuckets, route.name(), executor));
-            } catch (IllegalArgumentException e) {
-                throw new CheckConfigException("limits.handshakes.perIp", e);
-            }
-        }
-        if (clientCertificate) {
-            // Before the token: a field read, and a client without a certificate need not have its token verified.
-            checks.add(ClientCertificateCheck.INSTANCE);
-        }
-        if (route.auth().jwt().isPresent()) {
-            final AuthPolicy.JwtPolicy jwt = route.auth().jwt().get();
-            final JwtVerifier verifier;
-            try {
-                // The JVM's default trust (javax.net.ssl.trustStore) decides which IdPs a jwksUri may be served by.
-                verifier = JwtVerifier.create(jwt, Clock.systemUTC(), jwksExecutor, null);
-            } catch (JwtConfigException e) {
-                throw new CheckConfigException("auth.jwt." + e.field(), e.getMessage());
-            }
-            resources.add(verifier);
-            // A token without sub would be counted against no subject: with perSubject limits it is refused.
-            final boolean subjectRequired = limits.connectionsPerSubject().isPresent() || limits.messagesPerSubject().isPresent();
-            checks.add(new JwtCheck(verifier, TokenSources.parse(jwt.tokenSources()), String.join(", ", jwt.tokenSources()),
-                                    subjectRequired));
-        }
-        // Connection caps count per instance even with a Redis store: sharing live connection
-        // counts needs leases renewed by heartbeats (a crashed instance's slots must expire).
-        if (limits.connectionsPerIp().isPresent() || limits.connectionsPerSubject().isPresent()) {
-            checks.add(new ConnectionLimitCheck(
-                    state.connectionsPerIp(), limits.connectionsPerIp().orElse(0),
-                    state.connectionsPerSubject(), limits.connectionsPerSubject().orElse(0)));
-        }
-        return List.copyOf(checks);
-    }
-
-    /** A check could not be built from a field that bound fine (e.g. a rate Bucket4j cannot represent). */
-    private static final class CheckConfigException extends RuntimeException {
-        private static final long serialVersionUID = 1L;
-        private final String field;
-
-        CheckConfigException(String field, IllegalArgumentException cause) {
-            super(cause.getMessage(), cause);
-            this.field = field;
-        }
-
-        CheckConfigException(String field, String message) {
-            super(message);
-            this.field = field;
-        }
     }
 
     Policy policy() {
