@@ -93,42 +93,37 @@ public final class ProxySession implements Traffic {
     private Scheduler.Task tokenTask;
 
     /**
-     * @param inboundRules what the client's messages must satisfy
-     * @param outboundRules what the upstream's messages must satisfy ({@code direction: both}), or
-     *     only a size limit ({@code Long.MAX_VALUE}: none)
+     * @param settings what every connection of the route shares
+     * @param events where the session reports itself (registry, metrics, audit)
+     * @param id the connection's id in the audit log ({@code conn})
      * @param subject the verified token's subject, or null
      * @param tokenDeadline when the token stops being valid and the connection is closed with 1008
      *     ({@code auth.jwt.onExpiry: close}), or null
      */
     public ProxySession(
+            SessionSettings settings,
+            SessionEvents events,
+            Scheduler scheduler,
+            Executor executor,
             String id,
-            String route,
             String clientIp,
             String origin,
             String subject,
-            Instant tokenDeadline,
-            Mode mode,
-            MessageRules inboundRules,
-            MessageRules outboundRules,
-            Duration idleTimeout,
-            Duration maxLifetime,
-            Scheduler scheduler,
-            Executor executor,
-            SessionEvents events) {
+            Instant tokenDeadline) {
         this.id = id;
-        this.route = route;
+        this.route = settings.route();
         this.clientIp = clientIp;
         this.origin = origin;
         this.subject = subject;
         this.tokenDeadline = tokenDeadline;
-        this.mode = mode;
-        this.idleTimeout = idleTimeout;
-        this.maxLifetime = maxLifetime;
+        this.mode = settings.mode();
+        this.idleTimeout = settings.idleTimeout();
+        this.maxLifetime = settings.maxLifetime();
         this.scheduler = scheduler;
         this.executor = executor;
         this.events = events;
-        this.client = new Side("client", true, inboundRules);
-        this.upstream = new Side("upstream", false, outboundRules);
+        this.client = new Side("client", true, settings.inboundRules());
+        this.upstream = new Side("upstream", false, settings.outboundRules());
         client.peer = upstream;
         upstream.peer = client;
     }

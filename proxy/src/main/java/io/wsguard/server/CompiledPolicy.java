@@ -15,7 +15,7 @@ import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyProblem;
 import io.wsguard.policy.ProxyPolicy;
 import io.wsguard.policy.RoutePolicy;
-import io.wsguard.relay.MessageRules;
+import io.wsguard.relay.SessionSettings;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.route.RequestPaths;
 import io.wsguard.route.RouteMatcher;
@@ -122,7 +122,7 @@ final class CompiledPolicy {
                 continue;
             }
             resources.add(chain);
-            final MessageRules[] messageRules = CompiledRoute.messageRules(route, limits.route(route.name()),
+            final SessionSettings session = SessionSettings.from(route, limits.route(route.name()),
                     content != null && content.active() ? content : null);
             final TokenSources tokens = route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null);
             routes.add(new CompiledRoute(
@@ -132,8 +132,7 @@ final class CompiledPolicy {
                     new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
                     new UpstreamHeaders(route.upstream().headers(), tokens),
                     tokens,
-                    messageRules[0],
-                    messageRules[1],
+                    session,
                     events.apply(route.name())));
         }
         if (!problems.isEmpty()) {

@@ -5,19 +5,16 @@ import io.wsguard.check.Mode;
 import io.wsguard.handshake.HandshakeChain;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.policy.AuthPolicy;
-import io.wsguard.limit.LimitState;
-import io.wsguard.policy.LimitsPolicy;
-import io.wsguard.policy.MessagePolicy;
 import io.wsguard.policy.RoutePolicy;
-import io.wsguard.relay.ContentInspector;
 import io.wsguard.relay.MessageRules;
+import io.wsguard.relay.SessionSettings;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.route.RouteMatcher;
 import java.time.Duration;
 import java.time.Instant;
 
 /**
- * A route ready to serve: its matcher, handshake checks, upstream connector and session limits, all
+ * A route ready to serve: its matcher, handshake checks, upstream connector and session settings, all
  * built once from its {@link RoutePolicy}. A connection keeps the compiled route it started with,
  * also across a reload.
  *
@@ -30,8 +27,7 @@ record CompiledRoute(
         UpstreamConnector connector,
         UpstreamHeaders headers,
         TokenSources tokens,
-        MessageRules inboundRules,
-        MessageRules outboundRules,
+        SessionSettings session,
         ServerEvents events) {
 
     String name() {
@@ -42,22 +38,14 @@ record CompiledRoute(
         return policy.mode();
     }
 
-    /**
-     * What the client's and the upstream's messages must satisfy: {@code direction: both} applies
-     * the {@code messages:} rules to the upstream's too (rates never: they limit clients), and
-     * {@code inbound} leaves them unlimited.
-     */
-    static MessageRules[] messageRules(RoutePolicy route, LimitState.RouteLimits limits, ContentInspector content) {
-        final MessagePolicy messages = route.messages();
-        final LimitsPolicy rates = route.limits();
-        final MessageRules inbound = new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(),
-                rates.messagesPerConnection().orElse(null), rates.bytesPerConnection().orElse(null),
-                rates.messagesPerSubject().map(limits::messagesPerSubject).orElse(null), rates.onExceed(), messages.maxFragments());
-        final MessageRules outbound = messages.direction() == MessagePolicy.Direction.BOTH
-                ? new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(), null, null, null, rates.onExceed(),
-                        messages.maxFragments())
-                : MessageRules.sizeOnly(Long.MAX_VALUE);
-        return new MessageRules[] {inbound, outbound};
+    /** What the client's messages must satisfy. */
+    MessageRules inboundRules() {
+        return session.inboundRules();
+    }
+
+    /** What the upstream's messages must satisfy: the client's rules with {@code direction: both}, else only a size limit. */
+    MessageRules outboundRules() {
+        return session.outboundRules();
     }
 
     boolean compressionAllowed() {
@@ -65,11 +53,7 @@ record CompiledRoute(
     }
 
     Duration idleTimeout() {
-        return policy.limits().idleTimeout();
-    }
-
-    Duration maxLifetime() {
-        return policy.limits().maxLifetime();
+        return session.idleTimeout();
     }
 
     /**
