@@ -16,7 +16,6 @@ import io.wsguard.policy.PolicyProblem;
 import io.wsguard.policy.ProxyPolicy;
 import io.wsguard.policy.RoutePolicy;
 import io.wsguard.relay.SessionSettings;
-import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.route.RequestPaths;
 import io.wsguard.route.RouteMatcher;
 import io.wsguard.route.RouteTable;
@@ -71,14 +70,17 @@ final class CompiledPolicy {
     }
 
     /**
-     * Compiles {@code loaded}; {@code events} makes each route's session events, {@code limits} holds
-     * the counters and buckets that outlive this policy (the running proxy's, so that a reload keeps
-     * counting), {@code sharedBuckets} the Redis store of {@code rateLimitStore.type: redis} (null:
-     * local buckets only). Throws {@link PolicyException} with every located problem.
+     * Compiles {@code loaded}: everything that can fail (keys, certificates, trust stores, schemas,
+     * patterns) fails here; no thread is started and no upstream client or scheduler made: those are
+     * {@link #start}'s (a {@code jwksUri}'s key source, built here, starts its threads on its first
+     * fetch). {@code limits} holds the counters and buckets that outlive this policy
+     * (the running proxy's, so that a reload keeps counting), {@code sharedBuckets} the Redis store of
+     * {@code rateLimitStore.type: redis} (null: local buckets only); the handshake checks continue on
+     * {@code executor} after Redis answered, and verify {@code jwksUri} tokens on {@code jwksExecutor}.
+     * Throws {@link PolicyException} with every located problem.
      */
-    static CompiledPolicy from(
-            LoadedPolicy loaded, Executor executor, Scheduler scheduler, Function<String, ServerEvents> events,
-            LimitState limits, Executor jwksExecutor, RedisBuckets sharedBuckets) {
+    static CompiledPolicy compile(
+            LoadedPolicy loaded, LimitState limits, RedisBuckets sharedBuckets, Executor executor, Executor jwksExecutor) {
         final Policy policy = loaded.policy();
         final List<AutoCloseable> resources = new ArrayList<>();
         final List<PolicyProblem> problems = new ArrayList<>();
@@ -129,11 +131,10 @@ final class CompiledPolicy {
                     route,
                     RouteMatcher.from(route.match(), policy.proxy().pathMatching()),
                     chain,
-                    new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
+                    upstreamTls,
                     new UpstreamHeaders(route.upstream().headers(), tokens),
                     tokens,
-                    session,
-                    events.apply(route.name())));
+                    session));
         }
         if (!problems.isEmpty()) {
             closeAll(resources);
@@ -250,9 +251,13 @@ final class CompiledPolicy {
         }
     }
 
-    void start() throws Exception {
+    /**
+     * Starts serving: each route's upstream client, on the server's {@code executor} and
+     * {@code scheduler}, and its session events, which {@code events} makes by route name.
+     */
+    void start(Executor executor, Scheduler scheduler, Function<String, ServerEvents> events) throws Exception {
         for (CompiledRoute route : routeList) {
-            route.connector().start();
+            route.start(executor, scheduler, events.apply(route.name()));
         }
     }
 
@@ -262,7 +267,7 @@ final class CompiledPolicy {
         }
         for (CompiledRoute route : routeList) {
             try {
-                route.connector().stop();
+                route.stop();
             } catch (Exception ignored) {
                 // Stopping a client that failed to start has nothing more to release.
             }
