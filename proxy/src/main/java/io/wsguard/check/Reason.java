@@ -8,6 +8,14 @@ import java.util.Locale;
  *
  * <p>A status of 0 means the reason never refuses a handshake; a close code of 0 means it never
  * closes a connection by itself.
+ *
+ * <p>The message stage's refusals, in full: a message (or frame) refused with {@code close}
+ * ({@code onViolation}, {@code onExceed}) ends the connection. When the client sent it, the client
+ * gets the reason's {@link #closeCode} and the upstream 1001; when the upstream sent it
+ * ({@code direction: both}), the upstream gets the reason's code and the client 1014, since the
+ * client did nothing wrong ({@link #clientCloseCode}, {@link #upstreamCloseCode}). Refused with
+ * {@code drop}, or in monitor mode, it closes nothing (0 in the audit line). How a session ends
+ * without breaking a message rule is {@link SessionEnd}'s table.
  */
 public enum Reason {
     NO_ROUTE(Stage.HANDSHAKE, 404, 0),
@@ -15,10 +23,11 @@ public enum Reason {
     /** An upgrade RFC 6455 §4.2.1 says to answer with 400, e.g. a {@code Sec-WebSocket-Key} that is not 16 bytes. */
     INVALID_UPGRADE(Stage.HANDSHAKE, 400, 0),
     ORIGIN_MISSING(Stage.HANDSHAKE, 403, 0),
-    ORIGIN_DENIED(Stage.HANDSHAKE, 403, CloseCodes.POLICY_VIOLATION),
+    ORIGIN_DENIED(Stage.HANDSHAKE, 403, 0),
     TOKEN_MISSING(Stage.HANDSHAKE, 401, 0),
     TOKEN_INVALID(Stage.HANDSHAKE, 401, 0),
-    TOKEN_EXPIRED(Stage.HANDSHAKE, 401, CloseCodes.POLICY_VIOLATION),
+    /** At the handshake; an open connection whose token expires ends as {@link SessionEnd#TOKEN_EXPIRED}. */
+    TOKEN_EXPIRED(Stage.HANDSHAKE, 401, 0),
     CLAIM_DENIED(Stage.HANDSHAKE, 403, 0),
     /** The route's {@code auth.clientCertificate: required}, and the client showed none. */
     CLIENT_CERTIFICATE_MISSING(Stage.HANDSHAKE, 403, 0),
@@ -45,8 +54,12 @@ public enum Reason {
     SANITIZED(Stage.MESSAGE, 0, 0),
     /** Client query parameters that named one the target's URI fixes were dropped (never refuses). */
     QUERY_OVERRIDE(Stage.HANDSHAKE, 0, 0),
-    /** The idle timeout or {@code maxLifetime} ended the connection, or its token expired. */
-    SESSION_EXPIRED(Stage.SESSION, 0, CloseCodes.POLICY_VIOLATION),
+    /**
+     * The connection ran out of time ({@code idleTimeout}, also a message left unfinished that long, or
+     * {@code maxLifetime}): 1001, going away, as the client broke no rule. Audited too when the policy
+     * ends a connection, its token's expiry or an operator's close, which send 1008 ({@link SessionEnd}).
+     */
+    SESSION_EXPIRED(Stage.SESSION, 0, CloseCodes.SHUTDOWN),
     UPSTREAM_UNAVAILABLE(Stage.HANDSHAKE, 502, CloseCodes.BAD_GATEWAY),
     UPSTREAM_REFUSED(Stage.HANDSHAKE, 502, 0),
     CONFIG_REJECTED(Stage.CONFIG, 0, 0);
@@ -75,8 +88,24 @@ public enum Reason {
         return httpStatus;
     }
 
-    /** The close code sent to the client when this ends a connection, or 0. */
+    /** The close code sent to the side that broke the rule when this ends a connection, or 0. */
     public int closeCode() {
         return closeCode;
+    }
+
+    /**
+     * The close code the client gets when a message refused for this reason closes the connection:
+     * this reason's when the client sent it, 1014 (the upstream failed) when the upstream did.
+     */
+    public int clientCloseCode(boolean fromClient) {
+        return fromClient ? closeCode : CloseCodes.BAD_GATEWAY;
+    }
+
+    /**
+     * The close code the upstream gets when a message refused for this reason closes the connection:
+     * 1001 (going away) when the client sent it, this reason's when the upstream did.
+     */
+    public int upstreamCloseCode(boolean fromClient) {
+        return fromClient ? CloseCodes.SHUTDOWN : closeCode;
     }
 }

@@ -10,9 +10,9 @@ import java.util.concurrent.CompletionStage;
  * {@code clientAuth: optional} also lets clients without one in, and this refuses them on the routes
  * that need one (403 {@code client_certificate_missing}).
  */
-public final class ClientCertificateCheck implements HandshakeCheck {
+final class ClientCertificateCheck implements HandshakeCheck {
 
-    public static final ClientCertificateCheck INSTANCE = new ClientCertificateCheck();
+    static final ClientCertificateCheck INSTANCE = new ClientCertificateCheck();
 
     private ClientCertificateCheck() {}
 

@@ -17,7 +17,7 @@ import java.util.concurrent.CompletionStage;
  * back what it took itself and leaves no lease, so a deny that monitor mode lets through holds no
  * slot either.
  */
-public final class ConnectionLimitCheck implements HandshakeCheck {
+final class ConnectionLimitCheck implements HandshakeCheck {
 
     private final ConnectionCounter perIpCounter;
     private final int perIp;
@@ -28,7 +28,7 @@ public final class ConnectionLimitCheck implements HandshakeCheck {
      * @param perIp the cap per client, or 0 for none
      * @param perSubject the cap per subject, or 0 for none
      */
-    public ConnectionLimitCheck(ConnectionCounter perIpCounter, int perIp, ConnectionCounter perSubjectCounter, int perSubject) {
+    ConnectionLimitCheck(ConnectionCounter perIpCounter, int perIp, ConnectionCounter perSubjectCounter, int perSubject) {
         this.perIpCounter = perIpCounter;
         this.perIp = perIp;
         this.perSubjectCounter = perSubjectCounter;

@@ -1,11 +1,21 @@
 package io.wsguard.handshake;
 
+import io.wsguard.auth.JwtConfigException;
+import io.wsguard.auth.JwtVerifier;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
+import io.wsguard.limit.LimitState;
+import io.wsguard.limit.RedisBuckets;
+import io.wsguard.policy.AuthPolicy;
+import io.wsguard.policy.LimitsPolicy;
+import io.wsguard.policy.RoutePolicy;
+import java.time.Clock;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
 import java.util.function.BiConsumer;
 
 /**
@@ -15,15 +25,91 @@ import java.util.function.BiConsumer;
  *
  * <p>The chain owns monitor mode: in {@link Mode#MONITOR} every deny is reported and the next check
  * still runs, and the result is allow. A check whose stage fails counts as a deny (fail closed).
+ *
+ * <p>Built by {@link #compile} from the route's policy, like the message stage's
+ * {@code ContentRules.compile}: the checks themselves are this package's business. Closing the chain
+ * stops what its checks hold (a {@code jwksUri}'s scheduled refresh).
  */
-public final class HandshakeChain {
+public final class HandshakeChain implements AutoCloseable {
 
     private final List<HandshakeCheck> checks;
     private final Mode mode;
+    private final JwtVerifier verifier;
 
-    public HandshakeChain(List<HandshakeCheck> checks, Mode mode) {
+    HandshakeChain(List<HandshakeCheck> checks, Mode mode) {
+        this(checks, mode, null);
+    }
+
+    private HandshakeChain(List<HandshakeCheck> checks, Mode mode, JwtVerifier verifier) {
         this.checks = List.copyOf(checks);
         this.mode = mode;
+        this.verifier = verifier;
+    }
+
+    /**
+     * The route's handshake checks in their fixed order (STYLE §3.3): cheap and unauthenticated
+     * first, then the token, then the caps that need its subject. A route without {@code origin:}
+     * gets SPEC §3's default: same-origin or no Origin. Runs nothing on the executors: they are
+     * where the checks continue once requests come.
+     *
+     * @param limits the route's counters and buckets, which outlive the policy (a reload keeps counting)
+     * @param sharedBuckets the Redis store of {@code rateLimitStore.type: redis}, or null for local buckets only
+     * @param executor where a handshake continues after Redis answered (on Lettuce's I/O threads)
+     * @param jwksExecutor where verifications that may need a {@code jwksUri} fetch run
+     * @throws HandshakeConfigException naming the field, relative to the route, that no check can be built from
+     */
+    public static HandshakeChain compile(
+            RoutePolicy route, LimitState.RouteLimits limits, RedisBuckets sharedBuckets, Executor executor, Executor jwksExecutor) {
+        final List<HandshakeCheck> checks = new ArrayList<>();
+        try {
+            checks.add(route.origin().<HandshakeCheck>map(OriginAllowListCheck::new).orElse(SameOriginCheck.INSTANCE));
+        } catch (IllegalArgumentException e) {
+            throw new HandshakeConfigException("origin.allow", e);
+        }
+        final LimitsPolicy rates = route.limits();
+        if (rates.handshakesPerIp().isPresent()) {
+            final LimitsPolicy.RateLimitPolicy rate = rates.handshakesPerIp().get();
+            try {
+                // With a Redis store the local buckets are the fallback (onUnavailable: local).
+                checks.add(new HandshakeRateCheck(limits.handshakesPerIp(rate), rate, sharedBuckets, route.name(), executor));
+            } catch (IllegalArgumentException e) {
+                throw new HandshakeConfigException("limits.handshakes.perIp", e);
+            }
+        }
+        if (route.auth().clientCertificate() == AuthPolicy.ClientCertificate.REQUIRED) {
+            // Before the token: a field read, and a client without a certificate need not have its token verified.
+            checks.add(ClientCertificateCheck.INSTANCE);
+        }
+        JwtVerifier verifier = null;
+        if (route.auth().jwt().isPresent()) {
+            final AuthPolicy.JwtPolicy jwt = route.auth().jwt().get();
+            try {
+                // The JVM's default trust (javax.net.ssl.trustStore) decides which IdPs a jwksUri may be served by.
+                verifier = JwtVerifier.create(jwt, Clock.systemUTC(), jwksExecutor, null);
+            } catch (JwtConfigException e) {
+                throw new HandshakeConfigException("auth.jwt." + e.field(), e.getMessage());
+            }
+            // A token without sub would be counted against no subject: with perSubject limits it is refused.
+            final boolean subjectRequired = rates.connectionsPerSubject().isPresent() || rates.messagesPerSubject().isPresent();
+            checks.add(new JwtCheck(verifier, TokenSources.parse(jwt.tokenSources()), String.join(", ", jwt.tokenSources()),
+                                    subjectRequired));
+        }
+        // Connection caps count per instance even with a Redis store: sharing live connection
+        // counts needs leases renewed by heartbeats (a crashed instance's slots must expire).
+        if (rates.connectionsPerIp().isPresent() || rates.connectionsPerSubject().isPresent()) {
+            checks.add(new ConnectionLimitCheck(
+                    limits.connectionsPerIp(), rates.connectionsPerIp().orElse(0),
+                    limits.connectionsPerSubject(), rates.connectionsPerSubject().orElse(0)));
+        }
+        return new HandshakeChain(checks, route.mode(), verifier);
+    }
+
+    /** Stops the scheduled {@code jwksUri} refresh of the token check, if any. */
+    @Override
+    public void close() {
+        if (verifier != null) {
+            verifier.close();
+        }
     }
 
     /**

@@ -22,7 +22,7 @@ import java.util.concurrent.TimeUnit;
  * ({@link RedisBuckets}); while Redis cannot answer, {@code onUnavailable} decides: the local
  * buckets (this instance's own, each holding the whole limit), allow, or deny.
  */
-public final class HandshakeRateCheck implements HandshakeCheck {
+final class HandshakeRateCheck implements HandshakeCheck {
 
     private final KeyedBuckets buckets;
     private final String detail;
@@ -32,7 +32,7 @@ public final class HandshakeRateCheck implements HandshakeCheck {
     private final Executor executor;
 
     /** Local buckets only ({@code rateLimitStore.type: local}). */
-    public HandshakeRateCheck(KeyedBuckets buckets, RateLimitPolicy limit) {
+    HandshakeRateCheck(KeyedBuckets buckets, RateLimitPolicy limit) {
         this(buckets, limit, null, null, null);
     }
 
@@ -40,7 +40,7 @@ public final class HandshakeRateCheck implements HandshakeCheck {
      * Buckets in {@code shared} (when not null), with {@code buckets} as the local fallback.
      * Redis answers on Lettuce's I/O threads; the rest of the handshake continues on {@code executor}.
      */
-    public HandshakeRateCheck(KeyedBuckets buckets, RateLimitPolicy limit, RedisBuckets shared, String route, Executor executor) {
+    HandshakeRateCheck(KeyedBuckets buckets, RateLimitPolicy limit, RedisBuckets shared, String route, Executor executor) {
         this.buckets = buckets;
         this.limit = limit;
         this.detail = "limits.handshakes.perIp of " + limit.rate() + " (burst " + limit.burst() + ") exceeded";

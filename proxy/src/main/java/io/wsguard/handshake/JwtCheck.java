@@ -19,7 +19,7 @@ import java.util.concurrent.CompletionStage;
  * <p>The verdict's detail names where the token came from and what was wrong with it, never the
  * token.
  */
-public final class JwtCheck implements HandshakeCheck {
+final class JwtCheck implements HandshakeCheck {
 
     private final JwtVerifier verifier;
     private final TokenSources sources;
@@ -30,7 +30,7 @@ public final class JwtCheck implements HandshakeCheck {
      * @param subjectRequired the route limits per subject ({@code perSubject}): a token without
      *     {@code sub} would be counted against nobody, so it is refused
      */
-    public JwtCheck(JwtVerifier verifier, TokenSources sources, String sourcesText, boolean subjectRequired) {
+    JwtCheck(JwtVerifier verifier, TokenSources sources, String sourcesText, boolean subjectRequired) {
         this.verifier = verifier;
         this.sources = sources;
         this.missingDetail = "no token (looked in: " + sourcesText + ")";

@@ -22,7 +22,7 @@ import org.eclipse.jetty.http.HttpHeader;
  * <p>Compiled once: exact origins are a set of normalised keys and wildcards a short list, so a
  * request costs one parse of its header and a set lookup; no regex.
  */
-public final class OriginAllowListCheck implements HandshakeCheck {
+final class OriginAllowListCheck implements HandshakeCheck {
 
     private static final CompletionStage<Verdict> MISSING =
             HandshakeCheck.deny(Reason.ORIGIN_MISSING, "no Origin header (origin.allowMissing is false)");
@@ -38,7 +38,7 @@ public final class OriginAllowListCheck implements HandshakeCheck {
     private final boolean allowMissing;
 
     /** @throws IllegalArgumentException for an entry that is not an origin (the binder refuses those first) */
-    public OriginAllowListCheck(OriginPolicy policy) {
+    OriginAllowListCheck(OriginPolicy policy) {
         final Set<String> keys = new HashSet<>();
         final List<OriginPattern> stars = new ArrayList<>();
         for (String entry : policy.allow()) {

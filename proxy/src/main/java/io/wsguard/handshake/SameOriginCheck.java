@@ -20,9 +20,9 @@ import java.util.concurrent.CompletionStage;
  * compared otherwise: a page on {@code https://chat.example.com} opening {@code ws://chat.example.com}
  * through that balancer is the same site.
  */
-public final class SameOriginCheck implements HandshakeCheck {
+final class SameOriginCheck implements HandshakeCheck {
 
-    public static final SameOriginCheck INSTANCE = new SameOriginCheck();
+    static final SameOriginCheck INSTANCE = new SameOriginCheck();
 
     private SameOriginCheck() {}
 

@@ -4,6 +4,7 @@ import io.github.bucket4j.Bucket;
 import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
+import io.wsguard.check.SessionEnd;
 import io.wsguard.check.Verdict;
 import io.wsguard.metrics.Traffic;
 import io.wsguard.policy.Action;
@@ -93,42 +94,37 @@ public final class ProxySession implements Traffic {
     private Scheduler.Task tokenTask;
 
     /**
-     * @param inboundRules what the client's messages must satisfy
-     * @param outboundRules what the upstream's messages must satisfy ({@code direction: both}), or
-     *     only a size limit ({@code Long.MAX_VALUE}: none)
+     * @param settings what every connection of the route shares
+     * @param events where the session reports itself (registry, metrics, audit)
+     * @param id the connection's id in the audit log ({@code conn})
      * @param subject the verified token's subject, or null
      * @param tokenDeadline when the token stops being valid and the connection is closed with 1008
      *     ({@code auth.jwt.onExpiry: close}), or null
      */
     public ProxySession(
+            SessionSettings settings,
+            SessionEvents events,
+            Scheduler scheduler,
+            Executor executor,
             String id,
-            String route,
             String clientIp,
             String origin,
             String subject,
-            Instant tokenDeadline,
-            Mode mode,
-            MessageRules inboundRules,
-            MessageRules outboundRules,
-            Duration idleTimeout,
-            Duration maxLifetime,
-            Scheduler scheduler,
-            Executor executor,
-            SessionEvents events) {
+            Instant tokenDeadline) {
         this.id = id;
-        this.route = route;
+        this.route = settings.route();
         this.clientIp = clientIp;
         this.origin = origin;
         this.subject = subject;
         this.tokenDeadline = tokenDeadline;
-        this.mode = mode;
-        this.idleTimeout = idleTimeout;
-        this.maxLifetime = maxLifetime;
+        this.mode = settings.mode();
+        this.idleTimeout = settings.idleTimeout();
+        this.maxLifetime = settings.maxLifetime();
         this.scheduler = scheduler;
         this.executor = executor;
         this.events = events;
-        this.client = new Side("client", true, inboundRules);
-        this.upstream = new Side("upstream", false, outboundRules);
+        this.client = new Side("client", true, settings.inboundRules());
+        this.upstream = new Side("upstream", false, settings.outboundRules());
         client.peer = upstream;
         upstream.peer = client;
     }
@@ -280,7 +276,8 @@ public final class ProxySession implements Traffic {
 
     /**
      * An operator closed the connection ({@code POST /admin/connections/close}: logout, revocation).
-     * Audited like any other end wsguard puts to a session, as {@code session_expired} with 1008:
+     * Audited like any other end wsguard puts to a session, as {@code session_expired} with 1008
+     * ({@link SessionEnd#CLOSED_BY_OPERATOR}):
      * the audit trail must show who was cut off and why, not just that a socket closed. Returns
      * false when the connection was already closing.
      */
@@ -290,14 +287,13 @@ public final class ProxySession implements Traffic {
                 return false;
             }
         }
-        events.blocked(this, Reason.SESSION_EXPIRED, Mode.ENFORCE, detail, CloseCodes.POLICY_VIOLATION);
-        terminate(CloseCodes.POLICY_VIOLATION, "closed by operator", CloseCodes.SHUTDOWN, "going away");
+        end(SessionEnd.CLOSED_BY_OPERATOR, Mode.ENFORCE, detail);
         return true;
     }
 
+    /** Idle time, lifetime or an unfinished message ran out: {@link SessionEnd#EXPIRED}, 1001. */
     private void expire(String detail) {
-        events.blocked(this, Reason.SESSION_EXPIRED, Mode.ENFORCE, detail, CloseCodes.SHUTDOWN);
-        terminate(CloseCodes.SHUTDOWN, "session expired", CloseCodes.SHUTDOWN, "session expired");
+        end(SessionEnd.EXPIRED, Mode.ENFORCE, detail);
     }
 
     /**
@@ -305,15 +301,20 @@ public final class ProxySession implements Traffic {
      * keep a socket open for hours. In monitor mode it is only reported.
      */
     private void tokenExpired() {
-        events.blocked(this, Reason.SESSION_EXPIRED, mode, "token expired", CloseCodes.POLICY_VIOLATION);
+        end(SessionEnd.TOKEN_EXPIRED, mode, "token expired");
+    }
+
+    /** Reports {@code end} (with its client code, also in monitor mode) and, when enforced, closes both sides as it says. */
+    private void end(SessionEnd end, Mode mode, String detail) {
+        events.blocked(this, end.reason(), mode, detail, end.clientCode());
         if (mode == Mode.ENFORCE) {
-            terminate(CloseCodes.POLICY_VIOLATION, "token expired", CloseCodes.SHUTDOWN, "going away");
+            terminate(end.clientCode(), end.clientReason(), end.upstreamCode(), end.upstreamReason());
         }
     }
 
     private void upstreamFailed(String detail) {
-        events.blocked(this, Reason.UPSTREAM_UNAVAILABLE, Mode.ENFORCE, detail, CloseCodes.BAD_GATEWAY);
-        terminate(CloseCodes.BAD_GATEWAY, "upstream failed", CloseCodes.SHUTDOWN, "going away");
+        events.blocked(this, Reason.UPSTREAM_UNAVAILABLE, Mode.ENFORCE, detail, Reason.UPSTREAM_UNAVAILABLE.closeCode());
+        terminate(Reason.UPSTREAM_UNAVAILABLE.closeCode(), "upstream failed", CloseCodes.SHUTDOWN, "going away");
     }
 
     private void sendOwnClose(Side side, int code, String reason) {
@@ -471,13 +472,14 @@ public final class ProxySession implements Traffic {
     }
 
     private void tooBig(Side side, String detail) {
-        final int clientCode = side.inbound ? CloseCodes.MESSAGE_TOO_BIG : CloseCodes.BAD_GATEWAY;
-        events.blocked(this, Reason.MESSAGE_TOO_BIG, mode, detail, mode == Mode.ENFORCE ? clientCode : 0);
+        final Reason reason = Reason.MESSAGE_TOO_BIG;
+        final int clientCode = reason.clientCloseCode(side.inbound);
+        events.blocked(this, reason, mode, detail, mode == Mode.ENFORCE ? clientCode : 0);
         if (mode == Mode.ENFORCE) {
             if (side.inbound) {
-                terminate(CloseCodes.MESSAGE_TOO_BIG, "message too big", CloseCodes.SHUTDOWN, "going away");
+                terminate(clientCode, "message too big", reason.upstreamCloseCode(true), "going away");
             } else {
-                terminate(CloseCodes.BAD_GATEWAY, "upstream message too big", CloseCodes.MESSAGE_TOO_BIG, "message too big");
+                terminate(clientCode, "upstream message too big", reason.upstreamCloseCode(false), "message too big");
             }
         }
     }
@@ -529,12 +531,12 @@ public final class ProxySession implements Traffic {
             events.blocked(this, reason, mode, deny.detail(), 0, sample);
             return true;
         }
-        final int clientCode = side.inbound ? reason.closeCode() : CloseCodes.BAD_GATEWAY;
+        final int clientCode = reason.clientCloseCode(side.inbound);
         events.blocked(this, reason, mode, deny.detail(), clientCode, sample);
         if (side.inbound) {
-            terminate(reason.closeCode(), reason.code(), CloseCodes.SHUTDOWN, "going away");
+            terminate(clientCode, reason.code(), reason.upstreamCloseCode(true), "going away");
         } else {
-            terminate(CloseCodes.BAD_GATEWAY, "upstream message refused: " + reason.code(), reason.closeCode(), reason.code());
+            terminate(clientCode, "upstream message refused: " + reason.code(), reason.upstreamCloseCode(false), reason.code());
         }
         return true;
     }

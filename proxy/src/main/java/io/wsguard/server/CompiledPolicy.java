@@ -1,22 +1,12 @@
 package io.wsguard.server;
 
-import io.wsguard.handshake.ClientCertificateCheck;
-import io.wsguard.handshake.ConnectionLimitCheck;
 import io.wsguard.handshake.HandshakeChain;
-import io.wsguard.handshake.HandshakeCheck;
-import io.wsguard.handshake.HandshakeRateCheck;
-import io.wsguard.handshake.JwtCheck;
-import io.wsguard.handshake.OriginAllowListCheck;
-import io.wsguard.handshake.SameOriginCheck;
+import io.wsguard.handshake.HandshakeConfigException;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.message.ContentRules;
 import io.wsguard.message.ContentRulesException;
-import io.wsguard.policy.LimitsPolicy;
-import io.wsguard.auth.JwtConfigException;
-import io.wsguard.auth.JwtVerifier;
-import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.ListenerPolicy;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.MatchPolicy;
@@ -25,15 +15,13 @@ import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyProblem;
 import io.wsguard.policy.ProxyPolicy;
 import io.wsguard.policy.RoutePolicy;
-import io.wsguard.relay.MessageRules;
-import io.wsguard.relay.UpstreamConnector;
+import io.wsguard.relay.SessionSettings;
 import io.wsguard.route.RequestPaths;
 import io.wsguard.route.RouteMatcher;
 import io.wsguard.route.RouteTable;
 import io.wsguard.tls.ServerTls;
 import io.wsguard.tls.TlsConfigException;
 import io.wsguard.tls.UpstreamTls;
-import java.time.Clock;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -60,7 +48,7 @@ final class CompiledPolicy {
     private final List<SslContextFactory.Server> listenerTls;
     /** Handshakes in progress and connections open that use this policy's routes. */
     private final AtomicInteger inUse = new AtomicInteger();
-    /** What the checks hold that must be let go of when the policy stops (JWKS refresh schedules). */
+    /** What the checks hold that must be let go of when the policy stops: the handshake chains (JWKS refresh schedules). */
     private final List<AutoCloseable> resources;
     private volatile boolean retired;
     private final AtomicBoolean stopped = new AtomicBoolean();
@@ -82,14 +70,17 @@ final class CompiledPolicy {
     }
 
     /**
-     * Compiles {@code loaded}; {@code events} makes each route's session events, {@code limits} holds
-     * the counters and buckets that outlive this policy (the running proxy's, so that a reload keeps
-     * counting), {@code sharedBuckets} the Redis store of {@code rateLimitStore.type: redis} (null:
-     * local buckets only). Throws {@link PolicyException} with every located problem.
+     * Compiles {@code loaded}: everything that can fail (keys, certificates, trust stores, schemas,
+     * patterns) fails here; no thread is started and no upstream client or scheduler made: those are
+     * {@link #start}'s (a {@code jwksUri}'s key source, built here, starts its threads on its first
+     * fetch). {@code limits} holds the counters and buckets that outlive this policy
+     * (the running proxy's, so that a reload keeps counting), {@code sharedBuckets} the Redis store of
+     * {@code rateLimitStore.type: redis} (null: local buckets only); the handshake checks continue on
+     * {@code executor} after Redis answered, and verify {@code jwksUri} tokens on {@code jwksExecutor}.
+     * Throws {@link PolicyException} with every located problem.
      */
-    static CompiledPolicy from(
-            LoadedPolicy loaded, Executor executor, Scheduler scheduler, Function<String, ServerEvents> events,
-            LimitState limits, Executor jwksExecutor, RedisBuckets sharedBuckets) {
+    static CompiledPolicy compile(
+            LoadedPolicy loaded, LimitState limits, RedisBuckets sharedBuckets, Executor executor, Executor jwksExecutor) {
         final Policy policy = loaded.policy();
         final List<AutoCloseable> resources = new ArrayList<>();
         final List<PolicyProblem> problems = new ArrayList<>();
@@ -125,26 +116,25 @@ final class CompiledPolicy {
                 problems.add(tlsProblem(loaded, "routes[" + i + "].upstream.tls.", e));
                 continue;
             }
-            final List<HandshakeCheck> checks;
+            final HandshakeChain chain;
             try {
-                checks = handshakeChecks(route, limits.route(route.name()), jwksExecutor, resources, sharedBuckets, executor);
-            } catch (CheckConfigException e) {
-                problems.add(loaded.locations().at("routes[" + i + "]." + e.field, e.getMessage()));
+                chain = HandshakeChain.compile(route, limits.route(route.name()), sharedBuckets, executor, jwksExecutor);
+            } catch (HandshakeConfigException e) {
+                problems.add(loaded.locations().at("routes[" + i + "]." + e.field(), e.getMessage()));
                 continue;
             }
-            final MessageRules[] messageRules = CompiledRoute.messageRules(route, limits.route(route.name()),
+            resources.add(chain);
+            final SessionSettings session = SessionSettings.from(route, limits.route(route.name()),
                     content != null && content.active() ? content : null);
             final TokenSources tokens = route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null);
             routes.add(new CompiledRoute(
                     route,
                     RouteMatcher.from(route.match(), policy.proxy().pathMatching()),
-                    new HandshakeChain(checks, route.mode()),
-                    new UpstreamConnector(route.upstream(), upstreamTls, executor, scheduler),
+                    chain,
+                    upstreamTls,
                     new UpstreamHeaders(route.upstream().headers(), tokens),
                     tokens,
-                    messageRules[0],
-                    messageRules[1],
-                    events.apply(route.name())));
+                    session));
         }
         if (!problems.isEmpty()) {
             closeAll(resources);
@@ -210,76 +200,6 @@ final class CompiledPolicy {
         return loaded.locations().at(path, e.getMessage());
     }
 
-    /**
-     * The route's handshake checks in their fixed order (STYLE §3.3): cheap and unauthenticated
-     * first, then the token, then the caps that need its subject. A route without {@code origin:}
-     * gets SPEC §3's default: same-origin or no Origin.
-     */
-    private static List<HandshakeCheck> handshakeChecks(
-            RoutePolicy route, LimitState.RouteLimits state, Executor jwksExecutor, List<AutoCloseable> resources,
-            RedisBuckets sharedBuckets, Executor executor) {
-        final List<HandshakeCheck> checks = new ArrayList<>();
-        try {
-            checks.add(route.origin().<HandshakeCheck>map(OriginAllowListCheck::new).orElse(SameOriginCheck.INSTANCE));
-        } catch (IllegalArgumentException e) {
-            throw new CheckConfigException("origin.allow", e);
-        }
-        final boolean clientCertificate = route.auth().clientCertificate() == AuthPolicy.ClientCertificate.REQUIRED;
-        final LimitsPolicy limits = route.limits();
-        if (limits.handshakesPerIp().isPresent()) {
-            final LimitsPolicy.RateLimitPolicy rate = limits.handshakesPerIp().get();
-            try {
-                // With a Redis store the local buckets are the fallback (onUnavailable: local).
-                checks.add(new HandshakeRateCheck(state.handshakesPerIp(rate), rate, sharedBuckets, route.name(), executor));
-            } catch (IllegalArgumentException e) {
-                throw new CheckConfigException("limits.handshakes.perIp", e);
-            }
-        }
-        if (clientCertificate) {
-            // Before the token: a field read, and a client without a certificate need not have its token verified.
-            checks.add(ClientCertificateCheck.INSTANCE);
-        }
-        if (route.auth().jwt().isPresent()) {
-            final AuthPolicy.JwtPolicy jwt = route.auth().jwt().get();
-            final JwtVerifier verifier;
-            try {
-                // The JVM's default trust (javax.net.ssl.trustStore) decides which IdPs a jwksUri may be served by.
-                verifier = JwtVerifier.create(jwt, Clock.systemUTC(), jwksExecutor, null);
-            } catch (JwtConfigException e) {
-                throw new CheckConfigException("auth.jwt." + e.field(), e.getMessage());
-            }
-            resources.add(verifier);
-            // A token without sub would be counted against no subject: with perSubject limits it is refused.
-            final boolean subjectRequired = limits.connectionsPerSubject().isPresent() || limits.messagesPerSubject().isPresent();
-            checks.add(new JwtCheck(verifier, TokenSources.parse(jwt.tokenSources()), String.join(", ", jwt.tokenSources()),
-                                    subjectRequired));
-        }
-        // Connection caps count per instance even with a Redis store: sharing live connection
-        // counts needs leases renewed by heartbeats (a crashed instance's slots must expire).
-        if (limits.connectionsPerIp().isPresent() || limits.connectionsPerSubject().isPresent()) {
-            checks.add(new ConnectionLimitCheck(
-                    state.connectionsPerIp(), limits.connectionsPerIp().orElse(0),
-                    state.connectionsPerSubject(), limits.connectionsPerSubject().orElse(0)));
-        }
-        return List.copyOf(checks);
-    }
-
-    /** A check could not be built from a field that bound fine (e.g. a rate Bucket4j cannot represent). */
-    private static final class CheckConfigException extends RuntimeException {
-        private static final long serialVersionUID = 1L;
-        private final String field;
-
-        CheckConfigException(String field, IllegalArgumentException cause) {
-            super(cause.getMessage(), cause);
-            this.field = field;
-        }
-
-        CheckConfigException(String field, String message) {
-            super(message);
-            this.field = field;
-        }
-    }
-
     Policy policy() {
         return policy;
     }
@@ -331,9 +251,13 @@ final class CompiledPolicy {
         }
     }
 
-    void start() throws Exception {
+    /**
+     * Starts serving: each route's upstream client, on the server's {@code executor} and
+     * {@code scheduler}, and its session events, which {@code events} makes by route name.
+     */
+    void start(Executor executor, Scheduler scheduler, Function<String, ServerEvents> events) throws Exception {
         for (CompiledRoute route : routeList) {
-            route.connector().start();
+            route.start(executor, scheduler, events.apply(route.name()));
         }
     }
 
@@ -343,7 +267,7 @@ final class CompiledPolicy {
         }
         for (CompiledRoute route : routeList) {
             try {
-                route.connector().stop();
+                route.stop();
             } catch (Exception ignored) {
                 // Stopping a client that failed to start has nothing more to release.
             }

@@ -5,34 +5,104 @@ import io.wsguard.check.Mode;
 import io.wsguard.handshake.HandshakeChain;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.policy.AuthPolicy;
-import io.wsguard.limit.LimitState;
-import io.wsguard.policy.LimitsPolicy;
-import io.wsguard.policy.MessagePolicy;
 import io.wsguard.policy.RoutePolicy;
-import io.wsguard.relay.ContentInspector;
 import io.wsguard.relay.MessageRules;
+import io.wsguard.relay.SessionSettings;
 import io.wsguard.relay.UpstreamConnector;
 import io.wsguard.route.RouteMatcher;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.concurrent.Executor;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
+import org.eclipse.jetty.util.thread.Scheduler;
 
 /**
- * A route ready to serve: its matcher, handshake checks, upstream connector and session limits, all
- * built once from its {@link RoutePolicy}. A connection keeps the compiled route it started with,
- * also across a reload.
+ * A route ready to serve: its matcher, handshake checks, session settings and upstream headers, all
+ * compiled once from its {@link RoutePolicy}, and, once {@linkplain #start started}, its upstream
+ * connector and session events. A connection keeps the compiled route it started with, also across
+ * a reload.
  *
- * @param tokens where the route reads its token, or null for {@code auth: none}
+ * <p>Compiling starts no thread and makes no upstream client or scheduler, so that {@code wsguard check}
+ * compiles a policy as {@code run} does and needs no thread pool; the upstream client is made and
+ * started by {@link #start}, on the server's threads and scheduler. The fields it sets are written before the policy is published
+ * to request threads (a volatile write in the server) and never again.
  */
-record CompiledRoute(
-        RoutePolicy policy,
-        RouteMatcher matcher,
-        HandshakeChain chain,
-        UpstreamConnector connector,
-        UpstreamHeaders headers,
-        TokenSources tokens,
-        MessageRules inboundRules,
-        MessageRules outboundRules,
-        ServerEvents events) {
+final class CompiledRoute {
+
+    private final RoutePolicy policy;
+    private final RouteMatcher matcher;
+    private final HandshakeChain chain;
+    private final SslContextFactory.Client upstreamTls;
+    private final UpstreamHeaders headers;
+    private final TokenSources tokens;
+    private final SessionSettings session;
+    private UpstreamConnector connector;
+    private ServerEvents events;
+
+    /**
+     * @param upstreamTls the trust for a {@code wss://} upstream, or null
+     * @param tokens where the route reads its token, or null for {@code auth: none}
+     */
+    CompiledRoute(
+            RoutePolicy policy, RouteMatcher matcher, HandshakeChain chain, SslContextFactory.Client upstreamTls,
+            UpstreamHeaders headers, TokenSources tokens, SessionSettings session) {
+        this.policy = policy;
+        this.matcher = matcher;
+        this.chain = chain;
+        this.upstreamTls = upstreamTls;
+        this.headers = headers;
+        this.tokens = tokens;
+        this.session = session;
+    }
+
+    /** Makes and starts the upstream client on the server's threads, and takes the route's session events. */
+    void start(Executor executor, Scheduler scheduler, ServerEvents events) throws Exception {
+        this.events = events;
+        this.connector = new UpstreamConnector(policy.upstream(), upstreamTls, executor, scheduler);
+        connector.start();
+    }
+
+    /** Stops the upstream client, if {@link #start} made one. */
+    void stop() throws Exception {
+        if (connector != null) {
+            connector.stop();
+        }
+    }
+
+    RoutePolicy policy() {
+        return policy;
+    }
+
+    RouteMatcher matcher() {
+        return matcher;
+    }
+
+    HandshakeChain chain() {
+        return chain;
+    }
+
+    /** The upstream client; null until {@link #start}. */
+    UpstreamConnector connector() {
+        return connector;
+    }
+
+    UpstreamHeaders headers() {
+        return headers;
+    }
+
+    /** Where the route reads its token, or null for {@code auth: none}. */
+    TokenSources tokens() {
+        return tokens;
+    }
+
+    SessionSettings session() {
+        return session;
+    }
+
+    /** What the route's sessions report to; null until {@link #start}. */
+    ServerEvents events() {
+        return events;
+    }
 
     String name() {
         return policy.name();
@@ -42,22 +112,14 @@ record CompiledRoute(
         return policy.mode();
     }
 
-    /**
-     * What the client's and the upstream's messages must satisfy: {@code direction: both} applies
-     * the {@code messages:} rules to the upstream's too (rates never: they limit clients), and
-     * {@code inbound} leaves them unlimited.
-     */
-    static MessageRules[] messageRules(RoutePolicy route, LimitState.RouteLimits limits, ContentInspector content) {
-        final MessagePolicy messages = route.messages();
-        final LimitsPolicy rates = route.limits();
-        final MessageRules inbound = new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(),
-                rates.messagesPerConnection().orElse(null), rates.bytesPerConnection().orElse(null),
-                rates.messagesPerSubject().map(limits::messagesPerSubject).orElse(null), rates.onExceed(), messages.maxFragments());
-        final MessageRules outbound = messages.direction() == MessagePolicy.Direction.BOTH
-                ? new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(), null, null, null, rates.onExceed(),
-                        messages.maxFragments())
-                : MessageRules.sizeOnly(Long.MAX_VALUE);
-        return new MessageRules[] {inbound, outbound};
+    /** What the client's messages must satisfy. */
+    MessageRules inboundRules() {
+        return session.inboundRules();
+    }
+
+    /** What the upstream's messages must satisfy: the client's rules with {@code direction: both}, else only a size limit. */
+    MessageRules outboundRules() {
+        return session.outboundRules();
     }
 
     boolean compressionAllowed() {
@@ -65,11 +127,7 @@ record CompiledRoute(
     }
 
     Duration idleTimeout() {
-        return policy.limits().idleTimeout();
-    }
-
-    Duration maxLifetime() {
-        return policy.limits().maxLifetime();
+        return session.idleTimeout();
     }
 
     /**

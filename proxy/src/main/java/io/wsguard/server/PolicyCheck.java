@@ -2,17 +2,17 @@ package io.wsguard.server;
 
 import io.wsguard.limit.LimitState;
 import io.wsguard.policy.LoadedPolicy;
-import org.eclipse.jetty.util.thread.QueuedThreadPool;
-import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 
 /** Compiles a policy without serving it, so {@code wsguard check} finds what {@code run} would. */
 public final class PolicyCheck {
     private PolicyCheck() {}
 
-    /** Throws {@link io.wsguard.policy.PolicyException} with every located problem. */
+    /**
+     * Throws {@link io.wsguard.policy.PolicyException} with every located problem. Needs no thread
+     * pool: compiling makes nothing that runs, and nothing is run on the executors it is given.
+     */
     public static void compile(LoadedPolicy loaded) {
-        final CompiledPolicy compiled = CompiledPolicy.from(
-                loaded, new QueuedThreadPool(), new ScheduledExecutorScheduler(), route -> null, new LimitState(), Runnable::run, null);
+        final CompiledPolicy compiled = CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
         compiled.stop();
     }
 

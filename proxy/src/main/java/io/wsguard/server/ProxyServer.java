@@ -185,7 +185,7 @@ public final class ProxyServer {
         }
         server.setHandler(new UpgradeHandler(this, components));
         server.setStopTimeout(0);
-        policy.start();
+        startPolicy(policy);
         server.start();
         watcher = new PolicyWatcher(loaded.policy().source(), POLICY_POLL, this::reloadFromWatcher);
         watcher.start();
@@ -197,9 +197,12 @@ public final class ProxyServer {
     }
 
     private CompiledPolicy compile(LoadedPolicy next) {
-        return CompiledPolicy.from(next, threads, scheduler,
-                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings), limits,
-                jwksExecutor, sharedBuckets);
+        return CompiledPolicy.compile(next, limits, sharedBuckets, threads, jwksExecutor);
+    }
+
+    private void startPolicy(CompiledPolicy compiled) throws Exception {
+        compiled.start(threads, scheduler,
+                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings));
     }
 
     /**
@@ -220,7 +223,7 @@ public final class ProxyServer {
                 return rejected(restartOnly.stream().map(what -> source + ": " + what + " changed; restart wsguard to apply it").toList());
             }
             compiled = compile(next);
-            compiled.start();
+            startPolicy(compiled);
         } catch (PolicyException e) {
             return rejected(e.problems().stream().map(PolicyProblem::toString).toList());
         } catch (Exception e) {

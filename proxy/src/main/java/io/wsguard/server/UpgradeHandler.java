@@ -180,10 +180,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final String origin = request.getHeaders().get(HttpHeader.ORIGIN);
         final Principal principal = handshake.principal().orElse(null);
         final ProxySession session = new ProxySession(
-                handshake.connectionId(), route.name(), handshake.clientIp(), origin,
-                principal == null ? null : principal.subject(), route.tokenDeadline(principal), route.mode(),
-                route.inboundRules(), route.outboundRules(), route.idleTimeout(), route.maxLifetime(),
-                server.scheduler(), server.threads(), route.events());
+                route.session(), route.events(), server.scheduler(), server.threads(), handshake.connectionId(),
+                handshake.clientIp(), origin, principal == null ? null : principal.subject(), route.tokenDeadline(principal));
         final boolean offerDeflate = route.compressionAllowed()
                 && request.getHeaders().getCSV(HttpHeader.SEC_WEBSOCKET_EXTENSIONS, false).stream()
                         .anyMatch(e -> ExtensionConfig.parse(e).getName().equals(DEFLATE));

@@ -13,8 +13,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import org.eclipse.jetty.util.thread.QueuedThreadPool;
-import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -55,8 +53,7 @@ class ContentRulesCompileTest {
                 json: { required: true, schema: chat.json }
                 deny: [ { name: script-tag, pattern: '(?i)<script' } ]
                 sanitize: { html: strip, fields: ['$.text'] }"""));
-        final CompiledPolicy compiled = CompiledPolicy.from(loaded, new QueuedThreadPool(), new ScheduledExecutorScheduler(),
-                route -> null, new LimitState(), Runnable::run, null);
+        final CompiledPolicy compiled = CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
         try {
             final byte[] message = "{\"x\":1}".getBytes(StandardCharsets.UTF_8);
             final CompiledRoute chat = compiled.routeList().get(0);

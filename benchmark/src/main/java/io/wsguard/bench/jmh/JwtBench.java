@@ -5,10 +5,8 @@ import io.wsguard.auth.JwtVerifier;
 import io.wsguard.auth.SmallCacheVerifiers;
 import io.wsguard.auth.TokenMinter;
 import io.wsguard.check.Verdict;
+import io.wsguard.handshake.BenchChecks;
 import io.wsguard.handshake.HandshakeChain;
-import io.wsguard.handshake.JwtCheck;
-import io.wsguard.handshake.OriginAllowListCheck;
-import io.wsguard.handshake.TokenSources;
 import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.OriginPolicy;
 import io.wsguard.policy.Secret;
@@ -52,7 +50,7 @@ import org.openjdk.jmh.annotations.Warmup;
  *       through a verifier whose cache holds one token (see {@link SmallCacheVerifiers}): every call
  *       parses, checks the signature, the claims, and caches the token.</li>
  *   <li>{@code chainCached} / {@code chainUncached}: what the route adds to an upgrade, the
- *       {@link HandshakeChain} of {@link OriginAllowListCheck} and {@link JwtCheck} (token from the
+ *       {@link HandshakeChain} of {@code OriginAllowListCheck} and {@code JwtCheck} (token from the
  *       Authorization header) over a fresh {@code HandshakeRequest}, the same two ways.</li>
  * </ul>
  * Checked at set-up (every path allows) and at tear-down (the uncached verifier checked one
@@ -123,13 +121,10 @@ public class JwtBench {
         for (int i = 0; i < RING; i++) {
             ring[i] = mint(secret, privateKey, i + 1);
         }
-        final OriginAllowListCheck origin = new OriginAllowListCheck(new OriginPolicy(
-                List.of("https://app.bench.test", "https://admin.bench.test", "https://*.cdn.bench.test"), false));
-        final TokenSources sources = TokenSources.parse(List.of("header"));
-        cachedChain = new HandshakeChain(List.of(origin, new JwtCheck(cachedVerifier, sources, "header", false)),
-                                         io.wsguard.check.Mode.ENFORCE);
-        uncachedChain = new HandshakeChain(List.of(origin, new JwtCheck(uncachedVerifier, sources, "header", false)),
-                                           io.wsguard.check.Mode.ENFORCE);
+        final OriginPolicy origin = new OriginPolicy(
+                List.of("https://app.bench.test", "https://admin.bench.test", "https://*.cdn.bench.test"), false);
+        cachedChain = BenchChecks.originThenToken(origin, cachedVerifier, List.of("header"));
+        uncachedChain = BenchChecks.originThenToken(origin, uncachedVerifier, List.of("header"));
         request = BenchRequests.request(Map.of("Origin", "https://app.bench.test", "Authorization", "Bearer " + token));
         for (int i = 0; i < RING; i++) {
             ringRequests[i] = BenchRequests.request(Map.of("Origin", "https://app.bench.test",

@@ -1,7 +1,8 @@
 package io.wsguard.bench.jmh;
 
 import io.wsguard.check.Verdict;
-import io.wsguard.handshake.OriginAllowListCheck;
+import io.wsguard.handshake.BenchChecks;
+import io.wsguard.handshake.HandshakeCheck;
 import io.wsguard.policy.OriginPolicy;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +21,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * {@link OriginAllowListCheck#check} per handshake, against an allow list of two exact origins and a
+ * The {@code origin.allow} check ({@code OriginAllowListCheck#check}) per handshake, against an allow list of two exact origins and a
  * wildcard: an exact hit, a wildcard hit and a deny. Includes making the {@code HandshakeRequest}.
  */
 @State(Scope.Benchmark)
@@ -31,14 +32,14 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 public class OriginBench {
 
-    private OriginAllowListCheck check;
+    private HandshakeCheck check;
     private Request exact;
     private Request wildcard;
     private Request denied;
 
     @Setup
     public void setUp() {
-        check = new OriginAllowListCheck(new OriginPolicy(
+        check = BenchChecks.originAllowList(new OriginPolicy(
                 List.of("https://app.bench.test", "https://admin.bench.test", "https://*.cdn.bench.test"), false));
         exact = BenchRequests.request(Map.of("Origin", "https://app.bench.test"));
         wildcard = BenchRequests.request(Map.of("Origin", "https://eu.cdn.bench.test"));
