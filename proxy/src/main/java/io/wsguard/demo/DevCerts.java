@@ -2,9 +2,9 @@ package io.wsguard.demo;
 
 import static java.util.Objects.requireNonNull;
 
+import io.wsguard.tls.Pem;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.Reader;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.io.Writer;
@@ -49,9 +49,6 @@ import org.bouncycastle.cert.X509v3CertificateBuilder;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
 import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
-import org.bouncycastle.openssl.PEMKeyPair;
-import org.bouncycastle.openssl.PEMParser;
-import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.operator.OperatorCreationException;
@@ -448,7 +445,7 @@ public final class DevCerts {
             final KeyPair keys = readKeyPair(keyFile, cert);
             cert.checkValidity();
             return keys == null ? null : new Authority(cert, keys, certFile, keyFile);
-        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+        } catch (GeneralSecurityException | RuntimeException e) {
             return null;
         }
     }
@@ -464,57 +461,18 @@ public final class DevCerts {
             return readKeyPair(keyFile, cert) != null;
         } catch (CertificateExpiredException | CertificateNotYetValidException e) {
             return false;
-        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+        } catch (GeneralSecurityException | RuntimeException e) {
             return false;
         }
     }
 
-    private static X509Certificate readCertificate(Path file) throws IOException, GeneralSecurityException {
-        try (Reader in = Files.newBufferedReader(file, StandardCharsets.US_ASCII); PEMParser pem = new PEMParser(in)) {
-            final Object object = pem.readObject();
-            if (!(object instanceof X509CertificateHolder)) {
-                throw new IOException("no certificate in " + file);
-            }
-            return new JcaX509CertificateConverter().getCertificate((X509CertificateHolder) object);
-        }
+    private static X509Certificate readCertificate(Path file) {
+        return Pem.certificates(file).get(0);
     }
 
-    /** The key pair in a PKCS#8 or SEC1 file whose public half is the certificate's, or null. */
-    private static KeyPair readKeyPair(Path file, X509Certificate cert) throws IOException {
-        try (Reader in = Files.newBufferedReader(file, StandardCharsets.US_ASCII); PEMParser pem = new PEMParser(in)) {
-            final Object object = pem.readObject();
-            final JcaPEMKeyConverter converter = new JcaPEMKeyConverter();
-            final PrivateKey key;
-            if (object instanceof PrivateKeyInfo) {
-                key = converter.getPrivateKey((PrivateKeyInfo) object);
-            } else if (object instanceof PEMKeyPair) {
-                key = converter.getKeyPair((PEMKeyPair) object).getPrivate();
-            } else {
-                return null;
-            }
-            final KeyPair pair = new KeyPair(cert.getPublicKey(), key);
-            return matches(pair) ? pair : null;
-        }
-    }
-
-    private static boolean matches(KeyPair pair) {
-        try {
-            final String algorithm = switch (pair.getPrivate().getAlgorithm()) {
-                case "RSA" -> "SHA256withRSA";
-                case "EC" -> "SHA256withECDSA";
-                default -> "Ed25519";
-            };
-            final byte[] challenge = "wsguard".getBytes(StandardCharsets.US_ASCII);
-            final java.security.Signature signer = java.security.Signature.getInstance(algorithm);
-            signer.initSign(pair.getPrivate());
-            signer.update(challenge);
-            final byte[] signature = signer.sign();
-            final java.security.Signature verifier = java.security.Signature.getInstance(algorithm);
-            verifier.initVerify(pair.getPublic());
-            verifier.update(challenge);
-            return verifier.verify(signature);
-        } catch (GeneralSecurityException e) {
-            return false;
-        }
+    /** The key pair in the file if its private key is the certificate's; otherwise null. */
+    private static KeyPair readKeyPair(Path file, X509Certificate cert) {
+        final PrivateKey key = Pem.privateKey(file);
+        return Pem.belongTogether(key, cert.getPublicKey()) ? new KeyPair(cert.getPublicKey(), key) : null;
     }
 }

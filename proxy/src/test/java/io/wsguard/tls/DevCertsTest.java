@@ -35,8 +35,8 @@ class DevCertsTest {
     @Test
     void ensureMakesACaAndAServerCertificateForLocalhost() throws Exception {
         final DevCertPaths paths = DevCerts.ensure(dir.resolve("dev"));
-        final X509Certificate ca = Pem.certificates(paths.caCertificate(), "ca").get(0);
-        final X509Certificate leaf = Pem.certificates(paths.certificate(), "server").get(0);
+        final X509Certificate ca = Pem.certificates(paths.caCertificate()).get(0);
+        final X509Certificate leaf = Pem.certificates(paths.certificate()).get(0);
 
         leaf.verify(ca.getPublicKey());
         assertThat(leaf.getSubjectAlternativeNames()).extracting(san -> (Object) san.get(1))
@@ -83,7 +83,7 @@ class DevCertsTest {
                                                   DevCerts.KeyFormat.PKCS1);
         assertThat(paths.caCertificate()).hasFileName("api-ca.crt");
         assertThat(Files.readString(paths.privateKey())).startsWith("-----BEGIN RSA PRIVATE KEY-----");
-        assertThat(Pem.certificates(paths.certificate(), "c").get(0).getSubjectAlternativeNames())
+        assertThat(Pem.certificates(paths.certificate()).get(0).getSubjectAlternativeNames())
                 .extracting(san -> (Object) san.get(1)).containsExactly("api.test");
         assertThatThrownBy(() -> DevCerts.issue(dir, "x", List.of("x"), DevCerts.KeyType.EC, DevCerts.KeyFormat.PKCS1))
                 .isInstanceOf(IllegalArgumentException.class);
