@@ -10,9 +10,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.nimbusds.jwt.SignedJWT;
-import io.wsguard.demo.DevCerts;
 import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.Secret;
+import io.wsguard.testing.TestCerts;
 import java.nio.file.Path;
 import java.security.KeyPair;
 import java.time.Duration;
@@ -93,8 +93,8 @@ class TokenMinterTest {
 
     @Test
     void mintedTokenWithTheDevCertsKeyVerifiesAgainstItsCertificate() throws Exception {
-        final DevCerts.Issued issued = DevCerts.authority(dir.resolve("ca"), "ca")
-                .issue(dir, "signer", List.of("id.example.com"), DevCerts.KeyType.EC, DevCerts.KeyFormat.SEC1);
+        final TestCerts.Issued issued = TestCerts.authority(dir.resolve("ca"), "ca")
+                .issue(dir, "signer", List.of("id.example.com"), TestCerts.KeyType.EC, TestCerts.KeyFormat.SEC1);
 
         final String token = TokenMinter.mint(options(Optional.empty(), Optional.of(issued.privateKey()), Optional.empty()),
                                               new MutableClock(NOW));

@@ -3,7 +3,7 @@ package io.wsguard.tls;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.wsguard.demo.DevCerts;
+import io.wsguard.testing.TestCerts;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Base64;
@@ -18,12 +18,12 @@ class PemTest {
     @TempDir
     static Path dir;
 
-    static DevCerts.Issued leaf;
+    static TestCerts.Issued leaf;
 
     @BeforeAll
     static void certificates() {
-        leaf = DevCerts.authority(dir, "ca").issue(dir, "leaf", List.of("localhost"), DevCerts.KeyType.EC,
-                                                   DevCerts.KeyFormat.SEC1);
+        leaf = TestCerts.authority(dir, "ca").issue(dir, "leaf", List.of("localhost"), TestCerts.KeyType.EC,
+                                                   TestCerts.KeyFormat.SEC1);
     }
 
     @Test
