@@ -15,6 +15,7 @@ import io.wsguard.policy.Secret;
 import io.wsguard.testing.TestCerts;
 import java.nio.file.Path;
 import java.security.KeyPair;
+import java.security.KeyPairGenerator;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -153,6 +154,19 @@ class TokenMinterTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining(message)
                 .hasMessageContaining("expected");
+    }
+
+    @Test
+    void refusesAnEd448KeyByItsCurveBeforeSigning() throws Exception {
+        // The JDK calls Ed448 keys "EdDSA" too; the Ed25519 signer must never be handed one.
+        final KeyPair keys = KeyPairGenerator.getInstance("Ed448").generateKeyPair();
+        final Path ed448 = JwtFixtures.writePrivateKey(dir, "ed448.key", keys);
+
+        assertThatThrownBy(() -> TokenMinter.mint(options(Optional.empty(), Optional.of(ed448), Optional.empty()),
+                                                  new MutableClock(NOW)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("is a Ed448 key")
+                .hasMessageContaining("expected: RSA, EC or Ed25519");
     }
 
     @Test
