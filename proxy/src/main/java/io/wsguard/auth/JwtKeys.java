@@ -18,10 +18,8 @@ import com.nimbusds.jose.jwk.OctetKeyPair;
 import com.nimbusds.jose.jwk.OctetSequenceKey;
 import com.nimbusds.jose.jwk.RSAKey;
 import com.nimbusds.jose.util.Base64URL;
-import java.io.IOException;
-import java.io.Reader;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
+import io.wsguard.tls.Pem;
+import io.wsguard.tls.PemException;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
@@ -34,12 +32,6 @@ import java.security.spec.X509EncodedKeySpec;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Set;
-import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
-import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
-import org.bouncycastle.cert.X509CertificateHolder;
-import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
-import org.bouncycastle.openssl.PEMKeyPair;
-import org.bouncycastle.openssl.PEMParser;
 
 /**
  * Keys for JWS: PEM public keys and certificates as JWKs, JWKs as verifiers, and Ed25519 through
@@ -53,47 +45,25 @@ final class JwtKeys {
     /** DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410), followed by the 32 key bytes. */
     private static final byte[] ED25519_SPKI_PREFIX = HexFormat.of().parseHex("302a300506032b6570032100");
 
-    private static final String OID_RSA = "1.2.840.113549.1.1.1";
-    private static final String OID_EC = "1.2.840.10045.2.1";
-    private static final String OID_ED25519 = "1.3.101.112";
-
     private JwtKeys() {}
 
     /** The public key in a PEM file ({@code BEGIN PUBLIC KEY} or {@code BEGIN CERTIFICATE}), as a JWK. */
     static JWK publicKey(Path file, String field) throws JwtConfigException {
-        final Object object;
-        try (Reader in = Files.newBufferedReader(file, StandardCharsets.ISO_8859_1); PEMParser pem = new PEMParser(in)) {
-            object = pem.readObject();
-        } catch (IOException | RuntimeException e) {
-            throw new JwtConfigException(field, quote(file) + " is not readable PEM (expected: " + PUBLIC_KEY_FORMS + ")", e);
-        }
+        final PublicKey key;
         try {
-            final PublicKey key;
-            if (object instanceof SubjectPublicKeyInfo spki) {
-                key = fromSpki(spki);
-            } else if (object instanceof X509CertificateHolder cert) {
-                key = new JcaX509CertificateConverter().getCertificate(cert).getPublicKey();
-            } else if (object instanceof PrivateKeyInfo || object instanceof PEMKeyPair) {
-                throw new JwtConfigException(field, quote(file) + " holds a private key (expected: the public half only, "
-                                                    + PUBLIC_KEY_FORMS + "; openssl pkey -pubout makes it)");
-            } else {
-                throw new JwtConfigException(field, quote(file) + " holds no public key (expected: " + PUBLIC_KEY_FORMS + ")");
-            }
-            return toJwk(key, field, quote(file));
-        } catch (GeneralSecurityException | IOException | RuntimeException e) {
-            throw new JwtConfigException(field, quote(file) + " holds no usable public key (expected: " + PUBLIC_KEY_FORMS + ")", e);
+            key = Pem.publicKey(file);
+        } catch (PemException e) {
+            // auth.jwt's own words, naming the key forms a verifier takes; as they were before Pem read the file.
+            final String message = switch (e.problem()) {
+                case WRONG_KIND -> " holds a private key (expected: the public half only, " + PUBLIC_KEY_FORMS
+                                   + "; openssl pkey -pubout makes it)";
+                case ABSENT -> " holds no public key (expected: " + PUBLIC_KEY_FORMS + ")";
+                case UNUSABLE -> " holds no usable public key (expected: " + PUBLIC_KEY_FORMS + ")";
+                default -> " is not readable PEM (expected: " + PUBLIC_KEY_FORMS + ")";
+            };
+            throw new JwtConfigException(field, quote(file) + message, e);
         }
-    }
-
-    private static PublicKey fromSpki(SubjectPublicKeyInfo spki) throws GeneralSecurityException, IOException {
-        final String oid = spki.getAlgorithm().getAlgorithm().getId();
-        final String algorithm = switch (oid) {
-            case OID_RSA -> "RSA";
-            case OID_EC -> "EC";
-            case OID_ED25519 -> "Ed25519";
-            default -> throw new GeneralSecurityException("unsupported key algorithm " + oid);
-        };
-        return KeyFactory.getInstance(algorithm).generatePublic(new X509EncodedKeySpec(spki.getEncoded()));
+        return toJwk(key, field, quote(file));
     }
 
     /** A JDK public key as a JWK; RSA keys below 2048 bits are refused (RFC 7518 §3.3). */

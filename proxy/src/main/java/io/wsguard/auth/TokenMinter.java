@@ -14,18 +14,15 @@ import com.nimbusds.jose.jwk.Curve;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
 import io.wsguard.policy.Secret;
-import java.io.IOException;
-import java.io.Reader;
+import io.wsguard.tls.Pem;
+import io.wsguard.tls.PemException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.security.GeneralSecurityException;
-import java.security.KeyFactory;
 import java.security.PrivateKey;
 import java.security.interfaces.ECPrivateKey;
+import java.security.interfaces.EdECPrivateKey;
 import java.security.interfaces.RSAPrivateKey;
-import java.security.spec.PKCS8EncodedKeySpec;
+import java.security.spec.NamedParameterSpec;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -35,12 +32,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
-import org.bouncycastle.openssl.PEMEncryptedKeyPair;
-import org.bouncycastle.openssl.PEMKeyPair;
-import org.bouncycastle.openssl.PEMParser;
-import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
-import org.bouncycastle.pkcs.PKCS8EncryptedPrivateKeyInfo;
 
 /**
  * Mints signed JWTs for testing: what {@code wsguard token} prints (SPEC §2). HS256 (or HS384,
@@ -204,7 +195,10 @@ public final class TokenMinter {
                 }
                 return new Signing(alg, new ECDSASigner(ec));
             }
-            if ("Ed25519".equals(key.getAlgorithm()) || "EdDSA".equals(key.getAlgorithm())) {
+            // By curve, not by getAlgorithm(): the JDK names Ed448 keys "EdDSA" too, and Pem hands them over
+            // where the Ed25519-only reader before it refused them.
+            if (key instanceof EdECPrivateKey ed
+                && NamedParameterSpec.ED25519.getName().equals(ed.getParams().getName())) {
                 final JWSAlgorithm alg = algorithm.map(JWSAlgorithm::parse).orElse(JWSAlgorithm.EdDSA);
                 if (!JWSAlgorithm.EdDSA.equals(alg)) {
                     throw mismatch(file, "an Ed25519 key", alg, "EdDSA");
@@ -214,8 +208,8 @@ public final class TokenMinter {
         } catch (JOSEException e) {
             throw new IllegalArgumentException("key: '" + file + "' cannot sign: " + e.getMessage(), e);
         }
-        throw new IllegalArgumentException("key: '" + file + "' is a " + key.getAlgorithm()
-                                           + " key (expected: RSA, EC or Ed25519)");
+        final String type = key instanceof EdECPrivateKey ed ? ed.getParams().getName() : key.getAlgorithm();
+        throw new IllegalArgumentException("key: '" + file + "' is a " + type + " key (expected: RSA, EC or Ed25519)");
     }
 
     private static IllegalArgumentException mismatch(Path file, String what, JWSAlgorithm alg, String expected) {
@@ -224,35 +218,18 @@ public final class TokenMinter {
     }
 
     private static PrivateKey privateKey(Path file) {
-        final Object object;
-        try (Reader in = Files.newBufferedReader(file, StandardCharsets.ISO_8859_1); PEMParser pem = new PEMParser(in)) {
-            object = pem.readObject();
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException("key: '" + file + "' does not exist (expected: " + KEY_FORMS + ")", e);
-        } catch (IOException | RuntimeException e) {
-            throw new IllegalArgumentException("key: cannot read '" + file + "' (expected: " + KEY_FORMS + ")", e);
-        }
         try {
-            if (object instanceof PrivateKeyInfo info) {
-                final String oid = info.getPrivateKeyAlgorithm().getAlgorithm().getId();
-                final String algorithm = switch (oid) {
-                    case "1.2.840.113549.1.1.1" -> "RSA";
-                    case "1.2.840.10045.2.1" -> "EC";
-                    case "1.3.101.112" -> "Ed25519";
-                    default -> throw new IllegalArgumentException("key: '" + file + "' holds a key of unsupported type "
-                                                                  + oid + " (expected: RSA, EC or Ed25519)");
-                };
-                return KeyFactory.getInstance(algorithm).generatePrivate(new PKCS8EncodedKeySpec(info.getEncoded()));
-            }
-            if (object instanceof PEMKeyPair pair) {
-                return new JcaPEMKeyConverter().getKeyPair(pair).getPrivate();
-            }
-        } catch (GeneralSecurityException | IOException e) {
-            throw new IllegalArgumentException("key: '" + file + "' is not a readable private key (expected: " + KEY_FORMS + ")", e);
+            return Pem.privateKey(file);
+        } catch (PemException e) {
+            // The option's own words: "key:" first, and every refusal lists the forms a signing key may take.
+            final String problem = switch (e.problem()) {
+                case MISSING -> "'" + file + "' does not exist";
+                case UNUSABLE -> "'" + file + "' is not a readable private key";
+                case ENCRYPTED -> "'" + file + "' is encrypted";
+                case WRONG_KIND, ABSENT -> "'" + file + "' holds no private key";
+                default -> "cannot read '" + file + "'";
+            };
+            throw new IllegalArgumentException("key: " + problem + " (expected: " + KEY_FORMS + ")", e);
         }
-        if (object instanceof PKCS8EncryptedPrivateKeyInfo || object instanceof PEMEncryptedKeyPair) {
-            throw new IllegalArgumentException("key: '" + file + "' is encrypted (expected: " + KEY_FORMS + ")");
-        }
-        throw new IllegalArgumentException("key: '" + file + "' holds no private key (expected: " + KEY_FORMS + ")");
     }
 }

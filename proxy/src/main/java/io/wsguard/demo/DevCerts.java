@@ -1,10 +1,7 @@
 package io.wsguard.demo;
 
-import static java.util.Objects.requireNonNull;
-
+import io.wsguard.tls.Pem;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.io.Reader;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.io.Writer;
@@ -19,11 +16,8 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
-import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.SecureRandom;
-import java.security.cert.CertificateExpiredException;
-import java.security.cert.CertificateNotYetValidException;
 import java.security.cert.X509Certificate;
 import java.security.spec.ECGenParameterSpec;
 import java.time.Duration;
@@ -31,10 +25,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Date;
 import java.util.List;
-import org.bouncycastle.asn1.ASN1Encodable;
-import org.bouncycastle.asn1.ASN1ObjectIdentifier;
-import org.bouncycastle.asn1.DERBitString;
-import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
@@ -43,15 +33,11 @@ import org.bouncycastle.asn1.x509.GeneralName;
 import org.bouncycastle.asn1.x509.GeneralNames;
 import org.bouncycastle.asn1.x509.KeyPurposeId;
 import org.bouncycastle.asn1.x509.KeyUsage;
-import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
 import org.bouncycastle.cert.X509CertificateHolder;
 import org.bouncycastle.cert.X509v3CertificateBuilder;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
 import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
-import org.bouncycastle.openssl.PEMKeyPair;
-import org.bouncycastle.openssl.PEMParser;
-import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.operator.OperatorCreationException;
@@ -60,16 +46,14 @@ import org.bouncycastle.util.IPAddress;
 import org.bouncycastle.util.io.pem.PemObject;
 
 /**
- * Development and test certificates, made with BouncyCastle: a throw-away CA and leaf certificates
- * signed by it, written as PEM files that {@code listeners[].tls} loads.
+ * Development certificates, made with BouncyCastle: a throw-away CA and a server certificate
+ * signed by it, written as PEM files that {@code listeners[].tls} loads, and the demo's token
+ * signing key. {@link #ensure(Path)} and {@link #ensureJwtKey(Path)} are what {@code wsguard demo}
+ * runs on first start ({@code certs/dev/}).
  *
- * <p>{@link #ensure(Path)} is what {@code wsguard demo} uses ({@code certs/dev/}); {@link #authority}
- * and {@link Authority#issue} let tests mint real certificates for real TLS servers and clients:
- *
- * <pre>{@code
- * DevCerts.Authority ca = DevCerts.authority(dir, "test-ca");
- * DevCerts.Issued server = ca.issue(dir, "server", List.of("localhost", "127.0.0.1"), KeyType.EC, KeyFormat.PKCS8);
- * }</pre>
+ * <p>The certificate and file primitives are public for the tests' certificate authority, which
+ * issues RSA, EC and Ed25519 leaves in every key form from them and lives with the tests, out of
+ * this jar.
  *
  * <p>Never use these for anything but development: the CA key lies next to the certificates.
  * Files holding a private key are made readable by their owner only where the file system has
@@ -87,26 +71,6 @@ public final class DevCerts {
 
     private DevCerts() {}
 
-    /** The key algorithm of an issued certificate. */
-    public enum KeyType {
-        /** RSA 2048. */
-        RSA,
-        /** EC on P-256 (secp256r1). */
-        EC,
-        /** Ed25519. */
-        ED25519
-    }
-
-    /** How a private key is written to its PEM file. */
-    public enum KeyFormat {
-        /** {@code BEGIN PRIVATE KEY}: any key type. */
-        PKCS8,
-        /** {@code BEGIN RSA PRIVATE KEY}: RSA only. */
-        PKCS1,
-        /** {@code BEGIN EC PRIVATE KEY}: EC only. */
-        SEC1
-    }
-
     /**
      * The files {@link #ensure(Path)} made or found.
      *
@@ -117,15 +81,8 @@ public final class DevCerts {
      */
     public record DevCertPaths(Path caCertificate, Path caKey, Path certificate, Path privateKey) {}
 
-    /**
-     * One issued certificate and where it was written.
-     *
-     * @param certificate the PEM file holding the certificate alone
-     * @param privateKey the PEM file holding its key in the requested format
-     * @param x509 the certificate itself, e.g. to compare serial numbers
-     * @param keyPair its key pair
-     */
-    public record Issued(Path certificate, Path privateKey, X509Certificate x509, KeyPair keyPair) {}
+    /** A CA read back from its files: all that issuing a server certificate needs. */
+    private record Ca(X509Certificate certificate, PrivateKey key) {}
 
     /**
      * Makes sure {@code dir} holds a dev CA ({@code ca.crt}, {@code ca.key}) and a server
@@ -141,18 +98,26 @@ public final class DevCerts {
                                                     dir.resolve("server.crt"), dir.resolve("server.key"));
         try {
             Files.createDirectories(dir);
-            Authority ca = readValidAuthority(paths.caCertificate(), paths.caKey());
-            boolean newCa = false;
-            if (ca == null) {
-                ca = authority(dir, "ca", Instant.now(), DEV_VALIDITY);
-                newCa = true;
+            Ca ca = readValidCa(paths.caCertificate(), paths.caKey());
+            final boolean newCa = ca == null;
+            if (newCa) {
+                final KeyPair keys = keyPair("EC");
+                ca = new Ca(caCertificate("ca", keys, Instant.now(), DEV_VALIDITY), keys.getPrivate());
+                writeCertificates(paths.caCertificate(), List.of(ca.certificate()));
+                writeKey(paths.caKey(), pkcs8(keys.getPrivate()));
             }
             if (newCa || !validLeaf(paths.certificate(), paths.privateKey(), ca)) {
-                ca.issue(dir, "server", DEV_SANS, KeyType.EC, KeyFormat.PKCS8, Instant.now(), DEV_VALIDITY);
+                final KeyPair keys = keyPair("EC");
+                final X509Certificate leaf = leafCertificate(ca.certificate(), ca.key(), "server", DEV_SANS, keys,
+                                                             Instant.now(), DEV_VALIDITY);
+                writeCertificates(paths.certificate(), List.of(leaf));
+                writeKey(paths.privateKey(), pkcs8(keys.getPrivate()));
             }
             return paths;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write dev certificates to " + dir, e);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("cannot make dev certificates for " + dir, e);
         }
     }
 
@@ -177,8 +142,8 @@ public final class DevCerts {
             if (Files.isRegularFile(paths.privateKey()) && Files.isRegularFile(paths.publicKey())) {
                 return paths;
             }
-            final KeyPair keys = generate(KeyType.RSA);
-            writeKey(paths.privateKey(), keys, KeyFormat.PKCS8);
+            final KeyPair keys = keyPair("RSA");
+            writeKey(paths.privateKey(), pkcs8(keys.getPrivate()));
             final StringWriter out = new StringWriter();
             try (JcaPEMWriter pem = new JcaPEMWriter(out)) {
                 pem.writeObject(keys.getPublic());
@@ -190,106 +155,61 @@ public final class DevCerts {
         }
     }
 
-    /**
-     * Mints a CA and one leaf certificate signed by it into {@code dir}: {@code NAME-ca.crt},
-     * {@code NAME-ca.key}, {@code NAME.crt} and {@code NAME.key}, valid from now for a day.
-     */
-    public static DevCertPaths issue(Path dir, String name, List<String> sans, KeyType type, KeyFormat format) {
-        final Authority ca = authority(dir, name + "-ca");
-        final Issued leaf = ca.issue(dir, name, sans, type, format);
-        return new DevCertPaths(ca.certificatePath(), ca.keyPath(), leaf.certificate(), leaf.privateKey());
-    }
-
-    /** A new EC P-256 CA valid from now for a day, written to {@code NAME.crt} and {@code NAME.key} in {@code dir}. */
-    public static Authority authority(Path dir, String name) {
-        return authority(dir, name, Instant.now(), Duration.ofDays(1));
-    }
-
-    /** A new EC P-256 CA valid from {@code notBefore} for {@code validity}, written to {@code NAME.crt} and {@code NAME.key}. */
-    public static Authority authority(Path dir, String name, Instant notBefore, Duration validity) {
-        final KeyPair keys = generate(KeyType.EC);
-        final X500Name subject = new X500Name("CN=" + name + ", O=wsguard dev");
+    /** A new key pair: {@code RSA} (2048 bits), {@code EC} (P-256) or {@code Ed25519}. */
+    public static KeyPair keyPair(String algorithm) {
         try {
-            final JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
-            final X509v3CertificateBuilder builder = builder(subject, subject, notBefore, validity, keys)
-                    .addExtension(Extension.basicConstraints, true, new BasicConstraints(true))
-                    .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign))
-                    .addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(keys.getPublic()));
-            final X509Certificate cert = sign(builder, keys.getPrivate());
-            final Path certPath = dir.resolve(name + ".crt");
-            final Path keyPath = dir.resolve(name + ".key");
-            Files.createDirectories(dir);
-            writeCertificates(certPath, List.of(cert));
-            writeKey(keyPath, keys, KeyFormat.PKCS8);
-            return new Authority(cert, keys, certPath, keyPath);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write CA " + name + " to " + dir, e);
+            final KeyPairGenerator gen = KeyPairGenerator.getInstance(algorithm);
+            switch (algorithm) {
+                case "RSA" -> gen.initialize(2048, RANDOM);
+                case "EC" -> gen.initialize(new ECGenParameterSpec("secp256r1"), RANDOM);
+                default -> {
+                    // Ed25519 takes no parameters.
+                }
+            }
+            return gen.generateKeyPair();
         } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("cannot make CA " + name, e);
+            throw new IllegalStateException("cannot generate a " + algorithm + " key", e);
         }
     }
 
+    /** A self-signed CA certificate ({@code CN=NAME, O=wsguard dev}) for {@code keys}, valid from {@code notBefore}. */
+    public static X509Certificate caCertificate(String name, KeyPair keys, Instant notBefore, Duration validity)
+            throws IOException, GeneralSecurityException {
+        final X500Name subject = new X500Name("CN=" + name + ", O=wsguard dev");
+        final JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
+        final X509v3CertificateBuilder builder = builder(subject, subject, notBefore, validity, keys)
+                .addExtension(Extension.basicConstraints, true, new BasicConstraints(true))
+                .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign))
+                .addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(keys.getPublic()));
+        return sign(builder, keys.getPrivate());
+    }
+
     /**
-     * A certificate authority that can issue leaves.
-     *
-     * @param certificatePath where its certificate was written; the file to put in a trust bundle
-     * @param keyPath where its PKCS#8 key was written
+     * A leaf certificate for {@code keys} signed by {@code ca}, for the given SANs (DNS names or IP
+     * literals), usable both as server and as client certificate. Its CN is the first SAN, or
+     * {@code name} when there is none. A {@code notBefore} in the past with a short validity gives
+     * an expired certificate.
      */
-    public record Authority(X509Certificate certificate, KeyPair keyPair, Path certificatePath, Path keyPath) {
-
-        public Authority {
-            requireNonNull(certificate, "certificate");
-            requireNonNull(keyPair, "keyPair");
+    public static X509Certificate leafCertificate(X509Certificate ca, PrivateKey caKey, String name, List<String> sans,
+                                                  KeyPair keys, Instant notBefore, Duration validity)
+            throws IOException, GeneralSecurityException {
+        final X500Name subject = new X500Name("CN=" + (sans.isEmpty() ? name : sans.get(0)) + ", O=wsguard dev");
+        final X500Name issuer = X500Name.getInstance(ca.getSubjectX500Principal().getEncoded());
+        final JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
+        final int usage = "RSA".equals(keys.getPublic().getAlgorithm())
+                ? KeyUsage.digitalSignature | KeyUsage.keyEncipherment
+                : KeyUsage.digitalSignature;
+        final X509v3CertificateBuilder builder = builder(issuer, subject, notBefore, validity, keys)
+                .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
+                .addExtension(Extension.keyUsage, true, new KeyUsage(usage))
+                .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(
+                        new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}))
+                .addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(keys.getPublic()))
+                .addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(ca));
+        if (!sans.isEmpty()) {
+            builder.addExtension(Extension.subjectAlternativeName, false, generalNames(sans));
         }
-
-        /** Issues a leaf valid from now for a day. */
-        public Issued issue(Path dir, String name, List<String> sans, KeyType type, KeyFormat format) {
-            return issue(dir, name, sans, type, format, Instant.now(), Duration.ofDays(1));
-        }
-
-        /**
-         * Issues a leaf for the given SANs (DNS names or IP literals), usable both as server and as
-         * client certificate, and writes {@code NAME.crt} (the leaf alone) and {@code NAME.key}
-         * into {@code dir}. A {@code notBefore} in the past with a short validity gives an
-         * expired certificate.
-         *
-         * @throws IllegalArgumentException for PKCS#1 with a non-RSA key or SEC1 with a non-EC key
-         */
-        public Issued issue(Path dir, String name, List<String> sans, KeyType type, KeyFormat format,
-                            Instant notBefore, Duration validity) {
-            checkFormat(type, format);
-            final KeyPair keys = generate(type);
-            final X500Name subject = new X500Name("CN=" + (sans.isEmpty() ? name : sans.get(0)) + ", O=wsguard dev");
-            final X500Name issuer = X500Name.getInstance(certificate.getSubjectX500Principal().getEncoded());
-            try {
-                final JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
-                final int usage = type == KeyType.RSA ? KeyUsage.digitalSignature | KeyUsage.keyEncipherment
-                                                      : KeyUsage.digitalSignature;
-                final X509v3CertificateBuilder builder = builder(issuer, subject, notBefore, validity, keys)
-                        .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
-                        .addExtension(Extension.keyUsage, true, new KeyUsage(usage))
-                        .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(
-                                new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}))
-                        .addExtension(Extension.subjectKeyIdentifier, false,
-                                      ext.createSubjectKeyIdentifier(keys.getPublic()))
-                        .addExtension(Extension.authorityKeyIdentifier, false,
-                                      ext.createAuthorityKeyIdentifier(certificate));
-                if (!sans.isEmpty()) {
-                    builder.addExtension(Extension.subjectAlternativeName, false, generalNames(sans));
-                }
-                final X509Certificate cert = sign(builder, keyPair.getPrivate());
-                final Path certPath = dir.resolve(name + ".crt");
-                final Path keyPath = dir.resolve(name + ".key");
-                Files.createDirectories(dir);
-                writeCertificates(certPath, List.of(cert));
-                writeKey(keyPath, keys, format);
-                return new Issued(certPath, keyPath, cert, keys);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot write " + name + " to " + dir, e);
-            } catch (GeneralSecurityException e) {
-                throw new IllegalStateException("cannot issue " + name, e);
-            }
-        }
+        return sign(builder, caKey);
     }
 
     /** Writes certificates as a PEM bundle (for chains and CA bundles), replacing the file atomically. */
@@ -303,84 +223,24 @@ public final class DevCerts {
         writeAtomically(file, out.toString(), false);
     }
 
-    /** Writes a private key in the given PEM form, owner-readable only, replacing the file atomically. */
-    public static void writeKey(Path file, KeyPair keys, KeyFormat format) throws IOException {
-        final PemObject pem = switch (format) {
-            case PKCS8 -> new JcaPKCS8Generator(keys.getPrivate(), null).generate();
-            // PKCS#1 is the RSAPrivateKey structure that PKCS#8 wraps.
-            case PKCS1 -> new PemObject("RSA PRIVATE KEY",
-                                        PrivateKeyInfo.getInstance(keys.getPrivate().getEncoded())
-                                                      .parsePrivateKey().toASN1Primitive().getEncoded());
-            case SEC1 -> new PemObject("EC PRIVATE KEY", sec1(keys));
-        };
+    /** Writes one PEM object holding a private key, in any form, owner-readable only, replacing the file atomically. */
+    public static void writeKey(Path file, PemObject key) throws IOException {
         final StringWriter out = new StringWriter();
         try (JcaPEMWriter writer = new JcaPEMWriter(out)) {
-            writer.writeObject(pem);
+            writer.writeObject(key);
         }
         writeAtomically(file, out.toString(), true);
     }
 
-    /** Writes a PKCS#12 key store holding one key entry per issued certificate, aliases {@code NAME-0, NAME-1, …}. */
-    public static void writePkcs12(Path file, char[] password, List<Issued> entries) throws IOException {
-        try {
-            final KeyStore ks = KeyStore.getInstance("PKCS12");
-            ks.load(null, null);
-            for (int i = 0; i < entries.size(); i++) {
-                final Issued entry = entries.get(i);
-                ks.setKeyEntry("key-" + i, entry.keyPair().getPrivate(), password,
-                               new X509Certificate[] {entry.x509()});
-            }
-            try (OutputStream out = Files.newOutputStream(file)) {
-                ks.store(out, password);
-            }
-            restrict(file);
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("cannot write PKCS#12 " + file, e);
-        }
+    /** {@code BEGIN PRIVATE KEY}: the form every key type has. */
+    public static PemObject pkcs8(PrivateKey key) throws IOException {
+        return new JcaPKCS8Generator(key, null).generate();
     }
 
-    /**
-     * SEC1 {@code ECPrivateKey} with the curve and the public point, as openssl writes it: BouncyCastle's
-     * generic writer leaves both out when converting from a JDK key, and a SEC1 key without its curve
-     * cannot be read back.
-     */
-    private static byte[] sec1(KeyPair keys) throws IOException {
-        final PrivateKeyInfo info = PrivateKeyInfo.getInstance(keys.getPrivate().getEncoded());
-        final SubjectPublicKeyInfo pub = SubjectPublicKeyInfo.getInstance(keys.getPublic().getEncoded());
-        final org.bouncycastle.asn1.sec.ECPrivateKey inner =
-                org.bouncycastle.asn1.sec.ECPrivateKey.getInstance(info.parsePrivateKey());
-        final ASN1Encodable curve = ASN1ObjectIdentifier.getInstance(pub.getAlgorithm().getParameters());
-        return new org.bouncycastle.asn1.sec.ECPrivateKey(256, inner.getKey(),
-                                                          new DERBitString(pub.getPublicKeyData().getBytes()), curve)
-                .getEncoded();
-    }
-
-    private static void checkFormat(KeyType type, KeyFormat format) {
-        if (format == KeyFormat.PKCS1 && type != KeyType.RSA) {
-            throw new IllegalArgumentException("format: PKCS1 (expected: an RSA key, got " + type + ")");
-        }
-        if (format == KeyFormat.SEC1 && type != KeyType.EC) {
-            throw new IllegalArgumentException("format: SEC1 (expected: an EC key, got " + type + ")");
-        }
-    }
-
-    private static KeyPair generate(KeyType type) {
-        try {
-            final KeyPairGenerator gen;
-            switch (type) {
-                case RSA -> {
-                    gen = KeyPairGenerator.getInstance("RSA");
-                    gen.initialize(2048, RANDOM);
-                }
-                case EC -> {
-                    gen = KeyPairGenerator.getInstance("EC");
-                    gen.initialize(new ECGenParameterSpec("secp256r1"), RANDOM);
-                }
-                default -> gen = KeyPairGenerator.getInstance("Ed25519");
-            }
-            return gen.generateKeyPair();
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("cannot generate a " + type + " key", e);
+    /** Makes a file readable by its owner only, where the file system has POSIX permissions. */
+    public static void restrict(Path file) throws IOException {
+        if (FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
+            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
         }
     }
 
@@ -432,88 +292,32 @@ public final class DevCerts {
         }
     }
 
-    private static void restrict(Path file) throws IOException {
-        if (FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
-            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
-        }
-    }
-
     /** The CA in these files if both parse, belong together and the certificate is valid now; otherwise null. */
-    private static Authority readValidAuthority(Path certFile, Path keyFile) {
+    private static Ca readValidCa(Path certFile, Path keyFile) {
         if (!Files.isRegularFile(certFile) || !Files.isRegularFile(keyFile)) {
             return null;
         }
         try {
-            final X509Certificate cert = readCertificate(certFile);
-            final KeyPair keys = readKeyPair(keyFile, cert);
+            final X509Certificate cert = Pem.certificates(certFile).get(0);
+            final PrivateKey key = Pem.privateKey(keyFile);
             cert.checkValidity();
-            return keys == null ? null : new Authority(cert, keys, certFile, keyFile);
-        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+            return Pem.belongTogether(key, cert.getPublicKey()) ? new Ca(cert, key) : null;
+        } catch (GeneralSecurityException | RuntimeException e) {
             return null;
         }
     }
 
-    private static boolean validLeaf(Path certFile, Path keyFile, Authority ca) {
+    /** True when the certificate and key in these files parse, belong together, are valid and come from {@code ca}. */
+    private static boolean validLeaf(Path certFile, Path keyFile, Ca ca) {
         if (!Files.isRegularFile(certFile) || !Files.isRegularFile(keyFile)) {
             return false;
         }
         try {
-            final X509Certificate cert = readCertificate(certFile);
+            final X509Certificate cert = Pem.certificates(certFile).get(0);
             cert.checkValidity();
             cert.verify(ca.certificate().getPublicKey());
-            return readKeyPair(keyFile, cert) != null;
-        } catch (CertificateExpiredException | CertificateNotYetValidException e) {
-            return false;
-        } catch (IOException | GeneralSecurityException | RuntimeException e) {
-            return false;
-        }
-    }
-
-    private static X509Certificate readCertificate(Path file) throws IOException, GeneralSecurityException {
-        try (Reader in = Files.newBufferedReader(file, StandardCharsets.US_ASCII); PEMParser pem = new PEMParser(in)) {
-            final Object object = pem.readObject();
-            if (!(object instanceof X509CertificateHolder)) {
-                throw new IOException("no certificate in " + file);
-            }
-            return new JcaX509CertificateConverter().getCertificate((X509CertificateHolder) object);
-        }
-    }
-
-    /** The key pair in a PKCS#8 or SEC1 file whose public half is the certificate's, or null. */
-    private static KeyPair readKeyPair(Path file, X509Certificate cert) throws IOException {
-        try (Reader in = Files.newBufferedReader(file, StandardCharsets.US_ASCII); PEMParser pem = new PEMParser(in)) {
-            final Object object = pem.readObject();
-            final JcaPEMKeyConverter converter = new JcaPEMKeyConverter();
-            final PrivateKey key;
-            if (object instanceof PrivateKeyInfo) {
-                key = converter.getPrivateKey((PrivateKeyInfo) object);
-            } else if (object instanceof PEMKeyPair) {
-                key = converter.getKeyPair((PEMKeyPair) object).getPrivate();
-            } else {
-                return null;
-            }
-            final KeyPair pair = new KeyPair(cert.getPublicKey(), key);
-            return matches(pair) ? pair : null;
-        }
-    }
-
-    private static boolean matches(KeyPair pair) {
-        try {
-            final String algorithm = switch (pair.getPrivate().getAlgorithm()) {
-                case "RSA" -> "SHA256withRSA";
-                case "EC" -> "SHA256withECDSA";
-                default -> "Ed25519";
-            };
-            final byte[] challenge = "wsguard".getBytes(StandardCharsets.US_ASCII);
-            final java.security.Signature signer = java.security.Signature.getInstance(algorithm);
-            signer.initSign(pair.getPrivate());
-            signer.update(challenge);
-            final byte[] signature = signer.sign();
-            final java.security.Signature verifier = java.security.Signature.getInstance(algorithm);
-            verifier.initVerify(pair.getPublic());
-            verifier.update(challenge);
-            return verifier.verify(signature);
-        } catch (GeneralSecurityException e) {
+            return Pem.belongTogether(Pem.privateKey(keyFile), cert.getPublicKey());
+        } catch (GeneralSecurityException | RuntimeException e) {
             return false;
         }
     }

@@ -58,9 +58,19 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
             final TlsPolicy.KeyPairPolicy pair = pairs.get(i);
             final String certField = "certificates[" + i + "].certificate";
             final String keyField = "certificates[" + i + "].privateKey";
-            final List<X509Certificate> chain = Pem.certificates(pair.certificate(), certField);
-            Pem.requireChainInOrder(chain, pair.certificate(), certField);
-            final PrivateKey key = Pem.privateKey(pair.privateKey(), keyField);
+            final List<X509Certificate> chain;
+            try {
+                chain = Pem.certificates(pair.certificate());
+                Pem.requireChainInOrder(chain, pair.certificate());
+            } catch (PemException e) {
+                throw new TlsConfigException(certField, e);
+            }
+            final PrivateKey key;
+            try {
+                key = Pem.privateKey(pair.privateKey());
+            } catch (PemException e) {
+                throw new TlsConfigException(keyField, e);
+            }
             if (!Pem.belongTogether(key, chain.get(0).getPublicKey())) {
                 throw new TlsConfigException(keyField, Pem.quote(pair.privateKey()) + " (" + key.getAlgorithm()
                         + ") is not the key of the first certificate in " + Pem.quote(pair.certificate())
@@ -80,7 +90,7 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
                     "no certificate configured (expected: certificate + privateKey, or keyStore + keyStorePassword)");
         }
 
-        final Optional<KeyStore> trust = policy.clientCAs().map(file -> Pem.trustStore(file, "clientCAs"));
+        final Optional<KeyStore> trust = policy.clientCAs().map(file -> trustStore(file, "clientCAs"));
         if (policy.clientAuth() != TlsPolicy.ClientAuth.NONE && trust.isEmpty()) {
             throw new TlsConfigException("clientCAs", "missing (expected: a PEM bundle of the CAs that sign client"
                     + " certificates when clientAuth is " + policy.clientAuth().name().toLowerCase(java.util.Locale.ROOT) + ")");
@@ -107,6 +117,26 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
         policy.keyStore().ifPresent(files::add);
         policy.clientCAs().ifPresent(files::add);
         return files;
+    }
+
+    /** A trust store holding every certificate of a PEM bundle, for client or upstream verification. */
+    static KeyStore trustStore(Path file, String field) {
+        final List<X509Certificate> certs;
+        try {
+            certs = Pem.certificates(file);
+        } catch (PemException e) {
+            throw new TlsConfigException(field, e);
+        }
+        try {
+            final KeyStore store = KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            for (int i = 0; i < certs.size(); i++) {
+                store.setCertificateEntry("ca-" + i, certs.get(i));
+            }
+            return store;
+        } catch (IOException | GeneralSecurityException e) {
+            throw new TlsConfigException(field, "cannot build a trust store from " + Pem.quote(file), e);
+        }
     }
 
     /** Copies every key entry of a PKCS#12 file into {@code store}, in the file's order. */

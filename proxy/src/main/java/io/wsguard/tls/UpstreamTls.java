@@ -29,7 +29,7 @@ public final class UpstreamTls {
         ssl.setEndpointIdentificationAlgorithm("HTTPS");
         ssl.setRenegotiationAllowed(false);
         if (policy.isPresent()) {
-            policy.get().trustedCAs().ifPresent(file -> ssl.setTrustStore(Pem.trustStore(file, "trustedCAs")));
+            policy.get().trustedCAs().ifPresent(file -> ssl.setTrustStore(KeyMaterial.trustStore(file, "trustedCAs")));
             if (!policy.get().verifyHostname()) {
                 // The chain is still verified; only the name check is off (e.g. upstreams addressed by a
                 // pod IP their certificate does not list).

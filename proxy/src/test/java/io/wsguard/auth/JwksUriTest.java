@@ -11,7 +11,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
 import io.wsguard.check.Reason;
-import io.wsguard.demo.DevCerts;
+import io.wsguard.testing.TestCerts;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.ByteBuffer;
@@ -91,8 +91,8 @@ class JwksUriTest {
     @TempDir
     static Path dir;
 
-    static DevCerts.Authority ca;
-    static DevCerts.Issued serverCert;
+    static TestCerts.Authority ca;
+    static TestCerts.Issued serverCert;
     static SSLSocketFactory trustingCa;
     static KeyPair k1;
     static KeyPair k2;
@@ -110,9 +110,9 @@ class JwksUriTest {
 
     @BeforeAll
     static void certificatesAndKeys() throws Exception {
-        ca = DevCerts.authority(dir, "jwks-ca");
-        serverCert = ca.issue(dir, "jwks-server", List.of("localhost", "127.0.0.1"), DevCerts.KeyType.EC,
-                              DevCerts.KeyFormat.PKCS8);
+        ca = TestCerts.authority(dir, "jwks-ca");
+        serverCert = ca.issue(dir, "jwks-server", List.of("localhost", "127.0.0.1"), TestCerts.KeyType.EC,
+                              TestCerts.KeyFormat.PKCS8);
         final KeyStore trust = KeyStore.getInstance("PKCS12");
         trust.load(null, null);
         trust.setCertificateEntry("ca", ca.certificate());
@@ -138,7 +138,7 @@ class JwksUriTest {
     }
 
     /** A started IdP on 127.0.0.1, port 0, serving {@code cert}. */
-    private Server idp(DevCerts.Issued cert) throws Exception {
+    private Server idp(TestCerts.Issued cert) throws Exception {
         final KeyStore keys = KeyStore.getInstance("PKCS12");
         keys.load(null, null);
         keys.setKeyEntry("server", cert.keyPair().getPrivate(), "pw".toCharArray(),
@@ -361,8 +361,8 @@ class JwksUriTest {
     @Test
     void aCertificateForAnotherHostIsCheckFailed() throws Exception {
         // The fetch's deadline layers TLS over a socket of its own: hostname verification must survive that.
-        final DevCerts.Issued elsewhere = ca.issue(dir, "jwks-elsewhere", List.of("elsewhere.example"),
-                                                   DevCerts.KeyType.EC, DevCerts.KeyFormat.PKCS8);
+        final TestCerts.Issued elsewhere = ca.issue(dir, "jwks-elsewhere", List.of("elsewhere.example"),
+                                                   TestCerts.KeyType.EC, TestCerts.KeyFormat.PKCS8);
         final Server other = idp(elsewhere);
         try (JwtVerifier verifier = verifier(URI.create("https://127.0.0.1:" + port(other) + "/jwks"), FAST)) {
             final JwtResult result = await(verifier.verify(token(k1, "k1", "wrong host")));

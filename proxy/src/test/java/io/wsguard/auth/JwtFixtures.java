@@ -10,9 +10,9 @@ import com.nimbusds.jose.crypto.RSASSASigner;
 import com.nimbusds.jose.jwk.JWK;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
-import io.wsguard.demo.DevCerts;
 import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.Secret;
+import io.wsguard.testing.TestCerts;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -85,7 +85,7 @@ final class JwtFixtures {
     static Path writePrivateKey(Path dir, String name, KeyPair keys) {
         final Path file = dir.resolve(name);
         try {
-            DevCerts.writeKey(file, keys, DevCerts.KeyFormat.PKCS8);
+            TestCerts.writeKey(file, keys, TestCerts.KeyFormat.PKCS8);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

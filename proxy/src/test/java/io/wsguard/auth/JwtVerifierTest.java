@@ -28,8 +28,8 @@ import com.nimbusds.jose.util.Base64URL;
 import com.nimbusds.jwt.EncryptedJWT;
 import com.nimbusds.jwt.JWTClaimsSet;
 import io.wsguard.check.Reason;
-import io.wsguard.demo.DevCerts;
 import io.wsguard.policy.AuthPolicy;
+import io.wsguard.testing.TestCerts;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -224,13 +224,13 @@ class JwtVerifierTest {
         final KeyPair ec256 = JwtFixtures.ec("secp256r1");
         final KeyPair ec384 = JwtFixtures.ec("secp384r1");
         final KeyPair ed = JwtFixtures.ed25519();
-        final DevCerts.Authority ca = DevCerts.authority(dir.resolve("ca-valid"), "test-ca");
-        final DevCerts.Issued rsaCert = ca.issue(dir, "rsa-cert", List.of("id.example.com"), DevCerts.KeyType.RSA,
-                                                 DevCerts.KeyFormat.PKCS8);
-        final DevCerts.Issued ecCert = ca.issue(dir, "ec-cert", List.of("id.example.com"), DevCerts.KeyType.EC,
-                                                DevCerts.KeyFormat.PKCS8);
-        final DevCerts.Issued edCert = ca.issue(dir, "ed-cert", List.of("id.example.com"), DevCerts.KeyType.ED25519,
-                                                DevCerts.KeyFormat.PKCS8);
+        final TestCerts.Authority ca = TestCerts.authority(dir.resolve("ca-valid"), "test-ca");
+        final TestCerts.Issued rsaCert = ca.issue(dir, "rsa-cert", List.of("id.example.com"), TestCerts.KeyType.RSA,
+                                                 TestCerts.KeyFormat.PKCS8);
+        final TestCerts.Issued ecCert = ca.issue(dir, "ec-cert", List.of("id.example.com"), TestCerts.KeyType.EC,
+                                                TestCerts.KeyFormat.PKCS8);
+        final TestCerts.Issued edCert = ca.issue(dir, "ed-cert", List.of("id.example.com"), TestCerts.KeyType.ED25519,
+                                                TestCerts.KeyFormat.PKCS8);
         final Path mixedJwks = JwtFixtures.write(dir.resolve("mixed-jwks.json"), JwtFixtures.jwks(
                 JwtFixtures.publicJwk(rsa.getPublic(), "r1"), JwtFixtures.publicJwk(ec256.getPublic(), "e1"),
                 JwtFixtures.publicJwk(ed.getPublic(), "d1")));

@@ -10,11 +10,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.nimbusds.jwt.SignedJWT;
-import io.wsguard.demo.DevCerts;
 import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.Secret;
+import io.wsguard.testing.TestCerts;
 import java.nio.file.Path;
 import java.security.KeyPair;
+import java.security.KeyPairGenerator;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -93,8 +94,8 @@ class TokenMinterTest {
 
     @Test
     void mintedTokenWithTheDevCertsKeyVerifiesAgainstItsCertificate() throws Exception {
-        final DevCerts.Issued issued = DevCerts.authority(dir.resolve("ca"), "ca")
-                .issue(dir, "signer", List.of("id.example.com"), DevCerts.KeyType.EC, DevCerts.KeyFormat.SEC1);
+        final TestCerts.Issued issued = TestCerts.authority(dir.resolve("ca"), "ca")
+                .issue(dir, "signer", List.of("id.example.com"), TestCerts.KeyType.EC, TestCerts.KeyFormat.SEC1);
 
         final String token = TokenMinter.mint(options(Optional.empty(), Optional.of(issued.privateKey()), Optional.empty()),
                                               new MutableClock(NOW));
@@ -153,6 +154,19 @@ class TokenMinterTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining(message)
                 .hasMessageContaining("expected");
+    }
+
+    @Test
+    void refusesAnEd448KeyByItsCurveBeforeSigning() throws Exception {
+        // The JDK calls Ed448 keys "EdDSA" too; the Ed25519 signer must never be handed one.
+        final KeyPair keys = KeyPairGenerator.getInstance("Ed448").generateKeyPair();
+        final Path ed448 = JwtFixtures.writePrivateKey(dir, "ed448.key", keys);
+
+        assertThatThrownBy(() -> TokenMinter.mint(options(Optional.empty(), Optional.of(ed448), Optional.empty()),
+                                                  new MutableClock(NOW)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("is a Ed448 key")
+                .hasMessageContaining("expected: RSA, EC or Ed25519");
     }
 
     @Test

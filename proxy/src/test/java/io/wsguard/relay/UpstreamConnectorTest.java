@@ -4,14 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import io.wsguard.demo.DevCerts;
-import io.wsguard.demo.DevCerts.KeyFormat;
-import io.wsguard.demo.DevCerts.KeyType;
 import io.wsguard.policy.TlsPolicy;
 import io.wsguard.policy.UpstreamPolicy;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
+import io.wsguard.testing.TestCerts;
+import io.wsguard.testing.TestCerts.KeyFormat;
+import io.wsguard.testing.TestCerts.KeyType;
 import io.wsguard.testing.UpstreamServer;
 import io.wsguard.tls.ServerTls;
 import io.wsguard.tls.UpstreamTls;
@@ -110,8 +110,8 @@ class UpstreamConnectorTest {
 
     @Test
     void tlsUpstreamReadsRunOnTheSelectorOnceUpgraded() throws Exception {
-        final DevCerts.Authority ca = DevCerts.authority(dir, "upstream-ca");
-        final DevCerts.Issued cert = ca.issue(dir, "upstream", List.of("127.0.0.1"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Authority ca = TestCerts.authority(dir, "upstream-ca");
+        final TestCerts.Issued cert = ca.issue(dir, "upstream", List.of("127.0.0.1"), KeyType.EC, KeyFormat.PKCS8);
         upstream = new UpstreamServer(ServerTls.create(new TlsPolicy(
                 List.of(new TlsPolicy.KeyPairPolicy(cert.certificate(), cert.privateKey())), Optional.empty(),
                 Optional.empty(), List.of("TLSv1.3", "TLSv1.2"), TlsPolicy.ClientAuth.NONE, Optional.empty())));

@@ -2,12 +2,12 @@ package io.wsguard.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.wsguard.demo.DevCerts;
-import io.wsguard.demo.DevCerts.KeyFormat;
-import io.wsguard.demo.DevCerts.KeyType;
 import io.wsguard.policy.PolicyLoader;
 import io.wsguard.testing.AuditLines;
 import io.wsguard.testing.RawUpgrade;
+import io.wsguard.testing.TestCerts;
+import io.wsguard.testing.TestCerts.KeyFormat;
+import io.wsguard.testing.TestCerts.KeyType;
 import io.wsguard.testing.UpstreamServer;
 import java.math.BigInteger;
 import java.net.Socket;
@@ -65,16 +65,16 @@ class ListenerRoutesTest {
 
     private static UpstreamServer upstream;
     private static ProxyServer proxy;
-    private static DevCerts.Authority serverCa;
-    private static DevCerts.Issued alice;
-    private static DevCerts.Authority clientCa;
+    private static TestCerts.Authority serverCa;
+    private static TestCerts.Issued alice;
+    private static TestCerts.Authority clientCa;
 
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        serverCa = DevCerts.authority(dir, "ca");
-        final DevCerts.Issued server = serverCa.issue(dir, "server", List.of("localhost", "127.0.0.1"), KeyType.EC, KeyFormat.PKCS8);
-        clientCa = DevCerts.authority(dir, "clients-ca");
+        serverCa = TestCerts.authority(dir, "ca");
+        final TestCerts.Issued server = serverCa.issue(dir, "server", List.of("localhost", "127.0.0.1"), KeyType.EC, KeyFormat.PKCS8);
+        clientCa = TestCerts.authority(dir, "clients-ca");
         alice = clientCa.issue(dir, "alice", List.of(), KeyType.EC, KeyFormat.PKCS8);
         final String tls = "certificate: " + server.certificate() + ", privateKey: " + server.privateKey()
                 + ", clientCAs: " + clientCa.certificatePath();
@@ -176,7 +176,7 @@ class ListenerRoutesTest {
 
     @Test
     void aSubjectWithControlCharactersCannotSplitOrBreakTheUpstreamHeader() throws Exception {
-        final DevCerts.Issued mallory = issue(clientCa, "mallory\r\nX-Injected: 1\u000b\u007fend");
+        final TestCerts.Issued mallory = issue(clientCa, "mallory\r\nX-Injected: 1\u000b\u007fend");
         final String subject = mallory.x509().getSubjectX500Principal().getName(X500Principal.RFC2253);
         assertThat(subject).as("the certificate really carries them").contains("\r\n").contains("\u000b\u007f");
 
@@ -189,7 +189,7 @@ class ListenerRoutesTest {
     }
 
     /** A TLS connection to listener {@code index} that shows {@code certificate} (none if null). */
-    private static Socket tls(int index, DevCerts.Issued certificate) throws Exception {
+    private static Socket tls(int index, TestCerts.Issued certificate) throws Exception {
         final KeyStore trust = KeyStore.getInstance("PKCS12");
         trust.load(null, null);
         trust.setCertificateEntry("ca", serverCa.certificate());
@@ -213,7 +213,7 @@ class ListenerRoutesTest {
     }
 
     /** A client certificate whose common name is {@code commonName}, whatever it holds. */
-    private static DevCerts.Issued issue(DevCerts.Authority ca, String commonName) throws Exception {
+    private static TestCerts.Issued issue(TestCerts.Authority ca, String commonName) throws Exception {
         final KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
         generator.initialize(256);
         final KeyPair keys = generator.generateKeyPair();
@@ -224,7 +224,7 @@ class ListenerRoutesTest {
                 .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth));
         final X509Certificate certificate = new JcaX509CertificateConverter()
                 .getCertificate(builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(ca.keyPair().getPrivate())));
-        return new DevCerts.Issued(null, null, certificate, keys);
+        return new TestCerts.Issued(null, null, certificate, keys);
     }
 
     private static Map<String, List<String>> lastUpgradeHeaders() {

@@ -10,9 +10,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.wsguard.demo.DevCerts;
-import io.wsguard.demo.DevCerts.KeyFormat;
-import io.wsguard.demo.DevCerts.KeyType;
 import io.wsguard.policy.TlsPolicy;
+import io.wsguard.testing.TestCerts;
+import io.wsguard.testing.TestCerts.KeyFormat;
+import io.wsguard.testing.TestCerts.KeyType;
 import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,15 +41,15 @@ class CertificateReloaderTest {
     @TempDir
     Path staging;
 
-    private DevCerts.Authority ca;
-    private DevCerts.Issued first;
+    private TestCerts.Authority ca;
+    private TestCerts.Issued first;
     private Server server;
     private CertificateReloader reloader;
     private final List<String> failures = new CopyOnWriteArrayList<>();
 
     @BeforeEach
     void start() throws Exception {
-        ca = DevCerts.authority(dir, "ca");
+        ca = TestCerts.authority(dir, "ca");
         first = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
         final TlsPolicy policy = pemPolicy(List.of(first));
         final SslContextFactory.Server ssl = ServerTls.create(policy);
@@ -68,7 +69,7 @@ class CertificateReloaderTest {
         try (SSLSocket before = handshake(client(ca.certificate(), null), port(server), "localhost")) {
             assertThat(get(before)).isEqualTo("200 ok");
 
-            final DevCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.RSA, KeyFormat.PKCS1);
+            final TestCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.RSA, KeyFormat.PKCS1);
             replace(renewed.privateKey(), first.privateKey());
             replace(renewed.certificate(), first.certificate());
 
@@ -83,7 +84,7 @@ class CertificateReloaderTest {
 
     @Test
     void certificateWrittenBeforeItsKeyKeepsTheOldMaterialUntilTheKeyArrives() throws Exception {
-        final DevCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.SEC1);
+        final TestCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.SEC1);
 
         replace(renewed.certificate(), first.certificate());
         await().atMost(Duration.ofSeconds(10)).until(() -> reloader.failures() == 1);
@@ -102,7 +103,7 @@ class CertificateReloaderTest {
 
     @Test
     void halfWrittenCertificateDoesNotTakeTheListenerDown() throws Exception {
-        final DevCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
         final String text = Files.readString(renewed.certificate());
 
         Files.writeString(first.certificate(), text.substring(0, text.length() / 2));
@@ -132,7 +133,7 @@ class CertificateReloaderTest {
 
         try (SSLSocket before = handshake(client(ca.certificate(), null), port(server), "localhost")) {
             assertThat(get(before)).isEqualTo("200 ok");
-            final DevCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+            final TestCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
 
             // The renewal writes the new key first: it does not match the certificate still in place.
             replace(renewed.privateKey(), first.privateKey());
@@ -164,8 +165,8 @@ class CertificateReloaderTest {
 
     @Test
     void chainWithACertificateThatDidNotIssueTheOneBeforeItKeepsTheOldChain() throws Exception {
-        final DevCerts.Authority stranger = DevCerts.authority(staging, "stranger");
-        final DevCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Authority stranger = TestCerts.authority(staging, "stranger");
+        final TestCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
 
         DevCerts.writeCertificates(first.certificate(), List.of(renewed.x509(), stranger.certificate()));
         replace(renewed.privateKey(), first.privateKey());

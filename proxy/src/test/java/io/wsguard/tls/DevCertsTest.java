@@ -10,6 +10,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.wsguard.demo.DevCerts;
 import io.wsguard.demo.DevCerts.DevCertPaths;
 import io.wsguard.policy.TlsPolicy;
+import io.wsguard.testing.TestCerts;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,8 +36,8 @@ class DevCertsTest {
     @Test
     void ensureMakesACaAndAServerCertificateForLocalhost() throws Exception {
         final DevCertPaths paths = DevCerts.ensure(dir.resolve("dev"));
-        final X509Certificate ca = Pem.certificates(paths.caCertificate(), "ca").get(0);
-        final X509Certificate leaf = Pem.certificates(paths.certificate(), "server").get(0);
+        final X509Certificate ca = Pem.certificates(paths.caCertificate()).get(0);
+        final X509Certificate leaf = Pem.certificates(paths.certificate()).get(0);
 
         leaf.verify(ca.getPublicKey());
         assertThat(leaf.getSubjectAlternativeNames()).extracting(san -> (Object) san.get(1))
@@ -79,13 +80,13 @@ class DevCertsTest {
 
     @Test
     void issueWritesACaAndALeafInTheAskedForm() throws Exception {
-        final DevCertPaths paths = DevCerts.issue(dir, "api", List.of("api.test"), DevCerts.KeyType.RSA,
-                                                  DevCerts.KeyFormat.PKCS1);
+        final DevCertPaths paths = TestCerts.issue(dir, "api", List.of("api.test"), TestCerts.KeyType.RSA,
+                                                  TestCerts.KeyFormat.PKCS1);
         assertThat(paths.caCertificate()).hasFileName("api-ca.crt");
         assertThat(Files.readString(paths.privateKey())).startsWith("-----BEGIN RSA PRIVATE KEY-----");
-        assertThat(Pem.certificates(paths.certificate(), "c").get(0).getSubjectAlternativeNames())
+        assertThat(Pem.certificates(paths.certificate()).get(0).getSubjectAlternativeNames())
                 .extracting(san -> (Object) san.get(1)).containsExactly("api.test");
-        assertThatThrownBy(() -> DevCerts.issue(dir, "x", List.of("x"), DevCerts.KeyType.EC, DevCerts.KeyFormat.PKCS1))
+        assertThatThrownBy(() -> TestCerts.issue(dir, "x", List.of("x"), TestCerts.KeyType.EC, TestCerts.KeyFormat.PKCS1))
                 .isInstanceOf(IllegalArgumentException.class);
     }
 }

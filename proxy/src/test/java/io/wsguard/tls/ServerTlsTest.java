@@ -9,11 +9,11 @@ import static io.wsguard.tls.TlsFixture.serial;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.wsguard.demo.DevCerts;
-import io.wsguard.demo.DevCerts.KeyFormat;
-import io.wsguard.demo.DevCerts.KeyType;
 import io.wsguard.policy.Secret;
 import io.wsguard.policy.TlsPolicy;
+import io.wsguard.testing.TestCerts;
+import io.wsguard.testing.TestCerts.KeyFormat;
+import io.wsguard.testing.TestCerts.KeyType;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -42,12 +42,12 @@ class ServerTlsTest {
     @TempDir
     Path dir;
 
-    private DevCerts.Authority ca;
+    private TestCerts.Authority ca;
     private Server server;
 
     @BeforeEach
     void makeCa() {
-        ca = DevCerts.authority(dir, "ca");
+        ca = TestCerts.authority(dir, "ca");
     }
 
     @AfterEach
@@ -60,7 +60,7 @@ class ServerTlsTest {
     @ParameterizedTest(name = "{0} key as {1}")
     @CsvSource({"RSA, PKCS8", "RSA, PKCS1", "EC, PKCS8", "EC, SEC1", "ED25519, PKCS8"})
     void servesPemPairInEveryKeyForm(KeyType type, KeyFormat format) throws Exception {
-        final DevCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost", "127.0.0.1"), type, format);
+        final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost", "127.0.0.1"), type, format);
         assertThat(Files.readString(leaf.privateKey())).startsWith(switch (format) {
             case PKCS8 -> "-----BEGIN PRIVATE KEY-----";
             case PKCS1 -> "-----BEGIN RSA PRIVATE KEY-----";
@@ -76,10 +76,10 @@ class ServerTlsTest {
 
     @Test
     void servesEveryKeyEntryOfPkcs12KeyStoreBySni() throws Exception {
-        final DevCerts.Issued a = ca.issue(dir, "a", List.of("a.test"), KeyType.EC, KeyFormat.PKCS8);
-        final DevCerts.Issued b = ca.issue(dir, "b", List.of("b.test"), KeyType.RSA, KeyFormat.PKCS8);
+        final TestCerts.Issued a = ca.issue(dir, "a", List.of("a.test"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued b = ca.issue(dir, "b", List.of("b.test"), KeyType.RSA, KeyFormat.PKCS8);
         final Path p12 = dir.resolve("server.p12");
-        DevCerts.writePkcs12(p12, "s3cret".toCharArray(), List.of(a, b));
+        TestCerts.writePkcs12(p12, "s3cret".toCharArray(), List.of(a, b));
         server = TlsFixture.start(ServerTls.create(new TlsPolicy(
                 List.of(), Optional.of(p12), Optional.of(new Secret("s3cret")), List.of("TLSv1.3", "TLSv1.2"),
                 TlsPolicy.ClientAuth.NONE, Optional.empty())));
@@ -93,8 +93,8 @@ class ServerTlsTest {
 
     @Test
     void sniPicksTheCertificateForTheNameAndTheFirstPairOtherwise() throws Exception {
-        final DevCerts.Issued a = ca.issue(dir, "a", List.of("a.test"), KeyType.EC, KeyFormat.PKCS8);
-        final DevCerts.Issued b = ca.issue(dir, "b", List.of("b.test"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued a = ca.issue(dir, "a", List.of("a.test"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued b = ca.issue(dir, "b", List.of("b.test"), KeyType.EC, KeyFormat.PKCS8);
         // b first: the default must follow the policy's order, not the key store's whims.
         server = TlsFixture.start(ServerTls.create(pemPolicy(List.of(b, a))));
         for (int i = 0; i < 3; i++) {
@@ -122,7 +122,7 @@ class ServerTlsTest {
      */
     @Test
     void refusesTls11ClientHelloWithProtocolVersionAlert() throws Exception {
-        final DevCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.RSA, KeyFormat.PKCS8);
+        final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.RSA, KeyFormat.PKCS8);
         server = TlsFixture.start(ServerTls.create(pemPolicy(List.of(leaf))));
 
         try (Socket socket = new Socket("127.0.0.1", port(server))) {
@@ -142,7 +142,7 @@ class ServerTlsTest {
 
     @Test
     void speaksExactlyThePolicysProtocols() throws Exception {
-        final DevCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
         final TlsPolicy only12 = new TlsPolicy(pemPolicy(List.of(leaf)).certificates(), Optional.empty(),
                                                Optional.empty(), List.of("TLSv1.2"), TlsPolicy.ClientAuth.NONE,
                                                Optional.empty());
@@ -159,11 +159,11 @@ class ServerTlsTest {
 
     @Test
     void requiredClientAuthRefusesClientsWithoutACertificateFromClientCas() throws Exception {
-        final DevCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
-        final DevCerts.Authority clientCa = DevCerts.authority(dir, "clients-ca");
-        final DevCerts.Issued alice = clientCa.issue(dir, "alice", List.of("alice"), KeyType.EC, KeyFormat.PKCS8);
-        final DevCerts.Authority strangerCa = DevCerts.authority(dir, "stranger-ca");
-        final DevCerts.Issued mallory = strangerCa.issue(dir, "mallory", List.of("mallory"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Authority clientCa = TestCerts.authority(dir, "clients-ca");
+        final TestCerts.Issued alice = clientCa.issue(dir, "alice", List.of("alice"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Authority strangerCa = TestCerts.authority(dir, "stranger-ca");
+        final TestCerts.Issued mallory = strangerCa.issue(dir, "mallory", List.of("mallory"), KeyType.EC, KeyFormat.PKCS8);
         server = TlsFixture.start(ServerTls.create(clientAuthPolicy(leaf, TlsPolicy.ClientAuth.REQUIRED,
                                                                     clientCa.certificatePath())));
 
@@ -186,9 +186,9 @@ class ServerTlsTest {
 
     @Test
     void optionalClientAuthLetsClientsWithoutACertificateIn() throws Exception {
-        final DevCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
-        final DevCerts.Authority clientCa = DevCerts.authority(dir, "clients-ca");
-        final DevCerts.Issued alice = clientCa.issue(dir, "alice", List.of("alice"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Authority clientCa = TestCerts.authority(dir, "clients-ca");
+        final TestCerts.Issued alice = clientCa.issue(dir, "alice", List.of("alice"), KeyType.EC, KeyFormat.PKCS8);
         server = TlsFixture.start(ServerTls.create(clientAuthPolicy(leaf, TlsPolicy.ClientAuth.OPTIONAL,
                                                                     clientCa.certificatePath())));
 
@@ -202,7 +202,7 @@ class ServerTlsTest {
 
     @Test
     void expiredCertificateIsOnlyAWarning() throws Exception {
-        final DevCerts.Issued old = ca.issue(dir, "old", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8,
+        final TestCerts.Issued old = ca.issue(dir, "old", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8,
                                              Instant.now().minus(Duration.ofDays(10)), Duration.ofDays(1));
         server = TlsFixture.start(ServerTls.create(pemPolicy(List.of(old))));
 
@@ -216,7 +216,7 @@ class ServerTlsTest {
 
     @Test
     void leavesRenegotiationOffAndCipherExclusionsOn() {
-        final DevCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
         final var ssl = ServerTls.create(pemPolicy(List.of(leaf)));
 
         assertThat(ssl.isRenegotiationAllowed()).isFalse();
@@ -224,7 +224,7 @@ class ServerTlsTest {
         assertThat(ssl.getExcludeCipherSuites()).contains("^TLS_RSA_.*$", "^.*_(MD5|SHA|SHA1)$");
     }
 
-    private static TlsPolicy clientAuthPolicy(DevCerts.Issued leaf, TlsPolicy.ClientAuth auth, Path clientCas) {
+    private static TlsPolicy clientAuthPolicy(TestCerts.Issued leaf, TlsPolicy.ClientAuth auth, Path clientCas) {
         return new TlsPolicy(pemPolicy(List.of(leaf)).certificates(), Optional.empty(), Optional.empty(),
                              List.of("TLSv1.3", "TLSv1.2"), auth, Optional.of(clientCas));
     }

@@ -4,12 +4,12 @@ import static io.wsguard.tls.TlsFixture.pemPolicy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.wsguard.demo.DevCerts;
-import io.wsguard.demo.DevCerts.KeyFormat;
-import io.wsguard.demo.DevCerts.KeyType;
 import io.wsguard.policy.Secret;
 import io.wsguard.policy.TlsPolicy;
 import io.wsguard.policy.UpstreamPolicy.UpstreamTlsPolicy;
+import io.wsguard.testing.TestCerts;
+import io.wsguard.testing.TestCerts.KeyFormat;
+import io.wsguard.testing.TestCerts.KeyType;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,13 +27,13 @@ class TlsConfigExceptionTest {
     @TempDir
     Path dir;
 
-    private DevCerts.Authority ca;
-    private DevCerts.Issued good;
-    private DevCerts.Issued other;
+    private TestCerts.Authority ca;
+    private TestCerts.Issued good;
+    private TestCerts.Issued other;
 
     @BeforeEach
     void certificates() {
-        ca = DevCerts.authority(dir, "ca");
+        ca = TestCerts.authority(dir, "ca");
         good = ca.issue(dir, "good", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
         other = ca.issue(dir, "other", List.of("localhost"), KeyType.RSA, KeyFormat.PKCS8);
     }
@@ -67,7 +67,7 @@ class TlsConfigExceptionTest {
 
     @Test
     void keyOfAnotherCertificateNamesTheIndexOfThePair() {
-        final DevCerts.Issued third = ca.issue(dir, "third", List.of("b.test"), KeyType.EC, KeyFormat.SEC1);
+        final TestCerts.Issued third = ca.issue(dir, "third", List.of("b.test"), KeyType.EC, KeyFormat.SEC1);
         final TlsPolicy policy = new TlsPolicy(
                 List.of(new TlsPolicy.KeyPairPolicy(good.certificate(), good.privateKey()),
                         new TlsPolicy.KeyPairPolicy(third.certificate(), good.privateKey())),
@@ -87,7 +87,7 @@ class TlsConfigExceptionTest {
     @Test
     void wrongKeyStorePasswordIsNeverQuoted() throws Exception {
         final Path p12 = dir.resolve("server.p12");
-        DevCerts.writePkcs12(p12, "right-password".toCharArray(), List.of(good));
+        TestCerts.writePkcs12(p12, "right-password".toCharArray(), List.of(good));
         assertFails(keyStore(p12, "wrong-password"), "keyStorePassword")
                 .hasMessageContaining(p12.toString())
                 .hasMessageNotContaining("wrong-password").hasMessageNotContaining("right-password");
@@ -96,7 +96,7 @@ class TlsConfigExceptionTest {
     @Test
     void keyStoreWithoutPassword() throws Exception {
         final Path p12 = dir.resolve("server.p12");
-        DevCerts.writePkcs12(p12, "pw".toCharArray(), List.of(good));
+        TestCerts.writePkcs12(p12, "pw".toCharArray(), List.of(good));
         final TlsPolicy policy = new TlsPolicy(List.of(), Optional.of(p12), Optional.empty(), List.of("TLSv1.3"),
                                                TlsPolicy.ClientAuth.NONE, Optional.empty());
         assertFails(policy, "keyStorePassword").hasMessageContaining("missing");

@@ -1,7 +1,7 @@
 package io.wsguard.tls;
 
-import io.wsguard.demo.DevCerts;
 import io.wsguard.policy.TlsPolicy;
+import io.wsguard.testing.TestCerts;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -40,7 +40,7 @@ final class TlsFixture {
     private TlsFixture() {}
 
     /** A PEM-pair policy with the default protocols and no client certificates. */
-    static TlsPolicy pemPolicy(List<DevCerts.Issued> pairs) {
+    static TlsPolicy pemPolicy(List<TestCerts.Issued> pairs) {
         return new TlsPolicy(pairs.stream().map(p -> new TlsPolicy.KeyPairPolicy(p.certificate(), p.privateKey())).toList(),
                              Optional.empty(), Optional.empty(), List.of("TLSv1.3", "TLSv1.2"),
                              TlsPolicy.ClientAuth.NONE, Optional.empty());
@@ -86,7 +86,7 @@ final class TlsFixture {
      * per connection where the certificate served matters: the JDK client resumes a cached session
      * to the same host and port, server name included, and no certificate is chosen on resumption.
      */
-    static SSLContext client(X509Certificate ca, DevCerts.Issued clientCert) throws Exception {
+    static SSLContext client(X509Certificate ca, TestCerts.Issued clientCert) throws Exception {
         final KeyStore trust = KeyStore.getInstance("PKCS12");
         trust.load(null, null);
         trust.setCertificateEntry("ca", ca);

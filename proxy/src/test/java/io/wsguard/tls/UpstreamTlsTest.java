@@ -6,9 +6,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.wsguard.demo.DevCerts;
-import io.wsguard.demo.DevCerts.KeyFormat;
-import io.wsguard.demo.DevCerts.KeyType;
 import io.wsguard.policy.UpstreamPolicy.UpstreamTlsPolicy;
+import io.wsguard.testing.TestCerts;
+import io.wsguard.testing.TestCerts.KeyFormat;
+import io.wsguard.testing.TestCerts.KeyType;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -34,12 +35,12 @@ class UpstreamTlsTest {
     @TempDir
     Path dir;
 
-    private DevCerts.Authority ca;
+    private TestCerts.Authority ca;
     private Server upstream;
 
     @BeforeEach
     void makeCa() {
-        ca = DevCerts.authority(dir, "upstream-ca");
+        ca = TestCerts.authority(dir, "upstream-ca");
     }
 
     @AfterEach
@@ -58,7 +59,7 @@ class UpstreamTlsTest {
 
     @Test
     void trustsEveryCaOfABundle() throws Exception {
-        final DevCerts.Authority unrelated = DevCerts.authority(dir, "unrelated-ca");
+        final TestCerts.Authority unrelated = TestCerts.authority(dir, "unrelated-ca");
         final Path bundle = dir.resolve("bundle.pem");
         DevCerts.writeCertificates(bundle, List.of(unrelated.certificate(), ca.certificate()));
         startUpstream("127.0.0.1");
@@ -78,7 +79,7 @@ class UpstreamTlsTest {
 
     @Test
     void refusesAnUntrustedCaEvenWithoutHostNameVerification() throws Exception {
-        final DevCerts.Authority unrelated = DevCerts.authority(dir, "unrelated-ca");
+        final TestCerts.Authority unrelated = TestCerts.authority(dir, "unrelated-ca");
         startUpstream("127.0.0.1");
 
         assertThatThrownBy(() -> get(new UpstreamTlsPolicy(Optional.of(unrelated.certificatePath()), false)))
@@ -97,7 +98,7 @@ class UpstreamTlsTest {
     }
 
     private void startUpstream(String san) throws Exception {
-        final DevCerts.Issued cert = ca.issue(dir, "upstream", List.of(san), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued cert = ca.issue(dir, "upstream", List.of(san), KeyType.EC, KeyFormat.PKCS8);
         upstream = TlsFixture.startWithoutSniHostCheck(ServerTls.create(pemPolicy(List.of(cert))));
     }
 
