@@ -30,6 +30,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.StringJoiner;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -78,7 +79,11 @@ public final class ProxyServer {
     private final Server server = new Server(threads);
     private final Linger linger = new Linger(LINGER, LINGER_MAX_BYTES);
     private final ConnectionRegistry connections = new ConnectionRegistry();
-    private final ConcurrentHashMap<String, ServerEvents.Binding> bindings = new ConcurrentHashMap<>();
+    /**
+     * Policies a reload replaced while connections still used them: each stops when its last one
+     * closes, and whatever is left stops with the proxy.
+     */
+    private final Set<CompiledPolicy> retired = ConcurrentHashMap.newKeySet();
     private final Metrics metrics = new Metrics();
     /** Sockets closed for not completing their handshake within {@code proxy.handshakeTimeout}. */
     private final Counter handshakeTimeouts = Counter.builder("wsguard.handshake.timeouts")
@@ -198,7 +203,7 @@ public final class ProxyServer {
 
     private CompiledPolicy compile(LoadedPolicy next) {
         return CompiledPolicy.from(next, threads, scheduler,
-                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings), limits,
+                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining), limits,
                 jwksExecutor, sharedBuckets);
     }
 
@@ -231,6 +236,10 @@ public final class ProxyServer {
         policy = compiled;
         limits.retain(next.policy().routes());
         old.retire();
+        retired.removeIf(CompiledPolicy::isStopped);
+        if (!old.isStopped()) {
+            retired.add(old);
+        }
         LOG.info("policy reloaded from {}", source);
         return ReloadResult.ok();
     }
@@ -374,7 +383,7 @@ public final class ProxyServer {
             policy.stop();
         }
         // Policies replaced by a reload whose connections were cut by the stop.
-        bindings.values().forEach(binding -> binding.policy().stop());
+        retired.forEach(CompiledPolicy::stop);
         jwksExecutor.shutdownNow();
         if (sharedBuckets != null) {
             sharedBuckets.close();
