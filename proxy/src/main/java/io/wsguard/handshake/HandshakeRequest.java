@@ -1,9 +1,9 @@
 package io.wsguard.handshake;
 
+import io.wsguard.admission.Admission;
 import io.wsguard.auth.Principal;
 import io.wsguard.route.RequestPaths;
 import java.security.cert.X509Certificate;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.eclipse.jetty.http.HttpFields;
@@ -17,9 +17,9 @@ import org.eclipse.jetty.server.Request;
  *
  * <p>Two things are written by checks, for later checks and for the connection: the verified
  * {@link Principal} (by the token check) and leases, such as a slot under a connection cap, which
- * the connection gives back when the handshake fails or the connection closes. The chain runs its
- * checks one after another, so they never race on these; the fields are volatile because the
- * stages may complete on different threads.
+ * the connection's {@link Admission} holds and gives back when the handshake fails or the connection
+ * closes. The chain runs its checks one after another, so they never race on these; the fields are
+ * volatile because the stages may complete on different threads.
  */
 public final class HandshakeRequest {
 
@@ -28,7 +28,7 @@ public final class HandshakeRequest {
     private final String connectionId;
     private volatile Principal principal;
     private volatile String verifiedToken;
-    private final Leases leases = new Leases();
+    private final Admission admission = new Admission();
 
     public HandshakeRequest(Request request, String clientIp, String connectionId) {
         this.request = request;
@@ -124,59 +124,24 @@ public final class HandshakeRequest {
     }
 
     /**
-     * Registers something to give back when this connection ends (or its handshake fails). Runs it
-     * at once if the request was already released.
+     * Registers something to give back when this connection ends (or its handshake fails): held by
+     * the connection's {@link Admission}. Given back at once if the admission was already released.
      */
     public void addLease(Runnable release) {
-        leases.add(release);
+        admission.hold(release::run);
     }
 
-    /** Gives back every lease; later calls do nothing. */
+    /** Gives back everything the connection's admission holds; later calls do nothing. */
     public void releaseLeases() {
-        leases.run();
+        admission.release();
     }
 
     /**
-     * What gives back this request's leases, without the request: kept for as long as the
-     * connection lives, it must not hold the HTTP request (and through it the whole HTTP/1
-     * connection state, ~6 KiB per connection) after the upgrade.
+     * What this connection holds, without the request: kept for as long as the connection lives,
+     * it must not hold the HTTP request (and through it the whole HTTP/1 connection state, ~6 KiB
+     * per connection) after the upgrade.
      */
-    public Runnable leaseRelease() {
-        return leases;
-    }
-
-    /** The leases of one request; running it gives them all back, once. */
-    private static final class Leases implements Runnable {
-        private final List<Runnable> held = new ArrayList<>(2);
-        private boolean released;
-
-        void add(Runnable release) {
-            final boolean late;
-            synchronized (held) {
-                late = released;
-                if (!late) {
-                    held.add(release);
-                }
-            }
-            if (late) {
-                release.run();
-            }
-        }
-
-        @Override
-        public void run() {
-            final List<Runnable> toRun;
-            synchronized (held) {
-                if (released) {
-                    return;
-                }
-                released = true;
-                toRun = List.copyOf(held);
-                held.clear();
-            }
-            for (Runnable lease : toRun) {
-                lease.run();
-            }
-        }
+    public Admission admission() {
+        return admission;
     }
 }

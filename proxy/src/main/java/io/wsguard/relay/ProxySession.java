@@ -1,6 +1,7 @@
 package io.wsguard.relay;
 
 import io.github.bucket4j.Bucket;
+import io.wsguard.admission.Admission;
 import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
@@ -80,6 +81,8 @@ public final class ProxySession implements Traffic {
     private final Executor executor;
     private final SessionEvents events;
     private final Instant openedAt = Instant.now();
+    /** What the connection holds (slots, policy, target): given back once both sides closed; null in tests. */
+    private volatile Admission admission;
 
     private final long[] counts = new long[UPSTREAM_COUNTS + 2];
     private final Side client;
@@ -127,6 +130,14 @@ public final class ProxySession implements Traffic {
         this.upstream = new Side("upstream", false, settings.outboundRules());
         client.peer = upstream;
         upstream.peer = client;
+    }
+
+    /**
+     * Hands the session what its handshake took: it gives {@code admission} back when both sides
+     * have closed. Set once, before the client's side opens.
+     */
+    public void hold(Admission admission) {
+        this.admission = admission;
     }
 
     /** The handler for the client's side (the server session). */
@@ -449,6 +460,10 @@ public final class ProxySession implements Traffic {
                 tokenTask.cancel();
             }
             events.closed(this);
+            final Admission held = admission;
+            if (held != null) {
+                held.release();
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package io.wsguard.relay;
 
+import io.wsguard.admission.Admission;
 import io.wsguard.policy.UpstreamPolicy;
 import io.wsguard.route.QueryNames;
 import java.net.InetSocketAddress;
@@ -120,7 +121,10 @@ public final class UpstreamConnector extends ContainerLifeCycle {
             Configuration.ConfigurationCustomizer configuration,
             SelectorAffinity affinity) {}
 
-    /** An open upstream session and the target it runs to; release the target when it closes. */
+    /**
+     * An open upstream session and the target it runs to; the target's count goes back with the
+     * connection's admission, or, without one, when the caller releases it.
+     */
     public record Connected(CoreSession session, Balancer.Target target) {}
 
     /**
@@ -128,13 +132,21 @@ public final class UpstreamConnector extends ContainerLifeCycle {
      * {@link UpstreamRefusedException} or {@link UpstreamUnavailableException}.
      */
     public CompletableFuture<Connected> connect(Request request, FrameHandler handler) {
+        return connect(request, handler, null);
+    }
+
+    /**
+     * As {@link #connect(Request, FrameHandler)}, for a connection whose {@code admission} holds
+     * the target's count from the moment it is taken: the connection's end gives it back.
+     */
+    public CompletableFuture<Connected> connect(Request request, FrameHandler handler, Admission admission) {
         final CompletableFuture<Connected> result = new CompletableFuture<>();
-        attempt(balancer.attemptOrder(), 0, request, handler, result, null);
+        attempt(balancer.attemptOrder(), 0, request, handler, admission, result, null);
         return result;
     }
 
     private void attempt(
-            List<Balancer.Target> order, int index, Request request, FrameHandler handler,
+            List<Balancer.Target> order, int index, Request request, FrameHandler handler, Admission admission,
             CompletableFuture<Connected> result, Throwable lastFailure) {
         if (index == order.size()) {
             final String why = lastFailure == null ? "no target" : describe(lastFailure);
@@ -146,6 +158,9 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         upgrade(uri, request, handler).whenComplete((session, failure) -> {
             if (failure == null) {
                 target.acquire();
+                if (admission != null) {
+                    admission.hold(target::release);
+                }
                 result.complete(new Connected(session, target));
                 return;
             }
@@ -154,7 +169,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
                 return;
             }
             target.markDown();
-            attempt(order, index + 1, request, handler, result, failure);
+            attempt(order, index + 1, request, handler, admission, result, failure);
         });
     }
 

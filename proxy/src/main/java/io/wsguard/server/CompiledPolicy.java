@@ -40,13 +40,20 @@ import org.eclipse.jetty.util.thread.Scheduler;
  */
 final class CompiledPolicy {
 
+    /** {@link #inUse} of a stopped policy: far enough below 0 that late releases never bring it back to 0. */
+    private static final int STOPPED = Integer.MIN_VALUE / 2;
+
     private final Policy policy;
     /** One route table per listener, by the listener's name: a route tied to other listeners is not in it. */
     private final Map<String, RouteTable<CompiledRoute>> routes;
     private final List<CompiledRoute> routeList;
     private final TrustedProxies trustedProxies;
     private final List<SslContextFactory.Server> listenerTls;
-    /** Handshakes in progress and connections open that use this policy's routes. */
+    /**
+     * Handshakes in progress and connections open that use this policy's routes; {@link #STOPPED}
+     * (or below, after releases that came too late) once it stopped. One number, so that taking a
+     * use and stopping at no use exclude each other.
+     */
     private final AtomicInteger inUse = new AtomicInteger();
     /** What the checks hold that must be let go of when the policy stops: the handshake chains (JWKS refresh schedules). */
     private final List<AutoCloseable> resources;
@@ -228,14 +235,26 @@ final class CompiledPolicy {
         return listenerTls.get(index);
     }
 
-    /** A handshake starts using this policy; it stays alive until the matching {@link #release()}. */
-    void acquire() {
-        inUse.incrementAndGet();
+    /**
+     * A handshake starts using this policy, which then stays alive until the matching
+     * {@link #release()}; false if it stopped already (a reload retired it and its last user left
+     * since the handshake read it), and the handshake must take the current policy instead.
+     */
+    boolean tryAcquire() {
+        while (true) {
+            final int now = inUse.get();
+            if (now < 0) {
+                return false;
+            }
+            if (inUse.compareAndSet(now, now + 1)) {
+                return true;
+            }
+        }
     }
 
     /** A handshake failed or a connection closed; a retired policy stops once nothing uses it. */
     void release() {
-        if (inUse.decrementAndGet() == 0 && retired) {
+        if (inUse.decrementAndGet() == 0 && retired && inUse.compareAndSet(0, STOPPED)) {
             stop();
         }
     }
@@ -246,9 +265,14 @@ final class CompiledPolicy {
      */
     void retire() {
         retired = true;
-        if (inUse.get() == 0) {
+        if (inUse.compareAndSet(0, STOPPED)) {
             stop();
         }
+    }
+
+    /** Whether it stopped: retired with no user left, or stopped with the proxy. */
+    boolean isStopped() {
+        return stopped.get();
     }
 
     /**
@@ -265,6 +289,8 @@ final class CompiledPolicy {
         if (stopped.getAndSet(true)) {
             return;
         }
+        // Stopped with the proxy while still in use: no handshake may take it any more.
+        inUse.set(STOPPED);
         for (CompiledRoute route : routeList) {
             try {
                 route.stop();

@@ -7,8 +7,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The open connections, and the count that enforces {@code proxy.maxConnections}: a slot is
- * reserved when a handshake passes the route lookup and released when its connection closes or
- * its handshake fails, so concurrent handshakes cannot overshoot the cap.
+ * reserved when a handshake passes the route lookup and held by its connection's admission, which
+ * releases it when the connection closes or its handshake fails, so concurrent handshakes cannot
+ * overshoot the cap.
  */
 final class ConnectionRegistry {
 
@@ -28,6 +29,7 @@ final class ConnectionRegistry {
         }
     }
 
+    /** Gives back a slot {@link #tryReserve} took; once per slot (a lease of the connection's admission). */
     void release() {
         reserved.decrementAndGet();
     }
@@ -36,13 +38,9 @@ final class ConnectionRegistry {
         open.put(session.id(), session);
     }
 
-    /** Removes an open session and frees its slot; false if it was not open. */
+    /** Removes an open session; false if it was not open. Its slot goes back with its admission. */
     boolean remove(ProxySession session) {
-        if (open.remove(session.id()) != null) {
-            release();
-            return true;
-        }
-        return false;
+        return open.remove(session.id()) != null;
     }
 
     Collection<ProxySession> sessions() {

@@ -30,6 +30,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.StringJoiner;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -44,6 +45,9 @@ import org.eclipse.jetty.server.SecureRequestCustomizer;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.SslConnectionFactory;
+import org.eclipse.jetty.util.component.AbstractLifeCycle;
+import org.eclipse.jetty.util.component.ContainerLifeCycle;
+import org.eclipse.jetty.util.component.LifeCycle;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
@@ -56,8 +60,13 @@ import org.slf4j.LoggerFactory;
 /**
  * The running proxy: one Jetty server with a connector per listener, the compiled policy, the audit
  * log, metrics and the admin port. Starts, reports where it listens, drains and stops.
+ *
+ * <p>Its parts are beans, added in {@link #doStart()} in the order they start: the thread pool and
+ * scheduler, metrics, the audit log, the Redis store, the JWKS executor, the compiled policies, the
+ * Jetty server, the admin port, the policy file's watcher. {@link #stop()} stops them in reverse, so
+ * nothing is stopped while a part started after it may still use it.
  */
-public final class ProxyServer {
+public final class ProxyServer extends ContainerLifeCycle {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProxyServer.class);
     /** How long a closing client socket may be drained before it is closed anyway. */
@@ -78,7 +87,11 @@ public final class ProxyServer {
     private final Server server = new Server(threads);
     private final Linger linger = new Linger(LINGER, LINGER_MAX_BYTES);
     private final ConnectionRegistry connections = new ConnectionRegistry();
-    private final ConcurrentHashMap<String, ServerEvents.Binding> bindings = new ConcurrentHashMap<>();
+    /**
+     * Policies a reload replaced while connections still used them: each stops when its last one
+     * closes, and whatever is left stops with the proxy.
+     */
+    private final Set<CompiledPolicy> retired = ConcurrentHashMap.newKeySet();
     private final Metrics metrics = new Metrics();
     /** Sockets closed for not completing their handshake within {@code proxy.handshakeTimeout}. */
     private final Counter handshakeTimeouts = Counter.builder("wsguard.handshake.timeouts")
@@ -102,14 +115,14 @@ public final class ProxyServer {
     private volatile CompiledPolicy policy;
     private Auditor auditor;
     private AdminServer admin;
-    private PolicyWatcher watcher;
 
     public ProxyServer(LoadedPolicy loaded) {
         this.loaded = loaded;
     }
 
     /** Compiles the policy (throwing {@link io.wsguard.policy.PolicyException} if it cannot) and starts serving. */
-    public void start() throws Exception {
+    @Override
+    protected void doStart() throws Exception {
         threads.setName("wsguard");
         server.addBean(scheduler);
         server.addBean(linger);
@@ -133,15 +146,19 @@ public final class ProxyServer {
                        .tag("why", "client_cap")
                        .description("audit events summed without their client: too many clients had a line budget")
                        .register(metrics.registry());
-        // Started before anything uses them, so that no upstream client adopts them as its own
-        // and stops them when a reload retires it (Jetty manages only beans not yet running).
-        threads.start();
-        scheduler.start();
+        // Started first, before anything uses them, so that no upstream client adopts them as its
+        // own and stops them when a reload retires it (Jetty manages only beans not yet running).
+        addBean(threads);
+        addBean(scheduler);
+        addBean(new Part("metrics", null, metrics::close));
+        addBean(new Part("audit log", null, auditLog::close));
         final RateLimitStorePolicy store = loaded.policy().rateLimitStore();
         if (store.type() == RateLimitStorePolicy.Type.REDIS) {
             // Connects in the background: wsguard starts, and falls back, while Redis is down.
             sharedBuckets = RedisBuckets.connect(store.redis().orElseThrow(), metrics.registry());
+            addBean(new Part("redis", null, sharedBuckets::close));
         }
+        addBean(new Part("jwks executor", null, jwksExecutor::shutdownNow));
         try {
             policy = compile(loaded);
         } catch (RuntimeException e) {
@@ -185,14 +202,20 @@ public final class ProxyServer {
         }
         server.setHandler(new UpgradeHandler(this, components));
         server.setStopTimeout(0);
-        startPolicy(policy);
-        server.start();
-        watcher = new PolicyWatcher(loaded.policy().source(), POLICY_POLL, this::reloadFromWatcher);
-        watcher.start();
+        // The running policy's upstream clients, and those of policies a reload replaced while
+        // connections still used them (each stops when its last one closes).
+        addBean(new Part("policies", () -> startPolicy(policy), () -> {
+            policy.stop();
+            retired.forEach(CompiledPolicy::stop);
+        }));
+        addBean(server);
         if (loaded.policy().admin().isPresent()) {
-            admin = new AdminServer(loaded.policy().admin().get(), metrics, () -> !draining, new Actions());
-            admin.start();
+            final AdminServer admin = new AdminServer(loaded.policy().admin().get(), metrics, () -> !draining, new Actions());
+            this.admin = admin;
+            addBean(new Part("admin", admin::start, admin::stop));
         }
+        addBean(new PolicyWatcher(loaded.policy().source(), POLICY_POLL, this::reloadFromWatcher));
+        super.doStart();
         LOG.debug("started with {} route(s)", policy.routeList().size());
     }
 
@@ -202,7 +225,7 @@ public final class ProxyServer {
 
     private void startPolicy(CompiledPolicy compiled) throws Exception {
         compiled.start(threads, scheduler,
-                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, bindings));
+                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining));
     }
 
     /**
@@ -234,6 +257,10 @@ public final class ProxyServer {
         policy = compiled;
         limits.retain(next.policy().routes());
         old.retire();
+        retired.removeIf(CompiledPolicy::isStopped);
+        if (!old.isStopped()) {
+            retired.add(old);
+        }
         LOG.info("policy reloaded from {}", source);
         return ReloadResult.ok();
     }
@@ -336,7 +363,11 @@ public final class ProxyServer {
         }
         // Give closing sockets their linger before the threads go away.
         awaitUntil(() -> linger.lingering() == 0, System.nanoTime() + LINGER.toNanos());
-        stop();
+        try {
+            stop();
+        } catch (Exception e) {
+            LOG.debug("stop: {}", e.toString());
+        }
     }
 
     private static ThreadPoolExecutor jwksExecutor() {
@@ -352,45 +383,50 @@ public final class ProxyServer {
         return executor;
     }
 
-    /** Stops at once, without draining. */
-    public void stop() {
+    /** Stops a part; one that fails to stop must not keep the parts started before it running. */
+    @Override
+    protected void stop(LifeCycle part) {
         try {
-            if (watcher != null) {
-                watcher.stop();
+            part.stop();
+        } catch (Exception e) {
+            LOG.debug("{} stop: {}", part, e.toString());
+        }
+    }
+
+    /** A part that is not a Jetty life cycle of its own, as a bean: what starts it and what stops it. */
+    private static final class Part extends AbstractLifeCycle {
+        /** What a part does to start or stop. */
+        @FunctionalInterface
+        interface Step {
+            void run() throws Exception;
+        }
+
+        private final String name;
+        private final Step start;
+        private final Step stop;
+
+        /** {@code start} null: nothing to do, it runs already. */
+        Part(String name, Step start, Step stop) {
+            this.name = name;
+            this.start = start;
+            this.stop = stop;
+        }
+
+        @Override
+        protected void doStart() throws Exception {
+            if (start != null) {
+                start.run();
             }
-        } catch (Exception e) {
-            LOG.debug("watcher stop: {}", e.toString());
         }
-        try {
-            if (admin != null) {
-                admin.stop();
-            }
-        } catch (Exception e) {
-            LOG.debug("admin stop: {}", e.toString());
+
+        @Override
+        protected void doStop() throws Exception {
+            stop.run();
         }
-        try {
-            server.stop();
-        } catch (Exception e) {
-            LOG.debug("server stop: {}", e.toString());
-        }
-        if (policy != null) {
-            policy.stop();
-        }
-        // Policies replaced by a reload whose connections were cut by the stop.
-        bindings.values().forEach(binding -> binding.policy().stop());
-        jwksExecutor.shutdownNow();
-        if (sharedBuckets != null) {
-            sharedBuckets.close();
-        }
-        if (auditor != null) {
-            auditor.log().close();
-        }
-        metrics.close();
-        try {
-            scheduler.stop();
-            threads.stop();
-        } catch (Exception e) {
-            LOG.debug("thread pool stop: {}", e.toString());
+
+        @Override
+        public String toString() {
+            return name;
         }
     }
 

@@ -1,5 +1,6 @@
 package io.wsguard.server;
 
+import io.wsguard.admission.Admission;
 import io.wsguard.auth.Principal;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
@@ -143,7 +144,17 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                     "at proxy.maxConnections (" + policy.maxConnections() + ")");
             return true;
         }
-        policy.acquire();
+        // From here everything the connection takes is held by its admission, and every way the
+        // connection ends, in the handshake or after, gives it all back with one release().
+        final Admission admission = handshake.admission();
+        admission.hold(server.connections()::release);
+        if (!policy.tryAcquire()) {
+            // A reload retired the policy read above and its last connection closed since: its
+            // upstream clients are stopped. Start over on the policy that replaced it.
+            admission.release();
+            return handle(request, response, callback);
+        }
+        admission.hold(policy::release);
         route.chain()
                 .run(handshake, (deny, mode) -> denied(route, handshake, deny, mode))
                 .whenComplete((result, failure) -> {
@@ -154,9 +165,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                     if (verdict instanceof Verdict.Deny deny) {
                         // Slots taken by checks before the one that denied (e.g. a later check's
                         // refusal after the connection caps) go back now.
-                        handshake.releaseLeases();
-                        server.connections().release();
-                        policy.release();
+                        admission.release();
                         respond(request, response, callback, route, deny);
                         return;
                     }
@@ -165,9 +174,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                     } catch (RuntimeException e) {
                         // Nothing may escape into the stage (it would be swallowed with the slots it holds).
                         LOG.warn("upgrade on route {} failed before the upstream dial: {}", route.name(), e.toString());
-                        handshake.releaseLeases();
-                        server.connections().release();
-                        policy.release();
+                        admission.release();
                         Response.writeError(request, response, callback, 500, "internal error");
                     }
                 });
@@ -204,26 +211,25 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 offerDeflate ? List.of(DEFLATE) : List.of(),
                 upstreamConfig,
                 InlineHandshaker.ENABLED && SelectorAffinity.ENABLED ? selectorAffinity(request) : null);
-        route.connector().connect(upstreamRequest, session.upstreamHandler()).whenComplete((connected, failure) -> {
+        final Admission admission = handshake.admission();
+        route.connector().connect(upstreamRequest, session.upstreamHandler(), admission).whenComplete((connected, failure) -> {
             if (failure != null) {
-                handshake.releaseLeases();
-                server.connections().release();
-                policy.release();
+                admission.release();
                 final Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
                 final Reason reason = cause instanceof UpstreamRefusedException ? Reason.UPSTREAM_REFUSED : Reason.UPSTREAM_UNAVAILABLE;
                 refuse(request, response, callback, route, handshake, reason, cause.getMessage());
                 return;
             }
-            // From here the session's binding gives the leases back: when it closes, or when the
-            // client's upgrade fails (ServerEvents.closed / abandoned).
-            route.events().bind(session, connected.target(), policy, handshake.leaseRelease());
-            upgradeClient(request, response, callback, route, session, connected);
+            // From here the session gives it all back when it closes; upgradeClient when the
+            // client's upgrade fails.
+            session.hold(admission);
+            upgradeClient(request, response, callback, route, session, admission, connected);
         });
     }
 
     private void upgradeClient(
             Request request, Response response, Callback callback, CompiledRoute route, ProxySession session,
-            UpstreamConnector.Connected connected) {
+            Admission admission, UpstreamConnector.Connected connected) {
         final String subprotocol = answeredSubprotocol(connected.session().getNegotiatedSubProtocol(), request, route);
         final boolean deflate = connected.session().getNegotiatedExtensions().stream().anyMatch(e -> e.getName().equals(DEFLATE));
         final WebSocketNegotiator negotiator = new WebSocketNegotiator() {
@@ -251,13 +257,13 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final Callback upgraded = Callback.from(callback::succeeded, failure -> {
             // The client went away before its upgrade finished: the upstream must not be left open.
             session.abortBoth();
-            route.events().abandoned(session);
+            admission.release();
             callback.failed(failure);
         });
         try {
             if (!handshaker.upgradeRequest(negotiator, request, response, upgraded, components, null)) {
                 session.abortBoth();
-                route.events().abandoned(session);
+                admission.release();
                 Response.writeError(request, response, callback, 400, "bad upgrade request");
             }
         } catch (Exception e) {
@@ -265,7 +271,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 LOG.debug("client upgrade failed", e);
             }
             session.abortBoth();
-            route.events().abandoned(session);
+            admission.release();
             Response.writeError(request, response, callback, 400, "bad upgrade request");
         }
     }

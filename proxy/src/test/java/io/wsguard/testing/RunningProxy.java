@@ -52,6 +52,10 @@ public final class RunningProxy implements AutoCloseable {
 
     @Override
     public void close() {
-        server.stop();
+        try {
+            server.stop();
+        } catch (Exception e) {
+            throw new IllegalStateException("proxy did not stop", e);
+        }
     }
 }
