@@ -1,7 +1,6 @@
 package io.wsguard;
 
 import io.wsguard.cli.WsguardCommand;
-import picocli.CommandLine;
 
 /** Entry point: {@code java -jar wsguard.jar <command>}. Wires the commands, nothing else. */
 public final class Main {

@@ -17,8 +17,8 @@ public final class SmallCacheVerifiers {
 
     /** A verifier for local keys (publicKey or secret) whose cache holds {@code capacity} tokens. */
     public static JwtVerifier create(AuthPolicy.JwtPolicy policy, int capacity) throws JwtConfigException {
-        return JwtVerifier.create(policy, Clock.systemUTC(), Runnable::run, null, JwtVerifier.RemoteTiming.DEFAULT,
-                                  capacity);
+        return JwtVerifier.create(
+                policy, Clock.systemUTC(), Runnable::run, null, JwtVerifier.RemoteTiming.DEFAULT, capacity);
     }
 
     /** Signature checks done by {@code verifier} so far: proves the uncached benchmark really misses. */

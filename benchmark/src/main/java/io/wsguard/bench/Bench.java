@@ -10,7 +10,6 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
-
 import org.HdrHistogram.Histogram;
 
 /**
@@ -33,13 +32,13 @@ import org.HdrHistogram.Histogram;
  */
 public final class Bench {
 
-    private Bench() {
-    }
+    private Bench() {}
 
     /** Runs one command; exit 2 on bad usage, 1 when the target could not be measured at all. */
     public static void main(String[] argv) throws Exception {
         if (argv.length == 0) {
-            System.err.println("usage: Bench load|rate|idle|report|echo|tunnel|crypto --name value … (see benchmark/README.md)");
+            System.err.println(
+                    "usage: Bench load|rate|idle|report|echo|tunnel|crypto --name value … (see benchmark/README.md)");
             System.exit(2);
         }
         final String command = argv[0];
@@ -65,8 +64,9 @@ public final class Bench {
                     CryptoCost.print(args);
                     yield 0;
                 }
-                default -> throw new IllegalArgumentException("unknown command '" + command
-                                                             + "' (expected: load, rate, idle, mint, report, echo, tunnel, crypto)");
+                default ->
+                    throw new IllegalArgumentException("unknown command '" + command
+                            + "' (expected: load, rate, idle, mint, report, echo, tunnel, crypto)");
             };
         } catch (IllegalArgumentException e) {
             System.err.println("bench: " + e.getMessage());
@@ -82,28 +82,38 @@ public final class Bench {
         final boolean text = args.has("text");
         // JSON mode: the pool is generated before any connection opens, so generating is not measured.
         final String[] pool = args.has("json")
-                ? JsonMessages.generate(args.number("seed", 42), args.integer("pool", 4096),
-                                        args.integer("min-size", 64), args.integer("max-size", 1024))
+                ? JsonMessages.generate(
+                        args.number("seed", 42), args.integer("pool", 4096),
+                        args.integer("min-size", 64), args.integer("max-size", 1024))
                 : null;
         try (LoadClient client = new LoadClient(t.conns)) {
             if (pool != null) {
                 client.useMessages(pool);
             }
-            final LoadClient.OpenResult open = client.open(t.uri, t.conns, args.integer("concurrency", 64),
-                                                           window, size, text, Duration.ofSeconds(60));
+            final LoadClient.OpenResult open = client.open(
+                    t.uri, t.conns, args.integer("concurrency", 64), window, size, text, Duration.ofSeconds(60));
             if (open.opened() == 0) {
                 return t.fail(open);
             }
             final long[] cpu = new long[2];
             final LoadClient.RunResult run = client.runWindowed(
-                    window, args.number("messages", 0), t.warmup, t.duration,
-                    () -> cpu[0] = t.cpuMicros(), () -> cpu[1] = t.cpuMicros());
+                    window,
+                    args.number("messages", 0),
+                    t.warmup,
+                    t.duration,
+                    () -> cpu[0] = t.cpuMicros(),
+                    () -> cpu[1] = t.cpuMicros());
             String note = window + " in flight";
             if (pool != null) {
                 note += checkedEchoes(t, client, pool, args);
             }
-            t.write(open, run, t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
-                    Double.NaN, Double.NaN, note);
+            t.write(
+                    open,
+                    run,
+                    t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
+                    Double.NaN,
+                    Double.NaN,
+                    note);
         }
         return 0;
     }
@@ -115,17 +125,22 @@ public final class Bench {
      * Read after the drain, so every echo of the run (warm-up included) has been compared.
      */
     private static String checkedEchoes(Target t, LoadClient client, String[] pool, Args args) {
-        String note = String.format(Locale.ROOT, "; json %d-%d B (mean %.0f), seed %d; %d echoes identical",
-                                    args.integer("min-size", 64), args.integer("max-size", 1024),
-                                    JsonMessages.meanSize(pool), args.number("seed", 42), client.verified());
+        String note = String.format(
+                Locale.ROOT,
+                "; json %d-%d B (mean %.0f), seed %d; %d echoes identical",
+                args.integer("min-size", 64),
+                args.integer("max-size", 1024),
+                JsonMessages.meanSize(pool),
+                args.number("seed", 42),
+                client.verified());
         if (client.mismatches() > 0) {
             final String problem = client.mismatches() + " ECHO MISMATCHES (first: " + client.firstMismatch() + ")";
             System.err.println("!!! " + t.leg + " " + t.scenario + ": " + problem);
             note += "; " + problem;
         }
         if (client.peerCloses() > 0) {
-            final String problem = client.peerCloses() + " connections CLOSED BY PEER (first: "
-                                   + client.firstPeerClose() + ")";
+            final String problem =
+                    client.peerCloses() + " connections CLOSED BY PEER (first: " + client.firstPeerClose() + ")";
             System.err.println("!!! " + t.leg + " " + t.scenario + ": " + problem);
             note += "; " + problem;
         }
@@ -143,31 +158,42 @@ public final class Bench {
         double refP99 = Double.NaN;
         if (refUrl != null) {
             try (LoadClient client = new LoadClient(t.conns)) {
-                final LoadClient.OpenResult open = client.open(URI.create(refUrl), t.conns, 64, 4096, size, text,
-                                                               Duration.ofSeconds(60));
-                final LoadClient.RunResult run = client.runPaced(rate, t.warmup, t.duration, () -> { }, () -> { });
+                final LoadClient.OpenResult open =
+                        client.open(URI.create(refUrl), t.conns, 64, 4096, size, text, Duration.ofSeconds(60));
+                final LoadClient.RunResult run = client.runPaced(rate, t.warmup, t.duration, () -> {}, () -> {});
                 refP99 = run.histogram().getValueAtPercentile(99) / 1000.0;
                 // d-ws-half-rate#2 → d-ws-half-rate@wsguard#2: the round stays last, where the report looks for it.
                 final int round = t.scenario.indexOf('#');
-                final String refScenario = round < 0 ? t.scenario + "@" + t.leg
+                final String refScenario = round < 0
+                        ? t.scenario + "@" + t.leg
                         : t.scenario.substring(0, round) + "@" + t.leg + t.scenario.substring(round);
-                t.writeAs("direct", refScenario, open, run, Double.NaN, Double.NaN, 0,
-                          String.format(Locale.ROOT, "paced %.0f/s", rate));
+                t.writeAs(
+                        "direct",
+                        refScenario,
+                        open,
+                        run,
+                        Double.NaN,
+                        Double.NaN,
+                        0,
+                        String.format(Locale.ROOT, "paced %.0f/s", rate));
             }
         }
         try (LoadClient client = new LoadClient(t.conns)) {
-            final LoadClient.OpenResult open = client.open(t.uri, t.conns, 64, 4096, size, text,
-                                                           Duration.ofSeconds(60));
+            final LoadClient.OpenResult open =
+                    client.open(t.uri, t.conns, 64, 4096, size, text, Duration.ofSeconds(60));
             if (open.opened() == 0) {
                 return t.fail(open);
             }
             final long[] cpu = new long[2];
-            final LoadClient.RunResult run = client.runPaced(rate, t.warmup, t.duration,
-                                                             () -> cpu[0] = t.cpuMicros(),
-                                                             () -> cpu[1] = t.cpuMicros());
+            final LoadClient.RunResult run = client.runPaced(
+                    rate, t.warmup, t.duration, () -> cpu[0] = t.cpuMicros(), () -> cpu[1] = t.cpuMicros());
             final double p99 = run.histogram().getValueAtPercentile(99) / 1000.0;
-            t.write(open, run, t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
-                    Double.NaN, Double.isNaN(refP99) ? Double.NaN : p99 - refP99,
+            t.write(
+                    open,
+                    run,
+                    t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
+                    Double.NaN,
+                    Double.isNaN(refP99) ? Double.NaN : p99 - refP99,
                     String.format(Locale.ROOT, "paced %.0f/s", rate));
         }
         return 0;
@@ -190,8 +216,8 @@ public final class Bench {
         }
         try (LoadClient client = new LoadClient(t.conns)) {
             final long before = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
-            final LoadClient.OpenResult open = client.open(t.uri, t.conns, concurrency,
-                                                           1, 1, false, Duration.ofSeconds(120));
+            final LoadClient.OpenResult open =
+                    client.open(t.uri, t.conns, concurrency, 1, 1, false, Duration.ofSeconds(120));
             if (open.opened() == 0) {
                 return t.fail(open);
             }
@@ -203,16 +229,35 @@ public final class Bench {
             final long after = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
             final double perConn = t.stats.isEmpty() ? Double.NaN : (after - before) / (double) stillOpen;
             final LoadClient.RunResult none = new LoadClient.RunResult(0, 0, null, 0, 0);
-            t.write(open, none, Double.NaN, perConn, Double.NaN,
-                    String.format(Locale.ROOT, "%d of %d held %ds%s; RSS %d→%d KiB; per conn %.1f KiB right after opening%s",
-                                  stillOpen, t.conns, hold.toSeconds(),
-                                  warmConns > 0 ? String.format(Locale.ROOT, " after a warm-up of %d, settled %ds",
-                                                                warmConns, settle.toSeconds()) : "",
-                                  before, after, t.stats.isEmpty() ? Double.NaN : (opened - before) / (double) open.opened(),
-                                  warmConns > 0 && !t.stats.isEmpty()
-                                          ? String.format(Locale.ROOT, ", %.1f KiB counting the warm-up's growth (RSS %d KiB before it)",
-                                                          (after - fresh) / (double) stillOpen, fresh)
-                                          : ""));
+            t.write(
+                    open,
+                    none,
+                    Double.NaN,
+                    perConn,
+                    Double.NaN,
+                    String.format(
+                            Locale.ROOT,
+                            "%d of %d held %ds%s; RSS %d→%d KiB; per conn %.1f KiB right after opening%s",
+                            stillOpen,
+                            t.conns,
+                            hold.toSeconds(),
+                            warmConns > 0
+                                    ? String.format(
+                                            Locale.ROOT,
+                                            " after a warm-up of %d, settled %ds",
+                                            warmConns,
+                                            settle.toSeconds())
+                                    : "",
+                            before,
+                            after,
+                            t.stats.isEmpty() ? Double.NaN : (opened - before) / (double) open.opened(),
+                            warmConns > 0 && !t.stats.isEmpty()
+                                    ? String.format(
+                                            Locale.ROOT,
+                                            ", %.1f KiB counting the warm-up's growth (RSS %d KiB before it)",
+                                            (after - fresh) / (double) stillOpen,
+                                            fresh)
+                                    : ""));
         }
         return 0;
     }
@@ -228,12 +273,22 @@ public final class Bench {
         final String issuer = args.string("iss", "bench");
         final String audience = args.string("aud", "bench");
         final Duration ttl = Duration.ofHours(args.number("ttl-hours", 2));
-        final List<String> tokens = java.util.stream.IntStream.range(0, count).parallel().mapToObj(i ->
-                io.wsguard.auth.TokenMinter.mint(new io.wsguard.auth.TokenMinter.Options(
-                        java.util.Optional.empty(), java.util.Optional.of(key), java.util.Optional.empty(),
-                        java.util.Optional.empty(), java.util.Optional.of("user-" + i), java.util.Optional.of(issuer),
-                        List.of(audience), ttl, java.util.Map.of("jti", java.util.UUID.randomUUID().toString())),
-                        java.time.Clock.systemUTC())).toList();
+        final List<String> tokens = java.util.stream.IntStream.range(0, count)
+                .parallel()
+                .mapToObj(i -> io.wsguard.auth.TokenMinter.mint(
+                        new io.wsguard.auth.TokenMinter.Options(
+                                java.util.Optional.empty(),
+                                java.util.Optional.of(key),
+                                java.util.Optional.empty(),
+                                java.util.Optional.empty(),
+                                java.util.Optional.of("user-" + i),
+                                java.util.Optional.of(issuer),
+                                List.of(audience),
+                                ttl,
+                                java.util.Map.of(
+                                        "jti", java.util.UUID.randomUUID().toString())),
+                        java.time.Clock.systemUTC()))
+                .toList();
         Files.write(Path.of(args.string("tokens", "tokens.txt")), tokens, StandardCharsets.US_ASCII);
         return 0;
     }
@@ -244,20 +299,30 @@ public final class Bench {
     }
 
     /** The leg and scenario being measured, and where the result goes. */
-    private record Target(String leg, String scenario, URI uri, int conns, ProcStats stats, Duration warmup,
-                          Duration duration, Path out) {
+    private record Target(
+            String leg,
+            String scenario,
+            URI uri,
+            int conns,
+            ProcStats stats,
+            Duration warmup,
+            Duration duration,
+            Path out) {
 
         static Target from(Args args) {
             final String url = args.string("url", null);
             if (url == null) {
                 throw new IllegalArgumentException("--url: missing (expected: ws://… or wss://…)");
             }
-            return new Target(args.string("leg", "direct"), args.string("scenario", "load"), URI.create(url),
-                              args.integer("conns", 1),
-                              ProcStats.parse(args.string("pids", ""), args.number("clk-tck", 100)),
-                              Duration.ofMillis((long) (args.decimal("warmup", 2) * 1000)),
-                              Duration.ofMillis((long) (args.decimal("duration", 5) * 1000)),
-                              Path.of(args.string("out", "results.tsv")));
+            return new Target(
+                    args.string("leg", "direct"),
+                    args.string("scenario", "load"),
+                    URI.create(url),
+                    args.integer("conns", 1),
+                    ProcStats.parse(args.string("pids", ""), args.number("clk-tck", 100)),
+                    Duration.ofMillis((long) (args.decimal("warmup", 2) * 1000)),
+                    Duration.ofMillis((long) (args.decimal("duration", 5) * 1000)),
+                    Path.of(args.string("out", "results.tsv")));
         }
 
         long cpuMicros() {
@@ -273,18 +338,45 @@ public final class Bench {
 
         int fail(LoadClient.OpenResult open) throws IOException {
             System.err.println(leg + " " + scenario + ": no connection opened (" + open.firstFailure() + ")");
-            append(String.join("\t", leg, scenario, uri.getScheme(), "0", "", "", "", "", "", "", "", "",
-                               "failed: " + open.firstFailure()));
+            append(String.join(
+                    "\t",
+                    leg,
+                    scenario,
+                    uri.getScheme(),
+                    "0",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "failed: " + open.firstFailure()));
             return 1;
         }
 
-        void write(LoadClient.OpenResult open, LoadClient.RunResult run, double cpuPerMessage, double rssPerConn,
-                   double addedP99, String note) throws IOException {
+        void write(
+                LoadClient.OpenResult open,
+                LoadClient.RunResult run,
+                double cpuPerMessage,
+                double rssPerConn,
+                double addedP99,
+                String note)
+                throws IOException {
             writeAs(leg, scenario, open, run, cpuPerMessage, rssPerConn, addedP99, note);
         }
 
-        void writeAs(String asLeg, String asScenario, LoadClient.OpenResult open, LoadClient.RunResult run,
-                     double cpuPerMessage, double rssPerConn, double addedP99, String note) throws IOException {
+        void writeAs(
+                String asLeg,
+                String asScenario,
+                LoadClient.OpenResult open,
+                LoadClient.RunResult run,
+                double cpuPerMessage,
+                double rssPerConn,
+                double addedP99,
+                String note)
+                throws IOException {
             final Histogram h = run.histogram();
             String fullNote = note;
             if (open.failed() > 0) {
@@ -298,21 +390,28 @@ public final class Bench {
             }
             // One line per row: whatever a peer sent back (a close reason, a mangled echo) must not break the TSV.
             fullNote = fullNote.replaceAll("[\\t\\r\\n]", " ");
-            final String line = String.join("\t", asLeg, asScenario, uri.getScheme(),
+            final String line = String.join(
+                    "\t",
+                    asLeg,
+                    asScenario,
+                    uri.getScheme(),
                     Integer.toString(open.opened()),
                     fmt(open.handshakesPerSecond()),
                     h == null ? "" : fmt(run.rate()),
                     h == null ? "" : fmt(h.getValueAtPercentile(50) / 1000.0),
                     h == null ? "" : fmt(h.getValueAtPercentile(99) / 1000.0),
                     h == null ? "" : fmt(h.getMaxValue() / 1000.0),
-                    fmt(cpuPerMessage), fmt(rssPerConn), fmt(addedP99), fullNote);
+                    fmt(cpuPerMessage),
+                    fmt(rssPerConn),
+                    fmt(addedP99),
+                    fullNote);
             append(line);
             System.out.println(line.replace('\t', ' '));
         }
 
         private void append(String line) throws IOException {
-            Files.writeString(out, line + "\n", StandardCharsets.UTF_8,
-                              StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            Files.writeString(
+                    out, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         }
 
         private static String fmt(double value) {

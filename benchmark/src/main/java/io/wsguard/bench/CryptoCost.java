@@ -23,8 +23,7 @@ final class CryptoCost {
 
     private static final byte[] TRANSCRIPT_HASH = new byte[48];
 
-    private CryptoCost() {
-    }
+    private CryptoCost() {}
 
     static void print(Args args) throws GeneralSecurityException {
         final KeyPairGenerator rsa = KeyPairGenerator.getInstance("RSA");
@@ -59,7 +58,8 @@ final class CryptoCost {
                 agreement.doPhase(clientShare, true);
                 agreement.generateSecret();
             });
-            System.out.printf("round %d: RSA-2048 PSS sign %.0f, ECDSA P-256 sign %.0f, X25519 key pair + agreement %.0f%n",
+            System.out.printf(
+                    "round %d: RSA-2048 PSS sign %.0f, ECDSA P-256 sign %.0f, X25519 key pair + agreement %.0f%n",
                     round, rsaSign, ecdsaSign, keyExchange);
         }
     }

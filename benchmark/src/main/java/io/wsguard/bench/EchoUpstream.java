@@ -1,7 +1,6 @@
 package io.wsguard.bench;
 
 import java.time.Duration;
-
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Callback;
@@ -24,8 +23,7 @@ import org.eclipse.jetty.websocket.core.server.WebSocketUpgradeHandler;
  */
 public final class EchoUpstream {
 
-    private EchoUpstream() {
-    }
+    private EchoUpstream() {}
 
     /**
      * {@code --port 19000 [--host 127.0.0.1] [--tls-port 19443 --keystore F.p12 --keystore-password P]}.
@@ -34,12 +32,15 @@ public final class EchoUpstream {
      */
     public static void main(String[] args) throws Exception {
         final Args a = Args.parse(args);
-        final Server server = start(a.string("host", "127.0.0.1"), a.integer("port", 19000),
-                                    a.integer("tls-port", -1), a.string("keystore", null),
-                                    a.string("keystore-password", ""));
+        final Server server = start(
+                a.string("host", "127.0.0.1"),
+                a.integer("port", 19000),
+                a.integer("tls-port", -1),
+                a.string("keystore", null),
+                a.string("keystore-password", ""));
         for (var connector : server.getConnectors()) {
-            System.out.println("echo upstream listening on port "
-                               + ((ServerConnector) connector).getLocalPort() + ", path /echo");
+            System.out.println(
+                    "echo upstream listening on port " + ((ServerConnector) connector).getLocalPort() + ", path /echo");
         }
         server.join();
     }
@@ -104,10 +105,15 @@ public final class EchoUpstream {
                 // The payload belongs to Jetty until callback completes: complete it only after
                 // the echo has been written. A new Frame so that the client's mask is not copied.
                 final Frame echo = new Frame(opCode, frame.isFin(), frame.getPayload());
-                session.sendFrame(echo, Callback.from(() -> {
-                    callback.succeeded();
-                    session.demand();
-                }, callback::failed), false);
+                session.sendFrame(
+                        echo,
+                        Callback.from(
+                                () -> {
+                                    callback.succeeded();
+                                    session.demand();
+                                },
+                                callback::failed),
+                        false);
                 return;
             }
             // PING is answered and CLOSE handled by the core session once this callback completes.

@@ -16,17 +16,72 @@ import java.util.Random;
 final class JsonMessages {
 
     private static final String[] WORDS = {
-        "hello", "world", "chat", "room", "message", "the", "a", "and", "to", "of", "is", "it", "we", "you",
-        "meet", "at", "noon", "ok", "sure", "thanks", "see", "later", "build", "green", "deploy", "friday",
-        "coffee", "lunch", "release", "v2", "r2d2", "42", "2026", "ticket", "WS-1138", "review", "done",
-        "Alice", "Bob", "Carol", "proxy", "latency", "p99", "looks", "good", "to", "me", "why", "not", "yes",
-        "no", "maybe", "tomorrow", "today", "agenda", "notes", "x86", "arm64", "JSON", "schema", "fine",
+        "hello",
+        "world",
+        "chat",
+        "room",
+        "message",
+        "the",
+        "a",
+        "and",
+        "to",
+        "of",
+        "is",
+        "it",
+        "we",
+        "you",
+        "meet",
+        "at",
+        "noon",
+        "ok",
+        "sure",
+        "thanks",
+        "see",
+        "later",
+        "build",
+        "green",
+        "deploy",
+        "friday",
+        "coffee",
+        "lunch",
+        "release",
+        "v2",
+        "r2d2",
+        "42",
+        "2026",
+        "ticket",
+        "WS-1138",
+        "review",
+        "done",
+        "Alice",
+        "Bob",
+        "Carol",
+        "proxy",
+        "latency",
+        "p99",
+        "looks",
+        "good",
+        "to",
+        "me",
+        "why",
+        "not",
+        "yes",
+        "no",
+        "maybe",
+        "tomorrow",
+        "today",
+        "agenda",
+        "notes",
+        "x86",
+        "arm64",
+        "JSON",
+        "schema",
+        "fine",
     };
     private static final String PUNCTUATION = ".,!?";
     private static final String LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
-    private JsonMessages() {
-    }
+    private JsonMessages() {}
 
     /** {@code count} messages, sizes uniform in {@code [minSize, maxSize]}; minSize must leave room for the envelope. */
     static String[] generate(long seed, int count, int minSize, int maxSize) {
@@ -34,8 +89,8 @@ final class JsonMessages {
             throw new IllegalArgumentException("--pool: " + count + " (expected: ≥ 1)");
         }
         if (minSize < 48 || maxSize < minSize) {
-            throw new IllegalArgumentException("--min-size/--max-size: " + minSize + "/" + maxSize
-                                               + " (expected: 48 ≤ min ≤ max)");
+            throw new IllegalArgumentException(
+                    "--min-size/--max-size: " + minSize + "/" + maxSize + " (expected: 48 ≤ min ≤ max)");
         }
         final Random random = new Random(seed);
         final String[] pool = new String[count];

@@ -11,7 +11,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
-
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 import org.eclipse.jetty.client.HttpClient;
@@ -40,12 +39,13 @@ public final class LoadClient implements AutoCloseable {
 
     /** Round-trip times up to 60 s, 3 significant digits, in nanoseconds. */
     private final Recorder rtts = new Recorder(60_000_000_000L, 3);
+
     private final LongAdder echoes = new LongAdder();
     private final LongAdder errors = new LongAdder();
     private final AtomicInteger closed = new AtomicInteger();
     private final WebSocketClient client;
     private final List<Conn> conns = new ArrayList<>();
-    private final Callback writeCallback = Callback.from(() -> { }, failure -> errors.increment());
+    private final Callback writeCallback = Callback.from(() -> {}, failure -> errors.increment());
     // JSON mode (scenario g): every echo is compared with what was sent.
     private final LongAdder verified = new LongAdder();
     private final LongAdder mismatches = new LongAdder();
@@ -58,8 +58,7 @@ public final class LoadClient implements AutoCloseable {
     private volatile boolean closingAll;
 
     /** What opening the connections achieved. */
-    public record OpenResult(int opened, int failed, double handshakesPerSecond, String firstFailure) {
-    }
+    public record OpenResult(int opened, int failed, double handshakesPerSecond, String firstFailure) {}
 
     /** What one measured interval achieved. */
     public record RunResult(long echoes, double seconds, Histogram histogram, long errors, long overruns) {
@@ -93,8 +92,8 @@ public final class LoadClient implements AutoCloseable {
      * Opens {@code count} connections, at most {@code concurrency} handshakes at a time, and gives up
      * on whatever has not opened by {@code timeout}.
      */
-    public OpenResult open(URI uri, int count, int concurrency, int ringSize, int size, boolean text,
-                           Duration timeout) throws InterruptedException {
+    public OpenResult open(URI uri, int count, int concurrency, int ringSize, int size, boolean text, Duration timeout)
+            throws InterruptedException {
         warmUp(uri, timeout);
         final Semaphore slots = new Semaphore(concurrency);
         final AtomicInteger failed = new AtomicInteger();
@@ -155,8 +154,8 @@ public final class LoadClient implements AutoCloseable {
             try {
                 final ClientUpgradeRequest request = new ClientUpgradeRequest(uri);
                 request.setTimeout(timeout.toMillis(), TimeUnit.MILLISECONDS);
-                final Session session = client.connect(new WarmUp(), request)
-                                              .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+                final Session session =
+                        client.connect(new WarmUp(), request).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
                 session.close(1000, "warm-up", Callback.NOOP);
             } catch (Exception e) {
                 return; // the counted handshakes will fail the same way and report it
@@ -204,7 +203,7 @@ public final class LoadClient implements AutoCloseable {
             synchronized (mismatches) {
                 if (firstMismatch == null) {
                     firstMismatch = "sent " + sent.length() + " B '" + shorten(sent) + "', got "
-                                    + (got == null ? "a binary message" : got.length() + " B '" + shorten(got) + "'");
+                            + (got == null ? "a binary message" : got.length() + " B '" + shorten(got) + "'");
                 }
             }
         }
@@ -226,8 +225,9 @@ public final class LoadClient implements AutoCloseable {
      * first {@code warmup} are dropped, then {@code duration} is measured. {@code messagesPerConn > 0}
      * additionally stops each connection after that many sends (the run ends early when all are done).
      */
-    public RunResult runWindowed(int window, long messagesPerConn, Duration warmup, Duration duration,
-                                 Runnable atStart, Runnable atEnd) throws InterruptedException {
+    public RunResult runWindowed(
+            int window, long messagesPerConn, Duration warmup, Duration duration, Runnable atStart, Runnable atEnd)
+            throws InterruptedException {
         final List<Conn> all = snapshot();
         for (Conn conn : all) {
             conn.limit = messagesPerConn > 0 ? messagesPerConn : Long.MAX_VALUE;

@@ -24,13 +24,35 @@ import java.util.function.ToDoubleFunction;
 final class Report {
 
     /** One result line; the column order is the one {@link Bench} writes. */
-    private record Row(String leg, String scenario, String conns, String handshakes, double msgs, String p50,
-                       double p99, String max, double cpu, double rss, double addedP99, String note) {
+    private record Row(
+            String leg,
+            String scenario,
+            String conns,
+            String handshakes,
+            double msgs,
+            String p50,
+            double p99,
+            String max,
+            double cpu,
+            double rss,
+            double addedP99,
+            String note) {
 
         static Row parse(String line) {
             final String[] f = line.split("\t", -1);
-            return new Row(f[0], f[1], f[3], f[4], num(f[5]), f[6], num(f[7]), f[8], num(f[9]), num(f[10]),
-                           num(f[11]), f.length > 12 ? f[12] : "");
+            return new Row(
+                    f[0],
+                    f[1],
+                    f[3],
+                    f[4],
+                    num(f[5]),
+                    f[6],
+                    num(f[7]),
+                    f[8],
+                    num(f[9]),
+                    num(f[10]),
+                    num(f[11]),
+                    f.length > 12 ? f[12] : "");
         }
 
         /** A scenario-f row: handshakes only, no messages. */
@@ -53,8 +75,7 @@ final class Report {
         }
     }
 
-    private Report() {
-    }
+    private Report() {}
 
     static int print(Path file) throws IOException {
         final List<Row> rows = new ArrayList<>();
@@ -63,14 +84,39 @@ final class Report {
                 rows.add(Row.parse(line));
             }
         }
-        System.out.printf(Locale.ROOT, "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
-                          "leg", "scenario", "conns", "hs/s", "msgs/s", "p50 µs", "p99 µs", "max µs",
-                          "cpu µs/m", "KiB/conn", "vs direct", "vs nginx", "note");
+        System.out.printf(
+                Locale.ROOT,
+                "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
+                "leg",
+                "scenario",
+                "conns",
+                "hs/s",
+                "msgs/s",
+                "p50 µs",
+                "p99 µs",
+                "max µs",
+                "cpu µs/m",
+                "KiB/conn",
+                "vs direct",
+                "vs nginx",
+                "note");
         for (Row r : rows) {
-            System.out.printf(Locale.ROOT, "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
-                              r.leg, r.scenario, r.conns, intOf(r.handshakes), fmt(r.msgs, 0), r.p50,
-                              fmt(r.p99, 1), r.max, fmt(r.cpu, 2), fmt(r.rss, 1), vsDirect(rows, r),
-                              vsNginx(rows, r), r.note);
+            System.out.printf(
+                    Locale.ROOT,
+                    "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
+                    r.leg,
+                    r.scenario,
+                    r.conns,
+                    intOf(r.handshakes),
+                    fmt(r.msgs, 0),
+                    r.p50,
+                    fmt(r.p99, 1),
+                    r.max,
+                    fmt(r.cpu, 2),
+                    fmt(r.rss, 1),
+                    vsDirect(rows, r),
+                    vsNginx(rows, r),
+                    r.note);
         }
         System.out.println();
         medians(rows);
@@ -89,17 +135,32 @@ final class Report {
                 continue;
             }
             if (!header) {
-                System.out.printf(Locale.ROOT, "medians over rounds:%n%-15s %-22s %6s %10s %9s  %-40s %s%n",
-                                  "leg", "scenario", "rounds", "hs|msgs/s", "cpu µs", "÷ nginx (each round)", "÷ nginx cpu");
+                System.out.printf(
+                        Locale.ROOT,
+                        "medians over rounds:%n%-15s %-22s %6s %10s %9s  %-40s %s%n",
+                        "leg",
+                        "scenario",
+                        "rounds",
+                        "hs|msgs/s",
+                        "cpu µs",
+                        "÷ nginx (each round)",
+                        "÷ nginx cpu");
                 header = true;
             }
             final boolean hs = r.isHandshakes();
             final ToDoubleFunction<Row> rate = hs ? Row::hs : Row::msgs;
             final double[] vsNginx = perRound(rows, r.leg, r.base(), "nginx", rate);
             final double[] cpuVsNginx = perRound(rows, r.leg, r.base(), "nginx", Row::cpu);
-            System.out.printf(Locale.ROOT, "%-15s %-22s %6d %10s %9s  %-40s %s%n", r.leg, r.base(), rounds.size(),
-                              fmt(median(values(rounds, rate)), 0), fmt(median(values(rounds, Row::cpu)), 2),
-                              ratios(vsNginx), ratios(cpuVsNginx));
+            System.out.printf(
+                    Locale.ROOT,
+                    "%-15s %-22s %6d %10s %9s  %-40s %s%n",
+                    r.leg,
+                    r.base(),
+                    rounds.size(),
+                    fmt(median(values(rounds, rate)), 0),
+                    fmt(median(values(rounds, Row::cpu)), 2),
+                    ratios(vsNginx),
+                    ratios(cpuVsNginx));
         }
         if (header) {
             System.out.println();
@@ -115,7 +176,8 @@ final class Report {
         for (Row r : rows) {
             if (r.note.contains("ECHO MISMATCH") || r.note.contains("CLOSED BY PEER")) {
                 if (!any) {
-                    System.out.println("!!! ECHO CHECK FAILED: the relay changed or refused messages it should have passed unchanged");
+                    System.out.println(
+                            "!!! ECHO CHECK FAILED: the relay changed or refused messages it should have passed unchanged");
                 }
                 any = true;
                 System.out.println("!!!   " + r.leg + " " + r.scenario + ": " + r.note);
@@ -138,7 +200,9 @@ final class Report {
         if (r.isHandshakes()) {
             return direct == null ? "" : String.format(Locale.ROOT, "%.2fx hs", r.hs() / direct.hs());
         }
-        return direct == null || Double.isNaN(r.msgs) || Double.isNaN(direct.msgs) ? "" : String.format(Locale.ROOT, "%.2fx msgs", r.msgs / direct.msgs);
+        return direct == null || Double.isNaN(r.msgs) || Double.isNaN(direct.msgs)
+                ? ""
+                : String.format(Locale.ROOT, "%.2fx msgs", r.msgs / direct.msgs);
     }
 
     private static String vsNginx(List<Row> rows, Row r) {
@@ -187,13 +251,21 @@ final class Report {
                 System.out.println("  n/a   " + base + ": no NGINX row to compare with");
             } else if (r.isHandshakes()) {
                 final double[] hs = perRound(rows, "wsguard", base, "nginx", Row::hs);
-                verdict(base + " hs/s ≥ 0.8x NGINX", median(hs) >= 0.8,
+                verdict(
+                        base + " hs/s ≥ 0.8x NGINX",
+                        median(hs) >= 0.8,
                         figures(mine, rows, base, Row::hs, "hs/s") + ": " + ratios(hs));
             } else {
                 final double[] msgs = perRound(rows, "wsguard", base, "nginx", Row::msgs);
                 final double[] cpu = perRound(rows, "wsguard", base, "nginx", Row::cpu);
-                verdict(base + " msgs/s ≥ NGINX", median(msgs) >= 1, figures(mine, rows, base, Row::msgs, "msgs/s") + ": " + ratios(msgs));
-                verdict(base + " CPU/msg ≤ NGINX", median(cpu) <= 1, figures(mine, rows, base, Row::cpu, "µs") + ": " + ratios(cpu));
+                verdict(
+                        base + " msgs/s ≥ NGINX",
+                        median(msgs) >= 1,
+                        figures(mine, rows, base, Row::msgs, "msgs/s") + ": " + ratios(msgs));
+                verdict(
+                        base + " CPU/msg ≤ NGINX",
+                        median(cpu) <= 1,
+                        figures(mine, rows, base, Row::cpu, "µs") + ": " + ratios(cpu));
             }
         }
     }
@@ -211,8 +283,14 @@ final class Report {
         final String figures = fmt(added, 0) + " µs (each round: "
                 + String.join(" ", mine.stream().map(m -> fmt(m.addedP99, 0)).toList()) + ")";
         if (directP99 > 1000) {
-            System.out.printf(Locale.ROOT, "  %-5s %-36s %s; the direct path's own p99 at that rate is %s µs:"
-                    + " this machine cannot resolve 1 ms%n", "n/a", what, figures, fmt(directP99, 0));
+            System.out.printf(
+                    Locale.ROOT,
+                    "  %-5s %-36s %s; the direct path's own p99 at that rate is %s µs:"
+                            + " this machine cannot resolve 1 ms%n",
+                    "n/a",
+                    what,
+                    figures,
+                    fmt(directP99, 0));
             return;
         }
         verdict(what, added <= 1000, figures + "; direct p99 " + fmt(directP99, 0) + " µs");
@@ -228,8 +306,13 @@ final class Report {
         final double[] vsNginx = perRound(rows, "wsguard-inspect", base, "nginx", Row::msgs);
         if (vsNginx.length == 0) {
             final double[] plain = perRound(rows, "wsguard-plain", base, "nginx", Row::msgs);
-            System.out.printf(Locale.ROOT, "  %-5s %-36s wsguard-inspect %s%s%n", "n/a", what, mine.get(0).note,
-                              plain.length > 0 ? " (wsguard-plain ÷ nginx: " + ratios(plain) + " msgs)" : "");
+            System.out.printf(
+                    Locale.ROOT,
+                    "  %-5s %-36s wsguard-inspect %s%s%n",
+                    "n/a",
+                    what,
+                    mine.get(0).note,
+                    plain.length > 0 ? " (wsguard-plain ÷ nginx: " + ratios(plain) + " msgs)" : "");
             return;
         }
         String figures = figures(mine, rows, base, Row::msgs, "msgs/s") + ": ÷ nginx " + ratios(vsNginx) + " msgs, "
@@ -243,7 +326,8 @@ final class Report {
     }
 
     /** "median A vs B UNIT" of the leg's rounds against NGINX's. */
-    private static String figures(List<Row> mine, List<Row> rows, String base, ToDoubleFunction<Row> value, String unit) {
+    private static String figures(
+            List<Row> mine, List<Row> rows, String base, ToDoubleFunction<Row> value, String unit) {
         final double ours = median(values(mine, value));
         final double theirs = median(values(rounds(rows, "nginx", base), value));
         final int decimals = unit.equals("µs") ? 2 : 0;
@@ -255,7 +339,8 @@ final class Report {
     }
 
     /** Each round's ratio of {@code leg} to {@code vsLeg}, for the rounds both measured, in round order. */
-    private static double[] perRound(List<Row> rows, String leg, String base, String vsLeg, ToDoubleFunction<Row> value) {
+    private static double[] perRound(
+            List<Row> rows, String leg, String base, String vsLeg, ToDoubleFunction<Row> value) {
         final List<Double> ratios = new ArrayList<>();
         for (Row ours : rounds(rows, leg, base)) {
             final Row theirs = find(rows, vsLeg, ours.scenario);
@@ -271,7 +356,9 @@ final class Report {
 
     /** The rows of one leg for one scenario, a row per round, in the order they ran. */
     private static List<Row> rounds(List<Row> rows, String leg, String base) {
-        return rows.stream().filter(r -> r.leg.equals(leg) && r.base().equals(base)).toList();
+        return rows.stream()
+                .filter(r -> r.leg.equals(leg) && r.base().equals(base))
+                .toList();
     }
 
     private static double[] values(List<Row> rows, ToDoubleFunction<Row> value) {

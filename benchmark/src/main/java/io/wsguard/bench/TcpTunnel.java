@@ -26,8 +26,7 @@ public final class TcpTunnel {
 
     private static final int BUFFER = 32 * 1024;
 
-    private TcpTunnel() {
-    }
+    private TcpTunnel() {}
 
     public static void main(String[] args) throws IOException {
         final Args a = Args.parse(args);
@@ -60,7 +59,8 @@ public final class TcpTunnel {
         }
     }
 
-    private static void accept(ServerSocketChannel server, Selector selector, InetSocketAddress upstream) throws IOException {
+    private static void accept(ServerSocketChannel server, Selector selector, InetSocketAddress upstream)
+            throws IOException {
         final SocketChannel client = server.accept();
         if (client == null) {
             return;
@@ -93,7 +93,10 @@ public final class TcpTunnel {
         void ready(SelectionKey key) throws IOException {
             final boolean isClient = key == clientKey;
             if (key.isWritable()) {
-                flush(isClient ? toClient : toUpstream, isClient ? clientKey : upstreamKey, isClient ? upstreamKey : clientKey);
+                flush(
+                        isClient ? toClient : toUpstream,
+                        isClient ? clientKey : upstreamKey,
+                        isClient ? upstreamKey : clientKey);
             }
             if (key.isValid() && key.isReadable()) {
                 final ByteBuffer buffer = isClient ? toUpstream : toClient;

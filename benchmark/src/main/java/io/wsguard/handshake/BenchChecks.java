@@ -22,8 +22,11 @@ public final class BenchChecks {
 
     /** An enforcing chain of {@code policy}'s origin check, then the token check with {@code verifier}. */
     public static HandshakeChain originThenToken(OriginPolicy policy, JwtVerifier verifier, List<String> tokenSources) {
-        return new HandshakeChain(List.of(new OriginAllowListCheck(policy),
-                                          new JwtCheck(verifier, TokenSources.parse(tokenSources), String.join(", ", tokenSources), false)),
-                                  Mode.ENFORCE);
+        return new HandshakeChain(
+                List.of(
+                        new OriginAllowListCheck(policy),
+                        new JwtCheck(
+                                verifier, TokenSources.parse(tokenSources), String.join(", ", tokenSources), false)),
+                Mode.ENFORCE);
     }
 }

@@ -69,9 +69,15 @@ public class RelayChecksBench {
         encoded = java.util.Arrays.copyOf(encoded, end);
         heap = ByteBuffer.wrap(encoded);
         direct = ByteBuffer.allocateDirect(encoded.length).put(encoded).flip();
-        final MessageRules rules = new MessageRules(64 * 1024, true, null, Action.CLOSE,
+        final MessageRules rules = new MessageRules(
+                64 * 1024,
+                true,
+                null,
+                Action.CLOSE,
                 new RateLimitPolicy(new Rate(1_000_000_000, Duration.ofSeconds(1)), 1_000_000_000),
-                new RateLimitPolicy(new Rate(900_000_000, Duration.ofSeconds(1)), 1L << 40), null, Action.CLOSE);
+                new RateLimitPolicy(new Rate(900_000_000, Duration.ofSeconds(1)), 1L << 40),
+                null,
+                Action.CLOSE);
         messages = rules.newMessageBucket();
         bytes = rules.newByteBucket();
         subjects = new KeyedBuckets(1_000_000_000, 1_000_000_000, Duration.ofSeconds(1));

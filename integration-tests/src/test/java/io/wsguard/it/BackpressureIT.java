@@ -34,7 +34,8 @@ class BackpressureIT {
     @Test
     void stalledUpstreamHoldsTheClientBackWithoutBufferingInTheProxy() throws Exception {
         try (UpstreamServer upstream = new UpstreamServer();
-             TestClient client = TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
+                TestClient client =
+                        TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
             upstream.stall();
             upstream.dontRecord();
             final String routes = """
@@ -44,11 +45,13 @@ class BackpressureIT {
                       auth: none
                       messages: { maxSize: 1MiB }
                     """.formatted(upstream.uri("/slow"));
-            try (WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
-                    .extra("proxy: { drainTimeout: 2s }\n").routes(routes))) {
+            try (WsguardProcess proxy = WsguardProcess.start(
+                    PolicyText.in(dir).extra("proxy: { drainTimeout: 2s }\n").routes(routes))) {
                 final TestClient.Recorder ws = client.connect(proxy.uri("/slow"));
                 ws.session.sendBinary(ByteBuffer.wrap(new byte[CHUNK]), Callback.NOOP);
-                assertThat(ws.next()).as("first message echoed before the upstream stalls").isNotNull();
+                assertThat(ws.next())
+                        .as("first message echoed before the upstream stalls")
+                        .isNotNull();
                 final long rssBefore = proxy.rssBytes();
                 long peakRss = rssBefore;
 
@@ -64,24 +67,31 @@ class BackpressureIT {
                         break;
                     }
                     offered += CHUNK;
-                    ws.session.sendBinary(ByteBuffer.wrap(chunk), Callback.from(() -> {
-                        completed.addAndGet(CHUNK);
-                        window.release();
-                    }, x -> failed.incrementAndGet()));
+                    ws.session.sendBinary(
+                            ByteBuffer.wrap(chunk),
+                            Callback.from(
+                                    () -> {
+                                        completed.addAndGet(CHUNK);
+                                        window.release();
+                                    },
+                                    x -> failed.incrementAndGet()));
                     if ((offered / CHUNK) % 64 == 0) {
                         peakRss = Math.max(peakRss, proxy.rssBytes());
                     }
                 }
                 peakRss = Math.max(peakRss, proxy.rssBytes());
                 final long written = completed.get();
-                System.out.printf("backpressure: client wrote %d MiB of %d MiB offered; proxy RSS %d -> peak %d MiB%n",
-                                  written >> 20, offered >> 20, rssBefore >> 20, peakRss >> 20);
+                System.out.printf(
+                        "backpressure: client wrote %d MiB of %d MiB offered; proxy RSS %d -> peak %d MiB%n",
+                        written >> 20, offered >> 20, rssBefore >> 20, peakRss >> 20);
                 assertThat(failed.get()).as("failed sends").isZero();
-                assertThat(written).as("bytes the client got onto the wire before it was held back")
+                assertThat(written)
+                        .as("bytes the client got onto the wire before it was held back")
                         .isLessThan(TOTAL / 2);
                 assertThat(peakRss - rssBefore)
-                        .as("proxy RSS growth (before %d MiB, peak %d MiB, client wrote %d MiB of %d)",
-                            rssBefore >> 20, peakRss >> 20, written >> 20, TOTAL >> 20)
+                        .as(
+                                "proxy RSS growth (before %d MiB, peak %d MiB, client wrote %d MiB of %d)",
+                                rssBefore >> 20, peakRss >> 20, written >> 20, TOTAL >> 20)
                         .isLessThan(RSS_BOUND);
                 assertThat(proxy.process().isAlive()).isTrue();
             }

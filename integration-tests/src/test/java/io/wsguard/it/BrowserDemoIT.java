@@ -88,8 +88,8 @@ class BrowserDemoIT {
         assertThat(jar).as("the proxy jar (mvn package first)").isRegularFile();
         assertThat(repo.resolve("policies/demo.yaml")).as("the demo policy").isRegularFile();
         if (!Files.isExecutable(Path.of(CHROMIUM))) {
-            fail("headless Chromium is needed at " + CHROMIUM + " and is missing: install it (apt-get install -y chromium)"
-                 + " or point -Dchromium=PATH at it");
+            fail("headless Chromium is needed at " + CHROMIUM
+                    + " and is missing: install it (apt-get install -y chromium)" + " or point -Dchromium=PATH at it");
         }
         for (int port : DEMO_PORTS) {
             assertPortFree(port);
@@ -108,7 +108,8 @@ class BrowserDemoIT {
         // The last line the demo prints: every line before it is in the file once it is.
         awaitLine(demo, demoOut, line -> line.startsWith("wsguard demo: Ctrl-C to stop"), READY);
         final String openLine = awaitLine(demo, demoOut, line -> line.startsWith("wsguard demo: open "), READY);
-        final String pageUrl = openLine.substring("wsguard demo: open ".length()).strip();
+        final String pageUrl =
+                openLine.substring("wsguard demo: open ".length()).strip();
         // The dev token rides in the fragment, which the browser never sends to a server.
         assertThat(pageUrl).startsWith("http://localhost:9000/?ws=wss://localhost:8443/chat#token=");
         final String token = pageUrl.substring(pageUrl.indexOf("#token=") + "#token=".length());
@@ -116,9 +117,10 @@ class BrowserDemoIT {
         final String pageUrlWithoutToken = pageUrl.substring(0, pageUrl.indexOf('#'));
         // The same page from another origin: 127.0.0.1 is not localhost to a browser.
         final String foreignUrl = pageUrlWithoutToken.replace("http://localhost:9000", "http://127.0.0.1:9000")
-                                  + "&autotest=1#token=" + token;
+                + "&autotest=1#token=" + token;
         final String stdout = Files.readString(demoOut);
-        assertThat(stdout).contains("wsguard: listening on wss://0.0.0.0:8443")
+        assertThat(stdout)
+                .contains("wsguard: listening on wss://0.0.0.0:8443")
                 .contains("wsguard: admin on http://127.0.0.1:9090")
                 .contains("wsguard: audit log at " + root.resolve("logs/audit.jsonl"))
                 .contains("import " + root.resolve("certs/dev/ca.crt"));
@@ -127,25 +129,38 @@ class BrowserDemoIT {
         chromiumErr = tmp.resolve("chromium.err");
         final Path profile = Files.createDirectories(tmp.resolve("chromium-profile"));
         chromium = new ProcessBuilder(
-                CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--ignore-certificate-errors", "--user-data-dir=" + profile, "--remote-debugging-port=0",
-                pageUrlWithoutToken + "&autotest=1#token=" + token)
+                        CHROMIUM,
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-quic",
+                        "--no-first-run",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--ignore-certificate-errors",
+                        "--user-data-dir=" + profile,
+                        "--remote-debugging-port=0",
+                        pageUrlWithoutToken + "&autotest=1#token=" + token)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(chromiumErr.toFile())
                 .start();
-        final String devtools = awaitLine(chromium, chromiumErr, line -> line.startsWith("DevTools listening on "), READY);
+        final String devtools =
+                awaitLine(chromium, chromiumErr, line -> line.startsWith("DevTools listening on "), READY);
         final Matcher port = Pattern.compile("ws://127\\.0\\.0\\.1:(\\d+)/").matcher(devtools);
         assertThat(port.find()).as(devtools).isTrue();
 
         // The page sets its title once it has rendered the room's broadcast of its own message.
-        final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        final HttpClient http =
+                HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         final URI targets = URI.create("http://127.0.0.1:" + port.group(1) + "/json/list");
         final long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         String page = null;
         while (System.nanoTime() < deadline) {
-            page = demoPage(http.send(HttpRequest.newBuilder(targets).build(), HttpResponse.BodyHandlers.ofString()).body(),
-                            "http://localhost:9000/");
+            page = demoPage(
+                    http.send(HttpRequest.newBuilder(targets).build(), HttpResponse.BodyHandlers.ofString())
+                            .body(),
+                    "http://localhost:9000/");
             if (page != null && page.contains("\"title\": \"received: " + SENT + "\"")) {
                 break;
             }
@@ -155,31 +170,45 @@ class BrowserDemoIT {
             fail("the page never showed the echo of its message; its DevTools target: " + page + "\n" + dump());
         }
 
-        final Matcher debugger = Pattern.compile("\"webSocketDebuggerUrl\": \"(ws://[^\"]+)\"").matcher(page);
+        final Matcher debugger =
+                Pattern.compile("\"webSocketDebuggerUrl\": \"(ws://[^\"]+)\"").matcher(page);
         assertThat(debugger.find()).as(page).isTrue();
         final String dom = evaluate(http, URI.create(debugger.group(1)), "document.documentElement.outerHTML");
         assertThat(dom)
-                .contains("<li id=\"autotest-received\"><span class=\"user\">bot:</span><span class=\"text\">" + SENT + "</span></li>")
+                .contains("<li id=\"autotest-received\"><span class=\"user\">bot:</span><span class=\"text\">" + SENT
+                        + "</span></li>")
                 .contains("connected through wsguard");
 
         // The room renders messages as HTML; wsguard sanitizes their text on the way in. A user types an
         // XSS payload: the handler never runs (the title stays), the formatting survives, the audit says so.
         final URI pageDebugger = URI.create(debugger.group(1));
-        evaluate(http, pageDebugger, "(function(){var t=document.getElementById('text');"
-                + "t.value='<b>bold</b><img src=x onerror=document.title=/pwned/.source>xss-probe';"
-                + "document.getElementById('send').click();return 'sent';})()");
+        evaluate(
+                http,
+                pageDebugger,
+                "(function(){var t=document.getElementById('text');"
+                        + "t.value='<b>bold</b><img src=x onerror=document.title=/pwned/.source>xss-probe';"
+                        + "document.getElementById('send').click();return 'sent';})()");
         String rendered = "";
         final long xssDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
         while (!rendered.contains("xss-probe") && System.nanoTime() < xssDeadline) {
             Thread.sleep(200);
-            rendered = evaluate(http, pageDebugger, "Array.from(document.querySelectorAll('.text')).map(function(e){return e.innerHTML;}).join('|')");
+            rendered = evaluate(
+                    http,
+                    pageDebugger,
+                    "Array.from(document.querySelectorAll('.text')).map(function(e){return e.innerHTML;}).join('|')");
         }
-        assertThat(rendered).as("the rendered messages").contains("<b>bold</b>xss-probe").doesNotContain("<img", "onerror");
+        assertThat(rendered)
+                .as("the rendered messages")
+                .contains("<b>bold</b>xss-probe")
+                .doesNotContain("<img", "onerror");
         assertThat(evaluate(http, pageDebugger, "document.title")).isNotEqualTo("pwned");
 
         // The proxy relayed it (its metrics), and the chat room got it (the demo's log line).
-        final String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:9090/metrics")).build(),
-                                         HttpResponse.BodyHandlers.ofString()).body();
+        final String metrics = http.send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:9090/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
         final Matcher inbound = Pattern.compile("wsguard_messages_total\\{direction=\"inbound\",route=\"chat\"} (\\d+)")
                 .matcher(metrics);
         assertThat(inbound.find()).as("inbound message counter in\n" + metrics).isTrue();
@@ -189,14 +218,19 @@ class BrowserDemoIT {
         // The foreign page holds the same valid token, yet its origin is not allowed: wsguard answers
         // 403, the browser reports the failed handshake, the page sees 1006 and the audit log says why.
         // Headless Chromium takes one URL on its command line; the second tab is opened over DevTools.
-        final HttpResponse<String> opened = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port.group(1)
-                        + "/json/new?" + URLEncoder.encode(foreignUrl, StandardCharsets.UTF_8)))
-                .PUT(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        final HttpResponse<String> opened = http.send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port.group(1) + "/json/new?"
+                                + URLEncoder.encode(foreignUrl, StandardCharsets.UTF_8)))
+                        .PUT(HttpRequest.BodyPublishers.noBody())
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
         assertThat(opened.statusCode()).as(opened.body()).isEqualTo(200);
         String foreign = null;
         while (System.nanoTime() < deadline) {
-            foreign = demoPage(http.send(HttpRequest.newBuilder(targets).build(), HttpResponse.BodyHandlers.ofString()).body(),
-                               "http://127.0.0.1:9000/");
+            foreign = demoPage(
+                    http.send(HttpRequest.newBuilder(targets).build(), HttpResponse.BodyHandlers.ofString())
+                            .body(),
+                    "http://127.0.0.1:9000/");
             if (foreign != null && foreign.contains("\"title\": \"closed: 1006\"")) {
                 break;
             }
@@ -205,24 +239,36 @@ class BrowserDemoIT {
         if (foreign == null || !foreign.contains("\"title\": \"closed: 1006\"")) {
             fail("the page from the other origin was not refused; its DevTools target: " + foreign + "\n" + dump());
         }
-        final Matcher foreignDebugger = Pattern.compile("\"webSocketDebuggerUrl\": \"(ws://[^\"]+)\"").matcher(foreign);
+        final Matcher foreignDebugger =
+                Pattern.compile("\"webSocketDebuggerUrl\": \"(ws://[^\"]+)\"").matcher(foreign);
         assertThat(foreignDebugger.find()).as(foreign).isTrue();
         assertThat(logEntries(http, URI.create(foreignDebugger.group(1))))
                 .as("Chromium's own console")
-                .anySatisfy(entry -> assertThat(entry).contains("wss://localhost:8443/chat").contains("403"));
+                .anySatisfy(entry ->
+                        assertThat(entry).contains("wss://localhost:8443/chat").contains("403"));
         final Path audit = root.resolve("logs/audit.jsonl");
         final long auditDeadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
         String refused = null;
         while (refused == null && System.nanoTime() < auditDeadline) {
-            refused = Files.exists(audit) ? Files.readAllLines(audit).stream()
-                    .filter(l -> l.contains("\"reason\":\"origin_denied\"") && l.contains("\"origin\":\"http://127.0.0.1:9000\""))
-                    .findFirst().orElse(null) : null;
+            refused = Files.exists(audit)
+                    ? Files.readAllLines(audit).stream()
+                            .filter(l -> l.contains("\"reason\":\"origin_denied\"")
+                                    && l.contains("\"origin\":\"http://127.0.0.1:9000\""))
+                            .findFirst()
+                            .orElse(null)
+                    : null;
             Thread.sleep(200);
         }
-        assertThat(refused).as("the origin_denied audit line in " + audit).isNotNull().contains("\"status\":403");
+        assertThat(refused)
+                .as("the origin_denied audit line in " + audit)
+                .isNotNull()
+                .contains("\"status\":403");
         assertThat(Files.readString(audit)).doesNotContain(token);
-        assertThat(Files.readAllLines(audit)).anySatisfy(line -> assertThat(line)
-                .contains("\"event\":\"modified\"").contains("\"reason\":\"sanitized\"").contains("\"sub\":\"demo-user\""))
+        assertThat(Files.readAllLines(audit))
+                .anySatisfy(line -> assertThat(line)
+                        .contains("\"event\":\"modified\"")
+                        .contains("\"reason\":\"sanitized\"")
+                        .contains("\"sub\":\"demo-user\""))
                 .noneSatisfy(line -> assertThat(line).contains("xss-probe"));
     }
 
@@ -252,7 +298,8 @@ class BrowserDemoIT {
     /** A DevTools protocol session with a page; {@code onMessage} gets every whole message. */
     private static WebSocket devtools(HttpClient http, URI debugger, Consumer<String> onMessage) throws Exception {
         final StringBuilder text = new StringBuilder();
-        final CompletableFuture<WebSocket> connected = http.newWebSocketBuilder().connectTimeout(Duration.ofSeconds(5))
+        final CompletableFuture<WebSocket> connected = http.newWebSocketBuilder()
+                .connectTimeout(Duration.ofSeconds(5))
                 .buildAsync(debugger, new WebSocket.Listener() {
                     @Override
                     public CompletionStage<?> onText(WebSocket socket, CharSequence data, boolean last) {
@@ -274,8 +321,9 @@ class BrowserDemoIT {
         final Matcher object = Pattern.compile("\\{[^{}]*}").matcher(targets);
         while (object.find()) {
             final String target = object.group();
-            if (target.contains("\"type\": \"page\"") && target.contains("autotest=1")
-                && target.contains("\"url\": \"" + origin)) {
+            if (target.contains("\"type\": \"page\"")
+                    && target.contains("autotest=1")
+                    && target.contains("\"url\": \"" + origin)) {
                 return target;
             }
         }
@@ -291,10 +339,14 @@ class BrowserDemoIT {
             }
         });
         try {
-            ws.sendText("{\"id\":1,\"method\":\"Runtime.evaluate\",\"params\":{\"expression\":\"" + expression
-                        + "\",\"returnByValue\":true}}", true).get(5, TimeUnit.SECONDS);
+            ws.sendText(
+                            "{\"id\":1,\"method\":\"Runtime.evaluate\",\"params\":{\"expression\":\"" + expression
+                                    + "\",\"returnByValue\":true}}",
+                            true)
+                    .get(5, TimeUnit.SECONDS);
             final String message = reply.get(10, TimeUnit.SECONDS);
-            final Matcher value = Pattern.compile("\"value\":\"((?:[^\"\\\\]++|\\\\.)*+)\"").matcher(message);
+            final Matcher value =
+                    Pattern.compile("\"value\":\"((?:[^\"\\\\]++|\\\\.)*+)\"").matcher(message);
             assertThat(value.find()).as(message).isTrue();
             return unescape(value.group(1));
         } finally {
@@ -341,7 +393,7 @@ class BrowserDemoIT {
             }
             if (!process.isAlive()) {
                 fail(process.info().command().orElse("process") + " exited with " + process.exitValue()
-                     + " before printing the line expected in " + file.getFileName() + "\n" + dump());
+                        + " before printing the line expected in " + file.getFileName() + "\n" + dump());
             }
             Thread.sleep(100);
         }
@@ -353,8 +405,9 @@ class BrowserDemoIT {
             socket.setReuseAddress(true);
             socket.bind(new InetSocketAddress(InetAddress.getByName("0.0.0.0"), port));
         } catch (IOException e) {
-            fail("port " + port + " is in use, and policies/demo.yaml needs it (8443 proxy, 9000 chat room, 9090 admin): "
-                 + e.getMessage());
+            fail("port " + port
+                    + " is in use, and policies/demo.yaml needs it (8443 proxy, 9000 chat room, 9090 admin): "
+                    + e.getMessage());
         }
     }
 
@@ -365,9 +418,14 @@ class BrowserDemoIT {
                 try {
                     final List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
                     out.append("--- ").append(file.getFileName()).append(" (last 40 lines)\n");
-                    lines.subList(Math.max(0, lines.size() - 40), lines.size()).forEach(l -> out.append(l).append('\n'));
+                    lines.subList(Math.max(0, lines.size() - 40), lines.size())
+                            .forEach(l -> out.append(l).append('\n'));
                 } catch (IOException e) {
-                    out.append("--- ").append(file.getFileName()).append(": ").append(e).append('\n');
+                    out.append("--- ")
+                            .append(file.getFileName())
+                            .append(": ")
+                            .append(e)
+                            .append('\n');
                 }
             }
         }

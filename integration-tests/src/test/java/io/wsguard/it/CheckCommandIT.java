@@ -36,7 +36,12 @@ class CheckCommandIT {
 
     static Stream<String> examplePolicies() throws IOException {
         try (Stream<Path> files = Files.list(WsguardProcess.root().resolve("policies"))) {
-            return files.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".yaml")).sorted().toList().stream();
+            return files
+                    .map(p -> p.getFileName().toString())
+                    .filter(n -> n.endsWith(".yaml"))
+                    .sorted()
+                    .toList()
+                    .stream();
         }
     }
 
@@ -69,7 +74,9 @@ class CheckCommandIT {
     void examplePolicyChecksOk(String name) throws Exception {
         final Path policy = exampleCopy(name);
         final WsguardProcess.Result result = WsguardProcess.runToCompletion(dir, "check", "-c", policy.toString());
-        assertThat(result.exit()).as("exit; stdout:\n%s\nstderr:\n%s", result.stdout(), result.stderr()).isZero();
+        assertThat(result.exit())
+                .as("exit; stdout:\n%s\nstderr:\n%s", result.stdout(), result.stderr())
+                .isZero();
         assertThat(result.stdout().strip()).isEqualTo("OK");
     }
 
@@ -79,11 +86,16 @@ class CheckCommandIT {
         Files.writeString(policy, BROKEN);
         final WsguardProcess.Result result = WsguardProcess.runToCompletion(dir, "check", "-c", policy.toString());
         assertThat(result.exit()).isEqualTo(2);
-        final List<String> lines = (result.stdout() + result.stderr()).lines().filter(l -> !l.isBlank()).toList();
+        final List<String> lines = (result.stdout() + result.stderr())
+                .lines()
+                .filter(l -> !l.isBlank())
+                .toList();
         assertThat(lines).hasSizeGreaterThanOrEqualTo(2);
         assertThat(lines).allSatisfy(l -> assertThat(l).matches(".*broken\\.yaml:\\d+:\\d+: .+"));
-        assertThat(lines).anySatisfy(l -> assertThat(l).contains("broken.yaml:4:").containsIgnoringCase("bogus"));
-        assertThat(lines).anySatisfy(l -> assertThat(l).contains("broken.yaml:8:").contains("parsecs"));
+        assertThat(lines)
+                .anySatisfy(l -> assertThat(l).contains("broken.yaml:4:").containsIgnoringCase("bogus"));
+        assertThat(lines)
+                .anySatisfy(l -> assertThat(l).contains("broken.yaml:8:").contains("parsecs"));
         assertThat(result.stdout()).doesNotContain("OK");
     }
 
@@ -93,7 +105,10 @@ class CheckCommandIT {
         Files.writeString(policy, BROKEN);
         final WsguardProcess.Result result = WsguardProcess.runToCompletion(dir, "run", "-c", policy.toString());
         assertThat(result.exit()).isEqualTo(2);
-        assertThat(result.stderr()).contains("broken.yaml:4:").doesNotContain("Exception").doesNotContain("\tat ");
+        assertThat(result.stderr())
+                .contains("broken.yaml:4:")
+                .doesNotContain("Exception")
+                .doesNotContain("\tat ");
         assertThat(result.stdout()).doesNotContain("listening");
     }
 }

@@ -26,15 +26,16 @@ class DrainIT {
     @Test
     void sigtermDeliversInFlightThenCloses1001AndExits0() throws Exception {
         try (UpstreamServer upstream = new UpstreamServer();
-             TestClient client = TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
+                TestClient client =
+                        TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
             final String routes = """
                     - name: echo
                       match: { path: /echo }
                       upstream: { targets: [%s] }
                       auth: none
                     """.formatted(upstream.uri("/echo"));
-            final WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
-                    .extra("proxy: { drainTimeout: 5s }\n").routes(routes));
+            final WsguardProcess proxy = WsguardProcess.start(
+                    PolicyText.in(dir).extra("proxy: { drainTimeout: 5s }\n").routes(routes));
             try (proxy) {
                 final List<TestClient.Recorder> clients = new ArrayList<>();
                 for (int i = 0; i < 5; i++) {
@@ -47,8 +48,10 @@ class DrainIT {
                 final List<CompletableFuture<Void>> sent = new ArrayList<>();
                 for (int i = 0; i < 5; i++) {
                     final CompletableFuture<Void> done = new CompletableFuture<>();
-                    clients.get(i).session.sendText("last-" + i, Callback.from(() -> done.complete(null),
-                                                                                 done::completeExceptionally));
+                    clients.get(i)
+                            .session
+                            .sendText(
+                                    "last-" + i, Callback.from(() -> done.complete(null), done::completeExceptionally));
                     sent.add(done);
                 }
                 CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
@@ -58,10 +61,13 @@ class DrainIT {
                     final TestClient.Recorder ws = clients.get(i);
                     assertThat(ws.awaitClose()).as("client %d closed", i).isTrue();
                     assertThat(ws.closeCode).as("client %d close code", i).isEqualTo(1001);
-                    assertThat(ws.messages.poll()).as("client %d got its last echo before the 1001", i)
+                    assertThat(ws.messages.poll())
+                            .as("client %d got its last echo before the 1001", i)
                             .isEqualTo("last-" + i);
                 }
-                assertThat(proxy.awaitExit(Duration.ofSeconds(10))).as("still running after SIGTERM").isNotEqualTo(-1);
+                assertThat(proxy.awaitExit(Duration.ofSeconds(10)))
+                        .as("still running after SIGTERM")
+                        .isNotEqualTo(-1);
                 assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5 + 3));
             }
         }
@@ -70,15 +76,16 @@ class DrainIT {
     @Test
     void sigtermExitsZeroWithinDrainTimeout() throws Exception {
         try (UpstreamServer upstream = new UpstreamServer();
-             TestClient client = TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
+                TestClient client =
+                        TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
             final String routes = """
                     - name: echo
                       match: { path: /echo }
                       upstream: { targets: [%s] }
                       auth: none
                     """.formatted(upstream.uri("/echo"));
-            final WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
-                    .extra("proxy: { drainTimeout: 5s }\n").routes(routes));
+            final WsguardProcess proxy = WsguardProcess.start(
+                    PolicyText.in(dir).extra("proxy: { drainTimeout: 5s }\n").routes(routes));
             try (proxy) {
                 final TestClient.Recorder ws = client.connect(proxy.uri("/echo"));
                 ws.send("hi");
@@ -88,7 +95,9 @@ class DrainIT {
                 final int exit = proxy.awaitExit(Duration.ofSeconds(10));
                 assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5 + 3));
                 // SPEC §2: exit 0 on success; SIGTERM is the ordinary way to stop (SPEC §6).
-                assertThat(exit).as("exit code after SIGTERM; stderr:\n%s", proxy.stderr()).isEqualTo(0);
+                assertThat(exit)
+                        .as("exit code after SIGTERM; stderr:\n%s", proxy.stderr())
+                        .isEqualTo(0);
             }
         }
     }

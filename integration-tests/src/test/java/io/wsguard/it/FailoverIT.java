@@ -112,7 +112,9 @@ class FailoverIT {
             final TestClient.Recorder ws = client.connect(proxy.uri("/pool"));
             ws.send("id-" + i);
             assertThat(ws.next()).isEqualTo("id-" + i);
-            assertThat(a.messages()).as("connection %d went to the idle target", i).contains("id-" + i);
+            assertThat(a.messages())
+                    .as("connection %d went to the idle target", i)
+                    .contains("id-" + i);
         }
         assertThat(b.open()).isEqualTo(2);
         assertThat(a.open()).isEqualTo(2);

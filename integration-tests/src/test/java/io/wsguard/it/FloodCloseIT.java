@@ -14,10 +14,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import javax.net.ssl.SSLContext;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * SPEC §4: "A close code reaches the client even while it is still sending: never a bare TCP reset
@@ -56,7 +56,8 @@ class FloodCloseIT {
         final Path secureDir = java.nio.file.Files.createDirectories(dir.resolve("secure"));
         plain = WsguardProcess.start(PolicyText.in(plainDir).routes(routes));
         secure = WsguardProcess.start(PolicyText.in(secureDir)
-                .tls(certs.certificate(), certs.privateKey()).routes(routes));
+                .tls(certs.certificate(), certs.privateKey())
+                .routes(routes));
     }
 
     @AfterAll
@@ -89,8 +90,8 @@ class FloodCloseIT {
     @ValueSource(booleans = {false, true})
     void upstreamDeathWhileFloodingAlwaysGetsClose1014(boolean wss) throws Exception {
         for (int round = 0; round < ROUNDS; round++) {
-            final int code = floodThen(uri(wss), ws -> ws.write(RawWebSocket.TEXT,
-                                                                 "die".getBytes(StandardCharsets.UTF_8), true));
+            final int code = floodThen(
+                    uri(wss), ws -> ws.write(RawWebSocket.TEXT, "die".getBytes(StandardCharsets.UTF_8), true));
             assertThat(code).as("round %d over %s", round, wss ? "wss" : "ws").isEqualTo(1014);
         }
     }
@@ -108,23 +109,25 @@ class FloodCloseIT {
         try (RawWebSocket ws = RawWebSocket.connect(uri, tls)) {
             assertThat(ws.status()).isEqualTo(101);
             final AtomicBoolean stop = new AtomicBoolean();
-            final Thread writer = new Thread(() -> {
-                try {
-                    for (int i = 0; i < 500; i++) {
-                        ws.write(RawWebSocket.TEXT, SMALL, true);
-                    }
-                    trigger.send(ws);
-                    ws.flush();
-                    while (!stop.get()) {
-                        for (int i = 0; i < 50; i++) {
-                            ws.write(RawWebSocket.TEXT, SMALL, true);
+            final Thread writer = new Thread(
+                    () -> {
+                        try {
+                            for (int i = 0; i < 500; i++) {
+                                ws.write(RawWebSocket.TEXT, SMALL, true);
+                            }
+                            trigger.send(ws);
+                            ws.flush();
+                            while (!stop.get()) {
+                                for (int i = 0; i < 50; i++) {
+                                    ws.write(RawWebSocket.TEXT, SMALL, true);
+                                }
+                                ws.flush();
+                            }
+                        } catch (IOException expected) {
+                            // The proxy closed; a write failing is fine, a read failing is not.
                         }
-                        ws.flush();
-                    }
-                } catch (IOException expected) {
-                    // The proxy closed; a write failing is fine, a read failing is not.
-                }
-            }, "flooder");
+                    },
+                    "flooder");
             writer.start();
             try {
                 return ws.readUntilClose().closeCode();

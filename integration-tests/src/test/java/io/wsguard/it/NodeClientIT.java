@@ -36,17 +36,22 @@ class NodeClientIT {
                       messages: { maxSize: 1MiB }
                     """.formatted(upstream.uri("/echo"));
             try (WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
-                    .tls(certs.certificate(), certs.privateKey()).routes(routes))) {
-                final Map<String, Object> result = NodeScript.run("client.mjs", proxy.uri("/echo").toString(),
+                    .tls(certs.certificate(), certs.privateKey())
+                    .routes(routes))) {
+                final Map<String, Object> result = NodeScript.run(
+                        "client.mjs",
+                        proxy.uri("/echo").toString(),
                         certs.caCertificate().toString());
-                assertThat(result).containsEntry("protocol", "chat.v2")
+                assertThat(result)
+                        .containsEntry("protocol", "chat.v2")
                         .containsEntry("textEcho", true)
                         .containsEntry("binaryEcho", true)
                         .containsEntry("pong", "node-ping")
                         .containsEntry("closeCode", 4040)
                         .containsEntry("closeReason", "bye from upstream");
                 assertThat(upstream.upgrades()).isEqualTo(1);
-                assertThat(WsguardProcess.root().resolve("integration-tests/node/package-lock.json")).isRegularFile();
+                assertThat(WsguardProcess.root().resolve("integration-tests/node/package-lock.json"))
+                        .isRegularFile();
             }
         }
     }

@@ -44,17 +44,29 @@ class NodeMessageRulesIT {
                         sanitize: { html: formatting, fields: ["$.text"] }
                     """.formatted(upstream.uri("/echo"), dir.resolve("chat.json"));
             try (WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
-                    .tls(certs.certificate(), certs.privateKey()).routes(routes))) {
+                    .tls(certs.certificate(), certs.privateKey())
+                    .routes(routes))) {
                 @SuppressWarnings("unchecked")
-                final Map<String, Map<String, Object>> result = (Map<String, Map<String, Object>>) (Map<String, ?>) NodeScript.run(
-                        "message-rules.mjs", proxy.uri("/chat").toString(), certs.caCertificate().toString());
+                final Map<String, Map<String, Object>> result =
+                        (Map<String, Map<String, Object>>) (Map<String, ?>) NodeScript.run(
+                                "message-rules.mjs",
+                                proxy.uri("/chat").toString(),
+                                certs.caCertificate().toString());
                 assertThat(result.get("markup").get("replies"))
                         .isEqualTo(List.of("{\"type\":\"chat\",\"text\":\"hi <b>there</b>\"}"));
                 assertThat(result.get("markup")).containsEntry("closeCode", 1000);
-                assertThat(result.get("schema")).containsEntry("closeCode", 1008).containsEntry("replies", List.of());
-                assertThat(result.get("notJson")).containsEntry("closeCode", 1008).containsEntry("replies", List.of());
-                assertThat(result.get("invalidUtf8")).containsEntry("closeCode", 1007).containsEntry("replies", List.of());
-                assertThat(result.get("binary")).containsEntry("closeCode", 1003).containsEntry("replies", List.of());
+                assertThat(result.get("schema"))
+                        .containsEntry("closeCode", 1008)
+                        .containsEntry("replies", List.of());
+                assertThat(result.get("notJson"))
+                        .containsEntry("closeCode", 1008)
+                        .containsEntry("replies", List.of());
+                assertThat(result.get("invalidUtf8"))
+                        .containsEntry("closeCode", 1007)
+                        .containsEntry("replies", List.of());
+                assertThat(result.get("binary"))
+                        .containsEntry("closeCode", 1003)
+                        .containsEntry("replies", List.of());
                 // Only the sanitized message ever reached the chat room.
                 assertThat(upstream.messages()).containsExactly("{\"type\":\"chat\",\"text\":\"hi <b>there</b>\"}");
             }

@@ -97,11 +97,18 @@ class RelayIT {
                   match: { path: /refused }
                   upstream: { targets: ["ws://127.0.0.1:%d/refused"] }
                   auth: none
-                """.formatted(echo.uri("/echo"), small.uri("/small"), closedPort,
-                              refusing.getAddress().getPort());
-        proxy = WsguardProcess.start(PolicyText.in(dir).tls(certs.certificate(), certs.privateKey()).routes(routes));
+                """.formatted(
+                        echo.uri("/echo"),
+                        small.uri("/small"),
+                        closedPort,
+                        refusing.getAddress().getPort());
+        proxy = WsguardProcess.start(
+                PolicyText.in(dir).tls(certs.certificate(), certs.privateKey()).routes(routes));
         assertThat(proxy.listener(0).getScheme()).isEqualTo("wss");
-        client = TestClient.builder().trusting(tls).nextTimeout(Duration.ofSeconds(20)).build();
+        client = TestClient.builder()
+                .trusting(tls)
+                .nextTimeout(Duration.ofSeconds(20))
+                .build();
     }
 
     @AfterAll
@@ -145,7 +152,9 @@ class RelayIT {
         final Object back = ws.next();
         assertThat(back).isInstanceOf(String.class);
         assertThat(((String) back).length()).isEqualTo(size);
-        assertThat(back.equals(text)).as("echo of %d chars equals what was sent", size).isTrue();
+        assertThat(back.equals(text))
+                .as("echo of %d chars equals what was sent", size)
+                .isTrue();
         ws.session.close();
     }
 
@@ -159,7 +168,9 @@ class RelayIT {
         final Object back = ws.next();
         assertThat(back).isInstanceOf(byte[].class);
         assertThat(((byte[]) back).length).isEqualTo(size);
-        assertThat(Arrays.equals((byte[]) back, bytes)).as("echo of %d bytes equals what was sent", size).isTrue();
+        assertThat(Arrays.equals((byte[]) back, bytes))
+                .as("echo of %d bytes equals what was sent", size)
+                .isTrue();
         ws.session.close();
     }
 
@@ -193,9 +204,18 @@ class RelayIT {
     @Test
     void forwardsHeadersAndQueryString() throws Exception {
         final int before = echo.upgrades();
-        final TestClient.Recorder ws = client.connect(proxy.uri("/echo?room=7&who=x%20y"),
-                Map.of("X-Custom", "kept", "X-Dropped", "secret", "X-Other", "not-forwarded",
-                       "X-Forwarded-For", "203.0.113.9"), List.of());
+        final TestClient.Recorder ws = client.connect(
+                proxy.uri("/echo?room=7&who=x%20y"),
+                Map.of(
+                        "X-Custom",
+                        "kept",
+                        "X-Dropped",
+                        "secret",
+                        "X-Other",
+                        "not-forwarded",
+                        "X-Forwarded-For",
+                        "203.0.113.9"),
+                List.of());
         ws.send("marker");
         assertThat(ws.next()).isEqualTo("marker");
         final Map<String, List<String>> headers = echo.upgradeHeaders().get(before);
@@ -275,13 +295,16 @@ class RelayIT {
     @Test
     void plainGetGives426WithUpgradeHeaderAndAudits() throws Exception {
         final int before = echo.upgrades();
-        final HttpClient http = HttpClient.newBuilder().sslContext(tls).version(HttpClient.Version.HTTP_1_1).build();
+        final HttpClient http = HttpClient.newBuilder()
+                .sslContext(tls)
+                .version(HttpClient.Version.HTTP_1_1)
+                .build();
         final URI https = URI.create("https://127.0.0.1:" + proxy.port() + "/echo");
-        final HttpResponse<String> response = http.send(HttpRequest.newBuilder(https).GET().build(),
-                                                        HttpResponse.BodyHandlers.ofString());
+        final HttpResponse<String> response =
+                http.send(HttpRequest.newBuilder(https).GET().build(), HttpResponse.BodyHandlers.ofString());
         assertThat(response.statusCode()).isEqualTo(426);
-        assertThat(response.headers().firstValue("Upgrade")).hasValueSatisfying(
-                v -> assertThat(v).isEqualToIgnoringCase("websocket"));
+        assertThat(response.headers().firstValue("Upgrade"))
+                .hasValueSatisfying(v -> assertThat(v).isEqualToIgnoringCase("websocket"));
         assertThat(proxy.awaitAudit("not_websocket").get("status")).isEqualTo(426);
         assertThat(echo.upgrades()).isEqualTo(before);
     }

@@ -28,7 +28,8 @@ class ReloadIT {
     @Test
     void sighupAndAdminReloadApplyNewPolicyWithoutDroppingOpenConnections() throws Exception {
         try (UpstreamServer upstream = new UpstreamServer();
-             TestClient client = TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
+                TestClient client =
+                        TestClient.builder().nextTimeout(Duration.ofSeconds(20)).build()) {
             final String routes = """
                     - name: echo
                       match: { path: /echo }
@@ -37,7 +38,8 @@ class ReloadIT {
                       messages: { maxSize: 1KiB }
                     """.formatted(upstream.uri("/echo"));
             final WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
-                    .extra("admin: { host: 127.0.0.1, port: 0 }\n").routes(routes));
+                    .extra("admin: { host: 127.0.0.1, port: 0 }\n")
+                    .routes(routes));
             try (proxy) {
                 final TestClient.Recorder open = client.connect(proxy.uri("/echo"));
                 final Path policy = dir.resolve("policy.yaml");
@@ -53,13 +55,17 @@ class ReloadIT {
 
                 // A valid edit, applied by SIGHUP.
                 Files.writeString(policy, Files.readString(policy).replace("maxSize: huge", "maxSize: 4KiB"));
-                new ProcessBuilder("kill", "-HUP", Long.toString(proxy.process().pid())).start().waitFor();
-                await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
-                    final TestClient.Recorder fresh = client.connect(proxy.uri("/echo"));
-                    fresh.send(big);
-                    assertThat(fresh.messages.poll(1, TimeUnit.SECONDS)).isEqualTo(big);
-                    fresh.session.close();
-                });
+                new ProcessBuilder("kill", "-HUP", Long.toString(proxy.process().pid()))
+                        .start()
+                        .waitFor();
+                await().atMost(Duration.ofSeconds(10))
+                        .pollInterval(Duration.ofMillis(200))
+                        .untilAsserted(() -> {
+                            final TestClient.Recorder fresh = client.connect(proxy.uri("/echo"));
+                            fresh.send(big);
+                            assertThat(fresh.messages.poll(1, TimeUnit.SECONDS)).isEqualTo(big);
+                            fresh.session.close();
+                        });
 
                 // The connection opened before both reloads is still relaying.
                 open.send("still here");
@@ -70,8 +76,11 @@ class ReloadIT {
     }
 
     private static HttpResponse<String> post(URI uri) throws Exception {
-        return HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(uri).POST(HttpRequest.BodyPublishers.noBody()).build(),
-                HttpResponse.BodyHandlers.ofString());
+        return HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(uri)
+                                .POST(HttpRequest.BodyPublishers.noBody())
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
     }
 }

@@ -49,13 +49,17 @@ final class WsguardProcess implements AutoCloseable {
         final String jar = System.getProperty("wsguard.jar");
         assertThat(jar).as("system property wsguard.jar (set by failsafe)").isNotNull();
         final Path path = Path.of(jar).toAbsolutePath().normalize();
-        assertThat(path).as("the built jar; run mvn -pl proxy -am package first").isRegularFile();
+        assertThat(path)
+                .as("the built jar; run mvn -pl proxy -am package first")
+                .isRegularFile();
         return path;
     }
 
     /** The repository root, from failsafe's {@code wsguard.root} property. */
     static Path root() {
-        return Path.of(System.getProperty("wsguard.root", "..")).toAbsolutePath().normalize();
+        return Path.of(System.getProperty("wsguard.root", ".."))
+                .toAbsolutePath()
+                .normalize();
     }
 
     /** Writes {@code policy} to {@code policy.yaml} in its directory and runs it; waits for the ready lines. */
@@ -75,7 +79,7 @@ final class WsguardProcess implements AutoCloseable {
             await().atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(20)).until(() -> {
                 if (!process.isAlive()) {
                     throw new AssertionError("wsguard exited with " + process.exitValue() + " before it was ready:\n"
-                                             + proxy.stderr + "\npolicy:\n" + policyYaml);
+                            + proxy.stderr + "\npolicy:\n" + policyYaml);
                 }
                 return proxy.stdout.stream().anyMatch(l -> l.startsWith("wsguard: audit log at "));
             });
@@ -85,12 +89,16 @@ final class WsguardProcess implements AutoCloseable {
         }
         for (String line : proxy.stdout) {
             if (line.startsWith("wsguard: listening on ")) {
-                proxy.listeners.add(URI.create(line.substring("wsguard: listening on ".length()).trim()));
+                proxy.listeners.add(URI.create(
+                        line.substring("wsguard: listening on ".length()).trim()));
             } else if (line.startsWith("wsguard: admin on ")) {
-                proxy.admin = URI.create(line.substring("wsguard: admin on ".length()).trim());
+                proxy.admin =
+                        URI.create(line.substring("wsguard: admin on ".length()).trim());
             }
         }
-        assertThat(proxy.listeners).as("listener lines on stdout: %s", proxy.stdout).isNotEmpty();
+        assertThat(proxy.listeners)
+                .as("listener lines on stdout: %s", proxy.stdout)
+                .isNotEmpty();
         return proxy;
     }
 
@@ -124,16 +132,19 @@ final class WsguardProcess implements AutoCloseable {
     }
 
     private void pump(InputStream in, java.util.function.Consumer<String> sink) {
-        final Thread thread = new Thread(() -> {
-            try (BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = reader.readLine()) != null) {
-                    sink.accept(line);
-                }
-            } catch (IOException e) {
-                // The process went away; nothing more to read.
-            }
-        }, "wsguard-pump");
+        final Thread thread = new Thread(
+                () -> {
+                    try (BufferedReader reader =
+                            new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                        String line;
+                        while ((line = reader.readLine()) != null) {
+                            sink.accept(line);
+                        }
+                    } catch (IOException e) {
+                        // The process went away; nothing more to read.
+                    }
+                },
+                "wsguard-pump");
         thread.setDaemon(true);
         thread.start();
     }
@@ -189,15 +200,17 @@ final class WsguardProcess implements AutoCloseable {
         final java.util.concurrent.atomic.AtomicReference<Map<String, Object>> found =
                 new java.util.concurrent.atomic.AtomicReference<>();
         try {
-            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(50)).until(() -> {
-                for (Map<String, Object> line : auditLines()) {
-                    if (match.test(line)) {
-                        found.set(line);
-                        return true;
-                    }
-                }
-                return false;
-            });
+            await().atMost(Duration.ofSeconds(10))
+                    .pollInterval(Duration.ofMillis(50))
+                    .until(() -> {
+                        for (Map<String, Object> line : auditLines()) {
+                            if (match.test(line)) {
+                                found.set(line);
+                                return true;
+                            }
+                        }
+                        return false;
+                    });
         } catch (org.awaitility.core.ConditionTimeoutException e) {
             throw new AssertionError("no audit line with " + what + " in " + auditLines() + "\nstderr:\n" + stderr, e);
         }

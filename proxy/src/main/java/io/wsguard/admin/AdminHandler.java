@@ -14,13 +14,13 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
 import org.eclipse.jetty.http.HttpHeader;
-import org.eclipse.jetty.util.HostPort;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Fields;
+import org.eclipse.jetty.util.HostPort;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -60,13 +60,17 @@ final class AdminHandler extends Handler.Abstract {
         this.metrics = metrics;
         this.ready = ready;
         this.actions = actions;
-        this.tokenDigest = token.filter(secret -> !secret.isEmpty()).map(secret -> sha256(secret.value())).orElse(null);
+        this.tokenDigest = token.filter(secret -> !secret.isEmpty())
+                .map(secret -> sha256(secret.value()))
+                .orElse(null);
         this.dashboard = Dashboard.load();
         this.endpoints = Map.of(
                 "/", new Endpoint("GET", this::dashboard),
                 "/healthz", new Endpoint("GET", (req, res, cb) -> write(res, cb, 200, TEXT, "ok")),
                 "/readyz", new Endpoint("GET", this::readiness),
-                "/metrics", new Endpoint("GET", (req, res, cb) -> write(res, cb, 200, Metrics.CONTENT_TYPE, metrics.scrape())),
+                "/metrics",
+                        new Endpoint(
+                                "GET", (req, res, cb) -> write(res, cb, 200, Metrics.CONTENT_TYPE, metrics.scrape())),
                 "/admin/reload", new Endpoint("POST", this::reload),
                 "/admin/policy", new Endpoint("GET", (req, res, cb) -> json(res, cb, 200, actions.effectivePolicy())),
                 "/admin/connections", new Endpoint("GET", (req, res, cb) -> json(res, cb, 200, actions.connections())),
@@ -91,13 +95,21 @@ final class AdminHandler extends Handler.Abstract {
             // Without a token, the port's only protection is being reachable from this host alone. A
             // page whose name was rebound to 127.0.0.1 (DNS rebinding) reaches it as "same origin",
             // but its requests still carry that name as Host.
-            json(response, callback, 403, new Problem("without admin.token, /admin/* answers only requests for a loopback "
-                    + "host (Host: 127.0.0.1, [::1] or localhost)"));
+            json(
+                    response,
+                    callback,
+                    403,
+                    new Problem("without admin.token, /admin/* answers only requests for a loopback "
+                            + "host (Host: 127.0.0.1, [::1] or localhost)"));
             return true;
         }
         if (isAdminPath(path) && !authorized(request)) {
             response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"wsguard-admin\"");
-            json(response, callback, 401, new Problem("a bearer token is required (Authorization: Bearer <admin.token>)"));
+            json(
+                    response,
+                    callback,
+                    401,
+                    new Problem("a bearer token is required (Authorization: Bearer <admin.token>)"));
             return true;
         }
         if ("POST".equals(method) && isCrossSite(request)) {
@@ -145,10 +157,15 @@ final class AdminHandler extends Handler.Abstract {
     }
 
     private void auditHead(Request request, Response response, Callback callback) {
-        actions.auditHead().ifPresentOrElse(
-                head -> json(response, callback, 200, head),
-                () -> json(response, callback, 404, new Problem("no audit integrity chain yet (audit.integrityKey is"
-                                                                + " not set, or no numbered line has been written)")));
+        actions.auditHead()
+                .ifPresentOrElse(
+                        head -> json(response, callback, 200, head),
+                        () -> json(
+                                response,
+                                callback,
+                                404,
+                                new Problem("no audit integrity chain yet (audit.integrityKey is"
+                                        + " not set, or no numbered line has been written)")));
     }
 
     private void close(Request request, Response response, Callback callback) {
@@ -176,9 +193,10 @@ final class AdminHandler extends Handler.Abstract {
                 throw new IllegalArgumentException(name + ": give it once, not empty");
             }
         }
-        return new ConnectionFilter(Optional.ofNullable(query.getValue("sub")),
-                                    Optional.ofNullable(query.getValue("client")),
-                                    Optional.ofNullable(query.getValue("route")));
+        return new ConnectionFilter(
+                Optional.ofNullable(query.getValue("sub")),
+                Optional.ofNullable(query.getValue("client")),
+                Optional.ofNullable(query.getValue("route")));
     }
 
     private void dashboard(Request request, Response response, Callback callback) {
@@ -225,7 +243,9 @@ final class AdminHandler extends Handler.Abstract {
         try {
             final URI uri = URI.create(origin);
             final String authority = uri.getRawAuthority();
-            return host == null || authority == null || !authority.toLowerCase(Locale.ROOT).equals(host.toLowerCase(Locale.ROOT));
+            return host == null
+                    || authority == null
+                    || !authority.toLowerCase(Locale.ROOT).equals(host.toLowerCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
             return true; // "null" origins and garbage: refuse
         }

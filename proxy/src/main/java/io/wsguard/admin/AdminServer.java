@@ -73,16 +73,20 @@ public final class AdminServer {
         connector.setPort(policy.port());
         connector.setIdleTimeout(30_000);
         server.addConnector(connector);
-        handler = new AdminHandler(policy.token(), requireNonNull(metrics, "metrics"),
-                                   requireNonNull(ready, "ready"), requireNonNull(actions, "actions"));
+        handler = new AdminHandler(
+                policy.token(), requireNonNull(metrics, "metrics"),
+                requireNonNull(ready, "ready"), requireNonNull(actions, "actions"));
         server.setHandler(handler);
     }
 
     /** Binds the port and starts serving. */
     public void start() throws Exception {
         server.start();
-        LOG.info("admin listening on http://{}:{}/{}", connector.getHost(), port(),
-                 handler.tokenRequired() ? " (/admin/* needs the bearer token)" : " (/admin/* open: no admin.token)");
+        LOG.info(
+                "admin listening on http://{}:{}/{}",
+                connector.getHost(),
+                port(),
+                handler.tokenRequired() ? " (/admin/* needs the bearer token)" : " (/admin/* open: no admin.token)");
     }
 
     /** Stops serving and releases the port; requests in progress are given Jetty's stop timeout. */

@@ -21,18 +21,18 @@ record Dashboard(String html, String contentSecurityPolicy) {
         final String html;
         try (InputStream in = Dashboard.class.getResourceAsStream(RESOURCE)) {
             if (in == null) {
-                throw new IllegalStateException(RESOURCE + " is missing from the class path next to " + Dashboard.class);
+                throw new IllegalStateException(
+                        RESOURCE + " is missing from the class path next to " + Dashboard.class);
             }
             html = new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         final String csp = "default-src 'none'; "
-                           + "script-src " + InlineCsp.hashOf(html, "<script>", "</script>") + "; "
-                           + "style-src " + InlineCsp.hashOf(html, "<style>", "</style>") + "; "
-                           + "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
-                           + "frame-ancestors 'none'";
+                + "script-src " + InlineCsp.hashOf(html, "<script>", "</script>") + "; "
+                + "style-src " + InlineCsp.hashOf(html, "<style>", "</style>") + "; "
+                + "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                + "frame-ancestors 'none'";
         return new Dashboard(html, csp);
     }
-
 }

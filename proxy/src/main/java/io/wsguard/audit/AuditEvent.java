@@ -161,8 +161,9 @@ public record AuditEvent(
         }
 
         public AuditEvent build() {
-            return new AuditEvent(ts, event, stage, reason, route, client, conn, sub, origin, action,
-                                  closeCode, status, detail, sample);
+            return new AuditEvent(
+                    ts, event, stage, reason, route, client, conn, sub, origin, action, closeCode, status, detail,
+                    sample);
         }
     }
 }

@@ -2,9 +2,9 @@ package io.wsguard.audit;
 
 import java.io.StringWriter;
 import java.time.Instant;
-import java.util.List;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.List;
 import tools.jackson.core.JsonGenerator;
 import tools.jackson.core.ObjectWriteContext;
 import tools.jackson.core.json.JsonFactory;
@@ -18,8 +18,8 @@ import tools.jackson.core.json.JsonFactory;
 final class AuditJson {
 
     /** Always three fraction digits, always {@code Z}: lines sort and compare as text. */
-    static final DateTimeFormatter TS = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'")
-                                                         .withZone(ZoneOffset.UTC);
+    static final DateTimeFormatter TS =
+            DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
 
     private static final JsonFactory FACTORY = new JsonFactory();
 
@@ -91,8 +91,7 @@ final class AuditJson {
             final char c = text.charAt(i);
             final int width;
             final int chars;
-            if (Character.isHighSurrogate(c) && i + 1 < text.length()
-                && Character.isLowSurrogate(text.charAt(i + 1))) {
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
                 width = 4;
                 chars = 2;
             } else {

@@ -84,6 +84,7 @@ public final class AuditLog implements AutoCloseable {
     static final int MAX_COVERS = 100_000;
     /** The longest the writer sleeps with nothing due, so that a new window is never missed by much. */
     private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
     private static final long WARN_INTERVAL_NANOS = TimeUnit.MINUTES.toNanos(1);
     private static final Logger LOG = LoggerFactory.getLogger(AuditLog.class);
 
@@ -100,17 +101,20 @@ public final class AuditLog implements AutoCloseable {
     private final String clientCapDetail;
     /** Budgets in the order they began, which is the order they end: all have the same length. Writer only. */
     private final LinkedHashMap<String, Budget> budgets = new LinkedHashMap<>();
+
     private Summary pastClientCap; // writer thread only
     private int coverEntries; // writer thread only
     private final AtomicLong eventsOverBudget = new AtomicLong();
     private final AtomicLong eventsPastClientCap = new AtomicLong();
     /** The chain's last line as far as the sink has flushed it; what an operator anchors elsewhere. */
     private volatile MacChain.Head head;
+
     private MacChain.Head sealedHead; // writer thread only: sealed, maybe not flushed yet
 
     private final ConcurrentHashMap<Key, Window> open = new ConcurrentHashMap<>();
     /** Windows in the order they opened, which is the order they end: all have the same length. */
     private final Queue<Window> pending = new ConcurrentLinkedQueue<>();
+
     private final AtomicInteger openKeys = new AtomicInteger();
     private final AtomicInteger overflowKeys = new AtomicInteger();
     private final Queue<CompletableFuture<Void>> flushRequests = new ConcurrentLinkedQueue<>();
@@ -121,12 +125,26 @@ public final class AuditLog implements AutoCloseable {
     private long lastWarnNanos = System.nanoTime() - WARN_INTERVAL_NANOS; // writer thread only
 
     AuditLog(LineSink sink, Clock clock, Duration window, int maxOpenKeys, int sampleBytes, byte[] integrityKey) {
-        this(sink, clock, window, maxOpenKeys, sampleBytes, integrityKey, AuditPolicy.DEFAULT_LINES_PER_CLIENT,
-             MAX_BUDGET_CLIENTS);
+        this(
+                sink,
+                clock,
+                window,
+                maxOpenKeys,
+                sampleBytes,
+                integrityKey,
+                AuditPolicy.DEFAULT_LINES_PER_CLIENT,
+                MAX_BUDGET_CLIENTS);
     }
 
-    AuditLog(LineSink sink, Clock clock, Duration window, int maxOpenKeys, int sampleBytes, byte[] integrityKey,
-             Rate linesPerClient, int maxBudgetClients) {
+    AuditLog(
+            LineSink sink,
+            Clock clock,
+            Duration window,
+            int maxOpenKeys,
+            int sampleBytes,
+            byte[] integrityKey,
+            Rate linesPerClient,
+            int maxBudgetClients) {
         this.sink = requireNonNull(sink, "sink");
         this.clock = requireNonNull(clock, "clock");
         if (window.isNegative() || window.isZero()) {
@@ -139,10 +157,11 @@ public final class AuditLog implements AutoCloseable {
         this.maxOpenKeys = maxOpenKeys;
         this.linesPerClient = linesPerClient.amount();
         this.budgetMillis = linesPerClient.per().toMillis();
-        this.budgetDetail = "over audit.linesPerClient (" + linesPerClient + "): the rest of the client's events, summed";
+        this.budgetDetail =
+                "over audit.linesPerClient (" + linesPerClient + "): the rest of the client's events, summed";
         this.maxBudgetClients = maxBudgetClients;
         this.clientCapDetail = "over " + maxBudgetClients + " clients with an audit budget: the rest of their events,"
-                               + " summed without client";
+                + " summed without client";
         this.sampleBytes = Math.max(0, sampleBytes);
         this.chain = integrityKey == null ? null : new MacChain(integrityKey, sink.lastLine());
         this.head = chain == null ? null : chain.head();
@@ -163,12 +182,19 @@ public final class AuditLog implements AutoCloseable {
                 ? new StdoutAuditSink()
                 : new FileAuditSink(policy.path(), policy.maxFileSize(), policy.maxFiles());
         final byte[] key = policy.integrityKey()
-                                 .filter(secret -> !secret.isEmpty())
-                                 .map(Secret::value)
-                                 .map(value -> value.getBytes(StandardCharsets.UTF_8))
-                                 .orElse(null);
-        return new AuditLog(sink, clock, window, DEFAULT_MAX_OPEN_KEYS, policy.sampleBytes(), key,
-                            policy.linesPerClient(), MAX_BUDGET_CLIENTS);
+                .filter(secret -> !secret.isEmpty())
+                .map(Secret::value)
+                .map(value -> value.getBytes(StandardCharsets.UTF_8))
+                .orElse(null);
+        return new AuditLog(
+                sink,
+                clock,
+                window,
+                DEFAULT_MAX_OPEN_KEYS,
+                policy.sampleBytes(),
+                key,
+                policy.linesPerClient(),
+                MAX_BUDGET_CLIENTS);
     }
 
     /** How many bytes of a payload a line keeps ({@code audit.sampleBytes}); 0: none. */
@@ -228,8 +254,20 @@ public final class AuditLog implements AutoCloseable {
                 continue;
             }
             final AuditEvent summary = new AuditEvent(
-                    event.ts(), event.event(), event.stage(), event.reason(), key.route(), null, null, null,
-                    null, event.action(), event.closeCode(), event.status(), OVERFLOW_DETAIL, null);
+                    event.ts(),
+                    event.event(),
+                    event.stage(),
+                    event.reason(),
+                    key.route(),
+                    null,
+                    null,
+                    null,
+                    null,
+                    event.action(),
+                    event.closeCode(),
+                    event.status(),
+                    OVERFLOW_DETAIL,
+                    null);
             final Window fresh = new Window(key, summary, now, now + windowMillis, routed);
             if (current == null ? open.putIfAbsent(key, fresh) == null : open.replace(key, current, fresh)) {
                 pending.add(fresh);
@@ -249,8 +287,21 @@ public final class AuditLog implements AutoCloseable {
         if (sample == e.sample()) {
             return e;
         }
-        return new AuditEvent(e.ts(), e.event(), e.stage(), e.reason(), e.route(), e.client(), e.conn(),
-                              e.sub(), e.origin(), e.action(), e.closeCode(), e.status(), e.detail(), sample);
+        return new AuditEvent(
+                e.ts(),
+                e.event(),
+                e.stage(),
+                e.reason(),
+                e.route(),
+                e.client(),
+                e.conn(),
+                e.sub(),
+                e.origin(),
+                e.action(),
+                e.closeCode(),
+                e.status(),
+                e.detail(),
+                sample);
     }
 
     /** Ends every window now and writes and flushes their lines; waits up to 10 s for the writer. */
@@ -352,7 +403,8 @@ public final class AuditLog implements AutoCloseable {
                 if (head != null) {
                     due = Math.min(due, TimeUnit.MILLISECONDS.toNanos(head.end - clock.millis()));
                 }
-                final Budget oldest = budgets.isEmpty() ? null : budgets.values().iterator().next();
+                final Budget oldest =
+                        budgets.isEmpty() ? null : budgets.values().iterator().next();
                 if (oldest != null) {
                     due = Math.min(due, TimeUnit.MILLISECONDS.toNanos(oldest.end - clock.millis()));
                 }
@@ -381,8 +433,21 @@ public final class AuditLog implements AutoCloseable {
         final long count = Window.count(state);
         AuditEvent e = w.first;
         if (Window.manyConns(state) && e.conn() != null) {
-            e = new AuditEvent(e.ts(), e.event(), e.stage(), e.reason(), e.route(), e.client(), null, e.sub(),
-                               e.origin(), e.action(), e.closeCode(), e.status(), e.detail(), e.sample());
+            e = new AuditEvent(
+                    e.ts(),
+                    e.event(),
+                    e.stage(),
+                    e.reason(),
+                    e.route(),
+                    e.client(),
+                    null,
+                    e.sub(),
+                    e.origin(),
+                    e.action(),
+                    e.closeCode(),
+                    e.status(),
+                    e.detail(),
+                    e.sample());
         }
         final Instant ts = e.ts() != null ? e.ts() : Instant.ofEpochMilli(w.opened);
         final String client = e.client();
@@ -525,8 +590,15 @@ public final class AuditLog implements AutoCloseable {
      * is no part of the key: one address opening a connection per message must not get a line per
      * message. Without one (config events) a connection, if any, keeps its own lines.
      */
-    private record Key(boolean overflow, AuditEvent.Kind event, Stage stage, Reason reason, String route,
-                       String client, String sub, String conn) {
+    private record Key(
+            boolean overflow,
+            AuditEvent.Kind event,
+            Stage stage,
+            Reason reason,
+            String route,
+            String client,
+            String sub,
+            String conn) {
         static Key of(AuditEvent e) {
             return e.client() != null
                     ? new Key(false, e.event(), e.stage(), e.reason(), e.route(), e.client(), e.sub(), null)
@@ -647,9 +719,21 @@ public final class AuditLog implements AutoCloseable {
         }
 
         AuditEvent line() {
-            return new AuditEvent(ts, first.event(), first.stage(), first.reason(), first.route(),
-                                  withoutClient ? null : first.client(), conn, sub, origin, null, null, null,
-                                  detail, null);
+            return new AuditEvent(
+                    ts,
+                    first.event(),
+                    first.stage(),
+                    first.reason(),
+                    first.route(),
+                    withoutClient ? null : first.client(),
+                    conn,
+                    sub,
+                    origin,
+                    null,
+                    null,
+                    null,
+                    detail,
+                    null);
         }
     }
 }

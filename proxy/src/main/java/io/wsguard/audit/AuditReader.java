@@ -12,8 +12,8 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -39,9 +39,23 @@ public final class AuditReader {
      * line; on a summed line (a client over {@code audit.linesPerClient}, or past the cap on clients)
      * it splits {@code count} by event, stage, reason and route.
      */
-    public record Entry(Instant ts, String event, String stage, String reason, String route, String client,
-                        String conn, String sub, String origin, String action, Integer closeCode, Integer status,
-                        long count, String detail, List<Cover> covers, String raw) {
+    public record Entry(
+            Instant ts,
+            String event,
+            String stage,
+            String reason,
+            String route,
+            String client,
+            String conn,
+            String sub,
+            String origin,
+            String action,
+            Integer closeCode,
+            Integer status,
+            long count,
+            String detail,
+            List<Cover> covers,
+            String raw) {
 
         public Entry {
             covers = List.copyOf(covers);
@@ -72,10 +86,23 @@ public final class AuditReader {
             throw new IllegalArgumentException("ts is not an ISO-8601 instant", e);
         }
         final JsonNode count = n.get("count");
-        return new Entry(ts, text(n, "event"), text(n, "stage"), text(n, "reason"), text(n, "route"),
-                         text(n, "client"), text(n, "conn"), text(n, "sub"), text(n, "origin"), text(n, "action"),
-                         integer(n, "closeCode"), integer(n, "status"), countOf(n),
-                         Objects.requireNonNullElse(text(n, "detail"), ""), covers(n), line);
+        return new Entry(
+                ts,
+                text(n, "event"),
+                text(n, "stage"),
+                text(n, "reason"),
+                text(n, "route"),
+                text(n, "client"),
+                text(n, "conn"),
+                text(n, "sub"),
+                text(n, "origin"),
+                text(n, "action"),
+                integer(n, "closeCode"),
+                integer(n, "status"),
+                countOf(n),
+                Objects.requireNonNullElse(text(n, "detail"), ""),
+                covers(n),
+                line);
     }
 
     private static long countOf(JsonNode n) {
@@ -137,7 +164,10 @@ public final class AuditReader {
             if (e.covers().isEmpty()) {
                 return e.count();
             }
-            return e.covers().stream().filter(this::matches).mapToLong(Cover::count).sum();
+            return e.covers().stream()
+                    .filter(this::matches)
+                    .mapToLong(Cover::count)
+                    .sum();
         }
 
         private boolean matches(String eventReason, String eventRoute) {
@@ -152,8 +182,13 @@ public final class AuditReader {
      */
     public static String human(Entry e) {
         final StringBuilder b = new StringBuilder(160);
-        b.append(AuditJson.TS.format(e.ts())).append(' ').append(e.event()).append(' ').append(e.stage())
-         .append(' ').append(e.reason());
+        b.append(AuditJson.TS.format(e.ts()))
+                .append(' ')
+                .append(e.event())
+                .append(' ')
+                .append(e.stage())
+                .append(' ')
+                .append(e.reason());
         field(b, "route", e.route());
         field(b, "client", e.client());
         field(b, "conn", e.conn());
@@ -176,7 +211,11 @@ public final class AuditReader {
                 if (c.reason() == null) {
                     b.append("not broken down");
                 } else {
-                    b.append(c.event()).append(' ').append(c.stage()).append(' ').append(c.reason());
+                    b.append(c.event())
+                            .append(' ')
+                            .append(c.stage())
+                            .append(' ')
+                            .append(c.reason());
                     field(b, "route", c.route());
                 }
                 b.append(" ×").append(c.count());
@@ -239,7 +278,8 @@ public final class AuditReader {
             } else {
                 for (Cover c : e.covers()) {
                     if (filter == null || filter.matches(c)) {
-                        byReason.merge(Objects.requireNonNullElse(c.reason(), "(not broken down)"), c.count(), Long::sum);
+                        byReason.merge(
+                                Objects.requireNonNullElse(c.reason(), "(not broken down)"), c.count(), Long::sum);
                         byRoute.merge(Objects.requireNonNullElse(c.route(), "(none)"), c.count(), Long::sum);
                     }
                 }
@@ -267,10 +307,10 @@ public final class AuditReader {
         private static void section(PrintWriter out, String title, Map<String, Long> counts, int limit) {
             out.println(title + ":");
             counts.entrySet().stream()
-                  .sorted(Map.Entry.<String, Long>comparingByValue(Comparator.reverseOrder())
-                                   .thenComparing(Map.Entry.comparingByKey()))
-                  .limit(limit)
-                  .forEach(e -> out.println(String.format("  %-40s %d", printable(e.getKey()), e.getValue())));
+                    .sorted(Map.Entry.<String, Long>comparingByValue(Comparator.reverseOrder())
+                            .thenComparing(Map.Entry.comparingByKey()))
+                    .limit(limit)
+                    .forEach(e -> out.println(String.format("  %-40s %d", printable(e.getKey()), e.getValue())));
         }
     }
 

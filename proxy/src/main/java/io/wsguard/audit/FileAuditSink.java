@@ -25,7 +25,8 @@ import java.nio.file.attribute.PosixFilePermissions;
 final class FileAuditSink implements LineSink {
 
     private final Path path;
-    private static final boolean POSIX = FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
+    private static final boolean POSIX =
+            FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
 
     private final long maxFileSize;
     private final int maxFiles;
@@ -40,7 +41,8 @@ final class FileAuditSink implements LineSink {
         final Path parent = this.path.getParent();
         if (parent != null && !Files.isDirectory(parent)) {
             if (POSIX) {
-                Files.createDirectories(parent, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+                Files.createDirectories(
+                        parent, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             } else {
                 Files.createDirectories(parent);
             }
@@ -112,14 +114,15 @@ final class FileAuditSink implements LineSink {
             // (the process umask usually leaves new files world-readable). An existing file keeps
             // whatever mode the operator gave it.
             try {
-                Files.createFile(path, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+                Files.createFile(
+                        path, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
             } catch (FileAlreadyExistsException raced) {
                 // Created meanwhile: append to it as it is.
             }
         }
         size = existed ? Files.size(path) : 0;
-        out = new BufferedOutputStream(Files.newOutputStream(path, StandardOpenOption.CREATE,
-                                                             StandardOpenOption.APPEND), 64 * 1024);
+        out = new BufferedOutputStream(
+                Files.newOutputStream(path, StandardOpenOption.CREATE, StandardOpenOption.APPEND), 64 * 1024);
         if (size > 0 && !endsWithNewline(path)) {
             // A crash cut the last line short: end it, so our lines stay whole (verify flags it).
             out.write('\n');

@@ -153,15 +153,19 @@ public final class MacChain {
             }
             final long seq = seqOf(line);
             if (seq >= 0 && expectedSeq >= 0 && seq != expectedSeq) {
-                return Result.broken(number, line, number == 1 && seq > expectedSeq
-                        ? "the chain starts at sequence number " + seq + ", not " + expectedSeq + ": earlier lines are missing"
-                        : "sequence number " + seq + " where " + expectedSeq + " was due");
+                return Result.broken(
+                        number,
+                        line,
+                        number == 1 && seq > expectedSeq
+                                ? "the chain starts at sequence number " + seq + ", not " + expectedSeq
+                                        + ": earlier lines are missing"
+                                : "sequence number " + seq + " where " + expectedSeq + " was due");
             }
             if (prev != null) {
                 final String body = line.substring(0, line.length() - SUFFIX_LENGTH);
                 final String expected = compute(mac, prev, body);
-                if (!MessageDigest.isEqual(expected.getBytes(StandardCharsets.US_ASCII),
-                                           stored.getBytes(StandardCharsets.US_ASCII))) {
+                if (!MessageDigest.isEqual(
+                        expected.getBytes(StandardCharsets.US_ASCII), stored.getBytes(StandardCharsets.US_ASCII))) {
                     return Result.broken(number, line, "its mac does not match");
                 }
             }
@@ -213,8 +217,17 @@ public final class MacChain {
      * @param unsequenced how many lines carry no sequence number (written before wsguard numbered them)
      * @param anchorMac the mac of the line with the sequence number asked for, or {@code null}
      */
-    public record Result(boolean ok, long lines, long brokenLine, String line, String problem, long firstSeq,
-                         long lastSeq, String lastMac, long unsequenced, String anchorMac) {
+    public record Result(
+            boolean ok,
+            long lines,
+            long brokenLine,
+            String line,
+            String problem,
+            long firstSeq,
+            long lastSeq,
+            String lastMac,
+            long unsequenced,
+            String anchorMac) {
 
         static Result broken(long number, String line, String problem) {
             return new Result(false, number, number, line, problem, -1, -1, null, 0, null);

@@ -51,8 +51,8 @@ final class JwksRetriever extends DefaultResourceRetriever {
     private final Duration fetchTimeout;
 
     /** @param tls trust for the server; null for the JVM's default */
-    JwksRetriever(Duration connectTimeout, Duration readTimeout, Duration fetchTimeout, int sizeLimit,
-                  SSLSocketFactory tls) {
+    JwksRetriever(
+            Duration connectTimeout, Duration readTimeout, Duration fetchTimeout, int sizeLimit, SSLSocketFactory tls) {
         // No factory for nimbus to set: each fetch gets its own, in openHTTPConnection.
         super((int) connectTimeout.toMillis(), (int) readTimeout.toMillis(), sizeLimit, true, null);
         if (fetchTimeout.isNegative() || fetchTimeout.isZero()) {
@@ -66,7 +66,8 @@ final class JwksRetriever extends DefaultResourceRetriever {
     @Override
     public Resource retrieveResource(URL url) throws IOException {
         final Fetch fetch = new Fetch();
-        final ScheduledFuture<?> deadline = DEADLINES.schedule(fetch::expire, fetchTimeout.toNanos(), TimeUnit.NANOSECONDS);
+        final ScheduledFuture<?> deadline =
+                DEADLINES.schedule(fetch::expire, fetchTimeout.toNanos(), TimeUnit.NANOSECONDS);
         CURRENT.set(fetch);
         try {
             return super.retrieveResource(url);
@@ -181,8 +182,10 @@ final class JwksRetriever extends DefaultResourceRetriever {
         @Override
         public Socket createSocket(InetAddress address, int port, InetAddress localAddress, int localPort)
                 throws IOException {
-            return layered(new InetSocketAddress(address, port), new InetSocketAddress(localAddress, localPort),
-                           address.getHostAddress());
+            return layered(
+                    new InetSocketAddress(address, port),
+                    new InetSocketAddress(localAddress, localPort),
+                    address.getHostAddress());
         }
 
         private Socket layered(InetSocketAddress remote, InetSocketAddress local, String host) throws IOException {

@@ -40,7 +40,8 @@ import java.util.Set;
  */
 final class JwtKeys {
 
-    static final String PUBLIC_KEY_FORMS = "PEM: BEGIN PUBLIC KEY (RSA, EC P-256/P-384/P-521 or Ed25519) or BEGIN CERTIFICATE";
+    static final String PUBLIC_KEY_FORMS =
+            "PEM: BEGIN PUBLIC KEY (RSA, EC P-256/P-384/P-521 or Ed25519) or BEGIN CERTIFICATE";
 
     /** DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410), followed by the 32 key bytes. */
     private static final byte[] ED25519_SPKI_PREFIX = HexFormat.of().parseHex("302a300506032b6570032100");
@@ -54,13 +55,15 @@ final class JwtKeys {
             key = Pem.publicKey(file);
         } catch (PemException e) {
             // auth.jwt's own words, naming the key forms a verifier takes; as they were before Pem read the file.
-            final String message = switch (e.problem()) {
-                case WRONG_KIND -> " holds a private key (expected: the public half only, " + PUBLIC_KEY_FORMS
-                                   + "; openssl pkey -pubout makes it)";
-                case ABSENT -> " holds no public key (expected: " + PUBLIC_KEY_FORMS + ")";
-                case UNUSABLE -> " holds no usable public key (expected: " + PUBLIC_KEY_FORMS + ")";
-                default -> " is not readable PEM (expected: " + PUBLIC_KEY_FORMS + ")";
-            };
+            final String message =
+                    switch (e.problem()) {
+                        case WRONG_KIND ->
+                            " holds a private key (expected: the public half only, " + PUBLIC_KEY_FORMS
+                                    + "; openssl pkey -pubout makes it)";
+                        case ABSENT -> " holds no public key (expected: " + PUBLIC_KEY_FORMS + ")";
+                        case UNUSABLE -> " holds no usable public key (expected: " + PUBLIC_KEY_FORMS + ")";
+                        default -> " is not readable PEM (expected: " + PUBLIC_KEY_FORMS + ")";
+                    };
             throw new JwtConfigException(field, quote(file) + message, e);
         }
         return toJwk(key, field, quote(file));
@@ -70,30 +73,35 @@ final class JwtKeys {
     static JWK toJwk(PublicKey key, String field, String where) throws JwtConfigException {
         if (key instanceof RSAPublicKey rsa) {
             if (rsa.getModulus().bitLength() < 2048) {
-                throw new JwtConfigException(field, where + " holds an RSA key of " + rsa.getModulus().bitLength()
-                                                    + " bits (expected: at least 2048)");
+                throw new JwtConfigException(
+                        field,
+                        where + " holds an RSA key of " + rsa.getModulus().bitLength()
+                                + " bits (expected: at least 2048)");
             }
             return new RSAKey.Builder(rsa).build();
         }
         if (key instanceof ECPublicKey ec) {
             final Curve curve = Curve.forECParameterSpec(ec.getParams());
             if (curve == null || !Set.of(Curve.P_256, Curve.P_384, Curve.P_521).contains(curve)) {
-                throw new JwtConfigException(field, where + " holds an EC key on an unsupported curve"
-                                                    + " (expected: P-256, P-384 or P-521)");
+                throw new JwtConfigException(
+                        field,
+                        where + " holds an EC key on an unsupported curve" + " (expected: P-256, P-384 or P-521)");
             }
             return new ECKey.Builder(curve, ec).build();
         }
         if ("Ed25519".equals(key.getAlgorithm()) || "EdDSA".equals(key.getAlgorithm())) {
             final byte[] spki = key.getEncoded();
             if (spki.length != ED25519_SPKI_PREFIX.length + 32
-                || !Arrays.equals(spki, 0, ED25519_SPKI_PREFIX.length, ED25519_SPKI_PREFIX, 0, ED25519_SPKI_PREFIX.length)) {
-                throw new JwtConfigException(field, where + " holds an EdDSA key that is not Ed25519 (expected: Ed25519)");
+                    || !Arrays.equals(
+                            spki, 0, ED25519_SPKI_PREFIX.length, ED25519_SPKI_PREFIX, 0, ED25519_SPKI_PREFIX.length)) {
+                throw new JwtConfigException(
+                        field, where + " holds an EdDSA key that is not Ed25519 (expected: Ed25519)");
             }
             final byte[] x = Arrays.copyOfRange(spki, ED25519_SPKI_PREFIX.length, spki.length);
             return new OctetKeyPair.Builder(Curve.Ed25519, Base64URL.encode(x)).build();
         }
-        throw new JwtConfigException(field, where + " holds a " + key.getAlgorithm()
-                                            + " key (expected: RSA, EC or Ed25519)");
+        throw new JwtConfigException(
+                field, where + " holds a " + key.getAlgorithm() + " key (expected: RSA, EC or Ed25519)");
     }
 
     /** True when {@code jwk} can verify {@code alg}: the right key type, curve, use and length. */

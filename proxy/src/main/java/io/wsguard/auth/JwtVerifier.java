@@ -83,14 +83,24 @@ public final class JwtVerifier implements AutoCloseable {
 
     /** Verified-token cache: entries, and how long a token without {@code exp} is served from it. */
     static final int CACHE_CAPACITY = 10_000;
+
     static final Duration CACHE_WITHOUT_EXPIRY = Duration.ofMinutes(5);
 
     /** Every JWS algorithm wsguard verifies (SPEC §3). */
     private static final Set<JWSAlgorithm> SUPPORTED = Set.of(
-            JWSAlgorithm.HS256, JWSAlgorithm.HS384, JWSAlgorithm.HS512,
-            JWSAlgorithm.RS256, JWSAlgorithm.RS384, JWSAlgorithm.RS512,
-            JWSAlgorithm.PS256, JWSAlgorithm.PS384, JWSAlgorithm.PS512,
-            JWSAlgorithm.ES256, JWSAlgorithm.ES384, JWSAlgorithm.ES512, JWSAlgorithm.EdDSA);
+            JWSAlgorithm.HS256,
+            JWSAlgorithm.HS384,
+            JWSAlgorithm.HS512,
+            JWSAlgorithm.RS256,
+            JWSAlgorithm.RS384,
+            JWSAlgorithm.RS512,
+            JWSAlgorithm.PS256,
+            JWSAlgorithm.PS384,
+            JWSAlgorithm.PS512,
+            JWSAlgorithm.ES256,
+            JWSAlgorithm.ES384,
+            JWSAlgorithm.ES512,
+            JWSAlgorithm.EdDSA);
 
     /** Header parameters that name a key or a key URL: an attacker's key is no key (RFC 8725 §3.10). */
     private static final List<String> KEY_CARRYING_HEADERS = List.of("jku", "x5u", "jwk", "x5c");
@@ -122,13 +132,27 @@ public final class JwtVerifier implements AutoCloseable {
      * @param fetchTimeout the whole fetch (connect, TLS, headers, body): past it the fetch has failed
      * @param sizeLimit the largest key set document accepted, in bytes
      */
-    record RemoteTiming(Duration cacheTtl, Duration refreshTimeout, Duration refreshAhead, Duration rateLimit,
-                        Duration outageTolerance, Duration connectTimeout, Duration readTimeout, Duration fetchTimeout,
-                        int sizeLimit) {
+    record RemoteTiming(
+            Duration cacheTtl,
+            Duration refreshTimeout,
+            Duration refreshAhead,
+            Duration rateLimit,
+            Duration outageTolerance,
+            Duration connectTimeout,
+            Duration readTimeout,
+            Duration fetchTimeout,
+            int sizeLimit) {
 
-        static final RemoteTiming DEFAULT = new RemoteTiming(Duration.ofMinutes(5), Duration.ofSeconds(4),
-                Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofHours(1), Duration.ofSeconds(2),
-                Duration.ofSeconds(2), Duration.ofSeconds(4), 256 * 1024);
+        static final RemoteTiming DEFAULT = new RemoteTiming(
+                Duration.ofMinutes(5),
+                Duration.ofSeconds(4),
+                Duration.ofSeconds(30),
+                Duration.ofSeconds(30),
+                Duration.ofHours(1),
+                Duration.ofSeconds(2),
+                Duration.ofSeconds(2),
+                Duration.ofSeconds(4),
+                256 * 1024);
 
         /**
          * Added to {@code fetchTimeout} for how long a verification waits for keys: the fetch it waits
@@ -138,8 +162,16 @@ public final class JwtVerifier implements AutoCloseable {
         static final Duration KEY_WAIT_SLACK = Duration.ofSeconds(1);
 
         RemoteTiming withRateLimit(Duration interval) {
-            return new RemoteTiming(cacheTtl, refreshTimeout, refreshAhead, interval, outageTolerance, connectTimeout,
-                                    readTimeout, fetchTimeout, sizeLimit);
+            return new RemoteTiming(
+                    cacheTtl,
+                    refreshTimeout,
+                    refreshAhead,
+                    interval,
+                    outageTolerance,
+                    connectTimeout,
+                    readTimeout,
+                    fetchTimeout,
+                    sizeLimit);
         }
 
         /** The longest a verification waits for the key set: a handshake's wait, whatever the IdP does. */
@@ -167,14 +199,23 @@ public final class JwtVerifier implements AutoCloseable {
     private final JWKSource<SecurityContext> remoteKeys;
     /** With jwksUri: how long a verification waits for keys before it is a failed check. */
     private final Duration keyWait;
+
     private volatile boolean remoteKeysSeen;
     private final Map<JWK, JWSVerifier> verifiers = new ConcurrentHashMap<>();
     private final VerifiedTokenCache cache;
     private final AtomicLong signatureChecks = new AtomicLong();
 
-    private JwtVerifier(AuthPolicy.JwtPolicy policy, Clock clock, Executor remoteExecutor, Set<JWSAlgorithm> algorithms,
-                        List<JWK> localKeys, boolean singleKey, String keySource, JWKSource<SecurityContext> remoteKeys,
-                        Duration keyWait, int cacheCapacity) {
+    private JwtVerifier(
+            AuthPolicy.JwtPolicy policy,
+            Clock clock,
+            Executor remoteExecutor,
+            Set<JWSAlgorithm> algorithms,
+            List<JWK> localKeys,
+            boolean singleKey,
+            String keySource,
+            JWKSource<SecurityContext> remoteKeys,
+            Duration keyWait,
+            int cacheCapacity) {
         this.clock = clock;
         this.remoteExecutor = remoteExecutor;
         this.algorithms = algorithms;
@@ -201,13 +242,20 @@ public final class JwtVerifier implements AutoCloseable {
      * @param jwksTls trust for the {@code jwksUri} server; null for the JVM's default
      * @throws JwtConfigException when the section cannot work, naming the field at fault
      */
-    public static JwtVerifier create(AuthPolicy.JwtPolicy policy, Clock clock, Executor remoteExecutor,
-                                     SSLSocketFactory jwksTls) throws JwtConfigException {
+    public static JwtVerifier create(
+            AuthPolicy.JwtPolicy policy, Clock clock, Executor remoteExecutor, SSLSocketFactory jwksTls)
+            throws JwtConfigException {
         return create(policy, clock, remoteExecutor, jwksTls, RemoteTiming.DEFAULT, CACHE_CAPACITY);
     }
 
-    static JwtVerifier create(AuthPolicy.JwtPolicy policy, Clock clock, Executor remoteExecutor, SSLSocketFactory jwksTls,
-                              RemoteTiming timing, int cacheCapacity) throws JwtConfigException {
+    static JwtVerifier create(
+            AuthPolicy.JwtPolicy policy,
+            Clock clock,
+            Executor remoteExecutor,
+            SSLSocketFactory jwksTls,
+            RemoteTiming timing,
+            int cacheCapacity)
+            throws JwtConfigException {
         requireNonNull(policy, "policy");
         requireNonNull(clock, "clock");
         requireNonNull(remoteExecutor, "remoteExecutor");
@@ -216,36 +264,64 @@ public final class JwtVerifier implements AutoCloseable {
             final byte[] secret = policy.secret().get().value().getBytes(StandardCharsets.UTF_8);
             for (JWSAlgorithm alg : algorithms) {
                 if (JWSAlgorithm.Family.HMAC_SHA.contains(alg) && secret.length < JwtKeys.minSecretBytes(alg)) {
-                    throw new JwtConfigException("secret", "is too short for " + alg.getName() + " (expected: at least "
-                            + JwtKeys.minSecretBytes(alg) + " bytes; openssl rand -base64 " + JwtKeys.minSecretBytes(alg)
-                            + " makes one)");
+                    throw new JwtConfigException(
+                            "secret",
+                            "is too short for " + alg.getName() + " (expected: at least "
+                                    + JwtKeys.minSecretBytes(alg) + " bytes; openssl rand -base64 "
+                                    + JwtKeys.minSecretBytes(alg)
+                                    + " makes one)");
                 }
             }
             final JWK key = new OctetSequenceKey.Builder(secret).build();
             requireServable(List.of(key), algorithms, "algorithms", "secret");
-            return new JwtVerifier(policy, clock, remoteExecutor, algorithms, List.of(key), true, "secret", null, null,
-                                   cacheCapacity);
+            return new JwtVerifier(
+                    policy, clock, remoteExecutor, algorithms, List.of(key), true, "secret", null, null, cacheCapacity);
         }
         if (policy.publicKey().isPresent()) {
             final JWK key = JwtKeys.publicKey(policy.publicKey().get(), "publicKey");
-            requireServable(List.of(key), algorithms, "algorithms", "publicKey " + JwtKeys.quote(policy.publicKey().get()));
-            return new JwtVerifier(policy, clock, remoteExecutor, algorithms, List.of(key), true, "publicKey", null,
-                                   null, cacheCapacity);
+            requireServable(
+                    List.of(key),
+                    algorithms,
+                    "algorithms",
+                    "publicKey " + JwtKeys.quote(policy.publicKey().get()));
+            return new JwtVerifier(
+                    policy,
+                    clock,
+                    remoteExecutor,
+                    algorithms,
+                    List.of(key),
+                    true,
+                    "publicKey",
+                    null,
+                    null,
+                    cacheCapacity);
         }
         if (policy.jwksFile().isPresent()) {
             final List<JWK> keys = jwksFile(policy.jwksFile().get(), algorithms);
-            return new JwtVerifier(policy, clock, remoteExecutor, algorithms, keys, false, "jwksFile", null, null,
-                                   cacheCapacity);
+            return new JwtVerifier(
+                    policy, clock, remoteExecutor, algorithms, keys, false, "jwksFile", null, null, cacheCapacity);
         }
         if (policy.jwksUri().isPresent()) {
             if (algorithms.stream().allMatch(JWSAlgorithm.Family.HMAC_SHA::contains)) {
-                throw new JwtConfigException("algorithms", "HMAC algorithms need a shared secret, and a jwksUri serves public"
-                        + " keys (expected: RS256, PS256, ES256 or EdDSA with jwksUri, or a secret for HS256)");
+                throw new JwtConfigException(
+                        "algorithms",
+                        "HMAC algorithms need a shared secret, and a jwksUri serves public"
+                                + " keys (expected: RS256, PS256, ES256 or EdDSA with jwksUri, or a secret for HS256)");
             }
-            return new JwtVerifier(policy, clock, remoteExecutor, algorithms, null, false, "jwksUri",
-                                   remoteSource(policy, jwksTls, timing), timing.keyWait(), cacheCapacity);
+            return new JwtVerifier(
+                    policy,
+                    clock,
+                    remoteExecutor,
+                    algorithms,
+                    null,
+                    false,
+                    "jwksUri",
+                    remoteSource(policy, jwksTls, timing),
+                    timing.keyWait(),
+                    cacheCapacity);
         }
-        throw new JwtConfigException("jwt", "no key source (expected: exactly one of jwksUri, jwksFile, publicKey, secret)");
+        throw new JwtConfigException(
+                "jwt", "no key source (expected: exactly one of jwksUri, jwksFile, publicKey, secret)");
     }
 
     private static Set<JWSAlgorithm> algorithms(List<String> names) throws JwtConfigException {
@@ -256,8 +332,14 @@ public final class JwtVerifier implements AutoCloseable {
         for (String name : names) {
             final JWSAlgorithm alg = JWSAlgorithm.parse(name);
             if (!SUPPORTED.contains(alg)) {
-                throw new JwtConfigException("algorithms", "'" + name + "' is not a supported JWS algorithm (expected: one of "
-                        + SUPPORTED.stream().map(JWSAlgorithm::getName).sorted().collect(Collectors.joining(", ")) + ")");
+                throw new JwtConfigException(
+                        "algorithms",
+                        "'" + name + "' is not a supported JWS algorithm (expected: one of "
+                                + SUPPORTED.stream()
+                                        .map(JWSAlgorithm::getName)
+                                        .sorted()
+                                        .collect(Collectors.joining(", "))
+                                + ")");
             }
             out.add(alg);
         }
@@ -275,14 +357,22 @@ public final class JwtVerifier implements AutoCloseable {
         }
         if (servable.isEmpty()) {
             final JWK key = keys.get(0);
-            final List<String> would = SUPPORTED.stream().filter(a -> JwtKeys.fits(key, a)).map(JWSAlgorithm::getName)
-                    .sorted().toList();
-            throw new JwtConfigException(field, source + " holds " + JwtKeys.describe(key) + ", which cannot verify "
-                    + names(algorithms) + " (expected: algorithms " + would + ")");
+            final List<String> would = SUPPORTED.stream()
+                    .filter(a -> JwtKeys.fits(key, a))
+                    .map(JWSAlgorithm::getName)
+                    .sorted()
+                    .toList();
+            throw new JwtConfigException(
+                    field,
+                    source + " holds " + JwtKeys.describe(key) + ", which cannot verify " + names(algorithms)
+                            + " (expected: algorithms " + would + ")");
         }
         if (servable.size() < algorithms.size()) {
-            LOG.warn("auth.jwt: {} verifies only {} of algorithms {}; tokens with the others are refused",
-                     source, servable, names(algorithms));
+            LOG.warn(
+                    "auth.jwt: {} verifies only {} of algorithms {}; tokens with the others are refused",
+                    source,
+                    servable,
+                    names(algorithms));
         }
     }
 
@@ -291,10 +381,14 @@ public final class JwtVerifier implements AutoCloseable {
         try {
             set = JWKSet.load(file.toFile());
         } catch (IOException e) {
-            throw new JwtConfigException("jwksFile", "cannot read " + JwtKeys.quote(file) + " (expected: a readable JWK set file)", e);
+            throw new JwtConfigException(
+                    "jwksFile", "cannot read " + JwtKeys.quote(file) + " (expected: a readable JWK set file)", e);
         } catch (ParseException | RuntimeException e) {
-            throw new JwtConfigException("jwksFile", JwtKeys.quote(file) + " is not a JWK set (expected: JSON like"
-                    + " {\"keys\": [{\"kty\": \"RSA\", \"kid\": ..., \"n\": ..., \"e\": ...}]})", e);
+            throw new JwtConfigException(
+                    "jwksFile",
+                    JwtKeys.quote(file) + " is not a JWK set (expected: JSON like"
+                            + " {\"keys\": [{\"kty\": \"RSA\", \"kid\": ..., \"n\": ..., \"e\": ...}]})",
+                    e);
         }
         final List<JWK> keys = new ArrayList<>();
         for (JWK jwk : set.getKeys()) {
@@ -305,25 +399,30 @@ public final class JwtVerifier implements AutoCloseable {
             }
         }
         if (keys.isEmpty()) {
-            final String found = set.getKeys().isEmpty() ? "no keys"
-                    : set.getKeys().stream().map(k -> JwtKeys.describe(k) + (k.getKeyID() == null ? "" : " (kid " + k.getKeyID() + ")"))
+            final String found = set.getKeys().isEmpty()
+                    ? "no keys"
+                    : set.getKeys().stream()
+                            .map(k -> JwtKeys.describe(k) + (k.getKeyID() == null ? "" : " (kid " + k.getKeyID() + ")"))
                             .collect(Collectors.joining(", "));
-            throw new JwtConfigException("jwksFile", JwtKeys.quote(file) + " has no key for " + names(algorithms)
-                    + " (found: " + found + "; expected: a public key of the type each algorithm needs, e.g. kty RSA for RS256)");
+            throw new JwtConfigException(
+                    "jwksFile",
+                    JwtKeys.quote(file) + " has no key for " + names(algorithms) + " (found: " + found
+                            + "; expected: a public key of the type each algorithm needs, e.g. kty RSA for RS256)");
         }
         return List.copyOf(keys);
     }
 
-    private static JWKSource<SecurityContext> remoteSource(AuthPolicy.JwtPolicy policy, SSLSocketFactory tls,
-                                                           RemoteTiming t) throws JwtConfigException {
+    private static JWKSource<SecurityContext> remoteSource(
+            AuthPolicy.JwtPolicy policy, SSLSocketFactory tls, RemoteTiming t) throws JwtConfigException {
         final URL url;
         try {
             url = policy.jwksUri().orElseThrow().toURL();
         } catch (MalformedURLException | IllegalArgumentException e) {
-            throw new JwtConfigException("jwksUri", "'" + policy.jwksUri().orElseThrow() + "' is not a URL (expected: an https:// URI)", e);
+            throw new JwtConfigException(
+                    "jwksUri", "'" + policy.jwksUri().orElseThrow() + "' is not a URL (expected: an https:// URI)", e);
         }
-        final JwksRetriever retriever = new JwksRetriever(t.connectTimeout(), t.readTimeout(), t.fetchTimeout(),
-                                                          t.sizeLimit(), tls);
+        final JwksRetriever retriever =
+                new JwksRetriever(t.connectTimeout(), t.readTimeout(), t.fetchTimeout(), t.sizeLimit(), tls);
         try {
             // Not retrying: a retry inside the same wait would double how long a handshake waits on a
             // failing IdP. A failed fetch is tried again by the next verification that needs keys (the
@@ -392,10 +491,10 @@ public final class JwtVerifier implements AutoCloseable {
      * shared delayer, because the rest of the handshake runs on whichever thread completes it.
      */
     private CompletableFuture<JwtResult> withinKeyWait(CompletableFuture<JwtResult> result) {
-        final JwtResult late = new JwtResult.Invalid(Reason.CHECK_FAILED, "jwksUri key set not available within "
-                                                                          + seconds(keyWait));
-        final ScheduledFuture<?> timer = JwksRetriever.DEADLINES.schedule(
-                () -> result.complete(late), keyWait.toNanos(), TimeUnit.NANOSECONDS);
+        final JwtResult late =
+                new JwtResult.Invalid(Reason.CHECK_FAILED, "jwksUri key set not available within " + seconds(keyWait));
+        final ScheduledFuture<?> timer =
+                JwksRetriever.DEADLINES.schedule(() -> result.complete(late), keyWait.toNanos(), TimeUnit.NANOSECONDS);
         result.whenComplete((done, failure) -> timer.cancel(false));
         return result;
     }
@@ -498,7 +597,8 @@ public final class JwtVerifier implements AutoCloseable {
                     .filter(k -> JwtKeys.fits(k, alg) && (singleKey || kid == null || kid.equals(k.getKeyID())))
                     .toList();
         } else {
-            final JWKMatcher matcher = JWKMatcher.forJWSHeader(new JWSHeader.Builder(alg).keyID(kid).build());
+            final JWKMatcher matcher = JWKMatcher.forJWSHeader(
+                    new JWSHeader.Builder(alg).keyID(kid).build());
             List<JWK> found;
             try {
                 found = remoteKeys.get(new JWKSelector(matcher), null);
@@ -506,16 +606,21 @@ public final class JwtVerifier implements AutoCloseable {
             } catch (RateLimitReachedException e) {
                 // A refetch for an unknown kid was refused by the rate limit: with keys at hand, the kid is unknown.
                 if (!remoteKeysSeen) {
-                    return new JwtResult.Invalid(Reason.CHECK_FAILED, "jwksUri key set unavailable (fetch rate-limited, no keys cached yet)");
+                    return new JwtResult.Invalid(
+                            Reason.CHECK_FAILED,
+                            "jwksUri key set unavailable (fetch rate-limited, no keys cached yet)");
                 }
                 found = List.of();
             } catch (KeySourceException e) {
                 LOG.debug("jwksUri key set unavailable", e);
-                return new JwtResult.Invalid(Reason.CHECK_FAILED, "cannot fetch the jwksUri key set ("
-                        + e.getClass().getSimpleName() + ")");
+                return new JwtResult.Invalid(
+                        Reason.CHECK_FAILED,
+                        "cannot fetch the jwksUri key set (" + e.getClass().getSimpleName() + ")");
             }
             // A public key set never legitimately serves secrets: using one would let anyone who can read it sign.
-            candidates = found.stream().filter(k -> !(k instanceof OctetSequenceKey) && JwtKeys.fits(k, alg)).toList();
+            candidates = found.stream()
+                    .filter(k -> !(k instanceof OctetSequenceKey) && JwtKeys.fits(k, alg))
+                    .toList();
         }
         if (candidates.isEmpty()) {
             if (kid != null && !singleKey) {
@@ -523,14 +628,14 @@ public final class JwtVerifier implements AutoCloseable {
             }
             if (singleKey) {
                 return invalid("no key for alg " + alg.getName() + " (" + keySource + " holds "
-                               + JwtKeys.describe(localKeys.get(0)) + ")");
+                        + JwtKeys.describe(localKeys.get(0)) + ")");
             }
             return invalid("no key for alg " + alg.getName() + " in the " + keySource + " key set");
         }
         if (kid == null && candidates.size() > MAX_KEYS_WITHOUT_KID) {
             // Without a kid every fitting key is tried: bound the signature checks one token can cost.
             return invalid("no kid, and the key set has " + candidates.size() + " keys for alg " + alg.getName()
-                           + " (expected: a kid when there are more than " + MAX_KEYS_WITHOUT_KID + ")");
+                    + " (expected: a kid when there are more than " + MAX_KEYS_WITHOUT_KID + ")");
         }
         if (!signatureVerifies(jwt, candidates)) {
             return invalid("signature does not verify");
@@ -542,8 +647,8 @@ public final class JwtVerifier implements AutoCloseable {
         }
         for (String name : TIME_CLAIMS) {
             if (json.get(name) instanceof Number number && !inTimeRange(number)) {
-                return invalid(name + " is outside the representable range (expected: seconds since 1970,"
-                               + " at most " + MAX_TIME_CLAIM + ", the end of year 9999)");
+                return invalid(name + " is outside the representable range (expected: seconds since 1970," + " at most "
+                        + MAX_TIME_CLAIM + ", the end of year 9999)");
             }
         }
         final JWTClaimsSet claims;
@@ -556,7 +661,8 @@ public final class JwtVerifier implements AutoCloseable {
         final Date exp = claims.getExpirationTime();
         if (exp == null && !allowNoExpiry) {
             // Without exp a token is good forever, and its connection lives until maxLifetime.
-            return invalid("exp is missing (expected: an expiry; auth.jwt.allowNoExpiry: true accepts tokens without one)");
+            return invalid(
+                    "exp is missing (expected: an expiry; auth.jwt.allowNoExpiry: true accepts tokens without one)");
         }
         if (exp != null && !now.isBefore(exp.toInstant().plus(clockSkew))) {
             return expired();
@@ -576,10 +682,12 @@ public final class JwtVerifier implements AutoCloseable {
         if (!audience.isEmpty()) {
             final List<String> aud = claims.getAudience();
             if (aud == null || aud.isEmpty()) {
-                return invalid("aud is missing (expected: one of " + audience.stream().sorted().toList() + ")");
+                return invalid("aud is missing (expected: one of "
+                        + audience.stream().sorted().toList() + ")");
             }
             if (aud.stream().noneMatch(audience::contains)) {
-                return invalid("aud does not match (expected: one of " + audience.stream().sorted().toList() + ")");
+                return invalid("aud does not match (expected: one of "
+                        + audience.stream().sorted().toList() + ")");
             }
         }
         final Principal principal = principal(claims);
@@ -631,13 +739,15 @@ public final class JwtVerifier implements AutoCloseable {
         for (Map.Entry<String, String> rule : require.entrySet()) {
             final Object value = principal.claims().get(rule.getKey());
             if (value == null) {
-                return new JwtResult.Invalid(Reason.CLAIM_DENIED, "claim " + rule.getKey() + " is missing (required: "
-                                                                 + rule.getValue() + ")");
+                return new JwtResult.Invalid(
+                        Reason.CLAIM_DENIED,
+                        "claim " + rule.getKey() + " is missing (required: " + rule.getValue() + ")");
             }
             if (!satisfies(value, rule.getValue())) {
                 final boolean container = value instanceof String || value instanceof Collection;
-                return new JwtResult.Invalid(Reason.CLAIM_DENIED, "claim " + rule.getKey()
-                        + (container ? " lacks " : " does not equal ") + rule.getValue());
+                return new JwtResult.Invalid(
+                        Reason.CLAIM_DENIED,
+                        "claim " + rule.getKey() + (container ? " lacks " : " does not equal ") + rule.getValue());
             }
         }
         return new JwtResult.Valid(principal);
@@ -658,7 +768,7 @@ public final class JwtVerifier implements AutoCloseable {
         if (value instanceof Collection<?> items) {
             for (Object item : items) {
                 if ((item instanceof String || item instanceof Number || item instanceof Boolean)
-                    && item.toString().equals(required)) {
+                        && item.toString().equals(required)) {
                     return true;
                 }
             }
@@ -671,8 +781,8 @@ public final class JwtVerifier implements AutoCloseable {
     }
 
     private JwtResult expired() {
-        return new JwtResult.Invalid(Reason.TOKEN_EXPIRED, "token expired (exp is past, beyond clockSkew "
-                                                           + seconds(clockSkew) + ")");
+        return new JwtResult.Invalid(
+                Reason.TOKEN_EXPIRED, "token expired (exp is past, beyond clockSkew " + seconds(clockSkew) + ")");
     }
 
     /** JSON numbers come from nimbus' parser as Long or Double; NaN never passes. */

@@ -42,7 +42,7 @@ import java.util.Set;
 public final class TokenMinter {
 
     private static final String KEY_FORMS = "a PEM private key: BEGIN PRIVATE KEY (PKCS#8; RSA, EC or Ed25519),"
-                                            + " BEGIN RSA PRIVATE KEY or BEGIN EC PRIVATE KEY, unencrypted";
+            + " BEGIN RSA PRIVATE KEY or BEGIN EC PRIVATE KEY, unencrypted";
 
     /** Claims set from options, not from {@code claims}. */
     private static final Set<String> REGISTERED = Set.of("sub", "iss", "aud", "exp", "iat", "nbf");
@@ -62,9 +62,16 @@ public final class TokenMinter {
      * @param ttl from now to {@code exp}; {@code iat} is now
      * @param claims further claims, values as strings (a {@code scope} of several words is one string)
      */
-    public record Options(Optional<Secret> secret, Optional<Path> key, Optional<String> algorithm, Optional<String> kid,
-                          Optional<String> subject, Optional<String> issuer, List<String> audience, Duration ttl,
-                          Map<String, String> claims) {
+    public record Options(
+            Optional<Secret> secret,
+            Optional<Path> key,
+            Optional<String> algorithm,
+            Optional<String> kid,
+            Optional<String> subject,
+            Optional<String> issuer,
+            List<String> audience,
+            Duration ttl,
+            Map<String, String> claims) {
 
         public Options {
             requireNonNull(secret, "secret");
@@ -77,8 +84,9 @@ public final class TokenMinter {
             requireNonNull(ttl, "ttl");
             claims = Map.copyOf(claims);
             if (secret.isPresent() == key.isPresent()) {
-                throw new IllegalArgumentException("give either a secret (HS256) or a key (a PEM private key file), not "
-                                                   + (secret.isPresent() ? "both" : "neither"));
+                throw new IllegalArgumentException(
+                        "give either a secret (HS256) or a key (a PEM private key file), not "
+                                + (secret.isPresent() ? "both" : "neither"));
             }
             if (ttl.isNegative() || ttl.isZero()) {
                 throw new IllegalArgumentException("ttl: " + ttl + " (expected: > 0, like 15m)");
@@ -89,21 +97,37 @@ public final class TokenMinter {
                 }
                 if (REGISTERED.contains(name)) {
                     throw new IllegalArgumentException("claim: '" + name + "' is set by its own option"
-                                                       + " (expected: sub, iss, aud and ttl for sub, iss, aud, iat, exp)");
+                            + " (expected: sub, iss, aud and ttl for sub, iss, aud, iat, exp)");
                 }
             }
         }
 
         /** An HS256 token for {@code subject}, valid for {@code ttl}; other fields empty. */
         public static Options withSecret(String secret, String subject, Duration ttl) {
-            return new Options(Optional.of(new Secret(secret)), Optional.empty(), Optional.empty(), Optional.empty(),
-                               Optional.ofNullable(subject), Optional.empty(), List.of(), ttl, Map.of());
+            return new Options(
+                    Optional.of(new Secret(secret)),
+                    Optional.empty(),
+                    Optional.empty(),
+                    Optional.empty(),
+                    Optional.ofNullable(subject),
+                    Optional.empty(),
+                    List.of(),
+                    ttl,
+                    Map.of());
         }
 
         /** A token signed with the PEM private key in {@code key} for {@code subject}, valid for {@code ttl}. */
         public static Options withKey(Path key, String subject, Duration ttl) {
-            return new Options(Optional.empty(), Optional.of(key), Optional.empty(), Optional.empty(),
-                               Optional.ofNullable(subject), Optional.empty(), List.of(), ttl, Map.of());
+            return new Options(
+                    Optional.empty(),
+                    Optional.of(key),
+                    Optional.empty(),
+                    Optional.empty(),
+                    Optional.ofNullable(subject),
+                    Optional.empty(),
+                    List.of(),
+                    ttl,
+                    Map.of());
         }
     }
 
@@ -111,7 +135,8 @@ public final class TokenMinter {
     public static Map.Entry<String, String> parseClaim(String argument) {
         final int eq = argument.indexOf('=');
         if (eq <= 0) {
-            throw new IllegalArgumentException("claim: '" + argument + "' (expected: NAME=VALUE, like scope=chat:write)");
+            throw new IllegalArgumentException(
+                    "claim: '" + argument + "' (expected: NAME=VALUE, like scope=chat:write)");
         }
         return Map.entry(argument.substring(0, eq), argument.substring(eq + 1));
     }
@@ -123,9 +148,8 @@ public final class TokenMinter {
                 ? secretSigning(options.secret().get(), options.algorithm())
                 : keySigning(options.key().orElseThrow(), options.algorithm());
         final Instant now = clock.instant().truncatedTo(ChronoUnit.SECONDS);
-        final JWTClaimsSet.Builder claims = new JWTClaimsSet.Builder()
-                .issueTime(Date.from(now))
-                .expirationTime(Date.from(now.plus(options.ttl())));
+        final JWTClaimsSet.Builder claims =
+                new JWTClaimsSet.Builder().issueTime(Date.from(now)).expirationTime(Date.from(now.plus(options.ttl())));
         options.subject().ifPresent(claims::subject);
         options.issuer().ifPresent(claims::issuer);
         if (options.audience().size() == 1) {
@@ -140,7 +164,8 @@ public final class TokenMinter {
         try {
             jwt.sign(signing.signer());
         } catch (JOSEException e) {
-            throw new IllegalArgumentException("cannot sign with " + signing.alg().getName() + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException(
+                    "cannot sign with " + signing.alg().getName() + ": " + e.getMessage(), e);
         }
         return jwt.serialize();
     }
@@ -151,13 +176,13 @@ public final class TokenMinter {
         final JWSAlgorithm alg = JWSAlgorithm.parse(algorithm.orElse("HS256"));
         if (!JWSAlgorithm.Family.HMAC_SHA.contains(alg)) {
             throw new IllegalArgumentException("algorithm: " + alg.getName() + " cannot be used with a secret"
-                                               + " (expected: HS256, HS384 or HS512; or give a private key)");
+                    + " (expected: HS256, HS384 or HS512; or give a private key)");
         }
         final byte[] bytes = secret.value().getBytes(StandardCharsets.UTF_8);
         final int min = JwtKeys.minSecretBytes(alg);
         if (bytes.length < min) {
             throw new IllegalArgumentException("secret: too short for " + alg.getName() + ", " + bytes.length
-                                               + " bytes (expected: at least " + min + " bytes)");
+                    + " bytes (expected: at least " + min + " bytes)");
         }
         try {
             return new Signing(alg, new MACSigner(bytes));
@@ -175,19 +200,21 @@ public final class TokenMinter {
                     throw mismatch(file, "an RSA key", alg, "RS256, RS384, RS512, PS256, PS384 or PS512");
                 }
                 if (rsa.getModulus().bitLength() < 2048) {
-                    throw new IllegalArgumentException("key: '" + file + "' is an RSA key of " + rsa.getModulus().bitLength()
-                                                       + " bits (expected: at least 2048)");
+                    throw new IllegalArgumentException("key: '" + file + "' is an RSA key of "
+                            + rsa.getModulus().bitLength() + " bits (expected: at least 2048)");
                 }
                 return new Signing(alg, new RSASSASigner(rsa));
             }
             if (key instanceof ECPrivateKey ec) {
                 final Curve curve = Curve.forECParameterSpec(ec.getParams());
-                final JWSAlgorithm byCurve = Curve.P_256.equals(curve) ? JWSAlgorithm.ES256
-                        : Curve.P_384.equals(curve) ? JWSAlgorithm.ES384
-                        : Curve.P_521.equals(curve) ? JWSAlgorithm.ES512 : null;
+                final JWSAlgorithm byCurve = Curve.P_256.equals(curve)
+                        ? JWSAlgorithm.ES256
+                        : Curve.P_384.equals(curve)
+                                ? JWSAlgorithm.ES384
+                                : Curve.P_521.equals(curve) ? JWSAlgorithm.ES512 : null;
                 if (byCurve == null) {
                     throw new IllegalArgumentException("key: '" + file + "' is an EC key on an unsupported curve"
-                                                       + " (expected: P-256, P-384 or P-521)");
+                            + " (expected: P-256, P-384 or P-521)");
                 }
                 final JWSAlgorithm alg = algorithm.map(JWSAlgorithm::parse).orElse(byCurve);
                 if (!alg.equals(byCurve)) {
@@ -198,7 +225,9 @@ public final class TokenMinter {
             // By curve, not by getAlgorithm(): the JDK names Ed448 keys "EdDSA" too, and Pem hands them over
             // where the Ed25519-only reader before it refused them.
             if (key instanceof EdECPrivateKey ed
-                && NamedParameterSpec.ED25519.getName().equals(ed.getParams().getName())) {
+                    && NamedParameterSpec.ED25519
+                            .getName()
+                            .equals(ed.getParams().getName())) {
                 final JWSAlgorithm alg = algorithm.map(JWSAlgorithm::parse).orElse(JWSAlgorithm.EdDSA);
                 if (!JWSAlgorithm.EdDSA.equals(alg)) {
                     throw mismatch(file, "an Ed25519 key", alg, "EdDSA");
@@ -214,7 +243,7 @@ public final class TokenMinter {
 
     private static IllegalArgumentException mismatch(Path file, String what, JWSAlgorithm alg, String expected) {
         return new IllegalArgumentException("algorithm: " + alg.getName() + " does not fit '" + file + "', " + what
-                                            + " (expected: " + expected + ")");
+                + " (expected: " + expected + ")");
     }
 
     private static PrivateKey privateKey(Path file) {
@@ -222,13 +251,14 @@ public final class TokenMinter {
             return Pem.privateKey(file);
         } catch (PemException e) {
             // The option's own words: "key:" first, and every refusal lists the forms a signing key may take.
-            final String problem = switch (e.problem()) {
-                case MISSING -> "'" + file + "' does not exist";
-                case UNUSABLE -> "'" + file + "' is not a readable private key";
-                case ENCRYPTED -> "'" + file + "' is encrypted";
-                case WRONG_KIND, ABSENT -> "'" + file + "' holds no private key";
-                default -> "cannot read '" + file + "'";
-            };
+            final String problem =
+                    switch (e.problem()) {
+                        case MISSING -> "'" + file + "' does not exist";
+                        case UNUSABLE -> "'" + file + "' is not a readable private key";
+                        case ENCRYPTED -> "'" + file + "' is encrypted";
+                        case WRONG_KIND, ABSENT -> "'" + file + "' holds no private key";
+                        default -> "cannot read '" + file + "'";
+                    };
             throw new IllegalArgumentException("key: " + problem + " (expected: " + KEY_FORMS + ")", e);
         }
     }

@@ -33,19 +33,22 @@ import picocli.CommandLine.Spec;
  * failure or a broken integrity chain, 2 on a usage error. Prints only through picocli's
  * {@code out} and {@code err} writers.
  */
-@Command(name = "audit", mixinStandardHelpOptions = true,
-         description = {
-             "Reads an audit log: one line per event (or the raw JSON), a summary, a live tail, or a check",
-             "of its integrity chain.",
-             "",
-             "--verify checks FILE alone, with the key in WSGUARD_AUDIT_KEY. A rotated file continues the",
-             "chain of the file rotated before it (FILE.1 for FILE, FILE.3 for FILE.2): when that file is",
-             "present its last line's mac and sequence number start the check; when it is gone, the chain",
-             "must start at sequence number 0, or earlier lines are missing (exit 1). Lines written before",
-             "wsguard numbered its chain carry none: there FILE's first line anchors the chain (its own mac",
-             "is trusted) and every later line is checked.",
-             "--expect-last N (and --expect-mac M) checks FILE's end against a head recorded elsewhere",
-             "(GET /admin/audit/head): a chain that ends before N has lost its newest lines."})
+@Command(
+        name = "audit",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Reads an audit log: one line per event (or the raw JSON), a summary, a live tail, or a check",
+            "of its integrity chain.",
+            "",
+            "--verify checks FILE alone, with the key in WSGUARD_AUDIT_KEY. A rotated file continues the",
+            "chain of the file rotated before it (FILE.1 for FILE, FILE.3 for FILE.2): when that file is",
+            "present its last line's mac and sequence number start the check; when it is gone, the chain",
+            "must start at sequence number 0, or earlier lines are missing (exit 1). Lines written before",
+            "wsguard numbered its chain carry none: there FILE's first line anchors the chain (its own mac",
+            "is trusted) and every later line is checked.",
+            "--expect-last N (and --expect-mac M) checks FILE's end against a head recorded elsewhere",
+            "(GET /admin/audit/head): a chain that ends before N has lost its newest lines."
+        })
 public final class AuditCommand implements Callable<Integer> {
 
     static final String KEY_ENV = "WSGUARD_AUDIT_KEY";
@@ -54,11 +57,18 @@ public final class AuditCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Parameters(index = "0", arity = "0..1", defaultValue = "logs/audit.jsonl", paramLabel = "FILE",
-                description = "the audit log (default: ${DEFAULT-VALUE})")
+    @Parameters(
+            index = "0",
+            arity = "0..1",
+            defaultValue = "logs/audit.jsonl",
+            paramLabel = "FILE",
+            description = "the audit log (default: ${DEFAULT-VALUE})")
     private Path file;
 
-    @Option(names = "--since", paramLabel = "DURATION", converter = DurationConverter.class,
+    @Option(
+            names = "--since",
+            paramLabel = "DURATION",
+            converter = DurationConverter.class,
             description = "only events of the last DURATION, e.g. 250ms, 30s, 10m, 12h")
     private Duration since;
 
@@ -83,11 +93,15 @@ public final class AuditCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "check the integrity chain with the key in " + KEY_ENV)
     private boolean verify;
 
-    @Option(names = "--expect-last", paramLabel = "N",
+    @Option(
+            names = "--expect-last",
+            paramLabel = "N",
             description = "with --verify: the chain reached sequence number N when its head was recorded")
     private Long expectLast;
 
-    @Option(names = "--expect-mac", paramLabel = "MAC",
+    @Option(
+            names = "--expect-mac",
+            paramLabel = "MAC",
             description = "with --expect-last: the mac recorded for sequence number N")
     private String expectMac;
 
@@ -114,8 +128,9 @@ public final class AuditCommand implements Callable<Integer> {
             err.println("audit: choose one of --summary, --follow and --verify (--json goes with listing or --follow)");
             return 2;
         }
-        if (expectLast != null && !verify || expectMac != null && expectLast == null
-            || expectLast != null && expectLast < 0) {
+        if (expectLast != null && !verify
+                || expectMac != null && expectLast == null
+                || expectLast != null && expectLast < 0) {
             err.println("audit: --expect-last N (N >= 0) goes with --verify, and --expect-mac with --expect-last");
             return 2;
         }
@@ -180,7 +195,7 @@ public final class AuditCommand implements Callable<Integer> {
                 result = verifyFile(keyBytes, null, 0, anchor);
                 if (result.ok() || result.brokenLine() > 1) {
                     err.println("audit: note: line 1 does not start a chain and " + predecessor.getFileName()
-                                + " is absent; line 1 taken as the chain's anchor");
+                            + " is absent; line 1 taken as the chain's anchor");
                 }
             }
         }
@@ -208,22 +223,23 @@ public final class AuditCommand implements Callable<Integer> {
         }
         if (result.lastSeq() < 0) {
             return "no line carries a sequence number (written before wsguard numbered its chain), so --expect-last"
-                   + " cannot be checked";
+                    + " cannot be checked";
         }
         if (result.lastSeq() < expectLast) {
             return "the chain ends at sequence number " + result.lastSeq() + ", but reached " + expectLast
-                   + " when its head was recorded: the newest " + (expectLast - result.lastSeq()) + " lines are missing";
+                    + " when its head was recorded: the newest " + (expectLast - result.lastSeq())
+                    + " lines are missing";
         }
         if (expectMac == null) {
             return null;
         }
         if (result.anchorMac() == null) {
             return "sequence number " + expectLast + " is not in " + file.getFileName() + " (it starts at "
-                   + result.firstSeq() + "): verify the rotated file that holds it";
+                    + result.firstSeq() + "): verify the rotated file that holds it";
         }
         if (!result.anchorMac().equals(expectMac.toLowerCase(Locale.ROOT))) {
             return "the line with sequence number " + expectLast + " has another mac than the one recorded:"
-                   + " the chain was rewritten from there or before";
+                    + " the chain was rewritten from there or before";
         }
         return null;
     }
@@ -234,7 +250,7 @@ public final class AuditCommand implements Callable<Integer> {
         }
         if (result.unsequenced() == result.lines()) {
             return result.lines() + " lines; they carry no sequence numbers, so lines cut from the start or the end"
-                   + " cannot be told";
+                    + " cannot be told";
         }
         final String range = result.firstSeq() + " to " + result.lastSeq();
         if (result.unsequenced() == 0) {
@@ -246,7 +262,7 @@ public final class AuditCommand implements Callable<Integer> {
     /** Streams the file through the check: a log file may be hundreds of megabytes. */
     private MacChain.Result verifyFile(byte[] key, String prevMac, long firstSeq, long anchorSeq) throws IOException {
         try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8);
-             Stream<String> lines = reader.lines()) {
+                Stream<String> lines = reader.lines()) {
             return MacChain.verify(lines::iterator, key, prevMac, firstSeq, anchorSeq);
         }
     }

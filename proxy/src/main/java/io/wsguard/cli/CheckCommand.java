@@ -14,13 +14,19 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code wsguard check -c FILE}: validates a policy and everything it references (SPEC §2). */
-@Command(name = "check", description = "Validate a policy file and everything it references; print OK (after any warnings) or every problem.")
+@Command(
+        name = "check",
+        description =
+                "Validate a policy file and everything it references; print OK (after any warnings) or every problem.")
 public final class CheckCommand implements Callable<Integer> {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-c", "--config"}, required = true, description = "The policy file.")
+    @Option(
+            names = {"-c", "--config"},
+            required = true,
+            description = "The policy file.")
     Path config;
 
     @Override
@@ -39,7 +45,8 @@ public final class CheckCommand implements Callable<Integer> {
         }
         // Only for a valid policy: its problems come first, and a warning may go once they are fixed.
         for (PolicyProblem warning : PolicyWarnings.of(loaded)) {
-            out.println(warning.file() + ":" + warning.line() + ":" + warning.column() + ": warning: " + warning.message());
+            out.println(
+                    warning.file() + ":" + warning.line() + ":" + warning.column() + ": warning: " + warning.message());
         }
         out.println("OK");
         out.flush();

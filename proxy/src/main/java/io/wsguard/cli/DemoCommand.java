@@ -33,6 +33,7 @@ public final class DemoCommand implements Callable<Integer> {
     static final String POLICY = "policies/demo.yaml";
     /** What policies/demo.yaml's auth.jwt expects. */
     static final String DEV_ISSUER = "wsguard-demo";
+
     static final String DEV_AUDIENCE = "demo-chat";
     static final String DEV_SUBJECT = "demo-user";
     static final Duration DEV_TOKEN_TTL = Duration.ofHours(12);
@@ -40,8 +41,11 @@ public final class DemoCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--root", paramLabel = "DIR",
-            description = "The repository root (holds " + POLICY + "). Default: the working directory or the nearest parent that has it.")
+    @Option(
+            names = "--root",
+            paramLabel = "DIR",
+            description = "The repository root (holds " + POLICY
+                    + "). Default: the working directory or the nearest parent that has it.")
     Path root;
 
     @Option(names = "--debug", description = "Print stack traces of unexpected failures.")
@@ -51,10 +55,13 @@ public final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         final PrintWriter out = spec.commandLine().getOut();
         final PrintWriter err = spec.commandLine().getErr();
-        final Path base = root != null ? root.toAbsolutePath().normalize() : findRoot(Path.of("").toAbsolutePath());
+        final Path base = root != null
+                ? root.toAbsolutePath().normalize()
+                : findRoot(Path.of("").toAbsolutePath());
         if (base == null || !Files.isRegularFile(base.resolve(POLICY))) {
-            err.println("wsguard demo: no " + POLICY + " in " + (base != null ? base : "the working directory or its parents")
-                        + " (run it from the wsguard repository, or pass --root DIR)");
+            err.println("wsguard demo: no " + POLICY + " in "
+                    + (base != null ? base : "the working directory or its parents")
+                    + " (run it from the wsguard repository, or pass --root DIR)");
             err.flush();
             return ExitCode.INVALID;
         }
@@ -77,7 +84,7 @@ public final class DemoCommand implements Callable<Integer> {
             upstream.start();
         } catch (Exception e) {
             err.println("wsguard demo: cannot start the chat room on 127.0.0.1:" + DemoUpstream.DEFAULT_PORT + ": "
-                        + RunCommand.describe(e));
+                    + RunCommand.describe(e));
             err.flush();
             return ExitCode.RUNTIME_FAILURE;
         }
@@ -106,9 +113,10 @@ public final class DemoCommand implements Callable<Integer> {
         }
 
         final Shutdown shutdown = new Shutdown(() -> {
-            server.drainAndStop();
-            upstream.close();
-        }).install();
+                    server.drainAndStop();
+                    upstream.close();
+                })
+                .install();
         Shutdown.onSignal("HUP", () -> new Thread(server::reload, "wsguard-reload").start());
 
         final List<String> listeners = server.listenerUrls();
@@ -125,16 +133,24 @@ public final class DemoCommand implements Callable<Integer> {
         out.println("wsguard demo: proxy URL " + proxyUrl);
         // The demo policy's issuer and audience; the page sends the token as a "bearer.<jwt>" subprotocol.
         final TokenMinter.Options tokenOptions = new TokenMinter.Options(
-                Optional.empty(), Optional.of(jwtKey.privateKey()), Optional.empty(), Optional.empty(),
-                Optional.of(DEV_SUBJECT), Optional.of(DEV_ISSUER), List.of(DEV_AUDIENCE), DEV_TOKEN_TTL, Map.of());
+                Optional.empty(),
+                Optional.of(jwtKey.privateKey()),
+                Optional.empty(),
+                Optional.empty(),
+                Optional.of(DEV_SUBJECT),
+                Optional.of(DEV_ISSUER),
+                List.of(DEV_AUDIENCE),
+                DEV_TOKEN_TTL,
+                Map.of());
         final String token = TokenMinter.mint(tokenOptions, Clock.systemUTC());
-        out.println("wsguard demo: dev token (sub " + DEV_SUBJECT + ", valid " + DEV_TOKEN_TTL.toHours() + "h): " + token);
+        out.println(
+                "wsguard demo: dev token (sub " + DEV_SUBJECT + ", valid " + DEV_TOKEN_TTL.toHours() + "h): " + token);
         out.println("wsguard demo: more tokens: java -jar proxy/target/wsguard.jar token --key " + jwtKey.privateKey()
-                    + " --iss " + DEV_ISSUER + " --aud " + DEV_AUDIENCE + " --sub alice --ttl 15m");
+                + " --iss " + DEV_ISSUER + " --aud " + DEV_AUDIENCE + " --sub alice --ttl 15m");
         out.println("wsguard demo: open " + upstream.pageUrl() + "?ws=" + proxyUrl + "#token=" + token);
         out.println("wsguard demo: the browser must trust the dev certificate for wss: open https://localhost:"
-                    + server.port(0) + "/chat once and accept it (the proxy answers 426, that is expected), or import "
-                    + certs.resolve("ca.crt"));
+                + server.port(0) + "/chat once and accept it (the proxy answers 426, that is expected), or import "
+                + certs.resolve("ca.crt"));
         out.println("wsguard demo: Ctrl-C to stop");
         out.flush();
         shutdown.awaitAndDrain();

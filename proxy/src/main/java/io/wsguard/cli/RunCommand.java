@@ -24,7 +24,10 @@ public final class RunCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = {"-c", "--config"}, required = true, description = "The policy file.")
+    @Option(
+            names = {"-c", "--config"},
+            required = true,
+            description = "The policy file.")
     Path config;
 
     @Option(names = "--debug", description = "Print stack traces of unexpected failures.")

@@ -1,9 +1,9 @@
 package io.wsguard.cli;
 
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Waits for SIGTERM or SIGINT and then runs the drain, so the process exits 0 after a graceful stop.
@@ -42,8 +42,8 @@ final class Shutdown {
         try {
             final Class<?> signalClass = Class.forName("sun.misc.Signal");
             final Class<?> handlerClass = Class.forName("sun.misc.SignalHandler");
-            final Object handler = Proxy.newProxyInstance(Shutdown.class.getClassLoader(), new Class<?>[] {handlerClass},
-                    (proxy, method, args) -> {
+            final Object handler = Proxy.newProxyInstance(
+                    Shutdown.class.getClassLoader(), new Class<?>[] {handlerClass}, (proxy, method, args) -> {
                         if (method.getName().equals("handle")) {
                             action.run();
                             return null;

@@ -31,19 +31,29 @@ public final class TokenCommand implements Callable<Integer> {
     KeySource keySource;
 
     static final class KeySource {
-        @Option(names = "--secret", paramLabel = "S",
+        @Option(
+                names = "--secret",
+                paramLabel = "S",
                 description = "HS256 secret, at least 32 bytes (prefer --secret-env: arguments show in ps)")
         String secret;
 
-        @Option(names = "--secret-env", paramLabel = "NAME", description = "read the HS256 secret from this environment variable")
+        @Option(
+                names = "--secret-env",
+                paramLabel = "NAME",
+                description = "read the HS256 secret from this environment variable")
         String secretEnv;
 
-        @Option(names = "--key", paramLabel = "PEM",
+        @Option(
+                names = "--key",
+                paramLabel = "PEM",
                 description = "PKCS#8 private key: RSA (RS256), EC P-256/384/521 (ES256/384/512) or Ed25519 (EdDSA)")
         Path key;
     }
 
-    @Option(names = "--alg", paramLabel = "ALG", description = "signing algorithm, when not the key's default (e.g. PS256)")
+    @Option(
+            names = "--alg",
+            paramLabel = "ALG",
+            description = "signing algorithm, when not the key's default (e.g. PS256)")
     String algorithm;
 
     @Option(names = "--kid", description = "key id header")
@@ -58,11 +68,18 @@ public final class TokenCommand implements Callable<Integer> {
     @Option(names = "--aud", description = "audience (repeatable)")
     List<String> audience = new ArrayList<>();
 
-    @Option(names = "--ttl", paramLabel = "DURATION", defaultValue = "15m", converter = AuditCommand.DurationConverter.class,
+    @Option(
+            names = "--ttl",
+            paramLabel = "DURATION",
+            defaultValue = "15m",
+            converter = AuditCommand.DurationConverter.class,
             description = "lifetime, like 30s, 15m, 12h (default: ${DEFAULT-VALUE})")
     Duration ttl;
 
-    @Option(names = "--claim", paramLabel = "NAME=VALUE", description = "another claim, a string (repeatable), e.g. scope=\"chat:read chat:write\"")
+    @Option(
+            names = "--claim",
+            paramLabel = "NAME=VALUE",
+            description = "another claim, a string (repeatable), e.g. scope=\"chat:read chat:write\"")
     List<String> claims = new ArrayList<>();
 
     @Override
@@ -84,8 +101,15 @@ public final class TokenCommand implements Callable<Integer> {
                 extra.put(entry.getKey(), entry.getValue());
             }
             final TokenMinter.Options options = new TokenMinter.Options(
-                    secret, Optional.ofNullable(keySource.key), Optional.ofNullable(algorithm), Optional.ofNullable(kid),
-                    Optional.ofNullable(subject), Optional.ofNullable(issuer), audience, ttl, extra);
+                    secret,
+                    Optional.ofNullable(keySource.key),
+                    Optional.ofNullable(algorithm),
+                    Optional.ofNullable(kid),
+                    Optional.ofNullable(subject),
+                    Optional.ofNullable(issuer),
+                    audience,
+                    ttl,
+                    extra);
             out.println(TokenMinter.mint(options, Clock.systemUTC()));
             out.flush();
             return ExitCode.OK;

@@ -1,7 +1,6 @@
 package io.wsguard.demo;
 
 import io.wsguard.admin.InlineCsp;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -91,7 +90,8 @@ public final class DemoUpstream implements AutoCloseable {
             container.setMaxOutgoingFrames(MAX_PENDING_SENDS * 2);
             container.addMapping("/chat", (request, response, callback) -> {
                 if (members.size() >= MAX_MEMBERS) {
-                    Response.writeError(request, response, callback, HttpStatus.SERVICE_UNAVAILABLE_503, "room is full");
+                    Response.writeError(
+                            request, response, callback, HttpStatus.SERVICE_UNAVAILABLE_503, "room is full");
                     return null;
                 }
                 return new Member();
@@ -165,7 +165,7 @@ public final class DemoUpstream implements AutoCloseable {
         public void onWebSocketText(String message) {
             final long n = received.incrementAndGet();
             log.accept("demo upstream: message #" + n + " (" + message.getBytes(StandardCharsets.UTF_8).length
-                       + " bytes) to " + members.size() + " member(s)");
+                    + " bytes) to " + members.size() + " member(s)");
             broadcast(message);
         }
 
@@ -190,7 +190,9 @@ public final class DemoUpstream implements AutoCloseable {
                 leave(TRY_AGAIN_LATER, "too slow");
                 return;
             }
-            session.sendText(text, Callback.from(pending::decrementAndGet, failure -> leave(StatusCode.SERVER_ERROR, "send failed")));
+            session.sendText(
+                    text,
+                    Callback.from(pending::decrementAndGet, failure -> leave(StatusCode.SERVER_ERROR, "send failed")));
         }
 
         void leave(int code, String reason) {
@@ -243,5 +245,4 @@ public final class DemoUpstream implements AutoCloseable {
             throw new UncheckedIOException(e);
         }
     }
-
 }

@@ -94,8 +94,9 @@ public final class DevCerts {
      * existing CA when that is valid) if it is missing, expired or unreadable.
      */
     public static DevCertPaths ensure(Path dir) {
-        final DevCertPaths paths = new DevCertPaths(dir.resolve("ca.crt"), dir.resolve("ca.key"),
-                                                    dir.resolve("server.crt"), dir.resolve("server.key"));
+        final DevCertPaths paths = new DevCertPaths(
+                dir.resolve("ca.crt"), dir.resolve("ca.key"),
+                dir.resolve("server.crt"), dir.resolve("server.key"));
         try {
             Files.createDirectories(dir);
             Ca ca = readValidCa(paths.caCertificate(), paths.caKey());
@@ -108,8 +109,8 @@ public final class DevCerts {
             }
             if (newCa || !validLeaf(paths.certificate(), paths.privateKey(), ca)) {
                 final KeyPair keys = keyPair("EC");
-                final X509Certificate leaf = leafCertificate(ca.certificate(), ca.key(), "server", DEV_SANS, keys,
-                                                             Instant.now(), DEV_VALIDITY);
+                final X509Certificate leaf = leafCertificate(
+                        ca.certificate(), ca.key(), "server", DEV_SANS, keys, Instant.now(), DEV_VALIDITY);
                 writeCertificates(paths.certificate(), List.of(leaf));
                 writeKey(paths.privateKey(), pkcs8(keys.getPrivate()));
             }
@@ -190,11 +191,18 @@ public final class DevCerts {
      * {@code name} when there is none. A {@code notBefore} in the past with a short validity gives
      * an expired certificate.
      */
-    public static X509Certificate leafCertificate(X509Certificate ca, PrivateKey caKey, String name, List<String> sans,
-                                                  KeyPair keys, Instant notBefore, Duration validity)
+    public static X509Certificate leafCertificate(
+            X509Certificate ca,
+            PrivateKey caKey,
+            String name,
+            List<String> sans,
+            KeyPair keys,
+            Instant notBefore,
+            Duration validity)
             throws IOException, GeneralSecurityException {
         final X500Name subject = new X500Name("CN=" + (sans.isEmpty() ? name : sans.get(0)) + ", O=wsguard dev");
-        final X500Name issuer = X500Name.getInstance(ca.getSubjectX500Principal().getEncoded());
+        final X500Name issuer =
+                X500Name.getInstance(ca.getSubjectX500Principal().getEncoded());
         final JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
         final int usage = "RSA".equals(keys.getPublic().getAlgorithm())
                 ? KeyUsage.digitalSignature | KeyUsage.keyEncipherment
@@ -202,8 +210,9 @@ public final class DevCerts {
         final X509v3CertificateBuilder builder = builder(issuer, subject, notBefore, validity, keys)
                 .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
                 .addExtension(Extension.keyUsage, true, new KeyUsage(usage))
-                .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(
-                        new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}))
+                .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(new KeyPurposeId[] {
+                    KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth
+                }))
                 .addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(keys.getPublic()))
                 .addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(ca));
         if (!sans.isEmpty()) {
@@ -244,21 +253,22 @@ public final class DevCerts {
         }
     }
 
-    private static X509v3CertificateBuilder builder(X500Name issuer, X500Name subject, Instant notBefore,
-                                                    Duration validity, KeyPair keys) {
+    private static X509v3CertificateBuilder builder(
+            X500Name issuer, X500Name subject, Instant notBefore, Duration validity, KeyPair keys) {
         // Positive 64-bit random serial: unique enough for tests that tell certificates apart by serial.
         final BigInteger serial = new BigInteger(64, RANDOM).setBit(62);
-        return new JcaX509v3CertificateBuilder(issuer, serial, Date.from(notBefore),
-                                               Date.from(notBefore.plus(validity)), subject, keys.getPublic());
+        return new JcaX509v3CertificateBuilder(
+                issuer, serial, Date.from(notBefore), Date.from(notBefore.plus(validity)), subject, keys.getPublic());
     }
 
     private static X509Certificate sign(X509v3CertificateBuilder builder, PrivateKey signer)
             throws GeneralSecurityException {
-        final String algorithm = switch (signer.getAlgorithm()) {
-            case "RSA" -> "SHA256withRSA";
-            case "EC" -> "SHA256withECDSA";
-            default -> "Ed25519";
-        };
+        final String algorithm =
+                switch (signer.getAlgorithm()) {
+                    case "RSA" -> "SHA256withRSA";
+                    case "EC" -> "SHA256withECDSA";
+                    default -> "Ed25519";
+                };
         try {
             final X509CertificateHolder holder = builder.build(new JcaContentSignerBuilder(algorithm).build(signer));
             return new JcaX509CertificateConverter().getCertificate(holder);
@@ -270,8 +280,10 @@ public final class DevCerts {
     private static GeneralNames generalNames(List<String> sans) {
         final List<GeneralName> names = new ArrayList<>();
         for (String san : sans) {
-            names.add(IPAddress.isValid(san) ? new GeneralName(GeneralName.iPAddress, san)
-                                             : new GeneralName(GeneralName.dNSName, san));
+            names.add(
+                    IPAddress.isValid(san)
+                            ? new GeneralName(GeneralName.iPAddress, san)
+                            : new GeneralName(GeneralName.dNSName, san));
         }
         return new GeneralNames(names.toArray(GeneralName[]::new));
     }

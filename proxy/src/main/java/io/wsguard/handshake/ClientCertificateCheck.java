@@ -21,7 +21,10 @@ final class ClientCertificateCheck implements HandshakeCheck {
         if (request.clientCertificate() != null) {
             return ALLOWED;
         }
-        return HandshakeCheck.deny(Reason.CLIENT_CERTIFICATE_MISSING,
-                request.isSecure() ? "no client certificate in the TLS handshake" : "no client certificate: the connection is not TLS");
+        return HandshakeCheck.deny(
+                Reason.CLIENT_CERTIFICATE_MISSING,
+                request.isSecure()
+                        ? "no client certificate in the TLS handshake"
+                        : "no client certificate: the connection is not TLS");
     }
 }

@@ -28,7 +28,8 @@ final class ConnectionLimitCheck implements HandshakeCheck {
      * @param perIp the cap per client, or 0 for none
      * @param perSubject the cap per subject, or 0 for none
      */
-    ConnectionLimitCheck(ConnectionCounter perIpCounter, int perIp, ConnectionCounter perSubjectCounter, int perSubject) {
+    ConnectionLimitCheck(
+            ConnectionCounter perIpCounter, int perIp, ConnectionCounter perSubjectCounter, int perSubject) {
         this.perIpCounter = perIpCounter;
         this.perIp = perIp;
         this.perSubjectCounter = perSubjectCounter;
@@ -46,7 +47,8 @@ final class ConnectionLimitCheck implements HandshakeCheck {
             if (ipKey != null) {
                 perIpCounter.release(ipKey);
             }
-            return HandshakeCheck.deny(Reason.CONNECTION_LIMIT, "limits.connections.perSubject of " + perSubject + " reached");
+            return HandshakeCheck.deny(
+                    Reason.CONNECTION_LIMIT, "limits.connections.perSubject of " + perSubject + " reached");
         }
         // Registered only once both are held, so a deny above never leaves a lease to run twice.
         if (ipKey != null) {

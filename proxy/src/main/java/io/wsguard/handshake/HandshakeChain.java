@@ -59,10 +59,16 @@ public final class HandshakeChain implements AutoCloseable {
      * @throws HandshakeConfigException naming the field, relative to the route, that no check can be built from
      */
     public static HandshakeChain compile(
-            RoutePolicy route, LimitState.RouteLimits limits, RedisBuckets sharedBuckets, Executor executor, Executor jwksExecutor) {
+            RoutePolicy route,
+            LimitState.RouteLimits limits,
+            RedisBuckets sharedBuckets,
+            Executor executor,
+            Executor jwksExecutor) {
         final List<HandshakeCheck> checks = new ArrayList<>();
         try {
-            checks.add(route.origin().<HandshakeCheck>map(OriginAllowListCheck::new).orElse(SameOriginCheck.INSTANCE));
+            checks.add(route.origin()
+                    .<HandshakeCheck>map(OriginAllowListCheck::new)
+                    .orElse(SameOriginCheck.INSTANCE));
         } catch (IllegalArgumentException e) {
             throw new HandshakeConfigException("origin.allow", e);
         }
@@ -71,7 +77,8 @@ public final class HandshakeChain implements AutoCloseable {
             final LimitsPolicy.RateLimitPolicy rate = rates.handshakesPerIp().get();
             try {
                 // With a Redis store the local buckets are the fallback (onUnavailable: local).
-                checks.add(new HandshakeRateCheck(limits.handshakesPerIp(rate), rate, sharedBuckets, route.name(), executor));
+                checks.add(new HandshakeRateCheck(
+                        limits.handshakesPerIp(rate), rate, sharedBuckets, route.name(), executor));
             } catch (IllegalArgumentException e) {
                 throw new HandshakeConfigException("limits.handshakes.perIp", e);
             }
@@ -90,16 +97,22 @@ public final class HandshakeChain implements AutoCloseable {
                 throw new HandshakeConfigException("auth.jwt." + e.field(), e.getMessage());
             }
             // A token without sub would be counted against no subject: with perSubject limits it is refused.
-            final boolean subjectRequired = rates.connectionsPerSubject().isPresent() || rates.messagesPerSubject().isPresent();
-            checks.add(new JwtCheck(verifier, TokenSources.parse(jwt.tokenSources()), String.join(", ", jwt.tokenSources()),
-                                    subjectRequired));
+            final boolean subjectRequired = rates.connectionsPerSubject().isPresent()
+                    || rates.messagesPerSubject().isPresent();
+            checks.add(new JwtCheck(
+                    verifier,
+                    TokenSources.parse(jwt.tokenSources()),
+                    String.join(", ", jwt.tokenSources()),
+                    subjectRequired));
         }
         // Connection caps count per instance even with a Redis store: sharing live connection
         // counts needs leases renewed by heartbeats (a crashed instance's slots must expire).
-        if (rates.connectionsPerIp().isPresent() || rates.connectionsPerSubject().isPresent()) {
+        if (rates.connectionsPerIp().isPresent()
+                || rates.connectionsPerSubject().isPresent()) {
             checks.add(new ConnectionLimitCheck(
                     limits.connectionsPerIp(), rates.connectionsPerIp().orElse(0),
-                    limits.connectionsPerSubject(), rates.connectionsPerSubject().orElse(0)));
+                    limits.connectionsPerSubject(),
+                            rates.connectionsPerSubject().orElse(0)));
         }
         return new HandshakeChain(checks, route.mode(), verifier);
     }
@@ -120,7 +133,8 @@ public final class HandshakeChain implements AutoCloseable {
         return runFrom(0, request, onDeny);
     }
 
-    private CompletionStage<Verdict> runFrom(int index, HandshakeRequest request, BiConsumer<Verdict.Deny, Mode> onDeny) {
+    private CompletionStage<Verdict> runFrom(
+            int index, HandshakeRequest request, BiConsumer<Verdict.Deny, Mode> onDeny) {
         if (index == checks.size()) {
             return HandshakeCheck.ALLOWED;
         }
@@ -131,7 +145,9 @@ public final class HandshakeChain implements AutoCloseable {
             stage = CompletableFuture.failedStage(e);
         }
         return stage.handle((verdict, failure) -> failure != null
-                        ? Verdict.deny(Reason.CHECK_FAILED, "check failed: " + failure.getClass().getSimpleName())
+                        ? Verdict.deny(
+                                Reason.CHECK_FAILED,
+                                "check failed: " + failure.getClass().getSimpleName())
                         : verdict)
                 .thenCompose(verdict -> {
                     if (verdict instanceof Verdict.Deny deny) {

@@ -40,7 +40,8 @@ final class HandshakeRateCheck implements HandshakeCheck {
      * Buckets in {@code shared} (when not null), with {@code buckets} as the local fallback.
      * Redis answers on Lettuce's I/O threads; the rest of the handshake continues on {@code executor}.
      */
-    HandshakeRateCheck(KeyedBuckets buckets, RateLimitPolicy limit, RedisBuckets shared, String route, Executor executor) {
+    HandshakeRateCheck(
+            KeyedBuckets buckets, RateLimitPolicy limit, RedisBuckets shared, String route, Executor executor) {
         this.buckets = buckets;
         this.limit = limit;
         this.detail = "limits.handshakes.perIp of " + limit.rate() + " (burst " + limit.burst() + ") exceeded";
@@ -48,8 +49,8 @@ final class HandshakeRateCheck implements HandshakeCheck {
         this.executor = executor;
         // The limit is part of the key: after a reload that changes it, no instance mixes the old
         // bucket (and its spent tokens) with the new limit.
-        this.sharedPrefix = "wsguard:hs:" + route + ":" + limit.burst() + ":" + limit.rate().amount() + "/"
-                + limit.rate().per().toMillis() + "ms:";
+        this.sharedPrefix = "wsguard:hs:" + route + ":" + limit.burst() + ":"
+                + limit.rate().amount() + "/" + limit.rate().per().toMillis() + "ms:";
     }
 
     @Override
@@ -58,25 +59,32 @@ final class HandshakeRateCheck implements HandshakeCheck {
         if (shared == null) {
             return CompletableFuture.completedStage(verdict(buckets.tryConsume(client, 1)));
         }
-        return shared.tryConsume(sharedPrefix + client, limit).handleAsync((probe, failure) -> {
-            if (failure == null) {
-                return verdict(probe);
-            }
-            return switch (shared.onUnavailable()) {
-                case LOCAL -> verdict(buckets.tryConsume(client, 1));
-                case ALLOW -> Verdict.ALLOW;
-                // Not a 429: the client did nothing wrong, wsguard could not check. 503 check_failed
-                // says so, like any other check that cannot decide (fail closed).
-                case DENY -> Verdict.deny(Reason.CHECK_FAILED, "rate-limit store unavailable (rateLimitStore.redis.onUnavailable: deny)");
-            };
-        }, executor);
+        return shared.tryConsume(sharedPrefix + client, limit)
+                .handleAsync(
+                        (probe, failure) -> {
+                            if (failure == null) {
+                                return verdict(probe);
+                            }
+                            return switch (shared.onUnavailable()) {
+                                case LOCAL -> verdict(buckets.tryConsume(client, 1));
+                                case ALLOW -> Verdict.ALLOW;
+                                // Not a 429: the client did nothing wrong, wsguard could not check. 503 check_failed
+                                // says so, like any other check that cannot decide (fail closed).
+                                case DENY ->
+                                    Verdict.deny(
+                                            Reason.CHECK_FAILED,
+                                            "rate-limit store unavailable (rateLimitStore.redis.onUnavailable: deny)");
+                            };
+                        },
+                        executor);
     }
 
     private Verdict verdict(ConsumptionProbe probe) {
         if (probe.isConsumed()) {
             return Verdict.ALLOW;
         }
-        final long seconds = Math.max(1, (probe.getNanosToWaitForRefill() + TimeUnit.SECONDS.toNanos(1) - 1) / TimeUnit.SECONDS.toNanos(1));
+        final long seconds = Math.max(
+                1, (probe.getNanosToWaitForRefill() + TimeUnit.SECONDS.toNanos(1) - 1) / TimeUnit.SECONDS.toNanos(1));
         return Verdict.deny(Reason.HANDSHAKE_RATE, detail, seconds);
     }
 }

@@ -52,8 +52,10 @@ final class JwtCheck implements HandshakeCheck {
             if (result instanceof JwtResult.Valid valid) {
                 final String subject = valid.principal().subject();
                 if (subjectRequired && (subject == null || subject.isEmpty())) {
-                    return Verdict.deny(Reason.TOKEN_INVALID, "no sub claim (expected: a subject, which the route's"
-                                                              + " perSubject limits count by)" + from);
+                    return Verdict.deny(
+                            Reason.TOKEN_INVALID,
+                            "no sub claim (expected: a subject, which the route's" + " perSubject limits count by)"
+                                    + from);
                 }
                 request.authenticate(valid.principal(), found.token());
                 return Verdict.ALLOW;

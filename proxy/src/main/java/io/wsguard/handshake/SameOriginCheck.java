@@ -32,7 +32,8 @@ final class SameOriginCheck implements HandshakeCheck {
         if (origin == null || sameOrigin(origin, request.host())) {
             return ALLOWED;
         }
-        return HandshakeCheck.deny(Reason.ORIGIN_DENIED, "origin is not the request's host and port (the route has no origin.allow)");
+        return HandshakeCheck.deny(
+                Reason.ORIGIN_DENIED, "origin is not the request's host and port (the route has no origin.allow)");
     }
 
     /**
@@ -49,7 +50,10 @@ final class SameOriginCheck implements HandshakeCheck {
         final String authority = host.strip();
         final Origin request = Origin.parse("http://" + authority);
         // Only web origins: an extension's (chrome-extension://ID) names no host of ours.
-        if (page == null || request == null || defaultPort(page.scheme()) < 0 || !page.host().equals(request.host())) {
+        if (page == null
+                || request == null
+                || defaultPort(page.scheme()) < 0
+                || !page.host().equals(request.host())) {
             return false;
         }
         return hasPort(authority) ? page.port() == request.port() : page.port() == defaultPort(page.scheme());

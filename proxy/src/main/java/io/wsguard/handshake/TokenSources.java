@@ -75,7 +75,10 @@ public final class TokenSources {
     private TokenSources(List<Source> sources) {
         this.sources = List.copyOf(sources);
         this.subprotocol = sources.stream().anyMatch(s -> s.kind() == Kind.SUBPROTOCOL);
-        this.queryNames = sources.stream().filter(s -> s.kind() == Kind.QUERY).map(Source::name).toList();
+        this.queryNames = sources.stream()
+                .filter(s -> s.kind() == Kind.QUERY)
+                .map(Source::name)
+                .toList();
         this.queryNameReadings = QueryNames.ofNames(queryNames);
     }
 
@@ -86,20 +89,24 @@ public final class TokenSources {
             final int colon = spec.indexOf(':');
             final String kind = colon < 0 ? spec : spec.substring(0, colon);
             final String name = colon < 0 ? null : spec.substring(colon + 1);
-            sources.add(switch (kind) {
-                case "header" -> new Source(Kind.HEADER, null);
-                case "subprotocol" -> new Source(Kind.SUBPROTOCOL, null);
-                case "query" -> new Source(Kind.QUERY, name);
-                case "cookie" -> new Source(Kind.COOKIE, name);
-                default -> throw new IllegalArgumentException("not a token source: " + spec);
-            });
+            sources.add(
+                    switch (kind) {
+                        case "header" -> new Source(Kind.HEADER, null);
+                        case "subprotocol" -> new Source(Kind.SUBPROTOCOL, null);
+                        case "query" -> new Source(Kind.QUERY, name);
+                        case "cookie" -> new Source(Kind.COOKIE, name);
+                        default -> throw new IllegalArgumentException("not a token source: " + spec);
+                    });
         }
         return new TokenSources(sources);
     }
 
     /** The names of the {@code cookie:NAME} sources: cookies the upstream must not get. */
     public List<String> cookieNames() {
-        return sources.stream().filter(s -> s.kind() == Kind.COOKIE).map(Source::name).toList();
+        return sources.stream()
+                .filter(s -> s.kind() == Kind.COOKIE)
+                .map(Source::name)
+                .toList();
     }
 
     /**
@@ -202,7 +209,8 @@ public final class TokenSources {
     private static void fromAuthorization(HandshakeRequest request, Collector found) {
         for (HttpField field : request.headers().getFields(HttpHeader.AUTHORIZATION)) {
             final String value = field.getValue().strip();
-            if (value.length() > 7 && value.substring(0, 7).toLowerCase(Locale.ROOT).equals("bearer ")) {
+            if (value.length() > 7
+                    && value.substring(0, 7).toLowerCase(Locale.ROOT).equals("bearer ")) {
                 found.add(Kind.HEADER, value.substring(7).strip(), true);
             } else if (!value.toLowerCase(Locale.ROOT).equals("bearer")) {
                 found.add(Kind.HEADER, value, false);

@@ -39,7 +39,8 @@ public final class ClientKey {
         final byte[] b = address.getAddress();
         final StringBuilder key = new StringBuilder(24);
         for (int group = 0; group < 4; group++) {
-            key.append(Integer.toHexString(((b[2 * group] & 0xff) << 8) | (b[2 * group + 1] & 0xff))).append(':');
+            key.append(Integer.toHexString(((b[2 * group] & 0xff) << 8) | (b[2 * group + 1] & 0xff)))
+                    .append(':');
         }
         return key.append(":/64").toString();
     }

@@ -37,6 +37,7 @@ public final class KeyedBuckets {
 
     /** The default hard cap on keys: about 20 MB of buckets at most. */
     public static final int DEFAULT_MAX_KEYS = 100_000;
+
     private static final Duration DEFAULT_SWEEP = Duration.ofMinutes(1);
 
     private final long capacity;
@@ -59,12 +60,16 @@ public final class KeyedBuckets {
     }
 
     /** As above, with the cap, the sweep interval and the clock chosen (tests). */
-    public KeyedBuckets(long capacity, long refillTokens, Duration period, int maxKeys, Duration sweepInterval, TimeMeter clock) {
+    public KeyedBuckets(
+            long capacity, long refillTokens, Duration period, int maxKeys, Duration sweepInterval, TimeMeter clock) {
         if (maxKeys < 1) {
             throw new IllegalArgumentException("maxKeys: " + maxKeys + " (expected: > 0)");
         }
         this.capacity = capacity;
-        this.bandwidth = Bandwidth.builder().capacity(capacity).refillGreedy(refillTokens, period).build();
+        this.bandwidth = Bandwidth.builder()
+                .capacity(capacity)
+                .refillGreedy(refillTokens, period)
+                .build();
         this.maxKeys = maxKeys;
         this.evictTo = Math.max(0, maxKeys - Math.max(1, maxKeys / 100));
         this.clock = clock;
@@ -132,7 +137,8 @@ public final class KeyedBuckets {
             }
             final List<Candidate> candidates = new ArrayList<>(buckets.size());
             for (Map.Entry<String, Bucket> e : buckets.entrySet()) {
-                candidates.add(new Candidate(e.getKey(), e.getValue(), e.getValue().getAvailableTokens()));
+                candidates.add(
+                        new Candidate(e.getKey(), e.getValue(), e.getValue().getAvailableTokens()));
             }
             candidates.sort(Comparator.comparingLong(Candidate::tokens).reversed());
             for (int i = 0; i < excess && i < candidates.size(); i++) {
@@ -150,8 +156,11 @@ public final class KeyedBuckets {
     private Bucket newBucket() {
         // Synchronized updates the state in place; the lock-free default copies it on every take, an
         // allocation per message for the per-subject limit. A key's lock is rarely contended.
-        return Bucket.builder().addLimit(bandwidth).withCustomTimePrecision(clock)
-                .withSynchronizationStrategy(SynchronizationStrategy.SYNCHRONIZED).build();
+        return Bucket.builder()
+                .addLimit(bandwidth)
+                .withCustomTimePrecision(clock)
+                .withSynchronizationStrategy(SynchronizationStrategy.SYNCHRONIZED)
+                .build();
     }
 
     private record Candidate(String key, Bucket bucket, long tokens) {}

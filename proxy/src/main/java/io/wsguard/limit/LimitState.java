@@ -32,12 +32,14 @@ public final class LimitState {
      * took them from, which is then simply unreachable.
      */
     public void retain(List<RoutePolicy> current) {
-        final Map<String, RoutePolicy> byName = current.stream()
-                .collect(Collectors.toMap(RoutePolicy::name, r -> r, (a, b) -> a));
+        final Map<String, RoutePolicy> byName =
+                current.stream().collect(Collectors.toMap(RoutePolicy::name, r -> r, (a, b) -> a));
         routes.keySet().retainAll(byName.keySet());
         routes.forEach((name, limits) -> {
-            limits.retainHandshakeRate(byName.get(name).limits().handshakesPerIp().orElse(null));
-            limits.retainSubjectMessageRate(byName.get(name).limits().messagesPerSubject().orElse(null));
+            limits.retainHandshakeRate(
+                    byName.get(name).limits().handshakesPerIp().orElse(null));
+            limits.retainSubjectMessageRate(
+                    byName.get(name).limits().messagesPerSubject().orElse(null));
         });
     }
 
@@ -70,7 +72,8 @@ public final class LimitState {
          * @throws IllegalArgumentException when Bucket4j cannot represent the limit
          */
         public KeyedBuckets handshakesPerIp(RateLimitPolicy limit) {
-            return handshakesPerIp.computeIfAbsent(limit,
+            return handshakesPerIp.computeIfAbsent(
+                    limit,
                     l -> new KeyedBuckets(l.burst(), l.rate().amount(), l.rate().per()));
         }
 
@@ -85,7 +88,8 @@ public final class LimitState {
          * @throws IllegalArgumentException when Bucket4j cannot represent the limit
          */
         public KeyedBuckets messagesPerSubject(RateLimitPolicy limit) {
-            return messagesPerSubject.computeIfAbsent(limit,
+            return messagesPerSubject.computeIfAbsent(
+                    limit,
                     l -> new KeyedBuckets(l.burst(), l.rate().amount(), l.rate().per()));
         }
 

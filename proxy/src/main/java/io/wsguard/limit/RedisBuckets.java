@@ -63,6 +63,7 @@ public final class RedisBuckets implements AutoCloseable {
     public static final Duration BREAKER_WINDOW = Duration.ofSeconds(2);
     /** How often a first connection is retried while Redis cannot be reached at start. */
     static final Duration CONNECT_RETRY = Duration.ofSeconds(1);
+
     private static final long WARN_EVERY_NANOS = TimeUnit.MINUTES.toNanos(1);
 
     private final OnUnavailable onUnavailable;
@@ -77,6 +78,7 @@ public final class RedisBuckets implements AutoCloseable {
     private volatile AsyncProxyManager<String> buckets;
     /** 0 while the breaker is closed; otherwise the nanoTime until which Redis is skipped. */
     private final AtomicLong openUntil = new AtomicLong();
+
     private final AtomicLong nextWarning = new AtomicLong(System.nanoTime());
     private final AtomicBoolean closed = new AtomicBoolean();
 
@@ -99,17 +101,21 @@ public final class RedisBuckets implements AutoCloseable {
                 .autoReconnect(true)
                 .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
                 .timeoutOptions(TimeoutOptions.enabled(REQUEST_TIMEOUT))
-                .socketOptions(SocketOptions.builder().connectTimeout(Duration.ofSeconds(1)).build())
+                .socketOptions(SocketOptions.builder()
+                        .connectTimeout(Duration.ofSeconds(1))
+                        .build())
                 .build());
         this.connector = Executors.newSingleThreadScheduledExecutor(runnable -> {
             final Thread thread = new Thread(runnable, "wsguard-redis-connect");
             thread.setDaemon(true);
             return thread;
         });
-        this.fallbacks = registry == null ? null : Counter.builder("wsguard.ratelimit.store.fallbacks")
-                .description("Rate-limit decisions made without Redis (unreachable, timed out, breaker open)")
-                .tag("onUnavailable", onUnavailable.name().toLowerCase(Locale.ROOT))
-                .register(registry);
+        this.fallbacks = registry == null
+                ? null
+                : Counter.builder("wsguard.ratelimit.store.fallbacks")
+                        .description("Rate-limit decisions made without Redis (unreachable, timed out, breaker open)")
+                        .tag("onUnavailable", onUnavailable.name().toLowerCase(Locale.ROOT))
+                        .register(registry);
     }
 
     /**
@@ -143,29 +149,34 @@ public final class RedisBuckets implements AutoCloseable {
         if (closed.get()) {
             return;
         }
-        client.connectAsync(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE), uri).whenComplete((conn, failure) -> {
-            if (failure != null) {
-                warn("rate-limit store: cannot connect to Redis at {} ({}); retrying every " + CONNECT_RETRY.toSeconds() + " s", failure);
-                if (!closed.get()) {
-                    connector.schedule(this::tryConnect, CONNECT_RETRY.toMillis(), TimeUnit.MILLISECONDS);
-                }
-                return;
-            }
-            if (closed.get()) {
-                conn.closeAsync();
-                return;
-            }
-            connection = conn;
-            // Built on an open connection, so nothing here connects eagerly (which would throw while
-            // Redis is down); Lettuce reconnects this connection by itself from now on.
-            buckets = Bucket4jLettuce.casBasedBuilder(conn)
-                    .requestTimeout(REQUEST_TIMEOUT)
-                    .expirationAfterWrite(ExpirationAfterWriteStrategy.basedOnTimeForRefillingBucketUpToMax(Duration.ofSeconds(10)))
-                    .build()
-                    .asAsync();
-            openUntil.set(0);
-            LOG.info("rate-limit store: connected to Redis at {}", where);
-        });
+        client.connectAsync(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE), uri)
+                .whenComplete((conn, failure) -> {
+                    if (failure != null) {
+                        warn(
+                                "rate-limit store: cannot connect to Redis at {} ({}); retrying every "
+                                        + CONNECT_RETRY.toSeconds() + " s",
+                                failure);
+                        if (!closed.get()) {
+                            connector.schedule(this::tryConnect, CONNECT_RETRY.toMillis(), TimeUnit.MILLISECONDS);
+                        }
+                        return;
+                    }
+                    if (closed.get()) {
+                        conn.closeAsync();
+                        return;
+                    }
+                    connection = conn;
+                    // Built on an open connection, so nothing here connects eagerly (which would throw while
+                    // Redis is down); Lettuce reconnects this connection by itself from now on.
+                    buckets = Bucket4jLettuce.casBasedBuilder(conn)
+                            .requestTimeout(REQUEST_TIMEOUT)
+                            .expirationAfterWrite(ExpirationAfterWriteStrategy.basedOnTimeForRefillingBucketUpToMax(
+                                    Duration.ofSeconds(10)))
+                            .build()
+                            .asAsync();
+                    openUntil.set(0);
+                    LOG.info("rate-limit store: connected to Redis at {}", where);
+                });
     }
 
     /**
@@ -191,8 +202,10 @@ public final class RedisBuckets implements AutoCloseable {
         final CompletableFuture<ConsumptionProbe> call;
         try {
             final BucketConfiguration configuration = BucketConfiguration.builder()
-                    .addLimit(Bandwidth.builder().capacity(limit.burst())
-                            .refillGreedy(limit.rate().amount(), limit.rate().per()).build())
+                    .addLimit(Bandwidth.builder()
+                            .capacity(limit.burst())
+                            .refillGreedy(limit.rate().amount(), limit.rate().per())
+                            .build())
                     .build();
             call = manager.getProxy(key, () -> CompletableFuture.completedFuture(configuration))
                     .tryConsumeAndReturnRemaining(1)
@@ -201,12 +214,13 @@ public final class RedisBuckets implements AutoCloseable {
             return unavailable(e, true);
         }
         return call.handle((probe, failure) -> {
-            if (failure == null) {
-                openUntil.set(0);
-                return CompletableFuture.completedStage(probe);
-            }
-            return unavailable(failure, true);
-        }).thenCompose(stage -> stage);
+                    if (failure == null) {
+                        openUntil.set(0);
+                        return CompletableFuture.completedStage(probe);
+                    }
+                    return unavailable(failure, true);
+                })
+                .thenCompose(stage -> stage);
     }
 
     private CompletionStage<ConsumptionProbe> unavailable(Throwable cause, boolean openBreaker) {
@@ -216,7 +230,10 @@ public final class RedisBuckets implements AutoCloseable {
         if (fallbacks != null) {
             fallbacks.increment();
         }
-        warn("rate-limit store: Redis at {} unavailable ({}); limits decided as onUnavailable: " + onUnavailable.name().toLowerCase(Locale.ROOT), cause);
+        warn(
+                "rate-limit store: Redis at {} unavailable ({}); limits decided as onUnavailable: "
+                        + onUnavailable.name().toLowerCase(Locale.ROOT),
+                cause);
         return CompletableFuture.failedStage(cause);
     }
 

@@ -60,7 +60,8 @@ public final class ContentRules implements ContentInspector {
     private final JsonFactory factory;
     private final boolean active;
 
-    private ContentRules(long maxSize, MessagePolicy.JsonPolicy json, SchemaRules schema, DenyRules deny, SanitizeRules sanitize) {
+    private ContentRules(
+            long maxSize, MessagePolicy.JsonPolicy json, SchemaRules schema, DenyRules deny, SanitizeRules sanitize) {
         this.maxSize = maxSize;
         // Fields are JSON paths: a route that names them means JSON messages even without a json
         // section. Sanitizing such a message whole as HTML would turn its quotes into entities.
@@ -105,7 +106,8 @@ public final class ContentRules implements ContentInspector {
         final MessagePolicy.JsonPolicy json = policy.json().orElse(null);
         final SchemaRules schema = json == null ? null : SchemaRules.compile(json, policy.maxSize());
         final DenyRules deny = DenyRules.compile(policy.deny());
-        final SanitizeRules sanitize = policy.sanitize().map(SanitizeRules::compile).orElse(null);
+        final SanitizeRules sanitize =
+                policy.sanitize().map(SanitizeRules::compile).orElse(null);
         return new ContentRules(policy.maxSize(), json, schema, deny, sanitize);
     }
 
@@ -128,10 +130,16 @@ public final class ContentRules implements ContentInspector {
         }
         try {
             final int rule = deny.firstMatch(buf, off, len, deny.size());
-            return rule >= 0 ? Verdict.deny(Reason.PATTERN_DENIED, "rule " + deny.name(rule) + " matched") : Verdict.ALLOW;
+            return rule >= 0
+                    ? Verdict.deny(Reason.PATTERN_DENIED, "rule " + deny.name(rule) + " matched")
+                    : Verdict.ALLOW;
         } catch (RuntimeException | StackOverflowError e) {
-            LOG.warn("content check failed with {}; control frame refused", e.getClass().getName());
-            return Verdict.deny(Reason.PATTERN_DENIED, "content check failed (" + e.getClass().getSimpleName() + ")");
+            LOG.warn(
+                    "content check failed with {}; control frame refused",
+                    e.getClass().getName());
+            return Verdict.deny(
+                    Reason.PATTERN_DENIED,
+                    "content check failed (" + e.getClass().getSimpleName() + ")");
         }
     }
 
@@ -158,7 +166,8 @@ public final class ContentRules implements ContentInspector {
         try {
             JsonScan scan = null;
             // Decoded strings can match where the raw text does not only through escapes or anchors.
-            final boolean escapes = deny != null && LiteralFilter.indexOfEither(buf, off, off + len, (byte) '\\', (byte) '\\') >= 0;
+            final boolean escapes =
+                    deny != null && LiteralFilter.indexOfEither(buf, off, off + len, (byte) '\\', (byte) '\\') >= 0;
             final DenyRules decodedDeny = deny != null && (deny.anchored() || escapes) ? deny : null;
             if (jsonConfigured) {
                 if (len > maxSize) {
@@ -206,8 +215,7 @@ public final class ContentRules implements ContentInspector {
             }
             if (jsonConfigured && scan != null) {
                 final List<JsonScan.Edit> edits = scan.edits();
-                return edits.isEmpty() ? Verdict.ALLOW
-                        : rewritten(splice(buf, off, len, edits), changed(edits));
+                return edits.isEmpty() ? Verdict.ALLOW : rewritten(splice(buf, off, len, edits), changed(edits));
             }
             // Text: the whole message is HTML.
             if (!SanitizeRules.mayHoldMarkup(buf, off, len)) {
@@ -215,12 +223,13 @@ public final class ContentRules implements ContentInspector {
             }
             final String text = new String(buf, off, len, StandardCharsets.UTF_8);
             final String sanitized = sanitize.sanitize(text);
-            return sanitized.equals(text) ? Verdict.ALLOW
-                    : rewritten(sanitized, "sanitized the message as HTML");
+            return sanitized.equals(text) ? Verdict.ALLOW : rewritten(sanitized, "sanitized the message as HTML");
         } catch (RuntimeException | StackOverflowError e) {
             // A bug or a library failure: refuse rather than pass the message unchecked (fail closed).
             // Only the type is logged: library messages may quote the payload.
-            LOG.warn("content check failed with {}; message refused", e.getClass().getName());
+            LOG.warn(
+                    "content check failed with {}; message refused",
+                    e.getClass().getName());
             return Verdict.deny(stage, "content check failed (" + e.getClass().getSimpleName() + ")");
         }
     }
@@ -244,14 +253,21 @@ public final class ContentRules implements ContentInspector {
             return inspectText(buf, off, len);
         }
         if (jsonConfigured || sanitize != null) {
-            return Verdict.deny(Reason.BINARY_DENIED, "binary message that is not UTF-8 where JSON or sanitize rules apply");
+            return Verdict.deny(
+                    Reason.BINARY_DENIED, "binary message that is not UTF-8 where JSON or sanitize rules apply");
         }
         try {
             final int rule = deny == null ? -1 : deny.firstMatch(buf, off, len, deny.size());
-            return rule >= 0 ? Verdict.deny(Reason.PATTERN_DENIED, "rule " + deny.name(rule) + " matched") : Verdict.ALLOW;
+            return rule >= 0
+                    ? Verdict.deny(Reason.PATTERN_DENIED, "rule " + deny.name(rule) + " matched")
+                    : Verdict.ALLOW;
         } catch (RuntimeException | StackOverflowError e) {
-            LOG.warn("content check failed with {}; message refused", e.getClass().getName());
-            return Verdict.deny(Reason.PATTERN_DENIED, "content check failed (" + e.getClass().getSimpleName() + ")");
+            LOG.warn(
+                    "content check failed with {}; message refused",
+                    e.getClass().getName());
+            return Verdict.deny(
+                    Reason.PATTERN_DENIED,
+                    "content check failed (" + e.getClass().getSimpleName() + ")");
         }
     }
 
@@ -278,7 +294,8 @@ public final class ContentRules implements ContentInspector {
     }
 
     private Verdict tooBig() {
-        return Verdict.deny(Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of " + maxSize + " bytes");
+        return Verdict.deny(
+                Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of " + maxSize + " bytes");
     }
 
     /** The message with each edited string token replaced by its new value, JSON-quoted; all else as sent. */
@@ -286,12 +303,14 @@ public final class ContentRules implements ContentInspector {
         final StringBuilder out = new StringBuilder(len + 32);
         int pos = 0;
         for (JsonScan.Edit edit : edits) {
-            out.append(new String(buf, off + pos, edit.start() - pos, StandardCharsets.UTF_8)).append('"');
+            out.append(new String(buf, off + pos, edit.start() - pos, StandardCharsets.UTF_8))
+                    .append('"');
             QUOTER.quoteAsString(edit.value(), out);
             out.append('"');
             pos = edit.end();
         }
-        return out.append(new String(buf, off + pos, len - pos, StandardCharsets.UTF_8)).toString();
+        return out.append(new String(buf, off + pos, len - pos, StandardCharsets.UTF_8))
+                .toString();
     }
 
     /** {@code sanitized $.text} or {@code sanitized $.a, $.b, $.c and 2 more}: paths, never content. */

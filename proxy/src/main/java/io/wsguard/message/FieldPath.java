@@ -22,6 +22,7 @@ final class FieldPath {
 
     /** Each a member name (String), an array index (Integer) or {@link #ANY}. */
     private final Object[] segments;
+
     private final String text;
 
     private FieldPath(Object[] segments, String text) {
@@ -118,8 +119,8 @@ final class FieldPath {
     }
 
     private static IllegalArgumentException problem(String text, String what, int index) {
-        return new IllegalArgumentException("'" + text + "' is not a JSON path: " + what + " at column " + (index + 1)
-                + " (" + EXPECTED + ")");
+        return new IllegalArgumentException(
+                "'" + text + "' is not a JSON path: " + what + " at column " + (index + 1) + " (" + EXPECTED + ")");
     }
 
     /**

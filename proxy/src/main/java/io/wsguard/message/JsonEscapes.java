@@ -14,8 +14,7 @@ import java.nio.charset.StandardCharsets;
  */
 final class JsonEscapes {
 
-    private JsonEscapes() {
-    }
+    private JsonEscapes() {}
 
     /** The UTF-8 text of {@code [off, off+len)} with its JSON escapes decoded. */
     static String decode(byte[] buf, int off, int len) {
@@ -31,15 +30,16 @@ final class JsonEscapes {
                 continue;
             }
             final char e = text.charAt(i + 1);
-            final int simple = switch (e) {
-                case '"', '\\', '/' -> e;
-                case 'b' -> '\b';
-                case 'f' -> '\f';
-                case 'n' -> '\n';
-                case 'r' -> '\r';
-                case 't' -> '\t';
-                default -> -1;
-            };
+            final int simple =
+                    switch (e) {
+                        case '"', '\\', '/' -> e;
+                        case 'b' -> '\b';
+                        case 'f' -> '\f';
+                        case 'n' -> '\n';
+                        case 'r' -> '\r';
+                        case 't' -> '\t';
+                        default -> -1;
+                    };
             if (simple >= 0) {
                 out.append((char) simple);
                 i++;
@@ -51,7 +51,9 @@ final class JsonEscapes {
                 continue;
             }
             i += 5;
-            if (Character.isHighSurrogate((char) unit) && i + 6 < text.length() && text.charAt(i + 1) == '\\'
+            if (Character.isHighSurrogate((char) unit)
+                    && i + 6 < text.length()
+                    && text.charAt(i + 1) == '\\'
                     && text.charAt(i + 2) == 'u') {
                 final int low = hex4(text, i + 3);
                 if (low >= 0 && Character.isLowSurrogate((char) low)) {

@@ -37,6 +37,7 @@ final class JsonScan {
     private String failure;
     /** The failure is a refused limit or ambiguity (depth, length, duplicate key), not a syntax error. */
     private boolean limit;
+
     private JsonNode root;
     private int deniedRule = -1;
     private List<Edit> edits;
@@ -58,7 +59,14 @@ final class JsonScan {
      * Scans {@code buf[off, off+len)}. {@code deny} (nullable) is matched against decoded strings and
      * keys, {@code sanitize} (nullable) is applied to the string values it selects.
      */
-    static JsonScan run(JsonFactory factory, byte[] buf, int off, int len, long maxSize, boolean tree, DenyRules deny,
+    static JsonScan run(
+            JsonFactory factory,
+            byte[] buf,
+            int off,
+            int len,
+            long maxSize,
+            boolean tree,
+            DenyRules deny,
             SanitizeRules sanitize) {
         final JsonScan scan = new JsonScan(tree, deny, sanitize, maxSize);
         if (hasNulInFirstFour(buf, off, len)) {
@@ -133,7 +141,8 @@ final class JsonScan {
                         keys.open();
                     }
                     if (tree) {
-                        final JsonNode container = token == JsonToken.START_OBJECT ? NODES.objectNode() : NODES.arrayNode();
+                        final JsonNode container =
+                                token == JsonToken.START_OBJECT ? NODES.objectNode() : NODES.arrayNode();
                         attach(stack, depth, name, container);
                         if (depth == stack.length) {
                             stack = java.util.Arrays.copyOf(stack, depth * 2);
@@ -161,11 +170,15 @@ final class JsonScan {
                 case VALUE_STRING -> string(p, stack, depth, name);
                 case VALUE_NUMBER_INT -> {
                     if (tree) {
-                        attach(stack, depth, name, switch (p.getNumberType()) {
-                            case INT -> NODES.numberNode(p.getIntValue());
-                            case LONG -> NODES.numberNode(p.getLongValue());
-                            default -> NODES.numberNode(p.getBigIntegerValue());
-                        });
+                        attach(
+                                stack,
+                                depth,
+                                name,
+                                switch (p.getNumberType()) {
+                                    case INT -> NODES.numberNode(p.getIntValue());
+                                    case LONG -> NODES.numberNode(p.getLongValue());
+                                    default -> NODES.numberNode(p.getBigIntegerValue());
+                                });
                     }
                 }
                 case VALUE_NUMBER_FLOAT -> {
@@ -292,7 +305,8 @@ final class JsonScan {
             } else if (original.contains("getMaxNumberLength")) {
                 failure = "not JSON: a number longer than " + ContentRules.MAX_NUMBER_LENGTH + " characters";
             } else if (original.contains("getMaxNameLength")) {
-                failure = "not JSON: a property name longer than " + ContentRules.maxNameLength(maxSize) + " characters";
+                failure =
+                        "not JSON: a property name longer than " + ContentRules.maxNameLength(maxSize) + " characters";
             } else if (original.contains("getMaxDocumentLength")) {
                 failure = "not JSON: longer than " + maxSize + " bytes";
             } else {
@@ -325,7 +339,9 @@ final class JsonScan {
     }
 
     private static String at(TokenStreamLocation location) {
-        return location == null || location.getLineNr() < 1 ? "" : " at " + location.getLineNr() + ":" + location.getColumnNr();
+        return location == null || location.getLineNr() < 1
+                ? ""
+                : " at " + location.getLineNr() + ":" + location.getColumnNr();
     }
 
     /** A reusable window on the parser's char buffer, so that deny rules read decoded strings without copying. */

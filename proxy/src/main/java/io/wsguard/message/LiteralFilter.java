@@ -69,8 +69,10 @@ final class LiteralFilter {
             }
             // The literal with the rarest byte first: it is the likeliest to be absent. A few are enough.
             out[b] = dnf.get(b).stream()
-                    .sorted(Comparator.comparingInt((Literal l) -> -rank(l.utf8()[l.anchor()])).thenComparingInt(l -> -l.chars().length))
-                    .limit(MAX_LITERALS).toArray(Literal[]::new);
+                    .sorted(Comparator.comparingInt((Literal l) -> -rank(l.utf8()[l.anchor()]))
+                            .thenComparingInt(l -> -l.chars().length))
+                    .limit(MAX_LITERALS)
+                    .toArray(Literal[]::new);
         }
         return new LiteralFilter(out);
     }

@@ -29,15 +29,21 @@ final class ObjectKeys {
     private static final ThreadLocal<ObjectKeys> PER_THREAD = ThreadLocal.withInitial(ObjectKeys::new);
 
     /** What {@link #add} found. */
-    enum Clash { NONE, EXACT, CASE_ONLY }
+    enum Clash {
+        NONE,
+        EXACT,
+        CASE_ONLY
+    }
 
     /** The keys of the open objects still compared pairwise, outermost object first. */
     private String[] keys = new String[4 * PAIRWISE];
+
     private int count;
     /** Per open object, outermost first: where its keys start in {@link #keys}. */
     private int[] starts = new int[16];
     /** Per open object: its keys by folded form once it has more than {@link #PAIRWISE}, else null. */
     private Folded[] folded = new Folded[16];
+
     private int open;
 
     private ObjectKeys() {}

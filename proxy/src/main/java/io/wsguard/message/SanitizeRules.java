@@ -31,6 +31,7 @@ final class SanitizeRules {
 
     /** Allows no element: what is left is text, HTML-encoded. */
     static final PolicyFactory STRIP = new HtmlPolicyBuilder().toFactory();
+
     static final PolicyFactory FORMATTING = Sanitizers.FORMATTING;
 
     private final PolicyFactory policy;
@@ -60,7 +61,8 @@ final class SanitizeRules {
                 throw new ContentRulesException("messages.sanitize.fields[" + i + "]", e.getMessage(), e);
             }
         }
-        return new SanitizeRules(sanitize.html() == MessagePolicy.Html.STRIP ? STRIP : FORMATTING, fields.toArray(FieldPath[]::new));
+        return new SanitizeRules(
+                sanitize.html() == MessagePolicy.Html.STRIP ? STRIP : FORMATTING, fields.toArray(FieldPath[]::new));
     }
 
     /** Whether UTF-8 {@code buf[off, off+len)} can hold markup (see the class comment): {@code <}, {@code &}, {@code {{} or a trailing {@code {}. */
@@ -119,7 +121,8 @@ final class SanitizeRules {
 
     /** Tab and newline stay; other C0 controls, DEL, C1 and the bidi overrides and isolates go. */
     static boolean unwanted(char c) {
-        return c < 0x20 ? c != '\t' && c != '\n'
+        return c < 0x20
+                ? c != '\t' && c != '\n'
                 : c >= 0x7f && c <= 0x9f || c >= 0x202a && c <= 0x202e || c >= 0x2066 && c <= 0x2069;
     }
 

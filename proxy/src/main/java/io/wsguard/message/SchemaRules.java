@@ -57,8 +57,10 @@ final class SchemaRules {
             .build();
 
     /** Meta-schema checks run once per file, without the per-message limits. */
-    private static final SchemaRegistry META = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12,
-            builder -> builder.schemaRegistryConfig(SchemaRegistryConfig.builder().failFast(true).build()));
+    private static final SchemaRegistry META = SchemaRegistry.withDefaultDialect(
+            SpecificationVersion.DRAFT_2020_12,
+            builder -> builder.schemaRegistryConfig(
+                    SchemaRegistryConfig.builder().failFast(true).build()));
 
     private final Schema single;
     private final String typeField;
@@ -84,18 +86,20 @@ final class SchemaRules {
                 .formatAssertionsEnabled(false)
                 .maxEvaluationSteps(maxSteps)
                 .build();
-        final SchemaRegistry registry = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12,
-                builder -> builder
-                        .schemaRegistryConfig(SchemaRegistryConfig.builder()
+        final SchemaRegistry registry = SchemaRegistry.withDefaultDialect(
+                SpecificationVersion.DRAFT_2020_12,
+                builder -> builder.schemaRegistryConfig(SchemaRegistryConfig.builder()
                                 .failFast(true)
                                 .formatAssertionsEnabled(false)
                                 .regularExpressionFactory(Re2RegularExpressions.INSTANCE)
-                                .executionContextCustomizer((context, schemaContext) -> context.setExecutionConfig(execution))
+                                .executionContextCustomizer(
+                                        (context, schemaContext) -> context.setExecutionConfig(execution))
                                 .build())
                         // The default already; said here so that no future default can start fetching.
                         .schemaLoader(loader -> loader.fetchRemoteResources(false)));
         if (json.schema().isPresent()) {
-            return new SchemaRules(load(registry, json.schema().get(), "messages.json.schema"), null, Map.of(), maxSteps);
+            return new SchemaRules(
+                    load(registry, json.schema().get(), "messages.json.schema"), null, Map.of(), maxSteps);
         }
         if (json.typeField().isEmpty() || json.schemas().isEmpty()) {
             return null;
@@ -126,19 +130,24 @@ final class SchemaRules {
         } catch (JacksonException e) {
             final TokenStreamLocation at = e.getLocation();
             final String where = at == null ? "" : ":" + at.getLineNr() + ":" + at.getColumnNr();
-            throw new ContentRulesException(field, file + where + ": not JSON: " + e.getOriginalMessage()
-                    + " (expected: a JSON Schema file)", e);
+            throw new ContentRulesException(
+                    field,
+                    file + where + ": not JSON: " + e.getOriginalMessage() + " (expected: a JSON Schema file)",
+                    e);
         }
         if (node == null || node.isMissingNode()) {
             throw new ContentRulesException(field, file + ": empty (expected: a JSON Schema file)");
         }
         if (!node.isObject() && !node.isBoolean()) {
-            throw new ContentRulesException(field, file + ": not a JSON Schema: the document is not an object"
-                    + " (expected: a JSON Schema file, like {\"type\": \"object\", …})");
+            throw new ContentRulesException(
+                    field,
+                    file + ": not a JSON Schema: the document is not an object"
+                            + " (expected: a JSON Schema file, like {\"type\": \"object\", …})");
         }
         checkAgainstMetaSchema(node, file, field);
         try {
-            final Schema schema = registry.getSchema(SchemaLocation.of(file.toUri().toString()), node);
+            final Schema schema =
+                    registry.getSchema(SchemaLocation.of(file.toUri().toString()), node);
             // Resolve every $ref and compile every pattern now, not on the first message.
             schema.initializeValidators();
             return schema;
@@ -157,18 +166,24 @@ final class SchemaRules {
         try {
             meta = META.getSchema(SchemaLocation.of(dialect));
         } catch (RuntimeException e) {
-            throw new ContentRulesException(field, file + ": unknown $schema '" + JsonPaths.shorten(dialect, 100)
-                    + "' (expected: a JSON Schema draft such as " + DRAFT_2020_12 + ", or no $schema)", e);
+            throw new ContentRulesException(
+                    field,
+                    file + ": unknown $schema '" + JsonPaths.shorten(dialect, 100)
+                            + "' (expected: a JSON Schema draft such as " + DRAFT_2020_12 + ", or no $schema)",
+                    e);
         }
         final List<Error> errors;
         try {
             errors = meta.validate(node);
         } catch (RuntimeException e) {
-            throw new ContentRulesException(field, file + ": cannot be checked against " + dialect + ": " + explain(e), e);
+            throw new ContentRulesException(
+                    field, file + ": cannot be checked against " + dialect + ": " + explain(e), e);
         }
         if (!errors.isEmpty()) {
-            throw new ContentRulesException(field, file + ": not a valid JSON Schema: " + describe(errors.get(0))
-                    + " (expected: a schema valid against " + dialect + ")");
+            throw new ContentRulesException(
+                    field,
+                    file + ": not a valid JSON Schema: " + describe(errors.get(0))
+                            + " (expected: a schema valid against " + dialect + ")");
         }
     }
 
@@ -176,10 +191,12 @@ final class SchemaRules {
     private static String explain(RuntimeException e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof FileNotFoundException) {
-                return "$ref '" + JsonPaths.shorten(t.getMessage(), 200) + "' cannot be resolved: wsguard never fetches schemas"
+                return "$ref '" + JsonPaths.shorten(t.getMessage(), 200)
+                        + "' cannot be resolved: wsguard never fetches schemas"
                         + " from the network or from other files (expected: references inside the schema file, like #/$defs/name)";
             }
-            if (t instanceof IllegalArgumentException && String.valueOf(t.getMessage()).startsWith("not an RE2 regular expression")) {
+            if (t instanceof IllegalArgumentException
+                    && String.valueOf(t.getMessage()).startsWith("not an RE2 regular expression")) {
                 // From MessagePolicy.DenyRulePolicy.compile, which Re2RegularExpressions uses.
                 return "a pattern is " + t.getMessage();
             }
@@ -195,7 +212,8 @@ final class SchemaRules {
     String violation(JsonNode root) {
         Schema schema = single;
         if (schema == null) {
-            final String at = "$" + (JsonPaths.isPlain(typeField) ? "." + typeField : "['" + JsonPaths.shorten(typeField, 32) + "']");
+            final String at = "$"
+                    + (JsonPaths.isPlain(typeField) ? "." + typeField : "['" + JsonPaths.shorten(typeField, 32) + "']");
             if (!root.isObject()) {
                 return "$: expected object (with " + at.substring(1) + ": one of " + typeNames + ")";
             }
@@ -239,7 +257,8 @@ final class SchemaRules {
                 return out.append(": property not allowed").toString();
             }
             case "required", "dependentRequired":
-                return at + ": required property '" + JsonPaths.shorten(String.valueOf(error.getProperty()), 64) + "' missing";
+                return at + ": required property '" + JsonPaths.shorten(String.valueOf(error.getProperty()), 64)
+                        + "' missing";
             case "items", "prefixItems", "additionalItems", "unevaluatedItems":
                 return at + (error.getIndex() == null ? "" : "[" + error.getIndex() + "]") + ": item not allowed";
             default:
@@ -250,7 +269,10 @@ final class SchemaRules {
     private static String expectation(String keyword, JsonNode s) {
         return switch (keyword) {
             case "type" -> "expected " + types(s);
-            case "const" -> s != null && s.isValueNode() && s.toString().length() <= 40 ? "expected " + s : "not the allowed constant";
+            case "const" ->
+                s != null && s.isValueNode() && s.toString().length() <= 40
+                        ? "expected " + s
+                        : "not the allowed constant";
             case "enum" -> "not one of " + values(s);
             case "pattern" -> "does not match " + JsonPaths.shorten(text(s), 64);
             case "format" -> "not a valid " + JsonPaths.shorten(text(s), 32);

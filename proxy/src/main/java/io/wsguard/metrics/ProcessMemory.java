@@ -23,9 +23,9 @@ final class ProcessMemory {
             return; // not Linux: no gauge rather than one that always says -1
         }
         Gauge.builder("process.resident.memory", ProcessMemory::residentBytes)
-             .description("Resident set size of the process")
-             .baseUnit("bytes")
-             .register(registry);
+                .description("Resident set size of the process")
+                .baseUnit("bytes")
+                .register(registry);
     }
 
     /** VmRSS in bytes, or -1 when it cannot be read. Called on scrape only, never on the relay path. */
@@ -34,7 +34,10 @@ final class ProcessMemory {
             for (String line : Files.readAllLines(STATUS, StandardCharsets.UTF_8)) {
                 if (line.startsWith("VmRSS:")) {
                     // "VmRSS:	  123456 kB"
-                    return Long.parseLong(line.substring("VmRSS:".length()).replace("kB", "").strip()) * 1024.0;
+                    return Long.parseLong(line.substring("VmRSS:".length())
+                                    .replace("kB", "")
+                                    .strip())
+                            * 1024.0;
                 }
             }
         } catch (IOException | RuntimeException e) {

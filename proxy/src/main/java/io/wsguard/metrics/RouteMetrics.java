@@ -11,8 +11,8 @@ import io.wsguard.check.Reason;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * One route's meters, built once by {@link Metrics#route(String)} and kept by the caller.
@@ -61,15 +61,23 @@ public final class RouteMetrics {
         }
         // The gauge reads this object's AtomicLong; Micrometer holds it weakly, Metrics' map strongly.
         Gauge.builder("wsguard.connections.active", active, AtomicLong::get)
-             .description("Open client connections")
-             .tag("route", route)
-             .register(registry);
+                .description("Open client connections")
+                .tag("route", route)
+                .register(registry);
         traffic("wsguard.messages", "Messages relayed", "inbound", MESSAGES_IN);
         traffic("wsguard.messages", "Messages relayed", "outbound", MESSAGES_OUT);
         traffic("wsguard.bytes", "Message payload bytes relayed", "inbound", BYTES_IN);
         traffic("wsguard.bytes", "Message payload bytes relayed", "outbound", BYTES_OUT);
-        direction("wsguard.frames.discarded", "Data frames read while their connection was closing, relayed nowhere", "inbound", discardedIn);
-        direction("wsguard.frames.discarded", "Data frames read while their connection was closing, relayed nowhere", "outbound", discardedOut);
+        direction(
+                "wsguard.frames.discarded",
+                "Data frames read while their connection was closing, relayed nowhere",
+                "inbound",
+                discardedIn);
+        direction(
+                "wsguard.frames.discarded",
+                "Data frames read while their connection was closing, relayed nowhere",
+                "outbound",
+                discardedOut);
         accepted = handshakeCounter(ACCEPTED);
     }
 
@@ -161,7 +169,8 @@ public final class RouteMetrics {
      * {@code reason}: the same count the audit line carries (SPEC §5).
      */
     public void blocked(Reason reason, long count) {
-        reasonCounter(blocked, reason, "wsguard.blocked", "Handshakes and messages blocked, by reason").increment(count);
+        reasonCounter(blocked, reason, "wsguard.blocked", "Handshakes and messages blocked, by reason")
+                .increment(count);
     }
 
     /** A data frame was read while its connection was closing and relayed nowhere. */
@@ -174,23 +183,28 @@ public final class RouteMetrics {
      * parameters the target fixes): the count of {@code event: modified} audit lines.
      */
     public void modified(Reason reason) {
-        reasonCounter(modified, reason, "wsguard.modified", "Messages and upgrade requests rewritten before they went on, by reason").increment();
+        reasonCounter(
+                        modified,
+                        reason,
+                        "wsguard.modified",
+                        "Messages and upgrade requests rewritten before they went on, by reason")
+                .increment();
     }
 
     private void traffic(String name, String description, String direction, int which) {
         FunctionCounter.builder(name, this, metrics -> metrics.relayed(which))
-                       .description(description)
-                       .tag("route", route)
-                       .tag("direction", direction)
-                       .register(registry);
+                .description(description)
+                .tag("route", route)
+                .tag("direction", direction)
+                .register(registry);
     }
 
     private void direction(String name, String description, String direction, LongAdder adder) {
         FunctionCounter.builder(name, adder, LongAdder::sum)
-                       .description(description)
-                       .tag("route", route)
-                       .tag("direction", direction)
-                       .register(registry);
+                .description(description)
+                .tag("route", route)
+                .tag("direction", direction)
+                .register(registry);
     }
 
     private Counter noop(String name) {
@@ -199,10 +213,10 @@ public final class RouteMetrics {
 
     private Counter handshakeCounter(String outcome) {
         return Counter.builder("wsguard.handshakes")
-                      .description("WebSocket handshakes, by outcome")
-                      .tag("route", route)
-                      .tag("outcome", outcome)
-                      .register(registry);
+                .description("WebSocket handshakes, by outcome")
+                .tag("route", route)
+                .tag("outcome", outcome)
+                .register(registry);
     }
 
     /** The counter {@code name{route,reason}}, registered on first use and cached by reason: a flood of blocked messages must not allocate per message. */
@@ -211,11 +225,14 @@ public final class RouteMetrics {
         if (cached != null) {
             return cached;
         }
-        return cache(cache, reason, Counter.builder(name)
-                                           .description(description)
-                                           .tag("route", route)
-                                           .tag("reason", reason.code())
-                                           .register(registry));
+        return cache(
+                cache,
+                reason,
+                Counter.builder(name)
+                        .description(description)
+                        .tag("route", route)
+                        .tag("reason", reason.code())
+                        .register(registry));
     }
 
     private static Counter cache(AtomicReferenceArray<Counter> cache, Reason reason, Counter created) {
@@ -232,7 +249,7 @@ public final class RouteMetrics {
                 }
             }
         }
-        throw new IllegalArgumentException("outcome: " + outcome
-                                           + " (expected: accepted or a reason code such as no_route)");
+        throw new IllegalArgumentException(
+                "outcome: " + outcome + " (expected: accepted or a reason code such as no_route)");
     }
 }

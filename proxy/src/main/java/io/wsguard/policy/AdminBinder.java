@@ -14,22 +14,29 @@ final class AdminBinder {
     }
 
     Optional<AdminPolicy> bind(YNode node, String path) {
-        final Optional<Fields> fields = v.fields(node, path, List.of("host", "port", "token"), "a map with host, port and token");
+        final Optional<Fields> fields =
+                v.fields(node, path, List.of("host", "port", "token"), "a map with host, port and token");
         if (fields.isEmpty()) {
             return Optional.empty();
         }
         final Fields f = fields.get();
         final int before = v.problemCount();
-        final Optional<String> host = f.get("host").map(n -> v.host(n, f.child("host"))).orElse(Optional.of("127.0.0.1"));
-        final Optional<Integer> port = f.get("port").map(n -> v.integer(n, f.child("port"), 0, 65535)).orElse(Optional.of(9090));
-        final Optional<Secret> token = f.get("token").flatMap(n -> v.secret(n, f.child("token"))).filter(s -> !s.isEmpty());
+        final Optional<String> host =
+                f.get("host").map(n -> v.host(n, f.child("host"))).orElse(Optional.of("127.0.0.1"));
+        final Optional<Integer> port =
+                f.get("port").map(n -> v.integer(n, f.child("port"), 0, 65535)).orElse(Optional.of(9090));
+        final Optional<Secret> token =
+                f.get("token").flatMap(n -> v.secret(n, f.child("token"))).filter(s -> !s.isEmpty());
         if (v.problemCount() > before) {
             return Optional.empty();
         }
         if (token.isEmpty() && !Loopback.isLoopbackName(host.orElseThrow())) {
             // /admin/* closes connections and reloads the policy: open to the network, anyone could.
-            v.problem(f.get("host").orElse(node), f.child("host"), host.orElseThrow()
-                    + " is reachable from other machines, and admin.token is not set: set it (e.g. token: ${WSGUARD_ADMIN_TOKEN}) or bind to 127.0.0.1");
+            v.problem(
+                    f.get("host").orElse(node),
+                    f.child("host"),
+                    host.orElseThrow()
+                            + " is reachable from other machines, and admin.token is not set: set it (e.g. token: ${WSGUARD_ADMIN_TOKEN}) or bind to 127.0.0.1");
             return Optional.empty();
         }
         return Optional.of(new AdminPolicy(host.orElseThrow(), port.orElseThrow(), token));

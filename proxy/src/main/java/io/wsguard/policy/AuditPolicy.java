@@ -19,7 +19,12 @@ import java.util.Optional;
  *        may have per period; the rest of its events are summed into one line at the period's end
  */
 public record AuditPolicy(
-        Sink sink, Path path, long maxFileSize, int maxFiles, int sampleBytes, Optional<Secret> integrityKey,
+        Sink sink,
+        Path path,
+        long maxFileSize,
+        int maxFiles,
+        int sampleBytes,
+        Optional<Secret> integrityKey,
         Rate linesPerClient) {
 
     /** One line a second on average, per client: a flood from one address cannot rotate the log away. */
@@ -30,7 +35,8 @@ public record AuditPolicy(
     }
 
     /** With the default {@code linesPerClient}. */
-    public AuditPolicy(Sink sink, Path path, long maxFileSize, int maxFiles, int sampleBytes, Optional<Secret> integrityKey) {
+    public AuditPolicy(
+            Sink sink, Path path, long maxFileSize, int maxFiles, int sampleBytes, Optional<Secret> integrityKey) {
         this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, DEFAULT_LINES_PER_CLIENT);
     }
 

@@ -53,7 +53,9 @@ final class Binder {
 
     Optional<Policy> bind(YNode root) {
         v.locate("", root);
-        final Optional<Fields> fields = v.fields(root, "",
+        final Optional<Fields> fields = v.fields(
+                root,
+                "",
                 List.of("version", "listeners", "admin", "proxy", "audit", "rateLimitStore", "routes"),
                 "a map with version, listeners and routes");
         if (fields.isEmpty()) {
@@ -71,14 +73,17 @@ final class Binder {
 
         final List<ListenerPolicy> listeners = new ArrayList<>();
         final int[] listenerItems = {0};
-        f.required("listeners", "a list of listeners with a port").flatMap(n -> v.list(n, "listeners", "a list of listeners"))
+        f.required("listeners", "a list of listeners with a port")
+                .flatMap(n -> v.list(n, "listeners", "a list of listeners"))
                 .ifPresent(items -> {
                     if (items.items().isEmpty()) {
                         v.problem(items, "listeners", "is empty (expected: at least one listener)");
                     }
                     listenerItems[0] = items.items().size();
                     for (int i = 0; i < items.items().size(); i++) {
-                        listenerBinder.bind(items.items().get(i), "listeners[" + i + "]").ifPresent(listeners::add);
+                        listenerBinder
+                                .bind(items.items().get(i), "listeners[" + i + "]")
+                                .ifPresent(listeners::add);
                     }
                 });
         listenerBinder.checkTogether(listeners);
@@ -87,7 +92,9 @@ final class Binder {
         admin.ifPresent(a -> {
             for (ListenerPolicy l : listeners) {
                 if (a.port() != 0 && a.port() == l.port()) {
-                    v.problemAt("admin.port", "port " + a.port() + " is also a listener's port (expected: a port of its own)");
+                    v.problemAt(
+                            "admin.port",
+                            "port " + a.port() + " is also a listener's port (expected: a port of its own)");
                 }
             }
         });
@@ -97,24 +104,30 @@ final class Binder {
 
         final List<RoutePolicy> routes = new ArrayList<>();
         final List<String> routePaths = new ArrayList<>();
-        f.required("routes", "a list of routes").flatMap(n -> v.list(n, "routes", "a list of routes")).ifPresent(items -> {
-            if (items.items().isEmpty()) {
-                v.problem(items, "routes", "is empty (expected: at least one route)");
-            }
-            final Map<String, Integer> names = new HashMap<>();
-            for (int i = 0; i < items.items().size(); i++) {
-                final String path = "routes[" + i + "]";
-                final Optional<RoutePolicy> route = routeBinder.bind(items.items().get(i), path);
-                route.ifPresent(r -> {
-                    final Integer first = names.putIfAbsent(r.name(), routes.size());
-                    if (first != null) {
-                        v.problemAt(path + ".name", "'" + r.name() + "' is already the name of another route (expected: unique names)");
+        f.required("routes", "a list of routes")
+                .flatMap(n -> v.list(n, "routes", "a list of routes"))
+                .ifPresent(items -> {
+                    if (items.items().isEmpty()) {
+                        v.problem(items, "routes", "is empty (expected: at least one route)");
                     }
-                    routes.add(r);
-                    routePaths.add(path);
+                    final Map<String, Integer> names = new HashMap<>();
+                    for (int i = 0; i < items.items().size(); i++) {
+                        final String path = "routes[" + i + "]";
+                        final Optional<RoutePolicy> route =
+                                routeBinder.bind(items.items().get(i), path);
+                        route.ifPresent(r -> {
+                            final Integer first = names.putIfAbsent(r.name(), routes.size());
+                            if (first != null) {
+                                v.problemAt(
+                                        path + ".name",
+                                        "'" + r.name()
+                                                + "' is already the name of another route (expected: unique names)");
+                            }
+                            routes.add(r);
+                            routePaths.add(path);
+                        });
+                    }
                 });
-            }
-        });
         if (listeners.size() == listenerItems[0]) {
             // With a listener missing, its name would look unknown: its own problem says enough.
             checkRouteListeners(listeners, routes, routePaths);
@@ -122,8 +135,8 @@ final class Binder {
         if (v.problemCount() > before) {
             return Optional.empty();
         }
-        return Optional.of(new Policy(1, listeners, admin, proxy.orElseThrow(), audit.orElseThrow(),
-                store.orElseThrow(), routes, file));
+        return Optional.of(new Policy(
+                1, listeners, admin, proxy.orElseThrow(), audit.orElseThrow(), store.orElseThrow(), routes, file));
     }
 
     /**
@@ -131,11 +144,18 @@ final class Binder {
      * that lets anyone in: on a policy that has both kinds of listener, every route names its
      * listeners, so a client certificate cannot be skipped by connecting to the other port.
      */
-    private void checkRouteListeners(List<ListenerPolicy> listeners, List<RoutePolicy> routes, List<String> routePaths) {
+    private void checkRouteListeners(
+            List<ListenerPolicy> listeners, List<RoutePolicy> routes, List<String> routePaths) {
         final Map<String, ListenerPolicy> byName = new HashMap<>();
         listeners.forEach(l -> byName.putIfAbsent(l.name(), l));
-        final List<String> requiring = listeners.stream().filter(ListenerPolicy::requiresClientCertificate).map(ListenerPolicy::name).toList();
-        final List<String> open = listeners.stream().filter(l -> !l.requiresClientCertificate()).map(ListenerPolicy::name).toList();
+        final List<String> requiring = listeners.stream()
+                .filter(ListenerPolicy::requiresClientCertificate)
+                .map(ListenerPolicy::name)
+                .toList();
+        final List<String> open = listeners.stream()
+                .filter(l -> !l.requiresClientCertificate())
+                .map(ListenerPolicy::name)
+                .toList();
         for (int r = 0; r < routes.size(); r++) {
             final RoutePolicy route = routes.get(r);
             final String path = routePaths.get(r);
@@ -144,30 +164,44 @@ final class Binder {
             for (int i = 0; i < named.size(); i++) {
                 if (!byName.containsKey(named.get(i))) {
                     known = false;
-                    v.problemAt(path + ".match.listeners[" + i + "]", "'" + named.get(i) + "' is not a listener's name (expected: one of "
-                            + String.join(", ", byName.keySet().stream().sorted().toList()) + ")");
+                    v.problemAt(
+                            path + ".match.listeners[" + i + "]",
+                            "'" + named.get(i) + "' is not a listener's name (expected: one of "
+                                    + String.join(
+                                            ", ",
+                                            byName.keySet().stream().sorted().toList()) + ")");
                 }
             }
             if (!known || listeners.size() != byName.size()) {
                 continue;
             }
             if (named.isEmpty() && !requiring.isEmpty() && !open.isEmpty()) {
-                v.problemAt(path + ".match", "no listeners, so the route is served both on '" + requiring.get(0)
-                        + "', which requires client certificates, and on '" + open.get(0) + "', which does not"
-                        + " (expected: listeners: [names of the listeners the route belongs to])");
+                v.problemAt(
+                        path + ".match",
+                        "no listeners, so the route is served both on '" + requiring.get(0)
+                                + "', which requires client certificates, and on '" + open.get(0) + "', which does not"
+                                + " (expected: listeners: [names of the listeners the route belongs to])");
             }
-            final List<ListenerPolicy> served = named.isEmpty() ? listeners : named.stream().map(byName::get).toList();
+            final List<ListenerPolicy> served = named.isEmpty()
+                    ? listeners
+                    : named.stream().map(byName::get).toList();
             if (route.auth().clientCertificate() == AuthPolicy.ClientCertificate.REQUIRED) {
-                served.stream().filter(l -> !l.asksForClientCertificate()).findFirst().ifPresent(l -> v.problemAt(
-                        path + ".auth.clientCertificate", "listener '" + l.name() + "' asks for no client certificate, so the route"
-                                + " would refuse every handshake there (expected: match.listeners naming listeners with clientAuth:"
-                                + " optional or required)"));
+                served.stream()
+                        .filter(l -> !l.asksForClientCertificate())
+                        .findFirst()
+                        .ifPresent(l -> v.problemAt(
+                                path + ".auth.clientCertificate",
+                                "listener '" + l.name() + "' asks for no client certificate, so the route"
+                                        + " would refuse every handshake there (expected: match.listeners naming listeners with clientAuth:"
+                                        + " optional or required)"));
             }
             if (served.stream().noneMatch(ListenerPolicy::asksForClientCertificate)) {
                 route.upstream().headers().set().forEach((header, value) -> {
                     if (value.contains("${tls.")) {
-                        v.problemAt(path + ".upstream.headers.set." + header, "uses ${tls.…} but no listener of the route asks for"
-                                + " client certificates (expected: a listener with clientAuth: optional or required, or a static value)");
+                        v.problemAt(
+                                path + ".upstream.headers.set." + header,
+                                "uses ${tls.…} but no listener of the route asks for"
+                                        + " client certificates (expected: a listener with clientAuth: optional or required, or a static value)");
                     }
                 });
             }

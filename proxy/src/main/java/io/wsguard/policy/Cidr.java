@@ -13,7 +13,8 @@ final class Cidr {
 
     private static final Pattern IPV4 = Pattern.compile("(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})");
     private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*");
-    private static final String EXPECTED = " (expected: an IP address with an optional prefix, like 10.0.0.0/8 or ::1/128)";
+    private static final String EXPECTED =
+            " (expected: an IP address with an optional prefix, like 10.0.0.0/8 or ::1/128)";
 
     private Cidr() {}
 
@@ -43,7 +44,8 @@ final class Cidr {
         if (slash >= 0) {
             final String prefix = text.substring(slash + 1);
             if (!prefix.matches("\\d{1,3}") || Integer.parseInt(prefix) > maxPrefix) {
-                throw new IllegalArgumentException("'" + text + "' has a bad prefix length (expected: 0.." + maxPrefix + ")");
+                throw new IllegalArgumentException(
+                        "'" + text + "' has a bad prefix length (expected: 0.." + maxPrefix + ")");
             }
         }
     }

@@ -41,11 +41,13 @@ final class EnvSubstitution {
             final String replacement;
             if (inside.startsWith("jwt.")) {
                 if (!JWT_CLAIM.matcher(inside).matches()) {
-                    throw new IllegalArgumentException("'${" + inside + "}' is not a claim reference (expected: like ${jwt.sub})");
+                    throw new IllegalArgumentException(
+                            "'${" + inside + "}' is not a claim reference (expected: like ${jwt.sub})");
                 }
                 if (!allowJwtClaims) {
-                    throw new IllegalArgumentException("'${" + inside + "}' is expanded only in upstream.headers.set values"
-                            + " (expected: an environment variable like ${NAME} or ${NAME:-default})");
+                    throw new IllegalArgumentException(
+                            "'${" + inside + "}' is expanded only in upstream.headers.set values"
+                                    + " (expected: an environment variable like ${NAME} or ${NAME:-default})");
                 }
                 replacement = m.group();
             } else if (inside.startsWith("tls.")) {
@@ -54,8 +56,9 @@ final class EnvSubstitution {
                             + " (expected: ${tls.subject} or ${tls.fingerprint})");
                 }
                 if (!allowJwtClaims) {
-                    throw new IllegalArgumentException("'${" + inside + "}' is expanded only in upstream.headers.set values"
-                            + " (expected: an environment variable like ${NAME} or ${NAME:-default})");
+                    throw new IllegalArgumentException(
+                            "'${" + inside + "}' is expanded only in upstream.headers.set values"
+                                    + " (expected: an environment variable like ${NAME} or ${NAME:-default})");
                 }
                 replacement = m.group();
             } else {

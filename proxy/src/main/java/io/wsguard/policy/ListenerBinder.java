@@ -26,15 +26,19 @@ final class ListenerBinder {
         }
         final Fields f = fields.get();
         final int before = v.problemCount();
-        final Optional<Integer> port = f.required("port", "a port 0..65535").flatMap(n -> v.integer(n, f.child("port"), 0, 65535));
-        final Optional<String> host = f.get("host").map(n -> v.host(n, f.child("host"))).orElse(Optional.of("0.0.0.0"));
+        final Optional<Integer> port =
+                f.required("port", "a port 0..65535").flatMap(n -> v.integer(n, f.child("port"), 0, 65535));
+        final Optional<String> host =
+                f.get("host").map(n -> v.host(n, f.child("host"))).orElse(Optional.of("0.0.0.0"));
         final Optional<TlsPolicy> tlsPolicy = f.get("tls").flatMap(n -> tls.bind(n, f.child("tls")));
-        final Optional<String> name = f.get("name").flatMap(n -> v.parse(n, f.child("name"), text -> {
-            if (!Values.NAME.matcher(text).matches()) {
-                throw new IllegalArgumentException("'" + text + "' is not a listener name (expected: letters, digits, '_', '.', '-')");
-            }
-            return text;
-        }));
+        final Optional<String> name = f.get("name")
+                .flatMap(n -> v.parse(n, f.child("name"), text -> {
+                    if (!Values.NAME.matcher(text).matches()) {
+                        throw new IllegalArgumentException(
+                                "'" + text + "' is not a listener name (expected: letters, digits, '_', '.', '-')");
+                    }
+                    return text;
+                }));
         if (v.problemCount() > before) {
             return Optional.empty();
         }
@@ -55,8 +59,10 @@ final class ListenerBinder {
             final ListenerPolicy l = listeners.get(i);
             // Port 0 is ephemeral: several listeners may ask for one each.
             if (l.port() != 0 && !seen.add(l.host() + ":" + l.port())) {
-                v.problemAt("listeners[" + i + "].port",
-                        l.host() + ":" + l.port() + " is used by another listener (expected: one listener per host and port)");
+                v.problemAt(
+                        "listeners[" + i + "].port",
+                        l.host() + ":" + l.port()
+                                + " is used by another listener (expected: one listener per host and port)");
             }
         }
     }
@@ -71,14 +77,20 @@ final class ListenerBinder {
             }
             final String path = "listeners[" + i + "]";
             final ListenerPolicy other = listeners.get(first);
-            if (listeners.get(i).port() != 0 && other.port() == listeners.get(i).port() && other.host().equals(listeners.get(i).host())) {
+            if (listeners.get(i).port() != 0
+                    && other.port() == listeners.get(i).port()
+                    && other.host().equals(listeners.get(i).host())) {
                 continue; // one address twice: already reported at its port
             }
             if (v.written(path + ".name")) {
-                v.problemAt(path + ".name", "'" + name + "' is already the name of listeners[" + first + "] (expected: unique names)");
+                v.problemAt(
+                        path + ".name",
+                        "'" + name + "' is already the name of listeners[" + first + "] (expected: unique names)");
             } else {
-                v.problemAt(path, "its default name '" + name + "' is already the name of listeners[" + first
-                        + "] (expected: name: … on one of them, so that routes can tell them apart)");
+                v.problemAt(
+                        path,
+                        "its default name '" + name + "' is already the name of listeners[" + first
+                                + "] (expected: name: … on one of them, so that routes can tell them apart)");
             }
         }
     }

@@ -7,8 +7,7 @@ package io.wsguard.policy;
  */
 public final class Loopback {
 
-    private Loopback() {
-    }
+    private Loopback() {}
 
     /** {@code localhost}, an IPv4 literal in {@code 127.0.0.0/8}, or {@code ::1}; brackets allowed. */
     public static boolean isLoopbackName(String host) {
@@ -21,7 +20,10 @@ public final class Loopback {
             return false;
         }
         for (String octet : octets) {
-            if (octet.isEmpty() || octet.length() > 3 || !octet.chars().allMatch(Character::isDigit) || Integer.parseInt(octet) > 255) {
+            if (octet.isEmpty()
+                    || octet.length() > 3
+                    || !octet.chars().allMatch(Character::isDigit)
+                    || Integer.parseInt(octet) > 255) {
                 return false;
             }
         }

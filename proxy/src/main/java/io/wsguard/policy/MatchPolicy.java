@@ -13,7 +13,8 @@ import java.util.Optional;
  * @param listeners names of the listeners the route is served on; empty (the default): every
  *     listener. On any other listener the route does not exist.
  */
-public record MatchPolicy(Optional<String> host, Optional<String> path, Optional<String> pathPrefix, List<String> listeners) {
+public record MatchPolicy(
+        Optional<String> host, Optional<String> path, Optional<String> pathPrefix, List<String> listeners) {
 
     public MatchPolicy {
         listeners = List.copyOf(listeners);

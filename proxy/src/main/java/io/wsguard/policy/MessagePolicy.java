@@ -35,9 +35,25 @@ public record MessagePolicy(
     }
 
     /** With the default {@code maxFragments} for {@code maxSize}. */
-    public MessagePolicy(Direction direction, long maxSize, boolean binaryAllowed, boolean compressionAllowed,
-                         Optional<JsonPolicy> json, Optional<SanitizePolicy> sanitize, List<DenyRulePolicy> deny, Action onViolation) {
-        this(direction, maxSize, binaryAllowed, compressionAllowed, json, sanitize, deny, onViolation, defaultMaxFragments(maxSize));
+    public MessagePolicy(
+            Direction direction,
+            long maxSize,
+            boolean binaryAllowed,
+            boolean compressionAllowed,
+            Optional<JsonPolicy> json,
+            Optional<SanitizePolicy> sanitize,
+            List<DenyRulePolicy> deny,
+            Action onViolation) {
+        this(
+                direction,
+                maxSize,
+                binaryAllowed,
+                compressionAllowed,
+                json,
+                sanitize,
+                deny,
+                onViolation,
+                defaultMaxFragments(maxSize));
     }
 
     /**
@@ -65,7 +81,8 @@ public record MessagePolicy(
      * @param schema one schema for every message
      * @param typeField with {@code schemas}: the field whose value picks the schema
      */
-    public record JsonPolicy(boolean required, Optional<Path> schema, Optional<String> typeField, Map<String, Path> schemas) {
+    public record JsonPolicy(
+            boolean required, Optional<Path> schema, Optional<String> typeField, Map<String, Path> schemas) {
         public JsonPolicy {
             schemas = Map.copyOf(schemas);
         }
@@ -104,8 +121,9 @@ public record MessagePolicy(
             // "((a{1000}){1000}){1000}" runs out of heap while compiling. Refuse it before.
             final long size = programSize(pattern);
             if (size > MAX_PROGRAM_SIZE) {
-                throw new IllegalArgumentException("not an RE2 regular expression wsguard accepts: its nested repetitions expand"
-                        + " to about " + size + " instructions (expected: at most " + MAX_PROGRAM_SIZE + ")");
+                throw new IllegalArgumentException(
+                        "not an RE2 regular expression wsguard accepts: its nested repetitions expand" + " to about "
+                                + size + " instructions (expected: at most " + MAX_PROGRAM_SIZE + ")");
             }
             try {
                 return com.google.re2j.Pattern.compile(pattern);
@@ -113,13 +131,17 @@ public record MessagePolicy(
                 final String fragment = e.getPattern() == null ? "" : e.getPattern();
                 final String description = e.getDescription() == null ? "syntax error" : e.getDescription();
                 // RE2 refuses what needs backtracking; say so, since Java and PCRE accept these.
-                final boolean backtracking = fragment.startsWith("(?=") || fragment.startsWith("(?!")
-                        || fragment.startsWith("(?<=") || fragment.startsWith("(?<!")
+                final boolean backtracking = fragment.startsWith("(?=")
+                        || fragment.startsWith("(?!")
+                        || fragment.startsWith("(?<=")
+                        || fragment.startsWith("(?<!")
                         || fragment.matches("\\\\[1-9].*");
-                throw new IllegalArgumentException("not an RE2 regular expression: " + description
-                        + (fragment.isEmpty() ? "" : " in `" + fragment + "`")
-                        + (backtracking ? "; lookaround and backreferences are not supported" : "")
-                        + " (expected: an RE2 regular expression)", e);
+                throw new IllegalArgumentException(
+                        "not an RE2 regular expression: " + description
+                                + (fragment.isEmpty() ? "" : " in `" + fragment + "`")
+                                + (backtracking ? "; lookaround and backreferences are not supported" : "")
+                                + " (expected: an RE2 regular expression)",
+                        e);
             }
         }
 
@@ -181,7 +203,8 @@ public record MessagePolicy(
                     final String body = close < 0 ? "" : re.substring(pos[0] + 1, close);
                     if (body.matches("\\d{1,7}(,\\d{0,7})?")) {
                         final String[] counts = body.split(",", -1);
-                        repeat = Math.max(1, Long.parseLong(counts[counts.length == 2 && !counts[1].isEmpty() ? 1 : 0]));
+                        repeat =
+                                Math.max(1, Long.parseLong(counts[counts.length == 2 && !counts[1].isEmpty() ? 1 : 0]));
                         pos[0] = close + 1;
                     }
                 }

@@ -90,7 +90,8 @@ public record Origin(String scheme, String host, int port) {
     private static String scheme(String text, int end) {
         for (int i = 0; i < end; i++) {
             final char c = text.charAt(i);
-            final boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            final boolean ok = (c >= 'a' && c <= 'z')
+                    || (c >= 'A' && c <= 'Z')
                     || (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'));
             if (!ok) {
                 return null;
@@ -138,7 +139,8 @@ public record Origin(String scheme, String host, int port) {
         try {
             // With a ':' in it, getByName parses an IPv6 literal and never asks DNS.
             final InetAddress address = InetAddress.getByName(literal);
-            final String text = address instanceof Inet4Address ? "::ffff:" + address.getHostAddress() : address.getHostAddress();
+            final String text =
+                    address instanceof Inet4Address ? "::ffff:" + address.getHostAddress() : address.getHostAddress();
             return "[" + text + "]";
         } catch (UnknownHostException e) {
             return null;

@@ -19,9 +19,11 @@ public record OriginPattern(Origin origin, boolean wildcard) {
      */
     public static OriginPattern parse(String text) {
         final Origin parsed = Origin.parse(text, true);
-        if (parsed == null || !(parsed.scheme().equals("http") || parsed.scheme().equals("https"))) {
-            throw new IllegalArgumentException("'" + text + "' is not an origin (expected: like https://chat.example.com, "
-                    + "https://*.example.com or http://[::1]:3000; http or https, no path, no trailing dot)");
+        if (parsed == null
+                || !(parsed.scheme().equals("http") || parsed.scheme().equals("https"))) {
+            throw new IllegalArgumentException(
+                    "'" + text + "' is not an origin (expected: like https://chat.example.com, "
+                            + "https://*.example.com or http://[::1]:3000; http or https, no path, no trailing dot)");
         }
         if (parsed.host().startsWith("*.")) {
             return new OriginPattern(new Origin(parsed.scheme(), parsed.host().substring(2), parsed.port()), true);

@@ -66,17 +66,20 @@ public final class PolicyLoader {
     private static Optional<String> read(Path file, List<PolicyProblem> problems) {
         try {
             if (Files.size(file) > MAX_FILE_SIZE) {
-                problems.add(new PolicyProblem(file, 1, 1, "the file is larger than 1 MiB (expected: a policy of a few KiB)"));
+                problems.add(new PolicyProblem(
+                        file, 1, 1, "the file is larger than 1 MiB (expected: a policy of a few KiB)"));
                 return Optional.empty();
             }
             final byte[] bytes = Files.readAllBytes(file);
-            return Optional.of(StandardCharsets.UTF_8.newDecoder()
+            return Optional.of(StandardCharsets.UTF_8
+                    .newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT)
                     .decode(ByteBuffer.wrap(bytes))
                     .toString());
         } catch (NoSuchFileException e) {
-            problems.add(new PolicyProblem(file, 1, 1, "file not found: " + file.toAbsolutePath().normalize()));
+            problems.add(new PolicyProblem(
+                    file, 1, 1, "file not found: " + file.toAbsolutePath().normalize()));
         } catch (CharacterCodingException e) {
             problems.add(new PolicyProblem(file, 1, 1, "the file is not UTF-8 (expected: a UTF-8 YAML file)"));
         } catch (IOException e) {

@@ -15,7 +15,10 @@ import java.util.List;
  *     one trailing slash, as most upstream frameworks resolve them; {@code exact} compares as written
  */
 public record ProxyPolicy(
-        List<String> trustedProxies, int maxConnections, Duration handshakeTimeout, Duration drainTimeout,
+        List<String> trustedProxies,
+        int maxConnections,
+        Duration handshakeTimeout,
+        Duration drainTimeout,
         PathMatching pathMatching) {
 
     public ProxyPolicy {

@@ -25,11 +25,12 @@ public record Rate(long amount, Duration per) {
             throw new IllegalArgumentException(
                     "'" + text + "' is not a rate (expected: like 50/s, 3000/min, 10/h or 1MiB/s)");
         }
-        final Duration per = switch (m.group(2)) {
-            case "s" -> Duration.ofSeconds(1);
-            case "min" -> Duration.ofMinutes(1);
-            default -> Duration.ofHours(1);
-        };
+        final Duration per =
+                switch (m.group(2)) {
+                    case "s" -> Duration.ofSeconds(1);
+                    case "min" -> Duration.ofMinutes(1);
+                    default -> Duration.ofHours(1);
+                };
         return new Rate(Units.bytes(m.group(1)), per);
     }
 

@@ -13,8 +13,7 @@ public final class Redaction {
     /** What a secret is written as; its length and emptiness stay hidden too. */
     public static final String REDACTED = "<redacted>";
 
-    private Redaction() {
-    }
+    private Redaction() {}
 
     /** A URI as it may be shown: no userinfo password, no query values ({@link #withoutQueryValues}). */
     public static String uri(String uri) {

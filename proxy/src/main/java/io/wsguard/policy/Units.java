@@ -16,8 +16,7 @@ public final class Units {
     public static Duration duration(String text) {
         final Matcher m = DURATION.matcher(text.strip());
         if (!m.matches()) {
-            throw new IllegalArgumentException(
-                    "'" + text + "' is not a duration (expected: like 250ms, 30s, 5m, 12h)");
+            throw new IllegalArgumentException("'" + text + "' is not a duration (expected: like 250ms, 30s, 5m, 12h)");
         }
         final long n;
         try {
@@ -38,8 +37,7 @@ public final class Units {
     public static long bytes(String text) {
         final Matcher m = SIZE.matcher(text.strip());
         if (!m.matches()) {
-            throw new IllegalArgumentException(
-                    "'" + text + "' is not a size (expected: like 512, 64KiB, 1MiB, 2GiB)");
+            throw new IllegalArgumentException("'" + text + "' is not a size (expected: like 512, 64KiB, 1MiB, 2GiB)");
         }
         final long n;
         try {
@@ -47,11 +45,13 @@ public final class Units {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("'" + text + "' is too large (expected: a size)");
         }
-        final int shift = m.group(2) == null ? 0 : switch (m.group(2)) {
-            case "KiB" -> 10;
-            case "MiB" -> 20;
-            default -> 30;
-        };
+        final int shift = m.group(2) == null
+                ? 0
+                : switch (m.group(2)) {
+                    case "KiB" -> 10;
+                    case "MiB" -> 20;
+                    default -> 30;
+                };
         if (n > (Long.MAX_VALUE >> shift)) {
             throw new IllegalArgumentException("'" + text + "' is too large (expected: a size)");
         }

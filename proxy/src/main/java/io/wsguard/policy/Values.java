@@ -73,8 +73,11 @@ final class Values {
 
     /** Records where the entry at {@code path} was written: a scalar's value, a map's or a list's key. */
     void locate(String path, Entry entry) {
-        locations.put(path, entry.value() instanceof Scalar ? new Location(entry.value().line(), entry.value().column())
-                : new Location(entry.key().line(), entry.key().column()));
+        locations.put(
+                path,
+                entry.value() instanceof Scalar
+                        ? new Location(entry.value().line(), entry.value().column())
+                        : new Location(entry.key().line(), entry.key().column()));
     }
 
     // ---------------------------------------------------------------- maps and lists
@@ -91,8 +94,11 @@ final class Values {
             final String keyPath = path.isEmpty() ? key : path + "." + key;
             final Entry first = byKey.putIfAbsent(key, entry);
             if (first != null) {
-                problem(entry.key(), keyPath, "duplicate key, first at " + first.key().line() + ":" + first.key().column()
-                        + " (expected: each key once)");
+                problem(
+                        entry.key(),
+                        keyPath,
+                        "duplicate key, first at " + first.key().line() + ":"
+                                + first.key().column() + " (expected: each key once)");
             } else if (allowed != null && !allowed.contains(key)) {
                 problem(entry.key(), keyPath, "unknown key (expected: one of " + String.join(", ", allowed) + ")");
                 byKey.remove(key);
@@ -156,7 +162,8 @@ final class Values {
             try {
                 value = Long.parseLong(text.strip());
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("'" + text + "' is not an integer (expected: " + min + ".." + max + ")");
+                throw new IllegalArgumentException(
+                        "'" + text + "' is not an integer (expected: " + min + ".." + max + ")");
             }
             if (value < min || value > max) {
                 throw new IllegalArgumentException(value + " is out of range (expected: " + min + ".." + max + ")");
@@ -169,7 +176,8 @@ final class Values {
         return parse(node, path, text -> {
             final long value = Units.bytes(text);
             if (value < min || value > max) {
-                throw new IllegalArgumentException("'" + text + "' is out of range (expected: " + sizeText(min) + ".." + sizeText(max) + ")");
+                throw new IllegalArgumentException(
+                        "'" + text + "' is out of range (expected: " + sizeText(min) + ".." + sizeText(max) + ")");
             }
             return value;
         });
@@ -213,7 +221,8 @@ final class Values {
             if (List.of(options).contains(text)) {
                 return text;
             }
-            throw new IllegalArgumentException("'" + text + "' is not allowed (expected: " + String.join(" or ", options) + ")");
+            throw new IllegalArgumentException(
+                    "'" + text + "' is not allowed (expected: " + String.join(" or ", options) + ")");
         });
     }
 
@@ -221,7 +230,8 @@ final class Values {
     Optional<String> host(YNode node, String path) {
         return parse(node, path, text -> {
             if (text.isEmpty() || !(HOST_LABELS.matcher(text).matches() || text.contains(":"))) {
-                throw new IllegalArgumentException("'" + text + "' is not a host (expected: an IP address or a host name)");
+                throw new IllegalArgumentException(
+                        "'" + text + "' is not a host (expected: an IP address or a host name)");
             }
             return text;
         });
@@ -262,7 +272,8 @@ final class Values {
         try {
             return new URI(text);
         } catch (URISyntaxException e) {
-            throw new IllegalArgumentException("'" + Redaction.uri(text) + "' is not a URI: " + e.getReason() + " (expected: " + expected + ")");
+            throw new IllegalArgumentException(
+                    "'" + Redaction.uri(text) + "' is not a URI: " + e.getReason() + " (expected: " + expected + ")");
         }
     }
 

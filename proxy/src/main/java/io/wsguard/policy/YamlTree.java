@@ -74,8 +74,13 @@ final class YamlTree {
     static final int MAX_NODES = 100_000;
     private static final int MAX_ALIASES = 50;
     private static final Set<String> CORE_TAGS = Set.of(
-            Tag.STR.getValue(), Tag.INT.getValue(), Tag.FLOAT.getValue(), Tag.BOOL.getValue(),
-            Tag.NULL.getValue(), Tag.MAP.getValue(), Tag.SEQ.getValue(),
+            Tag.STR.getValue(),
+            Tag.INT.getValue(),
+            Tag.FLOAT.getValue(),
+            Tag.BOOL.getValue(),
+            Tag.NULL.getValue(),
+            Tag.MAP.getValue(),
+            Tag.SEQ.getValue(),
             // The core schema resolves plain ${NAME} scalars to this tag; wsguard substitutes them itself.
             Tag.ENV_TAG.getValue());
 
@@ -103,23 +108,26 @@ final class YamlTree {
             root = new Compose(settings).composeString(text);
         } catch (MarkedYamlEngineException e) {
             final Optional<Mark> mark = e.getProblemMark().or(e::getContextMark);
-            problems.add(new PolicyProblem(file, mark.map(m -> m.getLine() + 1).orElse(1),
+            problems.add(new PolicyProblem(
+                    file,
+                    mark.map(m -> m.getLine() + 1).orElse(1),
                     mark.map(m -> m.getColumn() + 1).orElse(1),
                     "not valid YAML: " + e.getProblem() + " (expected: a YAML mapping like SPEC §3)"));
             return Optional.empty();
         } catch (YamlEngineException e) {
-            problems.add(new PolicyProblem(file, 1, 1,
-                    "not valid YAML: " + e.getMessage() + " (expected: a YAML mapping like SPEC §3)"));
+            problems.add(new PolicyProblem(
+                    file, 1, 1, "not valid YAML: " + e.getMessage() + " (expected: a YAML mapping like SPEC §3)"));
             return Optional.empty();
         } catch (StackOverflowError e) {
             // The composer recurses once per nesting level and has no depth setting: a file of
             // thousands of '[' must be a located problem, not a crash (nor a dead policy watcher).
-            problems.add(new PolicyProblem(file, 1, 1,
-                    "nested too deeply to read (expected: a policy nested a few levels, like SPEC §3)"));
+            problems.add(new PolicyProblem(
+                    file, 1, 1, "nested too deeply to read (expected: a policy nested a few levels, like SPEC §3)"));
             return Optional.empty();
         }
         if (root.isEmpty()) {
-            problems.add(new PolicyProblem(file, 1, 1, "the file is empty (expected: a policy starting with version: 1)"));
+            problems.add(
+                    new PolicyProblem(file, 1, 1, "the file is empty (expected: a policy starting with version: 1)"));
             return Optional.empty();
         }
         final YamlTree tree = new YamlTree(file, problems);
@@ -130,9 +138,12 @@ final class YamlTree {
         final int line = node.getStartMark().map(m -> m.getLine() + 1).orElse(1);
         final int column = node.getStartMark().map(m -> m.getColumn() + 1).orElse(1);
         if (++nodes > MAX_NODES || depth > MAX_DEPTH) {
-            problems.add(new PolicyProblem(file, line, column,
-                    "the document is too large or too deep (expected: at most " + MAX_NODES + " nodes, "
-                    + MAX_DEPTH + " levels)"));
+            problems.add(new PolicyProblem(
+                    file,
+                    line,
+                    column,
+                    "the document is too large or too deep (expected: at most " + MAX_NODES + " nodes, " + MAX_DEPTH
+                            + " levels)"));
             return Optional.empty();
         }
         if (onPath.containsKey(node)) {
@@ -140,7 +151,10 @@ final class YamlTree {
             return Optional.empty();
         }
         if (!CORE_TAGS.contains(node.getTag().getValue())) {
-            problems.add(new PolicyProblem(file, line, column,
+            problems.add(new PolicyProblem(
+                    file,
+                    line,
+                    column,
                     "tag '" + node.getTag().getValue() + "' is not allowed (expected: plain YAML without tags)"));
             return Optional.empty();
         }
@@ -169,7 +183,10 @@ final class YamlTree {
                     return Optional.empty();
                 }
                 if (!(key.get() instanceof Scalar keyScalar)) {
-                    problems.add(new PolicyProblem(file, key.get().line(), key.get().column(),
+                    problems.add(new PolicyProblem(
+                            file,
+                            key.get().line(),
+                            key.get().column(),
                             key.get().kind() + " as a key (expected: a plain key)"));
                     return Optional.empty();
                 }

@@ -37,7 +37,8 @@ public final class InlineHandshaker extends AbstractHandshaker {
     public static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("wsguard.inlineRelay", "true"));
 
     private static final HttpField UPGRADE_WEBSOCKET = new HttpField(HttpHeader.UPGRADE, "websocket");
-    private static final HttpField CONNECTION_UPGRADE = new HttpField(HttpHeader.CONNECTION, HttpHeaderValue.UPGRADE.asString());
+    private static final HttpField CONNECTION_UPGRADE =
+            new HttpField(HttpHeader.CONNECTION, HttpHeaderValue.UPGRADE.asString());
 
     private final Handshaker rfc6455 = Handshaker.newInstance();
 
@@ -47,7 +48,8 @@ public final class InlineHandshaker extends AbstractHandshaker {
     }
 
     @Override
-    protected WebSocketNegotiation newNegotiation(Request request, Response response, Callback callback, WebSocketComponents components) {
+    protected WebSocketNegotiation newNegotiation(
+            Request request, Response response, Callback callback, WebSocketComponents components) {
         return new RFC6455Negotiation(request, response, callback, components);
     }
 
@@ -79,6 +81,7 @@ public final class InlineHandshaker extends AbstractHandshaker {
         final HttpFields.Mutable headers = response.getHeaders();
         headers.put(UPGRADE_WEBSOCKET);
         headers.put(CONNECTION_UPGRADE);
-        headers.put(HttpHeader.SEC_WEBSOCKET_ACCEPT, WebSocketUtils.hashKey(((RFC6455Negotiation) negotiation).getKey()));
+        headers.put(
+                HttpHeader.SEC_WEBSOCKET_ACCEPT, WebSocketUtils.hashKey(((RFC6455Negotiation) negotiation).getKey()));
     }
 }

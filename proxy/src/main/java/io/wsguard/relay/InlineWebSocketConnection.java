@@ -20,18 +20,29 @@ import org.eclipse.jetty.websocket.core.WebSocketCoreSession;
  */
 final class InlineWebSocketConnection extends WebSocketConnection {
 
-    private final Callback inlineFillable = new NonBlockingCallback(Callback.from(this::onFillable, this::onFillInterestedFailed));
+    private final Callback inlineFillable =
+            new NonBlockingCallback(Callback.from(this::onFillable, this::onFillInterestedFailed));
 
     /** Told before each wait for input, so that frames it batched for its peer go out. */
     private final InputDrained drained;
 
-    InlineWebSocketConnection(EndPoint endPoint, Executor executor, Scheduler scheduler, ByteBufferPool pool, WebSocketCoreSession session) {
+    InlineWebSocketConnection(
+            EndPoint endPoint,
+            Executor executor,
+            Scheduler scheduler,
+            ByteBufferPool pool,
+            WebSocketCoreSession session) {
         this(endPoint, executor, scheduler, pool, session, null);
     }
 
     /** {@code masks}: the masking keys of a client-side (upstream) connection; null on the server side. */
-    InlineWebSocketConnection(EndPoint endPoint, Executor executor, Scheduler scheduler, ByteBufferPool pool,
-                              WebSocketCoreSession session, Random masks) {
+    InlineWebSocketConnection(
+            EndPoint endPoint,
+            Executor executor,
+            Scheduler scheduler,
+            ByteBufferPool pool,
+            WebSocketCoreSession session,
+            Random masks) {
         super(endPoint, executor, scheduler, pool, session, masks);
         drained = session.getHandler() instanceof InputDrained handler ? handler : null;
         if (drained != null) {

@@ -37,10 +37,24 @@ public record MessageRules(
         long maxFragments) {
 
     /** With the default {@code maxFragments} for {@code maxSize} ({@link MessagePolicy#defaultMaxFragments}; none without a maxSize). */
-    public MessageRules(long maxSize, boolean binaryAllowed, ContentInspector content, Action onViolation,
-                        RateLimitPolicy messagesPerConnection, RateLimitPolicy bytesPerConnection, KeyedBuckets messagesPerSubject,
-                        Action onExceed) {
-        this(maxSize, binaryAllowed, content, onViolation, messagesPerConnection, bytesPerConnection, messagesPerSubject, onExceed,
+    public MessageRules(
+            long maxSize,
+            boolean binaryAllowed,
+            ContentInspector content,
+            Action onViolation,
+            RateLimitPolicy messagesPerConnection,
+            RateLimitPolicy bytesPerConnection,
+            KeyedBuckets messagesPerSubject,
+            Action onExceed) {
+        this(
+                maxSize,
+                binaryAllowed,
+                content,
+                onViolation,
+                messagesPerConnection,
+                bytesPerConnection,
+                messagesPerSubject,
+                onExceed,
                 maxSize == Long.MAX_VALUE ? Long.MAX_VALUE : MessagePolicy.defaultMaxFragments(maxSize));
     }
 
@@ -55,7 +69,10 @@ public record MessageRules(
      * rules relay frames untouched.
      */
     public boolean inspects() {
-        return !binaryAllowed || content != null || messagesPerConnection != null || bytesPerConnection != null
+        return !binaryAllowed
+                || content != null
+                || messagesPerConnection != null
+                || bytesPerConnection != null
                 || messagesPerSubject != null;
     }
 
@@ -74,7 +91,10 @@ public record MessageRules(
             return null;
         }
         return Bucket.builder()
-                .addLimit(Bandwidth.builder().capacity(limit.burst()).refillGreedy(limit.rate().amount(), limit.rate().per()).build())
+                .addLimit(Bandwidth.builder()
+                        .capacity(limit.burst())
+                        .refillGreedy(limit.rate().amount(), limit.rate().per())
+                        .build())
                 // One connection's frames are delivered one at a time: the lock is never contended,
                 // and unlike the lock-free default it updates the state in place (no allocation per message).
                 .withSynchronizationStrategy(SynchronizationStrategy.SYNCHRONIZED)

@@ -63,6 +63,7 @@ public final class ProxySession implements Traffic {
      * apart, never on one cache line.
      */
     private static final int CLIENT_COUNTS = 0;
+
     private static final int UPSTREAM_COUNTS = 10;
 
     /** How long a relayed CLOSE waits for the other side's reply before wsguard answers itself. */
@@ -276,9 +277,12 @@ public final class ProxySession implements Traffic {
             return false;
         });
         lifetimeTask = scheduler.schedule(
-                () -> expire("max lifetime " + maxLifetime.toSeconds() + "s"), maxLifetime.toMillis(), TimeUnit.MILLISECONDS);
+                () -> expire("max lifetime " + maxLifetime.toSeconds() + "s"),
+                maxLifetime.toMillis(),
+                TimeUnit.MILLISECONDS);
         if (tokenDeadline != null) {
-            final long delay = Math.max(0, Duration.between(Instant.now(), tokenDeadline).toMillis());
+            final long delay =
+                    Math.max(0, Duration.between(Instant.now(), tokenDeadline).toMillis());
             tokenTask = scheduler.schedule(this::tokenExpired, delay, TimeUnit.MILLISECONDS);
         }
         client.session.demand();
@@ -324,7 +328,8 @@ public final class ProxySession implements Traffic {
     }
 
     private void upstreamFailed(String detail) {
-        events.blocked(this, Reason.UPSTREAM_UNAVAILABLE, Mode.ENFORCE, detail, Reason.UPSTREAM_UNAVAILABLE.closeCode());
+        events.blocked(
+                this, Reason.UPSTREAM_UNAVAILABLE, Mode.ENFORCE, detail, Reason.UPSTREAM_UNAVAILABLE.closeCode());
         terminate(Reason.UPSTREAM_UNAVAILABLE.closeCode(), "upstream failed", CloseCodes.SHUTDOWN, "going away");
     }
 
@@ -474,7 +479,10 @@ public final class ProxySession implements Traffic {
     }
 
     private void tooBig(Side side) {
-        tooBig(side, (side.inbound ? "inbound" : "outbound") + " message exceeds maxSize of " + side.rules.maxSize() + " bytes");
+        tooBig(
+                side,
+                (side.inbound ? "inbound" : "outbound") + " message exceeds maxSize of " + side.rules.maxSize()
+                        + " bytes");
     }
 
     /**
@@ -483,7 +491,10 @@ public final class ProxySession implements Traffic {
      * no bytes, so without it one endless message was a flood that no size or rate limit saw.
      */
     private void tooManyFragments(Side side) {
-        tooBig(side, (side.inbound ? "inbound" : "outbound") + " message exceeds maxFragments of " + side.rules.maxFragments() + " frames");
+        tooBig(
+                side,
+                (side.inbound ? "inbound" : "outbound") + " message exceeds maxFragments of "
+                        + side.rules.maxFragments() + " frames");
     }
 
     private void tooBig(Side side, String detail) {
@@ -514,9 +525,9 @@ public final class ProxySession implements Traffic {
             }
         }
         final int code = refusal.getStatusCode();
-        final Reason reason = code == CloseCodes.MESSAGE_TOO_BIG ? Reason.MESSAGE_TOO_BIG
-                : refusal instanceof BadPayloadException.InvalidUtf8 ? Reason.INVALID_UTF8
-                : Reason.PROTOCOL_ERROR;
+        final Reason reason = code == CloseCodes.MESSAGE_TOO_BIG
+                ? Reason.MESSAGE_TOO_BIG
+                : refusal instanceof BadPayloadException.InvalidUtf8 ? Reason.INVALID_UTF8 : Reason.PROTOCOL_ERROR;
         final String message = String.valueOf(refusal.getMessage());
         // Jetty's messages name the rule and numbers, not payload; capped all the same.
         final String detail = (side.inbound ? "inbound" : "outbound") + " frame refused: "
@@ -551,7 +562,11 @@ public final class ProxySession implements Traffic {
         if (side.inbound) {
             terminate(clientCode, reason.code(), reason.upstreamCloseCode(true), "going away");
         } else {
-            terminate(clientCode, "upstream message refused: " + reason.code(), reason.upstreamCloseCode(false), reason.code());
+            terminate(
+                    clientCode,
+                    "upstream message refused: " + reason.code(),
+                    reason.upstreamCloseCode(false),
+                    reason.code());
         }
         return true;
     }
@@ -581,6 +596,7 @@ public final class ProxySession implements Traffic {
         private final Inspection controlRates;
         /** The content rules that ping and pong payloads and close reasons meet (their deny rules), or null. */
         private final ContentInspector controlContent;
+
         private Side peer;
         private volatile CoreSession session;
         /**
@@ -609,9 +625,11 @@ public final class ProxySession implements Traffic {
         private boolean midRead;
         /** Frames wait in the peer's batch buffer until this side's input is drained. */
         private boolean batched;
+
         private long messageBytes;
         /** Frames of the current message on the plain path: an endless train of empty ones costs no bytes. */
         private long fragments;
+
         private boolean overLimit;
         /** Where this side's message and byte counts are in {@link #counts}. */
         private final int countsAt;
@@ -628,8 +646,10 @@ public final class ProxySession implements Traffic {
 
         @Override
         public void onOpen(CoreSession coreSession, Callback callback) {
-            frames = coreSession instanceof WebSocketCoreSession core && core.getNegotiatedExtensions().isEmpty()
-                    ? core.getConnection() : null;
+            frames = coreSession instanceof WebSocketCoreSession core
+                            && core.getNegotiatedExtensions().isEmpty()
+                    ? core.getConnection()
+                    : null;
             session = coreSession;
             callback.succeeded();
             sideOpened(this);
@@ -687,7 +707,8 @@ public final class ProxySession implements Traffic {
 
         /** A ping's or pong's payload met the deny rules: whether it must not go on. */
         private boolean refusesControlContent(Frame frame) {
-            final Verdict.Deny denied = deniedControl(frame, 0, frame.getOpCode() == OpCode.PING ? " (a ping)" : " (a pong)");
+            final Verdict.Deny denied =
+                    deniedControl(frame, 0, frame.getOpCode() == OpCode.PING ? " (a ping)" : " (a pong)");
             return denied != null && refuse(this, denied, rules.onViolation(), null);
         }
 
@@ -726,7 +747,9 @@ public final class ProxySession implements Traffic {
         void relay(Frame frame, Callback callback) {
             inFlight = callback;
             final CoreSession to = peer.session;
-            final boolean batch = midRead && drainSignalled && frame.isDataFrame()
+            final boolean batch = midRead
+                    && drainSignalled
+                    && frame.isDataFrame()
                     && frame.getPayloadLength() < to.getOutputBufferSize() / 4;
             midRead = true;
             if (batch) {
@@ -735,7 +758,8 @@ public final class ProxySession implements Traffic {
             final WebSocketConnection direct = peer.frames;
             // A message reassembled for inspection may be larger than a frame: the session's path fragments it.
             if (direct != null && frame.getPayloadLength() <= to.getMaxFrameSize()) {
-                direct.enqueueFrame(new OutgoingEntry.Builder(frame, this).batch(batch).build());
+                direct.enqueueFrame(
+                        new OutgoingEntry.Builder(frame, this).batch(batch).build());
             } else {
                 to.sendFrame(frame, this, batch);
             }
@@ -851,6 +875,7 @@ public final class ProxySession implements Traffic {
          * train of empty frames cost nothing, where each costs as much to relay as a small message.
          */
         static final int FRAGMENT_FLOOR = 64;
+
         private static final String SMALL_FRAGMENT = " (a fragment under " + FRAGMENT_FLOOR + " bytes)";
 
         private final Side side;
@@ -870,6 +895,7 @@ public final class ProxySession implements Traffic {
         private boolean discarding;
         /** Monitor: the message was already reported (too big, not UTF-8); the rest just flows. */
         private boolean unchecked;
+
         private byte[] held;
         private int heldLength;
         /**
@@ -906,7 +932,10 @@ public final class ProxySession implements Traffic {
             } else if (discarding) {
                 discard(frame, callback);
                 return;
-            } else if (rated && !frame.isFin() && frame.getPayloadLength() < FRAGMENT_FLOOR && refusesSmallFragment(frame)) {
+            } else if (rated
+                    && !frame.isFin()
+                    && frame.getPayloadLength() < FRAGMENT_FLOOR
+                    && refusesSmallFragment(frame)) {
                 // Over a rate: closing, or the message is dropped whole (the rest of it is discarded).
                 release();
                 discard(frame, callback);
@@ -935,7 +964,11 @@ public final class ProxySession implements Traffic {
                     unchecked = true;
                 } else if (opcode == OpCode.TEXT && length > 0 && !utf8.feed(payload)) {
                     release();
-                    if (refuse(side, new Verdict.Deny(Reason.INVALID_UTF8, "text message is not valid UTF-8"), Action.CLOSE, null)) {
+                    if (refuse(
+                            side,
+                            new Verdict.Deny(Reason.INVALID_UTF8, "text message is not valid UTF-8"),
+                            Action.CLOSE,
+                            null)) {
                         side.skip(callback);
                         return;
                     }
@@ -963,11 +996,15 @@ public final class ProxySession implements Traffic {
 
         private void started() {
             finished();
-            unfinished = scheduler.schedule(() -> {
-                if (!terminated) {
-                    expire("message unfinished for " + idleTimeout.toSeconds() + "s: its last fragment never came");
-                }
-            }, idleTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            unfinished = scheduler.schedule(
+                    () -> {
+                        if (!terminated) {
+                            expire("message unfinished for " + idleTimeout.toSeconds()
+                                    + "s: its last fragment never came");
+                        }
+                    },
+                    idleTimeout.toMillis(),
+                    TimeUnit.MILLISECONDS);
         }
 
         /** The message ended (or the connection did): nothing is pinned any more. */
@@ -1023,9 +1060,13 @@ public final class ProxySession implements Traffic {
         /** Takes one message from the message rates; the refusal when one of them is exhausted, else null. */
         private Verdict.Deny overMessageRate(String what) {
             if (messageBucket != null && !messageBucket.tryConsume(1)) {
-                return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perConnection " + describe(rules.messagesPerConnection()) + what);
+                return new Verdict.Deny(
+                        Reason.MESSAGE_RATE,
+                        "over messages.perConnection " + describe(rules.messagesPerConnection()) + what);
             }
-            if (side.inbound && rules.messagesPerSubject() != null && subject != null
+            if (side.inbound
+                    && rules.messagesPerSubject() != null
+                    && subject != null
                     && !rules.messagesPerSubject().tryTake(subject, 1)) {
                 return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perSubject for this subject" + what);
             }
@@ -1043,7 +1084,8 @@ public final class ProxySession implements Traffic {
             final String what = frame.getOpCode() == OpCode.PING ? " (a ping)" : " (a pong)";
             Verdict.Deny over = overMessageRate(what);
             if (over == null && byteBucket != null && !byteBucket.tryConsume(Math.max(1, frame.getPayloadLength()))) {
-                over = new Verdict.Deny(Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection()) + what);
+                over = new Verdict.Deny(
+                        Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection()) + what);
             }
             return over != null && refuse(side, over, rules.onExceed(), null);
         }
@@ -1059,8 +1101,12 @@ public final class ProxySession implements Traffic {
          */
         private boolean refusesSmallFragment(Frame frame) {
             Verdict.Deny over = overMessageRate(SMALL_FRAGMENT);
-            if (over == null && byteBucket != null && !byteBucket.tryConsume(FRAGMENT_FLOOR - frame.getPayloadLength())) {
-                over = new Verdict.Deny(Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection()) + SMALL_FRAGMENT);
+            if (over == null
+                    && byteBucket != null
+                    && !byteBucket.tryConsume(FRAGMENT_FLOOR - frame.getPayloadLength())) {
+                over = new Verdict.Deny(
+                        Reason.BYTE_RATE,
+                        "over bytes.perConnection " + describe(rules.bytesPerConnection()) + SMALL_FRAGMENT);
             }
             return over != null && refuse(side, over, rules.onExceed(), null);
         }
@@ -1073,12 +1119,26 @@ public final class ProxySession implements Traffic {
             }
             final int len = (int) size;
             if (opcode == OpCode.TEXT && !utf8.atCharBoundary()) {
-                decided(last, callback, single, new Verdict.Deny(Reason.INVALID_UTF8, "text message ends inside a character"), null, 0, len);
+                decided(
+                        last,
+                        callback,
+                        single,
+                        new Verdict.Deny(Reason.INVALID_UTF8, "text message ends inside a character"),
+                        null,
+                        0,
+                        len);
                 return;
             }
             if (byteBucket != null && !byteBucket.tryConsume(Math.max(1, size))) {
-                decided(last, callback, single,
-                        new Verdict.Deny(Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection())), null, 0, len);
+                decided(
+                        last,
+                        callback,
+                        single,
+                        new Verdict.Deny(
+                                Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection())),
+                        null,
+                        0,
+                        len);
                 return;
             }
             final ContentInspector content = rules.content();
@@ -1126,7 +1186,8 @@ public final class ProxySession implements Traffic {
         }
 
         /** Applies the verdict on a whole message: relays it, its rewrite, or nothing. */
-        private void decided(Frame last, Callback callback, boolean single, Verdict verdict, byte[] buf, int off, int len) {
+        private void decided(
+                Frame last, Callback callback, boolean single, Verdict verdict, byte[] buf, int off, int len) {
             if (verdict instanceof Verdict.Deny deny) {
                 final String sample = buf != null ? sample(buf, off, len) : sampleOf(last, single);
                 if (refuse(side, deny, actionFor(deny.reason()), sample)) {
@@ -1175,7 +1236,8 @@ public final class ProxySession implements Traffic {
             final int needed = heldLength + length; // <= maxSize: the size check ran first
             if (held == null || held.length < needed) {
                 final long doubled = held == null ? 1024 : 2L * held.length;
-                final int grown = (int) Math.max(needed, Math.min(doubled, Math.min(rules.maxSize(), Integer.MAX_VALUE - 8)));
+                final int grown =
+                        (int) Math.max(needed, Math.min(doubled, Math.min(rules.maxSize(), Integer.MAX_VALUE - 8)));
                 held = held == null ? new byte[grown] : Arrays.copyOf(held, grown);
             }
             payload.get(payload.position(), held, heldLength, length);

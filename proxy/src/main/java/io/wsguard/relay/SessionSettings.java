@@ -20,7 +20,12 @@ import java.time.Duration;
  * @param maxLifetime how long a connection may stay open at all before it is closed with 1001
  */
 public record SessionSettings(
-        String route, Mode mode, MessageRules inboundRules, MessageRules outboundRules, Duration idleTimeout, Duration maxLifetime) {
+        String route,
+        Mode mode,
+        MessageRules inboundRules,
+        MessageRules outboundRules,
+        Duration idleTimeout,
+        Duration maxLifetime) {
 
     /**
      * Compiles {@code route}'s session rules: {@code direction: both} applies the {@code messages:}
@@ -33,13 +38,29 @@ public record SessionSettings(
     public static SessionSettings from(RoutePolicy route, LimitState.RouteLimits limits, ContentInspector content) {
         final MessagePolicy messages = route.messages();
         final LimitsPolicy rates = route.limits();
-        final MessageRules inbound = new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(),
-                rates.messagesPerConnection().orElse(null), rates.bytesPerConnection().orElse(null),
-                rates.messagesPerSubject().map(limits::messagesPerSubject).orElse(null), rates.onExceed(), messages.maxFragments());
+        final MessageRules inbound = new MessageRules(
+                messages.maxSize(),
+                messages.binaryAllowed(),
+                content,
+                messages.onViolation(),
+                rates.messagesPerConnection().orElse(null),
+                rates.bytesPerConnection().orElse(null),
+                rates.messagesPerSubject().map(limits::messagesPerSubject).orElse(null),
+                rates.onExceed(),
+                messages.maxFragments());
         final MessageRules outbound = messages.direction() == MessagePolicy.Direction.BOTH
-                ? new MessageRules(messages.maxSize(), messages.binaryAllowed(), content, messages.onViolation(), null, null, null, rates.onExceed(),
+                ? new MessageRules(
+                        messages.maxSize(),
+                        messages.binaryAllowed(),
+                        content,
+                        messages.onViolation(),
+                        null,
+                        null,
+                        null,
+                        rates.onExceed(),
                         messages.maxFragments())
                 : MessageRules.sizeOnly(Long.MAX_VALUE);
-        return new SessionSettings(route.name(), route.mode(), inbound, outbound, rates.idleTimeout(), rates.maxLifetime());
+        return new SessionSettings(
+                route.name(), route.mode(), inbound, outbound, rates.idleTimeout(), rates.maxLifetime());
     }
 }

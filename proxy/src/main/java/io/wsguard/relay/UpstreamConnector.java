@@ -5,8 +5,8 @@ import io.wsguard.policy.UpstreamPolicy;
 import io.wsguard.route.QueryNames;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
-import java.nio.channels.SocketChannel;
 import java.net.URI;
+import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
@@ -73,7 +73,8 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         connector.setByteBufferPool(pool);
         connector.setConnectTimeout(policy.connectTimeout());
         this.ssl = ssl;
-        this.resolver = new SocketAddressResolver.Async(executor, scheduler, policy.connectTimeout().toMillis());
+        this.resolver = new SocketAddressResolver.Async(
+                executor, scheduler, policy.connectTimeout().toMillis());
         this.components = new WebSocketComponents(null, null, pool, null, null, executor);
         this.executor = executor;
         this.scheduler = scheduler;
@@ -146,8 +147,13 @@ public final class UpstreamConnector extends ContainerLifeCycle {
     }
 
     private void attempt(
-            List<Balancer.Target> order, int index, Request request, FrameHandler handler, Admission admission,
-            CompletableFuture<Connected> result, Throwable lastFailure) {
+            List<Balancer.Target> order,
+            int index,
+            Request request,
+            FrameHandler handler,
+            Admission admission,
+            CompletableFuture<Connected> result,
+            Throwable lastFailure) {
         if (index == order.size()) {
             final String why = lastFailure == null ? "no target" : describe(lastFailure);
             result.completeExceptionally(new UpstreamUnavailableException(why));
@@ -177,15 +183,19 @@ public final class UpstreamConnector extends ContainerLifeCycle {
     private CompletableFuture<WebSocketCoreSession> upgrade(URI uri, Request request, FrameHandler handler) {
         final CompletableFuture<WebSocketCoreSession> result = new CompletableFuture<>();
         final AtomicReference<UpstreamHandshake> handshake = new AtomicReference<>();
-        final Scheduler.Task timeout = scheduler.schedule(() -> {
-            final TimeoutException expired = new TimeoutException("no upgrade within " + connectTimeout.toMillis() + " ms");
-            final UpstreamHandshake current = handshake.get();
-            if (current != null) {
-                current.fail(expired);
-            } else {
-                result.completeExceptionally(expired);
-            }
-        }, connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        final Scheduler.Task timeout = scheduler.schedule(
+                () -> {
+                    final TimeoutException expired =
+                            new TimeoutException("no upgrade within " + connectTimeout.toMillis() + " ms");
+                    final UpstreamHandshake current = handshake.get();
+                    if (current != null) {
+                        current.fail(expired);
+                    } else {
+                        result.completeExceptionally(expired);
+                    }
+                },
+                connectTimeout.toMillis(),
+                TimeUnit.MILLISECONDS);
         result.whenComplete((session, failure) -> timeout.cancel());
 
         final boolean secure = "wss".equalsIgnoreCase(uri.getScheme());
@@ -198,14 +208,21 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         };
         final ClientConnectionFactory factory = secure ? connector.newSslClientConnectionFactory(ssl, plain) : plain;
         final int port = uri.getPort() > 0 ? uri.getPort() : secure ? 443 : 80;
-        resolver.resolve(uri.getHost(), port, new ConcurrentHashMap<>(), Promise.from(
-                addresses -> connectTo(addresses, 0, factory, request.affinity(), result),
-                result::completeExceptionally));
+        resolver.resolve(
+                uri.getHost(),
+                port,
+                new ConcurrentHashMap<>(),
+                Promise.from(
+                        addresses -> connectTo(addresses, 0, factory, request.affinity(), result),
+                        result::completeExceptionally));
         return result;
     }
 
     private void connectTo(
-            List<InetSocketAddress> addresses, int index, ClientConnectionFactory factory, SelectorAffinity affinity,
+            List<InetSocketAddress> addresses,
+            int index,
+            ClientConnectionFactory factory,
+            SelectorAffinity affinity,
             CompletableFuture<WebSocketCoreSession> result) {
         if (result.isDone()) {
             return;
@@ -213,14 +230,15 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         final Map<String, Object> context = new ConcurrentHashMap<>();
         context.put(Transport.CONTEXT_KEY, Transport.TCP_IP);
         context.put(ClientConnectionFactory.CONTEXT_KEY, factory);
-        context.put(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY, Promise.<Connection>from(connection -> { }, failure -> {
-            // The socket did not connect: the next address of the name, if it has one.
-            if (index + 1 < addresses.size()) {
-                connectTo(addresses, index + 1, factory, affinity, result);
-            } else {
-                result.completeExceptionally(failure);
-            }
-        }));
+        context.put(
+                ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY, Promise.<Connection>from(connection -> {}, failure -> {
+                    // The socket did not connect: the next address of the name, if it has one.
+                    if (index + 1 < addresses.size()) {
+                        connectTo(addresses, index + 1, factory, affinity, result);
+                    } else {
+                        result.completeExceptionally(failure);
+                    }
+                }));
         if (affinity == null) {
             connector.connect(addresses.get(index), context);
         } else {
@@ -230,7 +248,9 @@ public final class UpstreamConnector extends ContainerLifeCycle {
 
     /** As {@link ClientConnector#connect} does, but the socket is watched by the client socket's selector. */
     private void connectOn(
-            SelectorAffinity affinity, InetSocketAddress address, Map<String, Object> context,
+            SelectorAffinity affinity,
+            InetSocketAddress address,
+            Map<String, Object> context,
             CompletableFuture<WebSocketCoreSession> result) {
         SocketChannel channel = null;
         try {
@@ -251,7 +271,8 @@ public final class UpstreamConnector extends ContainerLifeCycle {
             // Not only IOException: an unresolved address throws UnresolvedAddressException.
             IO.close(channel);
             @SuppressWarnings("unchecked")
-            final Promise<Connection> promise = (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
+            final Promise<Connection> promise =
+                    (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
             promise.failed(failure);
         }
     }
@@ -274,7 +295,8 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         uri.append(target.getScheme()).append("://").append(target.getRawAuthority());
         String path = target.getRawPath() == null || target.getRawPath().isEmpty() ? "/" : target.getRawPath();
         if (pathSuffix != null && !pathSuffix.isEmpty()) {
-            path = path.endsWith("/") && pathSuffix.startsWith("/") ? path + pathSuffix.substring(1)
+            path = path.endsWith("/") && pathSuffix.startsWith("/")
+                    ? path + pathSuffix.substring(1)
                     : path.endsWith("/") || pathSuffix.startsWith("/") ? path + pathSuffix : path + "/" + pathSuffix;
         }
         uri.append(path);

@@ -59,6 +59,7 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
 
     /** Largest upgrade answer read (status line and headers); a larger one fails the attempt. */
     static final int MAX_RESPONSE_HEAD = 16 * 1024;
+
     private static final int REQUEST_HEAD = 8 * 1024;
     private static final int MAX_REQUEST_HEAD = 64 * 1024;
     private static final SecureRandom KEYS = new SecureRandom();
@@ -133,7 +134,8 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
                 // The parser keeps what it has taken; only the unparsed rest stays in the buffer.
                 BufferUtil.compact(input);
                 if (BufferUtil.space(input) == 0) {
-                    throw new IOException("upstream's answer to the upgrade has a head larger than " + MAX_RESPONSE_HEAD + " bytes");
+                    throw new IOException(
+                            "upstream's answer to the upgrade has a head larger than " + MAX_RESPONSE_HEAD + " bytes");
                 }
             }
         } catch (Throwable failure) {
@@ -183,7 +185,8 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
                 fields.add(field);
             }
         }
-        final HttpURI target = HttpURI.build().path(uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath())
+        final HttpURI target = HttpURI.build()
+                .path(uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath())
                 .query(uri.getRawQuery());
         final MetaData.Request info = new MetaData.Request("GET", target, HttpVersion.HTTP_1_1, fields);
         for (int size = REQUEST_HEAD; size <= MAX_REQUEST_HEAD; size *= 4) {
@@ -201,10 +204,15 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
     }
 
     private static boolean isHandshakeHeader(HttpHeader header) {
-        return header == HttpHeader.HOST || header == HttpHeader.UPGRADE || header == HttpHeader.CONNECTION
-                || header == HttpHeader.SEC_WEBSOCKET_KEY || header == HttpHeader.SEC_WEBSOCKET_VERSION
-                || header == HttpHeader.SEC_WEBSOCKET_SUBPROTOCOL || header == HttpHeader.SEC_WEBSOCKET_EXTENSIONS
-                || header == HttpHeader.CONTENT_LENGTH || header == HttpHeader.TRANSFER_ENCODING;
+        return header == HttpHeader.HOST
+                || header == HttpHeader.UPGRADE
+                || header == HttpHeader.CONNECTION
+                || header == HttpHeader.SEC_WEBSOCKET_KEY
+                || header == HttpHeader.SEC_WEBSOCKET_VERSION
+                || header == HttpHeader.SEC_WEBSOCKET_SUBPROTOCOL
+                || header == HttpHeader.SEC_WEBSOCKET_EXTENSIONS
+                || header == HttpHeader.CONTENT_LENGTH
+                || header == HttpHeader.TRANSFER_ENCODING;
     }
 
     private static String hostHeader(URI uri) {
@@ -234,14 +242,21 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
         final String subprotocol = negotiatedSubprotocol();
         final ExtensionStack extensions = negotiatedExtensions();
 
-        final Negotiated negotiated = new Negotiated(setup.uri(), subprotocol,
-                "wss".equalsIgnoreCase(setup.uri().getScheme()), extensions, WebSocketConstants.SPEC_VERSION_STRING);
-        final WebSocketCoreSession session = new WebSocketCoreSession(setup.handler(), Behavior.CLIENT, negotiated, setup.components());
+        final Negotiated negotiated = new Negotiated(
+                setup.uri(),
+                subprotocol,
+                "wss".equalsIgnoreCase(setup.uri().getScheme()),
+                extensions,
+                WebSocketConstants.SPEC_VERSION_STRING);
+        final WebSocketCoreSession session =
+                new WebSocketCoreSession(setup.handler(), Behavior.CLIENT, negotiated, setup.components());
         setup.request().configuration().customize(session);
         final EndPoint endPoint = getEndPoint();
         final WebSocketConnection connection = setup.inline()
-                ? new InlineWebSocketConnection(endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys())
-                : new WebSocketConnection(endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys());
+                ? new InlineWebSocketConnection(
+                        endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys())
+                : new WebSocketConnection(
+                        endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys());
         session.setWebSocketConnection(connection);
         upgraded = true;
         endPoint.upgrade(connection);
@@ -268,7 +283,8 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
 
     /** RFC 6455 §4.1: every extension in the answer was offered, and none twice. */
     private ExtensionStack negotiatedExtensions() throws IOException {
-        final List<ExtensionConfig> offered = ExtensionConfig.parseList(setup.request().extensions().toArray(String[]::new));
+        final List<ExtensionConfig> offered =
+                ExtensionConfig.parseList(setup.request().extensions().toArray(String[]::new));
         final List<ExtensionConfig> chosen = new ArrayList<>();
         for (String value : answer.getCSV(HttpHeader.SEC_WEBSOCKET_EXTENSIONS, false)) {
             final ExtensionConfig config = ExtensionConfig.parse(value);

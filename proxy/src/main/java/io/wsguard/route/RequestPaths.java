@@ -16,8 +16,7 @@ import org.eclipse.jetty.util.URIUtil;
  */
 public final class RequestPaths {
 
-    private RequestPaths() {
-    }
+    private RequestPaths() {}
 
     /**
      * The decoded path to match routes against, or null when the path must match no route: not
@@ -34,7 +33,9 @@ public final class RequestPaths {
         } catch (IllegalArgumentException badEscape) {
             return null;
         }
-        if (countSlashes(decoded) != countSlashes(rawPath) || decoded.indexOf('\0') >= 0 || decoded.indexOf('\\') >= 0
+        if (countSlashes(decoded) != countSlashes(rawPath)
+                || decoded.indexOf('\0') >= 0
+                || decoded.indexOf('\\') >= 0
                 || hasDotSegment(decoded)) {
             return null;
         }

@@ -22,6 +22,7 @@ public final class RouteMatcher {
     private final String wildcardSuffix;
     /** The path as compared: folded and without a trailing slash for exact routes when normalized. */
     private final String path;
+
     private final boolean prefix;
     private final boolean normalized;
 
@@ -42,12 +43,17 @@ public final class RouteMatcher {
     public static RouteMatcher from(MatchPolicy match, PathMatching pathMatching) {
         final Optional<String> host = match.host().map(h -> h.toLowerCase(Locale.ROOT));
         final String exact = host.filter(h -> !h.startsWith("*.")).orElse(null);
-        final String suffix = host.filter(h -> h.startsWith("*.")).map(h -> h.substring(1)).orElse(null);
+        final String suffix =
+                host.filter(h -> h.startsWith("*.")).map(h -> h.substring(1)).orElse(null);
         final boolean normalized = pathMatching == PathMatching.NORMALIZED;
         if (match.path().isPresent()) {
             final String path = match.path().get();
-            return new RouteMatcher(exact, suffix, normalized ? RequestPaths.withoutTrailingSlash(RequestPaths.fold(path)) : path,
-                    false, normalized);
+            return new RouteMatcher(
+                    exact,
+                    suffix,
+                    normalized ? RequestPaths.withoutTrailingSlash(RequestPaths.fold(path)) : path,
+                    false,
+                    normalized);
         }
         final String prefix = match.pathPrefix().orElse("/");
         return new RouteMatcher(exact, suffix, normalized ? RequestPaths.fold(prefix) : prefix, true, normalized);
@@ -91,7 +97,8 @@ public final class RouteMatcher {
             hostScore = 2;
         } else if (wildcardSuffix != null) {
             // "*.example.com" needs at least one non-empty label before ".example.com".
-            if (host.length() <= wildcardSuffix.length() || !host.endsWith(wildcardSuffix)
+            if (host.length() <= wildcardSuffix.length()
+                    || !host.endsWith(wildcardSuffix)
                     || host.charAt(host.length() - wildcardSuffix.length() - 1) == '.') {
                 return -1;
             }
@@ -106,7 +113,9 @@ public final class RouteMatcher {
             }
             pathScore = path.length();
         } else {
-            if (!(normalized ? RequestPaths.equalsIgnoringTrailingSlash(requestPath, path) : requestPath.equals(path))) {
+            if (!(normalized
+                    ? RequestPaths.equalsIgnoringTrailingSlash(requestPath, path)
+                    : requestPath.equals(path))) {
                 return -1;
             }
             pathScore = Integer.MAX_VALUE;
@@ -116,6 +125,9 @@ public final class RouteMatcher {
 
     /** {@code /chat} against the prefix {@code /chat/}: the same path to an upstream that ignores a trailing slash. */
     private boolean isPrefixWithoutItsSlash(String requestPath) {
-        return path.length() > 1 && path.endsWith("/") && requestPath.length() == path.length() - 1 && path.startsWith(requestPath);
+        return path.length() > 1
+                && path.endsWith("/")
+                && requestPath.length() == path.length() - 1
+                && path.startsWith(requestPath);
     }
 }

@@ -22,7 +22,8 @@ public final class RouteTable<R> {
 
     /** Builds a table from routes in file order; {@code matcher} gives each route's {@link RouteMatcher}. */
     public static <R> RouteTable<R> of(List<R> routes, Function<R, RouteMatcher> matcher) {
-        return new RouteTable<>(routes.stream().map(r -> new Entry<>(matcher.apply(r), r)).toList());
+        return new RouteTable<>(
+                routes.stream().map(r -> new Entry<>(matcher.apply(r), r)).toList());
     }
 
     /**

@@ -26,7 +26,8 @@ final class Auditor {
     /** A handshake refused (or, in monitor mode, let through although a check denied it). */
     void handshake(String route, HandshakeRequest request, Verdict.Deny deny, Mode mode) {
         final boolean enforced = mode == Mode.ENFORCE;
-        log.record(handshakeEvent(enforced ? AuditEvent.Kind.BLOCKED : AuditEvent.Kind.MONITORED, deny.reason(), route, request)
+        log.record(handshakeEvent(
+                        enforced ? AuditEvent.Kind.BLOCKED : AuditEvent.Kind.MONITORED, deny.reason(), route, request)
                 .action(enforced ? "refuse" : "none")
                 .status(enforced ? deny.reason().httpStatus() : null)
                 .detail(deny.detail())
@@ -39,13 +40,15 @@ final class Auditor {
      */
     void handshakeModified(String route, HandshakeRequest request, Reason reason, Mode mode, String detail) {
         final boolean enforced = mode == Mode.ENFORCE;
-        log.record(handshakeEvent(enforced ? AuditEvent.Kind.MODIFIED : AuditEvent.Kind.MONITORED, reason, route, request)
-                .action(enforced ? "modify" : "none")
-                .detail(detail)
-                .build());
+        log.record(
+                handshakeEvent(enforced ? AuditEvent.Kind.MODIFIED : AuditEvent.Kind.MONITORED, reason, route, request)
+                        .action(enforced ? "modify" : "none")
+                        .detail(detail)
+                        .build());
     }
 
-    private static AuditEvent.Builder handshakeEvent(AuditEvent.Kind kind, Reason reason, String route, HandshakeRequest request) {
+    private static AuditEvent.Builder handshakeEvent(
+            AuditEvent.Kind kind, Reason reason, String route, HandshakeRequest request) {
         return AuditEvent.builder(kind, reason)
                 .ts(Instant.now())
                 .stage(Stage.HANDSHAKE)

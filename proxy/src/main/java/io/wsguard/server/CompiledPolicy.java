@@ -46,6 +46,7 @@ final class CompiledPolicy {
     private final Policy policy;
     /** One route table per listener, by the listener's name: a route tied to other listeners is not in it. */
     private final Map<String, RouteTable<CompiledRoute>> routes;
+
     private final List<CompiledRoute> routeList;
     private final TrustedProxies trustedProxies;
     private final List<SslContextFactory.Server> listenerTls;
@@ -57,19 +58,28 @@ final class CompiledPolicy {
     private final AtomicInteger inUse = new AtomicInteger();
     /** What the checks hold that must be let go of when the policy stops: the handshake chains (JWKS refresh schedules). */
     private final List<AutoCloseable> resources;
+
     private volatile boolean retired;
     private final AtomicBoolean stopped = new AtomicBoolean();
 
     private CompiledPolicy(
-            Policy policy, List<CompiledRoute> routes, TrustedProxies trustedProxies, List<SslContextFactory.Server> listenerTls,
+            Policy policy,
+            List<CompiledRoute> routes,
+            TrustedProxies trustedProxies,
+            List<SslContextFactory.Server> listenerTls,
             List<AutoCloseable> resources) {
         this.policy = policy;
         this.resources = List.copyOf(resources);
         this.routeList = List.copyOf(routes);
         final Map<String, RouteTable<CompiledRoute>> tables = new HashMap<>();
         for (ListenerPolicy listener : policy.listeners()) {
-            tables.put(listener.name(), RouteTable.of(
-                    routeList.stream().filter(r -> r.policy().match().servedOn(listener.name())).toList(), CompiledRoute::matcher));
+            tables.put(
+                    listener.name(),
+                    RouteTable.of(
+                            routeList.stream()
+                                    .filter(r -> r.policy().match().servedOn(listener.name()))
+                                    .toList(),
+                            CompiledRoute::matcher));
         }
         this.routes = Map.copyOf(tables);
         this.trustedProxies = trustedProxies;
@@ -87,7 +97,11 @@ final class CompiledPolicy {
      * Throws {@link PolicyException} with every located problem.
      */
     static CompiledPolicy compile(
-            LoadedPolicy loaded, LimitState limits, RedisBuckets sharedBuckets, Executor executor, Executor jwksExecutor) {
+            LoadedPolicy loaded,
+            LimitState limits,
+            RedisBuckets sharedBuckets,
+            Executor executor,
+            Executor jwksExecutor) {
         final Policy policy = loaded.policy();
         final List<AutoCloseable> resources = new ArrayList<>();
         final List<PolicyProblem> problems = new ArrayList<>();
@@ -125,15 +139,19 @@ final class CompiledPolicy {
             }
             final HandshakeChain chain;
             try {
-                chain = HandshakeChain.compile(route, limits.route(route.name()), sharedBuckets, executor, jwksExecutor);
+                chain = HandshakeChain.compile(
+                        route, limits.route(route.name()), sharedBuckets, executor, jwksExecutor);
             } catch (HandshakeConfigException e) {
                 problems.add(loaded.locations().at("routes[" + i + "]." + e.field(), e.getMessage()));
                 continue;
             }
             resources.add(chain);
-            final SessionSettings session = SessionSettings.from(route, limits.route(route.name()),
-                    content != null && content.active() ? content : null);
-            final TokenSources tokens = route.auth().jwt().map(jwt -> TokenSources.parse(jwt.tokenSources())).orElse(null);
+            final SessionSettings session = SessionSettings.from(
+                    route, limits.route(route.name()), content != null && content.active() ? content : null);
+            final TokenSources tokens = route.auth()
+                    .jwt()
+                    .map(jwt -> TokenSources.parse(jwt.tokenSources()))
+                    .orElse(null);
             routes.add(new CompiledRoute(
                     route,
                     RouteMatcher.from(route.match(), policy.proxy().pathMatching()),
@@ -147,7 +165,8 @@ final class CompiledPolicy {
             closeAll(resources);
             throw new PolicyException(problems);
         }
-        return new CompiledPolicy(policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls, resources);
+        return new CompiledPolicy(
+                policy, routes, TrustedProxies.of(policy.proxy().trustedProxies()), listenerTls, resources);
     }
 
     /**
@@ -167,13 +186,17 @@ final class CompiledPolicy {
             final MatchPolicy match = policy.routes().get(i).match();
             for (int j = 0; j < i; j++) {
                 final MatchPolicy other = policy.routes().get(j).match();
-                if (comparedAs(match).equals(comparedAs(other)) && !writtenPath(match).equals(writtenPath(other))
+                if (comparedAs(match).equals(comparedAs(other))
+                        && !writtenPath(match).equals(writtenPath(other))
                         && shareAListener(policy, match, other)) {
-                    problems.add(loaded.locations().at("routes[" + i + "].match." + (match.path().isPresent() ? "path" : "pathPrefix"),
-                            "'" + writtenPath(match) + "' is the same path as routes[" + j + "]'s '" + writtenPath(other)
-                            + "' when case and a trailing slash are ignored (proxy.pathMatching: normalized), so one of the two"
-                            + " routes could never be reached (expected: one route for the path, or proxy.pathMatching: exact"
-                            + " for an upstream that tells them apart)"));
+                    problems.add(loaded.locations()
+                            .at(
+                                    "routes[" + i + "].match." + (match.path().isPresent() ? "path" : "pathPrefix"),
+                                    "'" + writtenPath(match) + "' is the same path as routes[" + j + "]'s '"
+                                            + writtenPath(other)
+                                            + "' when case and a trailing slash are ignored (proxy.pathMatching: normalized), so one of the two"
+                                            + " routes could never be reached (expected: one route for the path, or proxy.pathMatching: exact"
+                                            + " for an upstream that tells them apart)"));
                     break;
                 }
             }
@@ -188,7 +211,10 @@ final class CompiledPolicy {
     /** Host, kind and path as a normalized route table compares them. */
     private static String comparedAs(MatchPolicy match) {
         final String folded = RequestPaths.fold(writtenPath(match));
-        return match.host().orElse("") + (match.path().isPresent() ? " path " + RequestPaths.withoutTrailingSlash(folded) : " prefix " + folded);
+        return match.host().orElse("")
+                + (match.path().isPresent()
+                        ? " path " + RequestPaths.withoutTrailingSlash(folded)
+                        : " prefix " + folded);
     }
 
     private static boolean shareAListener(Policy policy, MatchPolicy a, MatchPolicy b) {
@@ -220,7 +246,6 @@ final class CompiledPolicy {
     List<CompiledRoute> routeList() {
         return routeList;
     }
-
 
     TrustedProxies trustedProxies() {
         return trustedProxies;

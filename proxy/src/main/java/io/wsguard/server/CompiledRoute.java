@@ -44,8 +44,13 @@ final class CompiledRoute {
      * @param tokens where the route reads its token, or null for {@code auth: none}
      */
     CompiledRoute(
-            RoutePolicy policy, RouteMatcher matcher, HandshakeChain chain, SslContextFactory.Client upstreamTls,
-            UpstreamHeaders headers, TokenSources tokens, SessionSettings session) {
+            RoutePolicy policy,
+            RouteMatcher matcher,
+            HandshakeChain chain,
+            SslContextFactory.Client upstreamTls,
+            UpstreamHeaders headers,
+            TokenSources tokens,
+            SessionSettings session) {
         this.policy = policy;
         this.matcher = matcher;
         this.chain = chain;

@@ -27,8 +27,7 @@ public final class HeapReturn {
     static final int MIN_HEAP_FREE_RATIO = 10;
     static final int MAX_HEAP_FREE_RATIO = 20;
 
-    private HeapReturn() {
-    }
+    private HeapReturn() {}
 
     /** Applies the flags the operator left at their defaults; returns them as {@code NAME=VALUE}. */
     public static List<String> apply() {

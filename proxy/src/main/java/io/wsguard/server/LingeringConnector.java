@@ -57,12 +57,16 @@ final class LingeringConnector extends ServerConnector {
     @Override
     protected SocketChannelEndPoint newEndPoint(SocketChannel channel, ManagedSelector selector, SelectionKey key)
             throws IOException {
-        final LingeringEndPoint endPoint = new LingeringEndPoint(channel, selector, key, getScheduler(), linger,
-                (RelaySelectorManager) getSelectorManager());
+        final LingeringEndPoint endPoint = new LingeringEndPoint(
+                channel, selector, key, getScheduler(), linger, (RelaySelectorManager) getSelectorManager());
         final long handshakeTimeout = getIdleTimeout();
         endPoint.setIdleTimeout(handshakeTimeout);
         if (handshakeTimeout > 0) {
-            getScheduler().schedule(() -> cutUnlessUpgraded(endPoint, handshakeTimeout), handshakeTimeout, TimeUnit.MILLISECONDS);
+            getScheduler()
+                    .schedule(
+                            () -> cutUnlessUpgraded(endPoint, handshakeTimeout),
+                            handshakeTimeout,
+                            TimeUnit.MILLISECONDS);
         }
         return endPoint;
     }
@@ -92,7 +96,8 @@ final class LingeringConnector extends ServerConnector {
     @SuppressWarnings("unchecked")
     private static Map<String, Object> upstream(Object attachment) {
         return attachment instanceof Map<?, ?> context && context.containsKey(ClientConnectionFactory.CONTEXT_KEY)
-                ? (Map<String, Object>) context : null;
+                ? (Map<String, Object>) context
+                : null;
     }
 
     @SuppressWarnings("unchecked")
@@ -132,10 +137,11 @@ final class LingeringConnector extends ServerConnector {
         }
 
         @Override
-        protected SocketChannelEndPoint newEndPoint(SelectableChannel channel, ManagedSelector selector, SelectionKey key)
-                throws IOException {
+        protected SocketChannelEndPoint newEndPoint(
+                SelectableChannel channel, ManagedSelector selector, SelectionKey key) throws IOException {
             if (upstream(key.attachment()) != null) {
-                final SocketChannelEndPoint endPoint = new RelayEndPoint((SocketChannel) channel, selector, key, getScheduler());
+                final SocketChannelEndPoint endPoint =
+                        new RelayEndPoint((SocketChannel) channel, selector, key, getScheduler());
                 // Until the WebSocket session sets its own: the upgrade is bounded by the attempt's timeout too.
                 endPoint.setIdleTimeout(getIdleTimeout());
                 return endPoint;
@@ -144,10 +150,12 @@ final class LingeringConnector extends ServerConnector {
         }
 
         @Override
-        public Connection newConnection(SelectableChannel channel, EndPoint endPoint, Object attachment) throws IOException {
+        public Connection newConnection(SelectableChannel channel, EndPoint endPoint, Object attachment)
+                throws IOException {
             final Map<String, Object> context = upstream(attachment);
             if (context != null) {
-                return ((ClientConnectionFactory) context.get(ClientConnectionFactory.CONTEXT_KEY)).newConnection(endPoint, context);
+                return ((ClientConnectionFactory) context.get(ClientConnectionFactory.CONTEXT_KEY))
+                        .newConnection(endPoint, context);
             }
             return super.newConnection(channel, endPoint, attachment);
         }
@@ -207,6 +215,7 @@ final class LingeringConnector extends ServerConnector {
         private boolean probe;
         /** Reads after a short one came back empty: skip them. */
         private boolean skipping;
+
         private int skips;
 
         RelayEndPoint(SocketChannel channel, ManagedSelector selector, SelectionKey key, Scheduler scheduler) {
@@ -220,9 +229,9 @@ final class LingeringConnector extends ServerConnector {
                 return 0;
             }
             // The room the read will have: Jetty's fill clears an empty buffer and compacts a full one.
-            final int room = !buffer.hasRemaining() ? buffer.capacity()
-                    : buffer.limit() == buffer.capacity() ? buffer.position()
-                    : buffer.capacity() - buffer.limit();
+            final int room = !buffer.hasRemaining()
+                    ? buffer.capacity()
+                    : buffer.limit() == buffer.capacity() ? buffer.position() : buffer.capacity() - buffer.limit();
             final int filled = super.fill(buffer);
             if (probe) {
                 probe = false;
@@ -254,8 +263,13 @@ final class LingeringConnector extends ServerConnector {
         private final RelaySelectorManager selectors;
         private volatile boolean handedOver;
 
-        LingeringEndPoint(SocketChannel channel, ManagedSelector selector, SelectionKey key, Scheduler scheduler, Linger linger,
-                          RelaySelectorManager selectors) {
+        LingeringEndPoint(
+                SocketChannel channel,
+                ManagedSelector selector,
+                SelectionKey key,
+                Scheduler scheduler,
+                Linger linger,
+                RelaySelectorManager selectors) {
             super(channel, selector, key, scheduler);
             this.key = key;
             this.linger = linger;

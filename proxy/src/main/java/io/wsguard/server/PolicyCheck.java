@@ -12,8 +12,8 @@ public final class PolicyCheck {
      * pool: compiling makes nothing that runs, and nothing is run on the executors it is given.
      */
     public static void compile(LoadedPolicy loaded) {
-        final CompiledPolicy compiled = CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
+        final CompiledPolicy compiled =
+                CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
         compiled.stop();
     }
-
 }

@@ -9,12 +9,12 @@ import io.wsguard.admin.ConnectionInfo;
 import io.wsguard.admin.ReloadResult;
 import io.wsguard.audit.AuditLog;
 import io.wsguard.audit.MacChain;
+import io.wsguard.check.CloseCodes;
+import io.wsguard.check.Reason;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.ListenerPolicy;
-import io.wsguard.check.CloseCodes;
-import io.wsguard.check.Reason;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.Policy;
 import io.wsguard.policy.PolicyException;
@@ -32,8 +32,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.StringJoiner;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -92,6 +92,7 @@ public final class ProxyServer extends ContainerLifeCycle {
      * closes, and whatever is left stops with the proxy.
      */
     private final Set<CompiledPolicy> retired = ConcurrentHashMap.newKeySet();
+
     private final Metrics metrics = new Metrics();
     /** Sockets closed for not completing their handshake within {@code proxy.handshakeTimeout}. */
     private final Counter handshakeTimeouts = Counter.builder("wsguard.handshake.timeouts")
@@ -101,6 +102,7 @@ public final class ProxyServer extends ContainerLifeCycle {
     private static final Duration DRAIN_SETTLE = Duration.ofMillis(200);
     /** The end of the drain budget kept for clients to answer a 1001 wsguard sent on its own. */
     private static final Duration CLOSE_HANDSHAKE_RESERVE = Duration.ofSeconds(1);
+
     private final LimitState limits = new LimitState();
     /**
      * Verifies tokens whose key set comes from a {@code jwksUri}: a fetch blocks for up to its
@@ -110,6 +112,7 @@ public final class ProxyServer extends ContainerLifeCycle {
     private final ThreadPoolExecutor jwksExecutor = jwksExecutor();
     /** {@code rateLimitStore.type: redis}: the buckets all routes share with other instances; else null. */
     private RedisBuckets sharedBuckets;
+
     private final List<ServerConnector> connectors = new ArrayList<>();
     private volatile boolean draining;
     private volatile CompiledPolicy policy;
@@ -131,21 +134,22 @@ public final class ProxyServer extends ContainerLifeCycle {
         if (loaded.policy().audit().integrityKey().filter(key -> !key.isEmpty()).isPresent()) {
             // The chain's length, restored from disk at start: a scraper keeps a record of it away from
             // this host, against which a log cut short shows (wsguard audit --verify --expect-last).
-            FunctionCounter.builder("wsguard.audit.lines", auditLog,
-                                    log -> log.chainHead().map(head -> head.seq() + 1.0).orElse(0.0))
-                           .description("lines of the audit log's integrity chain, ever (the last sequence number + 1)")
-                           .register(metrics.registry());
+            FunctionCounter.builder("wsguard.audit.lines", auditLog, log -> log.chainHead()
+                            .map(head -> head.seq() + 1.0)
+                            .orElse(0.0))
+                    .description("lines of the audit log's integrity chain, ever (the last sequence number + 1)")
+                    .register(metrics.registry());
         }
         // Events summed into one line rather than written on their own: over a client's
         // audit.linesPerClient, or without their client once too many clients have a budget.
         FunctionCounter.builder("wsguard.audit.events.summed", auditLog, AuditLog::eventsOverBudget)
-                       .tag("why", "client_budget")
-                       .description("audit events summed into a client's over-budget line (audit.linesPerClient)")
-                       .register(metrics.registry());
+                .tag("why", "client_budget")
+                .description("audit events summed into a client's over-budget line (audit.linesPerClient)")
+                .register(metrics.registry());
         FunctionCounter.builder("wsguard.audit.events.summed", auditLog, AuditLog::eventsPastClientCap)
-                       .tag("why", "client_cap")
-                       .description("audit events summed without their client: too many clients had a line budget")
-                       .register(metrics.registry());
+                .tag("why", "client_cap")
+                .description("audit events summed without their client: too many clients had a line budget")
+                .register(metrics.registry());
         // Started first, before anything uses them, so that no upstream client adopts them as its
         // own and stops them when a reload retires it (Jetty manages only beans not yet running).
         addBean(threads);
@@ -183,12 +187,21 @@ public final class ProxyServer extends ContainerLifeCycle {
             final SslContextFactory.Server ssl = policy.listenerTls(i);
             if (ssl != null) {
                 http.addCustomizer(new SecureRequestCustomizer());
-                connector = new LingeringConnector(server, linger, handshakeTimeouts::increment,
-                        new SslConnectionFactory(ssl, "http/1.1"), new HttpConnectionFactory(http));
-                server.addBean(new CertificateReloader(listener.tls().get(), ssl, CertificateReloader.DEFAULT_INTERVAL,
-                        problem -> auditor.config(Reason.CONFIG_REJECTED, "tls certificate reload refused: " + problem)));
+                connector = new LingeringConnector(
+                        server,
+                        linger,
+                        handshakeTimeouts::increment,
+                        new SslConnectionFactory(ssl, "http/1.1"),
+                        new HttpConnectionFactory(http));
+                server.addBean(new CertificateReloader(
+                        listener.tls().get(),
+                        ssl,
+                        CertificateReloader.DEFAULT_INTERVAL,
+                        problem ->
+                                auditor.config(Reason.CONFIG_REJECTED, "tls certificate reload refused: " + problem)));
             } else {
-                connector = new LingeringConnector(server, linger, handshakeTimeouts::increment, new HttpConnectionFactory(http));
+                connector = new LingeringConnector(
+                        server, linger, handshakeTimeouts::increment, new HttpConnectionFactory(http));
             }
             connector.setHost(listener.host());
             connector.setPort(listener.port());
@@ -210,7 +223,8 @@ public final class ProxyServer extends ContainerLifeCycle {
         }));
         addBean(server);
         if (loaded.policy().admin().isPresent()) {
-            final AdminServer admin = new AdminServer(loaded.policy().admin().get(), metrics, () -> !draining, new Actions());
+            final AdminServer admin =
+                    new AdminServer(loaded.policy().admin().get(), metrics, () -> !draining, new Actions());
             this.admin = admin;
             addBean(new Part("admin", admin::start, admin::stop));
         }
@@ -224,7 +238,9 @@ public final class ProxyServer extends ContainerLifeCycle {
     }
 
     private void startPolicy(CompiledPolicy compiled) throws Exception {
-        compiled.start(threads, scheduler,
+        compiled.start(
+                threads,
+                scheduler,
                 route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining));
     }
 
@@ -243,7 +259,9 @@ public final class ProxyServer extends ContainerLifeCycle {
             next = PolicyLoader.load(source);
             final List<String> restartOnly = restartOnlyChanges(loaded.policy(), next.policy());
             if (!restartOnly.isEmpty()) {
-                return rejected(restartOnly.stream().map(what -> source + ": " + what + " changed; restart wsguard to apply it").toList());
+                return rejected(restartOnly.stream()
+                        .map(what -> source + ": " + what + " changed; restart wsguard to apply it")
+                        .toList());
             }
             compiled = compile(next);
             startPolicy(compiled);
@@ -268,7 +286,9 @@ public final class ProxyServer extends ContainerLifeCycle {
     private void reloadFromWatcher() {
         final ReloadResult result = reload();
         if (!result.applied()) {
-            LOG.warn("policy file changed but was not applied: {}", result.problems().get(0));
+            LOG.warn(
+                    "policy file changed but was not applied: {}",
+                    result.problems().get(0));
         }
     }
 
@@ -301,7 +321,8 @@ public final class ProxyServer extends ContainerLifeCycle {
         final List<ListenerPolicy> listeners = loaded.policy().listeners();
         for (int i = 0; i < connectors.size(); i++) {
             final String scheme = listeners.get(i).tls().isPresent() ? "wss" : "ws";
-            urls.add(scheme + "://" + listeners.get(i).host() + ":" + connectors.get(i).getLocalPort());
+            urls.add(scheme + "://" + listeners.get(i).host() + ":"
+                    + connectors.get(i).getLocalPort());
         }
         return urls;
     }
@@ -323,7 +344,8 @@ public final class ProxyServer extends ContainerLifeCycle {
 
     public String auditLocation() {
         return loaded.policy().audit().sink() == io.wsguard.policy.AuditPolicy.Sink.STDOUT
-                ? "stdout" : loaded.policy().audit().path().toString();
+                ? "stdout"
+                : loaded.policy().audit().path().toString();
     }
 
     /**
@@ -353,7 +375,8 @@ public final class ProxyServer extends ContainerLifeCycle {
         awaitNoConnections(deadline - reserve);
         if (connections.size() > 0) {
             for (ProxySession session : connections.sessions()) {
-                session.terminate(CloseCodes.SHUTDOWN, "wsguard shutting down", CloseCodes.SHUTDOWN, "wsguard shutting down");
+                session.terminate(
+                        CloseCodes.SHUTDOWN, "wsguard shutting down", CloseCodes.SHUTDOWN, "wsguard shutting down");
             }
             awaitNoConnections(deadline);
         }
@@ -373,8 +396,8 @@ public final class ProxyServer extends ContainerLifeCycle {
     private static ThreadPoolExecutor jwksExecutor() {
         final int threads = Math.max(2, Runtime.getRuntime().availableProcessors());
         final AtomicInteger count = new AtomicInteger();
-        final ThreadPoolExecutor executor = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
-                new ArrayBlockingQueue<>(4096), runnable -> {
+        final ThreadPoolExecutor executor = new ThreadPoolExecutor(
+                threads, threads, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(4096), runnable -> {
                     final Thread thread = new Thread(runnable, "wsguard-jwks-" + count.incrementAndGet());
                     thread.setDaemon(true);
                     return thread;
@@ -512,8 +535,17 @@ public final class ProxyServer extends ContainerLifeCycle {
             final Instant now = Instant.now();
             final List<ConnectionInfo> infos = new ArrayList<>();
             for (ProxySession s : connections.sessions()) {
-                infos.add(new ConnectionInfo(s.id(), s.route(), s.clientIp(), s.subject(), s.openedAt(),
-                        Duration.between(s.openedAt(), now).toSeconds(), s.messagesIn(), s.messagesOut(), s.bytesIn(), s.bytesOut()));
+                infos.add(new ConnectionInfo(
+                        s.id(),
+                        s.route(),
+                        s.clientIp(),
+                        s.subject(),
+                        s.openedAt(),
+                        Duration.between(s.openedAt(), now).toSeconds(),
+                        s.messagesIn(),
+                        s.messagesOut(),
+                        s.bytesIn(),
+                        s.bytesOut()));
             }
             return infos;
         }

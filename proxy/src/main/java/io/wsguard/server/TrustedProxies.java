@@ -134,7 +134,8 @@ final class TrustedProxies {
     /** The bytes of an IP literal, or null for anything else; never resolves a name. */
     static byte[] literal(String ip) {
         final boolean v4 = ip.chars().allMatch(c -> Character.isDigit(c) || c == '.');
-        final boolean v6 = ip.indexOf(':') >= 0 && ip.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == ':' || c == '.');
+        final boolean v6 =
+                ip.indexOf(':') >= 0 && ip.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == ':' || c == '.');
         if (!v4 && !v6) {
             return null;
         }
@@ -153,7 +154,9 @@ final class TrustedProxies {
             if (network == null) {
                 throw new IllegalArgumentException("not an IP literal: " + text);
             }
-            final int prefix = slash < 0 ? network.length * 8 : Integer.parseInt(text.substring(slash + 1).strip());
+            final int prefix = slash < 0
+                    ? network.length * 8
+                    : Integer.parseInt(text.substring(slash + 1).strip());
             return new Cidr(network, prefix);
         }
 

@@ -80,6 +80,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
      * {@code -Dwsguard.inlineRelay=false} restores Jetty's dispatch to a pool thread per read.
      */
     private final Handshaker handshaker = InlineHandshaker.ENABLED ? new InlineHandshaker() : Handshaker.newInstance();
+
     private final WebSocketComponents components;
     private final AtomicLong ids = new AtomicLong(System.nanoTime() & 0xffffff);
 
@@ -93,7 +94,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final CompiledPolicy policy = server.policy();
         final String peer = Request.getRemoteAddr(request);
         final List<String> forwarded = request.getHeaders().getValuesList(HttpHeader.X_FORWARDED_FOR);
-        final String clientIp = policy.trustedProxies().clientIp(peer, forwarded.isEmpty() ? null : String.join(",", forwarded));
+        final String clientIp =
+                policy.trustedProxies().clientIp(peer, forwarded.isEmpty() ? null : String.join(",", forwarded));
         final String connectionId = Long.toHexString(ids.incrementAndGet());
         final HandshakeRequest handshake = new HandshakeRequest(request, clientIp, connectionId);
 
@@ -105,7 +107,13 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         }
         final String path = handshake.path();
         if (path == null) {
-            refuse(request, response, callback, null, handshake, Reason.NO_ROUTE,
+            refuse(
+                    request,
+                    response,
+                    callback,
+                    null,
+                    handshake,
+                    Reason.NO_ROUTE,
                     "path with a dot segment or path parameters matches no route");
             return true;
         }
@@ -113,20 +121,39 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final String listener = request.getConnectionMetaData().getConnector().getName();
         final CompiledRoute route = policy.routes(listener).match(handshake.host(), path);
         if (route == null) {
-            refuse(request, response, callback, null, handshake, Reason.NO_ROUTE,
+            refuse(
+                    request,
+                    response,
+                    callback,
+                    null,
+                    handshake,
+                    Reason.NO_ROUTE,
                     "no route for this host and path on listener '" + listener + "'");
             return true;
         }
         final String prefix = route.matcher().pathPrefix();
         if (prefix != null && RequestPaths.hasDotSegment(route.matcher().remainder(path))) {
             // /chat../admin under the prefix /chat: the remainder ../admin would climb out at the upstream.
-            refuse(request, response, callback, null, handshake, Reason.NO_ROUTE,
+            refuse(
+                    request,
+                    response,
+                    callback,
+                    null,
+                    handshake,
+                    Reason.NO_ROUTE,
                     "path with a dot segment or path parameters matches no route");
             return true;
         }
         if (!handshaker.isWebSocketUpgradeRequest(request)) {
             response.getHeaders().put(HttpHeader.UPGRADE, "websocket");
-            refuse(request, response, callback, route, handshake, Reason.NOT_WEBSOCKET, "not a WebSocket upgrade request");
+            refuse(
+                    request,
+                    response,
+                    callback,
+                    route,
+                    handshake,
+                    Reason.NOT_WEBSOCKET,
+                    "not a WebSocket upgrade request");
             return true;
         }
         final String badUpgrade = upgradeProblem(request);
@@ -140,7 +167,13 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             return true;
         }
         if (!server.connections().tryReserve(policy.maxConnections())) {
-            refuse(request, response, callback, route, handshake, Reason.UNAVAILABLE,
+            refuse(
+                    request,
+                    response,
+                    callback,
+                    route,
+                    handshake,
+                    Reason.UNAVAILABLE,
                     "at proxy.maxConnections (" + policy.maxConnections() + ")");
             return true;
         }
@@ -160,7 +193,10 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 .whenComplete((result, failure) -> {
                     // A chain that failed outright (not a check: its audit callback) fails closed.
                     final Verdict verdict = failure != null
-                            ? Verdict.deny(Reason.CHECK_FAILED, "handshake checks failed: " + failure.getClass().getSimpleName())
+                            ? Verdict.deny(
+                                    Reason.CHECK_FAILED,
+                                    "handshake checks failed: "
+                                            + failure.getClass().getSimpleName())
                             : result;
                     if (verdict instanceof Verdict.Deny deny) {
                         // Slots taken by checks before the one that denied (e.g. a later check's
@@ -182,19 +218,32 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
     }
 
     private void connectUpstream(
-            Request request, Response response, Callback callback, CompiledPolicy policy, CompiledRoute route,
-            HandshakeRequest handshake, String peer) {
+            Request request,
+            Response response,
+            Callback callback,
+            CompiledPolicy policy,
+            CompiledRoute route,
+            HandshakeRequest handshake,
+            String peer) {
         final String origin = request.getHeaders().get(HttpHeader.ORIGIN);
         final Principal principal = handshake.principal().orElse(null);
         final ProxySession session = new ProxySession(
-                route.session(), route.events(), server.scheduler(), server.threads(), handshake.connectionId(),
-                handshake.clientIp(), origin, principal == null ? null : principal.subject(), route.tokenDeadline(principal));
+                route.session(),
+                route.events(),
+                server.scheduler(),
+                server.threads(),
+                handshake.connectionId(),
+                handshake.clientIp(),
+                origin,
+                principal == null ? null : principal.subject(),
+                route.tokenDeadline(principal));
         final boolean offerDeflate = route.compressionAllowed()
                 && request.getHeaders().getCSV(HttpHeader.SEC_WEBSOCKET_EXTENSIONS, false).stream()
                         .anyMatch(e -> ExtensionConfig.parse(e).getName().equals(DEFLATE));
         final String prefix = route.matcher().pathPrefix();
         // Matched decoded; sent encoded again, so that what the upstream decodes is what was matched.
-        final String suffix = prefix == null ? "" : URIUtil.encodePath(route.matcher().remainder(handshake.path()));
+        final String suffix =
+                prefix == null ? "" : URIUtil.encodePath(route.matcher().remainder(handshake.path()));
         final Configuration.ConfigurationCustomizer upstreamConfig = new Configuration.ConfigurationCustomizer();
         upstreamConfig.setMaxFrameSize(MAX_FRAME_SIZE);
         upstreamConfig.setAutoFragment(true);
@@ -204,44 +253,69 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         final TokenSources tokens = route.tokens();
         final UpstreamConnector.Request upstreamRequest = new UpstreamConnector.Request(
                 suffix,
-                withoutFixedParameters(route, handshake,
+                withoutFixedParameters(
+                        route,
+                        handshake,
                         tokens == null ? handshake.query() : tokens.forwardedQuery(handshake.query())),
-                route.headers().build(request, peer, policy.trustedProxies().isTrusted(peer), principal, handshake.verifiedToken()),
+                route.headers()
+                        .build(
+                                request,
+                                peer,
+                                policy.trustedProxies().isTrusted(peer),
+                                principal,
+                                handshake.verifiedToken()),
                 tokens == null ? handshake.subprotocols() : tokens.forwardedSubprotocols(handshake.subprotocols()),
                 offerDeflate ? List.of(DEFLATE) : List.of(),
                 upstreamConfig,
                 InlineHandshaker.ENABLED && SelectorAffinity.ENABLED ? selectorAffinity(request) : null);
         final Admission admission = handshake.admission();
-        route.connector().connect(upstreamRequest, session.upstreamHandler(), admission).whenComplete((connected, failure) -> {
-            if (failure != null) {
-                admission.release();
-                final Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
-                final Reason reason = cause instanceof UpstreamRefusedException ? Reason.UPSTREAM_REFUSED : Reason.UPSTREAM_UNAVAILABLE;
-                refuse(request, response, callback, route, handshake, reason, cause.getMessage());
-                return;
-            }
-            // From here the session gives it all back when it closes; upgradeClient when the
-            // client's upgrade fails.
-            session.hold(admission);
-            upgradeClient(request, response, callback, route, session, admission, connected);
-        });
+        route.connector()
+                .connect(upstreamRequest, session.upstreamHandler(), admission)
+                .whenComplete((connected, failure) -> {
+                    if (failure != null) {
+                        admission.release();
+                        final Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+                                ? failure.getCause()
+                                : failure;
+                        final Reason reason = cause instanceof UpstreamRefusedException
+                                ? Reason.UPSTREAM_REFUSED
+                                : Reason.UPSTREAM_UNAVAILABLE;
+                        refuse(request, response, callback, route, handshake, reason, cause.getMessage());
+                        return;
+                    }
+                    // From here the session gives it all back when it closes; upgradeClient when the
+                    // client's upgrade fails.
+                    session.hold(admission);
+                    upgradeClient(request, response, callback, route, session, admission, connected);
+                });
     }
 
     private void upgradeClient(
-            Request request, Response response, Callback callback, CompiledRoute route, ProxySession session,
-            Admission admission, UpstreamConnector.Connected connected) {
+            Request request,
+            Response response,
+            Callback callback,
+            CompiledRoute route,
+            ProxySession session,
+            Admission admission,
+            UpstreamConnector.Connected connected) {
         final String subprotocol = answeredSubprotocol(connected.session().getNegotiatedSubProtocol(), request, route);
-        final boolean deflate = connected.session().getNegotiatedExtensions().stream().anyMatch(e -> e.getName().equals(DEFLATE));
+        final boolean deflate = connected.session().getNegotiatedExtensions().stream()
+                .anyMatch(e -> e.getName().equals(DEFLATE));
         final WebSocketNegotiator negotiator = new WebSocketNegotiator() {
             @Override
-            public FrameHandler negotiate(ServerUpgradeRequest upgradeRequest, ServerUpgradeResponse upgradeResponse, Callback negotiation) {
+            public FrameHandler negotiate(
+                    ServerUpgradeRequest upgradeRequest, ServerUpgradeResponse upgradeResponse, Callback negotiation) {
                 if (subprotocol != null && !subprotocol.isEmpty()) {
                     upgradeResponse.setAcceptedSubProtocol(subprotocol);
                 }
                 // Only what the route allows and the upstream took; never fragment/identity (SPEC §3).
-                upgradeResponse.setExtensions(deflate
-                        ? upgradeRequest.getExtensions().stream().filter(e -> e.getName().equals(DEFLATE)).limit(1).toList()
-                        : List.of());
+                upgradeResponse.setExtensions(
+                        deflate
+                                ? upgradeRequest.getExtensions().stream()
+                                        .filter(e -> e.getName().equals(DEFLATE))
+                                        .limit(1)
+                                        .toList()
+                                : List.of());
                 return session.clientHandler();
             }
 
@@ -344,8 +418,13 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
     }
 
     private void refuse(
-            Request request, Response response, Callback callback, CompiledRoute route, HandshakeRequest handshake,
-            Reason reason, String detail) {
+            Request request,
+            Response response,
+            Callback callback,
+            CompiledRoute route,
+            HandshakeRequest handshake,
+            Reason reason,
+            String detail) {
         final Verdict.Deny deny = new Verdict.Deny(reason, detail);
         denied(route, handshake, deny, Mode.ENFORCE);
         respond(request, response, callback, route, deny);
@@ -398,20 +477,27 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         }
     }
 
-    private void respond(Request request, Response response, Callback callback, CompiledRoute route, Verdict.Deny deny) {
+    private void respond(
+            Request request, Response response, Callback callback, CompiledRoute route, Verdict.Deny deny) {
         final Reason reason = deny.reason();
         server.metrics().route(route == null ? null : route.name()).handshakeRefused(reason);
         final int status = reason.httpStatus() > 0 ? reason.httpStatus() : 403;
         if (status == 429 || status == 503) {
             // A rate refusal knows when the next token is due; otherwise a modest default.
-            response.getHeaders().put(HttpHeader.RETRY_AFTER,
-                    deny.retryAfterSeconds() > 0 ? Long.toString(deny.retryAfterSeconds()) : DEFAULT_RETRY_AFTER);
+            response.getHeaders()
+                    .put(
+                            HttpHeader.RETRY_AFTER,
+                            deny.retryAfterSeconds() > 0
+                                    ? Long.toString(deny.retryAfterSeconds())
+                                    : DEFAULT_RETRY_AFTER);
         }
         if (status == 401) {
             // RFC 6750 §3.1: no error code when the request carried no credentials at all, so a
             // client can tell "send a token" from "your token is bad" without parsing the body.
-            response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE,
-                    reason == Reason.TOKEN_MISSING ? "Bearer" : "Bearer error=\"invalid_token\"");
+            response.getHeaders()
+                    .put(
+                            HttpHeader.WWW_AUTHENTICATE,
+                            reason == Reason.TOKEN_MISSING ? "Bearer" : "Bearer error=\"invalid_token\"");
         }
         Response.writeError(request, response, callback, status, statusText(reason));
     }
@@ -425,5 +511,4 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             default -> "refused: " + reason.code();
         };
     }
-
 }

@@ -1,8 +1,8 @@
 package io.wsguard.server;
 
 import io.wsguard.auth.Principal;
-import io.wsguard.handshake.TokenSources;
 import io.wsguard.handshake.HandshakeRequest;
+import io.wsguard.handshake.TokenSources;
 import io.wsguard.policy.UpstreamPolicy.HeadersPolicy;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -43,10 +43,24 @@ final class UpstreamHeaders {
 
     /** Handled by the upstream handshake itself, or meaningless past this hop. */
     private static final Set<String> NEVER_COPIED = Set.of(
-            "host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
-            "sec-websocket-extensions", "sec-websocket-protocol", "sec-websocket-accept",
-            "content-length", "transfer-encoding", "te", "trailer", "keep-alive", "proxy-connection",
-            "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded");
+            "host",
+            "connection",
+            "upgrade",
+            "sec-websocket-key",
+            "sec-websocket-version",
+            "sec-websocket-extensions",
+            "sec-websocket-protocol",
+            "sec-websocket-accept",
+            "content-length",
+            "transfer-encoding",
+            "te",
+            "trailer",
+            "keep-alive",
+            "proxy-connection",
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "forwarded");
 
     private static final Pattern CLAIM = Pattern.compile("\\$\\{jwt\\.([A-Za-z0-9_:.-]+)}");
     /** Claims and certificate fields in one pass, so that neither's text is ever read as the other's reference. */
@@ -195,7 +209,8 @@ final class UpstreamHeaders {
             case "subject" -> certificate.getSubjectX500Principal().getName(X500Principal.RFC2253);
             case "fingerprint" -> {
                 try {
-                    yield HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(certificate.getEncoded()));
+                    yield HexFormat.of()
+                            .formatHex(MessageDigest.getInstance("SHA-256").digest(certificate.getEncoded()));
                 } catch (NoSuchAlgorithmException | CertificateEncodingException e) {
                     // Every JDK has SHA-256, and TLS just parsed this certificate from its DER.
                     throw new IllegalStateException("cannot fingerprint the client certificate", e);

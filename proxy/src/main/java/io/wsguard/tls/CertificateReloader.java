@@ -71,6 +71,7 @@ public final class CertificateReloader extends AbstractLifeCycle {
     private Map<Path, String> lastLoaded;
     /** Loads left for {@link #lastLoaded} after it failed; 0 once it loaded. */
     private int retriesLeft;
+
     private ScheduledExecutorService poller;
 
     /** Polls every second and only logs failures. */
@@ -86,8 +87,8 @@ public final class CertificateReloader extends AbstractLifeCycle {
      * @param onFailure called on the polling thread with a one-line message ({@code field: message},
      *     no key material) each time a changed set of files cannot be loaded, e.g. to audit it
      */
-    public CertificateReloader(TlsPolicy policy, SslContextFactory.Server ssl, Duration interval,
-                               Consumer<String> onFailure) {
+    public CertificateReloader(
+            TlsPolicy policy, SslContextFactory.Server ssl, Duration interval, Consumer<String> onFailure) {
         this.policy = requireNonNull(policy, "policy");
         this.ssl = requireNonNull(ssl, "ssl");
         if (interval.isNegative() || interval.isZero()) {
@@ -212,7 +213,7 @@ public final class CertificateReloader extends AbstractLifeCycle {
                 }
             }
             return attributes.size() + "/" + attributes.lastModifiedTime().toMillis() + "/"
-                   + HexFormat.of().formatHex(sha256.digest());
+                    + HexFormat.of().formatHex(sha256.digest());
         } catch (IOException e) {
             return "missing";
         } catch (NoSuchAlgorithmException e) {

@@ -11,8 +11,8 @@ import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.Key;
 import java.security.KeyStore;
-import java.security.PrivateKey;
 import java.security.Principal;
+import java.security.PrivateKey;
 import java.security.SecureRandom;
 import java.security.UnrecoverableKeyException;
 import java.security.cert.Certificate;
@@ -72,9 +72,11 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
                 throw new TlsConfigException(keyField, e);
             }
             if (!Pem.belongTogether(key, chain.get(0).getPublicKey())) {
-                throw new TlsConfigException(keyField, Pem.quote(pair.privateKey()) + " (" + key.getAlgorithm()
-                        + ") is not the key of the first certificate in " + Pem.quote(pair.certificate())
-                        + " (expected: the private key of that certificate)");
+                throw new TlsConfigException(
+                        keyField,
+                        Pem.quote(pair.privateKey()) + " (" + key.getAlgorithm()
+                                + ") is not the key of the first certificate in " + Pem.quote(pair.certificate())
+                                + " (expected: the private key of that certificate)");
             }
             Pem.warnIfNotValidNow(chain.get(0), certField, pair.certificate());
             final String alias = "wsguard-" + aliases.size();
@@ -86,14 +88,17 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
             addKeyStore(policy.keyStore().get(), policy.keyStorePassword(), store, password, aliases);
         }
         if (aliases.isEmpty()) {
-            throw new TlsConfigException("certificate",
+            throw new TlsConfigException(
+                    "certificate",
                     "no certificate configured (expected: certificate + privateKey, or keyStore + keyStorePassword)");
         }
 
         final Optional<KeyStore> trust = policy.clientCAs().map(file -> trustStore(file, "clientCAs"));
         if (policy.clientAuth() != TlsPolicy.ClientAuth.NONE && trust.isEmpty()) {
-            throw new TlsConfigException("clientCAs", "missing (expected: a PEM bundle of the CAs that sign client"
-                    + " certificates when clientAuth is " + policy.clientAuth().name().toLowerCase(java.util.Locale.ROOT) + ")");
+            throw new TlsConfigException(
+                    "clientCAs",
+                    "missing (expected: a PEM bundle of the CAs that sign client" + " certificates when clientAuth is "
+                            + policy.clientAuth().name().toLowerCase(java.util.Locale.ROOT) + ")");
         }
         return new KeyMaterial(store, password, aliases, trust);
     }
@@ -140,10 +145,11 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
     }
 
     /** Copies every key entry of a PKCS#12 file into {@code store}, in the file's order. */
-    private static void addKeyStore(Path file, Optional<Secret> secret, KeyStore store, String password,
-                                    List<String> aliases) {
+    private static void addKeyStore(
+            Path file, Optional<Secret> secret, KeyStore store, String password, List<String> aliases) {
         if (secret.isEmpty()) {
-            throw new TlsConfigException("keyStorePassword",
+            throw new TlsConfigException(
+                    "keyStorePassword",
                     "missing (expected: the password of " + Pem.quote(file) + ", e.g. ${KS_PASSWORD})");
         }
         final char[] filePassword = secret.get().value().toCharArray();
@@ -152,20 +158,29 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
             source = KeyStore.getInstance("PKCS12");
             source.load(in, filePassword);
         } catch (NoSuchFileException e) {
-            throw new TlsConfigException("keyStore", Pem.quote(file) + " does not exist (expected: a PKCS#12 key store)", e);
+            throw new TlsConfigException(
+                    "keyStore", Pem.quote(file) + " does not exist (expected: a PKCS#12 key store)", e);
         } catch (AccessDeniedException e) {
-            throw new TlsConfigException("keyStore", Pem.quote(file) + " is not readable by this user"
-                                                     + " (expected: a readable PKCS#12 key store)", e);
+            throw new TlsConfigException(
+                    "keyStore",
+                    Pem.quote(file) + " is not readable by this user" + " (expected: a readable PKCS#12 key store)",
+                    e);
         } catch (IOException e) {
             // The JDK reports a wrong password as an IOException caused by UnrecoverableKeyException.
             if (e.getCause() instanceof UnrecoverableKeyException) {
-                throw new TlsConfigException("keyStorePassword", "does not open " + Pem.quote(file)
-                                                                 + " (expected: the password of that key store)", e);
+                throw new TlsConfigException(
+                        "keyStorePassword",
+                        "does not open " + Pem.quote(file) + " (expected: the password of that key store)",
+                        e);
             }
-            throw new TlsConfigException("keyStore", Pem.quote(file) + " is not a PKCS#12 key store"
-                                                     + " (expected: a .p12 file, e.g. from openssl pkcs12 -export)", e);
+            throw new TlsConfigException(
+                    "keyStore",
+                    Pem.quote(file) + " is not a PKCS#12 key store"
+                            + " (expected: a .p12 file, e.g. from openssl pkcs12 -export)",
+                    e);
         } catch (GeneralSecurityException e) {
-            throw new TlsConfigException("keyStore", "cannot read " + Pem.quote(file) + " (expected: a PKCS#12 key store)", e);
+            throw new TlsConfigException(
+                    "keyStore", "cannot read " + Pem.quote(file) + " (expected: a PKCS#12 key store)", e);
         }
         final int before = aliases.size();
         try {
@@ -177,12 +192,17 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
                 try {
                     key = source.getKey(alias, filePassword);
                 } catch (UnrecoverableKeyException e) {
-                    throw new TlsConfigException("keyStorePassword", "does not open the key '" + alias + "' in "
-                            + Pem.quote(file) + " (expected: key entries protected by the key-store password)", e);
+                    throw new TlsConfigException(
+                            "keyStorePassword",
+                            "does not open the key '" + alias + "' in " + Pem.quote(file)
+                                    + " (expected: key entries protected by the key-store password)",
+                            e);
                 }
                 final Certificate[] chain = source.getCertificateChain(alias);
-                if (!(key instanceof PrivateKey) || chain == null || chain.length == 0
-                    || !(chain[0] instanceof X509Certificate)) {
+                if (!(key instanceof PrivateKey)
+                        || chain == null
+                        || chain.length == 0
+                        || !(chain[0] instanceof X509Certificate)) {
                     continue;
                 }
                 Pem.warnIfNotValidNow((X509Certificate) chain[0], "keyStore", file);
@@ -194,8 +214,10 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
             throw new TlsConfigException("keyStore", "cannot read the entries of " + Pem.quote(file), e);
         }
         if (aliases.size() == before) {
-            throw new TlsConfigException("keyStore", Pem.quote(file) + " holds no private key"
-                    + " (expected: at least one key entry with its certificate chain)");
+            throw new TlsConfigException(
+                    "keyStore",
+                    Pem.quote(file) + " holds no private key"
+                            + " (expected: at least one key entry with its certificate chain)");
         }
     }
 
@@ -209,12 +231,13 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
         }
     }
 
-    private static void setKeyEntry(KeyStore store, String alias, PrivateKey key, String password,
-                                    Certificate[] chain, String field) {
+    private static void setKeyEntry(
+            KeyStore store, String alias, PrivateKey key, String password, Certificate[] chain, String field) {
         try {
             store.setKeyEntry(alias, key, password.toCharArray(), chain);
         } catch (GeneralSecurityException e) {
-            throw new TlsConfigException(field, "cannot use the " + key.getAlgorithm() + " key (expected: RSA, EC or Ed25519)", e);
+            throw new TlsConfigException(
+                    field, "cannot use the " + key.getAlgorithm() + " key (expected: RSA, EC or Ed25519)", e);
         }
     }
 
@@ -235,8 +258,9 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
         }
 
         @Override
-        public String sniSelect(String keyType, Principal[] issuers, SSLSession session, String sniHost,
-                                Collection<X509> certificates) throws SSLHandshakeException {
+        public String sniSelect(
+                String keyType, Principal[] issuers, SSLSession session, String sniHost, Collection<X509> certificates)
+                throws SSLHandshakeException {
             final String chosen = jetty.sniSelect(keyType, issuers, session, sniHost, certificates);
             if (!SniX509ExtendedKeyManager.SniSelector.DELEGATE.equals(chosen)) {
                 // An alias that matched the name, or null: the name matches a certificate of another key type.

@@ -43,7 +43,7 @@ public final class Pem {
     private static final Logger LOG = LoggerFactory.getLogger(Pem.class);
 
     static final String KEY_FORMS = "a PEM private key: BEGIN PRIVATE KEY (PKCS#8), BEGIN RSA PRIVATE KEY (PKCS#1)"
-                                    + " or BEGIN EC PRIVATE KEY (SEC1), unencrypted";
+            + " or BEGIN EC PRIVATE KEY (SEC1), unencrypted";
 
     static final String PUBLIC_KEY_FORMS = "a PEM public key: BEGIN PUBLIC KEY or BEGIN CERTIFICATE";
 
@@ -68,13 +68,17 @@ public final class Pem {
                 }
             }
         } catch (IOException | GeneralSecurityException | RuntimeException e) {
-            throw new PemException(file, PemException.Problem.MALFORMED,
-                                   quote(file) + " is not valid PEM (expected: -----BEGIN CERTIFICATE----- blocks)", e);
+            throw new PemException(
+                    file,
+                    PemException.Problem.MALFORMED,
+                    quote(file) + " is not valid PEM (expected: -----BEGIN CERTIFICATE----- blocks)",
+                    e);
         }
         if (certs.isEmpty()) {
-            throw new PemException(file, PemException.Problem.ABSENT,
-                                   quote(file) + " holds no certificate"
-                                   + " (expected: PEM with -----BEGIN CERTIFICATE-----)");
+            throw new PemException(
+                    file,
+                    PemException.Problem.ABSENT,
+                    quote(file) + " holds no certificate" + " (expected: PEM with -----BEGIN CERTIFICATE-----)");
         }
         requireWhole(text, blocks, file);
         return certs;
@@ -96,10 +100,14 @@ public final class Pem {
         final int afterLastBlock = lastEnd < 0 ? 0 : lineEnd(text, lastEnd);
         final String tail = text.substring(afterLastBlock).strip();
         if (begins != blocksRead || tail.startsWith("-")) {
-            throw new PemException(file, PemException.Problem.TRUNCATED, quote(file) + " ends inside a PEM block ("
-                    + blocksRead + " of "
-                    + Math.max(begins, blocksRead + 1) + " blocks complete; expected: every -----BEGIN block closed by"
-                    + " its -----END line; is it still being written?)");
+            throw new PemException(
+                    file,
+                    PemException.Problem.TRUNCATED,
+                    quote(file) + " ends inside a PEM block ("
+                            + blocksRead + " of "
+                            + Math.max(begins, blocksRead + 1)
+                            + " blocks complete; expected: every -----BEGIN block closed by"
+                            + " its -----END line; is it still being written?)");
         }
     }
 
@@ -126,12 +134,17 @@ public final class Pem {
                 }
             }
             if (!signed) {
-                throw new PemException(file, PemException.Problem.CHAIN_OUT_OF_ORDER, "certificate " + (i + 2)
-                        + " in " + quote(file) + " ("
-                        + issuer.getSubjectX500Principal().getName() + ") did not issue certificate " + (i + 1) + " ("
-                        + cert.getSubjectX500Principal().getName() + ", issued by "
-                        + cert.getIssuerX500Principal().getName() + ") (expected: the leaf first, each certificate"
-                        + " followed by the one that signed it)");
+                throw new PemException(
+                        file,
+                        PemException.Problem.CHAIN_OUT_OF_ORDER,
+                        "certificate " + (i + 2)
+                                + " in " + quote(file) + " ("
+                                + issuer.getSubjectX500Principal().getName() + ") did not issue certificate " + (i + 1)
+                                + " ("
+                                + cert.getSubjectX500Principal().getName() + ", issued by "
+                                + cert.getIssuerX500Principal().getName()
+                                + ") (expected: the leaf first, each certificate"
+                                + " followed by the one that signed it)");
             }
         }
     }
@@ -147,29 +160,37 @@ public final class Pem {
         try (PEMParser parser = new PEMParser(new StringReader(text))) {
             for (Object object = parser.readObject(); object != null; object = parser.readObject()) {
                 if (object instanceof PrivateKeyInfo info) {
-                    return convert(file, () -> converter.getPrivateKey(info),
-                                   quote(file) + " is not a readable private key (expected: " + KEY_FORMS + ")");
+                    return convert(
+                            file,
+                            () -> converter.getPrivateKey(info),
+                            quote(file) + " is not a readable private key (expected: " + KEY_FORMS + ")");
                 }
                 if (object instanceof PEMKeyPair pair) {
-                    return convert(file, () -> converter.getKeyPair(pair).getPrivate(),
-                                   quote(file) + " is not a readable private key (expected: " + KEY_FORMS + ")");
+                    return convert(
+                            file,
+                            () -> converter.getKeyPair(pair).getPrivate(),
+                            quote(file) + " is not a readable private key (expected: " + KEY_FORMS + ")");
                 }
                 if (object instanceof PKCS8EncryptedPrivateKeyInfo || object instanceof PEMEncryptedKeyPair) {
-                    throw new PemException(file, PemException.Problem.ENCRYPTED,
+                    throw new PemException(
+                            file,
+                            PemException.Problem.ENCRYPTED,
                             quote(file) + " is encrypted (expected: " + KEY_FORMS
-                            + "; decrypt it with openssl pkcs8 -topk8 -nocrypt)");
+                                    + "; decrypt it with openssl pkcs8 -topk8 -nocrypt)");
                 }
                 if (object instanceof X509CertificateHolder) {
-                    throw new PemException(file, PemException.Problem.WRONG_KIND,
-                                           quote(file) + " is a certificate (expected: " + KEY_FORMS + ")");
+                    throw new PemException(
+                            file,
+                            PemException.Problem.WRONG_KIND,
+                            quote(file) + " is a certificate (expected: " + KEY_FORMS + ")");
                 }
                 // Anything else (openssl ecparam writes EC PARAMETERS before the key): keep looking.
             }
         } catch (IOException | RuntimeException e) {
             throw malformed(e, file, quote(file) + " is not a readable private key (expected: " + KEY_FORMS + ")");
         }
-        throw new PemException(file, PemException.Problem.ABSENT,
-                               quote(file) + " holds no private key (expected: " + KEY_FORMS + ")");
+        throw new PemException(
+                file, PemException.Problem.ABSENT, quote(file) + " holds no private key (expected: " + KEY_FORMS + ")");
     }
 
     /**
@@ -182,25 +203,37 @@ public final class Pem {
         try (PEMParser parser = new PEMParser(new StringReader(text))) {
             for (Object object = parser.readObject(); object != null; object = parser.readObject()) {
                 if (object instanceof SubjectPublicKeyInfo spki) {
-                    return convert(file, () -> new JcaPEMKeyConverter().getPublicKey(spki),
-                                   quote(file) + " holds no usable public key (expected: " + PUBLIC_KEY_FORMS + ")");
+                    return convert(
+                            file,
+                            () -> new JcaPEMKeyConverter().getPublicKey(spki),
+                            quote(file) + " holds no usable public key (expected: " + PUBLIC_KEY_FORMS + ")");
                 }
                 if (object instanceof X509CertificateHolder cert) {
-                    return convert(file, () -> new JcaX509CertificateConverter().getCertificate(cert).getPublicKey(),
-                                   quote(file) + " holds no usable public key (expected: " + PUBLIC_KEY_FORMS + ")");
+                    return convert(
+                            file,
+                            () -> new JcaX509CertificateConverter()
+                                    .getCertificate(cert)
+                                    .getPublicKey(),
+                            quote(file) + " holds no usable public key (expected: " + PUBLIC_KEY_FORMS + ")");
                 }
-                if (object instanceof PrivateKeyInfo || object instanceof PEMKeyPair
-                    || object instanceof PKCS8EncryptedPrivateKeyInfo || object instanceof PEMEncryptedKeyPair) {
-                    throw new PemException(file, PemException.Problem.WRONG_KIND,
-                                           quote(file) + " holds a private key (expected: " + PUBLIC_KEY_FORMS + ")");
+                if (object instanceof PrivateKeyInfo
+                        || object instanceof PEMKeyPair
+                        || object instanceof PKCS8EncryptedPrivateKeyInfo
+                        || object instanceof PEMEncryptedKeyPair) {
+                    throw new PemException(
+                            file,
+                            PemException.Problem.WRONG_KIND,
+                            quote(file) + " holds a private key (expected: " + PUBLIC_KEY_FORMS + ")");
                 }
                 // Anything else (EC PARAMETERS): keep looking, as privateKey does.
             }
         } catch (IOException | RuntimeException e) {
             throw malformed(e, file, quote(file) + " is not readable PEM (expected: " + PUBLIC_KEY_FORMS + ")");
         }
-        throw new PemException(file, PemException.Problem.ABSENT,
-                               quote(file) + " holds no public key (expected: " + PUBLIC_KEY_FORMS + ")");
+        throw new PemException(
+                file,
+                PemException.Problem.ABSENT,
+                quote(file) + " holds no public key (expected: " + PUBLIC_KEY_FORMS + ")");
     }
 
     /** The JCA step after a block parsed, which fails for a key the JDK has no algorithm for. */
@@ -260,11 +293,19 @@ public final class Pem {
     static void warnIfNotValidNow(X509Certificate cert, String field, Path file) {
         final Instant now = Instant.now();
         if (cert.getNotAfter().toInstant().isBefore(now)) {
-            LOG.warn("tls {}: certificate in '{}' ({}) expired on {}; clients will refuse it",
-                     field, file, cert.getSubjectX500Principal().getName(), cert.getNotAfter().toInstant());
+            LOG.warn(
+                    "tls {}: certificate in '{}' ({}) expired on {}; clients will refuse it",
+                    field,
+                    file,
+                    cert.getSubjectX500Principal().getName(),
+                    cert.getNotAfter().toInstant());
         } else if (cert.getNotBefore().toInstant().isAfter(now)) {
-            LOG.warn("tls {}: certificate in '{}' ({}) is not valid before {}; clients will refuse it",
-                     field, file, cert.getSubjectX500Principal().getName(), cert.getNotBefore().toInstant());
+            LOG.warn(
+                    "tls {}: certificate in '{}' ({}) is not valid before {}; clients will refuse it",
+                    field,
+                    file,
+                    cert.getSubjectX500Principal().getName(),
+                    cert.getNotBefore().toInstant());
         }
     }
 
@@ -281,14 +322,23 @@ public final class Pem {
             }
             return text.toString();
         } catch (NoSuchFileException e) {
-            throw new PemException(file, PemException.Problem.MISSING,
-                                   quote(file) + " does not exist (expected: a readable PEM file)", e);
+            throw new PemException(
+                    file,
+                    PemException.Problem.MISSING,
+                    quote(file) + " does not exist (expected: a readable PEM file)",
+                    e);
         } catch (AccessDeniedException e) {
-            throw new PemException(file, PemException.Problem.UNREADABLE,
-                                   quote(file) + " is not readable by this user (expected: a readable PEM file)", e);
+            throw new PemException(
+                    file,
+                    PemException.Problem.UNREADABLE,
+                    quote(file) + " is not readable by this user (expected: a readable PEM file)",
+                    e);
         } catch (IOException e) {
-            throw new PemException(file, PemException.Problem.UNREADABLE,
-                                   "cannot read " + quote(file) + " (expected: a readable PEM file)", e);
+            throw new PemException(
+                    file,
+                    PemException.Problem.UNREADABLE,
+                    "cannot read " + quote(file) + " (expected: a readable PEM file)",
+                    e);
         }
     }
 }

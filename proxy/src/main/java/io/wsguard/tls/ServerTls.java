@@ -61,8 +61,10 @@ public final class ServerTls {
         }
         for (String protocol : protocols) {
             if (!ALLOWED_PROTOCOLS.contains(protocol)) {
-                throw new TlsConfigException("protocols", "'" + protocol + "' is not allowed (expected: TLSv1.3"
-                        + " and/or TLSv1.2; older versions have known attacks and are refused)");
+                throw new TlsConfigException(
+                        "protocols",
+                        "'" + protocol + "' is not allowed (expected: TLSv1.3"
+                                + " and/or TLSv1.2; older versions have known attacks and are refused)");
             }
         }
         return protocols;

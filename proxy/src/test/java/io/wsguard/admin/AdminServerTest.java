@@ -45,6 +45,7 @@ class AdminServerTest {
         volatile boolean failPolicy;
         /** Served instead of the FakePolicy when set. */
         volatile Object policy;
+
         volatile MacChain.Head auditHead = new MacChain.Head(41, "0f".repeat(32));
 
         @Override
@@ -60,8 +61,12 @@ class AdminServerTest {
             if (policy != null) {
                 return policy;
             }
-            return new FakePolicy("demo", new Secret(JWT_SECRET), Optional.of(new Secret(TOKEN)),
-                                  Path.of("certs/server.crt"), Duration.ofSeconds(30));
+            return new FakePolicy(
+                    "demo",
+                    new Secret(JWT_SECRET),
+                    Optional.of(new Secret(TOKEN)),
+                    Path.of("certs/server.crt"),
+                    Duration.ofSeconds(30));
         }
 
         @Override
@@ -71,8 +76,8 @@ class AdminServerTest {
 
         @Override
         public List<ConnectionInfo> connections() {
-            return List.of(new ConnectionInfo("c1", "chat", "203.0.113.7", "alice",
-                                              Instant.parse("2026-01-01T00:00:00Z"), 12, 3, 4, 30, 40));
+            return List.of(new ConnectionInfo(
+                    "c1", "chat", "203.0.113.7", "alice", Instant.parse("2026-01-01T00:00:00Z"), 12, 3, 4, 30, 40));
         }
 
         @Override
@@ -94,12 +99,12 @@ class AdminServerTest {
     static void start() throws Exception {
         metrics = new Metrics();
         metrics.route("chat").blocked(Reason.PATTERN_DENIED, 2);
-        withToken = new AdminServer(new AdminPolicy("127.0.0.1", 0, Optional.of(new Secret(TOKEN))),
-                                    metrics, READY::get, ACTIONS);
+        withToken = new AdminServer(
+                new AdminPolicy("127.0.0.1", 0, Optional.of(new Secret(TOKEN))), metrics, READY::get, ACTIONS);
         withToken.start();
         // An empty token (admin.token: ${WSGUARD_ADMIN_TOKEN:-} unset) means no token at all.
-        open = new AdminServer(new AdminPolicy("127.0.0.1", 0, Optional.of(new Secret(""))),
-                               metrics, () -> true, ACTIONS);
+        open = new AdminServer(
+                new AdminPolicy("127.0.0.1", 0, Optional.of(new Secret(""))), metrics, () -> true, ACTIONS);
         open.start();
         client = new HttpClient();
         client.start();
@@ -114,7 +119,8 @@ class AdminServerTest {
     }
 
     private static Request request(AdminServer server, HttpMethod method, String pathAndQuery) {
-        return client.newRequest("http://127.0.0.1:" + server.port() + pathAndQuery).method(method);
+        return client.newRequest("http://127.0.0.1:" + server.port() + pathAndQuery)
+                .method(method);
     }
 
     private static ContentResponse send(Request request) throws Exception {
@@ -142,7 +148,8 @@ class AdminServerTest {
 
     @Test
     void readyzTurns503WhileDraining() throws Exception {
-        assertThat(send(request(withToken, HttpMethod.GET, "/readyz")).getStatus()).isEqualTo(200);
+        assertThat(send(request(withToken, HttpMethod.GET, "/readyz")).getStatus())
+                .isEqualTo(200);
         READY.set(false);
         try {
             final ContentResponse draining = send(request(withToken, HttpMethod.GET, "/readyz"));
@@ -151,7 +158,8 @@ class AdminServerTest {
         } finally {
             READY.set(true);
         }
-        assertThat(send(request(withToken, HttpMethod.GET, "/readyz")).getContentAsString()).isEqualTo("ready");
+        assertThat(send(request(withToken, HttpMethod.GET, "/readyz")).getContentAsString())
+                .isEqualTo("ready");
     }
 
     @Test
@@ -159,7 +167,8 @@ class AdminServerTest {
         final ContentResponse response = send(request(withToken, HttpMethod.GET, "/metrics"));
 
         assertThat(response.getStatus()).isEqualTo(200);
-        assertThat(response.getHeaders().get(HttpHeader.CONTENT_TYPE)).isEqualTo("text/plain; version=0.0.4; charset=utf-8");
+        assertThat(response.getHeaders().get(HttpHeader.CONTENT_TYPE))
+                .isEqualTo("text/plain; version=0.0.4; charset=utf-8");
         assertThat(response.getContentAsString().lines())
                 .contains("wsguard_blocked_total{reason=\"pattern_denied\",route=\"chat\"} 2.0");
     }
@@ -171,7 +180,7 @@ class AdminServerTest {
         assertThat(missing.getHeaders().get(HttpHeader.WWW_AUTHENTICATE)).startsWith("Bearer");
 
         final ContentResponse wrong = send(request(withToken, HttpMethod.GET, "/admin/connections")
-                                                   .headers(h -> h.put(HttpHeader.AUTHORIZATION, "Bearer nope")));
+                .headers(h -> h.put(HttpHeader.AUTHORIZATION, "Bearer nope")));
         assertThat(wrong.getStatus()).isEqualTo(401);
 
         final ContentResponse prefix = send(request(withToken, HttpMethod.GET, "/admin/connections")
@@ -187,13 +196,14 @@ class AdminServerTest {
         assertThat(right.getHeaders().get(HttpHeader.CONTENT_TYPE)).startsWith("application/json");
         assertThat(right.getContentAsString())
                 .isEqualTo("[{\"id\":\"c1\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"subject\":\"alice\","
-                           + "\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":12,\"messagesIn\":3,"
-                           + "\"messagesOut\":4,\"bytesIn\":30,\"bytesOut\":40}]");
+                        + "\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":12,\"messagesIn\":3,"
+                        + "\"messagesOut\":4,\"bytesIn\":30,\"bytesOut\":40}]");
     }
 
     @Test
     void auditHeadNeedsTheTokenAndNamesTheLastSequenceNumberAndItsMac() throws Exception {
-        assertThat(send(request(withToken, HttpMethod.GET, "/admin/audit/head")).getStatus()).isEqualTo(401);
+        assertThat(send(request(withToken, HttpMethod.GET, "/admin/audit/head")).getStatus())
+                .isEqualTo(401);
 
         final ContentResponse head = send(authorized(HttpMethod.GET, "/admin/audit/head"));
         assertThat(head.getStatus()).isEqualTo(200);
@@ -211,35 +221,47 @@ class AdminServerTest {
 
     @Test
     void unknownAdminPathsAre401BeforeTheyAre404() throws Exception {
-        assertThat(send(request(withToken, HttpMethod.GET, "/admin/nothing")).getStatus()).isEqualTo(401);
-        assertThat(send(authorized(HttpMethod.GET, "/admin/nothing")).getStatus()).isEqualTo(404);
+        assertThat(send(request(withToken, HttpMethod.GET, "/admin/nothing")).getStatus())
+                .isEqualTo(401);
+        assertThat(send(authorized(HttpMethod.GET, "/admin/nothing")).getStatus())
+                .isEqualTo(404);
     }
 
     @Test
     void emptyTokenLeavesAdminOpen() throws Exception {
-        assertThat(send(request(open, HttpMethod.GET, "/admin/connections")).getStatus()).isEqualTo(200);
+        assertThat(send(request(open, HttpMethod.GET, "/admin/connections")).getStatus())
+                .isEqualTo(200);
     }
 
     @Test
     void withoutATokenAdminAnswersOnlyRequestsForALoopbackHost() throws Exception {
         // DNS rebinding: a page from attacker.example, its name now resolving to 127.0.0.1, is "same
         // origin" to the browser, but its requests say Host: attacker.example:PORT.
-        for (String host : List.of("attacker.example", "attacker.example:" + open.port(), "127.0.0.1.nip.io", "10.0.0.7")) {
-            final ContentResponse rebound = send(request(open, HttpMethod.GET, "/admin/connections")
-                    .headers(h -> h.put(HttpHeader.HOST, host)));
+        for (String host :
+                List.of("attacker.example", "attacker.example:" + open.port(), "127.0.0.1.nip.io", "10.0.0.7")) {
+            final ContentResponse rebound = send(
+                    request(open, HttpMethod.GET, "/admin/connections").headers(h -> h.put(HttpHeader.HOST, host)));
             assertThat(rebound.getStatus()).as(host).isEqualTo(403);
             assertThat(rebound.getContentAsString()).contains("loopback");
         }
-        for (String host : List.of("127.0.0.1:" + open.port(), "localhost", "LOCALHOST:" + open.port(), "[::1]:" + open.port())) {
-            assertThat(send(request(open, HttpMethod.GET, "/admin/connections").headers(h -> h.put(HttpHeader.HOST, host)))
-                    .getStatus()).as(host).isEqualTo(200);
+        for (String host :
+                List.of("127.0.0.1:" + open.port(), "localhost", "LOCALHOST:" + open.port(), "[::1]:" + open.port())) {
+            assertThat(send(request(open, HttpMethod.GET, "/admin/connections")
+                                    .headers(h -> h.put(HttpHeader.HOST, host)))
+                            .getStatus())
+                    .as(host)
+                    .isEqualTo(200);
         }
         // Health and metrics stay reachable under any name (a load balancer's health check, Prometheus).
-        assertThat(send(request(open, HttpMethod.GET, "/healthz").headers(h -> h.put(HttpHeader.HOST, "attacker.example")))
-                .getStatus()).isEqualTo(200);
+        assertThat(send(request(open, HttpMethod.GET, "/healthz")
+                                .headers(h -> h.put(HttpHeader.HOST, "attacker.example")))
+                        .getStatus())
+                .isEqualTo(200);
         // With a token, the token decides, whatever the Host.
-        assertThat(send(authorized(HttpMethod.GET, "/admin/connections").headers(h -> h.put(HttpHeader.HOST, "wsguard.internal")))
-                .getStatus()).isEqualTo(200);
+        assertThat(send(authorized(HttpMethod.GET, "/admin/connections")
+                                .headers(h -> h.put(HttpHeader.HOST, "wsguard.internal")))
+                        .getStatus())
+                .isEqualTo(200);
     }
 
     @Test
@@ -249,8 +271,9 @@ class AdminServerTest {
         assertThat(response.getStatus()).isEqualTo(200);
         final String body = response.getContentAsString();
         assertThat(body).doesNotContain(JWT_SECRET).doesNotContain(TOKEN);
-        assertThat(body).isEqualTo("{\"name\":\"demo\",\"jwtSecret\":\"<redacted>\",\"token\":\"<redacted>\","
-                                   + "\"file\":\"certs/server.crt\",\"timeout\":\"30s\"}");
+        assertThat(body)
+                .isEqualTo("{\"name\":\"demo\",\"jwtSecret\":\"<redacted>\",\"token\":\"<redacted>\","
+                        + "\"file\":\"certs/server.crt\",\"timeout\":\"30s\"}");
     }
 
     @Test
@@ -263,9 +286,12 @@ class AdminServerTest {
             assertThat(response.getStatus()).isEqualTo(200);
             final String body = response.getContentAsString();
             assertThat(body).doesNotContain("s3cr3t", "literal-k3y");
-            assertThat(body).contains("rediss://ratelimit:<redacted>@redis.internal:6380/2",
-                                      "wss://relay:<redacted>@chat.internal:9443/ws",
-                                      "\"X-Api-Key\":\"<redacted>\"", "\"X-User\":\"${jwt.sub}\"");
+            assertThat(body)
+                    .contains(
+                            "rediss://ratelimit:<redacted>@redis.internal:6380/2",
+                            "wss://relay:<redacted>@chat.internal:9443/ws",
+                            "\"X-Api-Key\":\"<redacted>\"",
+                            "\"X-User\":\"${jwt.sub}\"");
         } finally {
             ACTIONS.policy = null;
         }
@@ -281,8 +307,9 @@ class AdminServerTest {
         try {
             final ContentResponse rejected = send(authorized(HttpMethod.POST, "/admin/reload"));
             assertThat(rejected.getStatus()).isEqualTo(422);
-            assertThat(rejected.getContentAsString()).isEqualTo(
-                    "{\"status\":\"rejected\",\"problems\":[\"policy.yaml:3:5: version: 2 (expected: 1)\"]}");
+            assertThat(rejected.getContentAsString())
+                    .isEqualTo(
+                            "{\"status\":\"rejected\",\"problems\":[\"policy.yaml:3:5: version: 2 (expected: 1)\"]}");
         } finally {
             ACTIONS.nextReload = ReloadResult.ok();
         }
@@ -292,23 +319,32 @@ class AdminServerTest {
     void closeNeedsAtLeastOneKnownFilter() throws Exception {
         final int before = ACTIONS.closes.size();
 
-        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close")).getStatus()).isEqualTo(400);
-        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close?clinet=203.0.113.7")).getStatus())
+        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close")).getStatus())
                 .isEqualTo(400);
-        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close?sub=")).getStatus()).isEqualTo(400);
-        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close?sub=a&sub=b")).getStatus()).isEqualTo(400);
+        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close?clinet=203.0.113.7"))
+                        .getStatus())
+                .isEqualTo(400);
+        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close?sub="))
+                        .getStatus())
+                .isEqualTo(400);
+        assertThat(send(authorized(HttpMethod.POST, "/admin/connections/close?sub=a&sub=b"))
+                        .getStatus())
+                .isEqualTo(400);
         assertThat(ACTIONS.closes).hasSize(before);
 
-        final ContentResponse closed = send(authorized(HttpMethod.POST, "/admin/connections/close?sub=alice&route=chat"));
+        final ContentResponse closed =
+                send(authorized(HttpMethod.POST, "/admin/connections/close?sub=alice&route=chat"));
         assertThat(closed.getStatus()).isEqualTo(200);
         assertThat(closed.getContentAsString()).isEqualTo("{\"closed\":1}");
-        assertThat(ACTIONS.closes).last().isEqualTo(
-                new ConnectionFilter(Optional.of("alice"), Optional.empty(), Optional.of("chat")));
+        assertThat(ACTIONS.closes)
+                .last()
+                .isEqualTo(new ConnectionFilter(Optional.of("alice"), Optional.empty(), Optional.of("chat")));
     }
 
     @Test
     void closeNeedsTheTokenToo() throws Exception {
-        assertThat(send(request(withToken, HttpMethod.POST, "/admin/connections/close?sub=alice")).getStatus())
+        assertThat(send(request(withToken, HttpMethod.POST, "/admin/connections/close?sub=alice"))
+                        .getStatus())
                 .isEqualTo(401);
     }
 
@@ -325,14 +361,17 @@ class AdminServerTest {
 
     @Test
     void unknownPathIs404AndWrongMethodIs405() throws Exception {
-        assertThat(send(request(withToken, HttpMethod.GET, "/nothing")).getStatus()).isEqualTo(404);
+        assertThat(send(request(withToken, HttpMethod.GET, "/nothing")).getStatus())
+                .isEqualTo(404);
 
         final ContentResponse wrongMethod = send(request(withToken, HttpMethod.POST, "/healthz"));
         assertThat(wrongMethod.getStatus()).isEqualTo(405);
         assertThat(wrongMethod.getHeaders().get(HttpHeader.ALLOW)).isEqualTo("GET");
 
-        assertThat(send(authorized(HttpMethod.GET, "/admin/reload")).getStatus()).isEqualTo(405);
-        assertThat(send(authorized(HttpMethod.DELETE, "/admin/connections")).getStatus()).isEqualTo(405);
+        assertThat(send(authorized(HttpMethod.GET, "/admin/reload")).getStatus())
+                .isEqualTo(405);
+        assertThat(send(authorized(HttpMethod.DELETE, "/admin/connections")).getStatus())
+                .isEqualTo(405);
     }
 
     @Test
@@ -342,12 +381,19 @@ class AdminServerTest {
         assertThat(response.getStatus()).isEqualTo(200);
         assertThat(response.getHeaders().get(HttpHeader.CONTENT_TYPE)).startsWith("text/html");
         final String html = response.getContentAsString();
-        assertThat(html).contains("<svg", "/metrics", "/admin/connections", "sessionStorage", "wsguard_blocked_total",
-                                  "Authorization");
+        assertThat(html)
+                .contains(
+                        "<svg",
+                        "/metrics",
+                        "/admin/connections",
+                        "sessionStorage",
+                        "wsguard_blocked_total",
+                        "Authorization");
         assertThat(html).doesNotContain("http://").doesNotContain("https://").doesNotContain("src=");
         final String csp = response.getHeaders().get("Content-Security-Policy");
-        assertThat(csp).contains("default-src 'none'", "script-src 'sha256-", "connect-src 'self'")
-                       .doesNotContain("unsafe-inline");
+        assertThat(csp)
+                .contains("default-src 'none'", "script-src 'sha256-", "connect-src 'self'")
+                .doesNotContain("unsafe-inline");
         assertThat(csp).contains(InlineCsp.hashOf(html, "<script>", "</script>"));
     }
 

@@ -17,7 +17,8 @@ class ConnectionFilterTest {
 
     @Test
     void matchesOnlyWhenEveryPresentFilterEquals() {
-        final ConnectionFilter alice = new ConnectionFilter(Optional.of("alice"), Optional.empty(), Optional.of("chat"));
+        final ConnectionFilter alice =
+                new ConnectionFilter(Optional.of("alice"), Optional.empty(), Optional.of("chat"));
 
         assertThat(alice.matches("alice", "203.0.113.7", "chat")).isTrue();
         assertThat(alice.matches("alice", "198.51.100.1", "chat")).isTrue();
@@ -28,7 +29,8 @@ class ConnectionFilterTest {
 
     @Test
     void clientFilterAlone() {
-        final ConnectionFilter ip = new ConnectionFilter(Optional.empty(), Optional.of("203.0.113.7"), Optional.empty());
+        final ConnectionFilter ip =
+                new ConnectionFilter(Optional.empty(), Optional.of("203.0.113.7"), Optional.empty());
 
         assertThat(ip.matches(null, "203.0.113.7", "chat")).isTrue();
         assertThat(ip.matches("alice", "203.0.113.70", "chat")).isFalse();

@@ -89,12 +89,13 @@ class PolicyJsonTest {
         final String json = PolicyJson.write(sample);
 
         assertThat(json).doesNotContain("s3cr3t");
-        assertThat(json).isEqualTo("{\"name\":\"chat\",\"secret\":\"<redacted>\",\"maybeSecret\":\"<redacted>\","
-                                   + "\"absent\":null,\"secrets\":[\"<redacted>\"],"
-                                   + "\"headers\":{\"X-Key\":\"<redacted>\"},"
-                                   + "\"file\":\"certs/server.crt\",\"timeout\":\"30s\","
-                                   + "\"uri\":\"https://id.example.com/.well-known/jwks.json\","
-                                   + "\"mode\":\"monitor\",\"rate\":\"50/s\",\"at\":\"2026-11-23T10:15:02.117Z\"}");
+        assertThat(json)
+                .isEqualTo("{\"name\":\"chat\",\"secret\":\"<redacted>\",\"maybeSecret\":\"<redacted>\","
+                        + "\"absent\":null,\"secrets\":[\"<redacted>\"],"
+                        + "\"headers\":{\"X-Key\":\"<redacted>\"},"
+                        + "\"file\":\"certs/server.crt\",\"timeout\":\"30s\","
+                        + "\"uri\":\"https://id.example.com/.well-known/jwks.json\","
+                        + "\"mode\":\"monitor\",\"rate\":\"50/s\",\"at\":\"2026-11-23T10:15:02.117Z\"}");
     }
 
     @Test
@@ -104,16 +105,17 @@ class PolicyJsonTest {
         final String json = PolicyJson.write(PolicyLoader.load(file, ENV).policy());
 
         assertThat(json).doesNotContain("s3cr3t", "literal-k3y", "Bearer");
-        assertThat(json).contains(
-                "\"uri\":\"rediss://ratelimit:<redacted>@redis.internal:6380/2\"",
-                "\"targets\":[\"wss://relay:<redacted>@chat.internal:9443/ws\"]",
-                "\"jwksUri\":\"https://keys:<redacted>@id.example.com/jwks.json\"",
-                "\"issuer\":\"https://idp:<redacted>@id.example.com/\"",
-                "\"X-Api-Key\":\"<redacted>\"",
-                "\"X-Static-Key\":\"<redacted>\"",
-                "\"X-User\":\"${jwt.sub}\"",
-                "\"X-Tenant\":\"${jwt.tenant}${jwt.region}\"",
-                "\"X-Greeting\":\"<redacted>\"");
+        assertThat(json)
+                .contains(
+                        "\"uri\":\"rediss://ratelimit:<redacted>@redis.internal:6380/2\"",
+                        "\"targets\":[\"wss://relay:<redacted>@chat.internal:9443/ws\"]",
+                        "\"jwksUri\":\"https://keys:<redacted>@id.example.com/jwks.json\"",
+                        "\"issuer\":\"https://idp:<redacted>@id.example.com/\"",
+                        "\"X-Api-Key\":\"<redacted>\"",
+                        "\"X-Static-Key\":\"<redacted>\"",
+                        "\"X-User\":\"${jwt.sub}\"",
+                        "\"X-Tenant\":\"${jwt.tenant}${jwt.region}\"",
+                        "\"X-Greeting\":\"<redacted>\"");
     }
 
     @Test
@@ -123,7 +125,8 @@ class PolicyJsonTest {
         assertThat(Redaction.withoutPassword("redis://s3cret@host/3")).isEqualTo("redis://<redacted>@host/3");
         assertThat(Redaction.withoutPassword("rediss://user:s3cret@[::1]:6380/0?timeout=5s"))
                 .isEqualTo("rediss://user:<redacted>@[::1]:6380/0?timeout=5s");
-        assertThat(Redaction.withoutPassword("redis://user:p%40ss@host:6379")).isEqualTo("redis://user:<redacted>@host:6379");
+        assertThat(Redaction.withoutPassword("redis://user:p%40ss@host:6379"))
+                .isEqualTo("redis://user:<redacted>@host:6379");
         assertThat(Redaction.withoutPassword("redis://127.0.0.1:6379")).isEqualTo("redis://127.0.0.1:6379");
         assertThat(Redaction.withoutPassword("wss://host/users/@me")).isEqualTo("wss://host/users/@me");
     }
@@ -150,9 +153,10 @@ class PolicyJsonTest {
         final String json = PolicyJson.write(List.of(new ConnectionInfo(
                 "c1", "chat", "203.0.113.7", null, Instant.parse("2026-01-01T00:00:00Z"), 5, 1, 2, 3, 4)));
 
-        assertThat(json).isEqualTo("[{\"id\":\"c1\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"subject\":null,"
-                                   + "\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":5,\"messagesIn\":1,"
-                                   + "\"messagesOut\":2,\"bytesIn\":3,\"bytesOut\":4}]");
+        assertThat(json)
+                .isEqualTo("[{\"id\":\"c1\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"subject\":null,"
+                        + "\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":5,\"messagesIn\":1,"
+                        + "\"messagesOut\":2,\"bytesIn\":3,\"bytesOut\":4}]");
     }
 
     @Test
@@ -161,7 +165,8 @@ class PolicyJsonTest {
                 .isEqualTo("wss://chat.internal/ws?access_token=<redacted>&room=<redacted>");
         assertThat(Redaction.withoutQueryValues("https://idp.example/jwks?key=s3cret#frag"))
                 .isEqualTo("https://idp.example/jwks?key=<redacted>#frag");
-        assertThat(Redaction.withoutQueryValues("ws://upstream:8080/chat?flag")).isEqualTo("ws://upstream:8080/chat?flag");
+        assertThat(Redaction.withoutQueryValues("ws://upstream:8080/chat?flag"))
+                .isEqualTo("ws://upstream:8080/chat?flag");
         assertThat(Redaction.withoutQueryValues("ws://upstream:8080/chat")).isEqualTo("ws://upstream:8080/chat");
     }
 }

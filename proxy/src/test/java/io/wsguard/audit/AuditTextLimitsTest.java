@@ -11,9 +11,18 @@ class AuditTextLimitsTest {
     @Test
     void anOriginLongerThanAnyRealOneIsCut() {
         final String huge = "https://" + "a".repeat(8_000) + ".example";
-        final AuditEvent event = AuditEvent.builder(AuditEvent.Kind.BLOCKED, Reason.ORIGIN_DENIED).origin(huge).build();
-        assertThat(event.origin()).hasSize(AuditEvent.Builder.MAX_ORIGIN + 1).startsWith("https://aaa").endsWith("…");
-        assertThat(AuditEvent.builder(AuditEvent.Kind.BLOCKED, Reason.ORIGIN_DENIED).origin("https://chat.example.com").build().origin()).isEqualTo("https://chat.example.com");
+        final AuditEvent event = AuditEvent.builder(AuditEvent.Kind.BLOCKED, Reason.ORIGIN_DENIED)
+                .origin(huge)
+                .build();
+        assertThat(event.origin())
+                .hasSize(AuditEvent.Builder.MAX_ORIGIN + 1)
+                .startsWith("https://aaa")
+                .endsWith("…");
+        assertThat(AuditEvent.builder(AuditEvent.Kind.BLOCKED, Reason.ORIGIN_DENIED)
+                        .origin("https://chat.example.com")
+                        .build()
+                        .origin())
+                .isEqualTo("https://chat.example.com");
     }
 
     @Test

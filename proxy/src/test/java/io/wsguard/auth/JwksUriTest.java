@@ -1,6 +1,5 @@
 package io.wsguard.auth;
 
-import io.wsguard.testing.MutableClock;
 import static io.wsguard.auth.JwtFixtures.NOW;
 import static io.wsguard.auth.JwtFixtures.goodClaims;
 import static io.wsguard.auth.JwtFixtures.policy;
@@ -11,6 +10,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
 import io.wsguard.check.Reason;
+import io.wsguard.testing.MutableClock;
 import io.wsguard.testing.TestCerts;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -60,18 +60,32 @@ import org.junit.jupiter.api.io.TempDir;
 class JwksUriTest {
 
     /** Fast timings: the nimbus cache runs on wall-clock time, not on the injected Clock. */
-    private static final JwtVerifier.RemoteTiming FAST = new JwtVerifier.RemoteTiming(Duration.ofSeconds(60),
-            Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofMillis(100), Duration.ofSeconds(60),
-            Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1), 64 * 1024);
+    private static final JwtVerifier.RemoteTiming FAST = new JwtVerifier.RemoteTiming(
+            Duration.ofSeconds(60),
+            Duration.ofSeconds(1),
+            Duration.ofSeconds(1),
+            Duration.ofMillis(100),
+            Duration.ofSeconds(60),
+            Duration.ofSeconds(1),
+            Duration.ofSeconds(1),
+            Duration.ofSeconds(1),
+            64 * 1024);
 
     /**
      * For tests that count fetches: a busy machine (a cold JVM's first TLS handshake on 2 shared
      * cores) may take over a second to fetch, and a waiter whose refresh timeout passes fetches
      * again. The count is the point there, not the timing.
      */
-    private static final JwtVerifier.RemoteTiming PATIENT = new JwtVerifier.RemoteTiming(Duration.ofSeconds(60),
-            Duration.ofSeconds(20), Duration.ofSeconds(1), Duration.ofMillis(100), Duration.ofSeconds(60),
-            Duration.ofSeconds(10), Duration.ofSeconds(10), Duration.ofSeconds(20), 64 * 1024);
+    private static final JwtVerifier.RemoteTiming PATIENT = new JwtVerifier.RemoteTiming(
+            Duration.ofSeconds(60),
+            Duration.ofSeconds(20),
+            Duration.ofSeconds(1),
+            Duration.ofMillis(100),
+            Duration.ofSeconds(60),
+            Duration.ofSeconds(10),
+            Duration.ofSeconds(10),
+            Duration.ofSeconds(20),
+            64 * 1024);
 
     /**
      * For the dripping IdP: each fetch has 1 s in all, each read 1 s; the IdP sends a byte every
@@ -79,9 +93,16 @@ class JwksUriTest {
      * cache (as short as nimbus allows with these timeouts), so that the outage cache is what is left
      * after a fetch fails.
      */
-    private static final JwtVerifier.RemoteTiming DRIP = new JwtVerifier.RemoteTiming(Duration.ofMillis(1700),
-            Duration.ofMillis(1500), Duration.ofMillis(100), Duration.ofMillis(50), Duration.ofSeconds(60),
-            Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1), 64 * 1024);
+    private static final JwtVerifier.RemoteTiming DRIP = new JwtVerifier.RemoteTiming(
+            Duration.ofMillis(1700),
+            Duration.ofMillis(1500),
+            Duration.ofMillis(100),
+            Duration.ofMillis(50),
+            Duration.ofSeconds(60),
+            Duration.ofSeconds(1),
+            Duration.ofSeconds(1),
+            Duration.ofSeconds(1),
+            64 * 1024);
 
     private static final Duration DRIP_INTERVAL = Duration.ofMillis(250);
 
@@ -101,6 +122,7 @@ class JwksUriTest {
     private final AtomicInteger fetches = new AtomicInteger();
     /** When set, the IdP answers 200 at once and then sends the key set a byte at a time. */
     private final AtomicBoolean drip = new AtomicBoolean();
+
     private final AtomicInteger dripsCut = new AtomicInteger();
     private final AtomicInteger dripsFinished = new AtomicInteger();
     private final List<String> paths = new CopyOnWriteArrayList<>();
@@ -111,8 +133,8 @@ class JwksUriTest {
     @BeforeAll
     static void certificatesAndKeys() throws Exception {
         ca = TestCerts.authority(dir, "jwks-ca");
-        serverCert = ca.issue(dir, "jwks-server", List.of("localhost", "127.0.0.1"), TestCerts.KeyType.EC,
-                              TestCerts.KeyFormat.PKCS8);
+        serverCert = ca.issue(
+                dir, "jwks-server", List.of("localhost", "127.0.0.1"), TestCerts.KeyType.EC, TestCerts.KeyFormat.PKCS8);
         final KeyStore trust = KeyStore.getInstance("PKCS12");
         trust.load(null, null);
         trust.setCertificateEntry("ca", ca.certificate());
@@ -141,14 +163,14 @@ class JwksUriTest {
     private Server idp(TestCerts.Issued cert) throws Exception {
         final KeyStore keys = KeyStore.getInstance("PKCS12");
         keys.load(null, null);
-        keys.setKeyEntry("server", cert.keyPair().getPrivate(), "pw".toCharArray(),
-                         new X509Certificate[] {cert.x509()});
+        keys.setKeyEntry(
+                "server", cert.keyPair().getPrivate(), "pw".toCharArray(), new X509Certificate[] {cert.x509()});
         final SslContextFactory.Server ssl = new SslContextFactory.Server();
         ssl.setKeyStore(keys);
         ssl.setKeyStorePassword("pw");
         final Server server = new Server();
-        final ServerConnector connector = new ServerConnector(server, new SslConnectionFactory(ssl, "http/1.1"),
-                                                              new HttpConnectionFactory(new HttpConfiguration()));
+        final ServerConnector connector = new ServerConnector(
+                server, new SslConnectionFactory(ssl, "http/1.1"), new HttpConnectionFactory(new HttpConfiguration()));
         connector.setHost("127.0.0.1");
         connector.setPort(0);
         server.addConnector(connector);
@@ -207,13 +229,20 @@ class JwksUriTest {
     }
 
     private JwtVerifier verifier(URI jwksUri, JwtVerifier.RemoteTiming timing) throws JwtConfigException {
-        return JwtVerifier.create(policy("RS256", "ES256").jwksUri(jwksUri).build(), new MutableClock(NOW), pool,
-                                  trustingCa, timing, JwtVerifier.CACHE_CAPACITY);
+        return JwtVerifier.create(
+                policy("RS256", "ES256").jwksUri(jwksUri).build(),
+                new MutableClock(NOW),
+                pool,
+                trustingCa,
+                timing,
+                JwtVerifier.CACHE_CAPACITY);
     }
 
     private static String token(KeyPair keys, String kid, String jti) {
-        return sign(signer(keys), new JWSHeader.Builder(JWSAlgorithm.RS256).keyID(kid).build(),
-                    goodClaims().jwtID(jti).build());
+        return sign(
+                signer(keys),
+                new JWSHeader.Builder(JWSAlgorithm.RS256).keyID(kid).build(),
+                goodClaims().jwtID(jti).build());
     }
 
     private static JwtResult await(java.util.concurrent.CompletionStage<JwtResult> stage) throws Exception {
@@ -238,11 +267,16 @@ class JwksUriTest {
     @Test
     void verifiesOffTheCallersThreadUnlessCached() throws Exception {
         final AtomicInteger tasks = new AtomicInteger();
-        try (JwtVerifier verifier = JwtVerifier.create(policy("RS256").jwksUri(uri).build(), new MutableClock(NOW),
-                                                       task -> {
-                                                           tasks.incrementAndGet();
-                                                           pool.execute(task);
-                                                       }, trustingCa, FAST, JwtVerifier.CACHE_CAPACITY)) {
+        try (JwtVerifier verifier = JwtVerifier.create(
+                policy("RS256").jwksUri(uri).build(),
+                new MutableClock(NOW),
+                task -> {
+                    tasks.incrementAndGet();
+                    pool.execute(task);
+                },
+                trustingCa,
+                FAST,
+                JwtVerifier.CACHE_CAPACITY)) {
             final String token = token(k1, "k1", "once");
             assertThat(await(verifier.verify(token))).isInstanceOf(JwtResult.Valid.class);
             assertThat(tasks).hasValue(1);
@@ -282,23 +316,36 @@ class JwksUriTest {
             assertThat(await(verifier.verify(token(k1, "k1", "first")))).isInstanceOf(JwtResult.Valid.class);
             for (int i = 0; i < 20; i++) {
                 final JwtResult result = await(verifier.verify(token(k2, "k" + (100 + i), "unknown" + i)));
-                assertThat(result).isEqualTo(new JwtResult.Invalid(Reason.TOKEN_INVALID,
-                                                                   "kid k" + (100 + i) + " is not in the key set"));
+                assertThat(result)
+                        .isEqualTo(new JwtResult.Invalid(
+                                Reason.TOKEN_INVALID, "kid k" + (100 + i) + " is not in the key set"));
             }
-            assertThat(fetches.get()).as("one refetch allowed per rate-limit interval").isLessThanOrEqualTo(2);
+            assertThat(fetches.get())
+                    .as("one refetch allowed per rate-limit interval")
+                    .isLessThanOrEqualTo(2);
         }
     }
 
     @Test
     void hmacTokensNeverReachTheKeySet() throws Exception {
-        try (JwtVerifier verifier = JwtVerifier.create(policy("HS256", "RS256").jwksUri(uri).build(), new MutableClock(NOW),
-                                                       pool, trustingCa, FAST, JwtVerifier.CACHE_CAPACITY)) {
+        try (JwtVerifier verifier = JwtVerifier.create(
+                policy("HS256", "RS256").jwksUri(uri).build(),
+                new MutableClock(NOW),
+                pool,
+                trustingCa,
+                FAST,
+                JwtVerifier.CACHE_CAPACITY)) {
             for (int i = 0; i < 5; i++) {
-                final String token = sign(signer(JwtFixtures.SECRET_32), JWSAlgorithm.HS256, goodClaims().jwtID("h" + i).build());
-                final CompletableFuture<JwtResult> result = verifier.verify(token).toCompletableFuture();
+                final String token = sign(
+                        signer(JwtFixtures.SECRET_32),
+                        JWSAlgorithm.HS256,
+                        goodClaims().jwtID("h" + i).build());
+                final CompletableFuture<JwtResult> result =
+                        verifier.verify(token).toCompletableFuture();
                 assertThat(result).isDone();
-                assertThat(result.join()).isEqualTo(new JwtResult.Invalid(Reason.TOKEN_INVALID,
-                                                                          "no key for alg HS256 (jwksUri serves public keys only)"));
+                assertThat(result.join())
+                        .isEqualTo(new JwtResult.Invalid(
+                                Reason.TOKEN_INVALID, "no key for alg HS256 (jwksUri serves public keys only)"));
             }
             assertThat(fetches).hasValue(0);
         }
@@ -306,16 +353,24 @@ class JwksUriTest {
 
     @Test
     void keepsVerifyingThroughAnIdpOutage() throws Exception {
-        final JwtVerifier.RemoteTiming shortCache = new JwtVerifier.RemoteTiming(Duration.ofMillis(300),
-                Duration.ofMillis(100), Duration.ofMillis(100), Duration.ofMillis(50), Duration.ofSeconds(60),
-                Duration.ofMillis(500), Duration.ofMillis(500), Duration.ofMillis(500), 64 * 1024);
+        final JwtVerifier.RemoteTiming shortCache = new JwtVerifier.RemoteTiming(
+                Duration.ofMillis(300),
+                Duration.ofMillis(100),
+                Duration.ofMillis(100),
+                Duration.ofMillis(50),
+                Duration.ofSeconds(60),
+                Duration.ofMillis(500),
+                Duration.ofMillis(500),
+                Duration.ofMillis(500),
+                64 * 1024);
         try (JwtVerifier verifier = verifier(uri, shortCache)) {
             assertThat(await(verifier.verify(token(k1, "k1", "before")))).isInstanceOf(JwtResult.Valid.class);
             server.stop();
 
             Thread.sleep(500); // past the 300 ms cache TTL (wall clock, inside nimbus): only the outage cache is left
             for (int i = 0; i < 5; i++) {
-                assertThat(await(verifier.verify(token(k1, "k1", "during" + i)))).isInstanceOf(JwtResult.Valid.class);
+                assertThat(await(verifier.verify(token(k1, "k1", "during" + i))))
+                        .isInstanceOf(JwtResult.Valid.class);
             }
             assertThat(fetches).hasValue(1);
         }
@@ -350,8 +405,13 @@ class JwksUriTest {
 
     @Test
     void untrustedServerCertificateIsCheckFailed() throws Exception {
-        try (JwtVerifier verifier = JwtVerifier.create(policy("RS256").jwksUri(uri).build(), new MutableClock(NOW), pool,
-                                                       null, FAST, JwtVerifier.CACHE_CAPACITY)) {
+        try (JwtVerifier verifier = JwtVerifier.create(
+                policy("RS256").jwksUri(uri).build(),
+                new MutableClock(NOW),
+                pool,
+                null,
+                FAST,
+                JwtVerifier.CACHE_CAPACITY)) {
             final JwtResult result = await(verifier.verify(token(k1, "k1", "x")));
             assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
             assertThat(fetches).hasValue(0);
@@ -361,8 +421,8 @@ class JwksUriTest {
     @Test
     void aCertificateForAnotherHostIsCheckFailed() throws Exception {
         // The fetch's deadline layers TLS over a socket of its own: hostname verification must survive that.
-        final TestCerts.Issued elsewhere = ca.issue(dir, "jwks-elsewhere", List.of("elsewhere.example"),
-                                                   TestCerts.KeyType.EC, TestCerts.KeyFormat.PKCS8);
+        final TestCerts.Issued elsewhere = ca.issue(
+                dir, "jwks-elsewhere", List.of("elsewhere.example"), TestCerts.KeyType.EC, TestCerts.KeyFormat.PKCS8);
         final Server other = idp(elsewhere);
         try (JwtVerifier verifier = verifier(URI.create("https://127.0.0.1:" + port(other) + "/jwks"), FAST)) {
             final JwtResult result = await(verifier.verify(token(k1, "k1", "wrong host")));
@@ -395,12 +455,15 @@ class JwksUriTest {
         try (JwtVerifier verifier = verifier(uri, DRIP)) {
             assertThat(await(verifier.verify(token(k1, "k1", "before")))).isInstanceOf(JwtResult.Valid.class);
             drip.set(true);
-            Thread.sleep(DRIP.cacheTtl().toMillis() + 200); // past the cache TTL (wall clock, inside nimbus): keys need a fetch
+            Thread.sleep(DRIP.cacheTtl().toMillis()
+                    + 200); // past the cache TTL (wall clock, inside nimbus): keys need a fetch
 
             for (int i = 0; i < 3; i++) {
                 final long start = System.nanoTime();
-                assertThat(await(verifier.verify(token(k1, "k1", "during" + i)))).isInstanceOf(JwtResult.Valid.class);
-                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(DRIP.keyWait().plus(SCHEDULING_SLACK));
+                assertThat(await(verifier.verify(token(k1, "k1", "during" + i))))
+                        .isInstanceOf(JwtResult.Valid.class);
+                assertThat(Duration.ofNanos(System.nanoTime() - start))
+                        .isLessThan(DRIP.keyWait().plus(SCHEDULING_SLACK));
             }
             assertThat(dripsFinished).hasValue(0);
         }
@@ -409,9 +472,16 @@ class JwksUriTest {
     @Test
     void anUnknownKidWhileTheIdpDripsIsAnsweredWithinTheDeadline() throws Exception {
         // A long cache: no expiry and no refresh ahead during the test, only the refetch the unknown kid asks for.
-        final JwtVerifier.RemoteTiming longCache = new JwtVerifier.RemoteTiming(Duration.ofSeconds(60),
-                DRIP.refreshTimeout(), Duration.ofSeconds(1), DRIP.rateLimit(), DRIP.outageTolerance(),
-                DRIP.connectTimeout(), DRIP.readTimeout(), DRIP.fetchTimeout(), DRIP.sizeLimit());
+        final JwtVerifier.RemoteTiming longCache = new JwtVerifier.RemoteTiming(
+                Duration.ofSeconds(60),
+                DRIP.refreshTimeout(),
+                Duration.ofSeconds(1),
+                DRIP.rateLimit(),
+                DRIP.outageTolerance(),
+                DRIP.connectTimeout(),
+                DRIP.readTimeout(),
+                DRIP.fetchTimeout(),
+                DRIP.sizeLimit());
         try (JwtVerifier verifier = verifier(uri, longCache)) {
             assertThat(await(verifier.verify(token(k1, "k1", "before")))).isInstanceOf(JwtResult.Valid.class);
             drip.set(true);
@@ -420,7 +490,8 @@ class JwksUriTest {
             final long start = System.nanoTime();
             assertThat(await(verifier.verify(token(k2, "k9", "unknown kid during the outage"))))
                     .isEqualTo(new JwtResult.Invalid(Reason.TOKEN_INVALID, "kid k9 is not in the key set"));
-            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(longCache.keyWait().plus(SCHEDULING_SLACK));
+            assertThat(Duration.ofNanos(System.nanoTime() - start))
+                    .isLessThan(longCache.keyWait().plus(SCHEDULING_SLACK));
             assertThat(fetches).hasValue(2);
             // The keys fetched before the outage still verify, from the cache.
             assertThat(await(verifier.verify(token(k1, "k1", "after")))).isInstanceOf(JwtResult.Valid.class);
@@ -437,13 +508,16 @@ class JwksUriTest {
             final List<CompletableFuture<Duration>> waits = new ArrayList<>();
             for (int i = 0; i < 6; i++) {
                 final long start = System.nanoTime();
-                waits.add(verifier.verify(token(k1, "k1", "concurrent" + i)).toCompletableFuture().thenApply(result -> {
-                    assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
-                    return Duration.ofNanos(System.nanoTime() - start);
-                }));
+                waits.add(verifier.verify(token(k1, "k1", "concurrent" + i))
+                        .toCompletableFuture()
+                        .thenApply(result -> {
+                            assertThat(((JwtResult.Invalid) result).reason()).isEqualTo(Reason.CHECK_FAILED);
+                            return Duration.ofNanos(System.nanoTime() - start);
+                        }));
             }
             for (CompletableFuture<Duration> wait : waits) {
-                assertThat(wait.get(10, TimeUnit.SECONDS)).isLessThan(DRIP.keyWait().plus(SCHEDULING_SLACK));
+                assertThat(wait.get(10, TimeUnit.SECONDS))
+                        .isLessThan(DRIP.keyWait().plus(SCHEDULING_SLACK));
             }
         }
     }

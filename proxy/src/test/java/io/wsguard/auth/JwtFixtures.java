@@ -76,9 +76,12 @@ final class JwtFixtures {
 
     /** {@code BEGIN PUBLIC KEY} (SPKI). */
     static Path writePublicKey(Path dir, String name, PublicKey key) {
-        return write(dir.resolve(name), "-----BEGIN PUBLIC KEY-----\n"
-                + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(key.getEncoded())
-                + "\n-----END PUBLIC KEY-----\n");
+        return write(
+                dir.resolve(name),
+                "-----BEGIN PUBLIC KEY-----\n"
+                        + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII))
+                                .encodeToString(key.getEncoded())
+                        + "\n-----END PUBLIC KEY-----\n");
     }
 
     /** {@code BEGIN PRIVATE KEY} (PKCS#8). */
@@ -104,7 +107,8 @@ final class JwtFixtures {
     /** The public JWK of a key pair with a kid, as JSON for a JWK set. */
     static JWK publicJwk(PublicKey key, String kid) {
         try {
-            final Map<String, Object> json = new LinkedHashMap<>(JwtKeys.toJwk(key, "test", "test").toJSONObject());
+            final Map<String, Object> json =
+                    new LinkedHashMap<>(JwtKeys.toJwk(key, "test", "test").toJSONObject());
             json.put("kid", kid);
             return JWK.parse(json);
         } catch (JwtConfigException | ParseException e) {
@@ -231,8 +235,19 @@ final class JwtFixtures {
         }
 
         AuthPolicy.JwtPolicy build() {
-            return new AuthPolicy.JwtPolicy(issuer, audience, algorithms, jwksUri, jwksFile, publicKey, secret, clockSkew,
-                                            List.of("header"), require, AuthPolicy.OnExpiry.CLOSE, allowNoExpiry);
+            return new AuthPolicy.JwtPolicy(
+                    issuer,
+                    audience,
+                    algorithms,
+                    jwksUri,
+                    jwksFile,
+                    publicKey,
+                    secret,
+                    clockSkew,
+                    List.of("header"),
+                    require,
+                    AuthPolicy.OnExpiry.CLOSE,
+                    allowNoExpiry);
         }
     }
 }

@@ -1,6 +1,5 @@
 package io.wsguard.auth;
 
-import io.wsguard.testing.MutableClock;
 import static io.wsguard.auth.JwtFixtures.AUDIENCE;
 import static io.wsguard.auth.JwtFixtures.ISSUER;
 import static io.wsguard.auth.JwtFixtures.NOW;
@@ -12,6 +11,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.nimbusds.jwt.SignedJWT;
 import io.wsguard.policy.AuthPolicy;
 import io.wsguard.policy.Secret;
+import io.wsguard.testing.MutableClock;
 import io.wsguard.testing.TestCerts;
 import java.nio.file.Path;
 import java.security.KeyPair;
@@ -43,9 +43,16 @@ class TokenMinterTest {
     }
 
     private static TokenMinter.Options options(Optional<Secret> secret, Optional<Path> key, Optional<String> alg) {
-        return new TokenMinter.Options(secret, key, alg, Optional.of("k1"), Optional.of("alice"), Optional.of(ISSUER),
-                                       List.of(AUDIENCE, "other-api"), Duration.ofMinutes(15),
-                                       Map.of("scope", "chat:read chat:write", "room", "lobby"));
+        return new TokenMinter.Options(
+                secret,
+                key,
+                alg,
+                Optional.of("k1"),
+                Optional.of("alice"),
+                Optional.of(ISSUER),
+                List.of(AUDIENCE, "other-api"),
+                Duration.ofMinutes(15),
+                Map.of("scope", "chat:read chat:write", "room", "lobby"));
     }
 
     static Stream<Arguments> keyTypes() {
@@ -74,16 +81,16 @@ class TokenMinterTest {
         final SignedJWT parsed = SignedJWT.parse(token);
         assertThat(parsed.getHeader().getAlgorithm().getName()).isEqualTo(expectedAlg);
         assertThat(parsed.getHeader().getKeyID()).isEqualTo("k1");
-        try (JwtVerifier verifier = JwtVerifier.create(policy(expectedAlg).publicKey(pub).build(), new MutableClock(NOW),
-                                                       Runnable::run, null)) {
+        try (JwtVerifier verifier = JwtVerifier.create(
+                policy(expectedAlg).publicKey(pub).build(), new MutableClock(NOW), Runnable::run, null)) {
             assertValid(verifier, token);
         }
     }
 
     @Test
     void mintedSecretTokenVerifies() throws Exception {
-        final String token = TokenMinter.mint(options(Optional.of(new Secret(SECRET_32)), Optional.empty(), Optional.empty()),
-                                              new MutableClock(NOW));
+        final String token = TokenMinter.mint(
+                options(Optional.of(new Secret(SECRET_32)), Optional.empty(), Optional.empty()), new MutableClock(NOW));
 
         assertThat(SignedJWT.parse(token).getHeader().getAlgorithm().getName()).isEqualTo("HS256");
         final AuthPolicy.JwtPolicy policy = policy("HS256").secret(SECRET_32).build();
@@ -97,11 +104,11 @@ class TokenMinterTest {
         final TestCerts.Issued issued = TestCerts.authority(dir.resolve("ca"), "ca")
                 .issue(dir, "signer", List.of("id.example.com"), TestCerts.KeyType.EC, TestCerts.KeyFormat.SEC1);
 
-        final String token = TokenMinter.mint(options(Optional.empty(), Optional.of(issued.privateKey()), Optional.empty()),
-                                              new MutableClock(NOW));
+        final String token = TokenMinter.mint(
+                options(Optional.empty(), Optional.of(issued.privateKey()), Optional.empty()), new MutableClock(NOW));
 
-        try (JwtVerifier verifier = JwtVerifier.create(policy("ES256").publicKey(issued.certificate()).build(),
-                                                       new MutableClock(NOW), Runnable::run, null)) {
+        try (JwtVerifier verifier = JwtVerifier.create(
+                policy("ES256").publicKey(issued.certificate()).build(), new MutableClock(NOW), Runnable::run, null)) {
             assertValid(verifier, token);
         }
     }
@@ -120,18 +127,28 @@ class TokenMinterTest {
     @Test
     void refusesAShortSecretWithoutPrintingIt() {
         final String secret = "too-short-but-secret";
-        assertThatThrownBy(() -> TokenMinter.mint(TokenMinter.Options.withSecret(secret, "alice", Duration.ofMinutes(5)),
-                                                  new MutableClock(NOW)))
+        assertThatThrownBy(() -> TokenMinter.mint(
+                        TokenMinter.Options.withSecret(secret, "alice", Duration.ofMinutes(5)), new MutableClock(NOW)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("at least 32 bytes")
-                .message().doesNotContain(secret);
+                .message()
+                .doesNotContain(secret);
     }
 
     @Test
     void refusesHs512WithA32ByteSecret() {
-        assertThatThrownBy(() -> TokenMinter.mint(new TokenMinter.Options(Optional.of(new Secret(SECRET_32)), Optional.empty(),
-                Optional.of("HS512"), Optional.empty(), Optional.empty(), Optional.empty(), List.of(), Duration.ofMinutes(1),
-                Map.of()), new MutableClock(NOW)))
+        assertThatThrownBy(() -> TokenMinter.mint(
+                        new TokenMinter.Options(
+                                Optional.of(new Secret(SECRET_32)),
+                                Optional.empty(),
+                                Optional.of("HS512"),
+                                Optional.empty(),
+                                Optional.empty(),
+                                Optional.empty(),
+                                List.of(),
+                                Duration.ofMinutes(1),
+                                Map.of()),
+                        new MutableClock(NOW)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("at least 64 bytes");
     }
@@ -139,10 +156,16 @@ class TokenMinterTest {
     static Stream<Arguments> badKeys() {
         return Stream.of(
                 Arguments.of("missing file", dir.resolve("nope.key"), Optional.empty(), "does not exist"),
-                Arguments.of("not PEM", JwtFixtures.write(dir.resolve("text.key"), "hello\n"), Optional.empty(),
-                             "holds no private key"),
-                Arguments.of("a public key", JwtFixtures.writePublicKey(dir, "public.key", rsa.getPublic()), Optional.empty(),
-                             "holds no private key"),
+                Arguments.of(
+                        "not PEM",
+                        JwtFixtures.write(dir.resolve("text.key"), "hello\n"),
+                        Optional.empty(),
+                        "holds no private key"),
+                Arguments.of(
+                        "a public key",
+                        JwtFixtures.writePublicKey(dir, "public.key", rsa.getPublic()),
+                        Optional.empty(),
+                        "holds no private key"),
                 Arguments.of("RSA key, ES256 asked for", rsaKey, Optional.of("ES256"), "does not fit"),
                 Arguments.of("RSA key, HS256 asked for", rsaKey, Optional.of("HS256"), "does not fit"));
     }
@@ -150,7 +173,8 @@ class TokenMinterTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("badKeys")
     void refusesUnusableKeysWithAClearMessage(String name, Path key, Optional<String> alg, String message) {
-        assertThatThrownBy(() -> TokenMinter.mint(options(Optional.empty(), Optional.of(key), alg), new MutableClock(NOW)))
+        assertThatThrownBy(
+                        () -> TokenMinter.mint(options(Optional.empty(), Optional.of(key), alg), new MutableClock(NOW)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining(message)
                 .hasMessageContaining("expected");
@@ -162,8 +186,8 @@ class TokenMinterTest {
         final KeyPair keys = KeyPairGenerator.getInstance("Ed448").generateKeyPair();
         final Path ed448 = JwtFixtures.writePrivateKey(dir, "ed448.key", keys);
 
-        assertThatThrownBy(() -> TokenMinter.mint(options(Optional.empty(), Optional.of(ed448), Optional.empty()),
-                                                  new MutableClock(NOW)))
+        assertThatThrownBy(() -> TokenMinter.mint(
+                        options(Optional.empty(), Optional.of(ed448), Optional.empty()), new MutableClock(NOW)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("is a Ed448 key")
                 .hasMessageContaining("expected: RSA, EC or Ed25519");
@@ -181,13 +205,22 @@ class TokenMinterTest {
 
     @Test
     void claimArgumentsSplitAtTheFirstEqualsAndRegisteredNamesAreRefused() {
-        assertThat(TokenMinter.parseClaim("scope=chat:read chat:write")).isEqualTo(Map.entry("scope", "chat:read chat:write"));
+        assertThat(TokenMinter.parseClaim("scope=chat:read chat:write"))
+                .isEqualTo(Map.entry("scope", "chat:read chat:write"));
         assertThat(TokenMinter.parseClaim("q=a=b")).isEqualTo(Map.entry("q", "a=b"));
         assertThat(TokenMinter.parseClaim("empty=")).isEqualTo(Map.entry("empty", ""));
         assertThatThrownBy(() -> TokenMinter.parseClaim("=x")).hasMessageContaining("NAME=VALUE");
         assertThatThrownBy(() -> TokenMinter.parseClaim("novalue")).hasMessageContaining("NAME=VALUE");
-        assertThatThrownBy(() -> new TokenMinter.Options(Optional.of(new Secret(SECRET_32)), Optional.empty(), Optional.empty(),
-                Optional.empty(), Optional.empty(), Optional.empty(), List.of(), Duration.ofMinutes(1), Map.of("exp", "1")))
+        assertThatThrownBy(() -> new TokenMinter.Options(
+                        Optional.of(new Secret(SECRET_32)),
+                        Optional.empty(),
+                        Optional.empty(),
+                        Optional.empty(),
+                        Optional.empty(),
+                        Optional.empty(),
+                        List.of(),
+                        Duration.ofMinutes(1),
+                        Map.of("exp", "1")))
                 .hasMessageContaining("'exp'");
     }
 }

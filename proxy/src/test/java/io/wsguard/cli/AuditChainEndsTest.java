@@ -67,13 +67,24 @@ class AuditChainEndsTest {
     /** Six lines from six clients (one client's events would share a line), through the real writer. */
     private Path writeLog(String key) throws Exception {
         final Path file = dir.resolve("audit.jsonl");
-        final AuditPolicy policy = new AuditPolicy(AuditPolicy.Sink.FILE, file, 1 << 20, 5, 0,
-                                                   Optional.ofNullable(key).map(Secret::new));
+        final AuditPolicy policy = new AuditPolicy(
+                AuditPolicy.Sink.FILE,
+                file,
+                1 << 20,
+                5,
+                0,
+                Optional.ofNullable(key).map(Secret::new));
         try (AuditLog log = AuditLog.from(policy, Clock.systemUTC())) {
             for (int i = 0; i < 6; i++) {
-                log.record(AuditEvent.builder(Kind.BLOCKED, Reason.PATTERN_DENIED).ts(Instant.now()).route("chat")
-                                     .client("203.0.113." + i).conn("c" + i).action("close").closeCode(1008)
-                                     .detail("rule script-tag matched").build());
+                log.record(AuditEvent.builder(Kind.BLOCKED, Reason.PATTERN_DENIED)
+                        .ts(Instant.now())
+                        .route("chat")
+                        .client("203.0.113." + i)
+                        .conn("c" + i)
+                        .action("close")
+                        .closeCode(1008)
+                        .detail("rule script-tag matched")
+                        .build());
             }
         }
         return file;
@@ -89,15 +100,18 @@ class AuditChainEndsTest {
         final List<String> lines = Files.readAllLines(file);
         Files.write(file, lines.subList(2, lines.size()), StandardCharsets.UTF_8);
         assertThat(verify(file)).isEqualTo(1);
-        assertThat(out.toString()).startsWith("broken chain at line 1: ")
-                                  .contains("the chain starts at sequence number 2, not 0: earlier lines are missing");
+        assertThat(out.toString())
+                .startsWith("broken chain at line 1: ")
+                .contains("the chain starts at sequence number 2, not 0: earlier lines are missing");
     }
 
     @Test
     void linesWrittenWithoutAKeyCarryNoSequenceNumber() throws Exception {
         final Path file = writeLog(null);
         assertThat(Files.readAllLines(file)).hasSize(6).allSatisfy(line -> assertThat(line)
-                .doesNotContain("\"seq\"").doesNotContain("\"mac\"").endsWith("\"detail\":\"rule script-tag matched\"}"));
+                .doesNotContain("\"seq\"")
+                .doesNotContain("\"mac\"")
+                .endsWith("\"detail\":\"rule script-tag matched\"}"));
     }
 
     @Test
@@ -135,16 +149,19 @@ class AuditChainEndsTest {
         }
         final String recordedSeq = String.valueOf(head.get("seq"));
         final String recordedMac = (String) head.get("mac");
-        assertThat(verify(file, "--expect-last", recordedSeq, "--expect-mac", recordedMac)).isZero();
+        assertThat(verify(file, "--expect-last", recordedSeq, "--expect-mac", recordedMac))
+                .isZero();
         assertThat(out.toString().strip()).isEqualTo("OK (4 lines, sequence numbers 0 to 3)");
 
         // The newest line cut off: still a perfect chain on its own, but short of the head recorded.
         final List<String> lines = Files.readAllLines(file);
         Files.write(file, lines.subList(0, lines.size() - 1), StandardCharsets.UTF_8);
         assertThat(verify(file)).isZero();
-        assertThat(verify(file, "--expect-last", recordedSeq, "--expect-mac", recordedMac)).isEqualTo(1);
-        assertThat(out.toString().strip()).isEqualTo("broken chain at its end: the chain ends at sequence number 2,"
-                + " but reached 3 when its head was recorded: the newest 1 lines are missing");
+        assertThat(verify(file, "--expect-last", recordedSeq, "--expect-mac", recordedMac))
+                .isEqualTo(1);
+        assertThat(out.toString().strip())
+                .isEqualTo("broken chain at its end: the chain ends at sequence number 2,"
+                        + " but reached 3 when its head was recorded: the newest 1 lines are missing");
     }
 
     @Test
@@ -154,24 +171,32 @@ class AuditChainEndsTest {
         final List<String> old = new ArrayList<>();
         String prev = "";
         for (int i = 0; i < 2; i++) {
-            final String body = "{\"ts\":\"2026-11-23T10:15:0" + i + ".117Z\",\"event\":\"blocked\",\"stage\":\"handshake\","
-                                + "\"reason\":\"origin_denied\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"conn\":null,"
-                                + "\"sub\":null,\"origin\":\"https://evil.example\",\"action\":null,\"closeCode\":null,"
-                                + "\"status\":403,\"count\":1,\"detail\":\"origin not in routes[].origin.allow\"";
+            final String body =
+                    "{\"ts\":\"2026-11-23T10:15:0" + i + ".117Z\",\"event\":\"blocked\",\"stage\":\"handshake\","
+                            + "\"reason\":\"origin_denied\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"conn\":null,"
+                            + "\"sub\":null,\"origin\":\"https://evil.example\",\"action\":null,\"closeCode\":null,"
+                            + "\"status\":403,\"count\":1,\"detail\":\"origin not in routes[].origin.allow\"";
             prev = hmac(prev + body);
             old.add(body + ",\"mac\":\"" + prev + "\"}");
         }
         Files.write(file, old, StandardCharsets.UTF_8);
         assertThat(verify(file)).isZero();
-        assertThat(out.toString().strip()).isEqualTo("OK (2 lines; they carry no sequence numbers, so lines cut from"
-                                                     + " the start or the end cannot be told)");
+        assertThat(out.toString().strip())
+                .isEqualTo("OK (2 lines; they carry no sequence numbers, so lines cut from"
+                        + " the start or the end cannot be told)");
         assertThat(verify(file, "--expect-last", "1")).isEqualTo(1);
         assertThat(out.toString()).contains("no line carries a sequence number");
 
-        final AuditPolicy policy = new AuditPolicy(AuditPolicy.Sink.FILE, file, 1 << 20, 5, 0, Optional.of(new Secret(KEY)));
+        final AuditPolicy policy =
+                new AuditPolicy(AuditPolicy.Sink.FILE, file, 1 << 20, 5, 0, Optional.of(new Secret(KEY)));
         try (AuditLog log = AuditLog.from(policy, Clock.systemUTC())) {
-            log.record(AuditEvent.builder(Kind.BLOCKED, Reason.ORIGIN_DENIED).ts(Instant.now()).route("chat")
-                                 .client("203.0.113.8").status(403).detail("origin not in routes[].origin.allow").build());
+            log.record(AuditEvent.builder(Kind.BLOCKED, Reason.ORIGIN_DENIED)
+                    .ts(Instant.now())
+                    .route("chat")
+                    .client("203.0.113.8")
+                    .status(403)
+                    .detail("origin not in routes[].origin.allow")
+                    .build());
         }
         assertThat(MacChain.seqOf(lastLine(file))).isZero();
         assertThat(verify(file)).isZero();
@@ -179,7 +204,8 @@ class AuditChainEndsTest {
     }
 
     private static void refuseOnePlainRequest(HttpClient http, RunningProxy proxy) throws Exception {
-        assertThat(get(http, "http://127.0.0.1:" + proxy.port() + "/chat").statusCode()).isEqualTo(426);
+        assertThat(get(http, "http://127.0.0.1:" + proxy.port() + "/chat").statusCode())
+                .isEqualTo(426);
         proxy.server().flushAudit(); // ends the one-second window: each refusal is its own line
     }
 
@@ -191,8 +217,12 @@ class AuditChainEndsTest {
     }
 
     private static HttpResponse<String> get(HttpClient http, String uri) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create(uri)).timeout(Duration.ofSeconds(10)).GET().build(),
-                         HttpResponse.BodyHandlers.ofString());
+        return http.send(
+                HttpRequest.newBuilder(URI.create(uri))
+                        .timeout(Duration.ofSeconds(10))
+                        .GET()
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     private static String lastLine(Path file) throws Exception {

@@ -48,7 +48,11 @@ class CheckCommandTest {
     @Test
     void validPolicyWithRealCertificatesPrintsOk() throws Exception {
         DevCerts.ensure(dir.resolve("certs"));
-        final Result result = run("check", "-c", policy("{ certificate: certs/server.crt, privateKey: certs/server.key }").toString());
+        final Result result = run(
+                "check",
+                "-c",
+                policy("{ certificate: certs/server.crt, privateKey: certs/server.key }")
+                        .toString());
         assertThat(result.out().strip()).isEqualTo("OK");
         assertThat(result.exit()).isZero();
     }
@@ -83,8 +87,11 @@ class CheckCommandTest {
                 """);
         final Result result = run("check", "-c", file.toString());
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
-        assertThat(result.out()).contains(file + ":7:").contains("routes[0].auth.jwt.secret: ")
-                .contains(file + ":11:").contains("routes[1].auth.jwt.publicKey: ")
+        assertThat(result.out())
+                .contains(file + ":7:")
+                .contains("routes[0].auth.jwt.secret: ")
+                .contains(file + ":11:")
+                .contains("routes[1].auth.jwt.publicKey: ")
                 .doesNotContain("only-20-bytes-secret");
         assertThat(result.out().lines().count()).isEqualTo(2);
     }
@@ -123,7 +130,6 @@ class CheckCommandTest {
         return file;
     }
 
-
     @Test
     void schemaFileWithAJsonSyntaxErrorIsReportedWithBothLocations() throws Exception {
         final Path schema = dir.resolve("chat.json");
@@ -131,16 +137,22 @@ class CheckCommandTest {
         final Path file = messagesPolicy("json: { required: true, schema: chat.json }");
         final Result result = run("check", "-c", file.toString());
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
-        assertThat(result.out()).startsWith(file + ":9:39: routes[0].messages.json.schema: " + schema + ":3:23: not JSON: ");
+        assertThat(result.out())
+                .startsWith(file + ":9:39: routes[0].messages.json.schema: " + schema + ":3:23: not JSON: ");
         assertThat(result.out().lines().count()).isEqualTo(1);
     }
 
     /** "Every message must be well-formed JSON": {@code required: true} needs no schema. */
     @Test
     void jsonRequiredWithoutASchemaIsAccepted() throws Exception {
-        final Result result = run("check", "-c", messagesPolicy("json: { required: true }").toString());
+        final Result result =
+                run("check", "-c", messagesPolicy("json: { required: true }").toString());
         // The fixture's plain listener draws the DNS-rebinding warning first; no error comes.
-        assertThat(result.out().lines().filter(line -> !line.contains(": warning: ")).toList()).containsExactly("OK");
+        assertThat(result.out()
+                        .lines()
+                        .filter(line -> !line.contains(": warning: "))
+                        .toList())
+                .containsExactly("OK");
         assertThat(result.exit()).isZero();
     }
 
@@ -149,8 +161,9 @@ class CheckCommandTest {
         final Path file = messagesPolicy("json: { required: false }");
         final Result result = run("check", "-c", file.toString());
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
-        assertThat(result.out().strip()).isEqualTo(file + ":9:13: routes[0].messages.json: no schema"
-                + " (expected: schema, typeField and schemas, or required: true)");
+        assertThat(result.out().strip())
+                .isEqualTo(file + ":9:13: routes[0].messages.json: no schema"
+                        + " (expected: schema, typeField and schemas, or required: true)");
     }
 
     @Test
@@ -166,9 +179,10 @@ class CheckCommandTest {
         final Path file = messagesPolicy("sanitize: { html: strip, fields: ['$.text', '$.items[*'] }");
         final Result result = run("check", "-c", file.toString());
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
-        assertThat(result.out().strip()).isEqualTo(file + ":9:51: routes[0].messages.sanitize.fields[1]: '$.items[*' is not a JSON path:"
-                + " unclosed '[' at column 8 (expected: a JSON path like $.text, $.user.name or $.items[*].title;"
-                + " supported: .name, ['name'], [n], [*])");
+        assertThat(result.out().strip())
+                .isEqualTo(file + ":9:51: routes[0].messages.sanitize.fields[1]: '$.items[*' is not a JSON path:"
+                        + " unclosed '[' at column 8 (expected: a JSON path like $.text, $.user.name or $.items[*].title;"
+                        + " supported: .name, ['name'], [n], [*])");
     }
 
     @Test
@@ -176,9 +190,10 @@ class CheckCommandTest {
         final Path file = messagesPolicy("deny: [ { name: no-js, pattern: '(?i)java(?!script)' } ]");
         final Result result = run("check", "-c", file.toString());
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
-        assertThat(result.out()).contains(file + ":9:39: routes[0].messages.deny[0].pattern: not an RE2 regular expression:"
-                + " invalid or unsupported Perl syntax in `(?!`; lookaround and backreferences are not supported"
-                + " (expected: an RE2 regular expression)");
+        assertThat(result.out())
+                .contains(file + ":9:39: routes[0].messages.deny[0].pattern: not an RE2 regular expression:"
+                        + " invalid or unsupported Perl syntax in `(?!`; lookaround and backreferences are not supported"
+                        + " (expected: an RE2 regular expression)");
         assertThat(result.err()).doesNotContain("Exception");
     }
 

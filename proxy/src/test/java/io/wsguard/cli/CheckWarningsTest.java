@@ -60,20 +60,24 @@ class CheckWarningsTest {
         final Result result = check("- { port: 0 }\n", ROUTES);
         final String file = dir.resolve("policy.yaml").toString();
         assertThat(result.exit()).isZero();
-        assertThat(result.out()).containsExactly(
-                file + ":5:5: warning: routes[0]: no match.host and no origin.allow, served on the plain ws:// listener 'ws-0': "
-                        + "a DNS-rebinding page served on that port passes the default same-origin rule "
-                        + "(expected: match.host, origin.allow, or TLS on the listener)",
-                file + ":18:5: warning: routes[3]: no match.host and no origin.allow, served on the plain ws:// listener 'ws-0': "
-                        + "a DNS-rebinding page served on that port passes the default same-origin rule "
-                        + "(expected: match.host, origin.allow, or TLS on the listener)",
-                "OK");
+        assertThat(result.out())
+                .containsExactly(
+                        file
+                                + ":5:5: warning: routes[0]: no match.host and no origin.allow, served on the plain ws:// listener 'ws-0': "
+                                + "a DNS-rebinding page served on that port passes the default same-origin rule "
+                                + "(expected: match.host, origin.allow, or TLS on the listener)",
+                        file
+                                + ":18:5: warning: routes[3]: no match.host and no origin.allow, served on the plain ws:// listener 'ws-0': "
+                                + "a DNS-rebinding page served on that port passes the default same-origin rule "
+                                + "(expected: match.host, origin.allow, or TLS on the listener)",
+                        "OK");
     }
 
     @Test
     void tlsListenersOnlyGetNoWarning() throws Exception {
         DevCerts.ensure(dir.resolve("certs"));
-        final Result result = check("- { port: 0, tls: { certificate: certs/server.crt, privateKey: certs/server.key } }\n", ROUTES);
+        final Result result =
+                check("- { port: 0, tls: { certificate: certs/server.crt, privateKey: certs/server.key } }\n", ROUTES);
         assertThat(result.exit()).isZero();
         assertThat(result.out()).containsExactly("OK");
     }
@@ -93,7 +97,8 @@ class CheckWarningsTest {
     @Test
     void aRouteTiedToTheTlsListenerOnlyGetsNoWarning() throws Exception {
         DevCerts.ensure(dir.resolve("certs"));
-        final Result result = check("""
+        final Result result =
+                check("""
                 - { name: secure, port: 0, tls: { certificate: certs/server.crt, privateKey: certs/server.key } }
                 - { name: plain, port: 0 }
                 """, ROUTES.replace("match: { path: /open }", "match: { path: /open, listeners: [secure] }"));
@@ -107,6 +112,9 @@ class CheckWarningsTest {
         // A path must start with '/'.
         final Result result = check("- { port: 0 }\n", ROUTES.replace("path: /open", "path: open"));
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
-        assertThat(result.out()).isNotEmpty().noneMatch(line -> line.contains("warning:")).noneMatch(line -> line.equals("OK"));
+        assertThat(result.out())
+                .isNotEmpty()
+                .noneMatch(line -> line.contains("warning:"))
+                .noneMatch(line -> line.equals("OK"));
     }
 }

@@ -41,8 +41,24 @@ class TokenCommandTest {
 
     @Test
     void mintsAnHs256TokenWithTheGivenClaimsAndPrintsOnlyIt() throws Exception {
-        final Run run = run("token", "--secret", SECRET, "--sub", "alice", "--iss", "https://id.test/",
-                            "--aud", "chat-api", "--aud", "admin-api", "--ttl", "90s", "--kid", "k1", "--claim", "scope=chat:read chat:write");
+        final Run run = run(
+                "token",
+                "--secret",
+                SECRET,
+                "--sub",
+                "alice",
+                "--iss",
+                "https://id.test/",
+                "--aud",
+                "chat-api",
+                "--aud",
+                "admin-api",
+                "--ttl",
+                "90s",
+                "--kid",
+                "k1",
+                "--claim",
+                "scope=chat:read chat:write");
         assertThat(run.exit()).isZero();
         assertThat(run.out().lines().toList()).hasSize(1);
         final SignedJWT jwt = SignedJWT.parse(run.out().strip());
@@ -53,7 +69,8 @@ class TokenCommandTest {
         assertThat(jwt.getJWTClaimsSet().getIssuer()).isEqualTo("https://id.test/");
         assertThat(jwt.getJWTClaimsSet().getAudience()).containsExactly("chat-api", "admin-api");
         assertThat(jwt.getJWTClaimsSet().getStringClaim("scope")).isEqualTo("chat:read chat:write");
-        final Duration ttl = Duration.between(Instant.now(), jwt.getJWTClaimsSet().getExpirationTime().toInstant());
+        final Duration ttl = Duration.between(
+                Instant.now(), jwt.getJWTClaimsSet().getExpirationTime().toInstant());
         assertThat(ttl).isBetween(Duration.ofSeconds(80), Duration.ofSeconds(91));
     }
 
@@ -64,7 +81,9 @@ class TokenCommandTest {
         assertThat(run.exit()).as(run.err()).isZero();
         final SignedJWT jwt = SignedJWT.parse(run.out().strip());
         assertThat(jwt.getHeader().getAlgorithm()).isEqualTo(JWSAlgorithm.RS256);
-        final RSAPublicKey publicKey = JWK.parseFromPEMEncodedObjects(Files.readString(keys.publicKey())).toRSAKey().toRSAPublicKey();
+        final RSAPublicKey publicKey = JWK.parseFromPEMEncodedObjects(Files.readString(keys.publicKey()))
+                .toRSAKey()
+                .toRSAPublicKey();
         assertThat(jwt.verify(new RSASSAVerifier(publicKey))).isTrue();
     }
 
@@ -73,7 +92,10 @@ class TokenCommandTest {
         final Run shortSecret = run("token", "--secret", "s3cr3t-value");
         assertThat(shortSecret.exit()).isEqualTo(ExitCode.INVALID);
         assertThat(shortSecret.out()).isEmpty();
-        assertThat(shortSecret.err()).startsWith("wsguard token: ").doesNotContain("s3cr3t-value").doesNotContain("Exception");
+        assertThat(shortSecret.err())
+                .startsWith("wsguard token: ")
+                .doesNotContain("s3cr3t-value")
+                .doesNotContain("Exception");
 
         final Run missingKey = run("token", "--key", dir.resolve("nope.pem").toString());
         assertThat(missingKey.exit()).isEqualTo(ExitCode.INVALID);

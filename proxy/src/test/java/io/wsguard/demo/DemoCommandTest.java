@@ -22,8 +22,9 @@ class DemoCommandTest {
 
         assertThat(exit).isEqualTo(2);
         assertThat(err.toString().strip())
-                .isEqualTo("wsguard demo: no policies/demo.yaml in " + dir.toAbsolutePath().normalize()
-                           + " (run it from the wsguard repository, or pass --root DIR)");
+                .isEqualTo("wsguard demo: no policies/demo.yaml in "
+                        + dir.toAbsolutePath().normalize()
+                        + " (run it from the wsguard repository, or pass --root DIR)");
     }
 
     @Test

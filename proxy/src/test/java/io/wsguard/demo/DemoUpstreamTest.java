@@ -1,10 +1,9 @@
 package io.wsguard.demo;
 
-import io.wsguard.admin.InlineCsp;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.admin.InlineCsp;
 import io.wsguard.testing.TestClient;
 import java.net.URI;
 import java.time.Duration;
@@ -61,8 +60,11 @@ class DemoUpstreamTest {
         assertThat(bob.next()).isEqualTo(message);
         assertThat(alice.next()).isEqualTo(message);
         assertThat(room.received()).isEqualTo(1);
-        assertThat(log).singleElement().asString()
-                .contains("message #1").contains("2 member(s)")
+        assertThat(log)
+                .singleElement()
+                .asString()
+                .contains("message #1")
+                .contains("2 member(s)")
                 .doesNotContain("hi"); // the log names sizes, never the text
     }
 
@@ -133,21 +135,32 @@ class DemoUpstreamTest {
             final String html = page.getContentAsString();
             assertThat(html).contains("wsguard demo chat").contains("<script>").contains("textContent");
             // No external resource of any kind: no URLs, no src/href attributes, no CSS imports.
-            assertThat(Pattern.compile("https?://").matcher(html).find()).as("absolute http(s) URL").isFalse();
-            assertThat(html).doesNotContain("src=").doesNotContain("href=").doesNotContain("@import").doesNotContain("url(");
+            assertThat(Pattern.compile("https?://").matcher(html).find())
+                    .as("absolute http(s) URL")
+                    .isFalse();
+            assertThat(html)
+                    .doesNotContain("src=")
+                    .doesNotContain("href=")
+                    .doesNotContain("@import")
+                    .doesNotContain("url(");
             // Names and system lines go in as text. A message's text is rendered as HTML in exactly one
             // place: the demo shows formatting that wsguard's sanitizer let through (and the CSP below
             // would still refuse inline handlers and every external resource).
             assertThat(html.split("innerHTML", -1)).hasSize(2);
-            assertThat(html).contains("what.innerHTML = text;").doesNotContain("insertAdjacentHTML").doesNotContain("document.write");
+            assertThat(html)
+                    .contains("what.innerHTML = text;")
+                    .doesNotContain("insertAdjacentHTML")
+                    .doesNotContain("document.write");
 
             final String csp = page.getHeaders().get("Content-Security-Policy");
-            assertThat(csp).startsWith("default-src 'none'")
+            assertThat(csp)
+                    .startsWith("default-src 'none'")
                     .contains("script-src " + InlineCsp.hashOf(html, "<script>", "</script>"))
                     .contains("style-src " + InlineCsp.hashOf(html, "<style>", "</style>"))
                     .doesNotContain("unsafe-inline");
 
-            assertThat(http.GET("http://127.0.0.1:" + room.port() + "/nope").getStatus()).isEqualTo(404);
+            assertThat(http.GET("http://127.0.0.1:" + room.port() + "/nope").getStatus())
+                    .isEqualTo(404);
         } finally {
             http.stop();
         }
@@ -158,8 +171,12 @@ class DemoUpstreamTest {
         final HttpClient http = new HttpClient();
         http.start();
         try {
-            final String html = http.GET("http://127.0.0.1:" + room.port() + "/").getContentAsString();
-            assertThat(html).contains("params.get(\"ws\")").contains("\":8443/chat\"").contains("autotest");
+            final String html =
+                    http.GET("http://127.0.0.1:" + room.port() + "/").getContentAsString();
+            assertThat(html)
+                    .contains("params.get(\"ws\")")
+                    .contains("\":8443/chat\"")
+                    .contains("autotest");
         } finally {
             http.stop();
         }
@@ -174,7 +191,8 @@ class DemoUpstreamTest {
         } finally {
             second.close();
         }
-        assertThat(clients.connect(chat(), Map.of(), List.of()).session.isOpen()).isTrue();
+        assertThat(clients.connect(chat(), Map.of(), List.of()).session.isOpen())
+                .isTrue();
     }
 
     /** Reads nothing after the upgrade: explicit demand, never demanded. Public for Jetty's method handles. */

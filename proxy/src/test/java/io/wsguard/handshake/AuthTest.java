@@ -121,8 +121,11 @@ class AuthTest {
     static JWTClaimsSet.Builder claims(String sub, Duration ttl, Map<String, Object> extra) {
         final Instant now = Instant.now();
         final JWTClaimsSet.Builder claims = new JWTClaimsSet.Builder()
-                .subject(sub).issuer("https://id.test/").audience("chat-api")
-                .issueTime(Date.from(now)).expirationTime(Date.from(now.plus(ttl)))
+                .subject(sub)
+                .issuer("https://id.test/")
+                .audience("chat-api")
+                .issueTime(Date.from(now))
+                .expirationTime(Date.from(now.plus(ttl)))
                 .claim("scope", "chat:read chat:write");
         extra.forEach(claims::claim);
         return claims;
@@ -135,7 +138,9 @@ class AuthTest {
     }
 
     static JWSHeader.Builder rs256(RSAKey key) {
-        return new JWSHeader.Builder(JWSAlgorithm.RS256).type(JOSEObjectType.JWT).keyID(key.getKeyID());
+        return new JWSHeader.Builder(JWSAlgorithm.RS256)
+                .type(JOSEObjectType.JWT)
+                .keyID(key.getKeyID());
     }
 
     /** A valid RS256 token from the route's key set. */
@@ -144,7 +149,9 @@ class AuthTest {
     }
 
     static String hs256(String sub) throws Exception {
-        return signed(new JWSHeader.Builder(JWSAlgorithm.HS256).build(), claims(sub, Duration.ofMinutes(5), Map.of()).build(),
+        return signed(
+                new JWSHeader.Builder(JWSAlgorithm.HS256).build(),
+                claims(sub, Duration.ofMinutes(5), Map.of()).build(),
                 new MACSigner(SECRET.getBytes(StandardCharsets.UTF_8)));
     }
 
@@ -157,36 +164,83 @@ class AuthTest {
         final String good = token("erin", Duration.ofMinutes(5), Map.of());
         final String[] parts = good.split("\\.");
         final Instant now = Instant.now();
-        final String payload = claims("erin", Duration.ofMinutes(5), Map.of()).build().toString();
+        final String payload =
+                claims("erin", Duration.ofMinutes(5), Map.of()).build().toString();
         return Stream.of(
-                Arguments.of("alg none", b64("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." + b64(payload) + ".", "token_invalid"),
+                Arguments.of(
+                        "alg none",
+                        b64("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." + b64(payload) + ".",
+                        "token_invalid"),
                 // HS256 MACed with the public key the route verifies RS256 with: the classic confusion.
-                Arguments.of("HS/RS confusion", signed(new JWSHeader.Builder(JWSAlgorithm.HS256).keyID("k1").build(),
-                        claims("erin", Duration.ofMinutes(5), Map.of()).build(),
-                        new MACSigner(signingKey.toPublicKey().getEncoded())), "token_invalid"),
+                Arguments.of(
+                        "HS/RS confusion",
+                        signed(
+                                new JWSHeader.Builder(JWSAlgorithm.HS256)
+                                        .keyID("k1")
+                                        .build(),
+                                claims("erin", Duration.ofMinutes(5), Map.of()).build(),
+                                new MACSigner(signingKey.toPublicKey().getEncoded())),
+                        "token_invalid"),
                 Arguments.of("expired", token("erin", Duration.ofSeconds(-60), Map.of()), "token_expired"),
-                Arguments.of("not yet valid", signed(rs256(signingKey).build(),
-                        claims("erin", Duration.ofMinutes(10), Map.of()).notBeforeTime(Date.from(now.plusSeconds(300))).build(),
-                        new RSASSASigner(signingKey)), "token_invalid"),
-                Arguments.of("wrong iss", signed(rs256(signingKey).build(),
-                        claims("erin", Duration.ofMinutes(5), Map.of()).issuer("https://evil.test/").build(),
-                        new RSASSASigner(signingKey)), "token_invalid"),
-                Arguments.of("wrong aud", signed(rs256(signingKey).build(),
-                        claims("erin", Duration.ofMinutes(5), Map.of()).audience("other-api").build(),
-                        new RSASSASigner(signingKey)), "token_invalid"),
-                Arguments.of("missing claim", token("erin", Duration.ofMinutes(5), Map.of("scope", "chat:read")), "claim_denied"),
-                Arguments.of("unknown kid", signed(rs256(otherKey).build(), claims("erin", Duration.ofMinutes(5), Map.of()).build(),
-                        new RSASSASigner(otherKey)), "token_invalid"),
-                Arguments.of("tampered payload", parts[0] + "." + b64(payload.replace("erin", "root")) + "." + parts[2], "token_invalid"),
-                Arguments.of("foreign jku", signed(rs256(otherKey).jwkURL(URI.create("https://evil.test/jwks.json")).build(),
-                        claims("erin", Duration.ofMinutes(5), Map.of()).build(), new RSASSASigner(otherKey)), "token_invalid"),
+                Arguments.of(
+                        "not yet valid",
+                        signed(
+                                rs256(signingKey).build(),
+                                claims("erin", Duration.ofMinutes(10), Map.of())
+                                        .notBeforeTime(Date.from(now.plusSeconds(300)))
+                                        .build(),
+                                new RSASSASigner(signingKey)),
+                        "token_invalid"),
+                Arguments.of(
+                        "wrong iss",
+                        signed(
+                                rs256(signingKey).build(),
+                                claims("erin", Duration.ofMinutes(5), Map.of())
+                                        .issuer("https://evil.test/")
+                                        .build(),
+                                new RSASSASigner(signingKey)),
+                        "token_invalid"),
+                Arguments.of(
+                        "wrong aud",
+                        signed(
+                                rs256(signingKey).build(),
+                                claims("erin", Duration.ofMinutes(5), Map.of())
+                                        .audience("other-api")
+                                        .build(),
+                                new RSASSASigner(signingKey)),
+                        "token_invalid"),
+                Arguments.of(
+                        "missing claim",
+                        token("erin", Duration.ofMinutes(5), Map.of("scope", "chat:read")),
+                        "claim_denied"),
+                Arguments.of(
+                        "unknown kid",
+                        signed(
+                                rs256(otherKey).build(),
+                                claims("erin", Duration.ofMinutes(5), Map.of()).build(),
+                                new RSASSASigner(otherKey)),
+                        "token_invalid"),
+                Arguments.of(
+                        "tampered payload",
+                        parts[0] + "." + b64(payload.replace("erin", "root")) + "." + parts[2],
+                        "token_invalid"),
+                Arguments.of(
+                        "foreign jku",
+                        signed(
+                                rs256(otherKey)
+                                        .jwkURL(URI.create("https://evil.test/jwks.json"))
+                                        .build(),
+                                claims("erin", Duration.ofMinutes(5), Map.of()).build(),
+                                new RSASSASigner(otherKey)),
+                        "token_invalid"),
                 Arguments.of("truncated", good.substring(0, good.length() - 20), "token_invalid"),
                 Arguments.of("garbage", "bm90.YSBqd3Q.at-all", "token_invalid"));
     }
 
     static int refusal(String path, Map<String, String> headers) {
-        final ExecutionException failure = assertThrows(ExecutionException.class,
-                () -> client.connectAsync(proxy.uri(path), headers).get(10, TimeUnit.SECONDS));
+        final ExecutionException failure =
+                assertThrows(ExecutionException.class, () -> client.connectAsync(proxy.uri(path), headers)
+                        .get(10, TimeUnit.SECONDS));
         return ((UpgradeException) failure.getCause()).getResponseStatusCode();
     }
 
@@ -214,16 +268,18 @@ class AuthTest {
         return Stream.of(
                 Arguments.of("no token", Map.of(), "token_missing"),
                 Arguments.of("garbage token", Map.of("Authorization", "Bearer bm90.YSBqd3Q.at-all"), "token_invalid"),
-                Arguments.of("expired token",
-                        Map.of("Authorization", "Bearer " + token("erin", Duration.ofSeconds(-60), Map.of())), "token_expired"));
+                Arguments.of(
+                        "expired token",
+                        Map.of("Authorization", "Bearer " + token("erin", Duration.ofSeconds(-60), Map.of())),
+                        "token_expired"));
     }
 
     @Test
     void bearerHeaderTokenPassesAndTheUpstreamGetsClaimsNotTheToken() throws Exception {
         final String token = token("alice", Duration.ofMinutes(5), Map.of("team", "blue"));
         final int before = upstream.upgradeHeaders().size();
-        final TestClient.Recorder ws = client.connect(proxy.uri("/api"),
-                Map.of("Authorization", "Bearer " + token, "X-User", "mallory"), List.of());
+        final TestClient.Recorder ws = client.connect(
+                proxy.uri("/api"), Map.of("Authorization", "Bearer " + token, "X-User", "mallory"), List.of());
         ws.send("hello");
         assertThat(ws.next()).isEqualTo("hello");
         final Map<String, List<String>> seen = upstream.upgradeHeaders().get(before);
@@ -242,9 +298,12 @@ class AuthTest {
         assertThat(upstream.upgradeHeaders().get(before)).doesNotContainKey("sec-websocket-protocol");
         only.session.close();
 
-        final TestClient.Recorder withApp = client.connect(proxy.uri("/api"), Map.of(), List.of("chat.v1", "bearer." + token));
-        assertThat(withApp.session.getUpgradeResponse().getAcceptedSubProtocol()).isEqualTo("chat.v1");
-        assertThat(upstream.upgradeHeaders().get(before + 1).get("sec-websocket-protocol")).containsExactly("chat.v1");
+        final TestClient.Recorder withApp =
+                client.connect(proxy.uri("/api"), Map.of(), List.of("chat.v1", "bearer." + token));
+        assertThat(withApp.session.getUpgradeResponse().getAcceptedSubProtocol())
+                .isEqualTo("chat.v1");
+        assertThat(upstream.upgradeHeaders().get(before + 1).get("sec-websocket-protocol"))
+                .containsExactly("chat.v1");
         withApp.session.close();
     }
 
@@ -252,7 +311,9 @@ class AuthTest {
     void queryTokenIsRemovedFromTheForwardedQuery() throws Exception {
         final String token = token("carol", Duration.ofMinutes(5), Map.of());
         final int before = upstream.upgradeUris().size();
-        client.connect(proxy.uri("/api?room=7&access_token=" + token + "&x=1"), Map.of(), List.of()).session.close();
+        client.connect(proxy.uri("/api?room=7&access_token=" + token + "&x=1"), Map.of(), List.of())
+                .session
+                .close();
         assertThat(upstream.upgradeUris().get(before)).isEqualTo("/echo?room=7&x=1");
     }
 
@@ -260,7 +321,9 @@ class AuthTest {
     void cookieTokenPassesAndStaysOutOfTheForwardedCookies() throws Exception {
         final String token = token("dave", Duration.ofMinutes(5), Map.of());
         final int before = upstream.upgrades();
-        client.connect(proxy.uri("/api"), Map.of("Cookie", "theme=dark; token=" + token + "; lang=en"), List.of()).session.close();
+        client.connect(proxy.uri("/api"), Map.of("Cookie", "theme=dark; token=" + token + "; lang=en"), List.of())
+                .session
+                .close();
         // The route forwards Cookie: the other cookies go on, the token (a token source) does not.
         assertThat(upstream.upgradeHeaders().get(before).get("cookie")).containsExactly("theme=dark; lang=en");
     }
@@ -271,13 +334,15 @@ class AuthTest {
         assertThat(refusal("/api", Map.of())).isEqualTo(401);
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "token_missing").containsEntry("status", 401).containsEntry("route", "api"));
+                .containsEntry("reason", "token_missing")
+                .containsEntry("status", 401)
+                .containsEntry("route", "api"));
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("unauthenticated")
-    void unauthenticatedUpgradeIs401WithABearerChallengeAndAudited(String name, Map<String, String> headers, String reason)
-            throws Exception {
+    void unauthenticatedUpgradeIs401WithABearerChallengeAndAudited(
+            String name, Map<String, String> headers, String reason) throws Exception {
         final int before = upstream.upgrades();
         final long auditedBefore = audited("api", reason);
         final RawUpgrade refused = refusalHead("/api", headers);
@@ -289,20 +354,26 @@ class AuthTest {
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(audited("api", reason)).isEqualTo(auditedBefore + 1);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("event", "blocked").containsEntry("stage", "handshake").containsEntry("reason", reason)
-                .containsEntry("status", 401).containsEntry("route", "api"));
+                .containsEntry("event", "blocked")
+                .containsEntry("stage", "handshake")
+                .containsEntry("reason", reason)
+                .containsEntry("status", 401)
+                .containsEntry("route", "api"));
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("attacks")
-    void attackIsRefusedBeforeTheUpstreamAndAuditedWithoutTheToken(String name, String token, String reason) throws Exception {
+    void attackIsRefusedBeforeTheUpstreamAndAuditedWithoutTheToken(String name, String token, String reason)
+            throws Exception {
         final int expectedStatus = reason.equals("claim_denied") ? 403 : 401;
         final int before = upstream.upgrades();
         assertThat(refusal("/api", Map.of("Authorization", "Bearer " + token))).isEqualTo(expectedStatus);
         assertThat(upstream.upgrades()).isEqualTo(before);
         final List<Map<String, Object>> lines = proxy.auditLines();
         assertThat(lines).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", reason).containsEntry("status", expectedStatus).containsEntry("route", "api"));
+                .containsEntry("reason", reason)
+                .containsEntry("status", expectedStatus)
+                .containsEntry("route", "api"));
         final String metrics = proxy.server().metrics().scrape();
         assertThat(metrics)
                 .contains("wsguard_blocked_total{reason=\"" + reason + "\",route=\"api\"}")
@@ -320,51 +391,71 @@ class AuthTest {
     @MethodSource("attacks")
     void monitorModeLetsEachAttackThroughAndAuditsIt(String name, String token, String reason) throws Exception {
         final int before = upstream.upgrades();
-        final TestClient.Recorder ws = client.connect(proxy.uri("/watch"), Map.of("Authorization", "Bearer " + token), List.of());
+        final TestClient.Recorder ws =
+                client.connect(proxy.uri("/watch"), Map.of("Authorization", "Bearer " + token), List.of());
         ws.send("through");
         assertThat(ws.next()).isEqualTo("through");
         ws.session.close();
         assertThat(upstream.upgrades()).isEqualTo(before + 1);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("event", "monitored").containsEntry("reason", reason).containsEntry("route", "watch"));
+                .containsEntry("event", "monitored")
+                .containsEntry("reason", reason)
+                .containsEntry("route", "watch"));
     }
 
     @Test
     void anUnreachableKeySetIs503CheckFailedNotTheClientsFault() throws Exception {
         final int before = upstream.upgrades();
-        assertThat(refusal("/idp-down", Map.of("Authorization", "Bearer " + token("ivan", Duration.ofMinutes(5), Map.of()))))
+        assertThat(refusal(
+                        "/idp-down",
+                        Map.of("Authorization", "Bearer " + token("ivan", Duration.ofMinutes(5), Map.of()))))
                 .isEqualTo(503);
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "check_failed").containsEntry("status", 503).containsEntry("route", "idp-down"));
+                .containsEntry("reason", "check_failed")
+                .containsEntry("status", 503)
+                .containsEntry("route", "idp-down"));
     }
 
     @Test
     void aSubjectGetsOnlyItsConnectionsPerSubjectWhateverItsAddress() throws Exception {
-        final TestClient.Recorder first = client.connect(proxy.uri("/solo"), Map.of("Authorization", "Bearer " + hs256("gina")), List.of());
+        final TestClient.Recorder first =
+                client.connect(proxy.uri("/solo"), Map.of("Authorization", "Bearer " + hs256("gina")), List.of());
         final int before = upstream.upgrades();
-        assertThat(refusal("/solo", Map.of("Authorization", "Bearer " + hs256("gina")))).isEqualTo(429);
+        assertThat(refusal("/solo", Map.of("Authorization", "Bearer " + hs256("gina"))))
+                .isEqualTo(429);
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "connection_limit").containsEntry("sub", "gina").containsEntry("route", "solo"));
+                .containsEntry("reason", "connection_limit")
+                .containsEntry("sub", "gina")
+                .containsEntry("route", "solo"));
         // Another subject is not affected; the slot comes back when the connection closes.
-        client.connect(proxy.uri("/solo"), Map.of("Authorization", "Bearer " + hs256("hank")), List.of()).session.close();
+        client.connect(proxy.uri("/solo"), Map.of("Authorization", "Bearer " + hs256("hank")), List.of())
+                .session
+                .close();
         first.session.close();
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> client.connect(proxy.uri("/solo"),
-                Map.of("Authorization", "Bearer " + hs256("gina")), List.of()).session.close());
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> client.connect(
+                        proxy.uri("/solo"), Map.of("Authorization", "Bearer " + hs256("gina")), List.of())
+                .session
+                .close());
     }
 
     @Test
     void openConnectionIsClosedWith1008WhenItsTokenExpires() throws Exception {
-        final TestClient.Recorder ws = client.connect(proxy.uri("/api"),
-                Map.of("Authorization", "Bearer " + token("frank", Duration.ofSeconds(2), Map.of())), List.of());
+        final TestClient.Recorder ws = client.connect(
+                proxy.uri("/api"),
+                Map.of("Authorization", "Bearer " + token("frank", Duration.ofSeconds(2), Map.of())),
+                List.of());
         final long opened = System.nanoTime();
         assertThat(ws.closed.await(10, TimeUnit.SECONDS)).isTrue();
         assertThat(ws.closeCode).isEqualTo(1008);
         // exp has one-second resolution: closed within a second of it.
-        assertThat(Duration.ofNanos(System.nanoTime() - opened)).isBetween(Duration.ofMillis(900), Duration.ofMillis(3200));
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "session_expired").containsEntry("sub", "frank").containsEntry("closeCode", 1008)));
+        assertThat(Duration.ofNanos(System.nanoTime() - opened))
+                .isBetween(Duration.ofMillis(900), Duration.ofMillis(3200));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("reason", "session_expired")
+                        .containsEntry("sub", "frank")
+                        .containsEntry("closeCode", 1008)));
     }
-
 }

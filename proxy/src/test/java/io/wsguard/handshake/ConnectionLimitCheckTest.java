@@ -65,8 +65,9 @@ class ConnectionLimitCheckTest {
             assertThat(run(request("2001:db8::" + (i + 1), "u" + i))).isEqualTo(Verdict.ALLOW);
         }
         // Another address in the same /64 is the same client.
-        assertThat(run(request("2001:db8::ff", "bob"))).isInstanceOfSatisfying(Verdict.Deny.class,
-                deny -> assertThat(deny.detail()).contains("perIp of 3"));
+        assertThat(run(request("2001:db8::ff", "bob")))
+                .isInstanceOfSatisfying(
+                        Verdict.Deny.class, deny -> assertThat(deny.detail()).contains("perIp of 3"));
         assertThat(perSubject.count("bob")).isZero();
         assertThat(run(request("2001:db8:0:1::1", "bob"))).isEqualTo(Verdict.ALLOW);
     }
@@ -74,10 +75,11 @@ class ConnectionLimitCheckTest {
     @Test
     void aLaterDenyInTheChainLeavesTheSlotAsALeaseForTheHandlerToGiveBack() {
         // What UpgradeHandler does with any enforced deny: release the request's leases.
-        final HandshakeChain chain = new HandshakeChain(List.of(check,
-                r -> HandshakeCheck.deny(Reason.CLAIM_DENIED, "a later check")), Mode.ENFORCE);
+        final HandshakeChain chain = new HandshakeChain(
+                List.of(check, r -> HandshakeCheck.deny(Reason.CLAIM_DENIED, "a later check")), Mode.ENFORCE);
         final HandshakeRequest request = request("10.0.0.5", "carol");
-        final Verdict verdict = chain.run(request, (deny, mode) -> { }).toCompletableFuture().join();
+        final Verdict verdict =
+                chain.run(request, (deny, mode) -> {}).toCompletableFuture().join();
         assertThat(verdict).isInstanceOf(Verdict.Deny.class);
         assertThat(perIp.count("10.0.0.5")).isEqualTo(1);
         request.releaseLeases();
@@ -92,8 +94,14 @@ class ConnectionLimitCheckTest {
         final HandshakeRequest first = request("10.0.0.6", null);
         final HandshakeRequest second = request("10.0.0.6", null);
         final List<Reason> monitored = new java.util.ArrayList<>();
-        assertThat(chain.run(first, (deny, mode) -> monitored.add(deny.reason())).toCompletableFuture().join()).isEqualTo(Verdict.ALLOW);
-        assertThat(chain.run(second, (deny, mode) -> monitored.add(deny.reason())).toCompletableFuture().join()).isEqualTo(Verdict.ALLOW);
+        assertThat(chain.run(first, (deny, mode) -> monitored.add(deny.reason()))
+                        .toCompletableFuture()
+                        .join())
+                .isEqualTo(Verdict.ALLOW);
+        assertThat(chain.run(second, (deny, mode) -> monitored.add(deny.reason()))
+                        .toCompletableFuture()
+                        .join())
+                .isEqualTo(Verdict.ALLOW);
         assertThat(monitored).containsExactly(Reason.CONNECTION_LIMIT);
         assertThat(perIp.count("10.0.0.6")).isEqualTo(1);
         second.releaseLeases();

@@ -56,7 +56,8 @@ class CredentialTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        proxy = RunningProxy.start(PolicyText.in(dir)
+                .routes("""
                 - name: every
                   match: { path: /every }
                   upstream:
@@ -104,7 +105,8 @@ class CredentialTest {
                   upstream: { targets: [%1$s] }
                   auth:
                     jwt: { algorithms: [HS256], secret: "%2$s", allowNoExpiry: true }
-                """.formatted(upstream.uri("/echo"), SECRET)).extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
+                """.formatted(upstream.uri("/echo"), SECRET))
+                .extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
     }
 
     @AfterAll
@@ -115,7 +117,9 @@ class CredentialTest {
 
     static JWTClaimsSet.Builder claims(String sub) {
         final Instant now = Instant.now();
-        return new JWTClaimsSet.Builder().subject(sub).issueTime(Date.from(now))
+        return new JWTClaimsSet.Builder()
+                .subject(sub)
+                .issueTime(Date.from(now))
                 .expirationTime(Date.from(now.plus(Duration.ofMinutes(5))));
     }
 
@@ -160,11 +164,16 @@ class CredentialTest {
         assertThat(sent.status()).isEqualTo(401);
         assertThat(sent.challenge()).isEqualTo("Bearer error=\"invalid_token\"");
         assertThat(upstream.upgrades()).as("the upstream saw no upgrade").isEqualTo(sent.upgradesBefore());
-        assertThat(proxy.auditLines()).filteredOn(line -> sent.client().equals(line.get("client"))).singleElement()
+        assertThat(proxy.auditLines())
+                .filteredOn(line -> sent.client().equals(line.get("client")))
+                .singleElement()
                 .satisfies(line -> assertThat(line)
-                        .containsEntry("event", "blocked").containsEntry("stage", "handshake")
-                        .containsEntry("reason", "token_invalid").containsEntry("status", 401)
-                        .containsEntry("route", route).containsEntry("detail", detail));
+                        .containsEntry("event", "blocked")
+                        .containsEntry("stage", "handshake")
+                        .containsEntry("reason", "token_invalid")
+                        .containsEntry("status", 401)
+                        .containsEntry("route", route)
+                        .containsEntry("detail", detail));
     }
 
     // --- one credential per request ---
@@ -173,53 +182,75 @@ class CredentialTest {
         final String alice = token("alice");
         final String mallory = token("mallory");
         return Stream.of(
-                Arguments.of("a bearer. subprotocol and a forged Authorization header",
+                Arguments.of(
+                        "a bearer. subprotocol and a forged Authorization header",
                         List.of("Sec-WebSocket-Protocol: bearer." + alice, "Authorization: Bearer forged.by.client"),
                         "subprotocol and header"),
-                Arguments.of("two valid tokens of different subjects, subprotocol and header",
+                Arguments.of(
+                        "two valid tokens of different subjects, subprotocol and header",
                         List.of("Sec-WebSocket-Protocol: bearer." + alice, "Authorization: Bearer " + mallory),
                         "subprotocol and header"),
-                Arguments.of("two Authorization fields, the first valid",
-                        List.of("Authorization: Bearer " + alice, "Authorization: Bearer forged.by.client"), "two in header"),
-                Arguments.of("a Basic Authorization next to a subprotocol token",
+                Arguments.of(
+                        "two Authorization fields, the first valid",
+                        List.of("Authorization: Bearer " + alice, "Authorization: Bearer forged.by.client"),
+                        "two in header"),
+                Arguments.of(
+                        "a Basic Authorization next to a subprotocol token",
                         List.of("Sec-WebSocket-Protocol: bearer." + alice, "Authorization: Basic YWxpY2U6c2VjcmV0"),
                         "subprotocol and header"),
-                Arguments.of("two bearer. subprotocols",
-                        List.of("Sec-WebSocket-Protocol: chat.v1, bearer." + alice + ", bearer." + mallory), "two in subprotocol"),
-                Arguments.of("two Sec-WebSocket-Protocol fields with a bearer. each",
+                Arguments.of(
+                        "two bearer. subprotocols",
+                        List.of("Sec-WebSocket-Protocol: chat.v1, bearer." + alice + ", bearer." + mallory),
+                        "two in subprotocol"),
+                Arguments.of(
+                        "two Sec-WebSocket-Protocol fields with a bearer. each",
                         List.of("Sec-WebSocket-Protocol: bearer." + alice, "Sec-WebSocket-Protocol: bearer." + mallory),
                         "two in subprotocol"),
-                Arguments.of("two cookies of the token's name",
-                        List.of("Cookie: token=" + alice + "; theme=dark; token=" + mallory), "two in cookie"),
-                Arguments.of("two Cookie fields with the token's name",
-                        List.of("Cookie: token=" + alice, "Cookie: token=" + mallory), "two in cookie"),
-                Arguments.of("a header token and a cookie token",
-                        List.of("Authorization: Bearer " + alice, "Cookie: token=" + mallory), "header and cookie"));
+                Arguments.of(
+                        "two cookies of the token's name",
+                        List.of("Cookie: token=" + alice + "; theme=dark; token=" + mallory),
+                        "two in cookie"),
+                Arguments.of(
+                        "two Cookie fields with the token's name",
+                        List.of("Cookie: token=" + alice, "Cookie: token=" + mallory),
+                        "two in cookie"),
+                Arguments.of(
+                        "a header token and a cookie token",
+                        List.of("Authorization: Bearer " + alice, "Cookie: token=" + mallory),
+                        "header and cookie"));
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("severalCredentials")
-    void moreThanOneCredentialIsRefusedBeforeTheUpstream(String name, List<String> lines, String where) throws Exception {
+    void moreThanOneCredentialIsRefusedBeforeTheUpstream(String name, List<String> lines, String where)
+            throws Exception {
         assertRefused(send("/every", lines), "every", "more than one credential (" + where + ")");
     }
 
     @Test
     void aRepeatedQueryParameterIsMoreThanOneCredential() throws Exception {
-        final Sent sent = send("/every?access_token=" + token("alice") + "&room=1&access_token=" + token("mallory"), List.of());
+        final Sent sent =
+                send("/every?access_token=" + token("alice") + "&room=1&access_token=" + token("mallory"), List.of());
         assertRefused(sent, "every", "more than one credential (two in query)");
     }
 
     @Test
     void aQueryTokenAndADifferentSubprotocolTokenAreMoreThanOneCredential() throws Exception {
-        final Sent sent = send("/every?access_token=" + token("mallory"), List.of("Sec-WebSocket-Protocol: bearer." + token("alice")));
+        final Sent sent = send(
+                "/every?access_token=" + token("mallory"), List.of("Sec-WebSocket-Protocol: bearer." + token("alice")));
         assertRefused(sent, "every", "more than one credential (subprotocol and query)");
     }
 
     @Test
     void theSameTokenInSeveralSourcesIsOneCredentialAndIsForwardedOnce() throws Exception {
         final String alice = token("alice");
-        final Sent sent = send("/every?access_token=" + alice, List.of("Sec-WebSocket-Protocol: bearer." + alice,
-                "Authorization: Bearer " + alice, "Authorization: bearer " + alice, "Cookie: token=" + alice));
+        final Sent sent = send(
+                "/every?access_token=" + alice,
+                List.of(
+                        "Sec-WebSocket-Protocol: bearer." + alice,
+                        "Authorization: Bearer " + alice,
+                        "Authorization: bearer " + alice,
+                        "Cookie: token=" + alice));
         assertThat(sent.status()).isEqualTo(101);
         assertThat(sent.upstreamHeaders().get("authorization")).containsExactly("Bearer " + alice);
         assertThat(sent.upstreamHeaders().get("x-user")).containsExactly("alice");
@@ -230,24 +261,32 @@ class CredentialTest {
     static Stream<Arguments> sources() throws Exception {
         final String token = token("alice");
         return Stream.of(
-                Arguments.of("header, as the client spelled it", "/every", List.of("Authorization: BEARER   " + token), token),
+                Arguments.of(
+                        "header, as the client spelled it",
+                        "/every",
+                        List.of("Authorization: BEARER   " + token),
+                        token),
                 Arguments.of("subprotocol", "/every", List.of("Sec-WebSocket-Protocol: bearer." + token), token),
                 Arguments.of("query", "/every?access_token=" + token, List.of(), token),
                 Arguments.of("cookie", "/every", List.of("Cookie: theme=dark; token=" + token), token),
                 // The header is no source of this route: the client's field is never what goes upstream.
-                Arguments.of("subprotocol, next to a forged Authorization the route does not read", "/subprotocol-only",
-                        List.of("Sec-WebSocket-Protocol: bearer." + token, "Authorization: Bearer forged.by.client"), token));
+                Arguments.of(
+                        "subprotocol, next to a forged Authorization the route does not read",
+                        "/subprotocol-only",
+                        List.of("Sec-WebSocket-Protocol: bearer." + token, "Authorization: Bearer forged.by.client"),
+                        token));
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("sources")
-    void theUpstreamGetsExactlyTheVerifiedTokenAsAuthorization(String name, String path, List<String> lines, String token)
-            throws Exception {
+    void theUpstreamGetsExactlyTheVerifiedTokenAsAuthorization(
+            String name, String path, List<String> lines, String token) throws Exception {
         final Sent sent = send(path, lines);
         assertThat(sent.status()).isEqualTo(101);
         final Map<String, List<String>> seen = sent.upstreamHeaders();
         assertThat(seen.get("authorization")).containsExactly("Bearer " + token);
-        assertThat(seen.toString()).as("the token reaches the upstream only as Authorization")
+        assertThat(seen.toString())
+                .as("the token reaches the upstream only as Authorization")
                 .containsOnlyOnce(token.substring(token.lastIndexOf('.') + 1));
     }
 
@@ -263,19 +302,30 @@ class CredentialTest {
         final Sent sent = send("/watch", List.of("Authorization: Bearer forged.by.client"));
         assertThat(sent.status()).isEqualTo(101);
         assertThat(sent.upstreamHeaders()).doesNotContainKey("authorization");
-        assertThat(proxy.auditLines()).filteredOn(line -> sent.client().equals(line.get("client"))).singleElement()
-                .satisfies(line -> assertThat(line).containsEntry("event", "monitored").containsEntry("reason", "token_invalid")
+        assertThat(proxy.auditLines())
+                .filteredOn(line -> sent.client().equals(line.get("client")))
+                .singleElement()
+                .satisfies(line -> assertThat(line)
+                        .containsEntry("event", "monitored")
+                        .containsEntry("reason", "token_invalid")
                         .containsEntry("route", "watch"));
     }
 
     @Test
     void inMonitorModeSeveralCredentialsAreAuditedAndNoneIsForwarded() throws Exception {
-        final Sent sent = send("/watch", List.of("Sec-WebSocket-Protocol: bearer." + token("alice"),
-                "Authorization: Bearer " + token("mallory")));
+        final Sent sent = send(
+                "/watch",
+                List.of(
+                        "Sec-WebSocket-Protocol: bearer." + token("alice"),
+                        "Authorization: Bearer " + token("mallory")));
         assertThat(sent.status()).isEqualTo(101);
         assertThat(sent.upstreamHeaders()).doesNotContainKey("authorization");
-        assertThat(proxy.auditLines()).filteredOn(line -> sent.client().equals(line.get("client"))).singleElement()
-                .satisfies(line -> assertThat(line).containsEntry("event", "monitored").containsEntry("reason", "token_invalid")
+        assertThat(proxy.auditLines())
+                .filteredOn(line -> sent.client().equals(line.get("client")))
+                .singleElement()
+                .satisfies(line -> assertThat(line)
+                        .containsEntry("event", "monitored")
+                        .containsEntry("reason", "token_invalid")
                         .containsEntry("detail", "more than one credential (subprotocol and header)"));
     }
 
@@ -293,14 +343,19 @@ class CredentialTest {
 
     @ParameterizedTest(name = "{0}: {1}")
     @MethodSource("withoutSubject")
-    void aTokenWithoutSubjectIsRefusedWhereLimitsCountBySubject(String route, String name, String token) throws Exception {
-        assertRefused(send("/" + route, List.of("Authorization: Bearer " + token)), route,
+    void aTokenWithoutSubjectIsRefusedWhereLimitsCountBySubject(String route, String name, String token)
+            throws Exception {
+        assertRefused(
+                send("/" + route, List.of("Authorization: Bearer " + token)),
+                route,
                 "no sub claim (expected: a subject, which the route's perSubject limits count by) (token from header)");
     }
 
     @Test
     void aTokenWithoutSubjectPassesWhereNothingCountsBySubject() throws Exception {
-        final Sent sent = send("/not-forwarded", List.of("Authorization: Bearer " + token(claims(null).build())));
+        final Sent sent = send(
+                "/not-forwarded",
+                List.of("Authorization: Bearer " + token(claims(null).build())));
         assertThat(sent.status()).isEqualTo(101);
         assertThat(sent.upstreamHeaders()).isNotNull();
     }
@@ -310,13 +365,18 @@ class CredentialTest {
     @Test
     void aTokenWithoutExpIsRefused() throws Exception {
         final String token = token(claims("alice").expirationTime(null).build());
-        assertRefused(send("/not-forwarded", List.of("Authorization: Bearer " + token)), "not-forwarded",
+        assertRefused(
+                send("/not-forwarded", List.of("Authorization: Bearer " + token)),
+                "not-forwarded",
                 "exp is missing (expected: an expiry; auth.jwt.allowNoExpiry: true accepts tokens without one) (token from header)");
     }
 
     @Test
     void aTokenWithoutExpPassesWhereTheRouteAllowsNoExpiry() throws Exception {
-        final Sent sent = send("/no-expiry", List.of("Authorization: Bearer " + token(claims("alice").expirationTime(null).build())));
+        final Sent sent = send(
+                "/no-expiry",
+                List.of("Authorization: Bearer "
+                        + token(claims("alice").expirationTime(null).build())));
         assertThat(sent.status()).isEqualTo(101);
         assertThat(sent.upstreamHeaders()).isNotNull();
     }
@@ -334,8 +394,10 @@ class CredentialTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("timeClaimsOutOfRange")
     void aTimeClaimOutsideTheRepresentableRangeIsRefusedNamingIt(String claim, String json) throws Exception {
-        assertRefused(send("/not-forwarded", List.of("Authorization: Bearer " + rawToken(json))), "not-forwarded",
+        assertRefused(
+                send("/not-forwarded", List.of("Authorization: Bearer " + rawToken(json))),
+                "not-forwarded",
                 claim + " is outside the representable range (expected: seconds since 1970, at most 253402300799,"
-                + " the end of year 9999) (token from header)");
+                        + " the end of year 9999) (token from header)");
     }
 }

@@ -33,7 +33,13 @@ class ChatMessagesPropertyTest {
                 Rules.jsonPolicy(Rules.write(dir, "chat.json", Rules.CHAT_SCHEMA), true),
                 // Rooms are [a-z0-9-]: text the sanitizer leaves alone, so a valid message needs no rewrite.
                 Rules.sanitize(MessagePolicy.Html.STRIP, "$.room"),
-                Rules.denyRules("word", "(?i)forbidden-word-xyzzy", "anchored", "^\\s*\\{\\s*\"admin\"", "tag", "(?i)<ifr[a]me")));
+                Rules.denyRules(
+                        "word",
+                        "(?i)forbidden-word-xyzzy",
+                        "anchored",
+                        "^\\s*\\{\\s*\"admin\"",
+                        "tag",
+                        "(?i)<ifr[a]me")));
     }
 
     @Test
@@ -46,7 +52,9 @@ class ChatMessagesPropertyTest {
             final byte[] bytes = message.getBytes(StandardCharsets.UTF_8);
             // The generator writes JSON the way clients do; Jackson agrees it is one valid document.
             assertThat(mapper.readTree(message).get("type").stringValue()).isEqualTo("chat");
-            assertThat(rules.inspectText(bytes, 0, bytes.length)).as("message %d", m).isEqualTo(Verdict.ALLOW);
+            assertThat(rules.inspectText(bytes, 0, bytes.length))
+                    .as("message %d", m)
+                    .isEqualTo(Verdict.ALLOW);
             for (int k = 0; k < 20; k++) {
                 final byte[] mutated = mutate(random, bytes);
                 final Verdict verdict = rules.inspectText(mutated, 0, mutated.length);
@@ -119,9 +127,45 @@ class ChatMessagesPropertyTest {
         return random.nextInt(4) == 0 ? " \n\t\r".substring(random.nextInt(4)) : "";
     }
 
-    private static final String[] PIECES = {"a", "Z", "0", " ", ".", "!", "?", "<", ">", "&", "'", "\"", "\\", "/", "=", "{",
-        "}", "[", "]", ":", ",", "\n", "\t", "\u0001", "\u001f", "\u007f", "\u00e9", "\u00fc", "\u4e2d", "\u0416",
-        "\ud83d\ude00", "\u2028", "\ufeff", "hello", "script", "on", "javascript"};
+    private static final String[] PIECES = {
+        "a",
+        "Z",
+        "0",
+        " ",
+        ".",
+        "!",
+        "?",
+        "<",
+        ">",
+        "&",
+        "'",
+        "\"",
+        "\\",
+        "/",
+        "=",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "\n",
+        "\t",
+        "\u0001",
+        "\u001f",
+        "\u007f",
+        "\u00e9",
+        "\u00fc",
+        "\u4e2d",
+        "\u0416",
+        "\ud83d\ude00",
+        "\u2028",
+        "\ufeff",
+        "hello",
+        "script",
+        "on",
+        "javascript"
+    };
 
     private static String randomText(SplittableRandom random) {
         final StringBuilder out = new StringBuilder();

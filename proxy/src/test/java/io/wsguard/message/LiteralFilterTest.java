@@ -18,41 +18,44 @@ import org.junit.jupiter.params.provider.CsvSource;
 class LiteralFilterTest {
 
     @ParameterizedTest(name = "{0} -> {1}")
-    @CsvSource(delimiter = '#', quoteCharacter = '`', value = {
-        "(?i)<script                 # [(?i)<, (?i)cript]",
-        "(?i)javascript:             # [(?i)java, (?i)cript:]",
-        "(?i)\\bon[a-z]+\\s*=        # [(?i)=, (?i)on]",
-        "<script                     # [<script]",
-        "ab*c                        # [c, a]",
-        "ab+c                        # [ab, c]",
-        "ab{2,}c                     # [ab, c]",
-        "ab{0,2}c                    # [c, a]",
-        "a{x                         # [a{x]",
-        "a|b                         # [a] | [b]",
-        "(?i)x|Y                     # [(?i)x] | [(?i)y]",
-        "x(?i)y|Z                    # [x, (?i)y] | [(?i)z]",
-        "(?i)(<script|javascript:)   # [(?i)<, (?i)cript] | [(?i)java, (?i)cript:]",
-        "(?:foo|bar)baz              # [baz, foo] | [baz, bar]",
-        "(?:foo|)baz                 # [baz]",
-        "(foo)?bar                   # [bar]",
-        "(?P<n>a)b                   # [b, a]",
-        "(?<n>a)b                    # [b, a]",
-        "a\\.b                       # [a.b]",
-        "\\Qa.b\\Ec                  # [c]",
-        "[abc]+x                     # [x]",
-        "[[:alpha:]]x                # [x]",
-        "\\p{Greek}x                  # [x]",
-        "caf\u00e9                   # [caf\u00e9]",
-        "(?i)caf\u00e9               # [(?i)caf]",
-        "(?i)kelvins                 # [(?i)elvin]",
-        "(?i:ab)c                    # [(?i)ab, c]",
-        "\\d+                        # NONE",
-        "x*                          # NONE",
-        "a|\\d                       # NONE",
-        "``                          # NONE",
-        "(a+)+$                      # [a]",
-        "\\x{41}bc                   # [bc]",
-    })
+    @CsvSource(
+            delimiter = '#',
+            quoteCharacter = '`',
+            value = {
+                "(?i)<script                 # [(?i)<, (?i)cript]",
+                "(?i)javascript:             # [(?i)java, (?i)cript:]",
+                "(?i)\\bon[a-z]+\\s*=        # [(?i)=, (?i)on]",
+                "<script                     # [<script]",
+                "ab*c                        # [c, a]",
+                "ab+c                        # [ab, c]",
+                "ab{2,}c                     # [ab, c]",
+                "ab{0,2}c                    # [c, a]",
+                "a{x                         # [a{x]",
+                "a|b                         # [a] | [b]",
+                "(?i)x|Y                     # [(?i)x] | [(?i)y]",
+                "x(?i)y|Z                    # [x, (?i)y] | [(?i)z]",
+                "(?i)(<script|javascript:)   # [(?i)<, (?i)cript] | [(?i)java, (?i)cript:]",
+                "(?:foo|bar)baz              # [baz, foo] | [baz, bar]",
+                "(?:foo|)baz                 # [baz]",
+                "(foo)?bar                   # [bar]",
+                "(?P<n>a)b                   # [b, a]",
+                "(?<n>a)b                    # [b, a]",
+                "a\\.b                       # [a.b]",
+                "\\Qa.b\\Ec                  # [c]",
+                "[abc]+x                     # [x]",
+                "[[:alpha:]]x                # [x]",
+                "\\p{Greek}x                  # [x]",
+                "caf\u00e9                   # [caf\u00e9]",
+                "(?i)caf\u00e9               # [(?i)caf]",
+                "(?i)kelvins                 # [(?i)elvin]",
+                "(?i:ab)c                    # [(?i)ab, c]",
+                "\\d+                        # NONE",
+                "x*                          # NONE",
+                "a|\\d                       # NONE",
+                "``                          # NONE",
+                "(a+)+$                      # [a]",
+                "\\x{41}bc                   # [bc]",
+            })
     void readsTheLiteralsEveryMatchContains(String pattern, String expected) {
         assertThat(LiteralFilter.of(pattern == null ? "" : pattern).toString()).isEqualTo(expected);
     }
@@ -66,7 +69,8 @@ class LiteralFilterTest {
                 if (Character.isSurrogate((char) c)) {
                     continue;
                 }
-                final boolean matches = pattern.matcher(String.valueOf((char) c)).find();
+                final boolean matches =
+                        pattern.matcher(String.valueOf((char) c)).find();
                 final boolean asciiPair = c == letter || c == Character.toUpperCase(letter);
                 if (letter == 'k' || letter == 's') {
                     assertThat(matches || !asciiPair).isTrue();
@@ -99,12 +103,20 @@ class LiteralFilterTest {
                 final boolean bytesMay = filter.mayMatch(utf8, 0, utf8.length);
                 final boolean charsMay = filter.mayMatch(text);
                 if (matches) {
-                    assertThat(bytesMay && charsMay).as("pattern %s text %s filter %s", pattern, text, filter).isTrue();
+                    assertThat(bytesMay && charsMay)
+                            .as("pattern %s text %s filter %s", pattern, text, filter)
+                            .isTrue();
                 }
-                assertThat(bytesMay).as("bytes and chars agree: %s on %s", pattern, text).isEqualTo(charsMay);
+                assertThat(bytesMay)
+                        .as("bytes and chars agree: %s on %s", pattern, text)
+                        .isEqualTo(charsMay);
                 // The whole deny path (byte-presence pass, filter, RE2/J) agrees with RE2/J exactly.
-                assertThat(rules.firstMatch(utf8, 0, utf8.length, 1) == 0).as("deny %s on %s", pattern, text).isEqualTo(matches);
-                assertThat(rules.firstMatch(text, 1) == 0).as("deny %s on chars %s", pattern, text).isEqualTo(matches);
+                assertThat(rules.firstMatch(utf8, 0, utf8.length, 1) == 0)
+                        .as("deny %s on %s", pattern, text)
+                        .isEqualTo(matches);
+                assertThat(rules.firstMatch(text, 1) == 0)
+                        .as("deny %s on chars %s", pattern, text)
+                        .isEqualTo(matches);
                 checked++;
                 filtered += bytesMay ? 0 : 1;
             }
@@ -120,7 +132,8 @@ class LiteralFilterTest {
         for (int n = 0; n < 100_000; n++) {
             final byte[] buf = new byte[random.nextInt(70)];
             for (int i = 0; i < buf.length; i++) {
-                buf[i] = (byte) (random.nextInt(4) == 0 ? random.nextInt(256) : "ab\\<\u0000".charAt(random.nextInt(5)));
+                buf[i] =
+                        (byte) (random.nextInt(4) == 0 ? random.nextInt(256) : "ab\\<\u0000".charAt(random.nextInt(5)));
             }
             final int from = buf.length == 0 ? 0 : random.nextInt(buf.length + 1);
             final int to = from + random.nextInt(buf.length - from + 1);
@@ -137,8 +150,35 @@ class LiteralFilterTest {
         }
     }
 
-    private static final String[] ATOMS = {"a", "b", "k", "K", "s", "S", "<", "=", ":", "\u212a", "\u017f", "\u00e9",
-        "\\.", ".", "\\b", "^", "$", "[ab]", "[^a]", "\\d", "\\w", "\\s", "\\x{41}", "A", "\\Qa<\\E", "{", "}"};
+    private static final String[] ATOMS = {
+        "a",
+        "b",
+        "k",
+        "K",
+        "s",
+        "S",
+        "<",
+        "=",
+        ":",
+        "\u212a",
+        "\u017f",
+        "\u00e9",
+        "\\.",
+        ".",
+        "\\b",
+        "^",
+        "$",
+        "[ab]",
+        "[^a]",
+        "\\d",
+        "\\w",
+        "\\s",
+        "\\x{41}",
+        "A",
+        "\\Qa<\\E",
+        "{",
+        "}"
+    };
     private static final String[] QUANTIFIERS = {"", "", "", "", "*", "+", "?", "{2}", "{0,1}", "{1,}", "+?", "*?"};
     private static final String[] FLAGS = {"", "", "(?i)", "(?-i)", "(?s)", "(?i:"};
 
@@ -168,8 +208,31 @@ class LiteralFilterTest {
         return out.toString();
     }
 
-    private static final String[] TEXT = {"a", "A", "b", "B", "k", "K", "\u212a", "s", "S", "\u017f", "<", "=", ":", ".",
-        "\u00e9", "\u00c9", " ", "1", "x", "\n", "{", "}", "\ud83d\ude00"};
+    private static final String[] TEXT = {
+        "a",
+        "A",
+        "b",
+        "B",
+        "k",
+        "K",
+        "\u212a",
+        "s",
+        "S",
+        "\u017f",
+        "<",
+        "=",
+        ":",
+        ".",
+        "\u00e9",
+        "\u00c9",
+        " ",
+        "1",
+        "x",
+        "\n",
+        "{",
+        "}",
+        "\ud83d\ude00"
+    };
 
     private static String randomText(SplittableRandom random) {
         final StringBuilder out = new StringBuilder();

@@ -35,14 +35,19 @@ final class Rules {
 
     private Rules() {}
 
-    static MessagePolicy messages(Optional<MessagePolicy.JsonPolicy> json, Optional<MessagePolicy.SanitizePolicy> sanitize,
+    static MessagePolicy messages(
+            Optional<MessagePolicy.JsonPolicy> json,
+            Optional<MessagePolicy.SanitizePolicy> sanitize,
             List<MessagePolicy.DenyRulePolicy> deny) {
-        return new MessagePolicy(MessagePolicy.Direction.INBOUND, MAX_SIZE, true, false, json, sanitize, deny, Action.CLOSE);
+        return new MessagePolicy(
+                MessagePolicy.Direction.INBOUND, MAX_SIZE, true, false, json, sanitize, deny, Action.CLOSE);
     }
 
     static ContentRules json(Path schema, boolean required) {
-        return ContentRules.compile(messages(Optional.of(new MessagePolicy.JsonPolicy(required, Optional.of(schema),
-                Optional.empty(), Map.of())), Optional.empty(), List.of()));
+        return ContentRules.compile(messages(
+                Optional.of(new MessagePolicy.JsonPolicy(required, Optional.of(schema), Optional.empty(), Map.of())),
+                Optional.empty(),
+                List.of()));
     }
 
     static ContentRules deny(String... namesAndPatterns) {

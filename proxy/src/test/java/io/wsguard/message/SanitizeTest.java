@@ -27,8 +27,9 @@ import tools.jackson.databind.json.JsonMapper;
 class SanitizeTest {
 
     /** What {@code Sanitizers.FORMATTING} lets through (allowCommonInlineFormattingElements), with no attributes. */
-    static final Set<String> FORMATTING_ELEMENTS = Set.of("b", "i", "font", "s", "u", "o", "sup", "sub", "ins", "del",
-            "strong", "strike", "tt", "code", "big", "small", "br", "span", "em");
+    static final Set<String> FORMATTING_ELEMENTS = Set.of(
+            "b", "i", "font", "s", "u", "o", "sup", "sub", "ins", "del", "strong", "strike", "tt", "code", "big",
+            "small", "br", "span", "em");
 
     static final JsonMapper MAPPER = JsonMapper.builder().build();
 
@@ -47,7 +48,8 @@ class SanitizeTest {
     }
 
     static ContentRules jsonRoute(MessagePolicy.Html html, String... fields) {
-        return ContentRules.compile(Rules.messages(Rules.jsonPolicy(anySchema, true), Rules.sanitize(html, fields), List.of()));
+        return ContentRules.compile(
+                Rules.messages(Rules.jsonPolicy(anySchema, true), Rules.sanitize(html, fields), List.of()));
     }
 
     /**
@@ -58,7 +60,8 @@ class SanitizeTest {
      */
     @Test
     void textThatCannotHoldMarkupPassesByteForByte() throws Exception {
-        final String alphabet = "abzAZ09 .,:;?!()[]}-_=+\"'`@#$%^*/\\|~>\t\n\r\u0001\u007f\u0085\u202e\u00e9\u4e2d\u2028";
+        final String alphabet =
+                "abzAZ09 .,:;?!()[]}-_=+\"'`@#$%^*/\\|~>\t\n\r\u0001\u007f\u0085\u202e\u00e9\u4e2d\u2028";
         final SplittableRandom random = new SplittableRandom(7);
         for (MessagePolicy.Html html : List.of(MessagePolicy.Html.STRIP, MessagePolicy.Html.FORMATTING)) {
             final ContentRules text = textRoute(html);
@@ -72,15 +75,17 @@ class SanitizeTest {
                 }
                 final String plain = s.toString();
                 assertThat(inspect(text, plain)).as("%s: %s", html, plain).isEqualTo(Verdict.ALLOW);
-                assertThat(inspect(json, "{\"text\":" + MAPPER.writeValueAsString(plain) + "}")).as("%s: %s", html, plain)
+                assertThat(inspect(json, "{\"text\":" + MAPPER.writeValueAsString(plain) + "}"))
+                        .as("%s: %s", html, plain)
                         .isEqualTo(Verdict.ALLOW);
             }
             // One '<' or '&' and the sanitizer runs, and its output goes upstream whole.
-            assertThat(inspect(text, "a = b & c")).isEqualTo(new Verdict.Rewrite("a &#61; b &amp; c", Reason.SANITIZED,
-                    "sanitized the message as HTML"));
+            assertThat(inspect(text, "a = b & c"))
+                    .isEqualTo(new Verdict.Rewrite(
+                            "a &#61; b &amp; c", Reason.SANITIZED, "sanitized the message as HTML"));
             // The sanitizer's guard against template injection (AngularJS) is kept.
-            assertThat(inspect(text, "{{x}}")).isEqualTo(new Verdict.Rewrite("{<!-- -->{x}}", Reason.SANITIZED,
-                    "sanitized the message as HTML"));
+            assertThat(inspect(text, "{{x}}"))
+                    .isEqualTo(new Verdict.Rewrite("{<!-- -->{x}}", Reason.SANITIZED, "sanitized the message as HTML"));
             assertThat(inspect(json, "{\"text\":\"ends with {\"}")).isInstanceOf(Verdict.Rewrite.class);
         }
     }
@@ -99,7 +104,17 @@ class SanitizeTest {
     }
 
     static Stream<String> unwantedReferences() {
-        return Stream.of("&#x202e;", "&#x202a;", "&#x2066;", "&#x2069;", "&#x85;", "&#x9f;", "&#x80;", "&#x7f;", "&#13;", "&#x1b;",
+        return Stream.of(
+                "&#x202e;",
+                "&#x202a;",
+                "&#x2066;",
+                "&#x2069;",
+                "&#x85;",
+                "&#x9f;",
+                "&#x80;",
+                "&#x7f;",
+                "&#13;",
+                "&#x1b;",
                 "&#1;");
     }
 
@@ -116,7 +131,8 @@ class SanitizeTest {
     void theRewriteIsJudgedAgainByTheDenyRulesAndTheSchema() {
         final Path schema = Rules.write(dir, "short.json", """
                 {"type":"object","properties":{"text":{"type":"string","maxLength":20},"name":{"type":"string","pattern":"^[^:]*$"}}}""");
-        final ContentRules rules = ContentRules.compile(Rules.messages(Rules.jsonPolicy(schema, true),
+        final ContentRules rules = ContentRules.compile(Rules.messages(
+                Rules.jsonPolicy(schema, true),
                 Rules.sanitize(MessagePolicy.Html.STRIP),
                 Rules.denyRules("sqli", "(?i)union\\s+select", "js-url", "(?i)javascript:")));
         assertThat(inspect(rules, "{\"text\":\"un&#105;on select\"}"))
@@ -132,7 +148,9 @@ class SanitizeTest {
         assertThat(inspect(rules, "{\"text\":\"<b>hi</b> &#105;\"}"))
                 .isEqualTo(new Verdict.Rewrite("{\"text\":\"hi i\"}", Reason.SANITIZED, "sanitized $.text"));
         // Whole text too, where the decoded form would be JSON-escaped for an upstream that decodes it.
-        final ContentRules text = ContentRules.compile(Rules.messages(Optional.empty(), Rules.sanitize(MessagePolicy.Html.STRIP),
+        final ContentRules text = ContentRules.compile(Rules.messages(
+                Optional.empty(),
+                Rules.sanitize(MessagePolicy.Html.STRIP),
                 Rules.denyRules("js-url", "(?i)javascript:")));
         assertThat(inspect(text, "<i>jav&#x61;script&#58;alert(1)</i>"))
                 .isEqualTo(new Verdict.Deny(Reason.PATTERN_DENIED, "sanitized, rule js-url matched"));
@@ -189,7 +207,9 @@ class SanitizeTest {
     }
 
     static Stream<Arguments> attacksInBothModes() {
-        return attacks().flatMap(a -> Stream.of(Arguments.of(MessagePolicy.Html.STRIP, a), Arguments.of(MessagePolicy.Html.FORMATTING, a)));
+        return attacks()
+                .flatMap(a -> Stream.of(
+                        Arguments.of(MessagePolicy.Html.STRIP, a), Arguments.of(MessagePolicy.Html.FORMATTING, a)));
     }
 
     @ParameterizedTest(name = "{0}: {1}")
@@ -223,7 +243,9 @@ class SanitizeTest {
             final int close = html.indexOf('>', i);
             assertThat(close).as("unclosed tag in %s", html).isPositive();
             final String tag = html.substring(i + 1, close);
-            final String name = tag.startsWith("/") ? tag.substring(1) : tag.endsWith(" /") ? tag.substring(0, tag.length() - 2) : tag;
+            final String name = tag.startsWith("/")
+                    ? tag.substring(1)
+                    : tag.endsWith(" /") ? tag.substring(0, tag.length() - 2) : tag;
             assertThat(name).as("tag <%s> in %s", tag, html).matches("[a-z]+");
             assertThat(allowed).as("element <%s> in %s", name, html).contains(name);
             i = html.indexOf('<', close);
@@ -234,34 +256,43 @@ class SanitizeTest {
     @Test
     void markupTheFormattingPolicyKeepsPassesUnchanged() {
         final String message = "{\"text\":\"<b>bold</b> and <i>it</i>\",\"n\":1.50}";
-        assertThat(inspect(jsonRoute(MessagePolicy.Html.FORMATTING, "$.text"), message)).isEqualTo(Verdict.ALLOW);
+        assertThat(inspect(jsonRoute(MessagePolicy.Html.FORMATTING, "$.text"), message))
+                .isEqualTo(Verdict.ALLOW);
         assertThat(inspect(jsonRoute(MessagePolicy.Html.STRIP, "$.text"), message))
-                .isEqualTo(new Verdict.Rewrite("{\"text\":\"bold and it\",\"n\":1.50}", Reason.SANITIZED, "sanitized $.text"));
+                .isEqualTo(new Verdict.Rewrite(
+                        "{\"text\":\"bold and it\",\"n\":1.50}", Reason.SANITIZED, "sanitized $.text"));
     }
 
     @Test
     void onlySelectedFieldsChangeAndEverythingElseKeepsItsBytes() {
-        final ContentRules rules = jsonRoute(MessagePolicy.Html.STRIP, "$.text", "$.user.name", "$.items[*].title", "$['odd key']");
+        final ContentRules rules =
+                jsonRoute(MessagePolicy.Html.STRIP, "$.text", "$.user.name", "$.items[*].title", "$['odd key']");
         final String message = """
                 { "type" : "chat", "text":"<b>hi</b> & bye", "other":"<b>kept</b>",
                   "user": {"name": "<i>bob</i>", "bio": "<i>kept</i>"}, "n": 1.50e+2,
                   "items": [{"title": "<u>one</u>", "body": "<u>kept</u>"}, {"title": "plain"}, {"title": "<s>3</s>"}],
                   "odd key": "<p>x</p>", "<b>key</b>": "k" }""";
         final Verdict verdict = inspect(rules, message);
-        assertThat(verdict).isEqualTo(new Verdict.Rewrite(message
-                .replace("\"<b>hi</b> & bye\"", "\"hi &amp; bye\"")
-                .replace("\"<i>bob</i>\"", "\"bob\"")
-                .replace("\"<u>one</u>\"", "\"one\"")
-                .replace("\"<s>3</s>\"", "\"3\"")
-                .replace("\"<p>x</p>\"", "\"x\""),
-                Reason.SANITIZED, "sanitized $.text, $.user.name, $.items[0].title and 2 more"));
+        assertThat(verdict)
+                .isEqualTo(new Verdict.Rewrite(
+                        message.replace("\"<b>hi</b> & bye\"", "\"hi &amp; bye\"")
+                                .replace("\"<i>bob</i>\"", "\"bob\"")
+                                .replace("\"<u>one</u>\"", "\"one\"")
+                                .replace("\"<s>3</s>\"", "\"3\"")
+                                .replace("\"<p>x</p>\"", "\"x\""),
+                        Reason.SANITIZED,
+                        "sanitized $.text, $.user.name, $.items[0].title and 2 more"));
     }
 
     @Test
     void noFieldsMeansEveryStringValueButNoKey() {
-        final Verdict verdict = inspect(jsonRoute(MessagePolicy.Html.STRIP), "{\"<b>k</b>\":[\"<b>a</b>\",{\"x\":\"<i>b</i>\"}],\"n\":\"1\"}");
-        assertThat(verdict).isEqualTo(new Verdict.Rewrite("{\"<b>k</b>\":[\"a\",{\"x\":\"b\"}],\"n\":\"1\"}", Reason.SANITIZED,
-                "sanitized $['…'][0], $['…'][1].x"));
+        final Verdict verdict = inspect(
+                jsonRoute(MessagePolicy.Html.STRIP), "{\"<b>k</b>\":[\"<b>a</b>\",{\"x\":\"<i>b</i>\"}],\"n\":\"1\"}");
+        assertThat(verdict)
+                .isEqualTo(new Verdict.Rewrite(
+                        "{\"<b>k</b>\":[\"a\",{\"x\":\"b\"}],\"n\":\"1\"}",
+                        Reason.SANITIZED,
+                        "sanitized $['…'][0], $['…'][1].x"));
     }
 
     @Test
@@ -275,13 +306,15 @@ class SanitizeTest {
 
     @Test
     void textOutsideJsonIsSanitizedWhole() {
-        assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "hello, world: (1 - 1)? yes!")).isEqualTo(Verdict.ALLOW);
+        assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "hello, world: (1 - 1)? yes!"))
+                .isEqualTo(Verdict.ALLOW);
         assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "caf\u00e9")).isEqualTo(Verdict.ALLOW);
         assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "Tom & Jerry <3"))
-                .isEqualTo(new Verdict.Rewrite("Tom &amp; Jerry &lt;3", Reason.SANITIZED, "sanitized the message as HTML"));
+                .isEqualTo(new Verdict.Rewrite(
+                        "Tom &amp; Jerry &lt;3", Reason.SANITIZED, "sanitized the message as HTML"));
         // Where JSON is optional, text that is not JSON is sanitized as a whole too.
-        final ContentRules optional = ContentRules.compile(Rules.messages(Rules.jsonPolicy(anySchema, false),
-                Rules.sanitize(MessagePolicy.Html.STRIP, "$.text"), List.of()));
+        final ContentRules optional = ContentRules.compile(Rules.messages(
+                Rules.jsonPolicy(anySchema, false), Rules.sanitize(MessagePolicy.Html.STRIP, "$.text"), List.of()));
         assertThat(inspect(optional, "<b>not json</b>"))
                 .isEqualTo(new Verdict.Rewrite("not json", Reason.SANITIZED, "sanitized the message as HTML"));
         assertThat(inspect(optional, "{\"text\":\"<b>json</b>\"}"))
@@ -308,7 +341,8 @@ class SanitizeTest {
 
     @Test
     void htmlNoneSanitizesNothing() {
-        final ContentRules none = ContentRules.compile(Rules.messages(Optional.empty(), Rules.sanitize(MessagePolicy.Html.NONE, "$.x"), List.of()));
+        final ContentRules none = ContentRules.compile(
+                Rules.messages(Optional.empty(), Rules.sanitize(MessagePolicy.Html.NONE, "$.x"), List.of()));
         assertThat(none.active()).isFalse();
     }
 
@@ -322,7 +356,8 @@ class SanitizeTest {
                     .hasMessageStartingWith("'" + bad + "' is not a JSON path: ")
                     .hasMessageEndingWith("(" + FieldPath.EXPECTED + ")");
         }
-        for (String good : List.of("$", "$.a", "$.a.b", "$['a b']", "$[\"a\"]", "$.a[0]", "$.a[*].b", "$.*", "$[*][*]")) {
+        for (String good :
+                List.of("$", "$.a", "$.a.b", "$['a b']", "$[\"a\"]", "$.a[0]", "$.a[*].b", "$.*", "$[*][*]")) {
             assertThat(FieldPath.parse(good).toString()).isEqualTo(good);
         }
     }
@@ -332,9 +367,11 @@ class SanitizeTest {
         // '&' is escaped as "&amp;": 60,000 of them grow a 60 KB message past the 64 KiB maxSize.
         final String message = "{\"text\":\"" + "&".repeat(60_000) + "\"}";
         assertThat(inspect(jsonRoute(MessagePolicy.Html.STRIP, "$.text"), message))
-                .isEqualTo(new Verdict.Deny(Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of 65536 bytes"));
+                .isEqualTo(new Verdict.Deny(
+                        Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of 65536 bytes"));
         assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "&".repeat(60_000)))
-                .isEqualTo(new Verdict.Deny(Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of 65536 bytes"));
+                .isEqualTo(new Verdict.Deny(
+                        Reason.MESSAGE_TOO_BIG, "sanitized, the message would exceed maxSize of 65536 bytes"));
         // Small ones are rewritten as before.
         assertThat(inspect(textRoute(MessagePolicy.Html.STRIP), "a & b")).isInstanceOf(Verdict.Rewrite.class);
     }

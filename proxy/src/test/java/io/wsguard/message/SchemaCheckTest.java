@@ -65,34 +65,37 @@ class SchemaCheckTest {
     }
 
     @ParameterizedTest(name = "{0} -> {1}")
-    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
-        "{\"type\":\"SECRET\"}                            | $.type: expected \"chat\"",
-        "{\"type\":\"chat\",\"text\":5}                   | $.text: expected string",
-        "{\"type\":\"chat\",\"text\":\"\"}                | $.text: shorter than 1 characters",
-        "{\"type\":\"chat\",\"text\":\"SECRETSECRET\"}    | $.text: longer than 10 characters",
-        "{\"type\":\"chat\",\"word\":\"SECRET\"}          | $.word: does not match ^[a-z]*$",
-        "{\"type\":\"chat\",\"kind\":\"SECRET\"}          | $.kind: not one of a, b",
-        "{\"type\":\"chat\",\"n\":1}                      | $.n: less than 3",
-        "{\"type\":\"chat\",\"n\":102}                    | $.n: greater than 100",
-        "{\"type\":\"chat\",\"n\":4}                      | $.n: not a multiple of 3",
-        "{\"type\":\"chat\",\"n\":\"SECRET\"}             | $.n: expected integer or null",
-        "{\"type\":\"chat\",\"tags\":[\"a\",\"SECRET\",1]}  | $.tags[2]: expected string",
-        "{\"type\":\"chat\",\"tags\":[\"a\",\"b\",\"SECRET\"]} | $.tags: more than 2 items",
-        "{\"type\":\"chat\",\"tags\":[\"SECRET\",\"SECRET\"]} | $.tags: items are not unique",
-        "{\"type\":\"chat\",\"one\":true}                 | $.one: does not match exactly one of the allowed schemas",
-        "{\"type\":\"chat\",\"any\":true}                 | $.any: expected string (no anyOf alternative matched)",
-        "{\"type\":\"chat\",\"no\":\"SECRET\"}            | $.no: matches a schema it must not match",
-        "{\"type\":\"chat\",\"meta\":{\"SECRET\":1}}      | $.meta: property name not allowed (maxLength)",
-        "{\"type\":\"chat\",\"meta\":{\"ab\":\"SECRET\"}} | $.meta.ab: expected integer",
-        "{\"type\":\"chat\",\"pair\":[\"a\",\"SECRET\"]}  | $.pair[1]: item not allowed",
-        "{\"type\":\"chat\",\"nope\":\"SECRET\"}          | $.nope: not allowed",
-        "{\"type\":\"chat\",\"extra\":\"SECRET\"}         | $.extra: property not allowed",
-        "{\"type\":\"chat\",\"SECRET \\\" x\":1}          | $['…']: property not allowed",
-        "{\"type\":\"chat\",\"SECRET_SECRET_SECRET_SECRET_SECRET\":1} | $['…']: property not allowed",
-        "{\"text\":\"SECRET\"}                            | $: required property 'type' missing",
-        "[\"SECRET\"]                                     | $: expected object",
-        "\"SECRET\"                                       | $: expected object",
-    })
+    @CsvSource(
+            delimiter = '|',
+            quoteCharacter = '`',
+            value = {
+                "{\"type\":\"SECRET\"}                            | $.type: expected \"chat\"",
+                "{\"type\":\"chat\",\"text\":5}                   | $.text: expected string",
+                "{\"type\":\"chat\",\"text\":\"\"}                | $.text: shorter than 1 characters",
+                "{\"type\":\"chat\",\"text\":\"SECRETSECRET\"}    | $.text: longer than 10 characters",
+                "{\"type\":\"chat\",\"word\":\"SECRET\"}          | $.word: does not match ^[a-z]*$",
+                "{\"type\":\"chat\",\"kind\":\"SECRET\"}          | $.kind: not one of a, b",
+                "{\"type\":\"chat\",\"n\":1}                      | $.n: less than 3",
+                "{\"type\":\"chat\",\"n\":102}                    | $.n: greater than 100",
+                "{\"type\":\"chat\",\"n\":4}                      | $.n: not a multiple of 3",
+                "{\"type\":\"chat\",\"n\":\"SECRET\"}             | $.n: expected integer or null",
+                "{\"type\":\"chat\",\"tags\":[\"a\",\"SECRET\",1]}  | $.tags[2]: expected string",
+                "{\"type\":\"chat\",\"tags\":[\"a\",\"b\",\"SECRET\"]} | $.tags: more than 2 items",
+                "{\"type\":\"chat\",\"tags\":[\"SECRET\",\"SECRET\"]} | $.tags: items are not unique",
+                "{\"type\":\"chat\",\"one\":true}                 | $.one: does not match exactly one of the allowed schemas",
+                "{\"type\":\"chat\",\"any\":true}                 | $.any: expected string (no anyOf alternative matched)",
+                "{\"type\":\"chat\",\"no\":\"SECRET\"}            | $.no: matches a schema it must not match",
+                "{\"type\":\"chat\",\"meta\":{\"SECRET\":1}}      | $.meta: property name not allowed (maxLength)",
+                "{\"type\":\"chat\",\"meta\":{\"ab\":\"SECRET\"}} | $.meta.ab: expected integer",
+                "{\"type\":\"chat\",\"pair\":[\"a\",\"SECRET\"]}  | $.pair[1]: item not allowed",
+                "{\"type\":\"chat\",\"nope\":\"SECRET\"}          | $.nope: not allowed",
+                "{\"type\":\"chat\",\"extra\":\"SECRET\"}         | $.extra: property not allowed",
+                "{\"type\":\"chat\",\"SECRET \\\" x\":1}          | $['…']: property not allowed",
+                "{\"type\":\"chat\",\"SECRET_SECRET_SECRET_SECRET_SECRET\":1} | $['…']: property not allowed",
+                "{\"text\":\"SECRET\"}                            | $: required property 'type' missing",
+                "[\"SECRET\"]                                     | $: expected object",
+                "\"SECRET\"                                       | $: expected object",
+            })
     void violationNamesThePathAndTheRuleNeverTheValue(String message, String detail) {
         final Verdict verdict = inspect(rich, message);
         assertThat(verdict).isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, detail));
@@ -105,17 +108,23 @@ class SchemaCheckTest {
                 {"type":"chat","text":"hi","word":"abc","kind":"b","mail":"a@example.com","when":"2026-11-23T10:15:02Z",
                  "n":null,"tags":["x"],"one":5,"any":"s","no":1,"meta":{"ab":1},"pair":["p"]}""")).isEqualTo(Verdict.ALLOW);
         // failFast must not cut an anyOf/oneOf short at its first failing branch.
-        assertThat(inspect(rich, "{\"type\":\"chat\",\"any\":7,\"one\":\"s\",\"n\":99}")).isEqualTo(Verdict.ALLOW);
+        assertThat(inspect(rich, "{\"type\":\"chat\",\"any\":7,\"one\":\"s\",\"n\":99}"))
+                .isEqualTo(Verdict.ALLOW);
     }
 
     @Test
     void typeFieldPicksTheSchema() {
-        final ContentRules byType = ContentRules.compile(Rules.messages(Optional.of(new MessagePolicy.JsonPolicy(true,
-                Optional.empty(), Optional.of("type"), Map.of(
-                        "chat", Rules.write(dir, "chat.json", Rules.CHAT_SCHEMA),
-                        "typing", Rules.write(dir, "typing.json", """
+        final ContentRules byType = ContentRules.compile(Rules.messages(
+                Optional.of(new MessagePolicy.JsonPolicy(
+                        true,
+                        Optional.empty(),
+                        Optional.of("type"),
+                        Map.of(
+                                "chat", Rules.write(dir, "chat.json", Rules.CHAT_SCHEMA),
+                                "typing", Rules.write(dir, "typing.json", """
                                 {"type":"object","required":["type","on"],"properties":{"on":{"type":"boolean"}}}""")))),
-                Optional.empty(), List.of()));
+                Optional.empty(),
+                List.of()));
         assertThat(inspect(byType, "{\"type\":\"chat\",\"text\":\"hi\"}")).isEqualTo(Verdict.ALLOW);
         assertThat(inspect(byType, "{\"type\":\"typing\",\"on\":true}")).isEqualTo(Verdict.ALLOW);
         assertThat(inspect(byType, "{\"type\":\"typing\",\"on\":\"SECRET\"}"))
@@ -127,9 +136,11 @@ class SchemaCheckTest {
         assertThat(inspect(byType, "{\"type\":7}"))
                 .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.type: not one of chat, typing"));
         assertThat(inspect(byType, "{\"text\":\"SECRET\"}"))
-                .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.type: missing (expected: one of chat, typing)"));
+                .isEqualTo(
+                        new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.type: missing (expected: one of chat, typing)"));
         assertThat(inspect(byType, "[1]"))
-                .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$: expected object (with .type: one of chat, typing)"));
+                .isEqualTo(new Verdict.Deny(
+                        Reason.SCHEMA_VIOLATION, "$: expected object (with .type: one of chat, typing)"));
     }
 
     @Test
@@ -165,7 +176,8 @@ class SchemaCheckTest {
 
     @Test
     void compileErrorsNameTheFieldTheFileAndWhatWasExpected() {
-        final Path broken = Rules.write(dir, "broken.json", "{\n  \"type\": \"object\",\n  \"properties\": { \"a\": }\n}\n");
+        final Path broken =
+                Rules.write(dir, "broken.json", "{\n  \"type\": \"object\",\n  \"properties\": { \"a\": }\n}\n");
         assertThatThrownBy(() -> Rules.json(broken, true))
                 .hasFieldOrPropertyWithValue("field", "messages.json.schema")
                 .hasMessageStartingWith(broken + ":3:24: not JSON: ");
@@ -173,23 +185,34 @@ class SchemaCheckTest {
         assertThatThrownBy(() -> Rules.json(missing, true)).hasMessage("file not found: " + missing);
         assertThatThrownBy(() -> Rules.json(Rules.write(dir, "array.json", "[]"), true))
                 .hasMessageContaining("not a JSON Schema: the document is not an object");
-        assertThatThrownBy(() -> Rules.json(Rules.write(dir, "bad-type.json", "{\"properties\":{\"a\":{\"type\":5}}}"), true))
+        assertThatThrownBy(() ->
+                        Rules.json(Rules.write(dir, "bad-type.json", "{\"properties\":{\"a\":{\"type\":5}}}"), true))
                 .hasMessageContaining("bad-type.json: not a valid JSON Schema: $.properties.a.type: ");
         assertThatThrownBy(() -> Rules.json(Rules.write(dir, "bad-min.json", "{\"minLength\":\"x\"}"), true))
                 .hasMessageContaining("bad-min.json: not a valid JSON Schema: $.minLength: expected integer");
         assertThatThrownBy(() -> Rules.json(Rules.write(dir, "dangling.json", "{\"$ref\":\"#/$defs/nope\"}"), true))
-                .hasMessageContaining("dangling.json: ").hasMessageContaining("#/$defs/name");
-        assertThatThrownBy(() -> Rules.json(Rules.write(dir, "dup.json", "{\"type\":\"object\",\"type\":\"string\"}"), true))
+                .hasMessageContaining("dangling.json: ")
+                .hasMessageContaining("#/$defs/name");
+        assertThatThrownBy(() ->
+                        Rules.json(Rules.write(dir, "dup.json", "{\"type\":\"object\",\"type\":\"string\"}"), true))
                 .hasMessageStartingWith(dir.resolve("dup.json") + ":1:24: not JSON: Duplicate");
         assertThatThrownBy(() -> Rules.json(Rules.write(dir, "lookahead.json", "{\"pattern\":\"a(?=b)\"}"), true))
-                .hasMessageContaining("lookahead.json: a pattern is not an RE2 regular expression: invalid or unsupported Perl syntax");
-        assertThat(assertTimeoutPreemptively(Duration.ofSeconds(2), () -> catchThrowable(() -> Rules.json(
-                Rules.write(dir, "nested.json", "{\"pattern\":\"((a{1000}){1000}){1000}\"}"), true))))
+                .hasMessageContaining(
+                        "lookahead.json: a pattern is not an RE2 regular expression: invalid or unsupported Perl syntax");
+        assertThat(assertTimeoutPreemptively(
+                        Duration.ofSeconds(2),
+                        () -> catchThrowable(() -> Rules.json(
+                                Rules.write(dir, "nested.json", "{\"pattern\":\"((a{1000}){1000}){1000}\"}"), true))))
                 .hasMessageContaining("nested.json: a pattern is not an RE2 regular expression wsguard accepts:"
                         + " its nested repetitions expand to about 1000000000 instructions (expected: at most 100000)");
-        assertThatThrownBy(() -> ContentRules.compile(Rules.messages(Optional.of(new MessagePolicy.JsonPolicy(true,
-                Optional.empty(), Optional.of("type"), Map.of("chat", Rules.write(dir, "chat.json", Rules.CHAT_SCHEMA),
-                        "typing", missing))), Optional.empty(), List.of())))
+        assertThatThrownBy(() -> ContentRules.compile(Rules.messages(
+                        Optional.of(new MessagePolicy.JsonPolicy(
+                                true,
+                                Optional.empty(),
+                                Optional.of("type"),
+                                Map.of("chat", Rules.write(dir, "chat.json", Rules.CHAT_SCHEMA), "typing", missing))),
+                        Optional.empty(),
+                        List.of())))
                 .hasFieldOrPropertyWithValue("field", "messages.json.schemas.typing");
     }
 
@@ -198,10 +221,12 @@ class SchemaCheckTest {
         final ContentRules refs = Rules.json(Rules.write(dir, "refs.json", """
                 {"$defs":{"name":{"type":"string","maxLength":3}},"properties":{"a":{"$ref":"#/$defs/name"}}}"""), true);
         assertThat(inspect(refs, "{\"a\":\"abc\"}")).isEqualTo(Verdict.ALLOW);
-        assertThat(inspect(refs, "{\"a\":\"SECRET\"}")).isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.a: longer than 3 characters"));
+        assertThat(inspect(refs, "{\"a\":\"SECRET\"}"))
+                .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.a: longer than 3 characters"));
         final ContentRules draft7 = Rules.json(Rules.write(dir, "draft7.json", """
                 {"$schema":"http://json-schema.org/draft-07/schema#","type":"object","required":["a"]}"""), true);
-        assertThat(inspect(draft7, "{}")).isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$: required property 'a' missing"));
+        assertThat(inspect(draft7, "{}"))
+                .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$: required property 'a' missing"));
     }
 
     @Test
@@ -230,7 +255,8 @@ class SchemaCheckTest {
                 "{\"tpl\":\"" + "{".repeat(60_000) + "\"}",
                 "{\"re\":\"((a{1000}){1000}){1000}\"}",
                 "{\"mail\":\"\\\"@" + "a".repeat(60_000) + "\"}")) {
-            assertThat(assertTimeoutPreemptively(Duration.ofSeconds(1), () -> inspect(formats, message))).isEqualTo(Verdict.ALLOW);
+            assertThat(assertTimeoutPreemptively(Duration.ofSeconds(1), () -> inspect(formats, message)))
+                    .isEqualTo(Verdict.ALLOW);
         }
     }
 
@@ -240,12 +266,22 @@ class SchemaCheckTest {
         final ContentRules costly = Rules.json(Rules.write(dir, "costly.json", """
                 {"type":"array","items":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"object"},{"type":"boolean"}]}}"""), true);
         final String many = "[" + "true,".repeat(12_000) + "true]";
-        assertThat(assertTimeoutPreemptively(Duration.ofSeconds(2), () -> inspect(costly, many))).isEqualTo(Verdict.ALLOW);
+        assertThat(assertTimeoutPreemptively(Duration.ofSeconds(2), () -> inspect(costly, many)))
+                .isEqualTo(Verdict.ALLOW);
         // A schema that evaluates each item a hundred times goes past the budget (16 steps per byte of maxSize).
-        final ContentRules tooCostly = Rules.json(Rules.write(dir, "too-costly.json", "{\"allOf\":["
-                + String.join(",", java.util.Collections.nCopies(100, "{\"items\":{\"type\":\"boolean\"}}")) + "]}"), true);
-        assertThat(assertTimeoutPreemptively(Duration.ofSeconds(5), () -> inspect(tooCostly, many))).isEqualTo(new Verdict.Deny(
-                Reason.SCHEMA_VIOLATION, "$: too costly to validate (more than 1048576 schema evaluation steps)"));
+        final ContentRules tooCostly = Rules.json(
+                Rules.write(
+                        dir,
+                        "too-costly.json",
+                        "{\"allOf\":["
+                                + String.join(
+                                        ",", java.util.Collections.nCopies(100, "{\"items\":{\"type\":\"boolean\"}}"))
+                                + "]}"),
+                true);
+        assertThat(assertTimeoutPreemptively(Duration.ofSeconds(5), () -> inspect(tooCostly, many)))
+                .isEqualTo(new Verdict.Deny(
+                        Reason.SCHEMA_VIOLATION,
+                        "$: too costly to validate (more than 1048576 schema evaluation steps)"));
     }
 
     @Test
@@ -253,10 +289,16 @@ class SchemaCheckTest {
         // A lax upstream parser (Jackson 2, Go's Decoder) reads the document and ignores the rest: the
         // schema must not be skipped for it.
         final ContentRules optional = Rules.json(Rules.write(dir, "chat.json", Rules.CHAT_SCHEMA), false);
-        for (String ambiguous : List.of("{\"type\":\"admin\",\"text\":\"a\"} x", "{\"type\":\"admin\",\"text\":\"a\"}{}",
-                "{\"type\":\"admin\",\"text\":\"a\",}", "  [1, 2")) {
-            assertThat(inspect(optional, ambiguous)).as(ambiguous).isInstanceOf(Verdict.Deny.class)
-                    .extracting(v -> ((Verdict.Deny) v).reason()).isEqualTo(Reason.INVALID_JSON);
+        for (String ambiguous : List.of(
+                "{\"type\":\"admin\",\"text\":\"a\"} x",
+                "{\"type\":\"admin\",\"text\":\"a\"}{}",
+                "{\"type\":\"admin\",\"text\":\"a\",}",
+                "  [1, 2")) {
+            assertThat(inspect(optional, ambiguous))
+                    .as(ambiguous)
+                    .isInstanceOf(Verdict.Deny.class)
+                    .extracting(v -> ((Verdict.Deny) v).reason())
+                    .isEqualTo(Reason.INVALID_JSON);
         }
         // Plain text still passes where JSON is optional, and valid chat messages too.
         assertThat(inspect(optional, "hello there")).isEqualTo(Verdict.ALLOW);

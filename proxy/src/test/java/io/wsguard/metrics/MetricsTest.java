@@ -38,17 +38,18 @@ class MetricsTest {
         metrics.route(null).blocked(Reason.NO_ROUTE, 1);
 
         final String scrape = metrics.scrape();
-        assertThat(scrape.lines()).contains(
-                "wsguard_connections_active{route=\"chat\"} 2.0",
-                "wsguard_messages_total{direction=\"inbound\",route=\"chat\"} 3.0",
-                "wsguard_messages_total{direction=\"outbound\",route=\"chat\"} 1.0",
-                "wsguard_bytes_total{direction=\"inbound\",route=\"chat\"} 35.0",
-                "wsguard_bytes_total{direction=\"outbound\",route=\"chat\"} 7.0",
-                "wsguard_handshakes_total{outcome=\"accepted\",route=\"chat\"} 2.0",
-                "wsguard_handshakes_total{outcome=\"upstream_unavailable\",route=\"chat\"} 1.0",
-                "wsguard_handshakes_total{outcome=\"no_route\",route=\"-\"} 1.0",
-                "wsguard_blocked_total{reason=\"pattern_denied\",route=\"chat\"} 4.0",
-                "wsguard_blocked_total{reason=\"no_route\",route=\"-\"} 1.0");
+        assertThat(scrape.lines())
+                .contains(
+                        "wsguard_connections_active{route=\"chat\"} 2.0",
+                        "wsguard_messages_total{direction=\"inbound\",route=\"chat\"} 3.0",
+                        "wsguard_messages_total{direction=\"outbound\",route=\"chat\"} 1.0",
+                        "wsguard_bytes_total{direction=\"inbound\",route=\"chat\"} 35.0",
+                        "wsguard_bytes_total{direction=\"outbound\",route=\"chat\"} 7.0",
+                        "wsguard_handshakes_total{outcome=\"accepted\",route=\"chat\"} 2.0",
+                        "wsguard_handshakes_total{outcome=\"upstream_unavailable\",route=\"chat\"} 1.0",
+                        "wsguard_handshakes_total{outcome=\"no_route\",route=\"-\"} 1.0",
+                        "wsguard_blocked_total{reason=\"pattern_denied\",route=\"chat\"} 4.0",
+                        "wsguard_blocked_total{reason=\"no_route\",route=\"-\"} 1.0");
     }
 
     @Test

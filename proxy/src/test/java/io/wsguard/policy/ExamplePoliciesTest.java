@@ -23,7 +23,10 @@ class ExamplePoliciesTest {
 
     static Stream<String> examples() throws IOException {
         try (Stream<Path> files = Files.list(POLICIES)) {
-            final List<String> names = files.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".yaml")).sorted().toList();
+            final List<String> names = files.map(p -> p.getFileName().toString())
+                    .filter(n -> n.endsWith(".yaml"))
+                    .sorted()
+                    .toList();
             assertThat(names).contains("demo.yaml", "plain-ws.yaml", "multi-route.yaml");
             return names.stream();
         }

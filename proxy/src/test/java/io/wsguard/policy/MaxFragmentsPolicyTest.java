@@ -23,18 +23,26 @@ class MaxFragmentsPolicyTest {
 
     @Test
     void anExplicitValueWins() {
-        assertThat(messages("    messages: { maxSize: 4MiB, maxFragments: 16 }\n").maxFragments()).isEqualTo(16);
+        assertThat(messages("    messages: { maxSize: 4MiB, maxFragments: 16 }\n")
+                        .maxFragments())
+                .isEqualTo(16);
     }
 
     @Test
     void aBadValueIsALocatedProblem() {
         assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    messages: { maxFragments: 0 }\n", Map.of()))
-                .contains("policy.yaml:9:31: routes[0].messages.maxFragments: 0 is out of range (expected: 1..2147483647)");
+                .contains(
+                        "policy.yaml:9:31: routes[0].messages.maxFragments: 0 is out of range (expected: 1..2147483647)");
         assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    messages: { maxFragments: many }\n", Map.of()))
-                .contains("policy.yaml:9:31: routes[0].messages.maxFragments: 'many' is not an integer (expected: 1..2147483647)");
+                .contains(
+                        "policy.yaml:9:31: routes[0].messages.maxFragments: 'many' is not an integer (expected: 1..2147483647)");
     }
 
     private MessagePolicy messages(String section) {
-        return PolicyLoader.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL + section), Map.of()).policy().routes().get(0).messages();
+        return PolicyLoader.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL + section), Map.of())
+                .policy()
+                .routes()
+                .get(0)
+                .messages();
     }
 }

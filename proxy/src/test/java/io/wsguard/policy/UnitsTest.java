@@ -22,7 +22,8 @@ class UnitsTest {
     @ParameterizedTest
     @ValueSource(strings = {"", "5", "5 min", "-1s", "1.5s", "s", "99999999999999999999s"})
     void refusesMalformedDurations(String text) {
-        assertThatThrownBy(() -> Units.duration(text)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Units.duration(text))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("(expected: ");
     }
 
@@ -37,7 +38,8 @@ class UnitsTest {
     @ParameterizedTest
     @ValueSource(strings = {"", "64KB", "1mib", "-1", "1.5MiB", "9999999999999GiB"})
     void refusesMalformedSizes(String text) {
-        assertThatThrownBy(() -> Units.bytes(text)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> Units.bytes(text))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("(expected: ");
     }
 

@@ -49,7 +49,8 @@ class AuditFloodTest {
     @Test
     void thousandsOfConnectionsFromOneClientWriteAtMostItsBudgetAndCountEveryRefusal() throws Exception {
         try (UpstreamServer upstream = new UpstreamServer();
-             RunningProxy proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+                RunningProxy proxy = RunningProxy.start(PolicyText.in(dir)
+                        .routes("""
                      - name: chat
                        match: { path: /chat }
                        upstream: { targets: [%1$s] }
@@ -61,8 +62,8 @@ class AuditFloodTest {
                        auth: none
                        messages: { deny: [ { name: script-tag, pattern: "(?i)<\\\\s*script" } ] }
                      """.formatted(upstream.uri("/echo")))
-                     .extra("proxy: { trustedProxies: [127.0.0.1/32] }\nadmin: { host: 127.0.0.1, port: 0 }\n")
-                     .auditOptions("linesPerClient: 2/h"))) {
+                        .extra("proxy: { trustedProxies: [127.0.0.1/32] }\nadmin: { host: 127.0.0.1, port: 0 }\n")
+                        .auditOptions("linesPerClient: 2/h"))) {
             final Map<Integer, AtomicInteger> closeCodes = new ConcurrentHashMap<>();
             final AtomicInteger toAdmin = new AtomicInteger();
             final ExecutorService pool = Executors.newFixedThreadPool(8);
@@ -92,8 +93,11 @@ class AuditFloodTest {
             assertThat(upstream.messages()).noneMatch(m -> String.valueOf(m).contains("script"));
 
             final List<Map<String, Object>> lines = proxy.auditLines();
-            final List<Map<String, Object>> flooder = lines.stream().filter(l -> FLOODER.equals(l.get("client"))).toList();
-            final List<Map<String, Object>> bystander = lines.stream().filter(l -> BYSTANDER.equals(l.get("client"))).toList();
+            final List<Map<String, Object>> flooder =
+                    lines.stream().filter(l -> FLOODER.equals(l.get("client"))).toList();
+            final List<Map<String, Object>> bystander = lines.stream()
+                    .filter(l -> BYSTANDER.equals(l.get("client")))
+                    .toList();
             // Exact: every refusal counted once, however the lines were cut.
             assertThat(sum(flooder)).isEqualTo(FLOOD);
             assertThat(sum(bystander)).isEqualTo(bystanderRefusals);
@@ -102,21 +106,32 @@ class AuditFloodTest {
             // The flooder: its budget of 2 lines, then one summed line (written by the flush).
             assertThat(flooder).hasSize(3);
             for (Map<String, Object> line : flooder.subList(0, 2)) {
-                assertThat(line).containsEntry("event", "blocked").containsEntry("stage", "message")
-                                .containsEntry("reason", "pattern_denied").containsEntry("action", "close")
-                                .containsEntry("closeCode", 1008).containsEntry("detail", "rule script-tag matched")
-                                .doesNotContainKey("covers");
+                assertThat(line)
+                        .containsEntry("event", "blocked")
+                        .containsEntry("stage", "message")
+                        .containsEntry("reason", "pattern_denied")
+                        .containsEntry("action", "close")
+                        .containsEntry("closeCode", 1008)
+                        .containsEntry("detail", "rule script-tag matched")
+                        .doesNotContainKey("covers");
             }
             final Map<String, Object> summed = flooder.get(2);
-            assertThat(summed).containsEntry("event", "blocked").containsEntry("stage", "message")
-                              .containsEntry("reason", "pattern_denied").containsEntry("conn", null)
-                              .containsEntry("detail", "over audit.linesPerClient (2/h): the rest of the client's events, summed");
+            assertThat(summed)
+                    .containsEntry("event", "blocked")
+                    .containsEntry("stage", "message")
+                    .containsEntry("reason", "pattern_denied")
+                    .containsEntry("conn", null)
+                    .containsEntry(
+                            "detail", "over audit.linesPerClient (2/h): the rest of the client's events, summed");
             @SuppressWarnings("unchecked")
             final List<Map<String, Object>> covers = (List<Map<String, Object>>) summed.get("covers");
-            assertThat(covers).allSatisfy(c -> assertThat(c).containsEntry("event", "blocked")
-                                                             .containsEntry("stage", "message")
-                                                             .containsEntry("reason", "pattern_denied"));
-            assertThat(covers.stream().mapToLong(c -> ((Number) c.get("count")).longValue()).sum())
+            assertThat(covers).allSatisfy(c -> assertThat(c)
+                    .containsEntry("event", "blocked")
+                    .containsEntry("stage", "message")
+                    .containsEntry("reason", "pattern_denied"));
+            assertThat(covers.stream()
+                            .mapToLong(c -> ((Number) c.get("count")).longValue())
+                            .sum())
                     .isEqualTo(((Number) summed.get("count")).longValue());
             // Per route, the flood's lines and the summed line's covers add up to what was sent there.
             assertThat(perRoute(flooder, covers, "admin")).isEqualTo(toAdmin.get());
@@ -124,27 +139,36 @@ class AuditFloodTest {
 
             // The bystander, interleaved with the flood, still has lines of its own with their detail.
             assertThat(bystander).isNotEmpty().hasSizeLessThanOrEqualTo(3);
-            assertThat(bystander.get(0)).containsEntry("reason", "pattern_denied").containsEntry("route", "chat")
-                                        .containsEntry("detail", "rule script-tag matched");
+            assertThat(bystander.get(0))
+                    .containsEntry("reason", "pattern_denied")
+                    .containsEntry("route", "chat")
+                    .containsEntry("detail", "rule script-tag matched");
 
             // What was summed is counted where a scraper sees it.
-            final long summedEvents = sum(lines.stream().filter(l -> l.containsKey("covers")).toList());
-            final String metrics = HttpClient.newHttpClient().send(
-                    HttpRequest.newBuilder(URI.create(proxy.server().adminUrl() + "/metrics")).build(),
-                    HttpResponse.BodyHandlers.ofString()).body();
-            assertThat(metrics).containsPattern("(?m)^wsguard_audit_events_summed_total\\{why=\"client_budget\"} "
-                                                + summedEvents + "\\.0$")
-                               .containsPattern("(?m)^wsguard_audit_events_summed_total\\{why=\"client_cap\"} 0\\.0$");
+            final long summedEvents =
+                    sum(lines.stream().filter(l -> l.containsKey("covers")).toList());
+            final String metrics = HttpClient.newHttpClient()
+                    .send(
+                            HttpRequest.newBuilder(URI.create(proxy.server().adminUrl() + "/metrics"))
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString())
+                    .body();
+            assertThat(metrics)
+                    .containsPattern(
+                            "(?m)^wsguard_audit_events_summed_total\\{why=\"client_budget\"} " + summedEvents + "\\.0$")
+                    .containsPattern("(?m)^wsguard_audit_events_summed_total\\{why=\"client_cap\"} 0\\.0$");
 
             // wsguard audit reads the summed line: its covers count by reason and route.
             final StringWriter out = new StringWriter();
             final CommandLine audit = new CommandLine(new AuditCommand());
             audit.setOut(new PrintWriter(out, true));
-            assertThat(audit.execute(dir.resolve("audit.jsonl").toString(), "--summary", "--client", FLOODER)).isZero();
-            assertThat(out.toString()).startsWith(FLOOD + " events in 3 lines")
-                                      .containsPattern("pattern_denied\\s+" + FLOOD + "\\b")
-                                      .containsPattern("admin\\s+" + toAdmin.get() + "\\b")
-                                      .containsPattern("chat\\s+" + (FLOOD - toAdmin.get()) + "\\b");
+            assertThat(audit.execute(dir.resolve("audit.jsonl").toString(), "--summary", "--client", FLOODER))
+                    .isZero();
+            assertThat(out.toString())
+                    .startsWith(FLOOD + " events in 3 lines")
+                    .containsPattern("pattern_denied\\s+" + FLOOD + "\\b")
+                    .containsPattern("admin\\s+" + toAdmin.get() + "\\b")
+                    .containsPattern("chat\\s+" + (FLOOD - toAdmin.get()) + "\\b");
         }
     }
 
@@ -154,20 +178,27 @@ class AuditFloodTest {
         try (RawUpgrade ws = RawUpgrade.send(proxy.port(), path, Map.of("X-Forwarded-For", client))) {
             assertThat(ws.status()).isEqualTo(101);
             ws.sendFrame(true, false, 0x1, "<script>alert(1)</script>".getBytes(StandardCharsets.UTF_8));
-            codes.computeIfAbsent(ws.awaitCloseCode(), code -> new AtomicInteger()).incrementAndGet();
+            codes.computeIfAbsent(ws.awaitCloseCode(), code -> new AtomicInteger())
+                    .incrementAndGet();
         }
         return null;
     }
 
     private static long sum(List<Map<String, Object>> lines) {
-        return lines.stream().mapToLong(l -> ((Number) l.get("count")).longValue()).sum();
+        return lines.stream()
+                .mapToLong(l -> ((Number) l.get("count")).longValue())
+                .sum();
     }
 
     private static long perRoute(List<Map<String, Object>> lines, List<Map<String, Object>> covers, String route) {
-        final long inLines = lines.stream().filter(l -> !l.containsKey("covers") && route.equals(l.get("route")))
-                                  .mapToLong(l -> ((Number) l.get("count")).longValue()).sum();
-        final long inCovers = covers.stream().filter(c -> route.equals(c.get("route")))
-                                    .mapToLong(c -> ((Number) c.get("count")).longValue()).sum();
+        final long inLines = lines.stream()
+                .filter(l -> !l.containsKey("covers") && route.equals(l.get("route")))
+                .mapToLong(l -> ((Number) l.get("count")).longValue())
+                .sum();
+        final long inCovers = covers.stream()
+                .filter(c -> route.equals(c.get("route")))
+                .mapToLong(c -> ((Number) c.get("count")).longValue())
+                .sum();
         return inLines + inCovers;
     }
 }

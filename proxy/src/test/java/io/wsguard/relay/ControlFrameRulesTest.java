@@ -131,7 +131,8 @@ class ControlFrameRulesTest {
             raw.sendFrame(true, false, 0x8, close.toByteArray());
             assertThat(raw.awaitCloseCode()).isEqualTo(1008);
         }
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(upstream.closes()).anyMatch(c -> c.startsWith("1001")));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(upstream.closes()).anyMatch(c -> c.startsWith("1001")));
         assertThat(upstream.closes()).noneMatch(c -> c.contains("forbidden-3"));
         assertAudited("deny", 1008, "close", "rule forbidden matched (a close reason)");
     }
@@ -189,10 +190,15 @@ class ControlFrameRulesTest {
     }
 
     private static void assertAudited(String route, Integer closeCode, String action, String detail) {
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", route).containsEntry("reason", "pattern_denied").containsEntry("event", "blocked")
-                .containsEntry("stage", "message").containsEntry("action", action).containsEntry("closeCode", closeCode)
-                .containsEntry("detail", detail)));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", route)
+                        .containsEntry("reason", "pattern_denied")
+                        .containsEntry("event", "blocked")
+                        .containsEntry("stage", "message")
+                        .containsEntry("action", action)
+                        .containsEntry("closeCode", closeCode)
+                        .containsEntry("detail", detail)));
     }
 
     private static byte[] utf8(String text) {

@@ -119,14 +119,16 @@ class FrameLimitsTest {
     @Test
     void emptyContinuationFloodOnAPlainRouteIsClosedWith1009AtTheDefaultMaxFragments() throws Exception {
         assertFloodClosed("/plain", "plain-flood", 1009);
-        assertAuditedWithDetail("plain", "message_too_big", 1009, "inbound message exceeds maxFragments of 2048 frames");
+        assertAuditedWithDetail(
+                "plain", "message_too_big", 1009, "inbound message exceeds maxFragments of 2048 frames");
         assertThat(upstream.messages()).noneMatch(m -> String.valueOf(m).startsWith("plain-flood"));
     }
 
     @Test
     void emptyContinuationFloodOnAnInspectedRouteIsClosedWith1009AtTheDefaultMaxFragments() throws Exception {
         assertFloodClosed("/inspected", "inspected-flood", 1009);
-        assertAuditedWithDetail("inspected", "message_too_big", 1009, "inbound message exceeds maxFragments of 2048 frames");
+        assertAuditedWithDetail(
+                "inspected", "message_too_big", 1009, "inbound message exceeds maxFragments of 2048 frames");
         assertThat(upstream.messages()).noneMatch(m -> String.valueOf(m).startsWith("inspected-flood"));
     }
 
@@ -141,8 +143,10 @@ class FrameLimitsTest {
                 final String five = route + "-five-";
                 sendInFrames(raw, five, 5);
                 assertThat(raw.awaitCloseCode()).as(route).isEqualTo(1009);
-                await().atMost(Duration.ofSeconds(5)).until(() -> upstream.messages().contains(four + "abc"));
-                assertThat(upstream.messages()).as(route).noneMatch(m -> String.valueOf(m).startsWith(five));
+                await().atMost(Duration.ofSeconds(5))
+                        .until(() -> upstream.messages().contains(four + "abc"));
+                assertThat(upstream.messages()).as(route).noneMatch(m -> String.valueOf(m)
+                        .startsWith(five));
             }
             assertAuditedWithDetail(route, "message_too_big", 1009, "inbound message exceeds maxFragments of 4 frames");
         }
@@ -175,7 +179,11 @@ class FrameLimitsTest {
     @Test
     void emptyContinuationFloodOnARatedRouteIsClosedWith1008AsMessageRate() throws Exception {
         assertFloodClosed("/rated", "rated-flood", 1008);
-        assertAuditedWithDetail("rated", "message_rate", 1008, "over messages.perConnection (1/min, burst 5) (a fragment under 64 bytes)");
+        assertAuditedWithDetail(
+                "rated",
+                "message_rate",
+                1008,
+                "over messages.perConnection (1/min, burst 5) (a fragment under 64 bytes)");
         assertThat(upstream.messages()).noneMatch(m -> String.valueOf(m).startsWith("rated-flood"));
     }
 
@@ -196,7 +204,11 @@ class FrameLimitsTest {
             raw.sendFrame(false, false, CONTINUATION, new byte[0]);
             assertThat(raw.awaitCloseCode()).isEqualTo(1008);
         }
-        assertAuditedWithDetail("bytes", "byte_rate", 1008, "over bytes.perConnection (1024/h, burst 1024) (a fragment under 64 bytes)");
+        assertAuditedWithDetail(
+                "bytes",
+                "byte_rate",
+                1008,
+                "over bytes.perConnection (1024/h, burst 1024) (a fragment under 64 bytes)");
         assertThat(upstream.messages()).contains("byte-ok");
     }
 
@@ -211,20 +223,31 @@ class FrameLimitsTest {
                 raw.sendFrame(false, false, CONTINUATION, new byte[0]);
             }
             raw.sendFrame(true, false, CONTINUATION, "message".getBytes(StandardCharsets.UTF_8));
-            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                    .containsEntry("route", "rated-drop").containsEntry("reason", "message_rate").containsEntry("event", "blocked")
-                    .containsEntry("action", "drop").containsEntry("closeCode", null)
-                    .containsEntry("detail", "over messages.perConnection (1/min, burst 3) (a fragment under 64 bytes)")));
+            await().atMost(Duration.ofSeconds(5))
+                    .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                            .containsEntry("route", "rated-drop")
+                            .containsEntry("reason", "message_rate")
+                            .containsEntry("event", "blocked")
+                            .containsEntry("action", "drop")
+                            .containsEntry("closeCode", null)
+                            .containsEntry(
+                                    "detail",
+                                    "over messages.perConnection (1/min, burst 3) (a fragment under 64 bytes)")));
             // The connection goes on: the next message is read and judged (over the rate too, so dropped as well).
             raw.sendFrame(true, false, TEXT, "after-the-drop".getBytes(StandardCharsets.UTF_8));
             await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines().stream()
-                    .filter(line -> "rated-drop".equals(line.get("route")) && "message_rate".equals(line.get("reason")))
-                    .mapToLong(line -> ((Number) line.get("count")).longValue()).sum()).isEqualTo(2));
+                            .filter(line ->
+                                    "rated-drop".equals(line.get("route")) && "message_rate".equals(line.get("reason")))
+                            .mapToLong(line -> ((Number) line.get("count")).longValue())
+                            .sum())
+                    .isEqualTo(2));
             // Anything more is over the rate too: going away is the sentinel, it ends the upstream leg after the drops.
             raw.close();
             assertThat(leg.awaitEnd()).isTrue();
-            assertThat(upstream.messages()).noneMatch(m -> String.valueOf(m).startsWith("dropped-") || "after-the-drop".equals(m));
-            assertThat(proxy.auditLines()).filteredOn(line -> "rated-drop".equals(line.get("route")))
+            assertThat(upstream.messages())
+                    .noneMatch(m -> String.valueOf(m).startsWith("dropped-") || "after-the-drop".equals(m));
+            assertThat(proxy.auditLines())
+                    .filteredOn(line -> "rated-drop".equals(line.get("route")))
                     .allSatisfy(line -> assertThat(line).containsEntry("action", "drop"));
         }
     }
@@ -240,7 +263,8 @@ class FrameLimitsTest {
             raw.writeMasked("huge-start".getBytes(StandardCharsets.UTF_8));
             assertThat(raw.awaitCloseCode()).isEqualTo(1009);
         }
-        assertAuditedWithDetail("huge", "message_too_big", 1009, "inbound frame refused: Frame payload exceeded integer max value");
+        assertAuditedWithDetail(
+                "huge", "message_too_big", 1009, "inbound frame refused: Frame payload exceeded integer max value");
         assertThat(upstream.messages()).noneMatch(m -> String.valueOf(m).startsWith("huge-start"));
     }
 
@@ -254,7 +278,8 @@ class FrameLimitsTest {
             raw.sendFrame(false, false, 0x9, "fragmented-ping".getBytes(StandardCharsets.UTF_8));
             assertThat(raw.awaitCloseCode()).isEqualTo(1002);
         }
-        assertAuditedWithDetail("plain", "protocol_error", 1002, "inbound frame refused: Fragmented Control Frame [PING]");
+        assertAuditedWithDetail(
+                "plain", "protocol_error", 1002, "inbound frame refused: Fragmented Control Frame [PING]");
         assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pings()).doesNotContain("fragmented-ping");
     }
@@ -264,14 +289,22 @@ class FrameLimitsTest {
     void aCloseReasonThatIsNotUtf8IsAuditedAsInvalidUtf8() throws Exception {
         upstream.closes().clear();
         try (RawUpgrade raw = RawUpgrade.send(proxy.port(), "/huge", Map.of())) {
-            raw.sendFrame(true, false, 0x8, new byte[] {(byte) (1000 >> 8), (byte) (1000 & 0xFF), 'b', 'y', (byte) 0xC3, (byte) 0x28});
+            raw.sendFrame(true, false, 0x8, new byte[] {
+                (byte) (1000 >> 8), (byte) (1000 & 0xFF), 'b', 'y', (byte) 0xC3, (byte) 0x28
+            });
             assertThat(raw.awaitCloseCode()).isEqualTo(1007);
         }
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", "huge").containsEntry("reason", "invalid_utf8").containsEntry("event", "blocked")
-                .containsEntry("action", "close").containsEntry("closeCode", 1007)
-                .hasEntrySatisfying("detail", detail -> assertThat((String) detail).startsWith("inbound frame refused: "))));
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(upstream.closes()).anyMatch(c -> c.startsWith("1001")));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", "huge")
+                        .containsEntry("reason", "invalid_utf8")
+                        .containsEntry("event", "blocked")
+                        .containsEntry("action", "close")
+                        .containsEntry("closeCode", 1007)
+                        .hasEntrySatisfying("detail", detail -> assertThat((String) detail)
+                                .startsWith("inbound frame refused: "))));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(upstream.closes()).anyMatch(c -> c.startsWith("1001")));
         assertThat(upstream.closes()).noneMatch(c -> c.startsWith("1000"));
     }
 
@@ -282,41 +315,51 @@ class FrameLimitsTest {
     @Test
     void aFrameJettyRefusesFromTheUpstreamIsAuditedAndTheClientGets1014() throws Exception {
         try (ServerSocket rawUpstream = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-             RunningProxy own = RunningProxy.start(PolicyText.in(Files.createDirectories(dir.resolve("broken")))
-                     .routes("""
+                RunningProxy own = RunningProxy.start(PolicyText.in(Files.createDirectories(dir.resolve("broken")))
+                        .routes("""
                      - name: broken
                        match: { path: /broken }
                        upstream: { targets: ["ws://127.0.0.1:%d/up"] }
                        auth: none
                      """.formatted(rawUpstream.getLocalPort())))) {
-            final Thread server = new Thread(() -> {
-                try (Socket socket = rawUpstream.accept()) {
-                    final String key = upgradeKey(socket.getInputStream());
-                    final String accept = Base64.getEncoder().encodeToString(MessageDigest.getInstance("SHA-1")
-                            .digest((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").getBytes(StandardCharsets.US_ASCII)));
-                    final OutputStream out = socket.getOutputStream();
-                    out.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                            + "Sec-WebSocket-Accept: " + accept + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-                    out.flush();
-                    TimeUnit.MILLISECONDS.sleep(300);
-                    // FIN, opcode 3 (reserved), unmasked as a server's frames are, 3 bytes.
-                    out.write(new byte[] {(byte) 0x83, 3, 'b', 'a', 'd'});
-                    out.flush();
-                    socket.getInputStream().readAllBytes();
-                } catch (Exception gone) {
-                    // The proxy closed the connection: what the test waits for.
-                }
-            }, "raw-upstream");
+            final Thread server = new Thread(
+                    () -> {
+                        try (Socket socket = rawUpstream.accept()) {
+                            final String key = upgradeKey(socket.getInputStream());
+                            final String accept = Base64.getEncoder()
+                                    .encodeToString(MessageDigest.getInstance("SHA-1")
+                                            .digest((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                                                    .getBytes(StandardCharsets.US_ASCII)));
+                            final OutputStream out = socket.getOutputStream();
+                            out.write(
+                                    ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                                    + "Sec-WebSocket-Accept: " + accept + "\r\n\r\n")
+                                            .getBytes(StandardCharsets.US_ASCII));
+                            out.flush();
+                            TimeUnit.MILLISECONDS.sleep(300);
+                            // FIN, opcode 3 (reserved), unmasked as a server's frames are, 3 bytes.
+                            out.write(new byte[] {(byte) 0x83, 3, 'b', 'a', 'd'});
+                            out.flush();
+                            socket.getInputStream().readAllBytes();
+                        } catch (Exception gone) {
+                            // The proxy closed the connection: what the test waits for.
+                        }
+                    },
+                    "raw-upstream");
             server.setDaemon(true);
             server.start();
             try (RawUpgrade raw = RawUpgrade.send(own.port(), "/broken", Map.of())) {
                 assertThat(raw.status()).isEqualTo(101);
                 assertThat(raw.awaitCloseCode()).isEqualTo(1014);
             }
-            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(own.auditLines()).anySatisfy(line -> assertThat(line)
-                    .containsEntry("route", "broken").containsEntry("reason", "protocol_error").containsEntry("event", "blocked")
-                    .containsEntry("action", "close").containsEntry("closeCode", 1014)
-                    .containsEntry("detail", "outbound frame refused: Unknown opcode: 3")));
+            await().atMost(Duration.ofSeconds(5))
+                    .untilAsserted(() -> assertThat(own.auditLines()).anySatisfy(line -> assertThat(line)
+                            .containsEntry("route", "broken")
+                            .containsEntry("reason", "protocol_error")
+                            .containsEntry("event", "blocked")
+                            .containsEntry("action", "close")
+                            .containsEntry("closeCode", 1014)
+                            .containsEntry("detail", "outbound frame refused: Unknown opcode: 3")));
             assertThat(own.auditLines()).noneMatch(line -> "upstream_unavailable".equals(line.get("reason")));
         }
     }
@@ -333,7 +376,9 @@ class FrameLimitsTest {
                 throw new IOException("upgrade request cut short");
             }
             head.write(b);
-            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3)) ? matched + 1 : 0;
+            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3))
+                    ? matched + 1
+                    : 0;
         }
         for (String line : head.toString(StandardCharsets.US_ASCII).split("\r\n")) {
             if (line.toLowerCase(java.util.Locale.ROOT).startsWith("sec-websocket-key:")) {
@@ -354,13 +399,15 @@ class FrameLimitsTest {
             for (int i = 0; i < 100_000; i++) {
                 frame(wire, false, CONTINUATION, new byte[0]);
             }
-            final Thread writer = new Thread(() -> {
-                try {
-                    raw.writeMasked(wire.toByteArray());
-                } catch (IOException closedWhileWriting) {
-                    // Expected: the proxy closes long before the last frame.
-                }
-            }, "flood-writer");
+            final Thread writer = new Thread(
+                    () -> {
+                        try {
+                            raw.writeMasked(wire.toByteArray());
+                        } catch (IOException closedWhileWriting) {
+                            // Expected: the proxy closes long before the last frame.
+                        }
+                    },
+                    "flood-writer");
             writer.setDaemon(true);
             writer.start();
             assertThat(raw.awaitCloseCode()).isEqualTo(code);
@@ -393,9 +440,14 @@ class FrameLimitsTest {
     }
 
     private static void assertAuditedWithDetail(String route, String reason, int closeCode, String detail) {
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", route).containsEntry("reason", reason).containsEntry("event", "blocked")
-                .containsEntry("stage", "message").containsEntry("action", "close").containsEntry("closeCode", closeCode)
-                .containsEntry("detail", detail)));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", route)
+                        .containsEntry("reason", reason)
+                        .containsEntry("event", "blocked")
+                        .containsEntry("stage", "message")
+                        .containsEntry("action", "close")
+                        .containsEntry("closeCode", closeCode)
+                        .containsEntry("detail", detail)));
     }
 }

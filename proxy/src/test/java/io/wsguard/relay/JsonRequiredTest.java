@@ -58,7 +58,9 @@ class JsonRequiredTest {
     @Test
     void wellFormedJsonOfAnyShapePassesByteForByte() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/any-json"));
-        for (String json : new String[] {"{ \"any\" : [1, 2.50, \"x\", null, {\"deep\": true}] }", "[]", "\"just a string\"", "-0.0"}) {
+        for (String json : new String[] {
+            "{ \"any\" : [1, 2.50, \"x\", null, {\"deep\": true}] }", "[]", "\"just a string\"", "-0.0"
+        }) {
             ws.send(json);
             assertThat(ws.next()).isEqualTo(json);
             assertThat(upstream.messages()).contains(json);
@@ -76,7 +78,10 @@ class JsonRequiredTest {
         assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).noneMatch(m -> m instanceof String s && s.contains("not-json-marker"));
         final Map<String, Object> line = audited("not JSON: trailing content after the document at 1:28");
-        assertThat(line).containsEntry("event", "blocked").containsEntry("stage", "message").containsEntry("action", "close")
+        assertThat(line)
+                .containsEntry("event", "blocked")
+                .containsEntry("stage", "message")
+                .containsEntry("action", "close")
                 .containsEntry("closeCode", 1008);
     }
 
@@ -90,14 +95,22 @@ class JsonRequiredTest {
         assertThat(ws.closeCode).isEqualTo(1008);
         assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] b && Arrays.equals(b, json));
-        assertThat(audited("binary message where JSON is required")).containsEntry("event", "blocked").containsEntry("closeCode", 1008);
+        assertThat(audited("binary message where JSON is required"))
+                .containsEntry("event", "blocked")
+                .containsEntry("closeCode", 1008);
     }
 
     private static Map<String, Object> audited(String detail) {
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", "any-json").containsEntry("reason", "invalid_json").containsEntry("detail", detail)));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", "any-json")
+                        .containsEntry("reason", "invalid_json")
+                        .containsEntry("detail", detail)));
         try {
-            return proxy.auditLines().stream().filter(line -> detail.equals(line.get("detail"))).reduce((a, b) -> b).orElseThrow();
+            return proxy.auditLines().stream()
+                    .filter(line -> detail.equals(line.get("detail")))
+                    .reduce((a, b) -> b)
+                    .orElseThrow();
         } catch (Exception e) {
             throw new AssertionError(e);
         }

@@ -67,7 +67,8 @@ class MessageContentTest {
                 }
                 """);
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        proxy = RunningProxy.start(
+                PolicyText.in(dir).routes("""
                 - name: json
                   match: { path: /json }
                   upstream: { targets: [%1$s] }
@@ -191,7 +192,9 @@ class MessageContentTest {
         ws.send(next);
         assertThat(ws.next()).isEqualTo(next);
         assertThat(upstream.messages()).noneMatch(m -> m.toString().contains("drop-marker"));
-        assertThat(audited("json-drop", "schema_violation")).containsEntry("action", "drop").containsEntry("closeCode", null);
+        assertThat(audited("json-drop", "schema_violation"))
+                .containsEntry("action", "drop")
+                .containsEntry("closeCode", null);
         ws.session.close();
     }
 
@@ -210,9 +213,11 @@ class MessageContentTest {
         final TestClient.Recorder ws = client.connect(proxy.uri("/deny"));
         ws.send("sample-head <script>and the rest that is never logged");
         assertClosed(ws, 1008);
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", "deny").containsEntry("reason", "pattern_denied")
-                .containsEntry("sample", "sample-head ")));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", "deny")
+                        .containsEntry("reason", "pattern_denied")
+                        .containsEntry("sample", "sample-head ")));
         assertThat(Files.readString(dir.resolve("audit.jsonl"))).doesNotContain("never logged");
     }
 
@@ -242,34 +247,50 @@ class MessageContentTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {
-        "<img src=x onerror=alert(1)>",
-        "<IMG SRC=JaVaScRiPt:alert('XSS')>",
-        "<a href=\\\"javascript:alert(1)\\\">x</a>",
-        "<svg onload=alert(1)>",
-        "<svg/onload=alert(1)>",
-        "<scr<script>ipt>alert(1)</script>",
-        "<iframe src=\\\"javascript:alert(1)\\\"></iframe>",
-        "<body onload=alert(1)>",
-        "<a href=\\\"&#106;avascript:alert(1)\\\">x</a>",
-        "<div style=\\\"background:url(javascript:alert(1))\\\">x</div>",
-        "<math><mi xlink:href=\\\"javascript:alert(1)\\\">x</mi></math>",
-        "<IMG\\u0000 SRC=x ONERROR=alert(1)>"
-    })
+    @ValueSource(
+            strings = {
+                "<img src=x onerror=alert(1)>",
+                "<IMG SRC=JaVaScRiPt:alert('XSS')>",
+                "<a href=\\\"javascript:alert(1)\\\">x</a>",
+                "<svg onload=alert(1)>",
+                "<svg/onload=alert(1)>",
+                "<scr<script>ipt>alert(1)</script>",
+                "<iframe src=\\\"javascript:alert(1)\\\"></iframe>",
+                "<body onload=alert(1)>",
+                "<a href=\\\"&#106;avascript:alert(1)\\\">x</a>",
+                "<div style=\\\"background:url(javascript:alert(1))\\\">x</div>",
+                "<math><mi xlink:href=\\\"javascript:alert(1)\\\">x</mi></math>",
+                "<IMG\\u0000 SRC=x ONERROR=alert(1)>"
+            })
     void xssInAJsonFieldReachesTheUpstreamHarmless(String payload) throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/sanitize"));
         ws.send("{\"type\":\"chat\",\"text\":\"hi " + payload + "\"}");
         final String relayed = (String) ws.next();
         assertThat(relayed).as(payload).isNotNull();
         final String lower = relayed.toLowerCase();
-        assertThat(lower).as(payload).doesNotContain("<img", "<svg", "<script", "<iframe", "<body", "<a ", "<div", "<math",
-                "onerror", "onload", "javascript:");
+        assertThat(lower)
+                .as(payload)
+                .doesNotContain(
+                        "<img",
+                        "<svg",
+                        "<script",
+                        "<iframe",
+                        "<body",
+                        "<a ",
+                        "<div",
+                        "<math",
+                        "onerror",
+                        "onload",
+                        "javascript:");
         assertThat(upstream.messages()).contains(relayed);
         assertThat(ws.session.isOpen()).isTrue();
         ws.session.close();
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", "sanitize").containsEntry("event", "modified").containsEntry("reason", "sanitized")
-                .containsEntry("action", "modify")));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", "sanitize")
+                        .containsEntry("event", "modified")
+                        .containsEntry("reason", "sanitized")
+                        .containsEntry("action", "modify")));
     }
 
     @Test
@@ -280,7 +301,12 @@ class MessageContentTest {
         assertThat(ws.next()).isEqualTo(clean);
         ws.send("{\"type\":\"chat\",\"text\":\"<b>bold</b> and <img src=x onerror=alert(1)>\"}");
         assertThat(ws.next()).isEqualTo("{\"type\":\"chat\",\"text\":\"bold and \"}");
-        final var counter = proxy.server().metrics().registry().find("wsguard.modified").tag("route", "sanitize").counter();
+        final var counter = proxy.server()
+                .metrics()
+                .registry()
+                .find("wsguard.modified")
+                .tag("route", "sanitize")
+                .counter();
         assertThat(counter).isNotNull();
         assertThat(counter.count()).isGreaterThanOrEqualTo(1);
         ws.session.close();
@@ -291,10 +317,11 @@ class MessageContentTest {
      * {@code Text} for the text the sanitizer checked, or {@code Type} for the type the schema did.
      */
     @ParameterizedTest
-    @ValueSource(strings = {
-        "{\"type\":\"chat\",\"text\":\"hi\",\"Text\":\"<script>alert('case-marker-1')</script>\"}",
-        "{\"type\":\"chat\",\"Type\":\"admin\",\"text\":\"case-marker-2\"}"
-    })
+    @ValueSource(
+            strings = {
+                "{\"type\":\"chat\",\"text\":\"hi\",\"Text\":\"<script>alert('case-marker-1')</script>\"}",
+                "{\"type\":\"chat\",\"Type\":\"admin\",\"text\":\"case-marker-2\"}"
+            })
     void keysDifferingOnlyInCaseCloseWith1008InvalidJson(String message) throws Exception {
         final double before = blocked("open", "invalid_json");
         final TestClient.Recorder ws = client.connect(proxy.uri("/open"));
@@ -304,7 +331,10 @@ class MessageContentTest {
         assertUpstreamNeverGot(leg, message);
         assertThat(upstream.messages()).noneMatch(m -> m.toString().contains("case-marker"));
         final Map<String, Object> line = audited("open", "invalid_json");
-        assertThat(line).containsEntry("event", "blocked").containsEntry("action", "close").containsEntry("closeCode", 1008)
+        assertThat(line)
+                .containsEntry("event", "blocked")
+                .containsEntry("action", "close")
+                .containsEntry("closeCode", 1008)
                 .containsEntry("detail", "$: duplicate key differing only in case");
         assertThat(blocked("open", "invalid_json")).isEqualTo(before + 1);
     }
@@ -320,8 +350,11 @@ class MessageContentTest {
         final String expected = "{ \"type\" : \"chat\",\n  \"text\": \"bold move\", " + numbers + " }";
         assertThat(ws.next()).isEqualTo(expected);
         assertThat(upstream.messages()).contains(expected);
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", "open").containsEntry("event", "modified").containsEntry("detail", "sanitized $.text")));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", "open")
+                        .containsEntry("event", "modified")
+                        .containsEntry("detail", "sanitized $.text")));
         ws.session.close();
     }
 
@@ -339,8 +372,11 @@ class MessageContentTest {
         assertThat(upstream.messages()).contains(expected);
         ws.send("plain <svg onload=alert(1)>text");
         assertThat(ws.next()).isEqualTo("plain text");
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", "fields-only").containsEntry("event", "modified").containsEntry("detail", "sanitized $.text")));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", "fields-only")
+                        .containsEntry("event", "modified")
+                        .containsEntry("detail", "sanitized $.text")));
         ws.session.close();
     }
 
@@ -357,7 +393,8 @@ class MessageContentTest {
         final String whole = filler + "<svg onload=alert(1)>x";
         final int third = whole.length() / 3;
         ws.session.sendPartialText(whole.substring(0, third), false, org.eclipse.jetty.websocket.api.Callback.NOOP);
-        ws.session.sendPartialText(whole.substring(third, 2 * third), false, org.eclipse.jetty.websocket.api.Callback.NOOP);
+        ws.session.sendPartialText(
+                whole.substring(third, 2 * third), false, org.eclipse.jetty.websocket.api.Callback.NOOP);
         ws.session.sendPartialText(whole.substring(2 * third), true, org.eclipse.jetty.websocket.api.Callback.NOOP);
         assertThat(ws.next()).isEqualTo(filler + "x");
         ws.session.close();
@@ -393,7 +430,8 @@ class MessageContentTest {
         assertClosed(ws, 1003);
         assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] bytes && Arrays.equals(bytes, opaque));
-        assertThat(audited("deny", "binary_denied")).containsEntry("closeCode", 1003)
+        assertThat(audited("deny", "binary_denied"))
+                .containsEntry("closeCode", 1003)
                 .containsEntry("detail", "binary message that is not UTF-8 where JSON or sanitize rules apply");
     }
 
@@ -416,20 +454,25 @@ class MessageContentTest {
         // UTF-16LE of a valid chat message is valid UTF-8 text too (ASCII and NULs); Jackson would read it as UTF-16.
         final TestClient.Recorder ws = client.connect(proxy.uri("/json"));
         final UpstreamServer.Endpoint leg = upstream.newest();
-        final String nuls = new String("{\"type\":\"chat\",\"text\":\"x\"}".getBytes(StandardCharsets.UTF_16LE), StandardCharsets.UTF_8);
+        final String nuls = new String(
+                "{\"type\":\"chat\",\"text\":\"x\"}".getBytes(StandardCharsets.UTF_16LE), StandardCharsets.UTF_8);
         ws.send(nuls);
         assertClosed(ws, 1008);
         assertUpstreamNeverGot(leg, nuls);
-        assertThat(audited("json", "invalid_json")).containsEntry("detail", "not JSON: not UTF-8 (a NUL byte among the first four)");
+        assertThat(audited("json", "invalid_json"))
+                .containsEntry("detail", "not JSON: not UTF-8 (a NUL byte among the first four)");
     }
 
     @Test
     void markupSentAsBinaryIsSanitizedAndStaysBinary() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/sanitize-text"));
-        ws.session.sendBinary(ByteBuffer.wrap("<i>ok</i><script>alert(1)</script>".getBytes(StandardCharsets.UTF_8)), Callback.NOOP);
+        ws.session.sendBinary(
+                ByteBuffer.wrap("<i>ok</i><script>alert(1)</script>".getBytes(StandardCharsets.UTF_8)), Callback.NOOP);
         final Object relayed = ws.next();
         assertThat(relayed).isInstanceOf(byte[].class);
-        assertThat(new String((byte[]) relayed, StandardCharsets.UTF_8)).contains("<i>ok</i>").doesNotContain("<script");
+        assertThat(new String((byte[]) relayed, StandardCharsets.UTF_8))
+                .contains("<i>ok</i>")
+                .doesNotContain("<script");
         ws.session.close();
     }
 
@@ -446,7 +489,8 @@ class MessageContentTest {
     void directionBothSanitizesWhatTheUpstreamSends() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/sanitize-both"));
         final String html = "stored <img src=x onerror=alert(1)>xss";
-        ws.send("push-text:" + Base64.getUrlEncoder().withoutPadding().encodeToString(html.getBytes(StandardCharsets.UTF_8)));
+        ws.send("push-text:"
+                + Base64.getUrlEncoder().withoutPadding().encodeToString(html.getBytes(StandardCharsets.UTF_8)));
         assertThat(ws.next()).isEqualTo("stored xss");
         ws.session.close();
     }
@@ -464,7 +508,8 @@ class MessageContentTest {
                 .filteredOn(line -> "watch".equals(line.get("route")))
                 .extracting(line -> line.get("reason"))
                 .contains("schema_violation", "sanitized"));
-        assertThat(proxy.auditLines()).filteredOn(line -> "watch".equals(line.get("route")))
+        assertThat(proxy.auditLines())
+                .filteredOn(line -> "watch".equals(line.get("route")))
                 .allSatisfy(line -> assertThat(line).containsEntry("event", "monitored"));
         ws.session.close();
     }
@@ -488,7 +533,8 @@ class MessageContentTest {
             final byte[] mutated = mutate(randomChat(random).getBytes(StandardCharsets.UTF_8), random);
             final TestClient.Recorder victim = client.connect(proxy.uri("/json"));
             final TestClient.Recorder bystander = client.connect(proxy.uri("/json"));
-            victim.session.sendText(new String(mutated, StandardCharsets.UTF_8), org.eclipse.jetty.websocket.api.Callback.NOOP);
+            victim.session.sendText(
+                    new String(mutated, StandardCharsets.UTF_8), org.eclipse.jetty.websocket.api.Callback.NOOP);
             Object reply = null;
             for (int wait = 0; wait < 100 && reply == null && victim.closed.getCount() > 0; wait++) {
                 reply = victim.messages.poll(20, TimeUnit.MILLISECONDS);
@@ -528,7 +574,13 @@ class MessageContentTest {
         final StringBuilder json = new StringBuilder("{");
         final boolean withNumber = random.nextBoolean();
         final String spacing = random.nextBoolean() ? " " : "";
-        json.append("\"type\":").append(spacing).append("\"chat\",").append(spacing).append("\"text\":\"").append(escapedText).append('"');
+        json.append("\"type\":")
+                .append(spacing)
+                .append("\"chat\",")
+                .append(spacing)
+                .append("\"text\":\"")
+                .append(escapedText)
+                .append('"');
         if (withNumber) {
             json.append(",\"n\":").append(random.nextInt());
         }
@@ -569,17 +621,26 @@ class MessageContentTest {
         final List<Map<String, Object>> found = new ArrayList<>();
         await().atMost(Duration.ofSeconds(5)).until(() -> {
             found.clear();
-            proxy.auditLines().stream().filter(line -> route.equals(line.get("route")) && reason.equals(line.get("reason")))
+            proxy.auditLines().stream()
+                    .filter(line -> route.equals(line.get("route")) && reason.equals(line.get("reason")))
                     .forEach(found::add);
             return !found.isEmpty();
         });
         assertThat(found.get(found.size() - 1)).containsEntry("stage", "message");
-        assertThat(blocked(route, reason)).as("wsguard_blocked_total{route=%s,reason=%s}", route, reason).isGreaterThanOrEqualTo(1);
+        assertThat(blocked(route, reason))
+                .as("wsguard_blocked_total{route=%s,reason=%s}", route, reason)
+                .isGreaterThanOrEqualTo(1);
         return found.get(found.size() - 1);
     }
 
     private static double blocked(String route, String reason) {
-        final var counter = proxy.server().metrics().registry().find("wsguard.blocked").tag("route", route).tag("reason", reason).counter();
+        final var counter = proxy.server()
+                .metrics()
+                .registry()
+                .find("wsguard.blocked")
+                .tag("route", route)
+                .tag("reason", reason)
+                .counter();
         return counter == null ? 0 : counter.count();
     }
 }

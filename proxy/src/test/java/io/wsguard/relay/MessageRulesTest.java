@@ -163,9 +163,12 @@ class MessageRulesTest {
         assertThat(ws.session.isOpen()).isTrue();
         // The echo of "after the drops" is the sentinel: the upstream read it after anything sent before it.
         assertThat(upstream.messages()).noneMatch(m -> m instanceof byte[] b && Arrays.equals(b, marker));
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("binary-drop", "binary_denied")).isEqualTo(2));
-        assertThat(proxy.auditLines()).filteredOn(line -> "binary-drop".equals(line.get("route")))
-                .allSatisfy(line -> assertThat(line).containsEntry("action", "drop").containsEntry("closeCode", null));
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("binary-drop", "binary_denied"))
+                .isEqualTo(2));
+        assertThat(proxy.auditLines())
+                .filteredOn(line -> "binary-drop".equals(line.get("route")))
+                .allSatisfy(
+                        line -> assertThat(line).containsEntry("action", "drop").containsEntry("closeCode", null));
         ws.session.close();
     }
 
@@ -202,7 +205,8 @@ class MessageRulesTest {
             assertUpstreamNeverGot(leg, "rate-drop-" + i);
         }
         // Five drops within a second: one coalesced line whose count says five (SPEC §5).
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("rate-drop", "message_rate")).isEqualTo(5));
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("rate-drop", "message_rate"))
+                .isEqualTo(5));
     }
 
     @Test
@@ -217,7 +221,8 @@ class MessageRulesTest {
         final String chunk = "z".repeat(16 * 1024);
         for (int i = 0; i < 6; i++) {
             final java.util.concurrent.CompletableFuture<Void> sent = new java.util.concurrent.CompletableFuture<>();
-            ws.session.sendPartialText(chunk, false, Callback.from(() -> sent.complete(null), sent::completeExceptionally));
+            ws.session.sendPartialText(
+                    chunk, false, Callback.from(() -> sent.complete(null), sent::completeExceptionally));
             try {
                 sent.get(5, TimeUnit.SECONDS);
             } catch (java.util.concurrent.ExecutionException closedMeanwhile) {
@@ -263,7 +268,8 @@ class MessageRulesTest {
         assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pings()).doesNotContain("rate-ping-over");
         assertThat(ws.pongs).isEmpty();
-        assertAuditedWithDetail("rate", "message_rate", "close", 1008, "over messages.perConnection (1/min, burst 3) (a ping)");
+        assertAuditedWithDetail(
+                "rate", "message_rate", "close", 1008, "over messages.perConnection (1/min, burst 3) (a ping)");
     }
 
     @Test
@@ -289,10 +295,17 @@ class MessageRulesTest {
                     .filter(line -> "ping-drop".equals(line.get("route")) && "message_rate".equals(line.get("reason")))
                     .toList();
             assertThat(lines).allSatisfy(line -> assertThat(String.valueOf(line.get("detail")))
-                    .isIn("over messages.perConnection (1/min, burst 3) (a ping)", "over messages.perConnection (1/min, burst 3) (a pong)"));
-            assertThat(lines).allSatisfy(line -> assertThat(line).containsEntry("event", "blocked")
-                    .containsEntry("action", "drop").containsEntry("closeCode", null));
-            assertThat(lines.stream().mapToLong(line -> ((Number) line.get("count")).longValue()).sum()).isEqualTo(5);
+                    .isIn(
+                            "over messages.perConnection (1/min, burst 3) (a ping)",
+                            "over messages.perConnection (1/min, burst 3) (a pong)"));
+            assertThat(lines).allSatisfy(line -> assertThat(line)
+                    .containsEntry("event", "blocked")
+                    .containsEntry("action", "drop")
+                    .containsEntry("closeCode", null));
+            assertThat(lines.stream()
+                            .mapToLong(line -> ((Number) line.get("count")).longValue())
+                            .sum())
+                    .isEqualTo(5);
         });
         assertThat(blockedMetric("ping-drop", "message_rate")).isEqualTo(5);
         ws.session.close();
@@ -300,7 +313,8 @@ class MessageRulesTest {
 
     @Test
     void pingsCountAgainstThePerSubjectRate() throws Exception {
-        final TestClient.Recorder ws = client.connect(proxy.uri("/subject"), Map.of("Authorization", "Bearer " + token("carol")), List.of());
+        final TestClient.Recorder ws =
+                client.connect(proxy.uri("/subject"), Map.of("Authorization", "Bearer " + token("carol")), List.of());
         final UpstreamServer.Endpoint leg = upstream.newest();
         for (int i = 0; i < 4; i++) {
             ping(ws, "carol-ping-" + i);
@@ -311,8 +325,11 @@ class MessageRulesTest {
         assertThat(ws.closeCode).isEqualTo(1008);
         assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pings()).doesNotContain("carol-ping-over");
-        assertAuditedWithDetail("subject", "message_rate", "close", 1008, "over messages.perSubject for this subject (a ping)");
-        assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line).containsEntry("route", "subject").containsEntry("sub", "carol"));
+        assertAuditedWithDetail(
+                "subject", "message_rate", "close", 1008, "over messages.perSubject for this subject (a ping)");
+        assertThat(proxy.auditLines())
+                .anySatisfy(line ->
+                        assertThat(line).containsEntry("route", "subject").containsEntry("sub", "carol"));
     }
 
     @Test
@@ -331,7 +348,8 @@ class MessageRulesTest {
         assertThat(ws.closeCode).isEqualTo(1008);
         assertThat(leg.awaitEnd()).isTrue();
         assertThat(upstream.pings()).doesNotContain(over);
-        assertAuditedWithDetail("ping-bytes", "byte_rate", "close", 1008, "over bytes.perConnection (1024/h, burst 1024) (a ping)");
+        assertAuditedWithDetail(
+                "ping-bytes", "byte_rate", "close", 1008, "over bytes.perConnection (1024/h, burst 1024) (a ping)");
     }
 
     @Test
@@ -340,7 +358,8 @@ class MessageRulesTest {
         final TestClient.Recorder first = client.connect(proxy.uri("/subject"), alice, List.of());
         final TestClient.Recorder second = client.connect(proxy.uri("/subject"), alice, List.of());
         final UpstreamServer.Endpoint secondLeg = upstream.newest();
-        final TestClient.Recorder bob = client.connect(proxy.uri("/subject"), Map.of("Authorization", "Bearer " + token("bob")), List.of());
+        final TestClient.Recorder bob =
+                client.connect(proxy.uri("/subject"), Map.of("Authorization", "Bearer " + token("bob")), List.of());
         for (int i = 0; i < 2; i++) {
             first.send("alice-a" + i);
             assertThat(first.next()).isEqualTo("alice-a" + i);
@@ -354,7 +373,9 @@ class MessageRulesTest {
         assertThat(second.closeCode).isEqualTo(1008);
         assertUpstreamNeverGot(secondLeg, "alice-over");
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", "subject").containsEntry("reason", "message_rate").containsEntry("sub", "alice"));
+                .containsEntry("route", "subject")
+                .containsEntry("reason", "message_rate")
+                .containsEntry("sub", "alice"));
         assertThat(bob.session.isOpen()).isTrue();
         first.session.close();
         bob.session.close();
@@ -367,7 +388,8 @@ class MessageRulesTest {
             raw.sendFrame(false, false, TEXT, utf8("frag-"));
             raw.sendFrame(false, false, CONTINUATION, utf8("mented-"));
             raw.sendFrame(true, false, CONTINUATION, utf8("whole"));
-            await().atMost(Duration.ofSeconds(5)).until(() -> upstream.messages().contains("frag-mented-whole"));
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> upstream.messages().contains("frag-mented-whole"));
         }
     }
 
@@ -377,11 +399,13 @@ class MessageRulesTest {
         upstream.closes().clear();
         try (RawUpgrade raw = RawUpgrade.send(proxy.port(), "/strict", Map.of())) {
             // "bad-utf8" then an overlong encoding of '/', which no UTF-8 decoder may accept.
-            raw.sendFrame(true, false, TEXT, new byte[] {'b', 'a', 'd', '-', 'u', 't', 'f', '8', (byte) 0xC0, (byte) 0xAF});
+            raw.sendFrame(
+                    true, false, TEXT, new byte[] {'b', 'a', 'd', '-', 'u', 't', 'f', '8', (byte) 0xC0, (byte) 0xAF});
             assertThat(raw.awaitCloseCode()).isEqualTo(1007);
         }
         assertAudited("strict", "invalid_utf8", "close", 1007);
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("strict", "invalid_utf8")).isEqualTo(audited + 1));
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("strict", "invalid_utf8"))
+                .isEqualTo(audited + 1));
         assertUpstreamNeverGotInvalidUtf8("bad-utf8");
     }
 
@@ -396,7 +420,8 @@ class MessageRulesTest {
             assertThat(raw.awaitCloseCode()).isEqualTo(1007);
         }
         assertAudited("strict", "invalid_utf8", "close", 1007);
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("strict", "invalid_utf8")).isEqualTo(audited + 1));
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("strict", "invalid_utf8"))
+                .isEqualTo(audited + 1));
         assertUpstreamNeverGotInvalidUtf8("split-");
     }
 
@@ -459,7 +484,8 @@ class MessageRulesTest {
         final byte[] bomb = deflatedZeros(1L << 30); // 1 GiB of text inflates from about 1 MiB
         assertThat(bomb.length).isLessThan(2 * 1024 * 1024);
         for (String path : List.of("/bomb", "/plain-bomb")) {
-            try (RawUpgrade raw = RawUpgrade.send(proxy.port(), path, Map.of("Sec-WebSocket-Extensions", "permessage-deflate"))) {
+            try (RawUpgrade raw =
+                    RawUpgrade.send(proxy.port(), path, Map.of("Sec-WebSocket-Extensions", "permessage-deflate"))) {
                 assertThat(raw.header("sec-websocket-extensions")).startsWith("permessage-deflate");
                 final long heapBefore = usedHeap();
                 raw.sendHeader(true, true, TEXT, bomb.length);
@@ -484,7 +510,8 @@ class MessageRulesTest {
     void upstreamsBinaryOnADirectionBothRouteClosesTheUpstreamWith1003AndTheClientWith1014() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/both"));
         upstream.closes().clear();
-        ws.send("push-binary:" + java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(utf8("from the upstream")));
+        ws.send("push-binary:"
+                + java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(utf8("from the upstream")));
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1014);
         assertThat(ws.messages).isEmpty();
@@ -509,15 +536,18 @@ class MessageRulesTest {
                 .filteredOn(line -> "watch".equals(line.get("route")))
                 .extracting(line -> line.get("reason"))
                 .contains("message_rate", "binary_denied", "message_too_big"));
-        assertThat(proxy.auditLines()).filteredOn(line -> "watch".equals(line.get("route")))
-                .allSatisfy(line -> assertThat(line).containsEntry("event", "monitored").containsEntry("action", "none"));
+        assertThat(proxy.auditLines())
+                .filteredOn(line -> "watch".equals(line.get("route")))
+                .allSatisfy(line ->
+                        assertThat(line).containsEntry("event", "monitored").containsEntry("action", "none"));
         ws.session.close();
     }
 
     // ---------------------------------------------------------------- helpers
 
     private static String token(String subject) {
-        return TokenMinter.mint(TokenMinter.Options.withSecret(SECRET, subject, Duration.ofMinutes(5)), Clock.systemUTC());
+        return TokenMinter.mint(
+                TokenMinter.Options.withSecret(SECRET, subject, Duration.ofMinutes(5)), Clock.systemUTC());
     }
 
     private static byte[] utf8(String text) {
@@ -579,23 +609,35 @@ class MessageRulesTest {
      */
     private static void assertUpstreamNeverGotInvalidUtf8(String prefix) {
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(upstream.closes())
-                .as("wsguard closes the upstream side too").anyMatch(c -> c.startsWith("1001")));
+                .as("wsguard closes the upstream side too")
+                .anyMatch(c -> c.startsWith("1001")));
         assertThat(upstream.closes()).noneMatch(c -> c.startsWith("1007"));
         assertThat(upstream.messages()).noneMatch(m -> m instanceof String text && text.startsWith(prefix));
     }
 
     private static void assertAudited(String route, String reason, String action, int closeCode) {
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", route).containsEntry("reason", reason).containsEntry("event", "blocked")
-                .containsEntry("stage", "message").containsEntry("action", action).containsEntry("closeCode", closeCode)));
-        assertThat(blockedMetric(route, reason)).as("wsguard_blocked_total{route=%s,reason=%s}", route, reason).isGreaterThanOrEqualTo(1);
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", route)
+                        .containsEntry("reason", reason)
+                        .containsEntry("event", "blocked")
+                        .containsEntry("stage", "message")
+                        .containsEntry("action", action)
+                        .containsEntry("closeCode", closeCode)));
+        assertThat(blockedMetric(route, reason))
+                .as("wsguard_blocked_total{route=%s,reason=%s}", route, reason)
+                .isGreaterThanOrEqualTo(1);
     }
 
-    private static void assertAuditedWithDetail(String route, String reason, String action, int closeCode, String detail) {
+    private static void assertAuditedWithDetail(
+            String route, String reason, String action, int closeCode, String detail) {
         assertAudited(route, reason, action, closeCode);
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("route", route).containsEntry("reason", reason).containsEntry("closeCode", closeCode)
-                .containsEntry("detail", detail)));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("route", route)
+                        .containsEntry("reason", reason)
+                        .containsEntry("closeCode", closeCode)
+                        .containsEntry("detail", detail)));
     }
 
     private static void ping(TestClient.Recorder ws, String payload) {
@@ -610,7 +652,13 @@ class MessageRulesTest {
     }
 
     private static double blockedMetric(String route, String reason) {
-        final var counter = proxy.server().metrics().registry().find("wsguard.blocked").tag("route", route).tag("reason", reason).counter();
+        final var counter = proxy.server()
+                .metrics()
+                .registry()
+                .find("wsguard.blocked")
+                .tag("route", route)
+                .tag("reason", reason)
+                .counter();
         return counter == null ? 0 : counter.count();
     }
 }

@@ -41,7 +41,8 @@ class RelayTest {
     static void start() throws Exception {
         upstream = new UpstreamServer();
         upstream.acceptSubprotocol("chat.v2");
-        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        proxy = RunningProxy.start(
+                PolicyText.in(dir).routes("""
                 - name: echo
                   match: { path: /echo }
                   upstream: { targets: [%s], headers: { forward: [User-Agent], set: { X-Route: echo }, remove: [Cookie] } }
@@ -98,10 +99,13 @@ class RelayTest {
             final List<String> expected = new ArrayList<>();
             for (int round = 0; round < 3; round++) {
                 final int from = round;
-                final List<String> sent = burst.stream().map(m -> "burst" + from + m).toList();
+                final List<String> sent =
+                        burst.stream().map(m -> "burst" + from + m).toList();
                 raw.sendTextBurst(sent);
                 expected.addAll(sent);
-                assertThat(raw.readTexts(sent.size())).as("echoes of burst %d", round).containsExactlyElementsOf(sent);
+                assertThat(raw.readTexts(sent.size()))
+                        .as("echoes of burst %d", round)
+                        .containsExactlyElementsOf(sent);
             }
             final List<Object> seen = new ArrayList<>();
             while (seen.size() < expected.size()) {
@@ -116,19 +120,28 @@ class RelayTest {
             assertThat(relayed("messages", "inbound") - inBefore).isEqualTo(expected.size());
             assertThat(relayed("messages", "outbound") - outBefore).isEqualTo(expected.size());
             assertThat(relayed("bytes", "inbound") - bytesBefore)
-                    .isEqualTo(expected.stream().mapToInt(m -> m.getBytes(StandardCharsets.UTF_8).length).sum());
+                    .isEqualTo(expected.stream()
+                            .mapToInt(m -> m.getBytes(StandardCharsets.UTF_8).length)
+                            .sum());
         }
         // And still once after it closed.
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(proxy.server().metrics().scrape()).contains("wsguard_connections_active{route=\"echo\"} 0.0"));
+        await().atMost(Duration.ofSeconds(10))
+                .untilAsserted(() -> assertThat(proxy.server().metrics().scrape())
+                        .contains("wsguard_connections_active{route=\"echo\"} 0.0"));
         assertThat(relayed("messages", "inbound") - inBefore).isEqualTo(6_000);
     }
 
     /** {@code wsguard_NAME_total{direction=DIRECTION,route="echo"}} from a scrape. */
     private static double relayed(String name, String direction) {
         final String series = "wsguard_" + name + "_total{direction=\"" + direction + "\",route=\"echo\"} ";
-        return proxy.server().metrics().scrape().lines().filter(l -> l.startsWith(series))
-                    .mapToDouble(l -> Double.parseDouble(l.substring(series.length()))).findFirst().orElse(0);
+        return proxy.server()
+                .metrics()
+                .scrape()
+                .lines()
+                .filter(l -> l.startsWith(series))
+                .mapToDouble(l -> Double.parseDouble(l.substring(series.length())))
+                .findFirst()
+                .orElse(0);
     }
 
     @Test
@@ -153,8 +166,10 @@ class RelayTest {
     @Test
     void forwardsQueryPathAndConfiguredHeaders() throws Exception {
         final int before = upstream.upgradeHeaders().size();
-        final TestClient.Recorder ws = client.connect(proxy.uri("/small/room/7?x=1&y=2"),
-                Map.of("Cookie", "secret=1", "X-Forwarded-For", "6.6.6.6"), List.of());
+        final TestClient.Recorder ws = client.connect(
+                proxy.uri("/small/room/7?x=1&y=2"),
+                Map.of("Cookie", "secret=1", "X-Forwarded-For", "6.6.6.6"),
+                List.of());
         ws.send("hi");
         assertThat(ws.next()).isEqualTo("hi");
         assertThat(upstream.upgradeUris().get(before)).isEqualTo("/up/room/7?x=1&y=2");
@@ -165,8 +180,10 @@ class RelayTest {
         assertThat(headers).doesNotContainKey("cookie");
         ws.session.close();
 
-        final TestClient.Recorder echo = client.connect(proxy.uri("/echo"), Map.of("User-Agent", "tester/1", "Cookie", "c=1"), List.of());
-        final Map<String, List<String>> echoHeaders = upstream.upgradeHeaders().get(upstream.upgradeHeaders().size() - 1);
+        final TestClient.Recorder echo =
+                client.connect(proxy.uri("/echo"), Map.of("User-Agent", "tester/1", "Cookie", "c=1"), List.of());
+        final Map<String, List<String>> echoHeaders =
+                upstream.upgradeHeaders().get(upstream.upgradeHeaders().size() - 1);
         assertThat(echoHeaders.get("user-agent")).containsExactly("tester/1");
         assertThat(echoHeaders.get("x-route")).containsExactly("echo");
         assertThat(echoHeaders).doesNotContainKey("cookie");
@@ -200,8 +217,8 @@ class RelayTest {
         ws.send("die");
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1014);
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines())
-                .anySatisfy(line -> assertThat(line)
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                         .containsEntry("reason", "upstream_unavailable")
                         .containsEntry("stage", "session")
                         .containsEntry("closeCode", 1014)));
@@ -217,8 +234,8 @@ class RelayTest {
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1009);
         assertThat(upstream.messages()).noneMatch(m -> m instanceof String s && s.startsWith("yyy"));
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines())
-                .anySatisfy(line -> assertThat(line)
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                         .containsEntry("event", "blocked")
                         .containsEntry("reason", "message_too_big")
                         .containsEntry("route", "small")
@@ -228,10 +245,12 @@ class RelayTest {
     @Test
     void unknownPathIs404AndAudited() throws Exception {
         final int before = upstream.upgrades();
-        final ExecutionException failure = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+        final ExecutionException failure = org.junit.jupiter.api.Assertions.assertThrows(
+                ExecutionException.class,
                 () -> client.connectAsync(proxy.uri("/nowhere"), Map.of()).get(10, TimeUnit.SECONDS));
         assertThat(failure.getCause()).isInstanceOf(UpgradeException.class);
-        assertThat(((UpgradeException) failure.getCause()).getResponseStatusCode()).isEqualTo(404);
+        assertThat(((UpgradeException) failure.getCause()).getResponseStatusCode())
+                .isEqualTo(404);
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                 .containsEntry("reason", "no_route")

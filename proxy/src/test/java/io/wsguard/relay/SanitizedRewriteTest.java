@@ -131,7 +131,9 @@ class SanitizedRewriteTest {
         assertClosed(ws, 1008);
         assertUpstreamNeverGot(leg, "password from users");
         assertThat(audited("chat", "pattern_denied", "sanitized, rule sqli matched"))
-                .containsEntry("event", "blocked").containsEntry("action", "close").containsEntry("closeCode", 1008);
+                .containsEntry("event", "blocked")
+                .containsEntry("action", "close")
+                .containsEntry("closeCode", 1008);
     }
 
     /** A whole text message, and the same sent as binary (upstreams parse binary frames as text too). */
@@ -143,13 +145,15 @@ class SanitizedRewriteTest {
         assertClosed(text, 1008);
         final TestClient.Recorder binary = client.connect(proxy.uri("/text"));
         final UpstreamServer.Endpoint binaryLeg = upstream.newest();
-        binary.session.sendBinary(ByteBuffer.wrap("<b>x</b> jav&#x61;script:alert('ref-binary')".getBytes(StandardCharsets.UTF_8)),
+        binary.session.sendBinary(
+                ByteBuffer.wrap("<b>x</b> jav&#x61;script:alert('ref-binary')".getBytes(StandardCharsets.UTF_8)),
                 Callback.NOOP);
         assertClosed(binary, 1008);
         assertThat(textLeg.awaitEnd()).isTrue();
         assertUpstreamNeverGot(binaryLeg, "script:alert");
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(count("text", "pattern_denied", "sanitized, rule js-url matched"))
-                .isEqualTo(2));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(count("text", "pattern_denied", "sanitized, rule js-url matched"))
+                        .isEqualTo(2));
     }
 
     @Test
@@ -161,7 +165,8 @@ class SanitizedRewriteTest {
         assertClosed(ws, 1008);
         assertUpstreamNeverGot(leg, "Nibbles");
         assertThat(audited("chat", "schema_violation", "sanitized, $.text: longer than 40 characters"))
-                .containsEntry("event", "blocked").containsEntry("closeCode", 1008);
+                .containsEntry("event", "blocked")
+                .containsEntry("closeCode", 1008);
     }
 
     @Test
@@ -173,7 +178,8 @@ class SanitizedRewriteTest {
         assertClosed(ws, 1008);
         assertUpstreamNeverGot(leg, "admin-pattern");
         assertThat(audited("chat", "schema_violation", "sanitized, $.name: does not match ^[^:]*$"))
-                .containsEntry("event", "blocked").containsEntry("closeCode", 1008);
+                .containsEntry("event", "blocked")
+                .containsEntry("closeCode", 1008);
     }
 
     @Test
@@ -188,11 +194,20 @@ class SanitizedRewriteTest {
         // Whole text: the override, CSI (C1), an isolate and CR are gone.
         text.send("ctl-2 <b>x&#x202e;y</b>&#x9b;z&#x2066;w&#13;v");
         assertThat(text.next()).isEqualTo("ctl-2 <b>xy</b>zwv");
-        assertThat(upstream.messages()).contains("ctl-2 <b>xy</b>zwv")
-                .noneMatch(m -> m instanceof String s && s.startsWith("ctl-")
-                        && s.chars().anyMatch(c -> c == 0x202e || c == 0x85 || c == 0x7f || c == 0x9b || c == 0x2066 || c == '\r'));
+        assertThat(upstream.messages())
+                .contains("ctl-2 <b>xy</b>zwv")
+                .noneMatch(m -> m instanceof String s
+                        && s.startsWith("ctl-")
+                        && s.chars()
+                                .anyMatch(c -> c == 0x202e
+                                        || c == 0x85
+                                        || c == 0x7f
+                                        || c == 0x9b
+                                        || c == 0x2066
+                                        || c == '\r'));
         assertThat(audited("chat", "sanitized", "sanitized $.text")).containsEntry("event", "modified");
-        assertThat(audited("text", "sanitized", "sanitized the message as HTML")).containsEntry("event", "modified");
+        assertThat(audited("text", "sanitized", "sanitized the message as HTML"))
+                .containsEntry("event", "modified");
         ws.session.close();
         text.session.close();
     }
@@ -215,15 +230,23 @@ class SanitizedRewriteTest {
         final byte[] bytes = textPlain.getBytes(StandardCharsets.UTF_8);
         text.session.sendBinary(ByteBuffer.wrap(bytes), Callback.NOOP);
         assertThat((byte[]) text.next()).isEqualTo(bytes);
-        assertThat(upstream.messages()).contains(jsonPlain, textPlain).anyMatch(m -> m instanceof byte[] b && java.util.Arrays.equals(b, bytes));
+        assertThat(upstream.messages())
+                .contains(jsonPlain, textPlain)
+                .anyMatch(m -> m instanceof byte[] b && java.util.Arrays.equals(b, bytes));
         json.send("{\"type\":\"chat\",\"text\":\"<b>sentinel</b>\"}");
         assertThat(json.next()).isEqualTo("{\"type\":\"chat\",\"text\":\"sentinel\"}");
         text.send("<script>x</script>sentinel");
         assertThat(text.next()).isEqualTo("sentinel");
         for (String route : List.of("plain-json", "plain-text")) {
-            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(linesOf(route)).hasSize(1));
+            await().atMost(Duration.ofSeconds(5))
+                    .untilAsserted(() -> assertThat(linesOf(route)).hasSize(1));
             assertThat(linesOf(route).get(0)).containsEntry("event", "modified").containsEntry("count", 1);
-            final var modified = proxy.server().metrics().registry().find("wsguard.modified").tag("route", route).counter();
+            final var modified = proxy.server()
+                    .metrics()
+                    .registry()
+                    .find("wsguard.modified")
+                    .tag("route", route)
+                    .counter();
             assertThat(modified.count()).as(route).isEqualTo(1.0);
         }
         json.session.close();
@@ -231,16 +254,20 @@ class SanitizedRewriteTest {
     }
 
     @Test
-    void anUpstreamMessageThatADenyRuleCatchesAfterSanitizingClosesTheUpstreamWith1008AndTheClientWith1014() throws Exception {
+    void anUpstreamMessageThatADenyRuleCatchesAfterSanitizingClosesTheUpstreamWith1008AndTheClientWith1014()
+            throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/both"));
         upstream.closes().clear();
         final String pushed = "un&#105;on select secrets from vault";
-        ws.send("push-text:" + Base64.getUrlEncoder().withoutPadding().encodeToString(pushed.getBytes(StandardCharsets.UTF_8)));
+        ws.send("push-text:"
+                + Base64.getUrlEncoder().withoutPadding().encodeToString(pushed.getBytes(StandardCharsets.UTF_8)));
         assertClosed(ws, 1014);
         assertThat(ws.messages).isEmpty();
         assertThat(upstream.closes().poll(5, TimeUnit.SECONDS)).startsWith("1008");
         assertThat(audited("both", "pattern_denied", "sanitized, rule sqli matched"))
-                .containsEntry("event", "blocked").containsEntry("action", "close").containsEntry("closeCode", 1014);
+                .containsEntry("event", "blocked")
+                .containsEntry("action", "close")
+                .containsEntry("closeCode", 1014);
     }
 
     @Test
@@ -253,7 +280,9 @@ class SanitizedRewriteTest {
         // The echo of the next message is the sentinel: the upstream read it after the dropped one.
         assertNoUpstreamMessageHolds("drop-marker");
         assertThat(audited("chat-drop", "pattern_denied", "sanitized, rule sqli matched"))
-                .containsEntry("event", "blocked").containsEntry("action", "drop").containsEntry("closeCode", null);
+                .containsEntry("event", "blocked")
+                .containsEntry("action", "drop")
+                .containsEntry("closeCode", null);
         ws.session.close();
     }
 
@@ -266,7 +295,8 @@ class SanitizedRewriteTest {
         assertThat(ws.next()).isEqualTo(sent);
         assertThat(upstream.messages()).contains(sent);
         assertThat(audited("chat-watch", "pattern_denied", "sanitized, rule sqli matched"))
-                .containsEntry("event", "monitored").containsEntry("action", "none");
+                .containsEntry("event", "monitored")
+                .containsEntry("action", "none");
         ws.session.close();
     }
 
@@ -285,16 +315,21 @@ class SanitizedRewriteTest {
 
     /** Neither the message nor its decoded form: nothing holding {@code marker}, text or binary. */
     private static void assertNoUpstreamMessageHolds(String marker) {
-        assertThat(upstream.messages()).noneMatch(m -> (m instanceof String s ? s : new String((byte[]) m, StandardCharsets.UTF_8))
-                .contains(marker));
+        assertThat(upstream.messages())
+                .noneMatch(m ->
+                        (m instanceof String s ? s : new String((byte[]) m, StandardCharsets.UTF_8)).contains(marker));
     }
 
     private static Map<String, Object> audited(String route, String reason, String detail) {
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(count(route, reason, detail)).isPositive());
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(count(route, reason, detail)).isPositive());
         try {
             return proxy.auditLines().stream()
-                    .filter(line -> route.equals(line.get("route")) && reason.equals(line.get("reason")) && detail.equals(line.get("detail")))
-                    .reduce((a, b) -> b).orElseThrow();
+                    .filter(line -> route.equals(line.get("route"))
+                            && reason.equals(line.get("reason"))
+                            && detail.equals(line.get("detail")))
+                    .reduce((a, b) -> b)
+                    .orElseThrow();
         } catch (Exception e) {
             throw new AssertionError(e);
         }
@@ -302,13 +337,17 @@ class SanitizedRewriteTest {
 
     private static long count(String route, String reason, String detail) throws Exception {
         return proxy.auditLines().stream()
-                .filter(line -> route.equals(line.get("route")) && reason.equals(line.get("reason")) && detail.equals(line.get("detail")))
+                .filter(line -> route.equals(line.get("route"))
+                        && reason.equals(line.get("reason"))
+                        && detail.equals(line.get("detail")))
                 .peek(line -> assertThat(line).containsEntry("stage", "message"))
                 .mapToLong(line -> ((Number) line.get("count")).longValue())
                 .sum();
     }
 
     private static List<Map<String, Object>> linesOf(String route) throws Exception {
-        return proxy.auditLines().stream().filter(line -> route.equals(line.get("route"))).toList();
+        return proxy.auditLines().stream()
+                .filter(line -> route.equals(line.get("route")))
+                .toList();
     }
 }

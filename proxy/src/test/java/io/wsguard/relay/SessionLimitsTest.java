@@ -39,7 +39,8 @@ class SessionLimitsTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        proxy = RunningProxy.start(PolicyText.in(dir)
+                .routes("""
                 - name: idle
                   match: { path: /idle }
                   upstream: { targets: [%1$s] }
@@ -69,7 +70,8 @@ class SessionLimitsTest {
                   match: { path: /dead }
                   upstream: { targets: ["ws://127.0.0.1:1/nothing"], connectTimeout: 2s }
                   auth: none
-                """.formatted(upstream.uri("/echo"))).extra("proxy: { maxConnections: 3 }\n"));
+                """.formatted(upstream.uri("/echo")))
+                .extra("proxy: { maxConnections: 3 }\n"));
         client = new TestClient();
     }
 
@@ -85,8 +87,10 @@ class SessionLimitsTest {
         final TestClient.Recorder ws = client.connect(proxy.uri("/idle"));
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1001);
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines())
-                .anySatisfy(line -> assertThat(line).containsEntry("reason", "session_expired").containsEntry("route", "idle")));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("reason", "session_expired")
+                        .containsEntry("route", "idle")));
     }
 
     /**
@@ -97,18 +101,26 @@ class SessionLimitsTest {
     void aMessageLeftUnfinishedWhilePingsKeepTheSocketAliveIsClosedAfterTheIdleTimeout() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/unfinished"));
         final long started = System.nanoTime();
-        ws.session.sendPartialText("{\"type\":\"chat\",\"text\":\"", false, org.eclipse.jetty.websocket.api.Callback.NOOP);
+        ws.session.sendPartialText(
+                "{\"type\":\"chat\",\"text\":\"", false, org.eclipse.jetty.websocket.api.Callback.NOOP);
         while (ws.closed.getCount() > 0 && System.nanoTime() - started < TimeUnit.SECONDS.toNanos(8)) {
-            ws.session.sendPing(java.nio.ByteBuffer.wrap(new byte[] {1}), org.eclipse.jetty.websocket.api.Callback.NOOP);
+            ws.session.sendPing(
+                    java.nio.ByteBuffer.wrap(new byte[] {1}), org.eclipse.jetty.websocket.api.Callback.NOOP);
             ws.closed.await(300, TimeUnit.MILLISECONDS);
         }
         assertThat(ws.awaitClose()).isTrue();
         assertThat(ws.closeCode).isEqualTo(1001);
-        assertThat(Duration.ofNanos(System.nanoTime() - started)).isBetween(Duration.ofMillis(1800), Duration.ofSeconds(6));
-        assertThat(upstream.messages()).noneSatisfy(message -> assertThat(String.valueOf(message)).startsWith("{\"type\":\"chat\""));
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("stage", "session").containsEntry("reason", "session_expired").containsEntry("route", "unfinished")
-                .containsEntry("closeCode", 1001).containsEntry("detail", "message unfinished for 2s: its last fragment never came")));
+        assertThat(Duration.ofNanos(System.nanoTime() - started))
+                .isBetween(Duration.ofMillis(1800), Duration.ofSeconds(6));
+        assertThat(upstream.messages())
+                .noneSatisfy(message -> assertThat(String.valueOf(message)).startsWith("{\"type\":\"chat\""));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("stage", "session")
+                        .containsEntry("reason", "session_expired")
+                        .containsEntry("route", "unfinished")
+                        .containsEntry("closeCode", 1001)
+                        .containsEntry("detail", "message unfinished for 2s: its last fragment never came")));
     }
 
     @Test
@@ -123,21 +135,29 @@ class SessionLimitsTest {
         assertThat(ws.closeCode).isEqualTo(1001);
         assertThat(Duration.ofNanos(System.nanoTime() - started)).isGreaterThanOrEqualTo(Duration.ofMillis(1500));
         // ProxySession.expire: the lifetime timer, not the idle one (10m by default on this route).
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("event", "blocked").containsEntry("stage", "session").containsEntry("reason", "session_expired")
-                .containsEntry("route", "short").containsEntry("action", "close").containsEntry("closeCode", 1001)
-                .containsEntry("detail", "max lifetime 2s")));
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                        .containsEntry("event", "blocked")
+                        .containsEntry("stage", "session")
+                        .containsEntry("reason", "session_expired")
+                        .containsEntry("route", "short")
+                        .containsEntry("action", "close")
+                        .containsEntry("closeCode", 1001)
+                        .containsEntry("detail", "max lifetime 2s")));
     }
 
     @Test
     void compressionIsNegotiatedOnlyWhereAllowed() throws Exception {
-        final Map<String, String> offer = Map.of("Sec-WebSocket-Extensions", "permessage-deflate, fragment;maxLength=1, identity");
+        final Map<String, String> offer =
+                Map.of("Sec-WebSocket-Extensions", "permessage-deflate, fragment;maxLength=1, identity");
         final TestClient.Recorder plain = client.connect(proxy.uri("/plain"), offer, List.of());
-        assertThat(plain.session.getUpgradeResponse().getHeader("Sec-WebSocket-Extensions")).isNull();
+        assertThat(plain.session.getUpgradeResponse().getHeader("Sec-WebSocket-Extensions"))
+                .isNull();
         plain.session.close();
 
         final TestClient.Recorder deflate = client.connect(proxy.uri("/deflate"), offer, List.of());
-        assertThat(deflate.session.getUpgradeResponse().getHeader("Sec-WebSocket-Extensions")).startsWith("permessage-deflate");
+        assertThat(deflate.session.getUpgradeResponse().getHeader("Sec-WebSocket-Extensions"))
+                .startsWith("permessage-deflate");
         final String text = "compressible ".repeat(1000);
         deflate.send(text);
         assertThat(deflate.next()).isEqualTo(text);
@@ -149,7 +169,8 @@ class SessionLimitsTest {
     void burstsOfCompressedMessagesArriveInOrder() throws Exception {
         final Map<String, String> offer = Map.of("Sec-WebSocket-Extensions", "permessage-deflate");
         final TestClient.Recorder deflate = client.connect(proxy.uri("/deflate"), offer, List.of());
-        assertThat(deflate.session.getUpgradeResponse().getHeader("Sec-WebSocket-Extensions")).startsWith("permessage-deflate");
+        assertThat(deflate.session.getUpgradeResponse().getHeader("Sec-WebSocket-Extensions"))
+                .startsWith("permessage-deflate");
         final List<String> sent = new java.util.ArrayList<>();
         for (int i = 0; i < 500; i++) {
             final String text = "deflated-" + i + " " + "abc".repeat(i % 50);
@@ -164,36 +185,51 @@ class SessionLimitsTest {
 
     @Test
     void plainHttpRequestGets426WithUpgradeHeader() throws Exception {
-        final HttpResponse<String> response = HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + "/plain")).GET().build(),
-                HttpResponse.BodyHandlers.ofString());
+        final HttpResponse<String> response = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + "/plain"))
+                                .GET()
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
         assertThat(response.statusCode()).isEqualTo(426);
         assertThat(response.headers().firstValue("Upgrade")).hasValue("websocket");
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "not_websocket").containsEntry("status", 426).containsEntry("route", "plain"));
+                .containsEntry("reason", "not_websocket")
+                .containsEntry("status", 426)
+                .containsEntry("route", "plain"));
     }
 
     @Test
     void foreignOriginIsRefusedWith403WithoutOriginSectionAndUpstreamSeesNothing() throws Exception {
         final int before = upstream.upgrades();
-        final ExecutionException failure = assertThrows(ExecutionException.class,
-                () -> client.connectAsync(proxy.uri("/plain"), Map.of("Origin", "https://evil.example")).get(10, TimeUnit.SECONDS));
-        assertThat(((UpgradeException) failure.getCause()).getResponseStatusCode()).isEqualTo(403);
+        final ExecutionException failure = assertThrows(ExecutionException.class, () -> client.connectAsync(
+                        proxy.uri("/plain"), Map.of("Origin", "https://evil.example"))
+                .get(10, TimeUnit.SECONDS));
+        assertThat(((UpgradeException) failure.getCause()).getResponseStatusCode())
+                .isEqualTo(403);
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "origin_denied").containsEntry("status", 403)
-                .containsEntry("origin", "https://evil.example").containsEntry("event", "blocked"));
+                .containsEntry("reason", "origin_denied")
+                .containsEntry("status", 403)
+                .containsEntry("origin", "https://evil.example")
+                .containsEntry("event", "blocked"));
         // Same host and port, other scheme: the page's own site (another port is not: SameOriginPortTest).
-        client.connect(proxy.uri("/plain"), Map.of("Origin", "https://127.0.0.1:" + proxy.port()), List.of()).session.close();
+        client.connect(proxy.uri("/plain"), Map.of("Origin", "https://127.0.0.1:" + proxy.port()), List.of())
+                .session
+                .close();
     }
 
     @Test
     void unreachableUpstreamIs502AndAudited() throws Exception {
-        final ExecutionException failure = assertThrows(ExecutionException.class,
-                () -> client.connectAsync(proxy.uri("/dead"), Map.of()).get(15, TimeUnit.SECONDS));
-        assertThat(((UpgradeException) failure.getCause()).getResponseStatusCode()).isEqualTo(502);
+        final ExecutionException failure =
+                assertThrows(ExecutionException.class, () -> client.connectAsync(proxy.uri("/dead"), Map.of())
+                        .get(15, TimeUnit.SECONDS));
+        assertThat(((UpgradeException) failure.getCause()).getResponseStatusCode())
+                .isEqualTo(502);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "upstream_unavailable").containsEntry("status", 502).containsEntry("route", "dead"));
+                .containsEntry("reason", "upstream_unavailable")
+                .containsEntry("status", 502)
+                .containsEntry("route", "dead"));
     }
 
     @Test
@@ -202,16 +238,20 @@ class SessionLimitsTest {
         final TestClient.Recorder a = client.connect(proxy.uri("/plain"));
         final TestClient.Recorder b = client.connect(proxy.uri("/plain"));
         final TestClient.Recorder c = client.connect(proxy.uri("/plain"));
-        final ExecutionException failure = assertThrows(ExecutionException.class,
-                () -> client.connectAsync(proxy.uri("/plain"), Map.of()).get(10, TimeUnit.SECONDS));
-        assertThat(((UpgradeException) failure.getCause()).getResponseStatusCode()).isEqualTo(503);
+        final ExecutionException failure =
+                assertThrows(ExecutionException.class, () -> client.connectAsync(proxy.uri("/plain"), Map.of())
+                        .get(10, TimeUnit.SECONDS));
+        assertThat(((UpgradeException) failure.getCause()).getResponseStatusCode())
+                .isEqualTo(503);
         assertThat(upstream.upgrades()).isEqualTo(before + 3);
-        assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "unavailable").containsEntry("status", 503));
+        assertThat(proxy.auditLines())
+                .anySatisfy(line ->
+                        assertThat(line).containsEntry("reason", "unavailable").containsEntry("status", 503));
         a.session.close();
         b.session.close();
         c.session.close();
         // Slots come back when connections close.
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> client.connect(proxy.uri("/plain")).session.close());
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> client.connect(proxy.uri("/plain")).session.close());
     }
 }

@@ -23,25 +23,25 @@ import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.security.MessageDigest;
-import java.util.Arrays;
-import java.util.Base64;
-import java.util.HashSet;
-import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.function.Function;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.io.AbstractEndPoint;
 import org.eclipse.jetty.io.EndPoint;
@@ -113,27 +113,35 @@ class UpstreamConnectorTest {
         final TestCerts.Authority ca = TestCerts.authority(dir, "upstream-ca");
         final TestCerts.Issued cert = ca.issue(dir, "upstream", List.of("127.0.0.1"), KeyType.EC, KeyFormat.PKCS8);
         upstream = new UpstreamServer(ServerTls.create(new TlsPolicy(
-                List.of(new TlsPolicy.KeyPairPolicy(cert.certificate(), cert.privateKey())), Optional.empty(),
-                Optional.empty(), List.of("TLSv1.3", "TLSv1.2"), TlsPolicy.ClientAuth.NONE, Optional.empty())));
+                List.of(new TlsPolicy.KeyPairPolicy(cert.certificate(), cert.privateKey())),
+                Optional.empty(),
+                Optional.empty(),
+                List.of("TLSv1.3", "TLSv1.2"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty())));
 
-        final Optional<UpstreamPolicy.UpstreamTlsPolicy> tls = Optional.of(
-                new UpstreamPolicy.UpstreamTlsPolicy(Optional.of(ca.certificatePath()), true));
+        final Optional<UpstreamPolicy.UpstreamTlsPolicy> tls =
+                Optional.of(new UpstreamPolicy.UpstreamTlsPolicy(Optional.of(ca.certificatePath()), true));
         assertEchoesAndReadsInline(UpstreamTls.create(tls), tls);
     }
 
-    private void assertEchoesAndReadsInline(SslContextFactory.Client ssl, Optional<UpstreamPolicy.UpstreamTlsPolicy> tls)
-            throws Exception {
+    private void assertEchoesAndReadsInline(
+            SslContextFactory.Client ssl, Optional<UpstreamPolicy.UpstreamTlsPolicy> tls) throws Exception {
         connector = connector(upstream.uri("/echo"), ssl, tls, Duration.ofSeconds(5));
         final Recorder recorder = new Recorder();
 
-        final CoreSession session = connector.connect(request(HttpFields.EMPTY, List.of()), recorder)
-                .get(10, TimeUnit.SECONDS).session();
+        final CoreSession session = connector
+                .connect(request(HttpFields.EMPTY, List.of()), recorder)
+                .get(10, TimeUnit.SECONDS)
+                .session();
         session.sendFrame(new Frame(OpCode.TEXT, "ping me"), Callback.NOOP, false);
 
         assertThat(recorder.texts.poll(10, TimeUnit.SECONDS)).isEqualTo("ping me");
-        final AbstractEndPoint network = (AbstractEndPoint) networkEndPoint(((WebSocketCoreSession) session).getConnection().getEndPoint());
-        await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
-                assertThat(network.getFillInterest().getCallbackInvocationType()).isEqualTo(Invocable.InvocationType.NON_BLOCKING));
+        final AbstractEndPoint network = (AbstractEndPoint)
+                networkEndPoint(((WebSocketCoreSession) session).getConnection().getEndPoint());
+        await().atMost(Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(network.getFillInterest().getCallbackInvocationType())
+                        .isEqualTo(Invocable.InvocationType.NON_BLOCKING));
         session.close(CloseStatus.NORMAL, "done", Callback.NOOP);
     }
 
@@ -149,7 +157,8 @@ class UpstreamConnectorTest {
     @Test
     void answerWithoutUpgradeHeaderFailsTheAttempt() throws Exception {
         final RawUpstream raw = rawUpstream(accept -> ("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Accept: " + accept + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                        + "Sec-WebSocket-Accept: " + accept + "\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII));
 
         assertThatThrownBy(() -> connectTo(raw, request(HttpFields.EMPTY, List.of(), List.of())))
                 .hasCauseInstanceOf(UpstreamUnavailableException.class)
@@ -158,7 +167,8 @@ class UpstreamConnectorTest {
 
     @Test
     void subprotocolThatWasNotOfferedFailsTheAttempt() throws Exception {
-        final RawUpstream raw = rawUpstream(accept -> answer101("Sec-WebSocket-Accept: " + accept, "Sec-WebSocket-Protocol: evil"));
+        final RawUpstream raw =
+                rawUpstream(accept -> answer101("Sec-WebSocket-Accept: " + accept, "Sec-WebSocket-Protocol: evil"));
 
         assertThatThrownBy(() -> connectTo(raw, request(HttpFields.EMPTY, List.of("chat"), List.of())))
                 .hasCauseInstanceOf(UpstreamUnavailableException.class)
@@ -167,8 +177,8 @@ class UpstreamConnectorTest {
 
     @Test
     void extensionThatWasNotOfferedFailsTheAttempt() throws Exception {
-        final RawUpstream raw = rawUpstream(accept -> answer101("Sec-WebSocket-Accept: " + accept,
-                "Sec-WebSocket-Extensions: permessage-deflate"));
+        final RawUpstream raw = rawUpstream(
+                accept -> answer101("Sec-WebSocket-Accept: " + accept, "Sec-WebSocket-Extensions: permessage-deflate"));
 
         assertThatThrownBy(() -> connectTo(raw, request(HttpFields.EMPTY, List.of(), List.of())))
                 .hasCauseInstanceOf(UpstreamUnavailableException.class)
@@ -191,8 +201,9 @@ class UpstreamConnectorTest {
         connector = connector(raw.uri("/silent"), null, Optional.empty(), Duration.ofMillis(500));
 
         final long started = System.nanoTime();
-        assertThatThrownBy(() -> connector.connect(request(HttpFields.EMPTY, List.of(), List.of()), new Recorder())
-                .get(10, TimeUnit.SECONDS))
+        assertThatThrownBy(() -> connector
+                        .connect(request(HttpFields.EMPTY, List.of(), List.of()), new Recorder())
+                        .get(10, TimeUnit.SECONDS))
                 .hasCauseInstanceOf(UpstreamUnavailableException.class)
                 .hasMessageContaining("no upgrade within 500 ms");
         assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(5));
@@ -227,12 +238,21 @@ class UpstreamConnectorTest {
 
         connectTo(raw, request(headers, List.of("chat", "superchat"), List.of()));
 
-        final List<String> lines = List.of(raw.requestHead.get(10, TimeUnit.SECONDS).split("\r\n"));
+        final List<String> lines =
+                List.of(raw.requestHead.get(10, TimeUnit.SECONDS).split("\r\n"));
         assertThat(lines.get(0)).isEqualTo("GET /target?x=1 HTTP/1.1");
-        assertThat(lines).contains("Host: 127.0.0.1:" + raw.port(), "Upgrade: websocket", "Connection: Upgrade",
-                "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: chat, superchat", "X-Forwarded-For: 192.0.2.7");
+        assertThat(lines)
+                .contains(
+                        "Host: 127.0.0.1:" + raw.port(),
+                        "Upgrade: websocket",
+                        "Connection: Upgrade",
+                        "Sec-WebSocket-Version: 13",
+                        "Sec-WebSocket-Protocol: chat, superchat",
+                        "X-Forwarded-For: 192.0.2.7");
         assertThat(lines).filteredOn(line -> line.startsWith("Host:")).hasSize(1);
-        assertThat(lines).filteredOn(line -> line.startsWith("Sec-WebSocket-Key:")).hasSize(1)
+        assertThat(lines)
+                .filteredOn(line -> line.startsWith("Sec-WebSocket-Key:"))
+                .hasSize(1)
                 .noneMatch(line -> line.contains("forwarded-key"));
         assertThat(lines).noneMatch(line -> line.startsWith("X-Injected"));
         assertThat(lines).anyMatch(line -> line.startsWith("X-Claim: alice") && line.contains("X-Injected: yes"));
@@ -267,12 +287,14 @@ class UpstreamConnectorTest {
                   upstream: { targets: [%s] }
                   auth: none
                 """.formatted(raw.uri("/target"))));
-             RawUpgrade client = RawUpgrade.send(proxy.port(), "/forged", Map.of())) {
+                RawUpgrade client = RawUpgrade.send(proxy.port(), "/forged", Map.of())) {
 
             assertThat(client.status()).isEqualTo(502);
             assertThat(raw.requestHead.get(10, TimeUnit.SECONDS)).startsWith("GET /target HTTP/1.1");
-            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line ->
-                    assertThat(line).containsEntry("reason", "upstream_unavailable").containsEntry("status", 502)
+            await().atMost(Duration.ofSeconds(5))
+                    .untilAsserted(() -> assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
+                            .containsEntry("reason", "upstream_unavailable")
+                            .containsEntry("status", 502)
                             .containsEntry("route", "forged")));
         }
     }
@@ -281,16 +303,25 @@ class UpstreamConnectorTest {
         return connectTo(raw, request, new Recorder());
     }
 
-    private CoreSession connectTo(RawUpstream raw, UpstreamConnector.Request request, FrameHandler handler) throws Exception {
+    private CoreSession connectTo(RawUpstream raw, UpstreamConnector.Request request, FrameHandler handler)
+            throws Exception {
         connector = connector(raw.uri("/target?x=1"), null, Optional.empty(), Duration.ofSeconds(5));
         return connector.connect(request, handler).get(10, TimeUnit.SECONDS).session();
     }
 
-    private UpstreamConnector connector(URI target, SslContextFactory.Client ssl, Optional<UpstreamPolicy.UpstreamTlsPolicy> tls,
-                                        Duration timeout) throws Exception {
-        final UpstreamConnector started = new UpstreamConnector(new UpstreamPolicy(List.of(target),
-                UpstreamPolicy.Balance.ROUND_ROBIN, timeout, tls, new UpstreamPolicy.HeadersPolicy(List.of(), Map.of(), List.of())),
-                ssl, threads, scheduler);
+    private UpstreamConnector connector(
+            URI target, SslContextFactory.Client ssl, Optional<UpstreamPolicy.UpstreamTlsPolicy> tls, Duration timeout)
+            throws Exception {
+        final UpstreamConnector started = new UpstreamConnector(
+                new UpstreamPolicy(
+                        List.of(target),
+                        UpstreamPolicy.Balance.ROUND_ROBIN,
+                        timeout,
+                        tls,
+                        new UpstreamPolicy.HeadersPolicy(List.of(), Map.of(), List.of())),
+                ssl,
+                threads,
+                scheduler);
         started.start();
         return started;
     }
@@ -299,8 +330,10 @@ class UpstreamConnectorTest {
         return request(headers, subprotocols, List.of());
     }
 
-    private static UpstreamConnector.Request request(HttpFields headers, List<String> subprotocols, List<String> extensions) {
-        return new UpstreamConnector.Request("", null, headers, subprotocols, extensions, new Configuration.ConfigurationCustomizer(), null);
+    private static UpstreamConnector.Request request(
+            HttpFields headers, List<String> subprotocols, List<String> extensions) {
+        return new UpstreamConnector.Request(
+                "", null, headers, subprotocols, extensions, new Configuration.ConfigurationCustomizer(), null);
     }
 
     private RawUpstream rawUpstream(Function<String, byte[]> answer) throws IOException {
@@ -310,7 +343,8 @@ class UpstreamConnectorTest {
 
     private static byte[] answer101(String... headers) {
         return ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + String.join("\r\n", headers) + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+                        + String.join("\r\n", headers) + "\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII);
     }
 
     /**
@@ -353,7 +387,8 @@ class UpstreamConnectorTest {
                 }
                 final String text = head.toString(StandardCharsets.ISO_8859_1);
                 requestHead.complete(text);
-                final Matcher key = Pattern.compile("(?im)^Sec-WebSocket-Key: *(\\S+)").matcher(text);
+                final Matcher key =
+                        Pattern.compile("(?im)^Sec-WebSocket-Key: *(\\S+)").matcher(text);
                 final byte[] reply = answer.apply(key.find() ? expectedAccept(key.group(1)) : "");
                 if (reply != null) {
                     socket.getOutputStream().write(reply);
@@ -374,7 +409,8 @@ class UpstreamConnectorTest {
 
         /** A small masked text frame, as a client must send it. */
         MaskedFrame readFrame() throws Exception {
-            final DataInputStream in = new DataInputStream(accepted.get(10, TimeUnit.SECONDS).getInputStream());
+            final DataInputStream in =
+                    new DataInputStream(accepted.get(10, TimeUnit.SECONDS).getInputStream());
             final int first = in.readUnsignedByte();
             final int second = in.readUnsignedByte();
             assertThat(first).as("FIN + TEXT").isEqualTo(0x81);

@@ -14,26 +14,28 @@ class QueryNamesTest {
     private static final Set<String> ROLE = QueryNames.ofQuery("tenant=acme&role=guest");
 
     @ParameterizedTest(name = "{0}: {1}")
-    @CsvSource(delimiter = '|', value = {
-        "role=admin          | true",
-        "%72%6f%6c%65=admin  | true",
-        "rol%25%36%35=admin  | true",
-        "rol%252565=admin    | true",
-        "%C5%BFole=admin     | false",
-        "%C5%BFOLE=x         | false",
-        "ſole=x              | false",
-        "ROLE=x              | true",
-        "Role[a][b]=x        | true",
-        "%20role=x           | true",
-        "role                | true",
-        "a=1;role=2          | true",
-        "a=1;;b=2            | false",
-        "rolE%zz=x           | false",
-        "role_x=1            | false",
-        "x=role              | false",
-        "''                  | false",
-        "=role               | false",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "role=admin          | true",
+                "%72%6f%6c%65=admin  | true",
+                "rol%25%36%35=admin  | true",
+                "rol%252565=admin    | true",
+                "%C5%BFole=admin     | false",
+                "%C5%BFOLE=x         | false",
+                "ſole=x              | false",
+                "ROLE=x              | true",
+                "Role[a][b]=x        | true",
+                "%20role=x           | true",
+                "role                | true",
+                "a=1;role=2          | true",
+                "a=1;;b=2            | false",
+                "rolE%zz=x           | false",
+                "role_x=1            | false",
+                "x=role              | false",
+                "''                  | false",
+                "=role               | false",
+            })
     void namesTheProtectedParameterInAnyReading(String pair, boolean names) {
         assertThat(QueryNames.names(pair, ROLE)).isEqualTo(names);
     }
@@ -44,7 +46,8 @@ class QueryNamesTest {
         final Set<String> session = QueryNames.ofNames(List.of("session"));
         assertThat(QueryNames.names("%C5%BFession=x", session)).isTrue();
         assertThat(QueryNames.names("\u017Fession=x", session)).isTrue();
-        assertThat(QueryNames.names("%E2%84%AAey=x", QueryNames.ofNames(List.of("key")))).isTrue();
+        assertThat(QueryNames.names("%E2%84%AAey=x", QueryNames.ofNames(List.of("key"))))
+                .isTrue();
     }
 
     @Test

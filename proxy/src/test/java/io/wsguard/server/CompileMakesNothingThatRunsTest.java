@@ -51,7 +51,9 @@ class CompileMakesNothingThatRunsTest {
     }
 
     private static Set<Thread> liveThreads() {
-        return Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive).collect(Collectors.toSet());
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(Thread::isAlive)
+                .collect(Collectors.toSet());
     }
 
     @Test
@@ -59,7 +61,8 @@ class CompileMakesNothingThatRunsTest {
         final LoadedPolicy loaded = everything();
         final Set<Thread> before = liveThreads();
 
-        final CompiledPolicy compiled = CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
+        final CompiledPolicy compiled =
+                CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
         try {
             final CompiledRoute chat = compiled.routeList().get(0);
             assertThat(chat.name()).isEqualTo("chat");
@@ -79,6 +82,8 @@ class CompileMakesNothingThatRunsTest {
 
         PolicyCheck.compile(loaded);
 
-        assertThat(liveThreads()).as("threads started by wsguard check's compile").isSubsetOf(before);
+        assertThat(liveThreads())
+                .as("threads started by wsguard check's compile")
+                .isSubsetOf(before);
     }
 }

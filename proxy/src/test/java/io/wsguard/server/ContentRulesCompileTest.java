@@ -43,7 +43,8 @@ class ContentRulesCompileTest {
     }
 
     private static List<PolicyProblem> problems(LoadedPolicy loaded) {
-        return catchThrowableOfType(PolicyException.class, () -> PolicyCheck.compile(loaded)).problems();
+        return catchThrowableOfType(PolicyException.class, () -> PolicyCheck.compile(loaded))
+                .problems();
     }
 
     @Test
@@ -53,7 +54,8 @@ class ContentRulesCompileTest {
                 json: { required: true, schema: chat.json }
                 deny: [ { name: script-tag, pattern: '(?i)<script' } ]
                 sanitize: { html: strip, fields: ['$.text'] }"""));
-        final CompiledPolicy compiled = CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
+        final CompiledPolicy compiled =
+                CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
         try {
             final byte[] message = "{\"x\":1}".getBytes(StandardCharsets.UTF_8);
             final CompiledRoute chat = compiled.routeList().get(0);
@@ -90,13 +92,17 @@ class ContentRulesCompileTest {
                     messages:
                       sanitize: { html: strip, fields: ['$.ok', '$.items['] }
                 """);
-        final List<String> problems = problems(loadPolicy(file)).stream().map(PolicyProblem::toString).toList();
+        final List<String> problems =
+                problems(loadPolicy(file)).stream().map(PolicyProblem::toString).toList();
         assertThat(problems).hasSize(2);
-        assertThat(problems.get(0)).startsWith(file + ":9:23: routes[0].messages.json.schema: ")
+        assertThat(problems.get(0))
+                .startsWith(file + ":9:23: routes[0].messages.json.schema: ")
                 .contains("bad.json: not a valid JSON Schema: $.type: ");
-        assertThat(problems.get(1)).isEqualTo(file
-                + ":15:49: routes[1].messages.sanitize.fields[1]: '$.items[' is not a JSON path: unclosed '[' at column 8"
-                + " (expected: a JSON path like $.text, $.user.name or $.items[*].title; supported: .name, ['name'], [n], [*])");
+        assertThat(problems.get(1))
+                .isEqualTo(
+                        file
+                                + ":15:49: routes[1].messages.sanitize.fields[1]: '$.items[' is not a JSON path: unclosed '[' at column 8"
+                                + " (expected: a JSON path like $.text, $.user.name or $.items[*].title; supported: .name, ['name'], [n], [*])");
     }
 
     private static LoadedPolicy loadPolicy(Path file) {

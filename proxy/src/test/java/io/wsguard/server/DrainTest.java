@@ -36,15 +36,18 @@ class DrainTest {
 
     @Test
     void upgradesDuringDrainGet503AndTheUpstreamSeesNothing() throws Exception {
-        try (UpstreamServer upstream = new UpstreamServer(); TestClient client = new TestClient();
-             RunningProxy proxy = chatProxy(upstream, "proxy: { drainTimeout: 10s }\n")) {
+        try (UpstreamServer upstream = new UpstreamServer();
+                TestClient client = new TestClient();
+                RunningProxy proxy = chatProxy(upstream, "proxy: { drainTimeout: 10s }\n")) {
             final TestClient.Recorder open = client.connect(proxy.uri("/chat"));
             final CompletableFuture<Void> draining = drainWithAStalledUpstream(proxy, upstream, open);
 
             final int upgrades = upstream.upgrades();
-            final ExecutionException refused = assertThrows(ExecutionException.class,
-                    () -> client.connectAsync(proxy.uri("/chat"), Map.of()).get(10, TimeUnit.SECONDS));
-            assertThat(((UpgradeException) refused.getCause()).getResponseStatusCode()).isEqualTo(503);
+            final ExecutionException refused =
+                    assertThrows(ExecutionException.class, () -> client.connectAsync(proxy.uri("/chat"), Map.of())
+                            .get(10, TimeUnit.SECONDS));
+            assertThat(((UpgradeException) refused.getCause()).getResponseStatusCode())
+                    .isEqualTo(503);
             assertThat(upstream.upgrades()).isEqualTo(upgrades);
             assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                     .containsEntry("reason", "unavailable")
@@ -59,9 +62,13 @@ class DrainTest {
 
     @Test
     void readyzTurns503WhileTheProxyDrainsAndHealthzStays200() throws Exception {
-        try (UpstreamServer upstream = new UpstreamServer(); TestClient client = new TestClient();
-             RunningProxy proxy = chatProxy(upstream, "admin: { host: 127.0.0.1, port: 0 }\nproxy: { drainTimeout: 10s }\n")) {
-            final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        try (UpstreamServer upstream = new UpstreamServer();
+                TestClient client = new TestClient();
+                RunningProxy proxy =
+                        chatProxy(upstream, "admin: { host: 127.0.0.1, port: 0 }\nproxy: { drainTimeout: 10s }\n")) {
+            final HttpClient http = HttpClient.newBuilder()
+                    .connectTimeout(Duration.ofSeconds(5))
+                    .build();
             final String admin = proxy.server().adminUrl();
             assertThat(get(http, admin + "/readyz")).isEqualTo("200 ready");
             assertThat(get(http, admin + "/healthz")).isEqualTo("200 ok");
@@ -70,7 +77,9 @@ class DrainTest {
             final CompletableFuture<Void> draining = drainWithAStalledUpstream(proxy, upstream, open);
             assertThat(get(http, admin + "/readyz")).isEqualTo("503 draining");
             assertThat(get(http, admin + "/healthz")).isEqualTo("200 ok");
-            assertThat(draining).as("still draining while the admin port answered").isNotDone();
+            assertThat(draining)
+                    .as("still draining while the admin port answered")
+                    .isNotDone();
 
             assertThat(open.awaitClose()).isTrue();
             assertThat(open.closeCode).isEqualTo(1001);
@@ -82,8 +91,9 @@ class DrainTest {
     void aShortDrainStillSends1001WhenTheUpstreamNeverAnswers() throws Exception {
         // A session waits up to 5 s for its upstream's answer to the drain's CLOSE; a 2 s drain must
         // still give the client a CLOSE it can read (before, the socket was dropped at the deadline: 1006).
-        try (UpstreamServer upstream = new UpstreamServer(); TestClient client = new TestClient();
-             RunningProxy proxy = chatProxy(upstream, "proxy: { drainTimeout: 2s }\n")) {
+        try (UpstreamServer upstream = new UpstreamServer();
+                TestClient client = new TestClient();
+                RunningProxy proxy = chatProxy(upstream, "proxy: { drainTimeout: 2s }\n")) {
             final TestClient.Recorder open = client.connect(proxy.uri("/chat"));
             final CompletableFuture<Void> draining = drainWithAStalledUpstream(proxy, upstream, open);
             assertThat(open.closed.await(10, TimeUnit.SECONDS)).isTrue();
@@ -93,7 +103,8 @@ class DrainTest {
     }
 
     private RunningProxy chatProxy(UpstreamServer upstream, String extraYaml) throws Exception {
-        return RunningProxy.start(PolicyText.in(dir).routes("""
+        return RunningProxy.start(
+                PolicyText.in(dir).routes("""
                 - name: chat
                   match: { path: /chat }
                   upstream: { targets: [%s] }
@@ -105,8 +116,8 @@ class DrainTest {
      * Makes the upstream stop reading after one last echoed message, so that it never answers the
      * drain's CLOSE and the drain runs on, then starts the drain and waits until it has begun.
      */
-    private static CompletableFuture<Void> drainWithAStalledUpstream(RunningProxy proxy, UpstreamServer upstream,
-            TestClient.Recorder open) throws Exception {
+    private static CompletableFuture<Void> drainWithAStalledUpstream(
+            RunningProxy proxy, UpstreamServer upstream, TestClient.Recorder open) throws Exception {
         upstream.stall();
         open.send("last");
         assertThat(open.next()).isEqualTo("last");
@@ -118,7 +129,10 @@ class DrainTest {
     /** "STATUS BODY" of a GET over loopback. */
     private static String get(HttpClient http, String url) throws Exception {
         final HttpResponse<String> response = http.send(
-                HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(5)).GET().build(),
+                HttpRequest.newBuilder(URI.create(url))
+                        .timeout(Duration.ofSeconds(5))
+                        .GET()
+                        .build(),
                 HttpResponse.BodyHandlers.ofString());
         return response.statusCode() + " " + response.body();
     }

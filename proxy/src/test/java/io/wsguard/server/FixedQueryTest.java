@@ -48,7 +48,8 @@ class FixedQueryTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        proxy = RunningProxy.start(PolicyText.in(dir)
+                .routes("""
                 - name: fixed
                   match: { path: /fixed }
                   upstream: { targets: ["%1$s?tenant=acme&role=guest&display+name=Acme"] }
@@ -67,7 +68,8 @@ class FixedQueryTest {
                   mode: monitor
                   upstream: { targets: ["%1$s?role=guest"] }
                   auth: none
-                """.formatted(upstream.uri("/echo"), SECRET)).extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
+                """.formatted(upstream.uri("/echo"), SECRET))
+                .extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
     }
 
     @AfterAll
@@ -80,7 +82,10 @@ class FixedQueryTest {
     private static String upgrade(String target, String clientIp) throws Exception {
         final int before = upstream.upgradeUris().size();
         final List<String> lines = RawRequest.upgradeHeaders();
-        lines.addAll(List.of("Host: 127.0.0.1:" + proxy.port(), "Sec-WebSocket-Key: " + RawRequest.KEY, "X-Forwarded-For: " + clientIp));
+        lines.addAll(List.of(
+                "Host: 127.0.0.1:" + proxy.port(),
+                "Sec-WebSocket-Key: " + RawRequest.KEY,
+                "X-Forwarded-For: " + clientIp));
         final RawRequest answer = RawRequest.get(proxy.port(), target, lines);
         assertThat(answer.status()).as(target).isEqualTo(101);
         assertThat(upstream.upgradeUris()).hasSize(before + 1);
@@ -88,48 +93,58 @@ class FixedQueryTest {
     }
 
     private static List<Map<String, Object>> auditOf(String clientIp) throws Exception {
-        return proxy.auditLines().stream().filter(line -> clientIp.equals(line.get("client"))).toList();
+        return proxy.auditLines().stream()
+                .filter(line -> clientIp.equals(line.get("client")))
+                .toList();
     }
 
     /** The value of one counter series in the scrape, 0 when it is not there yet. */
     private static double counter(String series) {
-        return proxy.server().metrics().scrape().lines()
+        return proxy.server()
+                .metrics()
+                .scrape()
+                .lines()
                 .filter(line -> line.startsWith(series + " "))
-                .mapToDouble(line -> Double.parseDouble(line.substring(series.length() + 1).strip()))
-                .findFirst().orElse(0);
+                .mapToDouble(line ->
+                        Double.parseDouble(line.substring(series.length() + 1).strip()))
+                .findFirst()
+                .orElse(0);
     }
 
     private static final AtomicInteger CASES = new AtomicInteger();
     private static final String MODIFIED = "wsguard_modified_total{reason=\"query_override\",route=\"fixed\"}";
 
     @ParameterizedTest(name = "?{0}")
-    @CsvSource(delimiter = '|', value = {
-        // client query                          | dropped | what the upstream gets after the target's own query
-        "role=admin                              | 1 | ''",
-        "x=1&role=admin&y=2                      | 1 | &x=1&y=2",
-        "rol%65=admin&x=1                        | 1 | &x=1",
-        "rol%2565=admin&x=1                      | 1 | &x=1",
-        "ROLE=admin&x=1                          | 1 | &x=1",
-        "R%4FLE=admin&x=1                        | 1 | &x=1",
-        "role[]=admin&x=1                        | 1 | &x=1",
-        "role%5B%5D=admin&x=1                    | 1 | &x=1",
-        "role[0]=admin&x=1                       | 1 | &x=1",
-        "role.x=admin&x=1                        | 1 | &x=1",
-        "role&x=1                                | 1 | &x=1",
-        "role=&x=1                               | 1 | &x=1",
-        "+role+=admin&x=1                        | 1 | &x=1",
-        "role%00junk=admin&x=1                   | 1 | &x=1",
-        "role=a&role=b&x=1&ROLE=c                | 3 | &x=1",
-        "x=1;role=admin&y=2                      | 1 | &y=2",
-        "tenant=evil&x=1                         | 1 | &x=1",
-        "display+name=Evil&x=1                   | 1 | &x=1",
-        "display%20name=Evil&x=1                 | 1 | &x=1",
-        "display.name=Evil&x=1                   | 1 | &x=1",
-        "display_name=Evil&x=1                   | 1 | &x=1",
-        "roles=admin&x=1&my_role=a&rolex=b       | 0 | &roles=admin&x=1&my_role=a&rolex=b",
-        "x=role&y=%72ole                         | 0 | &x=role&y=%72ole",
-    })
-    void clientParametersNamingAFixedOneAreDroppedCountedAndAudited(String query, int dropped, String rest) throws Exception {
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                // client query                          | dropped | what the upstream gets after the target's own query
+                "role=admin                              | 1 | ''",
+                "x=1&role=admin&y=2                      | 1 | &x=1&y=2",
+                "rol%65=admin&x=1                        | 1 | &x=1",
+                "rol%2565=admin&x=1                      | 1 | &x=1",
+                "ROLE=admin&x=1                          | 1 | &x=1",
+                "R%4FLE=admin&x=1                        | 1 | &x=1",
+                "role[]=admin&x=1                        | 1 | &x=1",
+                "role%5B%5D=admin&x=1                    | 1 | &x=1",
+                "role[0]=admin&x=1                       | 1 | &x=1",
+                "role.x=admin&x=1                        | 1 | &x=1",
+                "role&x=1                                | 1 | &x=1",
+                "role=&x=1                               | 1 | &x=1",
+                "+role+=admin&x=1                        | 1 | &x=1",
+                "role%00junk=admin&x=1                   | 1 | &x=1",
+                "role=a&role=b&x=1&ROLE=c                | 3 | &x=1",
+                "x=1;role=admin&y=2                      | 1 | &y=2",
+                "tenant=evil&x=1                         | 1 | &x=1",
+                "display+name=Evil&x=1                   | 1 | &x=1",
+                "display%20name=Evil&x=1                 | 1 | &x=1",
+                "display.name=Evil&x=1                   | 1 | &x=1",
+                "display_name=Evil&x=1                   | 1 | &x=1",
+                "roles=admin&x=1&my_role=a&rolex=b       | 0 | &roles=admin&x=1&my_role=a&rolex=b",
+                "x=role&y=%72ole                         | 0 | &x=role&y=%72ole",
+            })
+    void clientParametersNamingAFixedOneAreDroppedCountedAndAudited(String query, int dropped, String rest)
+            throws Exception {
         final String clientIp = "198.18.4." + CASES.incrementAndGet();
         final double before = counter(MODIFIED);
 
@@ -149,33 +164,44 @@ class FixedQueryTest {
                 .containsEntry("route", "fixed")
                 .containsEntry("action", "modify")
                 .containsEntry("count", 1)
-                .containsEntry("detail", "dropped " + dropped + " client query parameter" + (dropped == 1 ? "" : "s")
-                        + " naming one the target fixes"));
+                .containsEntry(
+                        "detail",
+                        "dropped " + dropped + " client query parameter" + (dropped == 1 ? "" : "s")
+                                + " naming one the target fixes"));
     }
 
     @Test
     void aRouteWithoutFixedParametersForwardsTheQueryAsSent() throws Exception {
-        assertThat(upgrade("/free?role=admin&ROLE=x&a=%41+b&c", "198.18.5.1")).isEqualTo("/echo?role=admin&ROLE=x&a=%41+b&c");
+        assertThat(upgrade("/free?role=admin&ROLE=x&a=%41+b&c", "198.18.5.1"))
+                .isEqualTo("/echo?role=admin&ROLE=x&a=%41+b&c");
         assertThat(auditOf("198.18.5.1")).isEmpty();
     }
 
     @Test
     void aQueryTokenInAnyOtherSpellingNeverReachesTheUpstreamNorDoesAFixedParameter() throws Exception {
         final Instant now = Instant.now();
-        final SignedJWT jwt = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.HS256).build(), new JWTClaimsSet.Builder()
-                .subject("alice").issueTime(Date.from(now)).expirationTime(Date.from(now.plusSeconds(300))).build());
+        final SignedJWT jwt = new SignedJWT(
+                new JWSHeader.Builder(JWSAlgorithm.HS256).build(),
+                new JWTClaimsSet.Builder()
+                        .subject("alice")
+                        .issueTime(Date.from(now))
+                        .expirationTime(Date.from(now.plusSeconds(300)))
+                        .build());
         jwt.sign(new MACSigner(SECRET.getBytes(StandardCharsets.UTF_8)));
         final String token = jwt.serialize();
 
         // access_token is the one verified; the others are spellings an upstream may read as the same
         // name (ASP.NET ignores case, PHP and qs read access_token[] as access_token). A second
         // access_token itself would be a second credential, refused whole (CredentialTest).
-        final String received = upgrade("/token?access_token=" + token + "&ACCESS_TOKEN=forged&access_token[]=forged"
-                + "&x=1&tenant=evil", "198.18.5.2");
+        final String received = upgrade(
+                "/token?access_token=" + token + "&ACCESS_TOKEN=forged&access_token[]=forged" + "&x=1&tenant=evil",
+                "198.18.5.2");
 
         assertThat(received).isEqualTo("/echo?tenant=acme&x=1");
         assertThat(auditOf("198.18.5.2")).singleElement().satisfies(line -> assertThat(line)
-                .containsEntry("event", "modified").containsEntry("reason", "query_override").containsEntry("route", "token")
+                .containsEntry("event", "modified")
+                .containsEntry("reason", "query_override")
+                .containsEntry("route", "token")
                 .containsEntry("sub", "alice")
                 .containsEntry("detail", "dropped 1 client query parameter naming one the target fixes"));
     }
@@ -189,8 +215,11 @@ class FixedQueryTest {
 
         assertThat(counter(series)).isEqualTo(before + 1);
         assertThat(auditOf("198.18.5.3")).singleElement().satisfies(line -> assertThat(line)
-                .containsEntry("event", "monitored").containsEntry("stage", "handshake")
-                .containsEntry("reason", "query_override").containsEntry("route", "watch").containsEntry("action", "none")
+                .containsEntry("event", "monitored")
+                .containsEntry("stage", "handshake")
+                .containsEntry("reason", "query_override")
+                .containsEntry("route", "watch")
+                .containsEntry("action", "none")
                 .containsEntry("detail", "dropped 1 client query parameter naming one the target fixes"));
     }
 }

@@ -46,7 +46,8 @@ class HandshakeSecurityTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        proxy = RunningProxy.start(PolicyText.in(dir)
+                .routes("""
                 - name: origin
                   match: { path: /origin }
                   upstream: { targets: [%1$s] }
@@ -84,7 +85,8 @@ class HandshakeSecurityTest {
                   auth: none
                   origin: { allow: ["https://good.example"] }
                   limits: { handshakes: { perIp: { rate: 1/h, burst: 1 } }, connections: { perIp: 1 } }
-                """.formatted(upstream.uri("/echo"))).extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
+                """.formatted(upstream.uri("/echo")))
+                .extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
         client = new TestClient();
     }
 
@@ -96,8 +98,12 @@ class HandshakeSecurityTest {
     }
 
     private static RawUpgrade upgrade(String path, String clientIp, String origin) throws Exception {
-        return RawUpgrade.send(proxy.port(), path,
-                origin == null ? Map.of("X-Forwarded-For", clientIp) : Map.of("X-Forwarded-For", clientIp, "Origin", origin));
+        return RawUpgrade.send(
+                proxy.port(),
+                path,
+                origin == null
+                        ? Map.of("X-Forwarded-For", clientIp)
+                        : Map.of("X-Forwarded-For", clientIp, "Origin", origin));
     }
 
     private static String metrics() {
@@ -108,7 +114,8 @@ class HandshakeSecurityTest {
 
     @Test
     void allowedOriginsConnectAndEcho() throws Exception {
-        for (String origin : List.of("https://chat.example.com", "https://a.b.example.com", "https://CHAT.example.com:443")) {
+        for (String origin :
+                List.of("https://chat.example.com", "https://a.b.example.com", "https://CHAT.example.com:443")) {
             final TestClient.Recorder ws = client.connect(proxy.uri("/origin"), Map.of("Origin", origin), List.of());
             ws.send("hi from " + origin);
             assertThat(ws.next()).isEqualTo("hi from " + origin);
@@ -119,8 +126,13 @@ class HandshakeSecurityTest {
     @Test
     void foreignOriginIs403AuditedAndNeverReachesTheUpstream() throws Exception {
         final int before = upstream.upgrades();
-        for (String origin : List.of("https://evil-example.com", "https://example.com", "https://a.example.com.evil.net",
-                "http://chat.example.com", "null", "https://chat.example.com/")) {
+        for (String origin : List.of(
+                "https://evil-example.com",
+                "https://example.com",
+                "https://a.example.com.evil.net",
+                "http://chat.example.com",
+                "null",
+                "https://chat.example.com/")) {
             try (RawUpgrade refused = upgrade("/origin", "198.51.100.1", origin)) {
                 assertThat(refused.status()).as(origin).isEqualTo(403);
             }
@@ -147,8 +159,10 @@ class HandshakeSecurityTest {
         }
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "origin_missing").containsEntry("route", "origin")
-                .containsEntry("client", "198.51.100.2").containsEntry("status", 403));
+                .containsEntry("reason", "origin_missing")
+                .containsEntry("route", "origin")
+                .containsEntry("client", "198.51.100.2")
+                .containsEntry("status", 403));
 
         try (RawUpgrade allowed = upgrade("/missing-ok", "198.51.100.2", null)) {
             assertThat(allowed.status()).isEqualTo(101);
@@ -175,8 +189,11 @@ class HandshakeSecurityTest {
         }
         assertThat(upstream.upgrades()).isEqualTo(before + 3);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("event", "blocked").containsEntry("reason", "handshake_rate")
-                .containsEntry("route", "rate").containsEntry("client", "203.0.113.10").containsEntry("status", 429));
+                .containsEntry("event", "blocked")
+                .containsEntry("reason", "handshake_rate")
+                .containsEntry("route", "rate")
+                .containsEntry("client", "203.0.113.10")
+                .containsEntry("status", 429));
         assertThat(metrics()).contains("wsguard_blocked_total{reason=\"handshake_rate\",route=\"rate\"}");
 
         // Another client has its own bucket.
@@ -223,8 +240,10 @@ class HandshakeSecurityTest {
         }
         assertThat(upstream.upgrades()).isEqualTo(before + 2);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "connection_limit").containsEntry("route", "caps")
-                .containsEntry("client", "192.0.2.20").containsEntry("status", 429));
+                .containsEntry("reason", "connection_limit")
+                .containsEntry("route", "caps")
+                .containsEntry("client", "192.0.2.20")
+                .containsEntry("status", 429));
         assertThat(metrics()).contains("wsguard_handshakes_total{outcome=\"connection_limit\",route=\"caps\"}");
         // Another client is not affected.
         try (RawUpgrade other = upgrade("/caps", "192.0.2.21", null)) {
@@ -238,8 +257,9 @@ class HandshakeSecurityTest {
             }
         });
         b.close();
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(proxy.server().limits().route("caps").connectionsPerIp().count("192.0.2.20")).isZero());
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(
+                        proxy.server().limits().route("caps").connectionsPerIp().count("192.0.2.20"))
+                .isZero());
     }
 
     @Test
@@ -250,7 +270,8 @@ class HandshakeSecurityTest {
                 assertThat(failed.status()).isEqualTo(502);
             }
         }
-        assertThat(proxy.server().limits().route("dead").connectionsPerIp().count("192.0.2.30")).isZero();
+        assertThat(proxy.server().limits().route("dead").connectionsPerIp().count("192.0.2.30"))
+                .isZero();
     }
 
     @Test
@@ -275,42 +296,60 @@ class HandshakeSecurityTest {
             assertThat(results.stream().filter(r -> r.status() == 101).count()).isEqualTo(10);
             assertThat(results.stream().filter(r -> r.status() == 429).count()).isEqualTo(40);
             assertThat(upstream.upgrades()).isEqualTo(before + 10);
-            assertThat(proxy.server().limits().route("crowd").connectionsPerIp().count("192.0.2.40")).isEqualTo(10);
+            assertThat(proxy.server().limits().route("crowd").connectionsPerIp().count("192.0.2.40"))
+                    .isEqualTo(10);
         } finally {
             pool.shutdownNow();
             for (RawUpgrade r : results) {
                 r.close();
             }
         }
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(proxy.server().limits().route("crowd").connectionsPerIp().keys()).isZero());
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(proxy.server()
+                        .limits()
+                        .route("crowd")
+                        .connectionsPerIp()
+                        .keys())
+                .isZero());
     }
 
     // --- monitor mode ---------------------------------------------------------------------------
 
     @Test
     void monitorModeAuditsEveryWouldBeRefusalAndBlocksNothing() throws Exception {
-        final TestClient.Recorder first = client.connect(proxy.uri("/watch"),
-                Map.of("Origin", "https://evil.example", "X-Forwarded-For", "192.0.2.50"), List.of());
-        final TestClient.Recorder second = client.connect(proxy.uri("/watch"),
-                Map.of("Origin", "https://evil.example", "X-Forwarded-For", "192.0.2.50"), List.of());
+        final TestClient.Recorder first = client.connect(
+                proxy.uri("/watch"),
+                Map.of("Origin", "https://evil.example", "X-Forwarded-For", "192.0.2.50"),
+                List.of());
+        final TestClient.Recorder second = client.connect(
+                proxy.uri("/watch"),
+                Map.of("Origin", "https://evil.example", "X-Forwarded-For", "192.0.2.50"),
+                List.of());
         second.send("still relayed");
         assertThat(second.next()).isEqualTo("still relayed");
 
         final List<Map<String, Object>> lines = proxy.auditLines().stream()
-                .filter(line -> "watch".equals(line.get("route"))).toList();
+                .filter(line -> "watch".equals(line.get("route")))
+                .toList();
         assertThat(lines).allSatisfy(line -> assertThat(line)
-                .containsEntry("event", "monitored").containsEntry("action", "none").containsEntry("status", null));
-        assertThat(lines).extracting(line -> line.get("reason"))
+                .containsEntry("event", "monitored")
+                .containsEntry("action", "none")
+                .containsEntry("status", null));
+        assertThat(lines)
+                .extracting(line -> line.get("reason"))
                 .contains("origin_denied", "handshake_rate", "connection_limit");
         assertThat(metrics()).contains("wsguard_blocked_total{reason=\"connection_limit\",route=\"watch\"}");
 
         // Only the first connection holds a slot; the monitored deny took none and left no lease.
-        assertThat(proxy.server().limits().route("watch").connectionsPerIp().count("192.0.2.50")).isEqualTo(1);
+        assertThat(proxy.server().limits().route("watch").connectionsPerIp().count("192.0.2.50"))
+                .isEqualTo(1);
         second.session.close();
         first.session.close();
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                assertThat(proxy.server().limits().route("watch").connectionsPerIp().count("192.0.2.50")).isZero());
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(proxy.server()
+                        .limits()
+                        .route("watch")
+                        .connectionsPerIp()
+                        .count("192.0.2.50"))
+                .isZero());
     }
 
     // --- reload ---------------------------------------------------------------------------------
@@ -347,8 +386,12 @@ class HandshakeSecurityTest {
             }
             a.close();
             b.close();
-            await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-                    assertThat(own.server().limits().route("caps").connectionsPerIp().keys()).isZero());
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(own.server()
+                            .limits()
+                            .route("caps")
+                            .connectionsPerIp()
+                            .keys())
+                    .isZero());
         }
     }
 }

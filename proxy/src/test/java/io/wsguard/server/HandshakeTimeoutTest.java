@@ -48,7 +48,9 @@ class HandshakeTimeoutTest {
         upstream = new UpstreamServer();
         final DevCerts.DevCertPaths certs = DevCerts.ensure(dir.resolve("certs"));
         final Path policy = dir.resolve("policy.yaml");
-        Files.writeString(policy, """
+        Files.writeString(
+                policy,
+                """
                 version: 1
                 listeners:
                   - { host: 127.0.0.1, port: 0 }
@@ -61,7 +63,8 @@ class HandshakeTimeoutTest {
                     match: { path: /chat }
                     upstream: { targets: [%s] }
                     auth: none
-                """.formatted(certs.certificate(), certs.privateKey(), dir.resolve("audit.jsonl"), upstream.uri("/chat")),
+                """.formatted(
+                        certs.certificate(), certs.privateKey(), dir.resolve("audit.jsonl"), upstream.uri("/chat")),
                 StandardCharsets.UTF_8);
         proxy = new ProxyServer(PolicyLoader.load(policy, Map.of()));
         proxy.start();
@@ -76,9 +79,12 @@ class HandshakeTimeoutTest {
     @Test
     void requestHeadersTrickledByteByByteAreCut() throws Exception {
         final byte[] request = ("GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                + "X-Padding: " + "a".repeat(200) + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
-        assertThat(trickleUntilClosed(proxy.port(0), request)).as("closed by the proxy before the request was complete").isTrue();
+                        + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        + "X-Padding: " + "a".repeat(200) + "\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII);
+        assertThat(trickleUntilClosed(proxy.port(0), request))
+                .as("closed by the proxy before the request was complete")
+                .isTrue();
         assertThat(upstream.upgrades()).isZero();
         assertThat(metrics()).containsPattern("(?m)^wsguard_handshake_timeouts_total(\\{[^}]*})? 1\\.0$");
     }
@@ -93,7 +99,9 @@ class HandshakeTimeoutTest {
         hello[2] = 0x01;
         hello[3] = 0x02;
         hello[4] = 0x00;
-        assertThat(trickleUntilClosed(proxy.port(1), hello)).as("closed by the proxy mid-ClientHello").isTrue();
+        assertThat(trickleUntilClosed(proxy.port(1), hello))
+                .as("closed by the proxy mid-ClientHello")
+                .isTrue();
         assertThat(upstream.upgrades()).isZero();
         assertThat(metrics()).containsPattern("(?m)^wsguard_handshake_timeouts_total(\\{[^}]*})? 1\\.0$");
     }
@@ -141,7 +149,10 @@ class HandshakeTimeoutTest {
 
     private String metrics() throws Exception {
         return HttpClient.newHttpClient()
-                .send(HttpRequest.newBuilder(URI.create(proxy.adminUrl() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString())
+                .send(
+                        HttpRequest.newBuilder(URI.create(proxy.adminUrl() + "/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
                 .body();
     }
 }

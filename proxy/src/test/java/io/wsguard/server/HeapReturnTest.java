@@ -22,40 +22,52 @@ class HeapReturnTest {
     @Test
     void g1GetsPeriodicCollectionsAndTightFreeRatios() throws Exception {
         final List<String> lines = probe("-XX:+UseG1GC");
-        assertThat(lines).containsExactly(
-                "applied [MinHeapFreeRatio=10, MaxHeapFreeRatio=20, G1PeriodicGCInterval=10000]",
-                "MinHeapFreeRatio=10", "MaxHeapFreeRatio=20", "G1PeriodicGCInterval=10000");
+        assertThat(lines)
+                .containsExactly(
+                        "applied [MinHeapFreeRatio=10, MaxHeapFreeRatio=20, G1PeriodicGCInterval=10000]",
+                        "MinHeapFreeRatio=10",
+                        "MaxHeapFreeRatio=20",
+                        "G1PeriodicGCInterval=10000");
     }
 
     @Test
     void aFlagTheOperatorGaveIsKept() throws Exception {
         final List<String> lines = probe("-XX:+UseG1GC", "-XX:MaxHeapFreeRatio=50", "-XX:G1PeriodicGCInterval=60000");
-        assertThat(lines).containsExactly(
-                "applied [MinHeapFreeRatio=10]",
-                "MinHeapFreeRatio=10", "MaxHeapFreeRatio=50", "G1PeriodicGCInterval=60000");
+        assertThat(lines)
+                .containsExactly(
+                        "applied [MinHeapFreeRatio=10]",
+                        "MinHeapFreeRatio=10",
+                        "MaxHeapFreeRatio=50",
+                        "G1PeriodicGCInterval=60000");
     }
 
     @Test
     void aMinimumAboveOurMaximumWinsOverIt() throws Exception {
         final List<String> lines = probe("-XX:+UseG1GC", "-XX:MinHeapFreeRatio=30");
-        assertThat(lines).containsExactly(
-                "applied [G1PeriodicGCInterval=10000]",
-                "MinHeapFreeRatio=30", "MaxHeapFreeRatio=70", "G1PeriodicGCInterval=10000");
+        assertThat(lines)
+                .containsExactly(
+                        "applied [G1PeriodicGCInterval=10000]",
+                        "MinHeapFreeRatio=30",
+                        "MaxHeapFreeRatio=70",
+                        "G1PeriodicGCInterval=10000");
     }
 
     @Test
     void theSerialCollectorGetsTheRatiosOnly() throws Exception {
         final List<String> lines = probe("-XX:+UseSerialGC");
-        assertThat(lines).containsExactly(
-                "applied [MinHeapFreeRatio=10, MaxHeapFreeRatio=20]",
-                "MinHeapFreeRatio=10", "MaxHeapFreeRatio=20", "G1PeriodicGCInterval=0");
+        assertThat(lines)
+                .containsExactly(
+                        "applied [MinHeapFreeRatio=10, MaxHeapFreeRatio=20]",
+                        "MinHeapFreeRatio=10",
+                        "MaxHeapFreeRatio=20",
+                        "G1PeriodicGCInterval=0");
     }
 
     @Test
     void switchedOffItLeavesEveryDefault() throws Exception {
         final List<String> lines = probe("-XX:+UseG1GC", "-Dwsguard.heapReturn=false");
-        assertThat(lines).containsExactly(
-                "applied []", "MinHeapFreeRatio=40", "MaxHeapFreeRatio=70", "G1PeriodicGCInterval=0");
+        assertThat(lines)
+                .containsExactly("applied []", "MinHeapFreeRatio=40", "MaxHeapFreeRatio=70", "G1PeriodicGCInterval=0");
     }
 
     /** Runs {@link Probe} in a new JVM with {@code jvmOptions}; its output lines. */
@@ -64,7 +76,8 @@ class HeapReturnTest {
         command.add(ProcessHandle.current().info().command().orElse("java"));
         command.addAll(List.of(jvmOptions));
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), Probe.class.getName()));
-        final Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        final Process process =
+                new ProcessBuilder(command).redirectErrorStream(true).start();
         assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
         final String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(process.exitValue()).as(output).isZero();

@@ -73,13 +73,15 @@ class ListenerRoutesTest {
     static void start() throws Exception {
         upstream = new UpstreamServer();
         serverCa = TestCerts.authority(dir, "ca");
-        final TestCerts.Issued server = serverCa.issue(dir, "server", List.of("localhost", "127.0.0.1"), KeyType.EC, KeyFormat.PKCS8);
+        final TestCerts.Issued server =
+                serverCa.issue(dir, "server", List.of("localhost", "127.0.0.1"), KeyType.EC, KeyFormat.PKCS8);
         clientCa = TestCerts.authority(dir, "clients-ca");
         alice = clientCa.issue(dir, "alice", List.of(), KeyType.EC, KeyFormat.PKCS8);
         final String tls = "certificate: " + server.certificate() + ", privateKey: " + server.privateKey()
                 + ", clientCAs: " + clientCa.certificatePath();
         final Path policy = dir.resolve("policy.yaml");
-        Files.writeString(policy, """
+        Files.writeString(
+                policy, """
                 version: 1
                 listeners:
                   - { name: mtls, host: 127.0.0.1, port: 0, tls: { %1$s, clientAuth: required } }
@@ -126,8 +128,11 @@ class ListenerRoutesTest {
         }
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("event", "blocked").containsEntry("stage", "handshake").containsEntry("reason", "no_route")
-                .containsEntry("status", 404).containsEntry("route", null)
+                .containsEntry("event", "blocked")
+                .containsEntry("stage", "handshake")
+                .containsEntry("reason", "no_route")
+                .containsEntry("status", 404)
+                .containsEntry("route", null)
                 .containsEntry("detail", "no route for this host and path on listener 'plain'"));
 
         try (RawUpgrade upgraded = RawUpgrade.send(tls(MTLS, alice), "/secret", Map.of())) {
@@ -138,7 +143,8 @@ class ListenerRoutesTest {
 
     @Test
     void thePlainListenerFallsThroughToItsOwnRouteForThePathAndTheMtlsOnePassesTheCertificateOn() throws Exception {
-        try (RawUpgrade upgraded = RawUpgrade.send(proxy.port(PLAIN), "/admin", Map.of("X-Client-Subject", "CN=root"))) {
+        try (RawUpgrade upgraded =
+                RawUpgrade.send(proxy.port(PLAIN), "/admin", Map.of("X-Client-Subject", "CN=root"))) {
             assertThat(upgraded.status()).isEqualTo(101);
         }
         assertThat(upstream.upgradeUris()).last().isEqualTo("/lax-target");
@@ -151,20 +157,25 @@ class ListenerRoutesTest {
         assertThat(upstream.upgradeUris()).last().isEqualTo("/admin-target");
         final Map<String, List<String>> headers = lastUpgradeHeaders();
         assertThat(headers.get("x-client-subject")).containsExactly("O=wsguard dev,CN=alice");
-        assertThat(headers.get("x-client-fingerprint")).containsExactly(
-                HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(alice.x509().getEncoded())));
+        assertThat(headers.get("x-client-fingerprint"))
+                .containsExactly(HexFormat.of()
+                        .formatHex(MessageDigest.getInstance("SHA-256")
+                                .digest(alice.x509().getEncoded())));
     }
 
     @Test
     void aRouteRequiringACertificateRefusesClientsWithoutOneWhereItIsOptional() throws Exception {
         final int before = upstream.upgrades();
-        try (RawUpgrade refused = RawUpgrade.send(tls(OPTIONAL, null), "/cert-only", Map.of("X-Client-Subject", "CN=alice"))) {
+        try (RawUpgrade refused =
+                RawUpgrade.send(tls(OPTIONAL, null), "/cert-only", Map.of("X-Client-Subject", "CN=alice"))) {
             assertThat(refused.status()).isEqualTo(403);
         }
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("event", "blocked").containsEntry("reason", "client_certificate_missing")
-                .containsEntry("route", "cert-only").containsEntry("status", 403)
+                .containsEntry("event", "blocked")
+                .containsEntry("reason", "client_certificate_missing")
+                .containsEntry("route", "cert-only")
+                .containsEntry("status", 403)
                 .containsEntry("detail", "no client certificate in the TLS handshake"));
 
         try (RawUpgrade upgraded = RawUpgrade.send(tls(OPTIONAL, alice), "/cert-only", Map.of())) {
@@ -178,7 +189,10 @@ class ListenerRoutesTest {
     void aSubjectWithControlCharactersCannotSplitOrBreakTheUpstreamHeader() throws Exception {
         final TestCerts.Issued mallory = issue(clientCa, "mallory\r\nX-Injected: 1\u000b\u007fend");
         final String subject = mallory.x509().getSubjectX500Principal().getName(X500Principal.RFC2253);
-        assertThat(subject).as("the certificate really carries them").contains("\r\n").contains("\u000b\u007f");
+        assertThat(subject)
+                .as("the certificate really carries them")
+                .contains("\r\n")
+                .contains("\u000b\u007f");
 
         try (RawUpgrade upgraded = RawUpgrade.send(tls(OPTIONAL, mallory), "/cert-only", Map.of())) {
             assertThat(upgraded.status()).isEqualTo(101);
@@ -199,7 +213,9 @@ class ListenerRoutesTest {
         if (certificate != null) {
             final KeyStore keys = KeyStore.getInstance("PKCS12");
             keys.load(null, null);
-            keys.setKeyEntry("client", certificate.keyPair().getPrivate(), "pw".toCharArray(), new X509Certificate[] {certificate.x509()});
+            keys.setKeyEntry("client", certificate.keyPair().getPrivate(), "pw".toCharArray(), new X509Certificate[] {
+                certificate.x509()
+            });
             kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
             kmf.init(keys, "pw".toCharArray());
         }
@@ -217,13 +233,21 @@ class ListenerRoutesTest {
         final KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
         generator.initialize(256);
         final KeyPair keys = generator.generateKeyPair();
-        final X500Name subject = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, commonName).build();
+        final X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
+                .addRDN(BCStyle.CN, commonName)
+                .build();
         final X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(
-                X500Name.getInstance(ca.certificate().getSubjectX500Principal().getEncoded()), BigInteger.valueOf(System.nanoTime()),
-                Date.from(Instant.now().minusSeconds(60)), Date.from(Instant.now().plus(Duration.ofDays(1))), subject, keys.getPublic())
+                        X500Name.getInstance(
+                                ca.certificate().getSubjectX500Principal().getEncoded()),
+                        BigInteger.valueOf(System.nanoTime()),
+                        Date.from(Instant.now().minusSeconds(60)),
+                        Date.from(Instant.now().plus(Duration.ofDays(1))),
+                        subject,
+                        keys.getPublic())
                 .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth));
         final X509Certificate certificate = new JcaX509CertificateConverter()
-                .getCertificate(builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(ca.keyPair().getPrivate())));
+                .getCertificate(builder.build(new JcaContentSignerBuilder("SHA256withECDSA")
+                        .build(ca.keyPair().getPrivate())));
         return new TestCerts.Issued(null, null, certificate, keys);
     }
 
@@ -233,7 +257,9 @@ class ListenerRoutesTest {
 
     private static List<Map<String, Object>> auditLines() throws Exception {
         proxy.flushAudit();
-        return Files.readAllLines(dir.resolve("audit.jsonl")).stream().filter(l -> !l.isBlank())
-                .map(AuditLines::parse).toList();
+        return Files.readAllLines(dir.resolve("audit.jsonl")).stream()
+                .filter(l -> !l.isBlank())
+                .map(AuditLines::parse)
+                .toList();
     }
 }

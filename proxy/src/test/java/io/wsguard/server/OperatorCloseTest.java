@@ -28,8 +28,10 @@ class OperatorCloseTest {
 
     @Test
     void closedConnectionsGet1008AndAnAuditLineAndOthersStayOpen() throws Exception {
-        try (UpstreamServer upstream = new UpstreamServer(); TestClient client = new TestClient()) {
-            final RunningProxy proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        try (UpstreamServer upstream = new UpstreamServer();
+                TestClient client = new TestClient()) {
+            final RunningProxy proxy = RunningProxy.start(PolicyText.in(dir)
+                    .routes("""
                     - name: chat
                       match: { path: /chat }
                       upstream: { targets: [%s] }
@@ -46,10 +48,13 @@ class OperatorCloseTest {
                 chat.send("before");
                 assertThat(chat.next()).isEqualTo("before");
 
-                final HttpResponse<String> response = HttpClient.newHttpClient().send(
-                        HttpRequest.newBuilder(URI.create(proxy.server().adminUrl() + "/admin/connections/close?route=chat"))
-                                .POST(HttpRequest.BodyPublishers.noBody()).build(),
-                        HttpResponse.BodyHandlers.ofString());
+                final HttpResponse<String> response = HttpClient.newHttpClient()
+                        .send(
+                                HttpRequest.newBuilder(URI.create(
+                                                proxy.server().adminUrl() + "/admin/connections/close?route=chat"))
+                                        .POST(HttpRequest.BodyPublishers.noBody())
+                                        .build(),
+                                HttpResponse.BodyHandlers.ofString());
                 assertThat(response.statusCode()).isEqualTo(200);
                 assertThat(response.body()).contains("1");
 

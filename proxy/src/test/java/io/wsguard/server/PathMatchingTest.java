@@ -82,8 +82,10 @@ class PathMatchingTest {
         }
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("event", "blocked").containsEntry("reason", "token_missing")
-                .containsEntry("route", "admin").containsEntry("status", 401));
+                .containsEntry("event", "blocked")
+                .containsEntry("reason", "token_missing")
+                .containsEntry("route", "admin")
+                .containsEntry("status", 401));
     }
 
     @ParameterizedTest
@@ -95,7 +97,9 @@ class PathMatchingTest {
         }
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("reason", "token_missing").containsEntry("route", "area").containsEntry("status", 401));
+                .containsEntry("reason", "token_missing")
+                .containsEntry("route", "area")
+                .containsEntry("status", 401));
     }
 
     @Test
@@ -147,13 +151,17 @@ class PathMatchingTest {
         final Path file = Files.writeString(dir.resolve("twins.yaml"), twins);
         assertThatThrownBy(() -> PolicyCheck.compile(PolicyLoader.load(file, Map.of())))
                 .isInstanceOf(PolicyException.class)
-                .hasMessage(file + ":9:20: routes[1].match.path: '/Admin/' is the same path as routes[0]'s '/admin' when case and"
-                        + " a trailing slash are ignored (proxy.pathMatching: normalized), so one of the two routes could never be"
-                        + " reached (expected: one route for the path, or proxy.pathMatching: exact for an upstream that tells them apart)");
+                .hasMessage(
+                        file
+                                + ":9:20: routes[1].match.path: '/Admin/' is the same path as routes[0]'s '/admin' when case and"
+                                + " a trailing slash are ignored (proxy.pathMatching: normalized), so one of the two routes could never be"
+                                + " reached (expected: one route for the path, or proxy.pathMatching: exact for an upstream that tells them apart)");
 
         // Where the upstream tells them apart, say so; and routes on different hosts never meet.
-        PolicyCheck.compile(PolicyLoader.load(Files.writeString(file, twins + "proxy: { pathMatching: exact }\n"), Map.of()));
-        PolicyCheck.compile(PolicyLoader.load(Files.writeString(file, twins.replace("{ path: /Admin/ }",
-                "{ host: b.example.com, path: /Admin/ }")), Map.of()));
+        PolicyCheck.compile(
+                PolicyLoader.load(Files.writeString(file, twins + "proxy: { pathMatching: exact }\n"), Map.of()));
+        PolicyCheck.compile(PolicyLoader.load(
+                Files.writeString(file, twins.replace("{ path: /Admin/ }", "{ host: b.example.com, path: /Admin/ }")),
+                Map.of()));
     }
 }

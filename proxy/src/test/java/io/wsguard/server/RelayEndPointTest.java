@@ -102,7 +102,9 @@ class RelayEndPointTest {
             endPoint.onSelected();
             send("m");
             assertThat(fillAndTake(buffer)).isEqualTo("m");
-            assertThat(endPoint.fill(buffer)).as("fill after short read %d", shortReads).isZero();
+            assertThat(endPoint.fill(buffer))
+                    .as("fill after short read %d", shortReads)
+                    .isZero();
         }
         endPoint.onSelected();
         send("m");

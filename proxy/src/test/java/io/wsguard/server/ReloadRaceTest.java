@@ -39,6 +39,7 @@ class ReloadRaceTest {
 
     /** The storm lasts until both: reloads done, and handshakes answered. */
     private static final int RELOADS = 150;
+
     private static final int HANDSHAKES = 1500;
     private static final int CLIENTS = 6;
 
@@ -87,7 +88,8 @@ class ReloadRaceTest {
                         } else if (!allowed && upgrade.status() == 403) {
                             refusedByPolicy.incrementAndGet();
                         } else {
-                            otherFailures.add((allowed ? "allowed" : "refused") + " origin answered " + upgrade.status());
+                            otherFailures.add(
+                                    (allowed ? "allowed" : "refused") + " origin answered " + upgrade.status());
                         }
                     } catch (IOException e) {
                         otherFailures.add((allowed ? "allowed" : "refused") + " origin: " + e);
@@ -112,12 +114,16 @@ class ReloadRaceTest {
         }
 
         assertThat(refusedByPolicy.get()).as("handshakes the policy refused").isPositive();
-        assertThat(otherFailures).as("handshakes that failed for another reason than the policy, of %d",
-                accepted.get() + refusedByPolicy.get() + otherFailures.size()).isEmpty();
+        assertThat(otherFailures)
+                .as(
+                        "handshakes that failed for another reason than the policy, of %d",
+                        accepted.get() + refusedByPolicy.get() + otherFailures.size())
+                .isEmpty();
         // Every connection gave back what it held, under whichever policy it started.
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
             assertThat(proxy.server().connections().size()).isZero();
-            assertThat(proxy.server().limits().route("storm").connectionsPerIp().keys()).isZero();
+            assertThat(proxy.server().limits().route("storm").connectionsPerIp().keys())
+                    .isZero();
         });
     }
 }

@@ -85,7 +85,9 @@ class ReloadTest {
         rewritePolicy("maxSize: 1KiB", "maxSize: lots");
         final ReloadResult result = proxy.server().reload();
         assertThat(result.applied()).isFalse();
-        assertThat(result.problems()).singleElement().asString()
+        assertThat(result.problems())
+                .singleElement()
+                .asString()
                 .matches(".*policy\\.yaml:\\d+:\\d+: routes\\[0\\]\\.messages\\.maxSize: .*");
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
                 .containsEntry("event", "config")
@@ -110,11 +112,13 @@ class ReloadTest {
     void aChangedFileIsReloadedByItself() throws Exception {
         rewritePolicy("maxSize: 1KiB", "maxSize: 4KiB");
         final String big = "z".repeat(2048);
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(300)).untilAsserted(() -> {
-            final TestClient.Recorder ws = client.connect(proxy.uri("/chat"));
-            ws.send(big);
-            assertThat(ws.messages.poll(1, TimeUnit.SECONDS)).isEqualTo(big);
-            ws.session.close();
-        });
+        await().atMost(Duration.ofSeconds(10))
+                .pollInterval(Duration.ofMillis(300))
+                .untilAsserted(() -> {
+                    final TestClient.Recorder ws = client.connect(proxy.uri("/chat"));
+                    ws.send(big);
+                    assertThat(ws.messages.poll(1, TimeUnit.SECONDS)).isEqualTo(big);
+                    ws.session.close();
+                });
     }
 }

@@ -33,7 +33,8 @@ class RequestPathTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        proxy = RunningProxy.start(PolicyText.in(dir)
+                .routes("""
                 - name: admin
                   match: { path: /admin }
                   upstream: { targets: [%s] }
@@ -57,7 +58,15 @@ class RequestPathTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"/public/../admin", "/public/./x", "/public/x/..", "/chat../admin", "/public/x;jsessionid=1", "/admin;x=1"})
+    @ValueSource(
+            strings = {
+                "/public/../admin",
+                "/public/./x",
+                "/public/x/..",
+                "/chat../admin",
+                "/public/x;jsessionid=1",
+                "/admin;x=1"
+            })
     void dotSegmentsAndPathParametersMatchNoRoute(String path) throws Exception {
         final int before = upstream.upgrades();
         try (RawUpgrade refused = RawUpgrade.send(proxy.port(), path, Map.of())) {
@@ -65,7 +74,9 @@ class RequestPathTest {
         }
         assertThat(upstream.upgrades()).isEqualTo(before);
         assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("event", "blocked").containsEntry("reason", "no_route").containsEntry("status", 404)
+                .containsEntry("event", "blocked")
+                .containsEntry("reason", "no_route")
+                .containsEntry("status", 404)
                 .containsEntry("detail", "path with a dot segment or path parameters matches no route"));
     }
 
@@ -98,12 +109,18 @@ class RequestPathTest {
     @Test
     void everyXForwardedForLineOfATrustedPeerReachesTheUpstream() throws Exception {
         // Two header lines, as a proxy that appends its own line (HAProxy's option forwardfor) sends.
-        try (RawUpgrade upgraded = RawUpgrade.send(proxy.port(), "/admin",
-                Map.of("X-Forwarded-For", "203.0.113.7", "x-forwarded-for", "198.51.100.2"))) {
+        try (RawUpgrade upgraded = RawUpgrade.send(
+                proxy.port(), "/admin", Map.of("X-Forwarded-For", "203.0.113.7", "x-forwarded-for", "198.51.100.2"))) {
             assertThat(upgraded.status()).isEqualTo(101);
         }
-        final String forwardedFor = String.join(",", upstream.upgradeHeaders().get(upstream.upgradeHeaders().size() - 1)
-                .get("x-forwarded-for"));
-        assertThat(forwardedFor).contains("203.0.113.7").contains("198.51.100.2").endsWith(", 127.0.0.1");
+        final String forwardedFor = String.join(
+                ",",
+                upstream.upgradeHeaders()
+                        .get(upstream.upgradeHeaders().size() - 1)
+                        .get("x-forwarded-for"));
+        assertThat(forwardedFor)
+                .contains("203.0.113.7")
+                .contains("198.51.100.2")
+                .endsWith(", 127.0.0.1");
     }
 }

@@ -35,12 +35,14 @@ class SameOriginPortTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        proxy = RunningProxy.start(PolicyText.in(dir)
+                .routes("""
                 - name: plain
                   match: { path: /plain }
                   upstream: { targets: [%s] }
                   auth: none
-                """.formatted(upstream.uri("/echo"))).extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
+                """.formatted(upstream.uri("/echo")))
+                .extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
     }
 
     @AfterAll
@@ -68,7 +70,9 @@ class SameOriginPortTest {
 
         assertThat(refused.status()).isEqualTo(403);
         assertThat(upstream.upgrades()).isEqualTo(before);
-        assertThat(proxy.auditLines()).filteredOn(line -> "198.18.2.1".equals(line.get("client"))).singleElement()
+        assertThat(proxy.auditLines())
+                .filteredOn(line -> "198.18.2.1".equals(line.get("client")))
+                .singleElement()
                 .satisfies(line -> assertThat(line)
                         .containsEntry("event", "blocked")
                         .containsEntry("stage", "handshake")
@@ -77,7 +81,8 @@ class SameOriginPortTest {
                         .containsEntry("origin", "http://127.0.0.1:" + other)
                         .containsEntry("action", "refuse")
                         .containsEntry("status", 403)
-                        .containsEntry("detail", "origin is not the request's host and port (the route has no origin.allow)"));
+                        .containsEntry(
+                                "detail", "origin is not the request's host and port (the route has no origin.allow)"));
         assertThat(proxy.server().metrics().scrape())
                 .contains("wsguard_handshakes_total{outcome=\"origin_denied\",route=\"plain\"}");
     }
@@ -123,8 +128,11 @@ class SameOriginPortTest {
         assertThat(upstream.upgrades()).isEqualTo(status == 101 ? before + 1 : before);
         if (status == 403) {
             assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                    .containsEntry("reason", "origin_denied").containsEntry("route", "plain")
-                    .containsEntry("client", clientIp).containsEntry("origin", origin).containsEntry("status", 403));
+                    .containsEntry("reason", "origin_denied")
+                    .containsEntry("route", "plain")
+                    .containsEntry("client", clientIp)
+                    .containsEntry("origin", origin)
+                    .containsEntry("status", 403));
         }
     }
 
@@ -133,6 +141,7 @@ class SameOriginPortTest {
         final List<String> lines = RawRequest.upgradeHeaders();
         lines.addAll(List.of("Host: 127.0.0.1:" + proxy.port(), "Sec-WebSocket-Key: " + RawRequest.KEY));
         assertThat(RawRequest.get(proxy.port(), "/plain", lines).status()).isEqualTo(101);
-        assertThat(proxy.auditLines()).noneMatch(line -> line.get("origin") == null && "origin_denied".equals(line.get("reason")));
+        assertThat(proxy.auditLines())
+                .noneMatch(line -> line.get("origin") == null && "origin_denied".equals(line.get("reason")));
     }
 }

@@ -68,7 +68,8 @@ class SelectorAffinityTest {
 
         final ServerConnector connector = proxy.server().connector(0);
         final int upstreamPort = upstream.uri("/echo").getPort();
-        final List<ManagedSelector> selectors = new ArrayList<>(connector.getSelectorManager().getBeans(ManagedSelector.class));
+        final List<ManagedSelector> selectors =
+                new ArrayList<>(connector.getSelectorManager().getBeans(ManagedSelector.class));
         assertThat(selectors).hasSize(LingeringConnector.SELECTORS);
         int clientSockets = 0;
         int upstreamSockets = 0;
@@ -86,7 +87,9 @@ class SelectorAffinityTest {
                     clients++;
                 }
             }
-            assertThat(upstreams).as("upstream sockets on the selector with %d client sockets", clients).isEqualTo(clients);
+            assertThat(upstreams)
+                    .as("upstream sockets on the selector with %d client sockets", clients)
+                    .isEqualTo(clients);
             clientSockets += clients;
             upstreamSockets += upstreams;
         }

@@ -77,8 +77,11 @@ class SharedRateLimitTest {
                 assertThat(Long.parseLong(refused.header("Retry-After"))).isPositive();
             }
             assertThat(proxy.auditLines()).anySatisfy(line -> assertThat(line)
-                    .containsEntry("event", "blocked").containsEntry("reason", "handshake_rate")
-                    .containsEntry("route", "shared").containsEntry("client", client).containsEntry("status", 429));
+                    .containsEntry("event", "blocked")
+                    .containsEntry("reason", "handshake_rate")
+                    .containsEntry("route", "shared")
+                    .containsEntry("client", client)
+                    .containsEntry("status", 429));
         }
         assertThat(upstream.upgrades()).isEqualTo(before + 4);
         assertThat(fallbacks(a) + fallbacks(b)).isZero();
@@ -114,8 +117,10 @@ class SharedRateLimitTest {
         final String onDeny = nextClient();
         assertThat(timedStatus(deny, onDeny)).isEqualTo(503);
         assertThat(deny.auditLines()).anySatisfy(line -> assertThat(line)
-                .containsEntry("event", "blocked").containsEntry("reason", "check_failed")
-                .containsEntry("client", onDeny).containsEntry("status", 503));
+                .containsEntry("event", "blocked")
+                .containsEntry("reason", "check_failed")
+                .containsEntry("client", onDeny)
+                .containsEntry("status", 503));
         for (RunningProxy proxy : List.of(local, allow, deny)) {
             assertThat(fallbacks(proxy)).isPositive();
         }
@@ -194,34 +199,42 @@ class SharedRateLimitTest {
 
     private RunningProxy proxy(String name, RedisServer redis, String onUnavailable, int burst) throws Exception {
         final Path own = Files.createDirectories(dir.resolve(name));
-        final RunningProxy proxy = RunningProxy.start(PolicyText.in(own).routes("""
+        final RunningProxy proxy = RunningProxy.start(PolicyText.in(own)
+                .routes("""
                 - name: shared
                   match: { path: /s }
                   upstream: { targets: [%s] }
                   auth: none
                   limits: { handshakes: { perIp: { rate: 1/h, burst: %d } } }
                 """.formatted(upstream.uri("/echo"), burst))
-                .extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"
-                + "rateLimitStore: { type: redis, redis: { uri: '" + redis.uri() + "', onUnavailable: " + onUnavailable + " } }\n"));
+                .extra("proxy: { trustedProxies: [127.0.0.1/32] }\n" + "rateLimitStore: { type: redis, redis: { uri: '"
+                        + redis.uri() + "', onUnavailable: " + onUnavailable + " } }\n"));
         closeAfter.add(proxy);
         return proxy;
     }
 
     private static void awaitConnected(RunningProxy proxy) {
-        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.server().sharedBuckets().connected());
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> proxy.server().sharedBuckets().connected());
     }
 
     /** Until a handshake (from a fresh client) is decided without a fallback. */
     private static void awaitDecidedByRedis(RunningProxy proxy) {
-        await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(200)).until(() -> {
-            final double before = fallbacks(proxy);
-            status(proxy, nextClient());
-            return fallbacks(proxy) == before;
-        });
+        await().atMost(Duration.ofSeconds(20))
+                .pollInterval(Duration.ofMillis(200))
+                .until(() -> {
+                    final double before = fallbacks(proxy);
+                    status(proxy, nextClient());
+                    return fallbacks(proxy) == before;
+                });
     }
 
     private static double fallbacks(RunningProxy proxy) {
-        final Counter counter = proxy.server().metrics().registry().find("wsguard.ratelimit.store.fallbacks").counter();
+        final Counter counter = proxy.server()
+                .metrics()
+                .registry()
+                .find("wsguard.ratelimit.store.fallbacks")
+                .counter();
         return counter == null ? 0 : counter.count();
     }
 

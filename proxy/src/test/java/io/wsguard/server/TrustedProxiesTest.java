@@ -12,16 +12,18 @@ class TrustedProxiesTest {
     private final TrustedProxies trusted = TrustedProxies.of(List.of("10.0.0.0/8", "127.0.0.1", "fd00::/8"));
 
     @ParameterizedTest(name = "peer {0}, X-Forwarded-For ''{1}'' → {2}")
-    @CsvSource(delimiter = '|', value = {
-        "203.0.113.7 | 1.2.3.4        | 203.0.113.7",
-        "127.0.0.1   | 1.2.3.4        | 1.2.3.4",
-        "127.0.0.1   | 6.6.6.6, 1.2.3.4, 10.1.1.1 | 1.2.3.4",
-        "10.0.0.9    | 10.0.0.8       | 10.0.0.8",
-        "127.0.0.1   | not-an-ip      | 127.0.0.1",
-        "127.0.0.1   | 1.2.3.4:5555   | 1.2.3.4",
-        "fd00::1     | 2001:db8::7    | 2001:db8::7",
-        "[0:0:0:0:0:0:0:1] | 1.2.3.4  | ::1",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "203.0.113.7 | 1.2.3.4        | 203.0.113.7",
+                "127.0.0.1   | 1.2.3.4        | 1.2.3.4",
+                "127.0.0.1   | 6.6.6.6, 1.2.3.4, 10.1.1.1 | 1.2.3.4",
+                "10.0.0.9    | 10.0.0.8       | 10.0.0.8",
+                "127.0.0.1   | not-an-ip      | 127.0.0.1",
+                "127.0.0.1   | 1.2.3.4:5555   | 1.2.3.4",
+                "fd00::1     | 2001:db8::7    | 2001:db8::7",
+                "[0:0:0:0:0:0:0:1] | 1.2.3.4  | ::1",
+            })
     void believesForwardedForOnlyFromTrustedPeers(String peer, String forwardedFor, String expected) {
         assertThat(trusted.clientIp(peer, forwardedFor)).isEqualTo(expected);
     }

@@ -38,12 +38,14 @@ class UpgradeKeyTest {
     @BeforeAll
     static void start() throws Exception {
         upstream = new UpstreamServer();
-        proxy = RunningProxy.start(PolicyText.in(dir).routes("""
+        proxy = RunningProxy.start(PolicyText.in(dir)
+                .routes("""
                 - name: keys
                   match: { path: /keys }
                   upstream: { targets: [%s] }
                   auth: none
-                """.formatted(upstream.uri("/echo"))).extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
+                """.formatted(upstream.uri("/echo")))
+                .extra("proxy: { trustedProxies: [127.0.0.1/32] }\n"));
     }
 
     @AfterAll
@@ -53,7 +55,8 @@ class UpgradeKeyTest {
     }
 
     private static RawRequest upgrade(String clientIp, List<String> lines) throws Exception {
-        final List<String> head = new ArrayList<>(List.of("Host: 127.0.0.1:" + proxy.port(), "X-Forwarded-For: " + clientIp));
+        final List<String> head =
+                new ArrayList<>(List.of("Host: 127.0.0.1:" + proxy.port(), "X-Forwarded-For: " + clientIp));
         head.addAll(lines);
         return RawRequest.get(proxy.port(), "/keys", head);
     }
@@ -66,35 +69,77 @@ class UpgradeKeyTest {
 
     static Stream<Arguments> badUpgrades() {
         return Stream.of(
-                Arguments.of("3 bytes", "198.18.0.1", withKeys("Sec-WebSocket-Key: AAAA"), "Sec-WebSocket-Key is not 16 bytes in base64"),
-                Arguments.of("32 bytes", "198.18.0.2",
+                Arguments.of(
+                        "3 bytes",
+                        "198.18.0.1",
+                        withKeys("Sec-WebSocket-Key: AAAA"),
+                        "Sec-WebSocket-Key is not 16 bytes in base64"),
+                Arguments.of(
+                        "32 bytes",
+                        "198.18.0.2",
                         withKeys("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
                         "Sec-WebSocket-Key is not 16 bytes in base64"),
-                Arguments.of("15 bytes", "198.18.0.3", withKeys("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA"),
+                Arguments.of(
+                        "15 bytes",
+                        "198.18.0.3",
+                        withKeys("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA"),
                         "Sec-WebSocket-Key is not 16 bytes in base64"),
-                Arguments.of("17 bytes in 24 characters", "198.18.0.14", withKeys("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA="),
+                Arguments.of(
+                        "17 bytes in 24 characters",
+                        "198.18.0.14",
+                        withKeys("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA="),
                         "Sec-WebSocket-Key is not 16 bytes in base64"),
-                Arguments.of("not base64", "198.18.0.4", withKeys("Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!=="),
+                Arguments.of(
+                        "not base64",
+                        "198.18.0.4",
+                        withKeys("Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!=="),
                         "Sec-WebSocket-Key is not 16 bytes in base64"),
-                Arguments.of("16 bytes without padding", "198.18.0.5", withKeys("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ"),
+                Arguments.of(
+                        "16 bytes without padding",
+                        "198.18.0.5",
+                        withKeys("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ"),
                         "Sec-WebSocket-Key is not 16 bytes in base64"),
-                Arguments.of("whitespace inside", "198.18.0.6", withKeys("Sec-WebSocket-Key: dGhlIHNhbXBs ZSBub25jZQ=="),
+                Arguments.of(
+                        "whitespace inside",
+                        "198.18.0.6",
+                        withKeys("Sec-WebSocket-Key: dGhlIHNhbXBs ZSBub25jZQ=="),
                         "Sec-WebSocket-Key is not 16 bytes in base64"),
-                Arguments.of("base64url alphabet", "198.18.0.7", withKeys("Sec-WebSocket-Key: -_-_-_-_-_-_-_-_-_-_-A=="),
+                Arguments.of(
+                        "base64url alphabet",
+                        "198.18.0.7",
+                        withKeys("Sec-WebSocket-Key: -_-_-_-_-_-_-_-_-_-_-A=="),
                         "Sec-WebSocket-Key is not 16 bytes in base64"),
-                Arguments.of("empty", "198.18.0.8", withKeys("Sec-WebSocket-Key: "), "Sec-WebSocket-Key is not 16 bytes in base64"),
-                Arguments.of("two valid keys", "198.18.0.9",
+                Arguments.of(
+                        "empty",
+                        "198.18.0.8",
+                        withKeys("Sec-WebSocket-Key: "),
+                        "Sec-WebSocket-Key is not 16 bytes in base64"),
+                Arguments.of(
+                        "two valid keys",
+                        "198.18.0.9",
                         withKeys("Sec-WebSocket-Key: " + RawRequest.KEY, "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA=="),
                         "more than one Sec-WebSocket-Key"),
-                Arguments.of("the same key twice", "198.18.0.10",
+                Arguments.of(
+                        "the same key twice",
+                        "198.18.0.10",
                         withKeys("Sec-WebSocket-Key: " + RawRequest.KEY, "Sec-WebSocket-Key: " + RawRequest.KEY),
                         "more than one Sec-WebSocket-Key"),
                 Arguments.of("no key", "198.18.0.11", withKeys(), "no Sec-WebSocket-Key"),
-                Arguments.of("no Upgrade", "198.18.0.12",
-                        List.of("Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: " + RawRequest.KEY),
+                Arguments.of(
+                        "no Upgrade",
+                        "198.18.0.12",
+                        List.of(
+                                "Connection: Upgrade",
+                                "Sec-WebSocket-Version: 13",
+                                "Sec-WebSocket-Key: " + RawRequest.KEY),
                         "Upgrade does not name websocket"),
-                Arguments.of("Upgrade: h2c", "198.18.0.13",
-                        List.of("Upgrade: h2c", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                Arguments.of(
+                        "Upgrade: h2c",
+                        "198.18.0.13",
+                        List.of(
+                                "Upgrade: h2c",
+                                "Connection: Upgrade",
+                                "Sec-WebSocket-Version: 13",
                                 "Sec-WebSocket-Key: " + RawRequest.KEY),
                         "Upgrade does not name websocket"));
     }
@@ -108,7 +153,9 @@ class UpgradeKeyTest {
         assertThat(refused.status()).as(name).isEqualTo(400);
         assertThat(refused.header("Sec-WebSocket-Accept")).isNull();
         assertThat(upstream.upgrades()).as("upstream upgrades").isEqualTo(before);
-        final List<Map<String, Object>> lines400 = proxy.auditLines().stream().filter(l -> clientIp.equals(l.get("client"))).toList();
+        final List<Map<String, Object>> lines400 = proxy.auditLines().stream()
+                .filter(l -> clientIp.equals(l.get("client")))
+                .toList();
         assertThat(lines400).singleElement().satisfies(line -> assertThat(line)
                 .containsEntry("event", "blocked")
                 .containsEntry("stage", "handshake")

@@ -64,7 +64,11 @@ public final class PolicyText {
     public String text() {
         final StringBuilder yaml = new StringBuilder("version: 1\nlisteners:\n  - host: 127.0.0.1\n    port: 0\n");
         if (certificate != null) {
-            yaml.append("    tls: { certificate: ").append(certificate).append(", privateKey: ").append(privateKey).append(" }\n");
+            yaml.append("    tls: { certificate: ")
+                    .append(certificate)
+                    .append(", privateKey: ")
+                    .append(privateKey)
+                    .append(" }\n");
         }
         yaml.append("audit: { sink: file, path: ").append(audit());
         if (!auditOptions.isEmpty()) {

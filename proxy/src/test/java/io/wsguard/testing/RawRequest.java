@@ -45,7 +45,9 @@ public record RawRequest(int status, Map<String, String> headers) {
             for (int i = 1; i < lines.length; i++) {
                 final int colon = lines[i].indexOf(':');
                 if (colon > 0) {
-                    headers.put(lines[i].substring(0, colon).strip().toLowerCase(Locale.ROOT), lines[i].substring(colon + 1).strip());
+                    headers.put(
+                            lines[i].substring(0, colon).strip().toLowerCase(Locale.ROOT),
+                            lines[i].substring(colon + 1).strip());
                 }
             }
             return new RawRequest(Integer.parseInt(lines[0].split(" ")[1]), headers);
@@ -66,7 +68,9 @@ public record RawRequest(int status, Map<String, String> headers) {
                 throw new IOException("connection closed before the response head ended: " + head);
             }
             head.write(b);
-            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3)) ? matched + 1 : 0;
+            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3))
+                    ? matched + 1
+                    : 0;
         }
         return head.toString(StandardCharsets.ISO_8859_1);
     }

@@ -48,11 +48,16 @@ public final class RawUpgrade implements AutoCloseable {
         return sendLines(new Socket("127.0.0.1", port), path, extraLines);
     }
 
-    private static RawUpgrade sendLines(Socket socket, String path, java.util.List<String> extraLines) throws IOException {
+    private static RawUpgrade sendLines(Socket socket, String path, java.util.List<String> extraLines)
+            throws IOException {
         socket.setSoTimeout(15_000);
         final StringBuilder request = new StringBuilder()
-                .append("GET ").append(path).append(" HTTP/1.1\r\n")
-                .append("Host: 127.0.0.1:").append(socket.getPort()).append("\r\n")
+                .append("GET ")
+                .append(path)
+                .append(" HTTP/1.1\r\n")
+                .append("Host: 127.0.0.1:")
+                .append(socket.getPort())
+                .append("\r\n")
                 .append("Upgrade: websocket\r\n")
                 .append("Connection: Upgrade\r\n")
                 .append("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
@@ -69,7 +74,9 @@ public final class RawUpgrade implements AutoCloseable {
         for (int i = 1; i < lines.length; i++) {
             final int colon = lines[i].indexOf(':');
             if (colon > 0) {
-                headers.put(lines[i].substring(0, colon).strip().toLowerCase(Locale.ROOT), lines[i].substring(colon + 1).strip());
+                headers.put(
+                        lines[i].substring(0, colon).strip().toLowerCase(Locale.ROOT),
+                        lines[i].substring(colon + 1).strip());
             }
         }
         return new RawUpgrade(socket, status, headers);
@@ -84,7 +91,9 @@ public final class RawUpgrade implements AutoCloseable {
                 throw new IOException("connection closed before the response head ended: " + head);
             }
             head.write(b);
-            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3)) ? matched + 1 : 0;
+            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3))
+                    ? matched + 1
+                    : 0;
         }
         return head.toString(StandardCharsets.US_ASCII);
     }

@@ -43,14 +43,24 @@ public final class RedisServer implements AutoCloseable {
             throw new IllegalStateException("already running");
         }
         try {
-            process = new ProcessBuilder("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no")
+            process = new ProcessBuilder(
+                            "redis-server",
+                            "--port",
+                            Integer.toString(port),
+                            "--bind",
+                            "127.0.0.1",
+                            "--save",
+                            "",
+                            "--appendonly",
+                            "no")
                     .redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                     .start();
         } catch (IOException e) {
-            throw new AssertionError("redis-server is needed by the shared rate-limit tests and could not be started"
-                    + " (install it: apt-get install redis-server): " + e.getMessage(), e);
+            throw new AssertionError(
+                    "redis-server is needed by the shared rate-limit tests and could not be started"
+                            + " (install it: apt-get install redis-server): " + e.getMessage(),
+                    e);
         }
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (true) {
@@ -95,7 +105,8 @@ public final class RedisServer implements AutoCloseable {
             final OutputStream out = socket.getOutputStream();
             out.write((command + "\r\n").getBytes(StandardCharsets.UTF_8));
             out.flush();
-            final BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+            final BufferedReader in =
+                    new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
             final String first = in.readLine();
             if (first == null) {
                 throw new IOException("no reply");

@@ -134,13 +134,19 @@ public final class TestCerts {
          *
          * @throws IllegalArgumentException for PKCS#1 with a non-RSA key or SEC1 with a non-EC key
          */
-        public Issued issue(Path dir, String name, List<String> sans, KeyType type, KeyFormat format,
-                            Instant notBefore, Duration validity) {
+        public Issued issue(
+                Path dir,
+                String name,
+                List<String> sans,
+                KeyType type,
+                KeyFormat format,
+                Instant notBefore,
+                Duration validity) {
             checkFormat(type, format);
             final KeyPair keys = DevCerts.keyPair(type.jca);
             try {
-                final X509Certificate cert = DevCerts.leafCertificate(certificate, keyPair.getPrivate(), name, sans,
-                                                                      keys, notBefore, validity);
+                final X509Certificate cert = DevCerts.leafCertificate(
+                        certificate, keyPair.getPrivate(), name, sans, keys, notBefore, validity);
                 final Path certPath = dir.resolve(name + ".crt");
                 final Path keyPath = dir.resolve(name + ".key");
                 Files.createDirectories(dir);
@@ -157,14 +163,19 @@ public final class TestCerts {
 
     /** Writes a private key in the given PEM form, owner-readable only, replacing the file atomically. */
     public static void writeKey(Path file, KeyPair keys, KeyFormat format) throws IOException {
-        final PemObject pem = switch (format) {
-            case PKCS8 -> DevCerts.pkcs8(keys.getPrivate());
-            // PKCS#1 is the RSAPrivateKey structure that PKCS#8 wraps.
-            case PKCS1 -> new PemObject("RSA PRIVATE KEY",
-                                        PrivateKeyInfo.getInstance(keys.getPrivate().getEncoded())
-                                                      .parsePrivateKey().toASN1Primitive().getEncoded());
-            case SEC1 -> new PemObject("EC PRIVATE KEY", sec1(keys));
-        };
+        final PemObject pem =
+                switch (format) {
+                    case PKCS8 -> DevCerts.pkcs8(keys.getPrivate());
+                    // PKCS#1 is the RSAPrivateKey structure that PKCS#8 wraps.
+                    case PKCS1 ->
+                        new PemObject(
+                                "RSA PRIVATE KEY",
+                                PrivateKeyInfo.getInstance(keys.getPrivate().getEncoded())
+                                        .parsePrivateKey()
+                                        .toASN1Primitive()
+                                        .getEncoded());
+                    case SEC1 -> new PemObject("EC PRIVATE KEY", sec1(keys));
+                };
         DevCerts.writeKey(file, pem);
     }
 
@@ -175,8 +186,8 @@ public final class TestCerts {
             ks.load(null, null);
             for (int i = 0; i < entries.size(); i++) {
                 final Issued entry = entries.get(i);
-                ks.setKeyEntry("key-" + i, entry.keyPair().getPrivate(), password,
-                               new X509Certificate[] {entry.x509()});
+                ks.setKeyEntry(
+                        "key-" + i, entry.keyPair().getPrivate(), password, new X509Certificate[] {entry.x509()});
             }
             try (OutputStream out = Files.newOutputStream(file)) {
                 ks.store(out, password);
@@ -194,10 +205,16 @@ public final class TestCerts {
      */
     private static byte[] sec1(KeyPair keys) throws IOException {
         final PrivateKeyInfo info = PrivateKeyInfo.getInstance(keys.getPrivate().getEncoded());
-        final SubjectPublicKeyInfo pub = SubjectPublicKeyInfo.getInstance(keys.getPublic().getEncoded());
+        final SubjectPublicKeyInfo pub =
+                SubjectPublicKeyInfo.getInstance(keys.getPublic().getEncoded());
         final ECPrivateKey inner = ECPrivateKey.getInstance(info.parsePrivateKey());
-        final ASN1Encodable curve = ASN1ObjectIdentifier.getInstance(pub.getAlgorithm().getParameters());
-        return new ECPrivateKey(256, inner.getKey(), new DERBitString(pub.getPublicKeyData().getBytes()), curve)
+        final ASN1Encodable curve =
+                ASN1ObjectIdentifier.getInstance(pub.getAlgorithm().getParameters());
+        return new ECPrivateKey(
+                        256,
+                        inner.getKey(),
+                        new DERBitString(pub.getPublicKeyData().getBytes()),
+                        curve)
                 .getEncoded();
     }
 

@@ -87,8 +87,7 @@ public final class TestClient implements AutoCloseable {
         private SSLContext trusted;
         private Duration nextTimeout = Duration.ofSeconds(10);
 
-        private Builder() {
-        }
+        private Builder() {}
 
         /** Trusts only what {@code context} trusts, instead of every certificate. */
         public Builder trusting(SSLContext context) {

@@ -7,8 +7,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -65,7 +65,8 @@ public final class UpstreamServer implements AutoCloseable {
                 upgradeHeaders.add(request.getHeaders().stream()
                         .collect(java.util.stream.Collectors.groupingBy(
                                 f -> f.getName().toLowerCase(java.util.Locale.ROOT),
-                                java.util.stream.Collectors.mapping(f -> f.getValue(), java.util.stream.Collectors.toList()))));
+                                java.util.stream.Collectors.mapping(
+                                        f -> f.getValue(), java.util.stream.Collectors.toList()))));
                 upgradeUris.add(request.getHttpURI().getPathQuery());
                 final String wanted = subprotocol;
                 if (wanted != null && request.getSubProtocols().contains(wanted)) {
@@ -202,13 +203,18 @@ public final class UpstreamServer implements AutoCloseable {
             if (message.startsWith("push-close:")) {
                 final String[] parts = message.split(":", 3);
                 final byte[] reason = java.util.Base64.getUrlDecoder().decode(parts[2]);
-                session.close(Integer.parseInt(parts[1]), new String(reason, java.nio.charset.StandardCharsets.UTF_8), Callback.NOOP);
+                session.close(
+                        Integer.parseInt(parts[1]),
+                        new String(reason, java.nio.charset.StandardCharsets.UTF_8),
+                        Callback.NOOP);
                 session.demand();
                 return;
             }
-            // "push-ping:B64URL" / "push-pong:B64URL" (encoded as push-text's): the upstream sends a PING or an unsolicited PONG.
+            // "push-ping:B64URL" / "push-pong:B64URL" (encoded as push-text's): the upstream sends a PING or an
+            // unsolicited PONG.
             if (message.startsWith("push-ping:") || message.startsWith("push-pong:")) {
-                final ByteBuffer payload = ByteBuffer.wrap(java.util.Base64.getUrlDecoder().decode(message.substring("push-ping:".length())));
+                final ByteBuffer payload = ByteBuffer.wrap(
+                        java.util.Base64.getUrlDecoder().decode(message.substring("push-ping:".length())));
                 if (message.startsWith("push-ping:")) {
                     session.sendPing(payload, Callback.from(this::next, x -> next()));
                 } else {
@@ -220,15 +226,20 @@ public final class UpstreamServer implements AutoCloseable {
                 session.disconnect();
                 return;
             }
-            // "push-text:B64URL" / "push-binary:B64URL" (URL-safe, unpadded: plain text to any sanitizer): answer with something the client never sent
+            // "push-text:B64URL" / "push-binary:B64URL" (URL-safe, unpadded: plain text to any sanitizer): answer with
+            // something the client never sent
             // (what direction: both checks on the way back).
             if (message.startsWith("push-text:")) {
-                final byte[] decoded = java.util.Base64.getUrlDecoder().decode(message.substring("push-text:".length()));
-                session.sendText(new String(decoded, java.nio.charset.StandardCharsets.UTF_8), Callback.from(this::next, x -> next()));
+                final byte[] decoded =
+                        java.util.Base64.getUrlDecoder().decode(message.substring("push-text:".length()));
+                session.sendText(
+                        new String(decoded, java.nio.charset.StandardCharsets.UTF_8),
+                        Callback.from(this::next, x -> next()));
                 return;
             }
             if (message.startsWith("push-binary:")) {
-                final byte[] decoded = java.util.Base64.getUrlDecoder().decode(message.substring("push-binary:".length()));
+                final byte[] decoded =
+                        java.util.Base64.getUrlDecoder().decode(message.substring("push-binary:".length()));
                 session.sendBinary(ByteBuffer.wrap(decoded), Callback.from(this::next, x -> next()));
                 return;
             }

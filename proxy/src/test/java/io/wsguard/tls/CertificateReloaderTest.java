@@ -69,7 +69,8 @@ class CertificateReloaderTest {
         try (SSLSocket before = handshake(client(ca.certificate(), null), port(server), "localhost")) {
             assertThat(get(before)).isEqualTo("200 ok");
 
-            final TestCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.RSA, KeyFormat.PKCS1);
+            final TestCerts.Issued renewed =
+                    ca.issue(staging, "server", List.of("localhost"), KeyType.RSA, KeyFormat.PKCS1);
             replace(renewed.privateKey(), first.privateKey());
             replace(renewed.certificate(), first.certificate());
 
@@ -88,8 +89,11 @@ class CertificateReloaderTest {
 
         replace(renewed.certificate(), first.certificate());
         await().atMost(Duration.ofSeconds(10)).until(() -> reloader.failures() == 1);
-        assertThat(failures).singleElement().asString()
-                            .startsWith("certificates[0].privateKey: ").contains(first.privateKey().toString());
+        assertThat(failures)
+                .singleElement()
+                .asString()
+                .startsWith("certificates[0].privateKey: ")
+                .contains(first.privateKey().toString());
         assertThat(servedSerial()).isEqualTo(first.x509().getSerialNumber());
 
         // Retried while unchanged, but reported once: one failure, one WARN, however long the state lasts.
@@ -129,32 +133,43 @@ class CertificateReloaderTest {
     void chainCaughtMidWriteKeepsTheOldChainUntilTheWriteCompletes() throws Exception {
         DevCerts.writeCertificates(first.certificate(), List.of(first.x509(), ca.certificate()));
         await().atMost(Duration.ofSeconds(10)).until(() -> reloader.reloads() == 1);
-        assertThat(servedChain()).containsExactly(first.x509().getSerialNumber(), ca.certificate().getSerialNumber());
+        assertThat(servedChain())
+                .containsExactly(
+                        first.x509().getSerialNumber(), ca.certificate().getSerialNumber());
 
         try (SSLSocket before = handshake(client(ca.certificate(), null), port(server), "localhost")) {
             assertThat(get(before)).isEqualTo("200 ok");
-            final TestCerts.Issued renewed = ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
+            final TestCerts.Issued renewed =
+                    ca.issue(staging, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
 
             // The renewal writes the new key first: it does not match the certificate still in place.
             replace(renewed.privateKey(), first.privateKey());
             await().atMost(Duration.ofSeconds(10)).until(() -> reloader.failures() == 1);
             assertThat(failures.get(0)).contains("is not the key of the first certificate");
-            assertThat(servedChain()).containsExactly(first.x509().getSerialNumber(), ca.certificate().getSerialNumber());
+            assertThat(servedChain())
+                    .containsExactly(
+                            first.x509().getSerialNumber(), ca.certificate().getSerialNumber());
 
             // Then the chain, caught after the leaf, inside the BEGIN line of the CA's block. Read as it
             // stands, it is a whole leaf that matches the new key: the leaf would be served alone.
             final String leaf = Files.readString(renewed.certificate());
             Files.writeString(first.certificate(), leaf + "-----BEGIN CERTIF");
             await().atMost(Duration.ofSeconds(10)).until(() -> reloader.failures() == 2);
-            assertThat(failures.get(1)).startsWith("certificates[0].certificate: ").contains("ends inside a PEM block");
+            assertThat(failures.get(1))
+                    .startsWith("certificates[0].certificate: ")
+                    .contains("ends inside a PEM block");
             Thread.sleep(300); // a few polls, each of them retrying the same files
             assertThat(reloader.reloads()).isEqualTo(1);
-            assertThat(servedChain()).containsExactly(first.x509().getSerialNumber(), ca.certificate().getSerialNumber());
+            assertThat(servedChain())
+                    .containsExactly(
+                            first.x509().getSerialNumber(), ca.certificate().getSerialNumber());
             assertThat(get(before)).isEqualTo("200 ok");
 
             DevCerts.writeCertificates(first.certificate(), List.of(renewed.x509(), ca.certificate()));
             await().atMost(Duration.ofSeconds(10)).until(() -> reloader.reloads() == 2);
-            assertThat(servedChain()).containsExactly(renewed.x509().getSerialNumber(), ca.certificate().getSerialNumber());
+            assertThat(servedChain())
+                    .containsExactly(
+                            renewed.x509().getSerialNumber(), ca.certificate().getSerialNumber());
             assertThat(reloader.failures()).isEqualTo(2);
 
             // The connection opened before any of it is still up, on the certificate it started with.
@@ -171,13 +186,17 @@ class CertificateReloaderTest {
         DevCerts.writeCertificates(first.certificate(), List.of(renewed.x509(), stranger.certificate()));
         replace(renewed.privateKey(), first.privateKey());
         await().atMost(Duration.ofSeconds(10)).until(() -> reloader.failures() >= 1);
-        assertThat(failures.get(failures.size() - 1)).startsWith("certificates[0].certificate: ")
-                                                      .contains("certificate 2 in").contains("did not issue certificate 1");
+        assertThat(failures.get(failures.size() - 1))
+                .startsWith("certificates[0].certificate: ")
+                .contains("certificate 2 in")
+                .contains("did not issue certificate 1");
         assertThat(servedChain()).containsExactly(first.x509().getSerialNumber());
 
         DevCerts.writeCertificates(first.certificate(), List.of(renewed.x509(), ca.certificate()));
         await().atMost(Duration.ofSeconds(10)).until(() -> reloader.reloads() == 1);
-        assertThat(servedChain()).containsExactly(renewed.x509().getSerialNumber(), ca.certificate().getSerialNumber());
+        assertThat(servedChain())
+                .containsExactly(
+                        renewed.x509().getSerialNumber(), ca.certificate().getSerialNumber());
     }
 
     /** The serial numbers of the chain a new client is sent, leaf first. */
@@ -185,8 +204,8 @@ class CertificateReloaderTest {
         try (SSLSocket socket = handshake(client(ca.certificate(), null), port(server), "localhost")) {
             assertThat(get(socket)).isEqualTo("200 ok");
             return Arrays.stream(socket.getSession().getPeerCertificates())
-                                   .map(cert -> ((X509Certificate) cert).getSerialNumber())
-                                   .toList();
+                    .map(cert -> ((X509Certificate) cert).getSerialNumber())
+                    .toList();
         }
     }
 

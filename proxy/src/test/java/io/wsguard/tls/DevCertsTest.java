@@ -40,21 +40,34 @@ class DevCertsTest {
         final X509Certificate leaf = Pem.certificates(paths.certificate()).get(0);
 
         leaf.verify(ca.getPublicKey());
-        assertThat(leaf.getSubjectAlternativeNames()).extracting(san -> (Object) san.get(1))
-                                                     .containsExactlyInAnyOrder("localhost", "127.0.0.1", "0:0:0:0:0:0:0:1");
+        assertThat(leaf.getSubjectAlternativeNames())
+                .extracting(san -> (Object) san.get(1))
+                .containsExactlyInAnyOrder("localhost", "127.0.0.1", "0:0:0:0:0:0:0:1");
         assertThat(leaf.getPublicKey()).isInstanceOf(ECPublicKey.class);
-        assertThat(((ECPublicKey) leaf.getPublicKey()).getParams().getCurve().getField().getFieldSize()).isEqualTo(256);
-        assertThat(Duration.between(leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant()))
+        assertThat(((ECPublicKey) leaf.getPublicKey())
+                        .getParams()
+                        .getCurve()
+                        .getField()
+                        .getFieldSize())
+                .isEqualTo(256);
+        assertThat(Duration.between(
+                        leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant()))
                 .isEqualTo(Duration.ofDays(825));
         assertThat(Files.readString(paths.privateKey())).startsWith("-----BEGIN PRIVATE KEY-----");
         if (FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
-            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(paths.privateKey()))).isEqualTo("rw-------");
-            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(paths.caKey()))).isEqualTo("rw-------");
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(paths.privateKey())))
+                    .isEqualTo("rw-------");
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(paths.caKey())))
+                    .isEqualTo("rw-------");
         }
 
         final Server server = TlsFixture.start(ServerTls.create(new TlsPolicy(
-                List.of(new TlsPolicy.KeyPairPolicy(paths.certificate(), paths.privateKey())), Optional.empty(),
-                Optional.empty(), List.of("TLSv1.3", "TLSv1.2"), TlsPolicy.ClientAuth.NONE, Optional.empty())));
+                List.of(new TlsPolicy.KeyPairPolicy(paths.certificate(), paths.privateKey())),
+                Optional.empty(),
+                Optional.empty(),
+                List.of("TLSv1.3", "TLSv1.2"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty())));
         try (SSLSocket socket = handshake(client(ca, null), port(server), "localhost")) {
             assertThat(get(socket)).isEqualTo("200 ok");
         } finally {
@@ -75,18 +88,22 @@ class DevCertsTest {
         Files.writeString(first.certificate(), "broken");
         DevCerts.ensure(dir);
         assertThat(Files.readString(first.caCertificate())).as("CA kept").isEqualTo(ca);
-        assertThat(Files.readString(first.certificate())).startsWith("-----BEGIN CERTIFICATE-----").isNotEqualTo(leaf);
+        assertThat(Files.readString(first.certificate()))
+                .startsWith("-----BEGIN CERTIFICATE-----")
+                .isNotEqualTo(leaf);
     }
 
     @Test
     void issueWritesACaAndALeafInTheAskedForm() throws Exception {
-        final DevCertPaths paths = TestCerts.issue(dir, "api", List.of("api.test"), TestCerts.KeyType.RSA,
-                                                  TestCerts.KeyFormat.PKCS1);
+        final DevCertPaths paths =
+                TestCerts.issue(dir, "api", List.of("api.test"), TestCerts.KeyType.RSA, TestCerts.KeyFormat.PKCS1);
         assertThat(paths.caCertificate()).hasFileName("api-ca.crt");
         assertThat(Files.readString(paths.privateKey())).startsWith("-----BEGIN RSA PRIVATE KEY-----");
         assertThat(Pem.certificates(paths.certificate()).get(0).getSubjectAlternativeNames())
-                .extracting(san -> (Object) san.get(1)).containsExactly("api.test");
-        assertThatThrownBy(() -> TestCerts.issue(dir, "x", List.of("x"), TestCerts.KeyType.EC, TestCerts.KeyFormat.PKCS1))
+                .extracting(san -> (Object) san.get(1))
+                .containsExactly("api.test");
+        assertThatThrownBy(
+                        () -> TestCerts.issue(dir, "x", List.of("x"), TestCerts.KeyType.EC, TestCerts.KeyFormat.PKCS1))
                 .isInstanceOf(IllegalArgumentException.class);
     }
 }

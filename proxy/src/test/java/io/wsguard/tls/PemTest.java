@@ -22,14 +22,16 @@ class PemTest {
 
     @BeforeAll
     static void certificates() {
-        leaf = TestCerts.authority(dir, "ca").issue(dir, "leaf", List.of("localhost"), TestCerts.KeyType.EC,
-                                                   TestCerts.KeyFormat.SEC1);
+        leaf = TestCerts.authority(dir, "ca")
+                .issue(dir, "leaf", List.of("localhost"), TestCerts.KeyType.EC, TestCerts.KeyFormat.SEC1);
     }
 
     @Test
     void readsTheCertificateAndTheKeyThatBelongTogether() {
         assertThat(Pem.certificates(leaf.certificate())).containsExactly(leaf.x509());
-        assertThat(Pem.belongTogether(Pem.privateKey(leaf.privateKey()), leaf.x509().getPublicKey())).isTrue();
+        assertThat(Pem.belongTogether(
+                        Pem.privateKey(leaf.privateKey()), leaf.x509().getPublicKey()))
+                .isTrue();
         assertThat(Pem.publicKey(leaf.certificate())).isEqualTo(leaf.x509().getPublicKey());
     }
 
@@ -37,18 +39,21 @@ class PemTest {
     void readsAPublicKeyBlock() throws Exception {
         final byte[] spki = leaf.keyPair().getPublic().getEncoded();
         final String body = Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(spki);
-        final Path file = Files.writeString(dir.resolve("leaf.pub"),
-                                            "-----BEGIN PUBLIC KEY-----\n" + body + "\n-----END PUBLIC KEY-----\n");
+        final Path file = Files.writeString(
+                dir.resolve("leaf.pub"), "-----BEGIN PUBLIC KEY-----\n" + body + "\n-----END PUBLIC KEY-----\n");
         assertThat(Pem.publicKey(file)).isEqualTo(leaf.x509().getPublicKey());
     }
 
     @Test
     void skipsTheEcParametersThatOpensslWritesBeforeTheKey() throws Exception {
-        final Path withParameters = Files.writeString(dir.resolve("with-parameters.key"),
+        final Path withParameters = Files.writeString(
+                dir.resolve("with-parameters.key"),
                 "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
-                + Files.readString(leaf.privateKey()));
+                        + Files.readString(leaf.privateKey()));
 
-        assertThat(Pem.belongTogether(Pem.privateKey(withParameters), leaf.x509().getPublicKey())).isTrue();
+        assertThat(Pem.belongTogether(
+                        Pem.privateKey(withParameters), leaf.x509().getPublicKey()))
+                .isTrue();
     }
 
     @Test
@@ -69,24 +74,30 @@ class PemTest {
 
     @Test
     void theWrongKindOfObjectIsNamed() {
-        assertProblem(() -> Pem.privateKey(leaf.certificate()), leaf.certificate(), PemException.Problem.WRONG_KIND,
-                      "is a certificate");
-        assertProblem(() -> Pem.publicKey(leaf.privateKey()), leaf.privateKey(), PemException.Problem.WRONG_KIND,
-                      "holds a private key");
+        assertProblem(
+                () -> Pem.privateKey(leaf.certificate()),
+                leaf.certificate(),
+                PemException.Problem.WRONG_KIND,
+                "is a certificate");
+        assertProblem(
+                () -> Pem.publicKey(leaf.privateKey()),
+                leaf.privateKey(),
+                PemException.Problem.WRONG_KIND,
+                "holds a private key");
     }
 
     @Test
     void aBlockWithGarbageInsideIsMalformed() throws Exception {
-        final Path garbage = Files.writeString(dir.resolve("garbage.pem"),
-                                               "-----BEGIN PUBLIC KEY-----\nAAAAAAAAAAAA\n-----END PUBLIC KEY-----\n");
+        final Path garbage = Files.writeString(
+                dir.resolve("garbage.pem"), "-----BEGIN PUBLIC KEY-----\nAAAAAAAAAAAA\n-----END PUBLIC KEY-----\n");
         assertProblem(() -> Pem.publicKey(garbage), garbage, PemException.Problem.MALFORMED, "BEGIN PUBLIC KEY");
     }
 
     @Test
     void aChainCaughtInsideTheBeginLineOfItsSecondBlockIsTruncated() throws Exception {
         // A renewal writing the leaf, then the CA: PEMParser reads the leaf and stops at the cut without a word.
-        final Path cut = Files.writeString(dir.resolve("cut.crt"),
-                                           Files.readString(leaf.certificate()) + "-----BEGIN CERTIF");
+        final Path cut =
+                Files.writeString(dir.resolve("cut.crt"), Files.readString(leaf.certificate()) + "-----BEGIN CERTIF");
         assertProblem(() -> Pem.certificates(cut), cut, PemException.Problem.TRUNCATED, "ends inside a PEM block");
     }
 
@@ -94,7 +105,10 @@ class PemTest {
         assertThatThrownBy(read::run).isInstanceOfSatisfying(PemException.class, e -> {
             assertThat(e.problem()).isEqualTo(problem);
             assertThat(e.file()).isEqualTo(file);
-            assertThat(e.getMessage()).contains("'" + file + "'").contains(words).contains("expected");
+            assertThat(e.getMessage())
+                    .contains("'" + file + "'")
+                    .contains(words)
+                    .contains("expected");
         });
     }
 }

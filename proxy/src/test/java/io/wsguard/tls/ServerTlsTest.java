@@ -61,11 +61,13 @@ class ServerTlsTest {
     @CsvSource({"RSA, PKCS8", "RSA, PKCS1", "EC, PKCS8", "EC, SEC1", "ED25519, PKCS8"})
     void servesPemPairInEveryKeyForm(KeyType type, KeyFormat format) throws Exception {
         final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost", "127.0.0.1"), type, format);
-        assertThat(Files.readString(leaf.privateKey())).startsWith(switch (format) {
-            case PKCS8 -> "-----BEGIN PRIVATE KEY-----";
-            case PKCS1 -> "-----BEGIN RSA PRIVATE KEY-----";
-            case SEC1 -> "-----BEGIN EC PRIVATE KEY-----";
-        });
+        assertThat(Files.readString(leaf.privateKey()))
+                .startsWith(
+                        switch (format) {
+                            case PKCS8 -> "-----BEGIN PRIVATE KEY-----";
+                            case PKCS1 -> "-----BEGIN RSA PRIVATE KEY-----";
+                            case SEC1 -> "-----BEGIN EC PRIVATE KEY-----";
+                        });
         server = TlsFixture.start(ServerTls.create(pemPolicy(List.of(leaf))));
 
         try (SSLSocket socket = handshake(client(ca.certificate(), null), port(server), "localhost")) {
@@ -81,10 +83,14 @@ class ServerTlsTest {
         final Path p12 = dir.resolve("server.p12");
         TestCerts.writePkcs12(p12, "s3cret".toCharArray(), List.of(a, b));
         server = TlsFixture.start(ServerTls.create(new TlsPolicy(
-                List.of(), Optional.of(p12), Optional.of(new Secret("s3cret")), List.of("TLSv1.3", "TLSv1.2"),
-                TlsPolicy.ClientAuth.NONE, Optional.empty())));
+                List.of(),
+                Optional.of(p12),
+                Optional.of(new Secret("s3cret")),
+                List.of("TLSv1.3", "TLSv1.2"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty())));
         try (SSLSocket toA = handshake(client(ca.certificate(), null), port(server), "a.test");
-             SSLSocket toB = handshake(client(ca.certificate(), null), port(server), "b.test")) {
+                SSLSocket toB = handshake(client(ca.certificate(), null), port(server), "b.test")) {
             assertThat(serial(toA)).isEqualTo(a.x509().getSerialNumber());
             assertThat(serial(toB)).isEqualTo(b.x509().getSerialNumber());
             assertThat(get(toB, "b.test")).isEqualTo("200 ok");
@@ -99,9 +105,9 @@ class ServerTlsTest {
         server = TlsFixture.start(ServerTls.create(pemPolicy(List.of(b, a))));
         for (int i = 0; i < 3; i++) {
             try (SSLSocket toA = handshake(client(ca.certificate(), null), port(server), "a.test");
-                 SSLSocket toB = handshake(client(ca.certificate(), null), port(server), "b.test");
-                 SSLSocket noSni = handshake(client(ca.certificate(), null), port(server), null);
-                 SSLSocket unknown = handshake(client(ca.certificate(), null), port(server), "c.test")) {
+                    SSLSocket toB = handshake(client(ca.certificate(), null), port(server), "b.test");
+                    SSLSocket noSni = handshake(client(ca.certificate(), null), port(server), null);
+                    SSLSocket unknown = handshake(client(ca.certificate(), null), port(server), "c.test")) {
                 assertThat(serial(toA)).isEqualTo(a.x509().getSerialNumber());
                 assertThat(serial(toB)).isEqualTo(b.x509().getSerialNumber());
                 assertThat(serial(noSni)).isEqualTo(b.x509().getSerialNumber());
@@ -143,13 +149,18 @@ class ServerTlsTest {
     @Test
     void speaksExactlyThePolicysProtocols() throws Exception {
         final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
-        final TlsPolicy only12 = new TlsPolicy(pemPolicy(List.of(leaf)).certificates(), Optional.empty(),
-                                               Optional.empty(), List.of("TLSv1.2"), TlsPolicy.ClientAuth.NONE,
-                                               Optional.empty());
+        final TlsPolicy only12 = new TlsPolicy(
+                pemPolicy(List.of(leaf)).certificates(),
+                Optional.empty(),
+                Optional.empty(),
+                List.of("TLSv1.2"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty());
         server = TlsFixture.start(ServerTls.create(only12));
         final SSLContext context = client(ca.certificate(), null);
 
-        assertThatThrownBy(() -> handshake(context, port(server), "localhost", "TLSv1.3").close())
+        assertThatThrownBy(() ->
+                        handshake(context, port(server), "localhost", "TLSv1.3").close())
                 .isInstanceOf(IOException.class);
         try (SSLSocket socket = handshake(context, port(server), "localhost")) {
             assertThat(socket.getSession().getProtocol()).isEqualTo("TLSv1.2");
@@ -163,22 +174,25 @@ class ServerTlsTest {
         final TestCerts.Authority clientCa = TestCerts.authority(dir, "clients-ca");
         final TestCerts.Issued alice = clientCa.issue(dir, "alice", List.of("alice"), KeyType.EC, KeyFormat.PKCS8);
         final TestCerts.Authority strangerCa = TestCerts.authority(dir, "stranger-ca");
-        final TestCerts.Issued mallory = strangerCa.issue(dir, "mallory", List.of("mallory"), KeyType.EC, KeyFormat.PKCS8);
-        server = TlsFixture.start(ServerTls.create(clientAuthPolicy(leaf, TlsPolicy.ClientAuth.REQUIRED,
-                                                                    clientCa.certificatePath())));
+        final TestCerts.Issued mallory =
+                strangerCa.issue(dir, "mallory", List.of("mallory"), KeyType.EC, KeyFormat.PKCS8);
+        server = TlsFixture.start(
+                ServerTls.create(clientAuthPolicy(leaf, TlsPolicy.ClientAuth.REQUIRED, clientCa.certificatePath())));
 
         // TLS 1.3: the client may finish its side before the server refuses, so the refusal
         // shows at the first exchange rather than in startHandshake.
         assertThatThrownBy(() -> {
-            try (SSLSocket socket = handshake(client(ca.certificate(), null), port(server), "localhost")) {
-                get(socket);
-            }
-        }).isInstanceOf(IOException.class);
+                    try (SSLSocket socket = handshake(client(ca.certificate(), null), port(server), "localhost")) {
+                        get(socket);
+                    }
+                })
+                .isInstanceOf(IOException.class);
         assertThatThrownBy(() -> {
-            try (SSLSocket socket = handshake(client(ca.certificate(), mallory), port(server), "localhost")) {
-                get(socket);
-            }
-        }).isInstanceOf(IOException.class);
+                    try (SSLSocket socket = handshake(client(ca.certificate(), mallory), port(server), "localhost")) {
+                        get(socket);
+                    }
+                })
+                .isInstanceOf(IOException.class);
         try (SSLSocket socket = handshake(client(ca.certificate(), alice), port(server), "localhost")) {
             assertThat(get(socket)).isEqualTo("200 ok");
         }
@@ -189,11 +203,11 @@ class ServerTlsTest {
         final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8);
         final TestCerts.Authority clientCa = TestCerts.authority(dir, "clients-ca");
         final TestCerts.Issued alice = clientCa.issue(dir, "alice", List.of("alice"), KeyType.EC, KeyFormat.PKCS8);
-        server = TlsFixture.start(ServerTls.create(clientAuthPolicy(leaf, TlsPolicy.ClientAuth.OPTIONAL,
-                                                                    clientCa.certificatePath())));
+        server = TlsFixture.start(
+                ServerTls.create(clientAuthPolicy(leaf, TlsPolicy.ClientAuth.OPTIONAL, clientCa.certificatePath())));
 
         try (SSLSocket anonymous = handshake(client(ca.certificate(), null), port(server), "localhost");
-             SSLSocket withCert = handshake(client(ca.certificate(), alice), port(server), "localhost")) {
+                SSLSocket withCert = handshake(client(ca.certificate(), alice), port(server), "localhost")) {
             assertThat(get(anonymous)).isEqualTo("200 ok");
             assertThat(get(withCert)).isEqualTo("200 ok");
             assertThat(withCert.getSession().getLocalCertificates()).hasSize(1);
@@ -202,12 +216,19 @@ class ServerTlsTest {
 
     @Test
     void expiredCertificateIsOnlyAWarning() throws Exception {
-        final TestCerts.Issued old = ca.issue(dir, "old", List.of("localhost"), KeyType.EC, KeyFormat.PKCS8,
-                                             Instant.now().minus(Duration.ofDays(10)), Duration.ofDays(1));
+        final TestCerts.Issued old = ca.issue(
+                dir,
+                "old",
+                List.of("localhost"),
+                KeyType.EC,
+                KeyFormat.PKCS8,
+                Instant.now().minus(Duration.ofDays(10)),
+                Duration.ofDays(1));
         server = TlsFixture.start(ServerTls.create(pemPolicy(List.of(old))));
 
         // A client that verifies refuses it; the listener itself is up and serving it.
-        assertThatThrownBy(() -> handshake(client(ca.certificate(), null), port(server), "localhost").close())
+        assertThatThrownBy(() -> handshake(client(ca.certificate(), null), port(server), "localhost")
+                        .close())
                 .isInstanceOf(IOException.class);
         try (SSLSocket socket = handshake(trustAll(), port(server), "localhost")) {
             assertThat(serial(socket)).isEqualTo(old.x509().getSerialNumber());
@@ -225,24 +246,34 @@ class ServerTlsTest {
     }
 
     private static TlsPolicy clientAuthPolicy(TestCerts.Issued leaf, TlsPolicy.ClientAuth auth, Path clientCas) {
-        return new TlsPolicy(pemPolicy(List.of(leaf)).certificates(), Optional.empty(), Optional.empty(),
-                             List.of("TLSv1.3", "TLSv1.2"), auth, Optional.of(clientCas));
+        return new TlsPolicy(
+                pemPolicy(List.of(leaf)).certificates(),
+                Optional.empty(),
+                Optional.empty(),
+                List.of("TLSv1.3", "TLSv1.2"),
+                auth,
+                Optional.of(clientCas));
     }
 
     private static SSLContext trustAll() throws Exception {
         final SSLContext context = SSLContext.getInstance("TLS");
-        context.init(null, new javax.net.ssl.TrustManager[] {new javax.net.ssl.X509TrustManager() {
-            @Override
-            public void checkClientTrusted(java.security.cert.X509Certificate[] chain, String authType) {}
+        context.init(
+                null,
+                new javax.net.ssl.TrustManager[] {
+                    new javax.net.ssl.X509TrustManager() {
+                        @Override
+                        public void checkClientTrusted(java.security.cert.X509Certificate[] chain, String authType) {}
 
-            @Override
-            public void checkServerTrusted(java.security.cert.X509Certificate[] chain, String authType) {}
+                        @Override
+                        public void checkServerTrusted(java.security.cert.X509Certificate[] chain, String authType) {}
 
-            @Override
-            public java.security.cert.X509Certificate[] getAcceptedIssuers() {
-                return new java.security.cert.X509Certificate[0];
-            }
-        }}, null);
+                        @Override
+                        public java.security.cert.X509Certificate[] getAcceptedIssuers() {
+                            return new java.security.cert.X509Certificate[0];
+                        }
+                    }
+                },
+                null);
         return context;
     }
 
@@ -250,9 +281,9 @@ class ServerTlsTest {
     private static byte[] tls11ClientHello() {
         final String random = "00".repeat(32);
         final String body = "0302" + random + "00" // version, random, empty session id
-                            + "0006" + "c013" + "c014" + "002f" // ECDHE-RSA-AES128/256-SHA, RSA-AES128-SHA
-                            + "0100" // compression: null
-                            + "0000"; // no extensions
+                + "0006" + "c013" + "c014" + "002f" // ECDHE-RSA-AES128/256-SHA, RSA-AES128-SHA
+                + "0100" // compression: null
+                + "0000"; // no extensions
         final int bodyLength = body.length() / 2;
         final String handshake = "01" + String.format("%06x", bodyLength) + body;
         final String record = "16" + "0301" + String.format("%04x", handshake.length() / 2) + handshake;

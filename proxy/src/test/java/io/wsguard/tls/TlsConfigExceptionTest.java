@@ -42,36 +42,45 @@ class TlsConfigExceptionTest {
     void missingCertificateFile() {
         final Path missing = dir.resolve("nope.crt");
         assertFails(pair(missing, good.privateKey()), "certificates[0].certificate")
-                .hasMessageContaining(missing.toString()).hasMessageContaining("does not exist");
+                .hasMessageContaining(missing.toString())
+                .hasMessageContaining("does not exist");
     }
 
     @Test
     void certificateFileThatIsNotPem() throws Exception {
         final Path garbage = Files.write(dir.resolve("garbage.crt"), new byte[] {0x30, (byte) 0x82, 0x01, 0x0a, 0x02});
         assertFails(pair(garbage, good.privateKey()), "certificates[0].certificate")
-                .hasMessageContaining(garbage.toString()).hasMessageContaining("BEGIN CERTIFICATE");
+                .hasMessageContaining(garbage.toString())
+                .hasMessageContaining("BEGIN CERTIFICATE");
     }
 
     @Test
     void keyFileThatHoldsACertificate() {
         assertFails(pair(good.certificate(), good.certificate()), "certificates[0].privateKey")
-                .hasMessageContaining("is a certificate").hasMessageContaining("PKCS#8");
+                .hasMessageContaining("is a certificate")
+                .hasMessageContaining("PKCS#8");
     }
 
     @Test
     void keyFileWithoutAKey() throws Exception {
         final Path empty = Files.writeString(dir.resolve("empty.key"), "nothing here\n");
         assertFails(pair(good.certificate(), empty), "certificates[0].privateKey")
-                .hasMessageContaining(empty.toString()).hasMessageContaining("holds no private key");
+                .hasMessageContaining(empty.toString())
+                .hasMessageContaining("holds no private key");
     }
 
     @Test
     void keyOfAnotherCertificateNamesTheIndexOfThePair() {
         final TestCerts.Issued third = ca.issue(dir, "third", List.of("b.test"), KeyType.EC, KeyFormat.SEC1);
         final TlsPolicy policy = new TlsPolicy(
-                List.of(new TlsPolicy.KeyPairPolicy(good.certificate(), good.privateKey()),
+                List.of(
+                        new TlsPolicy.KeyPairPolicy(good.certificate(), good.privateKey()),
                         new TlsPolicy.KeyPairPolicy(third.certificate(), good.privateKey())),
-                Optional.empty(), Optional.empty(), List.of("TLSv1.3"), TlsPolicy.ClientAuth.NONE, Optional.empty());
+                Optional.empty(),
+                Optional.empty(),
+                List.of("TLSv1.3"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty());
         assertFails(policy, "certificates[1].privateKey")
                 .hasMessageContaining(good.privateKey().toString())
                 .hasMessageContaining(third.certificate().toString())
@@ -90,15 +99,21 @@ class TlsConfigExceptionTest {
         TestCerts.writePkcs12(p12, "right-password".toCharArray(), List.of(good));
         assertFails(keyStore(p12, "wrong-password"), "keyStorePassword")
                 .hasMessageContaining(p12.toString())
-                .hasMessageNotContaining("wrong-password").hasMessageNotContaining("right-password");
+                .hasMessageNotContaining("wrong-password")
+                .hasMessageNotContaining("right-password");
     }
 
     @Test
     void keyStoreWithoutPassword() throws Exception {
         final Path p12 = dir.resolve("server.p12");
         TestCerts.writePkcs12(p12, "pw".toCharArray(), List.of(good));
-        final TlsPolicy policy = new TlsPolicy(List.of(), Optional.of(p12), Optional.empty(), List.of("TLSv1.3"),
-                                               TlsPolicy.ClientAuth.NONE, Optional.empty());
+        final TlsPolicy policy = new TlsPolicy(
+                List.of(),
+                Optional.of(p12),
+                Optional.empty(),
+                List.of("TLSv1.3"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty());
         assertFails(policy, "keyStorePassword").hasMessageContaining("missing");
     }
 
@@ -126,31 +141,60 @@ class TlsConfigExceptionTest {
 
     @Test
     void noKeyMaterialAtAll() {
-        assertFails(new TlsPolicy(List.of(), Optional.empty(), Optional.empty(), List.of("TLSv1.3"),
-                                  TlsPolicy.ClientAuth.NONE, Optional.empty()), "certificate")
+        assertFails(
+                        new TlsPolicy(
+                                List.of(),
+                                Optional.empty(),
+                                Optional.empty(),
+                                List.of("TLSv1.3"),
+                                TlsPolicy.ClientAuth.NONE,
+                                Optional.empty()),
+                        "certificate")
                 .hasMessageContaining("expected: certificate + privateKey, or keyStore");
     }
 
     @Test
     void clientAuthWithoutClientCas() {
-        assertFails(new TlsPolicy(pemPolicy(List.of(good)).certificates(), Optional.empty(), Optional.empty(),
-                                  List.of("TLSv1.3"), TlsPolicy.ClientAuth.REQUIRED, Optional.empty()), "clientCAs")
+        assertFails(
+                        new TlsPolicy(
+                                pemPolicy(List.of(good)).certificates(),
+                                Optional.empty(),
+                                Optional.empty(),
+                                List.of("TLSv1.3"),
+                                TlsPolicy.ClientAuth.REQUIRED,
+                                Optional.empty()),
+                        "clientCAs")
                 .hasMessageContaining("when clientAuth is required");
     }
 
     @Test
     void clientCasThatAreNotCertificates() {
-        assertFails(new TlsPolicy(pemPolicy(List.of(good)).certificates(), Optional.empty(), Optional.empty(),
-                                  List.of("TLSv1.3"), TlsPolicy.ClientAuth.OPTIONAL, Optional.of(good.privateKey())),
-                    "clientCAs")
-                .hasMessageContaining(good.privateKey().toString()).hasMessageContaining("holds no certificate");
+        assertFails(
+                        new TlsPolicy(
+                                pemPolicy(List.of(good)).certificates(),
+                                Optional.empty(),
+                                Optional.empty(),
+                                List.of("TLSv1.3"),
+                                TlsPolicy.ClientAuth.OPTIONAL,
+                                Optional.of(good.privateKey())),
+                        "clientCAs")
+                .hasMessageContaining(good.privateKey().toString())
+                .hasMessageContaining("holds no certificate");
     }
 
     @Test
     void oldProtocolsAreRefused() {
-        for (List<String> protocols : List.of(List.of("TLSv1.3", "TLSv1.1"), List.of("TLSv1"), List.of("SSLv3"), List.<String>of())) {
-            assertFails(new TlsPolicy(pemPolicy(List.of(good)).certificates(), Optional.empty(), Optional.empty(),
-                                      protocols, TlsPolicy.ClientAuth.NONE, Optional.empty()), "protocols")
+        for (List<String> protocols :
+                List.of(List.of("TLSv1.3", "TLSv1.1"), List.of("TLSv1"), List.of("SSLv3"), List.<String>of())) {
+            assertFails(
+                            new TlsPolicy(
+                                    pemPolicy(List.of(good)).certificates(),
+                                    Optional.empty(),
+                                    Optional.empty(),
+                                    protocols,
+                                    TlsPolicy.ClientAuth.NONE,
+                                    Optional.empty()),
+                            "protocols")
                     .hasMessageContaining("expected: TLSv1.3 and/or TLSv1.2");
         }
     }
@@ -159,7 +203,8 @@ class TlsConfigExceptionTest {
     void upstreamTrustedCasThatDoNotExist() {
         final Path missing = dir.resolve("upstream-ca.pem");
         assertThatThrownBy(() -> UpstreamTls.create(Optional.of(new UpstreamTlsPolicy(Optional.of(missing), true))))
-                .isInstanceOfSatisfying(TlsConfigException.class, e -> assertThat(e.field()).isEqualTo("trustedCAs"))
+                .isInstanceOfSatisfying(
+                        TlsConfigException.class, e -> assertThat(e.field()).isEqualTo("trustedCAs"))
                 .hasMessageContaining(missing.toString());
     }
 
@@ -171,17 +216,28 @@ class TlsConfigExceptionTest {
     }
 
     private TlsPolicy pair(Path certificate, Path key) {
-        return new TlsPolicy(List.of(new TlsPolicy.KeyPairPolicy(certificate, key)), Optional.empty(), Optional.empty(),
-                             List.of("TLSv1.3", "TLSv1.2"), TlsPolicy.ClientAuth.NONE, Optional.empty());
+        return new TlsPolicy(
+                List.of(new TlsPolicy.KeyPairPolicy(certificate, key)),
+                Optional.empty(),
+                Optional.empty(),
+                List.of("TLSv1.3", "TLSv1.2"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty());
     }
 
     private static TlsPolicy keyStore(Path file, String password) {
-        return new TlsPolicy(List.of(), Optional.of(file), Optional.of(new Secret(password)), List.of("TLSv1.3"),
-                             TlsPolicy.ClientAuth.NONE, Optional.empty());
+        return new TlsPolicy(
+                List.of(),
+                Optional.of(file),
+                Optional.of(new Secret(password)),
+                List.of("TLSv1.3"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty());
     }
 
     private static AbstractThrowableAssert<?, ? extends Throwable> assertFails(TlsPolicy policy, String field) {
         return assertThatThrownBy(() -> ServerTls.create(policy))
-                .isInstanceOfSatisfying(TlsConfigException.class, e -> assertThat(e.field()).isEqualTo(field));
+                .isInstanceOfSatisfying(
+                        TlsConfigException.class, e -> assertThat(e.field()).isEqualTo(field));
     }
 }

@@ -8,7 +8,6 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.cert.X509Certificate;
 import java.util.List;
@@ -41,9 +40,15 @@ final class TlsFixture {
 
     /** A PEM-pair policy with the default protocols and no client certificates. */
     static TlsPolicy pemPolicy(List<TestCerts.Issued> pairs) {
-        return new TlsPolicy(pairs.stream().map(p -> new TlsPolicy.KeyPairPolicy(p.certificate(), p.privateKey())).toList(),
-                             Optional.empty(), Optional.empty(), List.of("TLSv1.3", "TLSv1.2"),
-                             TlsPolicy.ClientAuth.NONE, Optional.empty());
+        return new TlsPolicy(
+                pairs.stream()
+                        .map(p -> new TlsPolicy.KeyPairPolicy(p.certificate(), p.privateKey()))
+                        .toList(),
+                Optional.empty(),
+                Optional.empty(),
+                List.of("TLSv1.3", "TLSv1.2"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty());
     }
 
     /** A started server answering every request with 200 {@code ok}. */
@@ -60,8 +65,8 @@ final class TlsFixture {
 
     private static Server start(SslContextFactory.Server ssl, HttpConfiguration config) throws Exception {
         final Server server = new Server();
-        final ServerConnector connector = new ServerConnector(server, new SslConnectionFactory(ssl, "http/1.1"),
-                                                              new HttpConnectionFactory(config));
+        final ServerConnector connector = new ServerConnector(
+                server, new SslConnectionFactory(ssl, "http/1.1"), new HttpConnectionFactory(config));
         connector.setHost("127.0.0.1");
         connector.setPort(0);
         server.addConnector(connector);
@@ -96,8 +101,9 @@ final class TlsFixture {
         if (clientCert != null) {
             final KeyStore keys = KeyStore.getInstance("PKCS12");
             keys.load(null, null);
-            keys.setKeyEntry("client", clientCert.keyPair().getPrivate(), "pw".toCharArray(),
-                             new X509Certificate[] {clientCert.x509()});
+            keys.setKeyEntry("client", clientCert.keyPair().getPrivate(), "pw".toCharArray(), new X509Certificate[] {
+                clientCert.x509()
+            });
             kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
             kmf.init(keys, "pw".toCharArray());
         }
@@ -163,7 +169,8 @@ final class TlsFixture {
             }
             head.write(b);
             matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3))
-                      ? matched + 1 : (b == '\r' ? 1 : 0);
+                    ? matched + 1
+                    : (b == '\r' ? 1 : 0);
         }
         return head.toString(StandardCharsets.US_ASCII);
     }

@@ -54,7 +54,9 @@ class UpstreamTlsTest {
     void trustsTheGivenCaAndChecksTheHostName() throws Exception {
         startUpstream("127.0.0.1");
 
-        assertThat(get(new UpstreamTlsPolicy(Optional.of(ca.certificatePath()), true)).getContentAsString()).isEqualTo("ok");
+        assertThat(get(new UpstreamTlsPolicy(Optional.of(ca.certificatePath()), true))
+                        .getContentAsString())
+                .isEqualTo("ok");
     }
 
     @Test
@@ -64,7 +66,8 @@ class UpstreamTlsTest {
         DevCerts.writeCertificates(bundle, List.of(unrelated.certificate(), ca.certificate()));
         startUpstream("127.0.0.1");
 
-        assertThat(get(new UpstreamTlsPolicy(Optional.of(bundle), true)).getStatus()).isEqualTo(200);
+        assertThat(get(new UpstreamTlsPolicy(Optional.of(bundle), true)).getStatus())
+                .isEqualTo(200);
     }
 
     @Test
@@ -73,8 +76,11 @@ class UpstreamTlsTest {
 
         assertThatThrownBy(() -> get(new UpstreamTlsPolicy(Optional.of(ca.certificatePath()), true)))
                 .hasRootCauseInstanceOf(java.security.cert.CertificateException.class)
-                .rootCause().hasMessageContaining("127.0.0.1");
-        assertThat(get(new UpstreamTlsPolicy(Optional.of(ca.certificatePath()), false)).getStatus()).isEqualTo(200);
+                .rootCause()
+                .hasMessageContaining("127.0.0.1");
+        assertThat(get(new UpstreamTlsPolicy(Optional.of(ca.certificatePath()), false))
+                        .getStatus())
+                .isEqualTo(200);
     }
 
     @Test
@@ -83,7 +89,8 @@ class UpstreamTlsTest {
         startUpstream("127.0.0.1");
 
         assertThatThrownBy(() -> get(new UpstreamTlsPolicy(Optional.of(unrelated.certificatePath()), false)))
-                .isInstanceOf(ExecutionException.class).hasCauseInstanceOf(SSLHandshakeException.class);
+                .isInstanceOf(ExecutionException.class)
+                .hasCauseInstanceOf(SSLHandshakeException.class);
     }
 
     @Test
@@ -93,8 +100,9 @@ class UpstreamTlsTest {
 
         assertThat(ssl.getEndpointIdentificationAlgorithm()).isEqualTo("HTTPS");
         assertThat(ssl.getIncludeProtocols()).containsExactly("TLSv1.3", "TLSv1.2");
-        assertThatThrownBy(() -> get(ssl)).isInstanceOf(ExecutionException.class)
-                                          .hasCauseInstanceOf(SSLHandshakeException.class);
+        assertThatThrownBy(() -> get(ssl))
+                .isInstanceOf(ExecutionException.class)
+                .hasCauseInstanceOf(SSLHandshakeException.class);
     }
 
     private void startUpstream(String san) throws Exception {
@@ -112,7 +120,9 @@ class UpstreamTlsTest {
         final HttpClient client = new HttpClient(new HttpClientTransportOverHTTP(connector));
         client.start();
         try {
-            return client.newRequest("https://127.0.0.1:" + port(upstream) + "/").timeout(10, TimeUnit.SECONDS).send();
+            return client.newRequest("https://127.0.0.1:" + port(upstream) + "/")
+                    .timeout(10, TimeUnit.SECONDS)
+                    .send();
         } finally {
             client.stop();
         }

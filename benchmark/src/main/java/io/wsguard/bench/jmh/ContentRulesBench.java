@@ -74,12 +74,12 @@ public class ContentRulesBench {
         final Path schema = Files.createTempFile("chat-schema", ".json");
         Files.writeString(schema, CHAT_SCHEMA);
         schema.toFile().deleteOnExit();
-        final Optional<MessagePolicy.JsonPolicy> noSchema = Optional.of(
-                new MessagePolicy.JsonPolicy(true, Optional.empty(), Optional.empty(), Map.of()));
-        final Optional<MessagePolicy.JsonPolicy> chat = Optional.of(
-                new MessagePolicy.JsonPolicy(true, Optional.of(schema), Optional.empty(), Map.of()));
-        final Optional<MessagePolicy.SanitizePolicy> text = Optional.of(
-                new MessagePolicy.SanitizePolicy(MessagePolicy.Html.STRIP, List.of("$.text")));
+        final Optional<MessagePolicy.JsonPolicy> noSchema =
+                Optional.of(new MessagePolicy.JsonPolicy(true, Optional.empty(), Optional.empty(), Map.of()));
+        final Optional<MessagePolicy.JsonPolicy> chat =
+                Optional.of(new MessagePolicy.JsonPolicy(true, Optional.of(schema), Optional.empty(), Map.of()));
+        final Optional<MessagePolicy.SanitizePolicy> text =
+                Optional.of(new MessagePolicy.SanitizePolicy(MessagePolicy.Html.STRIP, List.of("$.text")));
         jsonOnly = rules(noSchema, Optional.empty(), List.of());
         jsonSchema = rules(chat, Optional.empty(), List.of());
         denyOnly = rules(Optional.empty(), Optional.empty(), XSS_RULES);
@@ -99,10 +99,12 @@ public class ContentRulesBench {
         expect(allMarkup(), Verdict.Rewrite.class);
     }
 
-    private static ContentRules rules(Optional<MessagePolicy.JsonPolicy> json, Optional<MessagePolicy.SanitizePolicy> sanitize,
+    private static ContentRules rules(
+            Optional<MessagePolicy.JsonPolicy> json,
+            Optional<MessagePolicy.SanitizePolicy> sanitize,
             List<MessagePolicy.DenyRulePolicy> deny) {
-        return ContentRules.compile(new MessagePolicy(MessagePolicy.Direction.INBOUND, 64 * 1024, true, false, json, sanitize,
-                deny, Action.CLOSE));
+        return ContentRules.compile(new MessagePolicy(
+                MessagePolicy.Direction.INBOUND, 64 * 1024, true, false, json, sanitize, deny, Action.CLOSE));
     }
 
     /** A chat message of exactly {@code size} bytes, its text cut from repetitions of {@code sentence}. */

@@ -106,15 +106,27 @@ public class JwtBench {
                     generator.initialize(new ECGenParameterSpec("secp256r1"));
                 }
                 final KeyPair pair = generator.generateKeyPair();
-                privateKey = Optional.of(pem(dir.resolve("key.pem"), "PRIVATE KEY", pair.getPrivate().getEncoded()));
-                publicKey = Optional.of(pem(dir.resolve("pub.pem"), "PUBLIC KEY", pair.getPublic().getEncoded()));
+                privateKey = Optional.of(pem(
+                        dir.resolve("key.pem"), "PRIVATE KEY", pair.getPrivate().getEncoded()));
+                publicKey = Optional.of(pem(
+                        dir.resolve("pub.pem"), "PUBLIC KEY", pair.getPublic().getEncoded()));
                 secret = Optional.empty();
             }
             default -> throw new IllegalArgumentException("alg: " + alg);
         }
-        final AuthPolicy.JwtPolicy policy = new AuthPolicy.JwtPolicy(Optional.of("bench"), List.of("bench"), List.of(alg),
-                Optional.empty(), Optional.empty(), publicKey, secret, Duration.ofSeconds(30), List.of("header"), Map.of(),
-                AuthPolicy.OnExpiry.CLOSE, false);
+        final AuthPolicy.JwtPolicy policy = new AuthPolicy.JwtPolicy(
+                Optional.of("bench"),
+                List.of("bench"),
+                List.of(alg),
+                Optional.empty(),
+                Optional.empty(),
+                publicKey,
+                secret,
+                Duration.ofSeconds(30),
+                List.of("header"),
+                Map.of(),
+                AuthPolicy.OnExpiry.CLOSE,
+                false);
         cachedVerifier = JwtVerifier.create(policy, Clock.systemUTC(), Runnable::run, null);
         uncachedVerifier = SmallCacheVerifiers.create(policy, 1);
         token = mint(secret, privateKey, 0);
@@ -127,8 +139,8 @@ public class JwtBench {
         uncachedChain = BenchChecks.originThenToken(origin, uncachedVerifier, List.of("header"));
         request = BenchRequests.request(Map.of("Origin", "https://app.bench.test", "Authorization", "Bearer " + token));
         for (int i = 0; i < RING; i++) {
-            ringRequests[i] = BenchRequests.request(Map.of("Origin", "https://app.bench.test",
-                                                           "Authorization", "Bearer " + ring[i]));
+            ringRequests[i] = BenchRequests.request(
+                    Map.of("Origin", "https://app.bench.test", "Authorization", "Bearer " + ring[i]));
         }
         for (int i = 0; i < 2; i++) {
             expectValid(verifyCached());
@@ -149,7 +161,7 @@ public class JwtBench {
         final long checks = SmallCacheVerifiers.signatureChecks(uncachedVerifier) - checksBefore;
         if (checks < uncachedCalls) {
             throw new IllegalStateException("uncached benchmark hit the cache: " + checks + " signature checks for "
-                                            + uncachedCalls + " calls");
+                    + uncachedCalls + " calls");
         }
         cachedVerifier.close();
         uncachedVerifier.close();
@@ -169,26 +181,38 @@ public class JwtBench {
 
     @Benchmark
     public CompletionStage<Verdict> chainCached() {
-        return cachedChain.run(BenchRequests.handshake(request), (deny, mode) -> { });
+        return cachedChain.run(BenchRequests.handshake(request), (deny, mode) -> {});
     }
 
     @Benchmark
     @Warmup(iterations = 10, time = 1) // ~100 µs per call: the JIT needs more calls than 3 s give
     public CompletionStage<Verdict> chainUncached() {
         uncachedCalls++;
-        return uncachedChain.run(BenchRequests.handshake(ringRequests[next++ & (RING - 1)]), (deny, mode) -> { });
+        return uncachedChain.run(BenchRequests.handshake(ringRequests[next++ & (RING - 1)]), (deny, mode) -> {});
     }
 
     private String mint(Optional<Secret> secret, Optional<Path> key, int n) {
-        return TokenMinter.mint(new TokenMinter.Options(secret, key, Optional.empty(), Optional.empty(),
-                Optional.of("user-" + n), Optional.of("bench"), List.of("bench"), Duration.ofHours(2),
-                Map.of("jti", UUID.randomUUID().toString())), Clock.systemUTC());
+        return TokenMinter.mint(
+                new TokenMinter.Options(
+                        secret,
+                        key,
+                        Optional.empty(),
+                        Optional.empty(),
+                        Optional.of("user-" + n),
+                        Optional.of("bench"),
+                        List.of("bench"),
+                        Duration.ofHours(2),
+                        Map.of("jti", UUID.randomUUID().toString())),
+                Clock.systemUTC());
     }
 
     private static Path pem(Path file, String type, byte[] der) throws IOException {
-        final String body = Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(der);
-        Files.writeString(file, "-----BEGIN " + type + "-----\n" + body + "\n-----END " + type + "-----\n",
-                          StandardCharsets.US_ASCII);
+        final String body = Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII))
+                .encodeToString(der);
+        Files.writeString(
+                file,
+                "-----BEGIN " + type + "-----\n" + body + "\n-----END " + type + "-----\n",
+                StandardCharsets.US_ASCII);
         return file;
     }
 

@@ -29,7 +29,8 @@ import org.openjdk.jmh.annotations.Warmup;
 public class TokenSourcesBench {
 
     /** A realistic RS256 token's length (about 480 characters); its content does not matter here. */
-    private static final String TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9." + "x".repeat(100) + "." + "y".repeat(342);
+    private static final String TOKEN =
+            "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9." + "x".repeat(100) + "." + "y".repeat(342);
 
     private TokenSources header;
     private TokenSources subprotocol;
@@ -43,7 +44,7 @@ public class TokenSourcesBench {
         withHeader = BenchRequests.request(Map.of("Authorization", "Bearer " + TOKEN));
         withSubprotocol = BenchRequests.request(Map.of("Sec-WebSocket-Protocol", "chat.v1, bearer." + TOKEN));
         if (!(findHeader() instanceof TokenSources.Found h && TOKEN.equals(h.token()))
-            || !(findSubprotocol() instanceof TokenSources.Found p && TOKEN.equals(p.token()))) {
+                || !(findSubprotocol() instanceof TokenSources.Found p && TOKEN.equals(p.token()))) {
             throw new IllegalStateException("token not found");
         }
     }
