@@ -175,7 +175,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
 
         final boolean secure = "wss".equalsIgnoreCase(uri.getScheme());
         final UpstreamHandshake.Setup setup = new UpstreamHandshake.Setup(
-                uri, request, handler, components, scheduler, pool, InlineHandshaker.ENABLED, result);
+                uri, request, handler, components, scheduler, pool, result);
         final ClientConnectionFactory plain = (endPoint, context) -> {
             final UpstreamHandshake connection = new UpstreamHandshake(endPoint, executor, setup);
             handshake.set(connection);

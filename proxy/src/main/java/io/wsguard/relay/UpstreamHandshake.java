@@ -71,7 +71,6 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
             WebSocketComponents components,
             Scheduler scheduler,
             ByteBufferPool pool,
-            boolean inline,
             CompletableFuture<WebSocketCoreSession> result) {}
 
     private final Setup setup;
@@ -239,9 +238,8 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
         final WebSocketCoreSession session = new WebSocketCoreSession(setup.handler(), Behavior.CLIENT, negotiated, setup.components());
         setup.request().configuration().customize(session);
         final EndPoint endPoint = getEndPoint();
-        final WebSocketConnection connection = setup.inline()
-                ? new InlineWebSocketConnection(endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys())
-                : new WebSocketConnection(endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys());
+        final WebSocketConnection connection =
+                new InlineWebSocketConnection(endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys());
         session.setWebSocketConnection(connection);
         upgraded = true;
         endPoint.upgrade(connection);
