@@ -81,7 +81,7 @@ final class Binder {
         final Fields f = fields.get();
         final int before = problems.size();
         final Optional<YNode> versionNode = f.required("version", "version: 1");
-        versionNode.flatMap(n -> parse(n, "version", text -> {
+        versionNode.ifPresent(n -> parse(n, "version", text -> {
             if (!text.strip().equals("1")) {
                 throw new IllegalArgumentException("'" + text + "' is not supported (expected: 1)");
             }
