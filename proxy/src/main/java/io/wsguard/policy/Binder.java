@@ -64,7 +64,7 @@ final class Binder {
         final Fields f = fields.get();
         final int before = v.problemCount();
         final Optional<YNode> versionNode = f.required("version", "version: 1");
-        versionNode.flatMap(n -> v.parse(n, "version", text -> {
+        versionNode.ifPresent(n -> v.parse(n, "version", text -> {
             if (!text.strip().equals("1")) {
                 throw new IllegalArgumentException("'" + text + "' is not supported (expected: 1)");
             }

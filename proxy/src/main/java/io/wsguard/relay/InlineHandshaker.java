@@ -28,14 +28,6 @@ import org.eclipse.jetty.websocket.core.util.WebSocketUtils;
  */
 public final class InlineHandshaker extends AbstractHandshaker {
 
-    /**
-     * Whether both sides of a connection read on the selector thread: the client side through this
-     * handshaker, the upstream side through {@link UpstreamHandshake}, both sockets on the client
-     * socket's selector ({@link SelectorAffinity}). On by default; {@code -Dwsguard.inlineRelay=false}
-     * restores Jetty's dispatch to a pool thread per read, and the upstream sockets to a selector of their own.
-     */
-    public static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("wsguard.inlineRelay", "true"));
-
     private static final HttpField UPGRADE_WEBSOCKET = new HttpField(HttpHeader.UPGRADE, "websocket");
     private static final HttpField CONNECTION_UPGRADE =
             new HttpField(HttpHeader.CONNECTION, HttpHeaderValue.UPGRADE.asString());

@@ -16,12 +16,6 @@ import java.util.Map;
 public interface SelectorAffinity {
 
     /**
-     * On by default (and only with {@code wsguard.inlineRelay}); {@code -Dwsguard.selectorAffinity=false}
-     * gives the upstream sockets a selector of their own again, for A/B measurements with one build.
-     */
-    boolean ENABLED = Boolean.parseBoolean(System.getProperty("wsguard.selectorAffinity", "true"));
-
-    /**
      * Registers an upstream socket on this selector: {@code connected}, or with a non-blocking
      * connect pending. {@code context} is a {@link org.eclipse.jetty.io.ClientConnector}'s: its
      * connection factory makes the connection, its connection promise learns the outcome.

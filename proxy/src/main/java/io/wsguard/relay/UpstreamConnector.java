@@ -199,8 +199,8 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         result.whenComplete((session, failure) -> timeout.cancel());
 
         final boolean secure = "wss".equalsIgnoreCase(uri.getScheme());
-        final UpstreamHandshake.Setup setup = new UpstreamHandshake.Setup(
-                uri, request, handler, components, scheduler, pool, InlineHandshaker.ENABLED, result);
+        final UpstreamHandshake.Setup setup =
+                new UpstreamHandshake.Setup(uri, request, handler, components, scheduler, pool, result);
         final ClientConnectionFactory plain = (endPoint, context) -> {
             final UpstreamHandshake connection = new UpstreamHandshake(endPoint, executor, setup);
             handshake.set(connection);

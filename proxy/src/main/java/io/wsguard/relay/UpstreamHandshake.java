@@ -72,7 +72,6 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
             WebSocketComponents components,
             Scheduler scheduler,
             ByteBufferPool pool,
-            boolean inline,
             CompletableFuture<WebSocketCoreSession> result) {}
 
     private final Setup setup;
@@ -252,11 +251,8 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
                 new WebSocketCoreSession(setup.handler(), Behavior.CLIENT, negotiated, setup.components());
         setup.request().configuration().customize(session);
         final EndPoint endPoint = getEndPoint();
-        final WebSocketConnection connection = setup.inline()
-                ? new InlineWebSocketConnection(
-                        endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys())
-                : new WebSocketConnection(
-                        endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys());
+        final WebSocketConnection connection = new InlineWebSocketConnection(
+                endPoint, getExecutor(), setup.scheduler(), setup.pool(), session, new MaskKeys());
         session.setWebSocketConnection(connection);
         upgraded = true;
         endPoint.upgrade(connection);

@@ -77,9 +77,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
      * The client side's reads run on the selector thread (see {@link InlineHandshaker}): measured in
      * three A/B pairs of the benchmark's scenarios a and b, 10–45% less proxy CPU per message on ws
      * and on 100 wss connections; one wss pair of a single busy connection came out 9% worse.
-     * {@code -Dwsguard.inlineRelay=false} restores Jetty's dispatch to a pool thread per read.
      */
-    private final Handshaker handshaker = InlineHandshaker.ENABLED ? new InlineHandshaker() : Handshaker.newInstance();
+    private final Handshaker handshaker = new InlineHandshaker();
 
     private final WebSocketComponents components;
     private final AtomicLong ids = new AtomicLong(System.nanoTime() & 0xffffff);
@@ -267,7 +266,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 tokens == null ? handshake.subprotocols() : tokens.forwardedSubprotocols(handshake.subprotocols()),
                 offerDeflate ? List.of(DEFLATE) : List.of(),
                 upstreamConfig,
-                InlineHandshaker.ENABLED && SelectorAffinity.ENABLED ? selectorAffinity(request) : null);
+                selectorAffinity(request));
         final Admission admission = handshake.admission();
         route.connector()
                 .connect(upstreamRequest, session.upstreamHandler(), admission)
