@@ -100,7 +100,6 @@ public final class LoadClient implements AutoCloseable {
         final String[] firstFailure = new String[1];
         final long start = System.nanoTime();
         final long deadline = start + timeout.toNanos();
-        final List<CompletableFuture<Session>> pending = new ArrayList<>(count);
         for (int i = 0; i < count; i++) {
             final long left = deadline - System.nanoTime();
             if (left <= 0 || !slots.tryAcquire(left, TimeUnit.NANOSECONDS)) {
@@ -116,7 +115,8 @@ public final class LoadClient implements AutoCloseable {
             } catch (Exception e) {
                 connect = CompletableFuture.failedFuture(e);
             }
-            pending.add(connect.whenComplete((session, failure) -> {
+            // Counted through the slots and conns, so the stage itself is not kept.
+            connect.whenComplete((session, failure) -> {
                 if (failure != null) {
                     failed.incrementAndGet();
                     synchronized (firstFailure) {
@@ -131,7 +131,7 @@ public final class LoadClient implements AutoCloseable {
                 }
                 // Last: the opener's final wait must see this connection counted.
                 slots.release();
-            }));
+            });
         }
         // Wait for the stragglers, bounded by the same deadline.
         slots.tryAcquire(concurrency, Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);

@@ -35,7 +35,10 @@ final class WsguardProcess implements AutoCloseable {
     private final Process process;
     private final Path audit;
     private final List<String> stdout = new CopyOnWriteArrayList<>();
+    // Appended by the pump thread while test threads read it: StringBuffer's locking is the point.
+    @SuppressWarnings("JdkObsolete")
     private final StringBuffer stderr = new StringBuffer();
+
     private final List<URI> listeners = new ArrayList<>();
     private URI admin;
 

@@ -49,7 +49,6 @@ final class AdminHandler extends Handler.Abstract {
         void run(Request request, Response response, Callback callback);
     }
 
-    private final Metrics metrics;
     private final BooleanSupplier ready;
     private final AdminActions actions;
     private final byte[] tokenDigest; // null: /admin/* is open
@@ -57,7 +56,6 @@ final class AdminHandler extends Handler.Abstract {
     private final Map<String, Endpoint> endpoints;
 
     AdminHandler(Optional<Secret> token, Metrics metrics, BooleanSupplier ready, AdminActions actions) {
-        this.metrics = metrics;
         this.ready = ready;
         this.actions = actions;
         this.tokenDigest = token.filter(secret -> !secret.isEmpty())

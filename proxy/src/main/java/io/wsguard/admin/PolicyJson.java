@@ -74,6 +74,8 @@ final class PolicyJson {
     }
 
     /** {@code 30s}, {@code 5m}, {@code 12h}, {@code 250ms}: SPEC §3's units; ISO-8601 below a millisecond. */
+    // getNano() is the part below a second, which is all that is asked of it here.
+    @SuppressWarnings("JavaDurationGetSecondsGetNano")
     static String duration(Duration duration) {
         if (duration.getNano() % 1_000_000 != 0 || duration.isNegative()) {
             return duration.toString();
@@ -103,16 +105,19 @@ final class PolicyJson {
     // Mix-ins attach the redacting serializers to the policy records' plain-text fields without
     // changing the records the proxy runs on.
 
+    @SuppressWarnings("UnusedMethod") // Jackson reads the mix-in's methods: nothing calls them
     private abstract static class RedisPolicyRedaction {
         @JsonSerialize(using = UriTextSerializer.class)
         abstract String uri();
     }
 
+    @SuppressWarnings("UnusedMethod") // Jackson reads the mix-in's methods: nothing calls them
     private abstract static class HeadersPolicyRedaction {
         @JsonSerialize(contentUsing = HeaderValueSerializer.class)
         abstract Map<String, String> set();
     }
 
+    @SuppressWarnings("UnusedMethod") // Jackson reads the mix-in's methods: nothing calls them
     private abstract static class JwtPolicyRedaction {
         @JsonSerialize(contentUsing = UriTextSerializer.class)
         abstract Optional<String> issuer();

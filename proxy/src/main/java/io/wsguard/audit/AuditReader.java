@@ -85,7 +85,6 @@ public final class AuditReader {
         } catch (java.time.format.DateTimeParseException e) {
             throw new IllegalArgumentException("ts is not an ISO-8601 instant", e);
         }
-        final JsonNode count = n.get("count");
         return new Entry(
                 ts,
                 text(n, "event"),

@@ -154,7 +154,7 @@ final class JwtKeys {
         if (jwk instanceof OctetKeyPair okp) {
             return "an " + okp.getCurve().getName() + " key";
         }
-        if (jwk instanceof OctetSequenceKey oct) {
+        if (jwk instanceof OctetSequenceKey) {
             return "a shared secret";
         }
         return "a " + jwk.getKeyType() + " key";

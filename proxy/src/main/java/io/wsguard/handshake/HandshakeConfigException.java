@@ -33,6 +33,9 @@ public final class HandshakeConfigException extends RuntimeException {
     }
 
     /** {@code field: message}, for logs. */
+    // getMessage() stays the bare problem, which the policy error puts after the field's location;
+    // only a log line wants the field in front.
+    @SuppressWarnings("OverrideThrowableToString")
     @Override
     public String toString() {
         return field + ": " + getMessage();

@@ -8,8 +8,8 @@ import java.nio.charset.StandardCharsets;
  *
  * <p>Deny rules look behind escapes through the JSON parse when there is one. When there is none (the
  * route does not require JSON, and the message has trailing content, a duplicate key, a comment, or is
- * a bare string), an upstream whose parser is laxer still decodes {@code \u003cscript} to
- * {@code <script}: the rules must see that too. Only the escapes of RFC 8259 §7 are replaced; a
+ * a bare string), an upstream whose parser is laxer still decodes a backslash, {@code u003c},
+ * {@code script} to {@code <script}: the rules must see that too. Only the escapes of RFC 8259 §7 are replaced; a
  * lone or invalid {@code \\u} sequence stays as written, a lone surrogate becomes U+FFFD.
  */
 final class JsonEscapes {

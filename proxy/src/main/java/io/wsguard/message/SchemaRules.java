@@ -250,20 +250,18 @@ final class SchemaRules {
     }
 
     private static String describeKeyword(Error error, String keyword, JsonNode s, String at) {
-        switch (keyword) {
-            case "additionalProperties", "unevaluatedProperties": {
+        return switch (keyword) {
+            case "additionalProperties", "unevaluatedProperties" -> {
                 final StringBuilder out = new StringBuilder(at);
                 JsonPaths.appendName(out, error.getProperty());
-                return out.append(": property not allowed").toString();
+                yield out.append(": property not allowed").toString();
             }
-            case "required", "dependentRequired":
-                return at + ": required property '" + JsonPaths.shorten(String.valueOf(error.getProperty()), 64)
-                        + "' missing";
-            case "items", "prefixItems", "additionalItems", "unevaluatedItems":
-                return at + (error.getIndex() == null ? "" : "[" + error.getIndex() + "]") + ": item not allowed";
-            default:
-                return at + ": " + expectation(keyword, s);
-        }
+            case "required", "dependentRequired" ->
+                at + ": required property '" + JsonPaths.shorten(String.valueOf(error.getProperty()), 64) + "' missing";
+            case "items", "prefixItems", "additionalItems", "unevaluatedItems" ->
+                at + (error.getIndex() == null ? "" : "[" + error.getIndex() + "]") + ": item not allowed";
+            default -> at + ": " + expectation(keyword, s);
+        };
     }
 
     private static String expectation(String keyword, JsonNode s) {

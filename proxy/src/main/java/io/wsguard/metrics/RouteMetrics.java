@@ -170,7 +170,7 @@ public final class RouteMetrics {
      */
     public void blocked(Reason reason, long count) {
         reasonCounter(blocked, reason, "wsguard.blocked", "Handshakes and messages blocked, by reason")
-                .increment(count);
+                .increment((double) count);
     }
 
     /** A data frame was read while its connection was closing and relayed nowhere. */

@@ -7,7 +7,7 @@ import java.util.Optional;
 /**
  * {@code listeners[].tls}: WSS termination.
  *
- * <p>Key material is either {@code certificate} + {@code privateKey} (PEM), which become the first
+ * <p>Key material is either {@code certificate:} + {@code privateKey:} (PEM), which become the first
  * entry of {@link #certificates}, plus any further {@code certificates: [{certificate, privateKey}]}
  * entries (chosen by SNI); or a {@code keyStore} (PKCS#12) with {@code keyStorePassword}, whose every
  * key entry is offered by SNI. Files are watched and reloaded when they change.

@@ -255,7 +255,7 @@ public final class ProxySession implements Traffic {
         }
     }
 
-    private void sideOpened(Side side) {
+    private void sideOpened() {
         final boolean bothOpen;
         synchronized (lock) {
             bothOpen = client.session != null && upstream.session != null && !openReported;
@@ -652,7 +652,7 @@ public final class ProxySession implements Traffic {
                     : null;
             session = coreSession;
             callback.succeeded();
-            sideOpened(this);
+            sideOpened();
         }
 
         @Override

@@ -199,15 +199,15 @@ record KeyMaterial(KeyStore keyStore, String password, List<String> aliases, Opt
                             e);
                 }
                 final Certificate[] chain = source.getCertificateChain(alias);
-                if (!(key instanceof PrivateKey)
+                if (!(key instanceof PrivateKey privateKey)
                         || chain == null
                         || chain.length == 0
-                        || !(chain[0] instanceof X509Certificate)) {
+                        || !(chain[0] instanceof X509Certificate leaf)) {
                     continue;
                 }
-                Pem.warnIfNotValidNow((X509Certificate) chain[0], "keyStore", file);
+                Pem.warnIfNotValidNow(leaf, "keyStore", file);
                 final String ours = "wsguard-" + aliases.size();
-                setKeyEntry(store, ours, (PrivateKey) key, password, chain, "keyStore");
+                setKeyEntry(store, ours, privateKey, password, chain, "keyStore");
                 aliases.add(ours);
             }
         } catch (GeneralSecurityException e) {

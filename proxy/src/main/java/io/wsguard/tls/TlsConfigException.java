@@ -41,6 +41,9 @@ public final class TlsConfigException extends RuntimeException {
     }
 
     /** {@code field: message}, for logs and audit lines. */
+    // getMessage() stays the bare problem, which the policy error puts after the field's location;
+    // only a log line wants the field in front.
+    @SuppressWarnings("OverrideThrowableToString")
     @Override
     public String toString() {
         return field + ": " + getMessage();

@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -89,7 +88,6 @@ class AdminServerTest {
 
     private static final AtomicBoolean READY = new AtomicBoolean(true);
     private static final FakeActions ACTIONS = new FakeActions();
-    private static final List<AutoCloseable> CLEANUP = new ArrayList<>();
     private static Metrics metrics;
     private static AdminServer withToken;
     private static AdminServer open;

@@ -267,7 +267,7 @@ class MessageContentTest {
         ws.send("{\"type\":\"chat\",\"text\":\"hi " + payload + "\"}");
         final String relayed = (String) ws.next();
         assertThat(relayed).as(payload).isNotNull();
-        final String lower = relayed.toLowerCase();
+        final String lower = relayed.toLowerCase(java.util.Locale.ROOT);
         assertThat(lower)
                 .as(payload)
                 .doesNotContain(

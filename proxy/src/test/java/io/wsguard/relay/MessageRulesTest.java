@@ -38,7 +38,6 @@ class MessageRulesTest {
 
     private static final String SECRET = "a message-rules test secret of at least 32 bytes";
     private static final int TEXT = 0x1;
-    private static final int BINARY = 0x2;
     private static final int CONTINUATION = 0x0;
 
     @TempDir

@@ -120,7 +120,7 @@ class SameOriginPortTest {
     })
     void hostAndOriginPortsCompareWithDefaultPortsNormalised(String host, String origin, int status) throws Exception {
         final int before = upstream.upgrades();
-        final String clientIp = "198.18.3." + (Math.abs((host + origin).hashCode()) % 250 + 1);
+        final String clientIp = "198.18.3." + (Math.floorMod((host + origin).hashCode(), 250) + 1);
 
         final RawRequest answer = upgrade(host, origin, clientIp);
 
