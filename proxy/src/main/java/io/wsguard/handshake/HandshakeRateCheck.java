@@ -59,7 +59,7 @@ final class HandshakeRateCheck implements HandshakeCheck {
         if (shared == null) {
             return CompletableFuture.completedStage(verdict(buckets.tryConsume(client, 1)));
         }
-        return shared.tryConsume(sharedPrefix + client, limit)
+        return shared.tryConsume("handshake_rate", sharedPrefix + client, limit)
                 .handleAsync(
                         (probe, failure) -> {
                             if (failure == null) {

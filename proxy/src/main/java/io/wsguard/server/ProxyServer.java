@@ -11,6 +11,7 @@ import io.wsguard.audit.AuditLog;
 import io.wsguard.audit.MacChain;
 import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Reason;
+import io.wsguard.cluster.RedisStore;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.metrics.Metrics;
@@ -110,7 +111,9 @@ public final class ProxyServer extends ContainerLifeCycle {
      * with 503 rather than piling up.
      */
     private final ThreadPoolExecutor jwksExecutor = jwksExecutor();
-    /** {@code rateLimitStore.type: redis}: the buckets all routes share with other instances; else null. */
+    /** {@code rateLimitStore.type: redis}: the Redis this instance shares with the others; else null. */
+    private RedisStore redis;
+    /** The buckets all routes share with other instances, on {@link #redis}; else null. */
     private RedisBuckets sharedBuckets;
 
     private final List<ServerConnector> connectors = new ArrayList<>();
@@ -159,15 +162,16 @@ public final class ProxyServer extends ContainerLifeCycle {
         final RateLimitStorePolicy store = loaded.policy().rateLimitStore();
         if (store.type() == RateLimitStorePolicy.Type.REDIS) {
             // Connects in the background: wsguard starts, and falls back, while Redis is down.
-            sharedBuckets = RedisBuckets.connect(store.redis().orElseThrow(), metrics.registry());
-            addBean(new Part("redis", null, sharedBuckets::close));
+            redis = RedisStore.connect(store.redis().orElseThrow(), metrics.registry());
+            sharedBuckets = new RedisBuckets(redis);
+            addBean(new Part("redis", null, redis::close));
         }
         addBean(new Part("jwks executor", null, jwksExecutor::shutdownNow));
         try {
             policy = compile(loaded);
         } catch (RuntimeException e) {
-            if (sharedBuckets != null) {
-                sharedBuckets.close();
+            if (redis != null) {
+                redis.close();
             }
             throw e;
         }
@@ -508,9 +512,14 @@ public final class ProxyServer extends ContainerLifeCycle {
         }
     }
 
-    /** The Redis store of {@code rateLimitStore.type: redis}, or null (tests). */
+    /** The Redis buckets of {@code rateLimitStore.type: redis}, or null (tests). */
     RedisBuckets sharedBuckets() {
         return sharedBuckets;
+    }
+
+    /** The Redis of {@code rateLimitStore.type: redis}, or null (tests). */
+    RedisStore redis() {
+        return redis;
     }
 
     /** What the admin port may do to the running proxy. */
