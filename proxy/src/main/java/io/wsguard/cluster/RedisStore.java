@@ -182,6 +182,14 @@ public final class RedisStore implements AutoCloseable {
                     scheduler.execute(RedisStore.this::reconnected);
                 }
             }
+
+            @Override
+            public void onRedisDisconnected(RedisChannelHandler<?, ?> connection) {
+                // Known at once, not at the next call: the audit line and /readyz say so now.
+                if (commands != null && !closed.get()) {
+                    failed(new java.io.IOException("connection to Redis lost"));
+                }
+            }
         });
         this.scheduler = Executors.newSingleThreadScheduledExecutor(runnable -> {
             final Thread thread = new Thread(runnable, "wsguard-redis");
@@ -499,6 +507,11 @@ public final class RedisStore implements AutoCloseable {
     }
 
     private void heartbeat() {
+        // One PING a heartbeat, so that an outage and its end are seen (audited, on /readyz) within
+        // a heartbeat even while no feature calls Redis.
+        if (commands != null) {
+            call(null, RedisClusterAsyncCommands::ping);
+        }
         for (Runnable task : heartbeatTasks) {
             runSafely(task);
         }
@@ -570,7 +583,9 @@ public final class RedisStore implements AutoCloseable {
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();
         }
-        return root.getClass().getSimpleName() + ": " + root.getMessage();
+        return root.getMessage() == null
+                ? root.getClass().getSimpleName()
+                : root.getClass().getSimpleName() + ": " + root.getMessage();
     }
 
     private static String newInstanceId() {
