@@ -23,8 +23,9 @@ final class RedisUris {
     /**
      * The URI with the policy's {@code password} (which wins over one in the URI) and a setup
      * timeout of at least {@link #SETUP_TIMEOUT} (commands time out after the policy's
-     * {@code timeout}: RedisStore sets that in the client's options, which win over the URI's). One element: a standalone server, a Sentinel group (its sentinels are inside the URI),
-     * or a seed node of a Redis Cluster, from which Lettuce learns the rest.
+     * {@code timeout}: RedisStore sets that in the client's options, which win over the URI's).
+     * One element: a standalone server, a Sentinel group (its sentinels are inside the URI), or a
+     * seed node of a Redis Cluster, from which Lettuce learns the rest.
      */
     static List<RedisURI> parse(RedisPolicy policy) {
         final RedisURI uri = RedisURI.create(policy.uri());
