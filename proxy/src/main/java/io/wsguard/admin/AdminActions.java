@@ -34,6 +34,15 @@ public interface AdminActions {
      */
     Optional<MacChain.Head> auditHead();
 
+    /**
+     * What this instance runs without, for {@code /readyz}'s body: the shared store while it cannot
+     * be reached (the instance still serves, deciding shared limits as {@code onUnavailable} says).
+     * Empty when nothing is degraded. Must not block: it reads the store's last known state.
+     */
+    default Optional<String> degraded() {
+        return Optional.empty();
+    }
+
     /** A snapshot of the open client connections; the list is not modified afterwards. */
     List<ConnectionInfo> connections();
 

@@ -138,7 +138,14 @@ final class AdminHandler extends Handler.Abstract {
 
     private void readiness(Request request, Response response, Callback callback) {
         if (ready.getAsBoolean()) {
-            write(response, callback, 200, TEXT, "ready");
+            // Degraded is still ready: taking every instance out of the balancer because their
+            // shared Redis is down would turn a store outage into a full one.
+            write(
+                    response,
+                    callback,
+                    200,
+                    TEXT,
+                    actions.degraded().map(what -> "ready, degraded: " + what).orElse("ready"));
         } else {
             write(response, callback, 503, TEXT, "draining");
         }

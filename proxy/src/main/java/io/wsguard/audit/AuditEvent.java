@@ -64,7 +64,9 @@ public record AuditEvent(
         MODIFIED,
         /** What would have been blocked, in a route with {@code mode: monitor}. */
         MONITORED,
-        CONFIG;
+        CONFIG,
+        /** The shared store's outage or recovery: {@code store_unavailable}, {@code store_available}. */
+        STORE;
 
         /** The audit log's spelling, e.g. {@code blocked}. */
         public String code() {

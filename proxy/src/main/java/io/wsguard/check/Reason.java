@@ -62,7 +62,14 @@ public enum Reason {
     SESSION_EXPIRED(Stage.SESSION, 0, CloseCodes.SHUTDOWN),
     UPSTREAM_UNAVAILABLE(Stage.HANDSHAKE, 502, CloseCodes.BAD_GATEWAY),
     UPSTREAM_REFUSED(Stage.HANDSHAKE, 502, 0),
-    CONFIG_REJECTED(Stage.CONFIG, 0, 0);
+    CONFIG_REJECTED(Stage.CONFIG, 0, 0),
+    /**
+     * The shared store ({@code rateLimitStore.type: redis}) stopped answering: every shared feature
+     * decides as {@code onUnavailable} says until {@link #STORE_AVAILABLE}. Audited once per outage.
+     */
+    STORE_UNAVAILABLE(Stage.STORE, 0, 0),
+    /** The shared store answers again after {@link #STORE_UNAVAILABLE}. */
+    STORE_AVAILABLE(Stage.STORE, 0, 0);
 
     private final Stage stage;
     private final int httpStatus;

@@ -7,7 +7,9 @@ public enum Stage {
     HANDSHAKE,
     MESSAGE,
     SESSION,
-    CONFIG;
+    CONFIG,
+    /** Not on a connection's path: the shared store (Redis) went away or came back. */
+    STORE;
 
     /** The audit log's spelling, e.g. {@code handshake}. */
     public String code() {

@@ -19,6 +19,7 @@ import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.cluster.models.partitions.RedisClusterNode;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
@@ -179,6 +180,14 @@ public final class RedisStore implements AutoCloseable {
                 // what expired meanwhile is written again by the features, from what this instance holds.
                 if (commands != null && connection == commandConnection) {
                     scheduler.execute(RedisStore.this::reconnected);
+                }
+            }
+
+            @Override
+            public void onRedisDisconnected(RedisChannelHandler<?, ?> connection) {
+                // Known at once, not at the next call: the audit line and /readyz say so now.
+                if (commands != null && !closed.get()) {
+                    failed(new java.io.IOException("connection to Redis lost"));
                 }
             }
         });
@@ -349,7 +358,11 @@ public final class RedisStore implements AutoCloseable {
         }
     }
 
-    /** Publishes {@code message} on {@code channel}; the stage gives how many subscribers got it. */
+    /**
+     * Publishes {@code message} on {@code channel}; the stage gives how many subscribers got it on
+     * the node that took it: in a Redis Cluster the message reaches every node's subscribers, but
+     * the count is that one node's, so it says nothing about the other instances there.
+     */
     public CompletionStage<Long> publish(String feature, String channel, String message) {
         return call(feature, redis -> redis.publish(channel, message));
     }
@@ -402,9 +415,17 @@ public final class RedisStore implements AutoCloseable {
         final CompletableFuture<StatefulConnection<String, byte[]>> bucket;
         final CompletableFuture<StatefulRedisPubSubConnection<String, String>> sub;
         if (client instanceof RedisClusterClient cluster) {
-            command = cluster.connectAsync(StringCodec.UTF8).thenApply(c -> c);
-            bucket = cluster.connectAsync(bucketCodec).thenApply(c -> c);
-            sub = cluster.connectPubSubAsync(StringCodec.UTF8).thenApply(c -> c);
+            // connectAsync refuses to start before the slot map is known ("Partitions not
+            // initialized"); only the blocking connect() loads it by itself. Load it first, without
+            // blocking: the first time from the seed, on a retry again (the nodes may have moved).
+            final CompletableFuture<Void> topology =
+                    cluster.refreshPartitionsAsync().toCompletableFuture();
+            command = topology.thenCompose(t -> cluster.connectAsync(StringCodec.UTF8))
+                    .thenApply(c -> c);
+            bucket =
+                    topology.thenCompose(t -> cluster.connectAsync(bucketCodec)).thenApply(c -> c);
+            sub = topology.thenCompose(t -> cluster.connectPubSubAsync(StringCodec.UTF8))
+                    .thenApply(c -> c);
         } else {
             final RedisClient single = (RedisClient) client;
             final RedisURI uri = uris.get(0);
@@ -416,7 +437,11 @@ public final class RedisStore implements AutoCloseable {
                     .toCompletableFuture()
                     .thenApply(c -> c);
         }
-        return CompletableFuture.allOf(command, bucket, sub).handle((ignored, failure) -> {
+        final CompletableFuture<Void> opened = CompletableFuture.allOf(command, bucket, sub);
+        final CompletableFuture<Void> ready = client instanceof RedisClusterClient cluster
+                ? opened.thenCompose(v -> connectNodes(cluster, List.of(command.join(), bucket.join())))
+                : opened;
+        return ready.handle((ignored, failure) -> {
             if (failure != null) {
                 // Whichever opened goes again, so that a retry does not pile up connections.
                 command.thenAccept(StatefulConnection::closeAsync);
@@ -451,6 +476,30 @@ public final class RedisStore implements AutoCloseable {
         });
     }
 
+    /**
+     * Opens each connection's link to every node that serves slots. Lettuce opens them lazily, at
+     * the first command for a node's slot, and with REJECT_COMMANDS it rejects every command sent
+     * while that link is still being made: each first call per node would fall back (and open the
+     * breaker) though the cluster is fine. By host and port, as Lettuce keys the links it routes
+     * slots to (a link opened by node id would be another one).
+     */
+    private static CompletableFuture<Void> connectNodes(
+            RedisClusterClient cluster, List<StatefulConnection<String, ?>> connections) {
+        final List<CompletableFuture<?>> links = new java.util.ArrayList<>();
+        for (RedisClusterNode node : cluster.getPartitions()) {
+            if (node.getSlots().isEmpty()) {
+                continue;
+            }
+            for (StatefulConnection<String, ?> connection : connections) {
+                if (connection instanceof StatefulRedisClusterConnection<String, ?> c) {
+                    links.add(c.getConnectionAsync(
+                            node.getUri().getHost(), node.getUri().getPort()));
+                }
+            }
+        }
+        return CompletableFuture.allOf(links.toArray(new CompletableFuture<?>[0]));
+    }
+
     private void reconnected() {
         for (Runnable task : connectedTasks) {
             runSafely(task);
@@ -458,6 +507,11 @@ public final class RedisStore implements AutoCloseable {
     }
 
     private void heartbeat() {
+        // One PING a heartbeat, so that an outage and its end are seen (audited, on /readyz) within
+        // a heartbeat even while no feature calls Redis.
+        if (commands != null) {
+            call(null, RedisClusterAsyncCommands::ping);
+        }
         for (Runnable task : heartbeatTasks) {
             runSafely(task);
         }
@@ -529,7 +583,9 @@ public final class RedisStore implements AutoCloseable {
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();
         }
-        return root.getClass().getSimpleName() + ": " + root.getMessage();
+        return root.getMessage() == null
+                ? root.getClass().getSimpleName()
+                : root.getClass().getSimpleName() + ": " + root.getMessage();
     }
 
     private static String newInstanceId() {

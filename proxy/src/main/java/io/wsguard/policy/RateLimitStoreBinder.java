@@ -132,21 +132,20 @@ final class RateLimitStoreBinder {
             throw new IllegalArgumentException("is not a Redis URI (expected: redis://host:6379, rediss://host:6379"
                     + " or redis-sentinel://host:26379#master)");
         }
-        final io.lettuce.core.RedisURI parsed;
+        // Before Lettuce, which refuses a master-less Sentinel URI with a message we must not quote.
+        final int hash = text.indexOf('#');
+        if (sentinel && (hash < 0 || hash == text.length() - 1)) {
+            throw new IllegalArgumentException(
+                    "names no master (expected: redis-sentinel://host:26379[,host:26379]#masterName)");
+        }
         try {
             // What the client will parse at start: a port or database it cannot read fails here.
-            parsed = io.lettuce.core.RedisURI.create(text);
+            io.lettuce.core.RedisURI.create(text);
         } catch (RuntimeException e) {
             // Never Lettuce's message either: it may quote the URI.
             throw new IllegalArgumentException("is not a valid Redis URI (expected:"
                     + " redis://[[user:]password@]host[:port][/database], or redis-sentinel://host:26379[,host:26379]"
                     + "#master)");
-        }
-        if (sentinel
-                && (parsed.getSentinelMasterId() == null
-                        || parsed.getSentinelMasterId().isEmpty())) {
-            throw new IllegalArgumentException(
-                    "names no master (expected: redis-sentinel://host:26379[,host:26379]#masterName)");
         }
         return text;
     }

@@ -70,6 +70,26 @@ final class Auditor {
                 .build());
     }
 
+    /**
+     * The shared store stopped answering: shared features now decide as {@code onUnavailable} says.
+     * {@code where} and {@code cause} never hold a password (RedisStore keeps the URI out of both).
+     */
+    void storeUnavailable(String where, String cause, String onUnavailable) {
+        log.record(AuditEvent.builder(AuditEvent.Kind.STORE, Reason.STORE_UNAVAILABLE)
+                .ts(Instant.now())
+                .detail("redis at " + where + " unavailable (" + cause + "); shared features decide as onUnavailable: "
+                        + onUnavailable)
+                .build());
+    }
+
+    /** The shared store answers again: shared features decide through it. */
+    void storeAvailable(String where) {
+        log.record(AuditEvent.builder(AuditEvent.Kind.STORE, Reason.STORE_AVAILABLE)
+                .ts(Instant.now())
+                .detail("redis at " + where + " answers again; shared features decide through it")
+                .build());
+    }
+
     /** Something on an open connection was blocked, or would have been in monitor mode. */
     void session(ProxySession session, Reason reason, Mode mode, String detail, int closeCode, String sample) {
         final boolean enforced = mode == Mode.ENFORCE;

@@ -164,6 +164,19 @@ public final class ProxyServer extends ContainerLifeCycle {
             // Connects in the background: wsguard starts, and falls back, while Redis is down.
             redis = RedisStore.connect(store.redis().orElseThrow(), metrics.registry());
             sharedBuckets = new RedisBuckets(redis);
+            // The store reports each outage once, at its start, and its end once: one audit line each.
+            final String mode = redis.onUnavailable().name().toLowerCase(java.util.Locale.ROOT);
+            redis.addStatusListener(new RedisStore.StatusListener() {
+                @Override
+                public void unavailable(String where, String cause) {
+                    auditor.storeUnavailable(where, cause, mode);
+                }
+
+                @Override
+                public void available(String where) {
+                    auditor.storeAvailable(where);
+                }
+            });
             addBean(new Part("redis", null, redis::close));
         }
         addBean(new Part("jwks executor", null, jwksExecutor::shutdownNow));
@@ -537,6 +550,17 @@ public final class ProxyServer extends ContainerLifeCycle {
         @Override
         public Optional<MacChain.Head> auditHead() {
             return auditor.log().chainHead();
+        }
+
+        @Override
+        public Optional<String> degraded() {
+            final RedisStore store = redis;
+            if (store == null || store.available()) {
+                return Optional.empty();
+            }
+            return Optional.of("shared store redis at " + store.where() + " unavailable (" + store.lastFailure()
+                    + "); shared features decide as onUnavailable: "
+                    + store.onUnavailable().name().toLowerCase(java.util.Locale.ROOT));
         }
 
         @Override

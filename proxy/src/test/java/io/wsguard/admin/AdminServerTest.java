@@ -287,6 +287,7 @@ class AdminServerTest {
             assertThat(body)
                     .contains(
                             "rediss://ratelimit:<redacted>@redis.internal:6380/2",
+                            "\"password\":\"<redacted>\"",
                             "wss://relay:<redacted>@chat.internal:9443/ws",
                             "\"X-Api-Key\":\"<redacted>\"",
                             "\"X-User\":\"${jwt.sub}\"");

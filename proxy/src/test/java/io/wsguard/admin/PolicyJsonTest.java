@@ -31,7 +31,7 @@ class PolicyJsonTest {
               - port: 8080
             rateLimitStore:
               type: redis
-              redis: { uri: "${REDIS_URI}" }
+              redis: { uri: "${REDIS_URI}", password: "${REDIS_PASSWORD}" }
             routes:
               - name: chat
                 match: { path: /chat }
@@ -53,6 +53,7 @@ class PolicyJsonTest {
 
     static final Map<String, String> ENV = Map.of(
             "REDIS_URI", "rediss://ratelimit:redis-s3cr3t-pw@redis.internal:6380/2",
+            "REDIS_PASSWORD", "redis-password-s3cr3t",
             "TARGET_PASSWORD", "target-s3cr3t-pw",
             "UPSTREAM_API_KEY", "api-s3cr3t-key");
 
@@ -108,6 +109,7 @@ class PolicyJsonTest {
         assertThat(json)
                 .contains(
                         "\"uri\":\"rediss://ratelimit:<redacted>@redis.internal:6380/2\"",
+                        "\"password\":\"<redacted>\"",
                         "\"targets\":[\"wss://relay:<redacted>@chat.internal:9443/ws\"]",
                         "\"jwksUri\":\"https://keys:<redacted>@id.example.com/jwks.json\"",
                         "\"issuer\":\"https://idp:<redacted>@id.example.com/\"",

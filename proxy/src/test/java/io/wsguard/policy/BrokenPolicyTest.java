@@ -203,7 +203,40 @@ class BrokenPolicyTest {
                 Arguments.of(
                         PolicyFiles.MINIMAL
                                 + "rateLimitStore: { type: redis, redis: { uri: 'redis://127.0.0.1:6379/x' } }\n",
-                        "9:46: rateLimitStore.redis.uri: is not a valid Redis URI (expected: redis://[[user:]password@]host[:port][/database])"),
+                        "9:46: rateLimitStore.redis.uri: is not a valid Redis URI (expected: redis://[[user:]password@]host[:port][/database],"
+                                + " or redis-sentinel://host:26379[,host:26379]#master)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL + "rateLimitStore: { type: redis, redis: { leaseTtl: 2s } }\n",
+                        "9:51: rateLimitStore.redis.leaseTtl: is under 3s (expected: at least 3s; heartbeats run every third of"
+                                + " it, and a slower one would let a live instance's slots expire)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL + "rateLimitStore: { type: redis, redis: { leaseTtl: 3s, timeout: 1s } }\n",
+                        "9:64: rateLimitStore.redis.timeout: is not under a third of leaseTtl (expected: a Redis call that ends"
+                                + " before the next heartbeat)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL
+                                + "rateLimitStore: { type: redis, redis: { uri: 'redis://r:6379', caFile: policy.yaml } }\n",
+                        "9:72: rateLimitStore.redis.caFile: is set but the uri is not rediss:// or rediss-sentinel://"
+                                + " (expected: TLS to Redis when a CA is given)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL
+                                + "rateLimitStore: { type: redis, redis: { uri: 'redis-sentinel://r:26379#m', cluster: true } }\n",
+                        "9:85: rateLimitStore.redis.cluster: is true with a Sentinel uri (expected: cluster: true with"
+                                + " redis:// or rediss:// seed nodes, or a Sentinel uri without cluster)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL
+                                + "rateLimitStore: { type: redis, redis: { uri: 'redis-sentinel://r:26379' } }\n",
+                        "9:46: rateLimitStore.redis.uri: names no master (expected:"
+                                + " redis-sentinel://host:26379[,host:26379]#masterName)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL + "rateLimitStore: { type: redis, redis: { password: '' } }\n",
+                        "9:51: rateLimitStore.redis.password: is empty (expected: the password, e.g. password:"
+                                + " ${REDIS_PASSWORD}; leave the key out when Redis has none)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL
+                                + "rateLimitStore: { type: redis, redis: { password: '${REDIS_PASSWORD:-}' } }\n",
+                        "9:51: rateLimitStore.redis.password: is empty (expected: the password, e.g. password:"
+                                + " ${REDIS_PASSWORD}; leave the key out when Redis has none)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("name: chat", "name: ${ROUTE_NAME}"),
                         "5:11: routes[0].name: environment variable ROUTE_NAME is not set"

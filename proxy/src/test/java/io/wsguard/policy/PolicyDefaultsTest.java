@@ -175,6 +175,31 @@ class PolicyDefaultsTest {
                         "rateLimitStore: { type: redis, redis: { uri: 'redis://r:6379' } }\n",
                         p -> p.rateLimitStore().redis().orElseThrow().onUnavailable(),
                         RateLimitStorePolicy.OnUnavailable.LOCAL),
+                root(
+                        "rateLimitStore.redis.cluster",
+                        "rateLimitStore: { type: redis, redis: { uri: 'redis://r:6379' } }\n",
+                        p -> p.rateLimitStore().redis().orElseThrow().cluster(),
+                        false),
+                root(
+                        "rateLimitStore.redis.caFile",
+                        "rateLimitStore: { type: redis, redis: { uri: 'redis://r:6379' } }\n",
+                        p -> p.rateLimitStore().redis().orElseThrow().caFile(),
+                        Optional.empty()),
+                root(
+                        "rateLimitStore.redis.password",
+                        "rateLimitStore: { type: redis, redis: { uri: 'redis://r:6379' } }\n",
+                        p -> p.rateLimitStore().redis().orElseThrow().password(),
+                        Optional.empty()),
+                root(
+                        "rateLimitStore.redis.timeout",
+                        "rateLimitStore: { type: redis, redis: { uri: 'redis://r:6379' } }\n",
+                        p -> p.rateLimitStore().redis().orElseThrow().timeout(),
+                        Duration.ofMillis(200)),
+                root(
+                        "rateLimitStore.redis.leaseTtl",
+                        "rateLimitStore: { type: redis, redis: { uri: 'redis://r:6379' } }\n",
+                        p -> p.rateLimitStore().redis().orElseThrow().leaseTtl(),
+                        Duration.ofSeconds(15)),
                 // routes[]
                 route("routes[].mode", "", r -> r.mode(), Mode.ENFORCE),
                 route("routes[].origin", "", r -> r.origin(), Optional.empty()),

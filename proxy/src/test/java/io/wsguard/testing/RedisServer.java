@@ -17,11 +17,19 @@ import java.util.concurrent.TimeUnit;
  * A real {@code redis-server} on a free loopback port, without persistence, for tests. It can be
  * killed and started again on the same port (an outage). Fails, never skips, when redis-server is
  * not installed: the shared rate limits are not tested otherwise.
+ *
+ * <p>Before {@link #start()}: {@link #password} ({@code --requirepass}), {@link #tls} (a TLS port
+ * beside the plain one, which {@link #command} keeps using), and {@link #withArgs} for anything else
+ * ({@link RedisClusterNodes} and {@link RedisSentinelGroup} build on it). {@link #pause()} stops the
+ * process (SIGSTOP) so that it hangs with its sockets open, as a stuck Redis does.
  */
 public final class RedisServer implements AutoCloseable {
 
     private final int port;
     private final Path log;
+    private final List<String> extraArgs = new ArrayList<>();
+    private String password;
+    private int tlsPort;
     private Process process;
 
     private RedisServer(int port, Path log) {
@@ -37,22 +45,57 @@ public final class RedisServer implements AutoCloseable {
         }
     }
 
+    /** More {@code redis-server} arguments, e.g. {@code "--cluster-enabled", "yes"}; before {@link #start()}. */
+    public RedisServer withArgs(String... args) {
+        extraArgs.addAll(List.of(args));
+        return this;
+    }
+
+    /** Requires {@code AUTH password} of every client ({@code --requirepass}); {@link #command} sends it. */
+    public RedisServer password(String value) {
+        this.password = value;
+        return withArgs("--requirepass", value, "--masterauth", value);
+    }
+
+    /**
+     * Also serves TLS on a second free port ({@link #tlsUri()}) with this PEM certificate and key;
+     * clients need not show a certificate. The plain port stays for {@link #command}.
+     */
+    public RedisServer tls(Path certificate, Path privateKey, Path ca) throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            tlsPort = socket.getLocalPort();
+        }
+        return withArgs(
+                "--tls-port",
+                Integer.toString(tlsPort),
+                "--tls-cert-file",
+                certificate.toString(),
+                "--tls-key-file",
+                privateKey.toString(),
+                "--tls-ca-cert-file",
+                ca.toString(),
+                "--tls-auth-clients",
+                "no");
+    }
+
     /** Starts Redis and waits until it answers PING. */
     public RedisServer start() throws Exception {
         if (process != null && process.isAlive()) {
             throw new IllegalStateException("already running");
         }
+        final List<String> args = new ArrayList<>(List.of(
+                "redis-server",
+                "--port",
+                Integer.toString(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no"));
+        args.addAll(extraArgs);
         try {
-            process = new ProcessBuilder(
-                            "redis-server",
-                            "--port",
-                            Integer.toString(port),
-                            "--bind",
-                            "127.0.0.1",
-                            "--save",
-                            "",
-                            "--appendonly",
-                            "no")
+            process = new ProcessBuilder(args)
                     .redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                     .start();
@@ -86,12 +129,47 @@ public final class RedisServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Stops the process (SIGSTOP): it keeps its sockets, accepts nothing and answers nothing, as a
+     * Redis stuck in a long command or a swapped-out host does. {@link #resume()} continues it.
+     */
+    public void pause() throws Exception {
+        signal("-STOP");
+    }
+
+    /** Continues a {@link #pause()}d process (SIGCONT). */
+    public void resume() throws Exception {
+        signal("-CONT");
+    }
+
+    private void signal(String signal) throws Exception {
+        final Process kill = new ProcessBuilder("kill", signal, Long.toString(process.pid()))
+                .redirectErrorStream(true)
+                .start();
+        if (!kill.waitFor(5, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+            throw new AssertionError("kill " + signal + " " + process.pid() + " failed");
+        }
+    }
+
     public int port() {
         return port;
     }
 
     public String uri() {
         return "redis://127.0.0.1:" + port;
+    }
+
+    /** The TLS port's URI ({@code rediss://}); after {@link #tls}. */
+    public String tlsUri() {
+        if (tlsPort == 0) {
+            throw new IllegalStateException("no TLS port: call tls(...) before start()");
+        }
+        return "rediss://127.0.0.1:" + tlsPort;
+    }
+
+    /** Where redis-server writes its log. */
+    public Path log() {
+        return log;
     }
 
     /**
@@ -103,10 +181,18 @@ public final class RedisServer implements AutoCloseable {
             socket.connect(new InetSocketAddress("127.0.0.1", port), 1000);
             socket.setSoTimeout(2000);
             final OutputStream out = socket.getOutputStream();
-            out.write((command + "\r\n").getBytes(StandardCharsets.UTF_8));
-            out.flush();
             final BufferedReader in =
                     new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+            if (password != null) {
+                out.write(("AUTH " + password + "\r\n").getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                final String auth = in.readLine();
+                if (!"+OK".equals(auth)) {
+                    throw new IOException("AUTH refused: " + auth);
+                }
+            }
+            out.write((command + "\r\n").getBytes(StandardCharsets.UTF_8));
+            out.flush();
             final String first = in.readLine();
             if (first == null) {
                 throw new IOException("no reply");

@@ -25,9 +25,14 @@ public final class RunningProxy implements AutoCloseable {
 
     /** Writes {@code policy} to {@code policy.yaml} in its directory, loads it and starts the proxy. */
     public static RunningProxy start(PolicyText policy) throws Exception {
+        return start(policy, Map.of());
+    }
+
+    /** As {@link #start(PolicyText)}, with {@code env} as the environment that {@code ${NAME}} reads. */
+    public static RunningProxy start(PolicyText policy, Map<String, String> env) throws Exception {
         final Path file = policy.dir().resolve("policy.yaml");
         Files.writeString(file, policy.text(), StandardCharsets.UTF_8);
-        final ProxyServer server = new ProxyServer(PolicyLoader.load(file, Map.of()));
+        final ProxyServer server = new ProxyServer(PolicyLoader.load(file, env));
         server.start();
         return new RunningProxy(server, policy.audit());
     }
