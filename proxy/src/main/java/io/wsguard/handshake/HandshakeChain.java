@@ -5,6 +5,7 @@ import io.wsguard.auth.JwtVerifier;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
+import io.wsguard.cluster.ConnectionLeases;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.policy.AuthPolicy;
@@ -64,6 +65,22 @@ public final class HandshakeChain implements AutoCloseable {
             RedisBuckets sharedBuckets,
             Executor executor,
             Executor jwksExecutor) {
+        return compile(route, limits, sharedBuckets, null, 0, executor, jwksExecutor);
+    }
+
+    /**
+     * As above, with the connection caps counted across instances in {@code leases} (null: on this
+     * instance only), and {@code proxy.clusterMaxConnections} ({@code clusterMax}, 0 for none)
+     * taken with them.
+     */
+    public static HandshakeChain compile(
+            RoutePolicy route,
+            LimitState.RouteLimits limits,
+            RedisBuckets sharedBuckets,
+            ConnectionLeases leases,
+            int clusterMax,
+            Executor executor,
+            Executor jwksExecutor) {
         final List<HandshakeCheck> checks = new ArrayList<>();
         try {
             checks.add(route.origin()
@@ -105,14 +122,21 @@ public final class HandshakeChain implements AutoCloseable {
                     String.join(", ", jwt.tokenSources()),
                     subjectRequired));
         }
-        // Connection caps count per instance even with a Redis store: sharing live connection
-        // counts needs leases renewed by heartbeats (a crashed instance's slots must expire).
-        if (rates.connectionsPerIp().isPresent()
+        // With a Redis store the caps are leases shared by every instance, taken in one script
+        // together with the cluster-wide maxConnections; the local counters are the fallback.
+        if (leases != null && clusterMax > 0
+                || rates.connectionsPerIp().isPresent()
                 || rates.connectionsPerSubject().isPresent()) {
             checks.add(new ConnectionLimitCheck(
-                    limits.connectionsPerIp(), rates.connectionsPerIp().orElse(0),
+                    limits.connectionsPerIp(),
+                    rates.connectionsPerIp().orElse(0),
                     limits.connectionsPerSubject(),
-                            rates.connectionsPerSubject().orElse(0)));
+                    rates.connectionsPerSubject().orElse(0),
+                    leases,
+                    route.name(),
+                    limits.clusterConnections(),
+                    clusterMax,
+                    executor));
         }
         return new HandshakeChain(checks, route.mode(), verifier);
     }

@@ -28,7 +28,15 @@ public final class ConnectionCounter {
         return taken[0];
     }
 
-    /** Gives back one slot taken by {@link #tryAcquire}; call it exactly once per slot. */
+    /**
+     * Takes one slot for {@code key} whatever the count: a connection a shared count admitted (or
+     * nothing could refuse), counted here so that this instance knows its own share in an outage.
+     */
+    public void add(String key) {
+        counts.merge(key, 1, Integer::sum);
+    }
+
+    /** Gives back one slot taken by {@link #tryAcquire} or {@link #add}; call it exactly once per slot. */
     public void release(String key) {
         counts.computeIfPresent(key, (k, now) -> now <= 1 ? null : now - 1);
     }

@@ -20,10 +20,12 @@ import java.util.stream.Collectors;
 public final class LimitState {
 
     private final ConcurrentHashMap<String, RouteLimits> routes = new ConcurrentHashMap<>();
+    /** This instance's connections under {@code proxy.clusterMaxConnections}, over all routes. */
+    private final ConnectionCounter clusterConnections = new ConnectionCounter();
 
     /** The state of the route called {@code name}, created on first use. */
     public RouteLimits route(String name) {
-        return routes.computeIfAbsent(name, n -> new RouteLimits());
+        return routes.computeIfAbsent(name, n -> new RouteLimits(clusterConnections));
     }
 
     /**
@@ -52,10 +54,13 @@ public final class LimitState {
     public static final class RouteLimits {
         private final ConnectionCounter connectionsPerIp = new ConnectionCounter();
         private final ConnectionCounter connectionsPerSubject = new ConnectionCounter();
+        private final ConnectionCounter clusterConnections;
         private final ConcurrentHashMap<RateLimitPolicy, KeyedBuckets> handshakesPerIp = new ConcurrentHashMap<>();
         private final ConcurrentHashMap<RateLimitPolicy, KeyedBuckets> messagesPerSubject = new ConcurrentHashMap<>();
 
-        RouteLimits() {}
+        RouteLimits(ConnectionCounter clusterConnections) {
+            this.clusterConnections = clusterConnections;
+        }
 
         public ConnectionCounter connectionsPerIp() {
             return connectionsPerIp;
@@ -63,6 +68,14 @@ public final class LimitState {
 
         public ConnectionCounter connectionsPerSubject() {
             return connectionsPerSubject;
+        }
+
+        /**
+         * This instance's connections on every route under {@code proxy.clusterMaxConnections}: the
+         * fallback count while Redis cannot answer. One counter for all routes.
+         */
+        public ConnectionCounter clusterConnections() {
+            return clusterConnections;
         }
 
         /**

@@ -101,6 +101,14 @@ final class Binder {
         final Optional<ProxyPolicy> proxy = proxyBinder.bind(f.section("proxy"), "proxy");
         final Optional<AuditPolicy> audit = auditBinder.bind(f.section("audit"), "audit");
         final Optional<RateLimitStorePolicy> store = storeBinder.bind(f.section("rateLimitStore"), "rateLimitStore");
+        if (proxy.flatMap(ProxyPolicy::clusterMaxConnections).isPresent()
+                && store.filter(s -> s.type() == RateLimitStorePolicy.Type.LOCAL)
+                        .isPresent()) {
+            // Only a shared store can count the cluster's connections: without one the key would cap nothing.
+            v.problemAt(
+                    "proxy.clusterMaxConnections",
+                    "needs rateLimitStore.type: redis (expected: a shared store, or proxy.maxConnections per instance)");
+        }
 
         final List<RoutePolicy> routes = new ArrayList<>();
         final List<String> routePaths = new ArrayList<>();

@@ -18,7 +18,13 @@ final class ProxyBinder {
         final Optional<Fields> fields = v.fields(
                 node,
                 path,
-                List.of("trustedProxies", "maxConnections", "handshakeTimeout", "drainTimeout", "pathMatching"),
+                List.of(
+                        "trustedProxies",
+                        "maxConnections",
+                        "clusterMaxConnections",
+                        "handshakeTimeout",
+                        "drainTimeout",
+                        "pathMatching"),
                 "a map");
         if (fields.isEmpty()) {
             return Optional.empty();
@@ -41,6 +47,9 @@ final class ProxyBinder {
         final Optional<Integer> maxConnections = f.get("maxConnections")
                 .map(n -> v.integer(n, f.child("maxConnections"), 1, Integer.MAX_VALUE))
                 .orElse(Optional.of(100_000));
+        // Empty when absent, and when bad: a bad value is a problem, and then nothing is bound.
+        final Optional<Integer> clusterMaxConnections = f.get("clusterMaxConnections")
+                .flatMap(n -> v.integer(n, f.child("clusterMaxConnections"), 1, Integer.MAX_VALUE));
         final Optional<Duration> handshakeTimeout = f.get("handshakeTimeout")
                 .map(n -> v.duration(n, f.child("handshakeTimeout"), true))
                 .orElse(Optional.of(Duration.ofSeconds(10)));
@@ -58,6 +67,7 @@ final class ProxyBinder {
                 maxConnections.orElseThrow(),
                 handshakeTimeout.orElseThrow(),
                 drainTimeout.orElseThrow(),
-                Values.enumOf(ProxyPolicy.PathMatching.class, pathMatching.orElseThrow())));
+                Values.enumOf(ProxyPolicy.PathMatching.class, pathMatching.orElseThrow()),
+                clusterMaxConnections));
     }
 }

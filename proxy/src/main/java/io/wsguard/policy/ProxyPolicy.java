@@ -2,6 +2,7 @@ package io.wsguard.policy;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code proxy}: process-wide limits.
@@ -13,16 +14,30 @@ import java.util.List;
  * @param drainTimeout defaults to 30s
  * @param pathMatching defaults to {@code normalized}: routes match paths regardless of case and of
  *     one trailing slash, as most upstream frameworks resolve them; {@code exact} compares as written
+ * @param clusterMaxConnections the open connections all instances sharing the Redis of
+ *     {@code rateLimitStore.type: redis} may hold together; beyond it handshakes get 503. None by
+ *     default: each instance has only its own {@code maxConnections}
  */
 public record ProxyPolicy(
         List<String> trustedProxies,
         int maxConnections,
         Duration handshakeTimeout,
         Duration drainTimeout,
-        PathMatching pathMatching) {
+        PathMatching pathMatching,
+        Optional<Integer> clusterMaxConnections) {
 
     public ProxyPolicy {
         trustedProxies = List.copyOf(trustedProxies);
+    }
+
+    /** Without a cluster-wide cap. */
+    public ProxyPolicy(
+            List<String> trustedProxies,
+            int maxConnections,
+            Duration handshakeTimeout,
+            Duration drainTimeout,
+            PathMatching pathMatching) {
+        this(trustedProxies, maxConnections, handshakeTimeout, drainTimeout, pathMatching, Optional.empty());
     }
 
     /** {@code proxy.pathMatching}. */

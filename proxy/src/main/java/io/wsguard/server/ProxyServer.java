@@ -11,6 +11,7 @@ import io.wsguard.audit.AuditLog;
 import io.wsguard.audit.MacChain;
 import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Reason;
+import io.wsguard.cluster.ConnectionLeases;
 import io.wsguard.cluster.RedisStore;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
@@ -115,6 +116,8 @@ public final class ProxyServer extends ContainerLifeCycle {
     private RedisStore redis;
     /** The buckets all routes share with other instances, on {@link #redis}; else null. */
     private RedisBuckets sharedBuckets;
+    /** The connection caps all instances share, on {@link #redis}; else null. */
+    private ConnectionLeases leases;
 
     private final List<ServerConnector> connectors = new ArrayList<>();
     private volatile boolean draining;
@@ -178,6 +181,10 @@ public final class ProxyServer extends ContainerLifeCycle {
                 }
             });
             addBean(new Part("redis", null, redis::close));
+            // Stops before the store (beans stop last added first) and after the connections
+            // closed: their slots go back to Redis while it can still be told.
+            leases = new ConnectionLeases(redis);
+            addBean(new Part("connection leases", null, leases::close));
         }
         addBean(new Part("jwks executor", null, jwksExecutor::shutdownNow));
         try {
@@ -251,7 +258,7 @@ public final class ProxyServer extends ContainerLifeCycle {
     }
 
     private CompiledPolicy compile(LoadedPolicy next) {
-        return CompiledPolicy.compile(next, limits, sharedBuckets, threads, jwksExecutor);
+        return CompiledPolicy.compile(next, limits, sharedBuckets, leases, threads, jwksExecutor);
     }
 
     private void startPolicy(CompiledPolicy compiled) throws Exception {
@@ -528,6 +535,11 @@ public final class ProxyServer extends ContainerLifeCycle {
     /** The Redis buckets of {@code rateLimitStore.type: redis}, or null (tests). */
     RedisBuckets sharedBuckets() {
         return sharedBuckets;
+    }
+
+    /** The shared connection caps of {@code rateLimitStore.type: redis}, or null (tests). */
+    ConnectionLeases leases() {
+        return leases;
     }
 
     /** The Redis of {@code rateLimitStore.type: redis}, or null (tests). */

@@ -274,6 +274,12 @@ class BrokenPolicyTest {
                         PolicyFiles.MINIMAL + "    limits: { idleTimeout: 0s }\n",
                         "9:28: routes[0].limits.idleTimeout: '0s' is zero (expected: a duration > 0)"),
                 Arguments.of(
+                        PolicyFiles.MINIMAL + "proxy: { clusterMaxConnections: 0 }\n",
+                        "9:33: proxy.clusterMaxConnections: 0 is out of range (expected: 1..2147483647)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL + "proxy: { clusterMaxConnections: 1000 }\n",
+                        "9:33: proxy.clusterMaxConnections: needs rateLimitStore.type: redis (expected: a shared store, or proxy.maxConnections per instance)"),
+                Arguments.of(
                         PolicyFiles.MINIMAL + "anchors: &a [1]\n",
                         "9:1: anchors: unknown key (expected: one of version, listeners, admin, proxy, audit, rateLimitStore, routes)"));
     }
