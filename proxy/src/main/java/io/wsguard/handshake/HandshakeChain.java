@@ -5,6 +5,7 @@ import io.wsguard.auth.JwtVerifier;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
+import io.wsguard.cluster.Revocations;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.policy.AuthPolicy;
@@ -54,6 +55,7 @@ public final class HandshakeChain implements AutoCloseable {
      *
      * @param limits the route's counters and buckets, which outlive the policy (a reload keeps counting)
      * @param sharedBuckets the Redis store of {@code rateLimitStore.type: redis}, or null for local buckets only
+     * @param revocations the subjects and token ids revoked ({@code POST /admin/revoke}), or null for none
      * @param executor where a handshake continues after Redis answered (on Lettuce's I/O threads)
      * @param jwksExecutor where verifications that may need a {@code jwksUri} fetch run
      * @throws HandshakeConfigException naming the field, relative to the route, that no check can be built from
@@ -62,6 +64,7 @@ public final class HandshakeChain implements AutoCloseable {
             RoutePolicy route,
             LimitState.RouteLimits limits,
             RedisBuckets sharedBuckets,
+            Revocations revocations,
             Executor executor,
             Executor jwksExecutor) {
         final List<HandshakeCheck> checks = new ArrayList<>();
@@ -104,6 +107,9 @@ public final class HandshakeChain implements AutoCloseable {
                     TokenSources.parse(jwt.tokenSources()),
                     String.join(", ", jwt.tokenSources()),
                     subjectRequired));
+            if (revocations != null) {
+                checks.add(new RevocationCheck(revocations));
+            }
         }
         // Connection caps count per instance even with a Redis store: sharing live connection
         // counts needs leases renewed by heartbeats (a crashed instance's slots must expire).

@@ -1,5 +1,6 @@
 package io.wsguard.server;
 
+import io.wsguard.cluster.Revocations;
 import io.wsguard.handshake.HandshakeChain;
 import io.wsguard.handshake.HandshakeConfigException;
 import io.wsguard.handshake.TokenSources;
@@ -102,6 +103,17 @@ final class CompiledPolicy {
             RedisBuckets sharedBuckets,
             Executor executor,
             Executor jwksExecutor) {
+        return compile(loaded, limits, sharedBuckets, null, executor, jwksExecutor);
+    }
+
+    /** As above, with the revocations the token checks consult ({@code POST /admin/revoke}), or null. */
+    static CompiledPolicy compile(
+            LoadedPolicy loaded,
+            LimitState limits,
+            RedisBuckets sharedBuckets,
+            Revocations revocations,
+            Executor executor,
+            Executor jwksExecutor) {
         final Policy policy = loaded.policy();
         final List<AutoCloseable> resources = new ArrayList<>();
         final List<PolicyProblem> problems = new ArrayList<>();
@@ -140,7 +152,7 @@ final class CompiledPolicy {
             final HandshakeChain chain;
             try {
                 chain = HandshakeChain.compile(
-                        route, limits.route(route.name()), sharedBuckets, executor, jwksExecutor);
+                        route, limits.route(route.name()), sharedBuckets, revocations, executor, jwksExecutor);
             } catch (HandshakeConfigException e) {
                 problems.add(loaded.locations().at("routes[" + i + "]." + e.field(), e.getMessage()));
                 continue;
