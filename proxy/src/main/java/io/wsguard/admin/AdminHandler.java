@@ -33,7 +33,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The admin port's routes (SPEC §6). Runs on the admin server's own Jetty threads; every endpoint
  * answers from memory except {@code POST /admin/reload}, which blocks for as long as
- * {@link AdminActions#reload()} takes.
+ * {@link AdminActions#reload()} takes, and {@code POST /admin/connections/close} and
+ * {@code /admin/revoke}, which complete their response from Redis's answer, later, without a thread
+ * waiting for it.
  *
  * <p>Order of decisions: the bearer token for {@code /admin/*} (so that an unauthenticated caller
  * learns nothing, not even which admin paths exist), then the cross-site check for {@code POST},
