@@ -1,8 +1,11 @@
 package io.wsguard.admin;
 
 import io.wsguard.audit.MacChain;
+import io.wsguard.cluster.Revocations;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletionStage;
 
 /**
  * What the admin port asks of the running proxy. Implemented by the server; {@link AdminServer}
@@ -53,4 +56,24 @@ public interface AdminActions {
      * @return how many connections were told to close
      */
     int close(ConnectionFilter filter);
+
+    /**
+     * {@link #close} here, then asks every other instance to do the same through Redis (each closes
+     * and audits its own). Never waits on Redis: the stage completes when Redis has answered or
+     * failed, and never fails for Redis (the answer then says only this instance acted).
+     */
+    CompletionStage<Broadcast> closeEverywhere(ConnectionFilter filter);
+
+    /**
+     * Revokes a subject or token id for {@code ttl} on every instance: matching connections closed
+     * with 1008, new handshakes refused with 401 {@code token_revoked}. As {@link #closeEverywhere},
+     * the stage completes once Redis has answered or failed.
+     */
+    CompletionStage<Revocations.Outcome> revoke(Revocations.Kind kind, String value, Duration ttl);
+
+    /** The revocations in force on this instance (with Redis, every instance's, as of the last heartbeat). */
+    List<Revocations.InForce> revocations();
+
+    /** Why close and revoke would reach only this instance now, or null when they reach every one. */
+    String localOnly();
 }

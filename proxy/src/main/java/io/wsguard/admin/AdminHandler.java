@@ -1,17 +1,23 @@
 package io.wsguard.admin;
 
+import io.wsguard.cluster.Revocations;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.Loopback;
 import io.wsguard.policy.Secret;
+import io.wsguard.policy.Units;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletionStage;
 import java.util.function.BooleanSupplier;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
@@ -27,7 +33,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The admin port's routes (SPEC §6). Runs on the admin server's own Jetty threads; every endpoint
  * answers from memory except {@code POST /admin/reload}, which blocks for as long as
- * {@link AdminActions#reload()} takes.
+ * {@link AdminActions#reload()} takes, and {@code POST /admin/connections/close} and
+ * {@code /admin/revoke}, which complete their response from Redis's answer, later, without a thread
+ * waiting for it.
  *
  * <p>Order of decisions: the bearer token for {@code /admin/*} (so that an unauthenticated caller
  * learns nothing, not even which admin paths exist), then the cross-site check for {@code POST},
@@ -39,7 +47,10 @@ final class AdminHandler extends Handler.Abstract {
 
     private static final String JSON = "application/json";
     private static final String TEXT = "text/plain; charset=utf-8";
-    private static final Set<String> CLOSE_PARAMETERS = Set.of("sub", "client", "route");
+    private static final Set<String> CLOSE_PARAMETERS = Set.of("sub", "jti", "client", "route");
+    private static final Set<String> REVOKE_PARAMETERS = Set.of("sub", "jti", "ttl");
+    /** The longest subject or token id a revocation takes (a JWT claim is rarely past a few hundred). */
+    private static final int MAX_REVOKED_LENGTH = 1024;
 
     /** One endpoint: its only method and what it does. */
     private record Endpoint(String method, Action action) {}
@@ -62,7 +73,7 @@ final class AdminHandler extends Handler.Abstract {
                 .map(secret -> sha256(secret.value()))
                 .orElse(null);
         this.dashboard = Dashboard.load();
-        this.endpoints = Map.of(
+        final Map<String, Endpoint> endpoints = new HashMap<>(Map.of(
                 "/", new Endpoint("GET", this::dashboard),
                 "/healthz", new Endpoint("GET", (req, res, cb) -> write(res, cb, 200, TEXT, "ok")),
                 "/readyz", new Endpoint("GET", this::readiness),
@@ -73,7 +84,10 @@ final class AdminHandler extends Handler.Abstract {
                 "/admin/policy", new Endpoint("GET", (req, res, cb) -> json(res, cb, 200, actions.effectivePolicy())),
                 "/admin/connections", new Endpoint("GET", (req, res, cb) -> json(res, cb, 200, actions.connections())),
                 "/admin/audit/head", new Endpoint("GET", this::auditHead),
-                "/admin/connections/close", new Endpoint("POST", this::close));
+                "/admin/connections/close", new Endpoint("POST", this::close)));
+        endpoints.put("/admin/revoke", new Endpoint("POST", this::revoke));
+        endpoints.put("/admin/revocations", new Endpoint("GET", this::revocations));
+        this.endpoints = Map.copyOf(endpoints);
     }
 
     /** Whether {@code /admin/*} asks for a bearer token. */
@@ -181,27 +195,131 @@ final class AdminHandler extends Handler.Abstract {
             json(response, callback, 400, new Problem(e.getMessage()));
             return;
         }
-        json(response, callback, 200, new Closed(actions.close(filter)));
+        answerLater(request, response, callback, actions.closeEverywhere(filter), broadcast -> broadcast);
     }
 
     /**
-     * {@code sub}, {@code client} and {@code route}, each at most once and not empty. Anything else
-     * is refused rather than ignored: a misspelt {@code clinet=} must not widen what gets closed.
+     * {@code sub}, {@code jti}, {@code client} and {@code route}, each at most once and not empty.
+     * Anything else is refused rather than ignored: a misspelt {@code clinet=} must not widen what
+     * gets closed.
      */
     static ConnectionFilter filter(Fields query) {
+        checkParameters(query, CLOSE_PARAMETERS, "sub, client, route, jti");
+        return new ConnectionFilter(
+                Optional.ofNullable(query.getValue("sub")),
+                Optional.ofNullable(query.getValue("jti")),
+                Optional.ofNullable(query.getValue("client")),
+                Optional.ofNullable(query.getValue("route")));
+    }
+
+    private static void checkParameters(Fields query, Set<String> known, String expected) {
         for (String name : query.getNames()) {
-            if (!CLOSE_PARAMETERS.contains(name)) {
-                throw new IllegalArgumentException("unknown parameter '" + name + "' (expected: sub, client, route)");
+            if (!known.contains(name)) {
+                throw new IllegalArgumentException("unknown parameter '" + name + "' (expected: " + expected + ")");
             }
             final List<String> values = query.getValues(name);
             if (values.size() != 1 || values.get(0).isEmpty()) {
                 throw new IllegalArgumentException(name + ": give it once, not empty");
             }
         }
-        return new ConnectionFilter(
-                Optional.ofNullable(query.getValue("sub")),
-                Optional.ofNullable(query.getValue("client")),
-                Optional.ofNullable(query.getValue("route")));
+    }
+
+    private void revoke(Request request, Response response, Callback callback) {
+        final RevokeRequest revoke;
+        try {
+            revoke = revokeRequest(Request.extractQueryParameters(request, StandardCharsets.UTF_8));
+        } catch (IllegalArgumentException e) {
+            json(response, callback, 400, new Problem(e.getMessage()));
+            return;
+        }
+        answerLater(
+                request,
+                response,
+                callback,
+                actions.revoke(revoke.kind(), revoke.value(), revoke.ttl()),
+                outcome -> Revoked.of(outcome));
+    }
+
+    /** What {@code POST /admin/revoke} asks: one of {@code sub} and {@code jti}, and for how long. */
+    record RevokeRequest(Revocations.Kind kind, String value, Duration ttl) {}
+
+    /**
+     * {@code sub=S&ttl=15m} or {@code jti=J&ttl=15m}: exactly one of sub and jti, a TTL from 1s to
+     * 30d in the policy file's units; anything else is refused with what was expected.
+     */
+    static RevokeRequest revokeRequest(Fields query) {
+        checkParameters(query, REVOKE_PARAMETERS, "sub or jti, and ttl");
+        final String sub = query.getValue("sub");
+        final String jti = query.getValue("jti");
+        if ((sub == null) == (jti == null)) {
+            throw new IllegalArgumentException(
+                    "give exactly one of sub and jti (expected: sub=S&ttl=15m or jti=J&ttl=15m)");
+        }
+        final String value = sub != null ? sub : jti;
+        if (value.length() > MAX_REVOKED_LENGTH) {
+            throw new IllegalArgumentException(
+                    (sub != null ? "sub" : "jti") + ": longer than " + MAX_REVOKED_LENGTH + " characters");
+        }
+        final String ttlText = query.getValue("ttl");
+        if (ttlText == null) {
+            throw new IllegalArgumentException(
+                    "ttl: missing (expected: how long the revocation lasts, like 15m, 12h or 7d)");
+        }
+        final Duration ttl;
+        try {
+            ttl = Units.duration(ttlText);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("ttl: " + e.getMessage(), e);
+        }
+        if (ttl.compareTo(Revocations.MIN_TTL) < 0 || ttl.compareTo(Revocations.MAX_TTL) > 0) {
+            throw new IllegalArgumentException("ttl: '" + ttlText + "' is out of range (expected: from 1s to 30d)");
+        }
+        return new RevokeRequest(sub != null ? Revocations.Kind.SUB : Revocations.Kind.JTI, value, ttl);
+    }
+
+    private void revocations(Request request, Response response, Callback callback) {
+        final String localOnly = actions.localOnly();
+        final Instant now = Instant.now();
+        final List<Listed> listed = actions.revocations().stream()
+                .map(r -> new Listed(
+                        r.kind().field(),
+                        r.value(),
+                        r.until(),
+                        Math.max(0, Duration.between(now, r.until()).toSeconds()),
+                        r.by()))
+                .toList();
+        json(
+                response,
+                callback,
+                200,
+                new Listing(
+                        localOnly == null ? Broadcast.CLUSTER : Broadcast.THIS_INSTANCE_ONLY,
+                        localOnly == null
+                                ? "every instance's revocations, as of this instance's last heartbeat"
+                                : localOnly,
+                        listed));
+    }
+
+    /**
+     * Writes {@code answer}'s result as JSON once it completes, on the admin server's threads: the
+     * handler has returned long before, and no admin thread waits for Redis meanwhile.
+     */
+    private <T> void answerLater(
+            Request request,
+            Response response,
+            Callback callback,
+            CompletionStage<T> answer,
+            java.util.function.Function<T, Object> body) {
+        answer.whenCompleteAsync(
+                (result, failure) -> {
+                    if (failure != null) {
+                        LOG.warn("admin {} {} failed", request.getMethod(), Request.getPathInContext(request), failure);
+                        json(response, callback, 500, new Problem("internal error, see the wsguard log"));
+                        return;
+                    }
+                    json(response, callback, 200, body.apply(result));
+                },
+                request.getComponents().getExecutor());
     }
 
     private void dashboard(Request request, Response response, Callback callback) {
@@ -283,6 +401,41 @@ final class AdminHandler extends Handler.Abstract {
     /** {@code {"status": "rejected", "problems": [...]}}. */
     record Rejected(String status, List<String> problems) {}
 
-    /** {@code {"closed": N}}. */
-    record Closed(int closed) {}
+    /**
+     * {@code POST /admin/revoke}'s answer: the revocation in force (an earlier, longer one of the same
+     * id stays as it was), how many connections closed here, and how far the request reached.
+     */
+    record Revoked(
+            String kind,
+            String value,
+            Instant until,
+            long ttlSeconds,
+            int closed,
+            String scope,
+            Long subscribers,
+            String note) {
+
+        static Revoked of(Revocations.Outcome outcome) {
+            final Revocations.InForce revocation = outcome.revocation();
+            final boolean everywhere = outcome.localOnly() == null;
+            return new Revoked(
+                    revocation.kind().field(),
+                    revocation.value(),
+                    revocation.until(),
+                    Math.round(revocation.remainingMillis() / 1000.0),
+                    outcome.closed(),
+                    everywhere ? Broadcast.CLUSTER : Broadcast.THIS_INSTANCE_ONLY,
+                    outcome.subscribers(),
+                    everywhere
+                            ? "sent to " + outcome.subscribers() + " subscriber(s) (this instance included): every"
+                                    + " instance closes its matching connections and refuses new handshakes"
+                            : outcome.localOnly());
+        }
+    }
+
+    /** {@code GET /admin/revocations}: how far the list reaches, and the revocations in force. */
+    record Listing(String scope, String note, List<Listed> revocations) {}
+
+    /** One revocation in force: what, until when, seconds left, and the instance that was asked. */
+    record Listed(String kind, String value, Instant until, long remainingSeconds, String by) {}
 }

@@ -26,8 +26,12 @@ import org.slf4j.LoggerFactory;
  * <tr><td>{@code POST /admin/reload}</td><td>200 {@code {"status":"reloaded"}}, or 422 with {@code problems}</td></tr>
  * <tr><td>{@code GET /admin/policy}</td><td>the effective policy as JSON, secrets as {@code "<redacted>"}</td></tr>
  * <tr><td>{@code GET /admin/connections}</td><td>JSON array of {@link ConnectionInfo}</td></tr>
- * <tr><td>{@code POST /admin/connections/close?sub=S&client=IP&route=R}</td><td>at least one filter,
- *     else 400; 200 {@code {"closed":N}}</td></tr>
+ * <tr><td>{@code POST /admin/connections/close?sub=S&jti=J&client=IP&route=R}</td><td>at least one filter,
+ *     else 400; 200 {@code {"closed":N,"scope":...,"subscribers":...,"note":...}}: closed here, and sent to
+ *     every instance through Redis when there is one</td></tr>
+ * <tr><td>{@code POST /admin/revoke?sub=S&ttl=15m} or {@code ?jti=J&ttl=15m}</td><td>closes and refuses the
+ *     subject or token on every instance until the TTL ends (1s to 30d); 400 on bad input</td></tr>
+ * <tr><td>{@code GET /admin/revocations}</td><td>the revocations in force</td></tr>
  * <tr><td>{@code GET /}</td><td>the dashboard page</td></tr>
  * </table>
  * Any other path is 404 and a wrong method 405, both with a JSON {@code {"error": ...}} body.
@@ -43,7 +47,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Threads.</b> Requests run on this server's small pool ({@code wsguard-admin-*}). Every
  * endpoint answers from memory, except {@code POST /admin/reload}, which blocks its thread while the
- * policy file is read and compiled.
+ * policy file is read and compiled, and close and revoke, which answer once Redis has (their handler
+ * returns at once; no thread waits for Redis).
  */
 public final class AdminServer {
 

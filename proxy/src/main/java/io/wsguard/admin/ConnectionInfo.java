@@ -9,6 +9,7 @@ import java.time.Instant;
  * @param route the route's name
  * @param client the client's IP (after {@code trustedProxies})
  * @param subject the verified JWT {@code sub}, or {@code null} on a route without auth
+ * @param jti the verified JWT's {@code jti}, or {@code null} (what {@code POST /admin/revoke?jti=} names)
  * @param openedAt when the upgrade completed
  * @param ageSeconds seconds since {@code openedAt} when the snapshot was taken
  * @param messagesIn messages from the client to the upstream
@@ -21,9 +22,26 @@ public record ConnectionInfo(
         String route,
         String client,
         String subject,
+        String jti,
         Instant openedAt,
         long ageSeconds,
         long messagesIn,
         long messagesOut,
         long bytesIn,
-        long bytesOut) {}
+        long bytesOut) {
+
+    /** A connection whose token had no {@code jti}, or that had no token. */
+    public ConnectionInfo(
+            String id,
+            String route,
+            String client,
+            String subject,
+            Instant openedAt,
+            long ageSeconds,
+            long messagesIn,
+            long messagesOut,
+            long bytesIn,
+            long bytesOut) {
+        this(id, route, client, subject, null, openedAt, ageSeconds, messagesIn, messagesOut, bytesIn, bytesOut);
+    }
+}

@@ -28,6 +28,12 @@ public enum Reason {
     TOKEN_INVALID(Stage.HANDSHAKE, 401, 0),
     /** At the handshake; an open connection whose token expires ends as {@link SessionEnd#TOKEN_EXPIRED}. */
     TOKEN_EXPIRED(Stage.HANDSHAKE, 401, 0),
+    /**
+     * The token verified, but an operator revoked its subject or its {@code jti} ({@code POST
+     * /admin/revoke}) and the revocation is still in force; open connections it matched were closed
+     * with 1008 ({@link SessionEnd#CLOSED_BY_OPERATOR}).
+     */
+    TOKEN_REVOKED(Stage.HANDSHAKE, 401, 0),
     CLAIM_DENIED(Stage.HANDSHAKE, 403, 0),
     /** The route's {@code auth.clientCertificate: required}, and the client showed none. */
     CLIENT_CERTIFICATE_MISSING(Stage.HANDSHAKE, 403, 0),

@@ -588,7 +588,8 @@ public final class RedisStore implements AutoCloseable {
                 : root.getClass().getSimpleName() + ": " + root.getMessage();
     }
 
-    private static String newInstanceId() {
+    /** A new instance id: the host name and 32 random bits (also for an instance without Redis). */
+    static String newInstanceId() {
         final byte[] random = new byte[4];
         new SecureRandom().nextBytes(random);
         final String host = System.getenv().getOrDefault("HOSTNAME", "wsguard");

@@ -6,6 +6,7 @@ import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
 import io.wsguard.cluster.ConnectionLeases;
+import io.wsguard.cluster.Revocations;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.policy.AuthPolicy;
@@ -54,7 +55,9 @@ public final class HandshakeChain implements AutoCloseable {
      * where the checks continue once requests come.
      *
      * @param limits the route's counters and buckets, which outlive the policy (a reload keeps counting)
-     * @param sharedBuckets the Redis store of {@code rateLimitStore.type: redis}, or null for local buckets only
+     * @param shared what is shared with the running proxy and the other instances: Redis buckets,
+     *     connection leases, revocations ({@link SharedState#NONE}: nothing)
+     * @param clusterMax {@code proxy.clusterMaxConnections}, taken with the leases; 0 for none
      * @param executor where a handshake continues after Redis answered (on Lettuce's I/O threads)
      * @param jwksExecutor where verifications that may need a {@code jwksUri} fetch run
      * @throws HandshakeConfigException naming the field, relative to the route, that no check can be built from
@@ -62,25 +65,13 @@ public final class HandshakeChain implements AutoCloseable {
     public static HandshakeChain compile(
             RoutePolicy route,
             LimitState.RouteLimits limits,
-            RedisBuckets sharedBuckets,
-            Executor executor,
-            Executor jwksExecutor) {
-        return compile(route, limits, sharedBuckets, null, 0, executor, jwksExecutor);
-    }
-
-    /**
-     * As above, with the connection caps counted across instances in {@code leases} (null: on this
-     * instance only), and {@code proxy.clusterMaxConnections} ({@code clusterMax}, 0 for none)
-     * taken with them.
-     */
-    public static HandshakeChain compile(
-            RoutePolicy route,
-            LimitState.RouteLimits limits,
-            RedisBuckets sharedBuckets,
-            ConnectionLeases leases,
+            SharedState shared,
             int clusterMax,
             Executor executor,
             Executor jwksExecutor) {
+        final RedisBuckets sharedBuckets = shared.buckets();
+        final ConnectionLeases leases = shared.leases();
+        final Revocations revocations = shared.revocations();
         final List<HandshakeCheck> checks = new ArrayList<>();
         try {
             checks.add(route.origin()
@@ -121,6 +112,9 @@ public final class HandshakeChain implements AutoCloseable {
                     TokenSources.parse(jwt.tokenSources()),
                     String.join(", ", jwt.tokenSources()),
                     subjectRequired));
+            if (revocations != null) {
+                checks.add(new RevocationCheck(revocations));
+            }
         }
         // With a Redis store the caps are leases shared by every instance, taken in one script
         // together with the cluster-wide maxConnections; the local counters are the fallback.

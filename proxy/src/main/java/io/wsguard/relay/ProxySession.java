@@ -74,6 +74,7 @@ public final class ProxySession implements Traffic {
     private final String clientIp;
     private final String origin;
     private final String subject;
+    private final String tokenId;
     private final Instant tokenDeadline;
     private final Mode mode;
     private final Duration idleTimeout;
@@ -102,6 +103,7 @@ public final class ProxySession implements Traffic {
      * @param events where the session reports itself (registry, metrics, audit)
      * @param id the connection's id in the audit log ({@code conn})
      * @param subject the verified token's subject, or null
+     * @param tokenId the verified token's {@code jti}, or null: a revocation of it closes the connection
      * @param tokenDeadline when the token stops being valid and the connection is closed with 1008
      *     ({@code auth.jwt.onExpiry: close}), or null
      */
@@ -114,12 +116,14 @@ public final class ProxySession implements Traffic {
             String clientIp,
             String origin,
             String subject,
+            String tokenId,
             Instant tokenDeadline) {
         this.id = id;
         this.route = settings.route();
         this.clientIp = clientIp;
         this.origin = origin;
         this.subject = subject;
+        this.tokenId = tokenId;
         this.tokenDeadline = tokenDeadline;
         this.mode = settings.mode();
         this.idleTimeout = settings.idleTimeout();
@@ -170,6 +174,11 @@ public final class ProxySession implements Traffic {
     /** The verified token's subject, or null. */
     public String subject() {
         return subject;
+    }
+
+    /** The verified token's {@code jti}, or null. */
+    public String tokenId() {
+        return tokenId;
     }
 
     public Instant openedAt() {

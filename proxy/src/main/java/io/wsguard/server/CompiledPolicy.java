@@ -1,11 +1,10 @@
 package io.wsguard.server;
 
-import io.wsguard.cluster.ConnectionLeases;
 import io.wsguard.handshake.HandshakeChain;
 import io.wsguard.handshake.HandshakeConfigException;
+import io.wsguard.handshake.SharedState;
 import io.wsguard.handshake.TokenSources;
 import io.wsguard.limit.LimitState;
-import io.wsguard.limit.RedisBuckets;
 import io.wsguard.message.ContentRules;
 import io.wsguard.message.ContentRulesException;
 import io.wsguard.policy.ListenerPolicy;
@@ -92,28 +91,13 @@ final class CompiledPolicy {
      * patterns) fails here; no thread is started and no upstream client or scheduler made: those are
      * {@link #start}'s (a {@code jwksUri}'s key source, built here, starts its threads on its first
      * fetch). {@code limits} holds the counters and buckets that outlive this policy
-     * (the running proxy's, so that a reload keeps counting), {@code sharedBuckets} the Redis store of
-     * {@code rateLimitStore.type: redis} (null: local buckets only); the handshake checks continue on
+     * (the running proxy's, so that a reload keeps counting), {@code shared} what the checks share with
+     * the other instances ({@link SharedState#NONE}: nothing); the handshake checks continue on
      * {@code executor} after Redis answered, and verify {@code jwksUri} tokens on {@code jwksExecutor}.
      * Throws {@link PolicyException} with every located problem.
      */
     static CompiledPolicy compile(
-            LoadedPolicy loaded,
-            LimitState limits,
-            RedisBuckets sharedBuckets,
-            Executor executor,
-            Executor jwksExecutor) {
-        return compile(loaded, limits, sharedBuckets, null, executor, jwksExecutor);
-    }
-
-    /** As above, with the connection caps shared through {@code leases} (null: counted on this instance only). */
-    static CompiledPolicy compile(
-            LoadedPolicy loaded,
-            LimitState limits,
-            RedisBuckets sharedBuckets,
-            ConnectionLeases leases,
-            Executor executor,
-            Executor jwksExecutor) {
+            LoadedPolicy loaded, LimitState limits, SharedState shared, Executor executor, Executor jwksExecutor) {
         final Policy policy = loaded.policy();
         final List<AutoCloseable> resources = new ArrayList<>();
         final List<PolicyProblem> problems = new ArrayList<>();
@@ -154,8 +138,7 @@ final class CompiledPolicy {
                 chain = HandshakeChain.compile(
                         route,
                         limits.route(route.name()),
-                        sharedBuckets,
-                        leases,
+                        shared,
                         policy.proxy().clusterMaxConnections().orElse(0),
                         executor,
                         jwksExecutor);

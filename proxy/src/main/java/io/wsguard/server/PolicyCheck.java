@@ -1,5 +1,6 @@
 package io.wsguard.server;
 
+import io.wsguard.handshake.SharedState;
 import io.wsguard.limit.LimitState;
 import io.wsguard.policy.LoadedPolicy;
 
@@ -13,7 +14,7 @@ public final class PolicyCheck {
      */
     public static void compile(LoadedPolicy loaded) {
         final CompiledPolicy compiled =
-                CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
+                CompiledPolicy.compile(loaded, new LimitState(), SharedState.NONE, Runnable::run, Runnable::run);
         compiled.stop();
     }
 }

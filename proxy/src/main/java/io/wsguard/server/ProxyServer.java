@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.wsguard.admin.AdminActions;
 import io.wsguard.admin.AdminServer;
+import io.wsguard.admin.Broadcast;
 import io.wsguard.admin.ConnectionFilter;
 import io.wsguard.admin.ConnectionInfo;
 import io.wsguard.admin.ReloadResult;
@@ -11,8 +12,11 @@ import io.wsguard.audit.AuditLog;
 import io.wsguard.audit.MacChain;
 import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Reason;
+import io.wsguard.cluster.ClusterEvents;
 import io.wsguard.cluster.ConnectionLeases;
 import io.wsguard.cluster.RedisStore;
+import io.wsguard.cluster.Revocations;
+import io.wsguard.handshake.SharedState;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
 import io.wsguard.metrics.Metrics;
@@ -31,10 +35,13 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.StringJoiner;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -118,6 +125,10 @@ public final class ProxyServer extends ContainerLifeCycle {
     private RedisBuckets sharedBuckets;
     /** The connection caps all instances share, on {@link #redis}; else null. */
     private ConnectionLeases leases;
+    /** Operators' closes and revocations to and from the other instances, on {@link #redis}; else null. */
+    private ClusterEvents clusterEvents;
+    /** The subjects and token ids revoked ({@code POST /admin/revoke}): shared through {@link #redis} if any. */
+    private Revocations revocations;
 
     private final List<ServerConnector> connectors = new ArrayList<>();
     private volatile boolean draining;
@@ -185,6 +196,11 @@ public final class ProxyServer extends ContainerLifeCycle {
             // closed: their slots go back to Redis while it can still be told.
             leases = new ConnectionLeases(redis);
             addBean(new Part("connection leases", null, leases::close));
+            clusterEvents = new ClusterEvents(redis, threads);
+            clusterEvents.on(CLOSE_EVENT, this::closeAnnounced);
+            revocations = Revocations.shared(redis, clusterEvents, threads, this::closeRevoked);
+        } else {
+            revocations = Revocations.local(this::closeRevoked);
         }
         addBean(new Part("jwks executor", null, jwksExecutor::shutdownNow));
         try {
@@ -258,14 +274,15 @@ public final class ProxyServer extends ContainerLifeCycle {
     }
 
     private CompiledPolicy compile(LoadedPolicy next) {
-        return CompiledPolicy.compile(next, limits, sharedBuckets, leases, threads, jwksExecutor);
+        return CompiledPolicy.compile(
+                next, limits, new SharedState(sharedBuckets, leases, revocations), threads, jwksExecutor);
     }
 
     private void startPolicy(CompiledPolicy compiled) throws Exception {
         compiled.start(
                 threads,
                 scheduler,
-                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining));
+                route -> new ServerEvents(connections, metrics.route(route), auditor, this::isDraining, revocations));
     }
 
     /**
@@ -547,6 +564,57 @@ public final class ProxyServer extends ContainerLifeCycle {
         return redis;
     }
 
+    /** The pub/sub event of an operator's close, sent to every instance. */
+    private static final String CLOSE_EVENT = "close";
+
+    /**
+     * Closes this instance's open connections that {@code filter} matches with 1008, each audited
+     * with {@code detail}; returns how many were told to close.
+     */
+    private int closeMatching(ConnectionFilter filter, String detail) {
+        int closed = 0;
+        for (ProxySession s : connections.sessions()) {
+            if (filter.matches(s.subject(), s.tokenId(), s.clientIp(), s.route()) && s.closeByOperator(detail)) {
+                closed++;
+            }
+        }
+        return closed;
+    }
+
+    /** A revocation in force here: its open connections close. */
+    private int closeRevoked(Revocations.Kind kind, String value, String detail) {
+        final Optional<String> id = Optional.of(value);
+        return closeMatching(
+                kind == Revocations.Kind.SUB
+                        ? new ConnectionFilter(id, Optional.empty(), Optional.empty(), Optional.empty())
+                        : new ConnectionFilter(Optional.empty(), id, Optional.empty(), Optional.empty()),
+                detail);
+    }
+
+    /** Another instance's operator closed connections: this instance closes and audits its own. */
+    private void closeAnnounced(Map<String, String> message) {
+        final ConnectionFilter filter;
+        try {
+            filter = new ConnectionFilter(
+                    Optional.ofNullable(message.get("sub")),
+                    Optional.ofNullable(message.get("jti")),
+                    Optional.ofNullable(message.get("client")),
+                    Optional.ofNullable(message.get("route")));
+        } catch (IllegalArgumentException noFilter) {
+            // A close that names nothing would close everything: never.
+            LOG.warn("cluster events: ignored a close from {} without a filter", message.get("from"));
+            return;
+        }
+        final int closed = closeMatching(
+                filter,
+                "closed by operator on instance " + message.get("from") + " (" + Actions.describe(filter) + ")");
+        LOG.info(
+                "close from instance {} ({}): {} connection(s) closed here",
+                message.get("from"),
+                Actions.describe(filter),
+                closed);
+    }
+
     /** What the admin port may do to the running proxy. */
     private final class Actions implements AdminActions {
         @Override
@@ -585,6 +653,7 @@ public final class ProxyServer extends ContainerLifeCycle {
                         s.route(),
                         s.clientIp(),
                         s.subject(),
+                        s.tokenId(),
                         s.openedAt(),
                         Duration.between(s.openedAt(), now).toSeconds(),
                         s.messagesIn(),
@@ -597,20 +666,56 @@ public final class ProxyServer extends ContainerLifeCycle {
 
         @Override
         public int close(ConnectionFilter filter) {
-            final String detail = "closed by operator (" + describe(filter) + ")";
-            int closed = 0;
-            for (ProxySession s : connections.sessions()) {
-                if (filter.matches(s.subject(), s.clientIp(), s.route()) && s.closeByOperator(detail)) {
-                    closed++;
-                }
+            return closeMatching(filter, "closed by operator (" + describe(filter) + ")");
+        }
+
+        @Override
+        public CompletionStage<Broadcast> closeEverywhere(ConnectionFilter filter) {
+            final int closed = close(filter);
+            if (clusterEvents == null) {
+                return CompletableFuture.completedStage(
+                        Broadcast.local(closed, "rateLimitStore is local: there is no other instance to tell"));
             }
-            return closed;
+            final Map<String, String> fields = new java.util.HashMap<>();
+            filter.sub().ifPresent(sub -> fields.put("sub", sub));
+            filter.jti().ifPresent(jti -> fields.put("jti", jti));
+            filter.client().ifPresent(client -> fields.put("client", client));
+            filter.route().ifPresent(route -> fields.put("route", route));
+            return clusterEvents
+                    .publish("close", CLOSE_EVENT, fields)
+                    .handle((subscribers, failure) -> failure == null
+                            ? Broadcast.cluster(closed, subscribers, ClusterEvents.CHANNEL)
+                            : Broadcast.local(
+                                    closed,
+                                    "Redis unavailable (" + redis.lastFailure()
+                                            + "): the other instances were not told"));
+        }
+
+        @Override
+        public CompletionStage<Revocations.Outcome> revoke(Revocations.Kind kind, String value, Duration ttl) {
+            return revocations.revoke(kind, value, ttl);
+        }
+
+        @Override
+        public List<Revocations.InForce> revocations() {
+            return revocations.inForce();
+        }
+
+        @Override
+        public String localOnly() {
+            if (redis == null) {
+                return "rateLimitStore is local: this instance's revocations only";
+            }
+            return redis.available()
+                    ? null
+                    : "Redis unavailable (" + redis.lastFailure() + "): this instance's revocations only, as of now";
         }
 
         /** The filter as the request gave it, e.g. {@code sub=alice route=chat}: subjects, IPs and route names, never secrets. */
-        private static String describe(ConnectionFilter filter) {
+        static String describe(ConnectionFilter filter) {
             final StringJoiner given = new StringJoiner(" ");
             filter.sub().ifPresent(sub -> given.add("sub=" + sub));
+            filter.jti().ifPresent(jti -> given.add("jti=" + jti));
             filter.client().ifPresent(client -> given.add("client=" + client));
             filter.route().ifPresent(route -> given.add("route=" + route));
             return given.toString();

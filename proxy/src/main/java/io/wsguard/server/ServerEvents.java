@@ -2,6 +2,7 @@ package io.wsguard.server;
 
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
+import io.wsguard.cluster.Revocations;
 import io.wsguard.metrics.RouteMetrics;
 import io.wsguard.relay.ProxySession;
 import io.wsguard.relay.SessionEvents;
@@ -19,12 +20,19 @@ final class ServerEvents implements SessionEvents {
     private final RouteMetrics metrics;
     private final Auditor auditor;
     private final BooleanSupplier draining;
+    private final Revocations revocations;
 
-    ServerEvents(ConnectionRegistry registry, RouteMetrics metrics, Auditor auditor, BooleanSupplier draining) {
+    ServerEvents(
+            ConnectionRegistry registry,
+            RouteMetrics metrics,
+            Auditor auditor,
+            BooleanSupplier draining,
+            Revocations revocations) {
         this.registry = registry;
         this.metrics = metrics;
         this.auditor = auditor;
         this.draining = draining;
+        this.revocations = revocations;
     }
 
     @Override
@@ -36,6 +44,13 @@ final class ServerEvents implements SessionEvents {
         if (draining.getAsBoolean()) {
             // Opened while a drain began: the drain's sweep may have missed it, so close it here.
             session.shutdown();
+        }
+        final Revocations.InForce revoked =
+                revocations == null ? null : revocations.find(session.subject(), session.tokenId());
+        if (revoked != null) {
+            // Revoked while its handshake was past the check: the revocation's sweep missed it.
+            session.closeByOperator(
+                    "token revoked by operator (" + revoked.kind().field() + "=" + revoked.value() + ")");
         }
     }
 

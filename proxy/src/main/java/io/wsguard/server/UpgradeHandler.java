@@ -235,6 +235,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 handshake.clientIp(),
                 origin,
                 principal == null ? null : principal.subject(),
+                principal == null ? null : principal.claimText("jti"),
                 route.tokenDeadline(principal));
         final boolean offerDeflate = route.compressionAllowed()
                 && request.getHeaders().getCSV(HttpHeader.SEC_WEBSOCKET_EXTENSIONS, false).stream()

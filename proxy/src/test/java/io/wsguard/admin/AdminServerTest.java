@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.audit.MacChain;
 import io.wsguard.check.Reason;
+import io.wsguard.cluster.Revocations;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.AdminPolicy;
 import io.wsguard.policy.PolicyLoader;
@@ -14,6 +15,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -83,6 +86,30 @@ class AdminServerTest {
         public int close(ConnectionFilter filter) {
             closes.add(filter);
             return filter.matches("alice", "203.0.113.7", "chat") ? 1 : 0;
+        }
+
+        /** The real revocations of an instance without Redis; alice's one connection is what closes. */
+        final Revocations revocations = Revocations.local(
+                (kind, value, detail) -> kind == Revocations.Kind.SUB && value.equals("alice") ? 1 : 0);
+
+        @Override
+        public CompletionStage<Broadcast> closeEverywhere(ConnectionFilter filter) {
+            return CompletableFuture.completedStage(Broadcast.local(close(filter), "no Redis in this test"));
+        }
+
+        @Override
+        public CompletionStage<Revocations.Outcome> revoke(Revocations.Kind kind, String value, Duration ttl) {
+            return revocations.revoke(kind, value, ttl);
+        }
+
+        @Override
+        public List<Revocations.InForce> revocations() {
+            return revocations.inForce();
+        }
+
+        @Override
+        public String localOnly() {
+            return "no Redis in this test";
         }
     }
 
@@ -194,7 +221,7 @@ class AdminServerTest {
         assertThat(right.getHeaders().get(HttpHeader.CONTENT_TYPE)).startsWith("application/json");
         assertThat(right.getContentAsString())
                 .isEqualTo("[{\"id\":\"c1\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"subject\":\"alice\","
-                        + "\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":12,\"messagesIn\":3,"
+                        + "\"jti\":null,\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":12,\"messagesIn\":3,"
                         + "\"messagesOut\":4,\"bytesIn\":30,\"bytesOut\":40}]");
     }
 
@@ -334,10 +361,59 @@ class AdminServerTest {
         final ContentResponse closed =
                 send(authorized(HttpMethod.POST, "/admin/connections/close?sub=alice&route=chat"));
         assertThat(closed.getStatus()).isEqualTo(200);
-        assertThat(closed.getContentAsString()).isEqualTo("{\"closed\":1}");
+        assertThat(closed.getContentAsString())
+                .isEqualTo("{\"closed\":1,\"scope\":\"this instance only\",\"subscribers\":null,"
+                        + "\"note\":\"no Redis in this test\"}");
         assertThat(ACTIONS.closes)
                 .last()
                 .isEqualTo(new ConnectionFilter(Optional.of("alice"), Optional.empty(), Optional.of("chat")));
+    }
+
+    @Test
+    void revokeRefusesBadInputWithWhatItExpected() throws Exception {
+        assertThat(problem("/admin/revoke?sub=alice")).contains("ttl: missing");
+        assertThat(problem("/admin/revoke?sub=alice&ttl=soon")).contains("ttl: 'soon' is not a duration");
+        assertThat(problem("/admin/revoke?sub=alice&ttl=31d"))
+                .contains("ttl: '31d' is out of range (expected: from 1s to 30d)");
+        assertThat(problem("/admin/revoke?sub=alice&ttl=500ms")).contains("out of range");
+        assertThat(problem("/admin/revoke?ttl=15m")).contains("give exactly one of sub and jti");
+        assertThat(problem("/admin/revoke?sub=alice&jti=t1&ttl=15m")).contains("give exactly one of sub and jti");
+        assertThat(problem("/admin/revoke?subject=alice&ttl=15m")).contains("unknown parameter 'subject'");
+        assertThat(problem("/admin/revoke?sub=&ttl=15m")).contains("sub: give it once, not empty");
+        assertThat(problem("/admin/revoke?sub=" + "a".repeat(1025) + "&ttl=15m"))
+                .contains("longer than 1024");
+        assertThat(ACTIONS.revocations()).isEmpty();
+        assertThat(send(authorized(HttpMethod.GET, "/admin/revoke?sub=alice&ttl=15m"))
+                        .getStatus())
+                .isEqualTo(405);
+        assertThat(send(request(withToken, HttpMethod.POST, "/admin/revoke?sub=alice&ttl=15m"))
+                        .getStatus())
+                .isEqualTo(401);
+    }
+
+    @Test
+    void revokeAnswersWhatIsInForceAndTheListShowsIt() throws Exception {
+        final ContentResponse revoked = send(authorized(HttpMethod.POST, "/admin/revoke?jti=t-42&ttl=10m"));
+        assertThat(revoked.getStatus()).isEqualTo(200);
+        assertThat(revoked.getContentAsString())
+                .contains("\"kind\":\"jti\",\"value\":\"t-42\"")
+                .contains("\"ttlSeconds\":600")
+                .contains("\"closed\":0")
+                .contains("\"scope\":\"this instance only\"")
+                .contains("rateLimitStore is local");
+
+        final ContentResponse list = send(authorized(HttpMethod.GET, "/admin/revocations"));
+        assertThat(list.getStatus()).isEqualTo(200);
+        assertThat(list.getContentAsString())
+                .startsWith("{\"scope\":\"this instance only\",\"note\":\"no Redis in this test\",\"revocations\":[")
+                .contains("\"kind\":\"jti\",\"value\":\"t-42\",\"until\":\"")
+                .containsPattern("\"remainingSeconds\":(599|600),\"by\":\"[^\"]+\"");
+    }
+
+    private static String problem(String pathAndQuery) throws Exception {
+        final ContentResponse response = send(authorized(HttpMethod.POST, pathAndQuery));
+        assertThat(response.getStatus()).as(pathAndQuery).isEqualTo(400);
+        return response.getContentAsString();
     }
 
     @Test

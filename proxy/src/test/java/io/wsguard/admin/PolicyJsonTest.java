@@ -157,7 +157,7 @@ class PolicyJsonTest {
 
         assertThat(json)
                 .isEqualTo("[{\"id\":\"c1\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"subject\":null,"
-                        + "\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":5,\"messagesIn\":1,"
+                        + "\"jti\":null,\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":5,\"messagesIn\":1,"
                         + "\"messagesOut\":2,\"bytesIn\":3,\"bytesOut\":4}]");
     }
 

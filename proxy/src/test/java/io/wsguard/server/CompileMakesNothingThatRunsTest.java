@@ -2,6 +2,7 @@ package io.wsguard.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.handshake.SharedState;
 import io.wsguard.limit.LimitState;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.PolicyLoader;
@@ -62,7 +63,7 @@ class CompileMakesNothingThatRunsTest {
         final Set<Thread> before = liveThreads();
 
         final CompiledPolicy compiled =
-                CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
+                CompiledPolicy.compile(loaded, new LimitState(), SharedState.NONE, Runnable::run, Runnable::run);
         try {
             final CompiledRoute chat = compiled.routeList().get(0);
             assertThat(chat.name()).isEqualTo("chat");

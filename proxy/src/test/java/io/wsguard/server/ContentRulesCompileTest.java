@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
+import io.wsguard.handshake.SharedState;
 import io.wsguard.limit.LimitState;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.PolicyException;
@@ -55,7 +56,7 @@ class ContentRulesCompileTest {
                 deny: [ { name: script-tag, pattern: '(?i)<script' } ]
                 sanitize: { html: strip, fields: ['$.text'] }"""));
         final CompiledPolicy compiled =
-                CompiledPolicy.compile(loaded, new LimitState(), null, Runnable::run, Runnable::run);
+                CompiledPolicy.compile(loaded, new LimitState(), SharedState.NONE, Runnable::run, Runnable::run);
         try {
             final byte[] message = "{\"x\":1}".getBytes(StandardCharsets.UTF_8);
             final CompiledRoute chat = compiled.routeList().get(0);
