@@ -3,6 +3,7 @@ package io.wsguard.admin;
 import io.wsguard.audit.MacChain;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletionStage;
 
 /**
  * What the admin port asks of the running proxy. Implemented by the server; {@link AdminServer}
@@ -33,6 +34,13 @@ public interface AdminActions {
      * without {@code audit.integrityKey}, or before the chain's first line.
      */
     Optional<MacChain.Head> auditHead();
+
+    /**
+     * The cluster view ({@code GET /admin/cluster}): the live instances sharing this one's Redis,
+     * or this instance alone. The stage completes later, on another thread, and never fails; the
+     * caller must not wait for it on its own thread.
+     */
+    CompletionStage<?> cluster();
 
     /** A snapshot of the open client connections; the list is not modified afterwards. */
     List<ConnectionInfo> connections();

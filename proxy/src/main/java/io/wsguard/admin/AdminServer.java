@@ -27,6 +27,8 @@ import org.slf4j.LoggerFactory;
  * <tr><td>{@code GET /admin/connections}</td><td>JSON array of {@link ConnectionInfo}</td></tr>
  * <tr><td>{@code POST /admin/connections/close?sub=S&client=IP&route=R}</td><td>at least one filter,
  *     else 400; 200 {@code {"closed":N}}</td></tr>
+ * <tr><td>{@code GET /admin/cluster}</td><td>the live instances sharing this one's Redis, with
+ *     {@code warnings} when their routes differ</td></tr>
  * <tr><td>{@code GET /}</td><td>the dashboard page</td></tr>
  * </table>
  * Any other path is 404 and a wrong method 405, both with a JSON {@code {"error": ...}} body.
@@ -42,7 +44,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Threads.</b> Requests run on this server's small pool ({@code wsguard-admin-*}). Every
  * endpoint answers from memory, except {@code POST /admin/reload}, which blocks its thread while the
- * policy file is read and compiled.
+ * policy file is read and compiled, and {@code GET /admin/cluster}, whose answer is written from
+ * Redis's thread when the read completes (no admin thread waits for it).
  */
 public final class AdminServer {
 

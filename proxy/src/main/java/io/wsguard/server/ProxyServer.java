@@ -7,10 +7,12 @@ import io.wsguard.admin.AdminServer;
 import io.wsguard.admin.ConnectionFilter;
 import io.wsguard.admin.ConnectionInfo;
 import io.wsguard.admin.ReloadResult;
+import io.wsguard.admin.RoutesHash;
 import io.wsguard.audit.AuditLog;
 import io.wsguard.audit.MacChain;
 import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Reason;
+import io.wsguard.cluster.Members;
 import io.wsguard.cluster.RedisStore;
 import io.wsguard.limit.LimitState;
 import io.wsguard.limit.RedisBuckets;
@@ -34,6 +36,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.StringJoiner;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -64,7 +67,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Its parts are beans, added in {@link #doStart()} in the order they start: the thread pool and
  * scheduler, metrics, the audit log, the Redis store, the JWKS executor, the compiled policies, the
- * Jetty server, the admin port, the policy file's watcher. {@link #stop()} stops them in reverse, so
+ * Jetty server, the admin port, the cluster view, the policy file's watcher. {@link #stop()} stops them in reverse, so
  * nothing is stopped while a part started after it may still use it.
  */
 public final class ProxyServer extends ContainerLifeCycle {
@@ -115,6 +118,10 @@ public final class ProxyServer extends ContainerLifeCycle {
     private RedisStore redis;
     /** The buckets all routes share with other instances, on {@link #redis}; else null. */
     private RedisBuckets sharedBuckets;
+    /** This instance in the cluster view: its record in Redis, {@code GET /admin/cluster}. */
+    private Members members;
+    /** {@link RoutesHash} of the routes in force; recomputed on reload. */
+    private volatile String routesHash;
 
     private final List<ServerConnector> connectors = new ArrayList<>();
     private volatile boolean draining;
@@ -169,6 +176,7 @@ public final class ProxyServer extends ContainerLifeCycle {
         addBean(new Part("jwks executor", null, jwksExecutor::shutdownNow));
         try {
             policy = compile(loaded);
+            routesHash = RoutesHash.of(loaded.policy().routes());
         } catch (RuntimeException e) {
             if (redis != null) {
                 redis.close();
@@ -232,6 +240,11 @@ public final class ProxyServer extends ContainerLifeCycle {
             this.admin = admin;
             addBean(new Part("admin", admin::start, admin::stop));
         }
+        // Last to start, when every port is bound (its record names them), and so first to stop:
+        // a stopping instance leaves the cluster view before it drains.
+        members = new Members(
+                redis, redis == null ? Members.standaloneId() : redis.instanceId(), this::member, metrics.registry());
+        addBean(new Part("cluster view", members::start, members::close));
         addBean(new PolicyWatcher(loaded.policy().source(), POLICY_POLL, this::reloadFromWatcher));
         super.doStart();
         LOG.debug("started with {} route(s)", policy.routeList().size());
@@ -259,6 +272,7 @@ public final class ProxyServer extends ContainerLifeCycle {
         final Path source = loaded.policy().source();
         final LoadedPolicy next;
         final CompiledPolicy compiled;
+        final String hash;
         try {
             next = PolicyLoader.load(source);
             final List<String> restartOnly = restartOnlyChanges(loaded.policy(), next.policy());
@@ -269,6 +283,7 @@ public final class ProxyServer extends ContainerLifeCycle {
             }
             compiled = compile(next);
             startPolicy(compiled);
+            hash = RoutesHash.of(next.policy().routes());
         } catch (PolicyException e) {
             return rejected(e.problems().stream().map(PolicyProblem::toString).toList());
         } catch (Exception e) {
@@ -277,6 +292,8 @@ public final class ProxyServer extends ContainerLifeCycle {
         final CompiledPolicy old = policy;
         loaded = next;
         policy = compiled;
+        routesHash = hash;
+        members.beat();
         limits.retain(next.policy().routes());
         old.retire();
         retired.removeIf(CompiledPolicy::isStopped);
@@ -317,6 +334,11 @@ public final class ProxyServer extends ContainerLifeCycle {
             changed.add("rateLimitStore");
         }
         return changed;
+    }
+
+    /** This instance's record in the cluster view; on the Redis store's thread at each heartbeat. */
+    private Members.Local member() {
+        return new Members.Local(listenerUrls(), adminUrl(), connections.size(), routesHash, metrics.blockedByReason());
     }
 
     /** One line per listener, for the ready message: {@code wss://0.0.0.0:8443}. */
@@ -557,6 +579,11 @@ public final class ProxyServer extends ContainerLifeCycle {
                         s.bytesOut()));
             }
             return infos;
+        }
+
+        @Override
+        public CompletionStage<Members.View> cluster() {
+            return members.view();
         }
 
         @Override

@@ -13,7 +13,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -77,6 +80,14 @@ class AdminServerTest {
         public List<ConnectionInfo> connections() {
             return List.of(new ConnectionInfo(
                     "c1", "chat", "203.0.113.7", "alice", Instant.parse("2026-01-01T00:00:00Z"), 12, 3, 4, 30, 40));
+        }
+
+        /** Completes later, on another thread, as the proxy's Redis read does. */
+        @Override
+        public CompletionStage<?> cluster() {
+            return CompletableFuture.supplyAsync(
+                    () -> Map.of("self", "instance-1", "warnings", List.of()),
+                    CompletableFuture.delayedExecutor(200, TimeUnit.MILLISECONDS));
         }
 
         @Override
@@ -370,6 +381,18 @@ class AdminServerTest {
                 .isEqualTo(405);
         assertThat(send(authorized(HttpMethod.DELETE, "/admin/connections")).getStatus())
                 .isEqualTo(405);
+    }
+
+    @Test
+    void clusterIsAnsweredWhenTheProxysStageCompletes() throws Exception {
+        assertThat(send(request(withToken, HttpMethod.GET, "/admin/cluster")).getStatus())
+                .isEqualTo(401);
+
+        final ContentResponse response = send(authorized(HttpMethod.GET, "/admin/cluster"));
+
+        assertThat(response.getStatus()).isEqualTo(200);
+        assertThat(response.getHeaders().get(HttpHeader.CONTENT_TYPE)).isEqualTo("application/json");
+        assertThat(response.getContentAsString()).contains("\"self\":\"instance-1\"");
     }
 
     @Test
