@@ -407,6 +407,7 @@ class AdminServerTest {
                         "<svg",
                         "/metrics",
                         "/admin/connections",
+                        "/admin/cluster",
                         "sessionStorage",
                         "wsguard_blocked_total",
                         "Authorization");
