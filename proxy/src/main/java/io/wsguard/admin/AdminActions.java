@@ -46,6 +46,13 @@ public interface AdminActions {
         return Optional.empty();
     }
 
+    /**
+     * The cluster view ({@code GET /admin/cluster}): the live instances sharing this one's Redis,
+     * or this instance alone. The stage completes later, on another thread, and never fails; the
+     * caller must not wait for it on its own thread.
+     */
+    CompletionStage<?> cluster();
+
     /** A snapshot of the open client connections; the list is not modified afterwards. */
     List<ConnectionInfo> connections();
 

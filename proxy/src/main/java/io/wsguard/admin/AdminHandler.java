@@ -33,9 +33,10 @@ import org.slf4j.LoggerFactory;
 /**
  * The admin port's routes (SPEC §6). Runs on the admin server's own Jetty threads; every endpoint
  * answers from memory except {@code POST /admin/reload}, which blocks for as long as
- * {@link AdminActions#reload()} takes, and {@code POST /admin/connections/close} and
+ * {@link AdminActions#reload()} takes; {@code POST /admin/connections/close} and
  * {@code /admin/revoke}, which complete their response from Redis's answer, later, without a thread
- * waiting for it.
+ * waiting for it; and {@code GET /admin/cluster}, which completes its response later from the thread
+ * that read Redis.
  *
  * <p>Order of decisions: the bearer token for {@code /admin/*} (so that an unauthenticated caller
  * learns nothing, not even which admin paths exist), then the cross-site check for {@code POST},
@@ -85,6 +86,7 @@ final class AdminHandler extends Handler.Abstract {
                 "/admin/connections", new Endpoint("GET", (req, res, cb) -> json(res, cb, 200, actions.connections())),
                 "/admin/audit/head", new Endpoint("GET", this::auditHead),
                 "/admin/connections/close", new Endpoint("POST", this::close)));
+        endpoints.put("/admin/cluster", new Endpoint("GET", this::cluster));
         endpoints.put("/admin/revoke", new Endpoint("POST", this::revoke));
         endpoints.put("/admin/revocations", new Endpoint("GET", this::revocations));
         this.endpoints = Map.copyOf(endpoints);
@@ -185,6 +187,21 @@ final class AdminHandler extends Handler.Abstract {
                                 404,
                                 new Problem("no audit integrity chain yet (audit.integrityKey is"
                                         + " not set, or no numbered line has been written)")));
+    }
+
+    /**
+     * Answers when the proxy's stage does, on its thread (Redis's): this admin thread returns at
+     * once rather than wait for Redis.
+     */
+    private void cluster(Request request, Response response, Callback callback) {
+        actions.cluster().whenComplete((view, failure) -> {
+            if (failure == null) {
+                json(response, callback, 200, view);
+            } else {
+                LOG.warn("admin GET /admin/cluster failed", failure);
+                json(response, callback, 500, new Problem("internal error, see the wsguard log"));
+            }
+        });
     }
 
     private void close(Request request, Response response, Callback callback) {

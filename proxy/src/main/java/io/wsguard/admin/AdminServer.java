@@ -32,6 +32,8 @@ import org.slf4j.LoggerFactory;
  * <tr><td>{@code POST /admin/revoke?sub=S&ttl=15m} or {@code ?jti=J&ttl=15m}</td><td>closes and refuses the
  *     subject or token on every instance until the TTL ends (1s to 30d); 400 on bad input</td></tr>
  * <tr><td>{@code GET /admin/revocations}</td><td>the revocations in force</td></tr>
+ * <tr><td>{@code GET /admin/cluster}</td><td>the live instances sharing this one's Redis, with
+ *     {@code warnings} when their routes differ</td></tr>
  * <tr><td>{@code GET /}</td><td>the dashboard page</td></tr>
  * </table>
  * Any other path is 404 and a wrong method 405, both with a JSON {@code {"error": ...}} body.
@@ -47,8 +49,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Threads.</b> Requests run on this server's small pool ({@code wsguard-admin-*}). Every
  * endpoint answers from memory, except {@code POST /admin/reload}, which blocks its thread while the
- * policy file is read and compiled, and close and revoke, which answer once Redis has (their handler
- * returns at once; no thread waits for Redis).
+ * policy file is read and compiled; close and revoke, which answer once Redis has (their handler
+ * returns at once; no thread waits for Redis); and {@code GET /admin/cluster}, whose answer is written
+ * from Redis's thread when the read completes.
  */
 public final class AdminServer {
 

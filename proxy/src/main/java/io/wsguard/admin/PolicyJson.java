@@ -6,7 +6,9 @@ import io.wsguard.policy.RateLimitStorePolicy;
 import io.wsguard.policy.Redaction;
 import io.wsguard.policy.Secret;
 import io.wsguard.policy.UpstreamPolicy;
+import java.io.IOException;
 import java.net.URI;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -49,28 +51,55 @@ final class PolicyJson {
      */
     private static final Pattern CLAIM_TEMPLATES_ONLY = Pattern.compile("(?:\\$\\{jwt\\.[A-Za-z0-9_:.-]+})+");
 
-    private static final JsonMapper MAPPER = JsonMapper.builder()
-            .addModule(new SimpleModule("wsguard-policy")
-                    .addSerializer(Secret.class, new SecretSerializer())
-                    .addSerializer(URI.class, new UriSerializer())
-                    .addSerializer(Duration.class, new DurationSerializer())
-                    .addSerializer(Path.class, ToStringSerializer.instance)
-                    .addSerializer(Rate.class, ToStringSerializer.instance))
-            .addMixIn(RateLimitStorePolicy.RedisPolicy.class, RedisPolicyRedaction.class)
-            .addMixIn(UpstreamPolicy.HeadersPolicy.class, HeadersPolicyRedaction.class)
-            .addMixIn(AuthPolicy.JwtPolicy.class, JwtPolicyRedaction.class)
-            .disable(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY)
-            .disable(DateTimeFeature.WRITE_DATES_AS_TIMESTAMPS)
-            .enable(EnumFeature.WRITE_ENUMS_TO_LOWERCASE)
-            // A compiled object with nothing to show renders as {} rather than failing the request.
-            .disable(SerializationFeature.FAIL_ON_EMPTY_BEANS)
-            .build();
+    private static final JsonMapper MAPPER = mapper(false);
+    /**
+     * The same rendering for a digest ({@link RoutesHash}): keys sorted, and each file named by a
+     * path written as the SHA-256 of its content, so that equal policies in different directories
+     * (each resolves its relative paths against its own) give equal text.
+     */
+    private static final JsonMapper CANONICAL = mapper(true);
 
     private PolicyJson() {}
+
+    private static JsonMapper mapper(boolean canonical) {
+        final SimpleModule module = new SimpleModule("wsguard-policy")
+                .addSerializer(Secret.class, new SecretSerializer())
+                .addSerializer(URI.class, new UriSerializer())
+                .addSerializer(Duration.class, new DurationSerializer())
+                .addSerializer(Rate.class, ToStringSerializer.instance);
+        if (canonical) {
+            module.addSerializer(Path.class, new FileDigestSerializer());
+        } else {
+            module.addSerializer(Path.class, ToStringSerializer.instance);
+        }
+        return JsonMapper.builder()
+                .addModule(module)
+                .addMixIn(RateLimitStorePolicy.RedisPolicy.class, RedisPolicyRedaction.class)
+                .addMixIn(UpstreamPolicy.HeadersPolicy.class, HeadersPolicyRedaction.class)
+                .addMixIn(AuthPolicy.JwtPolicy.class, JwtPolicyRedaction.class)
+                // Records keep their declaration order for people; a digest needs one order whatever
+                // the declaration (a record whose components move must still hash the same).
+                .configure(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY, canonical)
+                .configure(MapperFeature.SORT_CREATOR_PROPERTIES_FIRST, !canonical)
+                .configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, canonical)
+                .disable(DateTimeFeature.WRITE_DATES_AS_TIMESTAMPS)
+                .enable(EnumFeature.WRITE_ENUMS_TO_LOWERCASE)
+                // A compiled object with nothing to show renders as {} rather than failing the request.
+                .disable(SerializationFeature.FAIL_ON_EMPTY_BEANS)
+                .build();
+    }
 
     /** {@code value} as compact JSON. */
     static String write(Object value) {
         return MAPPER.writeValueAsString(value);
+    }
+
+    /**
+     * {@code value} as canonical JSON: keys sorted, secrets redacted as in {@link #write}, every
+     * file path replaced by {@code sha256:HEX} of the file's bytes (read now).
+     */
+    static byte[] canonical(Object value) {
+        return CANONICAL.writeValueAsBytes(value);
     }
 
     /** {@code 30s}, {@code 5m}, {@code 12h}, {@code 250ms}: SPEC §3's units; ISO-8601 below a millisecond. */
@@ -165,6 +194,23 @@ final class PolicyJson {
         @Override
         public void serialize(String value, JsonGenerator generator, SerializationContext context) {
             generator.writeString(headerValue(value));
+        }
+    }
+
+    private static final class FileDigestSerializer extends StdSerializer<Path> {
+        FileDigestSerializer() {
+            super(Path.class);
+        }
+
+        @Override
+        public void serialize(Path value, JsonGenerator generator, SerializationContext context) {
+            try {
+                generator.writeString("sha256:" + RoutesHash.sha256Hex(Files.readAllBytes(value)));
+            } catch (IOException e) {
+                // Compiling the policy read it a moment ago; gone since: the hash says so, without
+                // the path (which differs from instance to instance).
+                generator.writeString("unreadable: " + e.getClass().getSimpleName());
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package io.wsguard.metrics;
 
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
@@ -10,6 +11,8 @@ import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 
@@ -25,6 +28,8 @@ import java.util.concurrent.ConcurrentMap;
  * wsguard_messages_total{direction,route}    direction: inbound (client to upstream) | outbound
  * wsguard_bytes_total{direction,route}
  * wsguard_ratelimit_store_fallbacks_total{onUnavailable}   rate decisions made without Redis (RedisBuckets)
+ * wsguard_cluster_instances                  gauge: live instances at the last heartbeat (cluster.Members)
+ * wsguard_cluster_routes_mismatch            gauge: 1 when a live instance's routes hash differs from ours
  * </pre>
  *
  * <p>Thread-safe. Label values come only from the policy's route names, {@code accepted} and
@@ -68,6 +73,18 @@ public final class Metrics implements AutoCloseable {
     /** The registry, for components that add their own meters (use the {@code wsguard.} prefix). */
     public MeterRegistry registry() {
         return registry;
+    }
+
+    /**
+     * What {@code wsguard_blocked_total} counts so far, summed over routes, by reason code: the
+     * instance's share of the cluster view's blocked traffic.
+     */
+    public Map<String, Long> blockedByReason() {
+        final Map<String, Long> byReason = new TreeMap<>();
+        for (Counter counter : registry.find("wsguard.blocked").counters()) {
+            byReason.merge(counter.getId().getTag("reason"), (long) counter.count(), Long::sum);
+        }
+        return byReason;
     }
 
     /** Every series in the Prometheus text format 0.0.4 ({@link #CONTENT_TYPE}). */

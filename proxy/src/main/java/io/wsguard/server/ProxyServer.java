@@ -8,12 +8,14 @@ import io.wsguard.admin.Broadcast;
 import io.wsguard.admin.ConnectionFilter;
 import io.wsguard.admin.ConnectionInfo;
 import io.wsguard.admin.ReloadResult;
+import io.wsguard.admin.RoutesHash;
 import io.wsguard.audit.AuditLog;
 import io.wsguard.audit.MacChain;
 import io.wsguard.check.CloseCodes;
 import io.wsguard.check.Reason;
 import io.wsguard.cluster.ClusterEvents;
 import io.wsguard.cluster.ConnectionLeases;
+import io.wsguard.cluster.Members;
 import io.wsguard.cluster.RedisStore;
 import io.wsguard.cluster.Revocations;
 import io.wsguard.handshake.SharedState;
@@ -72,7 +74,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Its parts are beans, added in {@link #doStart()} in the order they start: the thread pool and
  * scheduler, metrics, the audit log, the Redis store, the JWKS executor, the compiled policies, the
- * Jetty server, the admin port, the policy file's watcher. {@link #stop()} stops them in reverse, so
+ * Jetty server, the admin port, the cluster view, the policy file's watcher. {@link #stop()} stops them in reverse, so
  * nothing is stopped while a part started after it may still use it.
  */
 public final class ProxyServer extends ContainerLifeCycle {
@@ -129,6 +131,10 @@ public final class ProxyServer extends ContainerLifeCycle {
     private ClusterEvents clusterEvents;
     /** The subjects and token ids revoked ({@code POST /admin/revoke}): shared through {@link #redis} if any. */
     private Revocations revocations;
+    /** This instance in the cluster view: its record in Redis, {@code GET /admin/cluster}. */
+    private Members members;
+    /** {@link RoutesHash} of the routes in force; recomputed on reload. */
+    private volatile String routesHash;
 
     private final List<ServerConnector> connectors = new ArrayList<>();
     private volatile boolean draining;
@@ -205,6 +211,7 @@ public final class ProxyServer extends ContainerLifeCycle {
         addBean(new Part("jwks executor", null, jwksExecutor::shutdownNow));
         try {
             policy = compile(loaded);
+            routesHash = RoutesHash.of(loaded.policy().routes());
         } catch (RuntimeException e) {
             if (redis != null) {
                 redis.close();
@@ -268,6 +275,11 @@ public final class ProxyServer extends ContainerLifeCycle {
             this.admin = admin;
             addBean(new Part("admin", admin::start, admin::stop));
         }
+        // Last to start, when every port is bound (its record names them), and so first to stop:
+        // a stopping instance leaves the cluster view before it drains.
+        members = new Members(
+                redis, redis == null ? Members.standaloneId() : redis.instanceId(), this::member, metrics.registry());
+        addBean(new Part("cluster view", members::start, members::close));
         addBean(new PolicyWatcher(loaded.policy().source(), POLICY_POLL, this::reloadFromWatcher));
         super.doStart();
         LOG.debug("started with {} route(s)", policy.routeList().size());
@@ -296,6 +308,7 @@ public final class ProxyServer extends ContainerLifeCycle {
         final Path source = loaded.policy().source();
         final LoadedPolicy next;
         final CompiledPolicy compiled;
+        final String hash;
         try {
             next = PolicyLoader.load(source);
             final List<String> restartOnly = restartOnlyChanges(loaded.policy(), next.policy());
@@ -306,6 +319,7 @@ public final class ProxyServer extends ContainerLifeCycle {
             }
             compiled = compile(next);
             startPolicy(compiled);
+            hash = RoutesHash.of(next.policy().routes());
         } catch (PolicyException e) {
             return rejected(e.problems().stream().map(PolicyProblem::toString).toList());
         } catch (Exception e) {
@@ -314,6 +328,8 @@ public final class ProxyServer extends ContainerLifeCycle {
         final CompiledPolicy old = policy;
         loaded = next;
         policy = compiled;
+        routesHash = hash;
+        members.beat();
         limits.retain(next.policy().routes());
         old.retire();
         retired.removeIf(CompiledPolicy::isStopped);
@@ -354,6 +370,11 @@ public final class ProxyServer extends ContainerLifeCycle {
             changed.add("rateLimitStore");
         }
         return changed;
+    }
+
+    /** This instance's record in the cluster view; on the Redis store's thread at each heartbeat. */
+    private Members.Local member() {
+        return new Members.Local(listenerUrls(), adminUrl(), connections.size(), routesHash, metrics.blockedByReason());
     }
 
     /** One line per listener, for the ready message: {@code wss://0.0.0.0:8443}. */
@@ -662,6 +683,11 @@ public final class ProxyServer extends ContainerLifeCycle {
                         s.bytesOut()));
             }
             return infos;
+        }
+
+        @Override
+        public CompletionStage<Members.View> cluster() {
+            return members.view();
         }
 
         @Override

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -80,6 +81,14 @@ class AdminServerTest {
         public List<ConnectionInfo> connections() {
             return List.of(new ConnectionInfo(
                     "c1", "chat", "203.0.113.7", "alice", Instant.parse("2026-01-01T00:00:00Z"), 12, 3, 4, 30, 40));
+        }
+
+        /** Completes later, on another thread, as the proxy's Redis read does. */
+        @Override
+        public CompletionStage<?> cluster() {
+            return CompletableFuture.supplyAsync(
+                    () -> Map.of("self", "instance-1", "warnings", List.of()),
+                    CompletableFuture.delayedExecutor(200, TimeUnit.MILLISECONDS));
         }
 
         @Override
@@ -450,6 +459,18 @@ class AdminServerTest {
     }
 
     @Test
+    void clusterIsAnsweredWhenTheProxysStageCompletes() throws Exception {
+        assertThat(send(request(withToken, HttpMethod.GET, "/admin/cluster")).getStatus())
+                .isEqualTo(401);
+
+        final ContentResponse response = send(authorized(HttpMethod.GET, "/admin/cluster"));
+
+        assertThat(response.getStatus()).isEqualTo(200);
+        assertThat(response.getHeaders().get(HttpHeader.CONTENT_TYPE)).isEqualTo("application/json");
+        assertThat(response.getContentAsString()).contains("\"self\":\"instance-1\"");
+    }
+
+    @Test
     void dashboardIsSelfContained() throws Exception {
         final ContentResponse response = send(request(withToken, HttpMethod.GET, "/"));
 
@@ -461,6 +482,7 @@ class AdminServerTest {
                         "<svg",
                         "/metrics",
                         "/admin/connections",
+                        "/admin/cluster",
                         "sessionStorage",
                         "wsguard_blocked_total",
                         "Authorization");
