@@ -347,14 +347,15 @@ public final class RedisStore implements AutoCloseable {
      * Lettuce's threads. Subscriptions are made again after a reconnect by Lettuce itself.
      */
     public void subscribe(String channel, Consumer<String> listener) {
-        final boolean first = subscriptions
-                        .computeIfAbsent(channel, c -> new CopyOnWriteArrayList<>())
-                        .size()
-                == 0;
-        subscriptions.get(channel).add(listener);
+        subscriptions
+                .computeIfAbsent(channel, c -> new CopyOnWriteArrayList<>())
+                .add(listener);
+        // Read after the listener is in the map: either the connection is already published here and
+        // this subscribes, or it is not yet and the connect subscribes every channel in the map after
+        // publishing it. A channel subscribed twice is harmless (SUBSCRIBE is idempotent).
         final StatefulRedisPubSubConnection<String, String> connection = pubSub;
-        if (first && connection != null) {
-            connection.async().subscribe(channel);
+        if (connection != null) {
+            final var unused = connection.async().subscribe(channel);
         }
     }
 
@@ -451,10 +452,14 @@ public final class RedisStore implements AutoCloseable {
             }
             final StatefulRedisPubSubConnection<String, String> pubSubConnection = sub.join();
             pubSubConnection.addListener(dispatch);
-            if (!subscriptions.isEmpty()) {
-                pubSubConnection.async().subscribe(subscriptions.keySet().toArray(new String[0]));
-            }
+            // Published first, then every channel known now subscribed: a subscribe() in between
+            // sees the connection and subscribes its channel itself (see subscribe).
             pubSub = pubSubConnection;
+            if (!subscriptions.isEmpty()) {
+                final var unused = pubSubConnection
+                        .async()
+                        .subscribe(subscriptions.keySet().toArray(new String[0]));
+            }
             final StatefulConnection<String, byte[]> bucketConnection = bucket.join();
             this.bucketConnection = bucketConnection;
             // Built on an open connection, so nothing here connects eagerly (which would throw while
@@ -501,6 +506,9 @@ public final class RedisStore implements AutoCloseable {
     }
 
     private void reconnected() {
+        // The connection has just been made again: Redis answers, so the breaker a failure opened
+        // must not keep the features' write-back (leases, revocations, records) waiting out its window.
+        openUntil.set(0);
         for (Runnable task : connectedTasks) {
             runSafely(task);
         }
