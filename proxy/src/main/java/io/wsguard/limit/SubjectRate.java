@@ -20,7 +20,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>block {@code B = clamp(floor(rate per second / 2), 1, burst)};</li>
  *   <li>a message takes from the local balance, which may go into debt by up to the credit
  *       {@code C = B} when {@code 2B <= rate per second} ({@code C = 0} for slower rates), so that
- *       a message never waits for Redis;</li>
+ *       a message never waits for Redis (while a new allowance's first fetch is in flight, the
+ *       debt may reach {@code B} even where {@code C = 0}, so that a first message right after
+ *       the handshake passes);</li>
  *   <li>when the balance falls under {@code B/2} and no fetch is in flight, one async fetch of
  *       {@code B - balance} tokens starts ({@link RedisBuckets#tryTakeUpTo}); a fetch that gets
  *       fewer than asked marks the subject empty until its next token is due: no credit then, a
@@ -30,11 +32,12 @@ import java.util.concurrent.atomic.AtomicLong;
  *       gives the unspent balance back ({@link #closed}).</li>
  * </ul>
  * What an instance accepts in a window is what it fetched in it plus its balance at the start
- * (at most {@code B}) minus its balance at the end (at least {@code -C}), and what all instances
- * fetch is bounded by the shared bucket: over any window, a subject's accepted messages across
- * all instances are at most {@code rate x window + burst + N x (B + C)}; {@code B + C} is at most
- * one second of the rate, and 1 for rates under 2/s. A message larger than {@code B + C}
- * (bytes) is never accepted across instances: it could not be paid without waiting.
+ * (at most {@code B}) minus its balance at the end (at least {@code -max(C, B)}), and what all
+ * instances fetch is bounded by the shared bucket: over any window, a subject's accepted messages
+ * across all instances are at most {@code rate x window + burst + N x slack}, with
+ * {@code slack = B + max(C, B)} ({@link #slack}): at most one second of the rate from 2/s up, and
+ * 2 messages for slower rates. A message larger than {@code B + C} (bytes) is never accepted
+ * across instances: it could not be paid without waiting.
  *
  * <p>While Redis cannot answer (a fetch failed), the balance still left is spent, then
  * {@code onUnavailable} decides: {@code local}, the instance's own buckets as with
@@ -119,9 +122,13 @@ public final class SubjectRate {
         return 2.0 * b <= perSecond(limit) ? b : 0;
     }
 
-    /** The most one instance adds to the shared limit in any window: {@code B + C}. */
+    /**
+     * The most one instance adds to the shared limit in any window: {@code B + max(C, B)}, its
+     * balance at the start plus its debt at the end (up to a block while a prefetch is in flight).
+     * Equals {@code B + C} from 2/s up, which is at most one second of the rate; 2 for slower rates.
+     */
     public static long slack(RateLimitPolicy limit) {
-        return block(limit) + credit(limit);
+        return block(limit) + Math.max(credit(limit), block(limit));
     }
 
     private static double perSecond(RateLimitPolicy limit) {
@@ -157,7 +164,7 @@ public final class SubjectRate {
                 result = Take.TAKEN;
             } else if (allowance.unavailable) {
                 result = null; // onUnavailable decides, below, outside the monitor
-            } else if (allowance.emptyUntil - now > 0 || allowance.balance - tokens < -credit) {
+            } else if (allowance.emptyUntil - now > 0 || allowance.balance - tokens < -creditNow(allowance)) {
                 result = Take.OVER;
             } else {
                 allowance.balance -= tokens;
@@ -218,7 +225,9 @@ public final class SubjectRate {
             return;
         }
         synchronized (allowance) {
-            if (--allowance.connections > 0) {
+            // In debt: kept (swept once idle long enough to have repaid it), so that the next
+            // connection starts from the debt and not from a fresh prefetch credit.
+            if (--allowance.connections > 0 || allowance.balance < 0) {
                 return;
             }
         }
@@ -256,7 +265,7 @@ public final class SubjectRate {
     }
 
     /** Whether a fetch for {@code subject} is in flight (tests). */
-    boolean fetching(String subject) {
+    public boolean fetching(String subject) {
         final Allowance allowance = allowances.get(subject);
         if (allowance == null) {
             return false;
@@ -264,6 +273,17 @@ public final class SubjectRate {
         synchronized (allowance) {
             return allowance.fetching;
         }
+    }
+
+    /**
+     * Under the allowance's monitor: how far the balance may go into debt now. While a new
+     * allowance's first fetch (the prefetch of {@link #opened}) is in flight, up to a block: a
+     * subject's first message right after its handshake must not be refused only because Redis has
+     * not answered yet (without credit at rates under 2/s it would be). That debt outlives the
+     * connection ({@link #closed} keeps an allowance in debt), so reconnecting does not renew it.
+     */
+    private long creditNow(Allowance allowance) {
+        return allowance.prefetching ? Math.max(credit, block) : credit;
     }
 
     /** Under the allowance's monitor: how many tokens to fetch now, 0 for none; marks the fetch in flight. */
@@ -275,6 +295,8 @@ public final class SubjectRate {
             return 0;
         }
         allowance.fetching = true;
+        allowance.prefetching = !allowance.fetched;
+        allowance.fetched = true;
         return block - allowance.balance;
     }
 
@@ -284,6 +306,7 @@ public final class SubjectRate {
             final boolean retired;
             synchronized (allowance) {
                 allowance.fetching = false;
+                allowance.prefetching = false;
                 retired = allowance.retired;
                 if (failure != null) {
                     // Counted as a fallback by the store; onUnavailable decides until a fetch succeeds.
@@ -323,7 +346,10 @@ public final class SubjectRate {
         allowances.forEach((subject, allowance) -> {
             final boolean idle;
             synchronized (allowance) {
-                idle = allowance.connections <= 0 && !allowance.fetching && now - allowance.lastUsed > SWEEP_NANOS;
+                final long repaid = allowance.balance < 0 ? -allowance.balance * nanosPerToken : 0;
+                idle = allowance.connections <= 0
+                        && !allowance.fetching
+                        && now - allowance.lastUsed > Math.max(SWEEP_NANOS, repaid);
             }
             if (idle) {
                 retire(subject, allowance);
@@ -339,6 +365,10 @@ public final class SubjectRate {
     private static final class Allowance {
         long balance;
         boolean fetching;
+        /** The fetch in flight is the allowance's first: a block of credit until it lands. */
+        boolean prefetching;
+        /** A fetch was ever started for it. */
+        boolean fetched;
         /** A fetch got fewer tokens than asked: no credit before this nanoTime. */
         long emptyUntil;
         /** The last fetch failed: onUnavailable decides once the balance is spent. */

@@ -57,10 +57,12 @@ class SubjectRateTest {
         assertThat(SubjectRate.block(tenPerSecond)).isEqualTo(5);
         assertThat(SubjectRate.credit(tenPerSecond)).isEqualTo(5);
         assertThat(SubjectRate.slack(tenPerSecond)).isEqualTo(10);
-        // Slower than 2/s: a block of 1, no credit, so the slack is 1 message per instance.
+        // Slower than 2/s: a block of 1, no credit (but a block's while the prefetch is in flight),
+        // so the slack is 2 messages per instance.
         final RateLimitPolicy perMinute = limit(100, Duration.ofMinutes(1), 100);
         assertThat(SubjectRate.block(perMinute)).isEqualTo(1);
         assertThat(SubjectRate.credit(perMinute)).isZero();
+        assertThat(SubjectRate.slack(perMinute)).isEqualTo(2);
         assertThat(SubjectRate.block(limit(3, Duration.ofSeconds(1), 3))).isEqualTo(1);
         assertThat(SubjectRate.credit(limit(3, Duration.ofSeconds(1), 3))).isEqualTo(1);
         // Never more than the burst: the shared bucket could not hand out more at once.
