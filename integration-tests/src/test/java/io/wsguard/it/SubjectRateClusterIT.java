@@ -27,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * stays within the README's bound, {@code rate x window + burst + 3 x slack}, and not far below
  * the rate. Per instance (each with its own buckets) three times the rate would pass.
  */
-@Timeout(value = 90, unit = TimeUnit.SECONDS)
+// About 25 s on a quiet machine; three JVMs start much slower on a busy one.
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
 class SubjectRateClusterIT {
 
     private static final String SECRET = "a cluster subject-rate test secret of 32+ bytes";
@@ -79,7 +80,7 @@ class SubjectRateClusterIT {
             sockets.add(client.connect(process.uri("/chat"), Map.of("Authorization", "Bearer " + token), List.of()));
         }
 
-        // 3 x 40 messages a second, 2.4 times the rate, for 10 s: slow enough that the three JVMs
+        // Up to 3 x 66 messages a second, four times the rate, for 10 s: slow enough that the three JVMs
         // keep up on a busy machine, so that the proxies decide within the window the client sends in.
         final long start = System.nanoTime();
         final long window = TimeUnit.SECONDS.toNanos(10);
@@ -88,7 +89,7 @@ class SubjectRateClusterIT {
             for (TestClient.Recorder socket : sockets) {
                 socket.send("m-" + sent++);
             }
-            LockSupport.parkNanos(25_000_000);
+            LockSupport.parkNanos(15_000_000);
         }
         final double seconds = (System.nanoTime() - start) / 1e9;
         // Until the upstream's count stops moving: what was still queued is decided after the send
@@ -103,7 +104,8 @@ class SubjectRateClusterIT {
         final double bound = RATE * decided + BURST + 3 * SLACK;
         assertThat(sockets)
                 .allSatisfy(socket -> assertThat(socket.session.isOpen()).isTrue());
-        assertThat(sent).isGreaterThan((long) (2 * RATE * seconds));
+        // Well over the rate even where a busy machine slows the sender down.
+        assertThat(sent).isGreaterThan((long) (1.5 * RATE * seconds));
         assertThat((double) accepted)
                 .as(
                         "accepted %d of %d sent in %.1f s (decided in %.1f s); bound %.0f",
