@@ -102,6 +102,10 @@ class SubjectRateClusterIT {
         final double decided = (System.nanoTime() - start) / 1e9 - 1;
 
         final double bound = RATE * decided + BURST + 3 * SLACK;
+        // The figure the README's bound is judged by, in the failsafe output.
+        System.out.printf(
+                "per-subject rate across 3 instances: accepted %d of %d sent in %.1f s; bound %.0f, 80%% floor %.0f%n",
+                accepted, sent, decided, bound, 0.8 * RATE * seconds);
         assertThat(sockets)
                 .allSatisfy(socket -> assertThat(socket.session.isOpen()).isTrue());
         // Well over the rate even where a busy machine slows the sender down.
