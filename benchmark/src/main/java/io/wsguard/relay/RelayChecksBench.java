@@ -77,6 +77,7 @@ public class RelayChecksBench {
                 new RateLimitPolicy(new Rate(1_000_000_000, Duration.ofSeconds(1)), 1_000_000_000),
                 new RateLimitPolicy(new Rate(900_000_000, Duration.ofSeconds(1)), 1L << 40),
                 null,
+                null,
                 Action.CLOSE);
         messages = rules.newMessageBucket();
         bytes = rules.newByteBucket();

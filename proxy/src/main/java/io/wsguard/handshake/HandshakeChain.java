@@ -106,7 +106,8 @@ public final class HandshakeChain implements AutoCloseable {
             }
             // A token without sub would be counted against no subject: with perSubject limits it is refused.
             final boolean subjectRequired = rates.connectionsPerSubject().isPresent()
-                    || rates.messagesPerSubject().isPresent();
+                    || rates.messagesPerSubject().isPresent()
+                    || rates.bytesPerSubject().isPresent();
             checks.add(new JwtCheck(
                     verifier,
                     TokenSources.parse(jwt.tokenSources()),

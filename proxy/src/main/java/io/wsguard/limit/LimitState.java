@@ -25,7 +25,7 @@ public final class LimitState {
 
     /** The state of the route called {@code name}, created on first use. */
     public RouteLimits route(String name) {
-        return routes.computeIfAbsent(name, n -> new RouteLimits(clusterConnections));
+        return routes.computeIfAbsent(name, n -> new RouteLimits(n, clusterConnections));
     }
 
     /**
@@ -42,6 +42,8 @@ public final class LimitState {
                     byName.get(name).limits().handshakesPerIp().orElse(null));
             limits.retainSubjectMessageRate(
                     byName.get(name).limits().messagesPerSubject().orElse(null));
+            limits.retainSubjectByteRate(
+                    byName.get(name).limits().bytesPerSubject().orElse(null));
         });
     }
 
@@ -52,13 +54,16 @@ public final class LimitState {
 
     /** One route's counters and buckets. */
     public static final class RouteLimits {
+        private final String name;
         private final ConnectionCounter connectionsPerIp = new ConnectionCounter();
         private final ConnectionCounter connectionsPerSubject = new ConnectionCounter();
         private final ConnectionCounter clusterConnections;
         private final ConcurrentHashMap<RateLimitPolicy, KeyedBuckets> handshakesPerIp = new ConcurrentHashMap<>();
-        private final ConcurrentHashMap<RateLimitPolicy, KeyedBuckets> messagesPerSubject = new ConcurrentHashMap<>();
+        private final ConcurrentHashMap<RateLimitPolicy, SubjectRate> messagesPerSubject = new ConcurrentHashMap<>();
+        private final ConcurrentHashMap<RateLimitPolicy, SubjectRate> bytesPerSubject = new ConcurrentHashMap<>();
 
-        RouteLimits(ConnectionCounter clusterConnections) {
+        RouteLimits(String name, ConnectionCounter clusterConnections) {
+            this.name = name;
             this.clusterConnections = clusterConnections;
         }
 
@@ -95,15 +100,34 @@ public final class LimitState {
         }
 
         /**
-         * The per-subject message buckets for {@code limit}, shared by all of a subject's
-         * connections on this route (and kept across a reload that leaves the limit unchanged).
+         * The per-subject message rate for {@code limit}, shared by all of a subject's connections
+         * on this route (and kept across a reload that leaves the limit unchanged): with
+         * {@code shared} (a Redis store), shared with every instance too, and this instance's own
+         * buckets are the fallback.
          *
          * @throws IllegalArgumentException when Bucket4j cannot represent the limit
          */
-        public KeyedBuckets messagesPerSubject(RateLimitPolicy limit) {
-            return messagesPerSubject.computeIfAbsent(
-                    limit,
-                    l -> new KeyedBuckets(l.burst(), l.rate().amount(), l.rate().per()));
+        public SubjectRate messagesPerSubject(RateLimitPolicy limit, RedisBuckets shared) {
+            return messagesPerSubject.computeIfAbsent(limit, l -> subjectRate(l, shared, "message_rate", "msg"));
+        }
+
+        /** As {@link #messagesPerSubject} for {@code limits.bytes.perSubject}: one token per byte. */
+        public SubjectRate bytesPerSubject(RateLimitPolicy limit, RedisBuckets shared) {
+            return bytesPerSubject.computeIfAbsent(limit, l -> subjectRate(l, shared, "byte_rate", "bytes"));
+        }
+
+        private SubjectRate subjectRate(RateLimitPolicy l, RedisBuckets shared, String feature, String kind) {
+            final KeyedBuckets local =
+                    new KeyedBuckets(l.burst(), l.rate().amount(), l.rate().per());
+            // The limit is part of the key: after a reload that changes it, no instance mixes the
+            // old bucket (and its spent tokens) with the new limit.
+            final String key = "wsguard:subject:" + kind + ":" + name + ":" + l.burst() + ":"
+                    + l.rate().amount() + "/" + l.rate().per().toMillis() + "ms";
+            return new SubjectRate(local, shared, l, feature, key);
+        }
+
+        void retainSubjectByteRate(RateLimitPolicy current) {
+            bytesPerSubject.keySet().removeIf(limit -> !Objects.equals(limit, current));
         }
 
         void retainSubjectMessageRate(RateLimitPolicy current) {

@@ -34,6 +34,7 @@ final class LimitsBinder {
         Optional<LimitsPolicy.RateLimitPolicy> messagesPerConnection = Optional.empty();
         Optional<LimitsPolicy.RateLimitPolicy> messagesPerSubject = Optional.empty();
         Optional<LimitsPolicy.RateLimitPolicy> bytesPerConnection = Optional.empty();
+        Optional<LimitsPolicy.RateLimitPolicy> bytesPerSubject = Optional.empty();
         final Optional<Fields> handshakes = f.get("handshakes")
                 .flatMap(n -> v.fields(n, f.child("handshakes"), List.of("perIp"), "a map with perIp"));
         if (handshakes.isPresent()) {
@@ -61,10 +62,15 @@ final class LimitsBinder {
             messagesPerSubject = m.get("perSubject").flatMap(n -> rateLimit(n, m.child("perSubject"), false));
         }
         final Optional<Fields> bytes = f.get("bytes")
-                .flatMap(n -> v.fields(n, f.child("bytes"), List.of("perConnection"), "a map with perConnection"));
+                .flatMap(n -> v.fields(
+                        n,
+                        f.child("bytes"),
+                        List.of("perConnection", "perSubject"),
+                        "a map with perConnection or perSubject"));
         if (bytes.isPresent()) {
             final Fields b = bytes.get();
             bytesPerConnection = b.get("perConnection").flatMap(n -> rateLimit(n, b.child("perConnection"), true));
+            bytesPerSubject = b.get("perSubject").flatMap(n -> rateLimit(n, b.child("perSubject"), true));
         }
         final Optional<String> onExceed = f.get("onExceed")
                 .map(n -> v.choice(n, f.child("onExceed"), "close", "drop"))
@@ -85,6 +91,7 @@ final class LimitsBinder {
                 messagesPerConnection,
                 messagesPerSubject,
                 bytesPerConnection,
+                bytesPerSubject,
                 Values.enumOf(Action.class, onExceed.orElseThrow()),
                 idle.orElseThrow(),
                 lifetime.orElseThrow()));

@@ -12,6 +12,7 @@ import java.util.Optional;
  * @param messagesPerConnection {@code messages.perConnection}
  * @param messagesPerSubject {@code messages.perSubject}
  * @param bytesPerConnection {@code bytes.perConnection} (a byte rate such as {@code 1MiB/s})
+ * @param bytesPerSubject {@code bytes.perSubject}: a byte rate shared by all of a token subject's connections
  * @param onExceed defaults to {@code close}
  * @param idleTimeout defaults to 10m
  * @param maxLifetime defaults to 24h
@@ -23,6 +24,7 @@ public record LimitsPolicy(
         Optional<RateLimitPolicy> messagesPerConnection,
         Optional<RateLimitPolicy> messagesPerSubject,
         Optional<RateLimitPolicy> bytesPerConnection,
+        Optional<RateLimitPolicy> bytesPerSubject,
         Action onExceed,
         Duration idleTimeout,
         Duration maxLifetime) {

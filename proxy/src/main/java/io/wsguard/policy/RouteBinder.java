@@ -77,6 +77,11 @@ final class RouteBinder {
                         f.child("limits") + ".messages.perSubject",
                         "limits messages per token subject but the route has no auth.jwt (expected: auth: {jwt: …}, or perConnection)");
             }
+            if (limits.get().bytesPerSubject().isPresent()) {
+                v.problemAt(
+                        f.child("limits") + ".bytes.perSubject",
+                        "limits bytes per token subject but the route has no auth.jwt (expected: auth: {jwt: …}, or perConnection)");
+            }
             if (limits.get().connectionsPerSubject().isPresent()) {
                 v.problemAt(
                         f.child("limits") + ".connections.perSubject",
@@ -84,17 +89,10 @@ final class RouteBinder {
             }
         }
         // A message larger than the byte bucket could never pass: every one of them would be refused.
-        if (limits.isPresent()
-                && messages.isPresent()
-                && limits.get().bytesPerConnection().isPresent()
-                && limits.get().bytesPerConnection().get().burst()
-                        < messages.get().maxSize()) {
-            v.problemAt(
-                    f.child("limits") + ".bytes.perConnection",
-                    "burst of " + limits.get().bytesPerConnection().get().burst()
-                            + " bytes is smaller than messages.maxSize ("
-                            + messages.get().maxSize() + " bytes), so larger messages could never pass"
-                            + " (expected: burst >= maxSize)");
+        if (limits.isPresent() && messages.isPresent()) {
+            tooSmallForMaxSize(
+                    limits.get().bytesPerConnection(), messages.get(), f.child("limits") + ".bytes.perConnection");
+            tooSmallForMaxSize(limits.get().bytesPerSubject(), messages.get(), f.child("limits") + ".bytes.perSubject");
         }
         if (v.problemCount() > before) {
             return Optional.empty();
@@ -187,5 +185,16 @@ final class RouteBinder {
             return Optional.empty();
         }
         return Optional.of(new OriginPolicy(allow, allowMissing.orElseThrow()));
+    }
+
+    private void tooSmallForMaxSize(Optional<LimitsPolicy.RateLimitPolicy> rate, MessagePolicy messages, String path) {
+        if (rate.isPresent() && rate.get().burst() < messages.maxSize()) {
+            v.problemAt(
+                    path,
+                    "burst of " + rate.get().burst()
+                            + " bytes is smaller than messages.maxSize ("
+                            + messages.maxSize() + " bytes), so larger messages could never pass"
+                            + " (expected: burst >= maxSize)");
+        }
     }
 }

@@ -3,7 +3,7 @@ package io.wsguard.relay;
 import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
 import io.github.bucket4j.local.SynchronizationStrategy;
-import io.wsguard.limit.KeyedBuckets;
+import io.wsguard.limit.SubjectRate;
 import io.wsguard.policy.Action;
 import io.wsguard.policy.LimitsPolicy.RateLimitPolicy;
 import io.wsguard.policy.MessagePolicy;
@@ -20,7 +20,9 @@ import io.wsguard.policy.MessagePolicy;
  * @param onViolation what a content, type or encoding rule does to an offending message
  * @param messagesPerConnection each connection's message rate, or null
  * @param bytesPerConnection each connection's byte rate, or null
- * @param messagesPerSubject the route's buckets by token subject (shared by the subject's connections), or null
+ * @param messagesPerSubject the route's message rate by token subject (shared by the subject's connections,
+ *     and with {@code rateLimitStore.type: redis} by every instance), or null
+ * @param bytesPerSubject the same for bytes, or null
  * @param onExceed what an exceeded rate does to the message
  * @param maxFragments the most frames one message may arrive in ({@code Long.MAX_VALUE}: none); a
  *     frame Jetty read in pieces counts once per piece
@@ -32,7 +34,8 @@ public record MessageRules(
         Action onViolation,
         RateLimitPolicy messagesPerConnection,
         RateLimitPolicy bytesPerConnection,
-        KeyedBuckets messagesPerSubject,
+        SubjectRate messagesPerSubject,
+        SubjectRate bytesPerSubject,
         Action onExceed,
         long maxFragments) {
 
@@ -44,7 +47,8 @@ public record MessageRules(
             Action onViolation,
             RateLimitPolicy messagesPerConnection,
             RateLimitPolicy bytesPerConnection,
-            KeyedBuckets messagesPerSubject,
+            SubjectRate messagesPerSubject,
+            SubjectRate bytesPerSubject,
             Action onExceed) {
         this(
                 maxSize,
@@ -54,13 +58,14 @@ public record MessageRules(
                 messagesPerConnection,
                 bytesPerConnection,
                 messagesPerSubject,
+                bytesPerSubject,
                 onExceed,
                 maxSize == Long.MAX_VALUE ? Long.MAX_VALUE : MessagePolicy.defaultMaxFragments(maxSize));
     }
 
     /** Only a size limit (and the fragment count that goes with it): frames pass as they come. */
     public static MessageRules sizeOnly(long maxSize) {
-        return new MessageRules(maxSize, true, null, Action.CLOSE, null, null, null, Action.CLOSE);
+        return new MessageRules(maxSize, true, null, Action.CLOSE, null, null, null, null, Action.CLOSE);
     }
 
     /**
@@ -73,7 +78,33 @@ public record MessageRules(
                 || content != null
                 || messagesPerConnection != null
                 || bytesPerConnection != null
-                || messagesPerSubject != null;
+                || messagesPerSubject != null
+                || bytesPerSubject != null;
+    }
+
+    /**
+     * A connection of {@code subject} opened with these rules: the per-subject rates learn of it
+     * (with a Redis store the first connection on this instance prefetches a block). Returns what
+     * to run when it closes, or null when there is nothing to tell.
+     */
+    Runnable opened(String subject) {
+        if (subject == null || (messagesPerSubject == null && bytesPerSubject == null)) {
+            return null;
+        }
+        if (messagesPerSubject != null) {
+            messagesPerSubject.opened(subject);
+        }
+        if (bytesPerSubject != null) {
+            bytesPerSubject.opened(subject);
+        }
+        return () -> {
+            if (messagesPerSubject != null) {
+                messagesPerSubject.closed(subject);
+            }
+            if (bytesPerSubject != null) {
+                bytesPerSubject.closed(subject);
+            }
+        };
     }
 
     /** A fresh bucket for one connection's messages, or null. */

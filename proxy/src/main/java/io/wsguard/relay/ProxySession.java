@@ -7,6 +7,7 @@ import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
 import io.wsguard.check.SessionEnd;
 import io.wsguard.check.Verdict;
+import io.wsguard.limit.SubjectRate;
 import io.wsguard.metrics.Traffic;
 import io.wsguard.policy.Action;
 import io.wsguard.policy.LimitsPolicy;
@@ -143,6 +144,12 @@ public final class ProxySession implements Traffic {
      */
     public void hold(Admission admission) {
         this.admission = admission;
+        // Per-subject rates shared through Redis prefetch for a subject's first connection here and
+        // give back what it did not spend when its last one closes.
+        final Runnable closed = client.rules.opened(subject);
+        if (closed != null) {
+            admission.hold(closed::run);
+        }
     }
 
     /** The handler for the client's side (the server session). */
@@ -1055,7 +1062,9 @@ public final class ProxySession implements Traffic {
 
         /** Whether this direction has message or byte rates (only the client's can). */
         boolean rated() {
-            return messageBucket != null || byteBucket != null || side.inbound && rules.messagesPerSubject() != null;
+            return messageBucket != null
+                    || byteBucket != null
+                    || side.inbound && (rules.messagesPerSubject() != null || rules.bytesPerSubject() != null);
         }
 
         /** The checks a message's first frame decides: its type and the message rates. */
@@ -1073,13 +1082,35 @@ public final class ProxySession implements Traffic {
                         Reason.MESSAGE_RATE,
                         "over messages.perConnection " + describe(rules.messagesPerConnection()) + what);
             }
-            if (side.inbound
-                    && rules.messagesPerSubject() != null
-                    && subject != null
-                    && !rules.messagesPerSubject().tryTake(subject, 1)) {
-                return new Verdict.Deny(Reason.MESSAGE_RATE, "over messages.perSubject for this subject" + what);
+            if (side.inbound && rules.messagesPerSubject() != null && subject != null) {
+                final SubjectRate.Take take = rules.messagesPerSubject().tryTake(subject, 1);
+                if (take != SubjectRate.Take.TAKEN) {
+                    return overSubjectRate(take, Reason.MESSAGE_RATE, "messages.perSubject", what);
+                }
             }
             return null;
+        }
+
+        /** Takes {@code bytes} from the subject's byte rate; the refusal when it is exhausted, else null. */
+        private Verdict.Deny overSubjectBytes(long bytes, String what) {
+            if (side.inbound && rules.bytesPerSubject() != null && subject != null) {
+                final SubjectRate.Take take = rules.bytesPerSubject().tryTake(subject, bytes);
+                if (take != SubjectRate.Take.TAKEN) {
+                    return overSubjectRate(take, Reason.BYTE_RATE, "bytes.perSubject", what);
+                }
+            }
+            return null;
+        }
+
+        private static Verdict.Deny overSubjectRate(SubjectRate.Take take, Reason reason, String key, String what) {
+            if (take == SubjectRate.Take.UNAVAILABLE) {
+                // Refused like a message over the rate (onExceed), but the detail says wsguard could not check.
+                return new Verdict.Deny(
+                        reason,
+                        key + " not checked: rate-limit store unavailable (rateLimitStore.redis.onUnavailable: deny)"
+                                + what);
+            }
+            return new Verdict.Deny(reason, "over " + key + " for this subject" + what);
         }
 
         /**
@@ -1095,6 +1126,9 @@ public final class ProxySession implements Traffic {
             if (over == null && byteBucket != null && !byteBucket.tryConsume(Math.max(1, frame.getPayloadLength()))) {
                 over = new Verdict.Deny(
                         Reason.BYTE_RATE, "over bytes.perConnection " + describe(rules.bytesPerConnection()) + what);
+            }
+            if (over == null) {
+                over = overSubjectBytes(Math.max(1, frame.getPayloadLength()), what);
             }
             return over != null && refuse(side, over, rules.onExceed(), null);
         }
@@ -1116,6 +1150,9 @@ public final class ProxySession implements Traffic {
                 over = new Verdict.Deny(
                         Reason.BYTE_RATE,
                         "over bytes.perConnection " + describe(rules.bytesPerConnection()) + SMALL_FRAGMENT);
+            }
+            if (over == null) {
+                over = overSubjectBytes(FRAGMENT_FLOOR - frame.getPayloadLength(), SMALL_FRAGMENT);
             }
             return over != null && refuse(side, over, rules.onExceed(), null);
         }
@@ -1148,6 +1185,11 @@ public final class ProxySession implements Traffic {
                         null,
                         0,
                         len);
+                return;
+            }
+            final Verdict.Deny overSubject = overSubjectBytes(Math.max(1, size), "");
+            if (overSubject != null) {
+                decided(last, callback, single, overSubject, null, 0, len);
                 return;
             }
             final ContentInspector content = rules.content();

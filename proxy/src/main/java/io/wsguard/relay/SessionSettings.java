@@ -2,6 +2,7 @@ package io.wsguard.relay;
 
 import io.wsguard.check.Mode;
 import io.wsguard.limit.LimitState;
+import io.wsguard.limit.RedisBuckets;
 import io.wsguard.policy.LimitsPolicy;
 import io.wsguard.policy.MessagePolicy;
 import io.wsguard.policy.RoutePolicy;
@@ -36,6 +37,15 @@ public record SessionSettings(
      * @param content the route's compiled content rules, or null when it has none
      */
     public static SessionSettings from(RoutePolicy route, LimitState.RouteLimits limits, ContentInspector content) {
+        return from(route, limits, content, null);
+    }
+
+    /**
+     * As above, with the per-subject rates shared through {@code shared}
+     * ({@code rateLimitStore.type: redis}; null: this instance's buckets only).
+     */
+    public static SessionSettings from(
+            RoutePolicy route, LimitState.RouteLimits limits, ContentInspector content, RedisBuckets shared) {
         final MessagePolicy messages = route.messages();
         final LimitsPolicy rates = route.limits();
         final MessageRules inbound = new MessageRules(
@@ -45,7 +55,12 @@ public record SessionSettings(
                 messages.onViolation(),
                 rates.messagesPerConnection().orElse(null),
                 rates.bytesPerConnection().orElse(null),
-                rates.messagesPerSubject().map(limits::messagesPerSubject).orElse(null),
+                rates.messagesPerSubject()
+                        .map(limit -> limits.messagesPerSubject(limit, shared))
+                        .orElse(null),
+                rates.bytesPerSubject()
+                        .map(limit -> limits.bytesPerSubject(limit, shared))
+                        .orElse(null),
                 rates.onExceed(),
                 messages.maxFragments());
         final MessageRules outbound = messages.direction() == MessagePolicy.Direction.BOTH
@@ -54,6 +69,7 @@ public record SessionSettings(
                         messages.binaryAllowed(),
                         content,
                         messages.onViolation(),
+                        null,
                         null,
                         null,
                         null,

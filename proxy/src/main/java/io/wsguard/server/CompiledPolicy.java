@@ -148,7 +148,10 @@ final class CompiledPolicy {
             }
             resources.add(chain);
             final SessionSettings session = SessionSettings.from(
-                    route, limits.route(route.name()), content != null && content.active() ? content : null);
+                    route,
+                    limits.route(route.name()),
+                    content != null && content.active() ? content : null,
+                    shared.buckets());
             final TokenSources tokens = route.auth()
                     .jwt()
                     .map(jwt -> TokenSources.parse(jwt.tokenSources()))

@@ -108,6 +108,7 @@ class PolicyLoaderTest {
                         Optional.empty(),
                         Optional.empty(),
                         Optional.empty(),
+                        Optional.empty(),
                         Action.CLOSE,
                         Duration.ofMinutes(10),
                         Duration.ofHours(24)));
