@@ -129,7 +129,7 @@ final class JsonMessages {
             }
             final int need = sb.isEmpty() ? word.length() : word.length() + 1;
             final int left = length - sb.length();
-            if (need <= left - 1 || need == left && Character.isLetterOrDigit(word.charAt(word.length() - 1))) {
+            if (need <= left - 1 || (need == left && Character.isLetterOrDigit(word.charAt(word.length() - 1)))) {
                 if (!sb.isEmpty()) {
                     sb.append(' ');
                 }

@@ -210,7 +210,7 @@ final class Report {
             return "";
         }
         final Row nginx = find(rows, "nginx", r.scenario);
-        if (nginx == null || Double.isNaN(r.msgs) && Double.isNaN(r.rss) && !r.isHandshakes()) {
+        if (nginx == null || (Double.isNaN(r.msgs) && Double.isNaN(r.rss) && !r.isHandshakes())) {
             return "";
         }
         if (!Double.isNaN(r.rss)) {

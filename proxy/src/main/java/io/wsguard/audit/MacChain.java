@@ -105,7 +105,7 @@ public final class MacChain {
         final String hex = line.substring(start + MAC_PREFIX.length(), line.length() - 2);
         for (int i = 0; i < hex.length(); i++) {
             final char c = hex.charAt(i);
-            if (!(c >= '0' && c <= '9' || c >= 'a' && c <= 'f')) {
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
                 return null;
             }
         }

@@ -65,7 +65,7 @@ public final class ContentRules implements ContentInspector {
         this.maxSize = maxSize;
         // Fields are JSON paths: a route that names them means JSON messages even without a json
         // section. Sanitizing such a message whole as HTML would turn its quotes into entities.
-        this.jsonConfigured = json != null || sanitize != null && sanitize.selectsFields();
+        this.jsonConfigured = json != null || (sanitize != null && sanitize.selectsFields());
         this.jsonRequired = json != null && json.required();
         this.schema = schema;
         this.deny = deny;
@@ -178,7 +178,7 @@ public final class ContentRules implements ContentInspector {
                 if (scan.failed()) {
                     // With a schema, text that starts like JSON and still fails to parse is ambiguous: a
                     // lax upstream parser reads {"type":"admin"} x as the document the schema refuses.
-                    if (jsonRequired || scan.limitExceeded() || schema != null && looksLikeJson(buf, off, len)) {
+                    if (jsonRequired || scan.limitExceeded() || (schema != null && looksLikeJson(buf, off, len))) {
                         return Verdict.deny(Reason.INVALID_JSON, scan.failure());
                     }
                     scan = null;

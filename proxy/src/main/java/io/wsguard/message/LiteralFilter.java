@@ -192,7 +192,7 @@ final class LiteralFilter {
             final long v = (long) LONGS.get(buf, i);
             final long xa = v ^ pa;
             final long xb = v ^ pb;
-            final long hits = ((xa - ONES) & ~xa | (xb - ONES) & ~xb) & HIGHS;
+            final long hits = (((xa - ONES) & ~xa) | ((xb - ONES) & ~xb)) & HIGHS;
             if (hits != 0) {
                 return i + (Long.numberOfTrailingZeros(hits) >>> 3);
             }

@@ -70,7 +70,7 @@ final class SanitizeRules {
         final int end = off + len;
         for (int i = off; i < end; i++) {
             final byte b = buf[i];
-            if (b == '<' || b == '&' || b == '{' && (i + 1 == end || buf[i + 1] == '{')) {
+            if (b == '<' || b == '&' || (b == '{' && (i + 1 == end || buf[i + 1] == '{'))) {
                 return true;
             }
         }
@@ -82,7 +82,7 @@ final class SanitizeRules {
         final int end = off + len;
         for (int i = off; i < end; i++) {
             final char c = chars[i];
-            if (c == '<' || c == '&' || c == '{' && (i + 1 == end || chars[i + 1] == '{')) {
+            if (c == '<' || c == '&' || (c == '{' && (i + 1 == end || chars[i + 1] == '{'))) {
                 return true;
             }
         }
@@ -94,7 +94,7 @@ final class SanitizeRules {
         final int end = text.length();
         for (int i = 0; i < end; i++) {
             final char c = text.charAt(i);
-            if (c == '<' || c == '&' || c == '{' && (i + 1 == end || text.charAt(i + 1) == '{')) {
+            if (c == '<' || c == '&' || (c == '{' && (i + 1 == end || text.charAt(i + 1) == '{'))) {
                 return true;
             }
         }
@@ -123,7 +123,7 @@ final class SanitizeRules {
     static boolean unwanted(char c) {
         return c < 0x20
                 ? c != '\t' && c != '\n'
-                : c >= 0x7f && c <= 0x9f || c >= 0x202a && c <= 0x202e || c >= 0x2066 && c <= 0x2069;
+                : (c >= 0x7f && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
     }
 
     /** {@code text} without its {@linkplain #unwanted unwanted} characters; {@code text} itself when it has none. */

@@ -52,7 +52,7 @@ final class RateLimitStoreBinder {
                     } catch (URISyntaxException e) {
                         u = URI.create("invalid:x");
                     }
-                    if (!"redis".equals(u.getScheme()) && !"rediss".equals(u.getScheme()) || u.getHost() == null) {
+                    if ((!"redis".equals(u.getScheme()) && !"rediss".equals(u.getScheme())) || u.getHost() == null) {
                         // Never echo it: a Redis URI may hold a password.
                         throw new IllegalArgumentException(
                                 "is not a Redis URI (expected: redis://host:6379 or rediss://host:6379)");

@@ -697,8 +697,8 @@ public final class ProxySession implements Traffic {
                 if (frame.isFin()) {
                     countMessage(messageBytes);
                 }
-            } else if (controlRates != null && controlRates.refusesControl(frame)
-                    || controlContent != null && refusesControlContent(frame)) {
+            } else if ((controlRates != null && controlRates.refusesControl(frame))
+                    || (controlContent != null && refusesControlContent(frame))) {
                 skip(callback);
                 return;
             }
@@ -1046,7 +1046,7 @@ public final class ProxySession implements Traffic {
 
         /** Whether this direction has message or byte rates (only the client's can). */
         boolean rated() {
-            return messageBucket != null || byteBucket != null || side.inbound && rules.messagesPerSubject() != null;
+            return messageBucket != null || byteBucket != null || (side.inbound && rules.messagesPerSubject() != null);
         }
 
         /** The checks a message's first frame decides: its type and the message rates. */
