@@ -758,8 +758,10 @@ public final class JwtVerifier implements AutoCloseable {
             if (text.equals(required)) {
                 return true;
             }
-            for (String word : text.split("\\s+")) {
-                if (word.equals(required)) {
+            // Empty words (from leading or trailing whitespace) are no words: require: {scope: ""} must not
+            // pass on " admin".
+            for (String word : text.split("\\s+", -1)) {
+                if (!word.isEmpty() && word.equals(required)) {
                     return true;
                 }
             }

@@ -230,7 +230,7 @@ public final class TokenSources {
         if (query == null) {
             return;
         }
-        for (String pair : query.split("&")) {
+        for (String pair : query.split("&", -1)) {
             final int eq = pair.indexOf('=');
             if (eq > 0 && decode(pair.substring(0, eq)).equals(name)) {
                 found.add(Kind.QUERY, decode(pair.substring(eq + 1)), true);
@@ -240,7 +240,7 @@ public final class TokenSources {
 
     private static void fromCookies(HandshakeRequest request, String name, Collector found) {
         for (HttpField field : request.headers().getFields(HttpHeader.COOKIE)) {
-            for (String cookie : field.getValue().split(";")) {
+            for (String cookie : field.getValue().split(";", -1)) {
                 final int eq = cookie.indexOf('=');
                 if (eq > 0 && cookie.substring(0, eq).strip().equals(name)) {
                     String value = cookie.substring(eq + 1).strip();

@@ -40,7 +40,7 @@ public final class QueryNames {
     public static Set<String> ofQuery(String rawQuery) {
         final Set<String> readings = new HashSet<>();
         if (rawQuery != null) {
-            for (String segment : rawQuery.split("[&;]")) {
+            for (String segment : rawQuery.split("[&;]", -1)) {
                 addReadings(name(segment), readings);
             }
         }

@@ -113,7 +113,7 @@ class JwtVerifierTest {
                 JWSAlgorithm.HS256,
                 goodClaims().build());
         final String valid = rs256(goodClaims().build());
-        final String[] parts = valid.split("\\.");
+        final String[] parts = valid.split("\\.", -1);
         final char c = parts[1].charAt(20);
         final String tampered = parts[0] + "." + parts[1].substring(0, 20) + (c == 'A' ? 'B' : 'A')
                 + parts[1].substring(21) + "." + parts[2];
@@ -334,7 +334,7 @@ class JwtVerifierTest {
         if (!token.isEmpty()) {
             assertThat(detail).doesNotContain(token);
         }
-        for (String part : token.split("\\.")) {
+        for (String part : token.split("\\.", -1)) {
             if (part.length() >= 8) {
                 assertThat(detail).doesNotContain(part);
             }
@@ -454,6 +454,16 @@ class JwtVerifierTest {
             assertThat(principal.claimText("aud")).isEqualTo(AUDIENCE);
             assertThat(principal.expiresAt()).contains(NOW.plus(Duration.ofMinutes(10)));
         }
+    }
+
+    @Test
+    void spaceSeparatedClaimHoldsWordsNotEmptyStrings() {
+        assertThat(JwtVerifier.satisfies("read write", "write")).isTrue();
+        assertThat(JwtVerifier.satisfies("read\twrite ", "write")).isTrue();
+        assertThat(JwtVerifier.satisfies("readwrite", "read")).isFalse();
+        assertThat(JwtVerifier.satisfies("", "")).as("equal as a whole").isTrue();
+        assertThat(JwtVerifier.satisfies("admin ", "")).isFalse();
+        assertThat(JwtVerifier.satisfies(" admin", "")).isFalse();
     }
 
     @Test

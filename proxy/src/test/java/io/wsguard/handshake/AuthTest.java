@@ -162,7 +162,7 @@ class AuthTest {
     /** The attacks of the table: name, token, expected reason. */
     static Stream<Arguments> attacks() throws Exception {
         final String good = token("erin", Duration.ofMinutes(5), Map.of());
-        final String[] parts = good.split("\\.");
+        final String[] parts = good.split("\\.", -1);
         final Instant now = Instant.now();
         final String payload =
                 claims("erin", Duration.ofMinutes(5), Map.of()).build().toString();
@@ -379,7 +379,7 @@ class AuthTest {
                 .contains("wsguard_blocked_total{reason=\"" + reason + "\",route=\"api\"}")
                 .contains("wsguard_handshakes_total{outcome=\"" + reason + "\",route=\"api\"}");
         final String text = lines.toString();
-        for (String part : token.split("\\.")) {
+        for (String part : token.split("\\.", -1)) {
             if (part.length() > 8) {
                 assertThat(text).as("the audit log holds no part of the token").doesNotContain(part);
                 assertThat(metrics).as("the metrics hold no part of the token").doesNotContain(part);

@@ -380,7 +380,7 @@ class FrameLimitsTest {
                     ? matched + 1
                     : 0;
         }
-        for (String line : head.toString(StandardCharsets.US_ASCII).split("\r\n")) {
+        for (String line : head.toString(StandardCharsets.US_ASCII).split("\r\n", -1)) {
             if (line.toLowerCase(java.util.Locale.ROOT).startsWith("sec-websocket-key:")) {
                 return line.substring("sec-websocket-key:".length()).strip();
             }

@@ -40,7 +40,7 @@ public record RawRequest(int status, Map<String, String> headers) {
             head.append("\r\n");
             socket.getOutputStream().write(head.toString().getBytes(StandardCharsets.ISO_8859_1));
             socket.getOutputStream().flush();
-            final String[] lines = readHead(socket.getInputStream()).split("\r\n");
+            final String[] lines = readHead(socket.getInputStream()).split("\r\n", -1);
             final Map<String, String> headers = new LinkedHashMap<>();
             for (int i = 1; i < lines.length; i++) {
                 final int colon = lines[i].indexOf(':');
@@ -50,7 +50,7 @@ public record RawRequest(int status, Map<String, String> headers) {
                             lines[i].substring(colon + 1).strip());
                 }
             }
-            return new RawRequest(Integer.parseInt(lines[0].split(" ")[1]), headers);
+            return new RawRequest(Integer.parseInt(lines[0].split(" ", -1)[1]), headers);
         }
     }
 

@@ -68,8 +68,8 @@ public final class RawUpgrade implements AutoCloseable {
         out.write(request.toString().getBytes(StandardCharsets.US_ASCII));
         out.flush();
         final String head = readHead(socket.getInputStream());
-        final String[] lines = head.split("\r\n");
-        final int status = Integer.parseInt(lines[0].split(" ")[1]);
+        final String[] lines = head.split("\r\n", -1);
+        final int status = Integer.parseInt(lines[0].split(" ", -1)[1]);
         final Map<String, String> headers = new LinkedHashMap<>();
         for (int i = 1; i < lines.length; i++) {
             final int colon = lines[i].indexOf(':');
