@@ -53,10 +53,10 @@ class SanitizeTest {
     }
 
     /**
-     * Text with no {@code <}, no {@code &} and no {@code {{} cannot hold markup: it passes byte for
+     * Text with no {@code <}, no {@code &} and no <code>{{</code> cannot hold markup: it passes byte for
      * byte, as a whole message and as a JSON field, though the sanitizer would encode {@code =},
      * quotes, {@code +}, {@code @} and the backtick. (Until this rule, {@code a = b} reached the
-     * upstream as {@code a &#61; b} and was audited as modified.)
+     * upstream as <code>a &amp;#61; b</code> and was audited as modified.)
      */
     @Test
     void textThatCannotHoldMarkupPassesByteForByte() throws Exception {
