@@ -495,7 +495,8 @@ public final class JwtVerifier implements AutoCloseable {
                 new JwtResult.Invalid(Reason.CHECK_FAILED, "jwksUri key set not available within " + seconds(keyWait));
         final ScheduledFuture<?> timer =
                 JwksRetriever.DEADLINES.schedule(() -> result.complete(late), keyWait.toNanos(), TimeUnit.NANOSECONDS);
-        result.whenComplete((done, failure) -> timer.cancel(false));
+        // Only stops the timer; the caller gets result itself, with its outcome.
+        final CompletableFuture<JwtResult> unused = result.whenComplete((done, failure) -> timer.cancel(false));
         return result;
     }
 

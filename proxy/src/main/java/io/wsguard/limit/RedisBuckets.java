@@ -27,6 +27,7 @@ import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -149,7 +150,9 @@ public final class RedisBuckets implements AutoCloseable {
         if (closed.get()) {
             return;
         }
-        client.connectAsync(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE), uri)
+        // Both outcomes are handled in the callback (a failure is logged and retried): the stage it returns
+        // would only repeat them.
+        final Future<?> unused = client.connectAsync(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE), uri)
                 .whenComplete((conn, failure) -> {
                     if (failure != null) {
                         warn(
@@ -157,12 +160,15 @@ public final class RedisBuckets implements AutoCloseable {
                                         + CONNECT_RETRY.toSeconds() + " s",
                                 failure);
                         if (!closed.get()) {
-                            connector.schedule(this::tryConnect, CONNECT_RETRY.toMillis(), TimeUnit.MILLISECONDS);
+                            // tryConnect reports its own failures; close() ends the retries with shutdownNow.
+                            final Future<?> unusedRetry = connector.schedule(
+                                    this::tryConnect, CONNECT_RETRY.toMillis(), TimeUnit.MILLISECONDS);
                         }
                         return;
                     }
                     if (closed.get()) {
-                        conn.closeAsync();
+                        // Closed meanwhile: a connection that fails to close is as gone as one that closes.
+                        final Future<?> unusedClose = conn.closeAsync();
                         return;
                     }
                     connection = conn;
@@ -258,7 +264,8 @@ public final class RedisBuckets implements AutoCloseable {
         connector.shutdownNow();
         final StatefulRedisConnection<String, byte[]> conn = connection;
         if (conn != null) {
-            conn.closeAsync();
+            // Best effort: the client's shutdown below ends the connection either way.
+            final Future<?> unused = conn.closeAsync();
         }
         try {
             client.shutdown(Duration.ZERO, Duration.ofSeconds(2));

@@ -17,6 +17,7 @@ import io.wsguard.route.RequestPaths;
 import java.util.Base64;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.http.HttpFields;
@@ -268,7 +269,9 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 upstreamConfig,
                 selectorAffinity(request));
         final Admission admission = handshake.admission();
-        route.connector()
+        // Both outcomes are answered in the callback (upgradeClient catches its own failures): the stage it
+        // returns would only repeat them.
+        final CompletableFuture<UpstreamConnector.Connected> unused = route.connector()
                 .connect(upstreamRequest, session.upstreamHandler(), admission)
                 .whenComplete((connected, failure) -> {
                     if (failure != null) {
