@@ -210,14 +210,14 @@ public final class Bench {
             // The proxy's one-time costs (compiled handshake code, grown thread pool) are not per
             // connection: open and close a burst first, and let the process settle, before the baseline.
             try (LoadClient warm = new LoadClient(warmConns)) {
-                warm.open(t.uri, warmConns, concurrency, 1, 1, false, Duration.ofSeconds(120));
+                warm.open(t.uri, warmConns, concurrency, 1, 1, false, Duration.ofMinutes(2));
             }
             Thread.sleep(settle.toMillis());
         }
         try (LoadClient client = new LoadClient(t.conns)) {
             final long before = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
             final LoadClient.OpenResult open =
-                    client.open(t.uri, t.conns, concurrency, 1, 1, false, Duration.ofSeconds(120));
+                    client.open(t.uri, t.conns, concurrency, 1, 1, false, Duration.ofMinutes(2));
             if (open.opened() == 0) {
                 return t.fail(open);
             }

@@ -3,6 +3,7 @@ package io.wsguard.testing;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -31,7 +32,7 @@ public record RawRequest(int status, Map<String, String> headers) {
 
     /** Sends {@code GET target HTTP/1.1} with {@code headerLines} ("Name: value", as they go on the wire) to 127.0.0.1:{@code port}. */
     public static RawRequest get(int port, String target, List<String> headerLines) throws IOException {
-        try (Socket socket = new Socket("127.0.0.1", port)) {
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), port)) {
             socket.setSoTimeout(15_000);
             final StringBuilder head = new StringBuilder("GET ").append(target).append(" HTTP/1.1\r\n");
             for (String line : headerLines) {

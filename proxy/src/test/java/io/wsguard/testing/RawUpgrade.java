@@ -4,6 +4,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
@@ -30,7 +31,7 @@ public final class RawUpgrade implements AutoCloseable {
 
     /** Sends the upgrade for {@code path} to 127.0.0.1:{@code port} with {@code extra} headers and reads the response head. */
     public static RawUpgrade send(int port, String path, Map<String, String> extra) throws IOException {
-        return send(new Socket("127.0.0.1", port), path, extra);
+        return send(new Socket(InetAddress.getLoopbackAddress(), port), path, extra);
     }
 
     /**
@@ -45,7 +46,7 @@ public final class RawUpgrade implements AutoCloseable {
 
     /** As {@link #send}, with the extra header lines as written ({@code "Name: value"}): a name may come twice. */
     public static RawUpgrade sendLines(int port, String path, java.util.List<String> extraLines) throws IOException {
-        return sendLines(new Socket("127.0.0.1", port), path, extraLines);
+        return sendLines(new Socket(InetAddress.getLoopbackAddress(), port), path, extraLines);
     }
 
     private static RawUpgrade sendLines(Socket socket, String path, java.util.List<String> extraLines)
