@@ -31,6 +31,8 @@ final class LiteralFilter {
     private static final int MAX_LITERALS = 4;
 
     /** One literal: its chars (lower-cased when {@code ignoreCase}) and their UTF-8 bytes. */
+    // Never compared or hashed (only sorted by rank and scanned for), so equals by array identity is unused.
+    @SuppressWarnings("ArrayRecordComponent")
     record Literal(char[] chars, byte[] utf8, boolean ignoreCase, int anchor) {
         static Literal of(String text, boolean ignoreCase) {
             final byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);

@@ -110,15 +110,18 @@ final class LingeringConnector extends ServerConnector {
      * reported as a {@link ClientConnector}'s selector would, from the context they came with.
      */
     private final class RelaySelectorManager extends ServerConnectorManager {
-        /** Set only while {@link #register} hands a socket to the selector of its choice. */
-        private final ThreadLocal<ManagedSelector> pinned = new ThreadLocal<>();
+        /**
+         * Set only while {@link #register} hands a socket to the selector of its choice, and read on the
+         * same thread within that call: one for all listeners is enough.
+         */
+        private static final ThreadLocal<ManagedSelector> PINNED = new ThreadLocal<>();
 
         RelaySelectorManager(Executor executor, Scheduler scheduler, int selectors) {
             super(executor, scheduler, selectors);
         }
 
         void register(ManagedSelector selector, SocketChannel channel, boolean connected, Map<String, Object> context) {
-            pinned.set(selector);
+            PINNED.set(selector);
             try {
                 if (connected) {
                     accept(channel, context);
@@ -126,13 +129,13 @@ final class LingeringConnector extends ServerConnector {
                     connect(channel, context);
                 }
             } finally {
-                pinned.remove();
+                PINNED.remove();
             }
         }
 
         @Override
         protected ManagedSelector chooseSelector() {
-            final ManagedSelector selector = pinned.get();
+            final ManagedSelector selector = PINNED.get();
             return selector != null ? selector : super.chooseSelector();
         }
 

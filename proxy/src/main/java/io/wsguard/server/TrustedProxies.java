@@ -148,6 +148,8 @@ final class TrustedProxies {
         }
     }
 
+    // Never compared or hashed (only matched against an address), so equals by array identity is unused.
+    @SuppressWarnings("ArrayRecordComponent")
     private record Cidr(byte[] network, int prefix) {
         static Cidr parse(String text) {
             final int slash = text.indexOf('/');

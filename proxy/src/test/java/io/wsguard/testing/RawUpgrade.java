@@ -206,6 +206,8 @@ public final class RawUpgrade implements AutoCloseable {
     }
 
     /** One frame from the server (unmasked, as RFC 6455 requires of servers). */
+    // Read and taken apart where it is read, never compared, so equals by array identity is unused.
+    @SuppressWarnings("ArrayRecordComponent")
     private record ServerFrame(boolean fin, int opcode, byte[] payload) {
         static ServerFrame read(java.io.DataInputStream in) throws IOException {
             final int b0 = in.readUnsignedByte();
