@@ -83,7 +83,9 @@ final class JsonMessages {
 
     private JsonMessages() {}
 
-    /** {@code count} messages, sizes uniform in {@code [minSize, maxSize]}; minSize must leave room for the envelope. */
+    /**
+     * {@code count} messages, sizes uniform in {@code [minSize, maxSize]}; minSize must leave room for the envelope.
+     */
     static String[] generate(long seed, int count, int minSize, int maxSize) {
         if (count < 1) {
             throw new IllegalArgumentException("--pool: " + count + " (expected: ≥ 1)");

@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * <table>
  * <caption>Endpoints</caption>
  * <tr><td>{@code GET /healthz}</td><td>200 {@code ok} while the process is up</td></tr>
- * <tr><td>{@code GET /readyz}</td><td>200 {@code ready}, or 503 {@code draining} while {@code ready} says false</td></tr>
+ * <tr><td>{@code GET /readyz}</td><td>200 {@code ready}, or 503 {@code draining} while {@code ready} says
+ * false</td></tr>
  * <tr><td>{@code GET /metrics}</td><td>Prometheus text format 0.0.4</td></tr>
  * <tr><td>{@code POST /admin/reload}</td><td>200 {@code {"status":"reloaded"}}, or 422 with {@code problems}</td></tr>
  * <tr><td>{@code GET /admin/policy}</td><td>the effective policy as JSON, secrets as {@code "<redacted>"}</td></tr>

@@ -51,7 +51,9 @@ public final class MacChain {
     private String prevMac;
     private long nextSeq;
 
-    /** A chain continuing after {@code lastLine} (the last line on disk), or a new one when it is null or not sealed. */
+    /**
+     * A chain continuing after {@code lastLine} (the last line on disk), or a new one when it is null or not sealed.
+     */
     MacChain(byte[] key, String lastLine) {
         this.mac = newMac(key);
         final String lastMac = macOf(lastLine);

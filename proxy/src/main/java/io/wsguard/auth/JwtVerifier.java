@@ -193,7 +193,10 @@ public final class JwtVerifier implements AutoCloseable {
     private final List<JWK> localKeys;
     /** True for publicKey and secret: one key, so the token's {@code kid} does not matter. */
     private final boolean singleKey;
-    /** The field naming the key source, for details: {@code publicKey}, {@code secret}, {@code jwksFile}, {@code jwksUri}. */
+    /**
+     * The field naming the key source, for details: {@code publicKey}, {@code secret}, {@code jwksFile},
+     * {@code jwksUri}.
+     */
     private final String keySource;
     /** The jwksUri source; null with local keys. */
     private final JWKSource<SecurityContext> remoteKeys;

@@ -82,7 +82,10 @@ public final class TokenSources {
         this.queryNameReadings = QueryNames.ofNames(queryNames);
     }
 
-    /** Parses {@code header}, {@code subprotocol}, {@code query:NAME}, {@code cookie:NAME} (validated by the policy loader). */
+    /**
+     * Parses {@code header}, {@code subprotocol}, {@code query:NAME}, {@code cookie:NAME} (validated by the policy
+     * loader).
+     */
     public static TokenSources parse(List<String> specs) {
         final List<Source> sources = new ArrayList<>();
         for (String spec : specs) {

@@ -137,7 +137,9 @@ final class LiteralFilter {
         return best;
     }
 
-    /** Higher is rarer: ASCII punctuation outside {@link #COMMON} rarest, then non-ASCII bytes, then by {@link #COMMON}. */
+    /**
+     * Higher is rarer: ASCII punctuation outside {@link #COMMON} rarest, then non-ASCII bytes, then by {@link #COMMON}.
+     */
     private static int rank(byte b) {
         if (b < 0) {
             return COMMON.length() + 1;
@@ -507,7 +509,10 @@ final class LiteralFilter {
             return -1;
         }
 
-        /** The index after the escape whose letter is at {@code i} ({@code \x{…}}, {@code \pL}, {@code \p{…}}, {@code \d}, …). */
+        /**
+         * The index after the escape whose letter is at {@code i}: {@code \x{…}}, {@code \pL}, {@code \p{…}},
+         * {@code \d}, ….
+         */
         private int skipEscapeBody(int i) throws Unsure {
             if (i >= re.length()) {
                 throw new Unsure();
@@ -559,7 +564,9 @@ final class LiteralFilter {
             return min;
         }
 
-        /** {@code {n}}, {@code {n,}} or {@code {n,m}} at {@code i}: {minimum, index after}; else null (a literal '{'). */
+        /**
+         * {@code {n}}, {@code {n,}} or {@code {n,m}} at {@code i}: {minimum, index after}; else null (a literal '{').
+         */
         private int[] repeatAt(int i) {
             int j = i + 1;
             int n = 0;

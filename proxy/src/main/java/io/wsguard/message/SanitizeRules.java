@@ -65,7 +65,10 @@ final class SanitizeRules {
                 sanitize.html() == MessagePolicy.Html.STRIP ? STRIP : FORMATTING, fields.toArray(FieldPath[]::new));
     }
 
-    /** Whether UTF-8 {@code buf[off, off+len)} can hold markup (see the class comment): {@code <}, {@code &}, <code>{{</code> or a trailing <code>{</code>. */
+    /**
+     * Whether UTF-8 {@code buf[off, off+len)} can hold markup (see the class comment): {@code <}, {@code &},
+     * <code>{{</code> or a trailing <code>{</code>.
+     */
     static boolean mayHoldMarkup(byte[] buf, int off, int len) {
         final int end = off + len;
         for (int i = off; i < end; i++) {

@@ -219,7 +219,10 @@ public final class RouteMetrics {
                 .register(registry);
     }
 
-    /** The counter {@code name{route,reason}}, registered on first use and cached by reason: a flood of blocked messages must not allocate per message. */
+    /**
+     * The counter {@code name{route,reason}}, registered on first use and cached by reason: a flood of blocked messages
+     * must not allocate per message.
+     */
     private Counter reasonCounter(AtomicReferenceArray<Counter> cache, Reason reason, String name, String description) {
         final Counter cached = cache.get(slot(reason));
         if (cached != null) {

@@ -192,7 +192,8 @@ final class Binder {
                         .ifPresent(l -> v.problemAt(
                                 path + ".auth.clientCertificate",
                                 "listener '" + l.name() + "' asks for no client certificate, so the route"
-                                        + " would refuse every handshake there (expected: match.listeners naming listeners with clientAuth:"
+                                        + " would refuse every handshake there (expected: "
+                                        + "match.listeners naming listeners with clientAuth:"
                                         + " optional or required)"));
             }
             if (served.stream().noneMatch(ListenerPolicy::asksForClientCertificate)) {
@@ -201,7 +202,8 @@ final class Binder {
                         v.problemAt(
                                 path + ".upstream.headers.set." + header,
                                 "uses ${tls.…} but no listener of the route asks for"
-                                        + " client certificates (expected: a listener with clientAuth: optional or required, or a static value)");
+                                        + " client certificates (expected: a listener with "
+                                        + "clientAuth: optional or required, or a static value)");
                     }
                 });
             }

@@ -62,8 +62,8 @@ final class RateLimitStoreBinder {
                         io.lettuce.core.RedisURI.create(text);
                     } catch (RuntimeException e) {
                         // Never Lettuce's message either: it may quote the URI.
-                        throw new IllegalArgumentException(
-                                "is not a valid Redis URI (expected: redis://[[user:]password@]host[:port][/database])");
+                        throw new IllegalArgumentException("is not a valid Redis URI (expected: "
+                                + "redis://[[user:]password@]host[:port][/database])");
                     }
                     return text;
                 }))

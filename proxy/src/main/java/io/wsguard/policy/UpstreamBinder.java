@@ -42,9 +42,9 @@ final class UpstreamBinder {
                                     final URI u = Values.uri(text, "ws://host:port/path or wss://…");
                                     if (!("ws".equals(u.getScheme()) || "wss".equals(u.getScheme()))
                                             || u.getHost() == null) {
-                                        throw new IllegalArgumentException(
-                                                "'" + Redaction.uri(text)
-                                                        + "' is not a WebSocket URI (expected: ws://host:port/path or wss://…)");
+                                        throw new IllegalArgumentException("'" + Redaction.uri(text)
+                                                + "' is not a WebSocket URI (expected: "
+                                                + "ws://host:port/path or wss://…)");
                                     }
                                     return u;
                                 })

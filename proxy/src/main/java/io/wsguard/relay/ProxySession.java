@@ -319,7 +319,10 @@ public final class ProxySession implements Traffic {
         end(SessionEnd.TOKEN_EXPIRED, mode, "token expired");
     }
 
-    /** Reports {@code end} (with its client code, also in monitor mode) and, when enforced, closes both sides as it says. */
+    /**
+     * Reports {@code end} (with its client code, also in monitor mode) and, when enforced, closes both sides as it
+     * says.
+     */
     private void end(SessionEnd end, Mode mode, String detail) {
         events.blocked(this, end.reason(), mode, detail, end.clientCode());
         if (mode == Mode.ENFORCE) {
@@ -592,7 +595,9 @@ public final class ProxySession implements Traffic {
         private final MessageRules rules;
         /** Null when the route has no message rules for this direction: frames pass as they come. */
         private final Inspection inspection;
-        /** The inspection, when this direction has message or byte rates that pings and pongs count against; else null. */
+        /**
+         * The inspection, when this direction has message or byte rates that pings and pongs count against; else null.
+         */
         private final Inspection controlRates;
         /** The content rules that ping and pong payloads and close reasons meet (their deny rules), or null. */
         private final ContentInspector controlContent;

@@ -92,12 +92,16 @@ public final class RequestPaths {
         return out.toString();
     }
 
-    /** {@code /admin/} → {@code /admin}; {@code /} stays {@code /}. One slash only: empty segments never get this far. */
+    /**
+     * {@code /admin/} → {@code /admin}; {@code /} stays {@code /}. One slash only: empty segments never get this far.
+     */
     public static String withoutTrailingSlash(String path) {
         return path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
     }
 
-    /** Whether {@code requestPath} is {@code routePath} (which has no trailing slash) or that with one trailing slash. */
+    /**
+     * Whether {@code requestPath} is {@code routePath} (which has no trailing slash) or that with one trailing slash.
+     */
     static boolean equalsIgnoringTrailingSlash(String requestPath, String routePath) {
         final int extra = requestPath.length() - routePath.length();
         return (extra == 0 || (extra == 1 && requestPath.endsWith("/"))) && requestPath.startsWith(routePath);

@@ -562,7 +562,10 @@ public final class ProxyServer extends ContainerLifeCycle {
             return closed;
         }
 
-        /** The filter as the request gave it, e.g. {@code sub=alice route=chat}: subjects, IPs and route names, never secrets. */
+        /**
+         * The filter as the request gave it, e.g. {@code sub=alice route=chat}: subjects, IPs and route names, never
+         * secrets.
+         */
         private static String describe(ConnectionFilter filter) {
             final StringJoiner given = new StringJoiner(" ");
             filter.sub().ifPresent(sub -> given.add("sub=" + sub));

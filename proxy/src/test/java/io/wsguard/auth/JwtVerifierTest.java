@@ -551,10 +551,10 @@ class JwtVerifierTest {
                         policy("HS256").secret(SECRET_32).allowNoExpiry().build(), new MutableClock(NOW))) {
             final JwtResult refused = verify(strict, token);
             assertThat(refused)
-                    .isEqualTo(
-                            new JwtResult.Invalid(
-                                    Reason.TOKEN_INVALID,
-                                    "exp is missing (expected: an expiry; auth.jwt.allowNoExpiry: true accepts tokens without one)"));
+                    .isEqualTo(new JwtResult.Invalid(
+                            Reason.TOKEN_INVALID,
+                            "exp is missing (expected: an expiry; "
+                                    + "auth.jwt.allowNoExpiry: true accepts tokens without one)"));
 
             final JwtResult result = verify(lenient, token);
             assertThat(result).isInstanceOf(JwtResult.Valid.class);
@@ -593,7 +593,8 @@ class JwtVerifierTest {
                     .isEqualTo(new JwtResult.Invalid(
                             Reason.TOKEN_INVALID,
                             claim
-                                    + " is outside the representable range (expected: seconds since 1970, at most 253402300799,"
+                                    + " is outside the representable range (expected: "
+                                    + "seconds since 1970, at most 253402300799,"
                                     + " the end of year 9999)"));
         }
     }

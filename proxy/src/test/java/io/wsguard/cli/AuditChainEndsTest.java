@@ -173,7 +173,8 @@ class AuditChainEndsTest {
         for (int i = 0; i < 2; i++) {
             final String body =
                     "{\"ts\":\"2026-11-23T10:15:0" + i + ".117Z\",\"event\":\"blocked\",\"stage\":\"handshake\","
-                            + "\"reason\":\"origin_denied\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"conn\":null,"
+                            + "\"reason\":\"origin_denied\",\"route\":\"chat\","
+                            + "\"client\":\"203.0.113.7\",\"conn\":null,"
                             + "\"sub\":null,\"origin\":\"https://evil.example\",\"action\":null,\"closeCode\":null,"
                             + "\"status\":403,\"count\":1,\"detail\":\"origin not in routes[].origin.allow\"";
             prev = hmac(prev + body);

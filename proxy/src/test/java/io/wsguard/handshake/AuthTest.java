@@ -255,7 +255,9 @@ class AuthTest {
         }
     }
 
-    /** The sum of {@code count} over the audit lines of {@code route} with {@code reason}: exact across coalesced lines. */
+    /**
+     * The sum of {@code count} over the audit lines of {@code route} with {@code reason}: exact across coalesced lines.
+     */
     static long audited(String route, String reason) throws Exception {
         return proxy.auditLines().stream()
                 .filter(line -> route.equals(line.get("route")) && reason.equals(line.get("reason")))
@@ -263,7 +265,9 @@ class AuthTest {
                 .sum();
     }
 
-    /** SPEC §4's 401 rows: no token, a token that is not one, an expired one; the headers to send and the audit reason. */
+    /**
+     * SPEC §4's 401 rows: no token, a token that is not one, an expired one; the headers to send and the audit reason.
+     */
     static Stream<Arguments> unauthenticated() throws Exception {
         return Stream.of(
                 Arguments.of("no token", Map.of(), "token_missing"),

@@ -172,7 +172,9 @@ class AuditFloodTest {
         }
     }
 
-    /** One connection from {@code client} (by X-Forwarded-For) that sends one denied message and waits for the close. */
+    /**
+     * One connection from {@code client} (by X-Forwarded-For) that sends one denied message and waits for the close.
+     */
     private static Void deniedMessage(RunningProxy proxy, String path, String client, Map<Integer, AtomicInteger> codes)
             throws Exception {
         try (RawUpgrade ws = RawUpgrade.send(proxy.port(), path, Map.of("X-Forwarded-For", client))) {

@@ -106,7 +106,8 @@ class SanitizedRewriteTest {
                   match: { path: /plain-json }
                   upstream: { targets: [%1$s] }
                   auth: none
-                  messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: ["$.text"] } }
+                  messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: \
+                ["$.text"] } }
                 - name: plain-text
                   match: { path: /plain-text }
                   upstream: { targets: [%1$s] }
@@ -307,7 +308,9 @@ class SanitizedRewriteTest {
         assertThat(ws.closeCode).isEqualTo(code);
     }
 
-    /** {@code leg} ended (the sentinel: its frames are read in order, the close last) without carrying {@code marker}. */
+    /**
+     * {@code leg} ended (the sentinel: its frames are read in order, the close last) without carrying {@code marker}.
+     */
     private static void assertUpstreamNeverGot(UpstreamServer.Endpoint leg, String marker) throws InterruptedException {
         assertThat(leg.awaitEnd()).isTrue();
         assertNoUpstreamMessageHolds(marker);

@@ -30,7 +30,10 @@ public record RawRequest(int status, Map<String, String> headers) {
         return new ArrayList<>(List.of("Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13"));
     }
 
-    /** Sends {@code GET target HTTP/1.1} with {@code headerLines} ("Name: value", as they go on the wire) to 127.0.0.1:{@code port}. */
+    /**
+     * Sends {@code GET target HTTP/1.1} with {@code headerLines} ("Name: value", as they go on the wire) to
+     * 127.0.0.1:{@code port}.
+     */
     public static RawRequest get(int port, String target, List<String> headerLines) throws IOException {
         try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), port)) {
             socket.setSoTimeout(15_000);

@@ -29,7 +29,10 @@ public final class RawUpgrade implements AutoCloseable {
         this.headers = headers;
     }
 
-    /** Sends the upgrade for {@code path} to 127.0.0.1:{@code port} with {@code extra} headers and reads the response head. */
+    /**
+     * Sends the upgrade for {@code path} to 127.0.0.1:{@code port} with {@code extra} headers and reads the response
+     * head.
+     */
     public static RawUpgrade send(int port, String path, Map<String, String> extra) throws IOException {
         return send(new Socket(InetAddress.getLoopbackAddress(), port), path, extra);
     }
@@ -117,7 +120,9 @@ public final class RawUpgrade implements AutoCloseable {
         writeMasked(payload);
     }
 
-    /** Writes a frame header claiming {@code length} payload bytes, with mask key 0 (so payload bytes go as they are). */
+    /**
+     * Writes a frame header claiming {@code length} payload bytes, with mask key 0 (so payload bytes go as they are).
+     */
     public void sendHeader(boolean fin, boolean rsv1, int opcode, long length) throws IOException {
         final ByteArrayOutputStream header = new ByteArrayOutputStream(14);
         writeHeader(header, fin, rsv1, opcode, length);
