@@ -274,6 +274,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         } catch (Throwable failure) {
             // Not only IOException: an unresolved address throws UnresolvedAddressException.
             IO.close(channel);
+            // Jetty's ClientConnector stores a Promise<Connection> under this key; the context map holds Objects.
             @SuppressWarnings("unchecked")
             final Promise<Connection> promise =
                     (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);

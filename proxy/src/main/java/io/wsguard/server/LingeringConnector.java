@@ -93,6 +93,7 @@ final class LingeringConnector extends ServerConnector {
     }
 
     /** The context of an upstream socket registered here, or null for an accepted client socket. */
+    // Jetty's ClientConnector attaches a Map<String, Object> context; the CONTEXT_KEY entry says it is one.
     @SuppressWarnings("unchecked")
     private static Map<String, Object> upstream(Object attachment) {
         return attachment instanceof Map<?, ?> context && context.containsKey(ClientConnectionFactory.CONTEXT_KEY)
@@ -100,6 +101,7 @@ final class LingeringConnector extends ServerConnector {
                 : null;
     }
 
+    // Jetty's ClientConnector stores a Promise<Connection> under this key; the context map holds Objects.
     @SuppressWarnings("unchecked")
     private static Promise<Connection> promise(Map<String, Object> context) {
         return (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);

@@ -210,6 +210,7 @@ class AuditChainEndsTest {
         proxy.server().flushAudit(); // ends the one-second window: each refusal is its own line
     }
 
+    // Jackson reads a JSON object as a Map with String keys; Map.class cannot say so.
     @SuppressWarnings("unchecked")
     private static Map<String, Object> adminHead(HttpClient http, RunningProxy proxy) throws Exception {
         final HttpResponse<String> response = get(http, proxy.server().adminUrl() + "/admin/audit/head");
