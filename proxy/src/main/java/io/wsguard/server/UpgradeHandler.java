@@ -84,6 +84,12 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
     private final WebSocketComponents components;
     private final AtomicLong ids = new AtomicLong(System.nanoTime() & 0xffffff);
 
+    /**
+     * Test seam, null in production: run between reading the policy and taking it, so that a test can
+     * reload right inside that window (ReloadRaceTest). A storm of reloads alone hits it too rarely.
+     */
+    static volatile Runnable beforeAcquire;
+
     UpgradeHandler(ProxyServer server, WebSocketComponents components) {
         this.server = server;
         this.components = components;
@@ -181,6 +187,10 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         // connection ends, in the handshake or after, gives it all back with one release().
         final Admission admission = handshake.admission();
         admission.hold(server.connections()::release);
+        final Runnable seam = beforeAcquire;
+        if (seam != null) {
+            seam.run();
+        }
         if (!policy.tryAcquire()) {
             // A reload retired the policy read above and its last connection closed since: its
             // upstream clients are stopped. Start over on the policy that replaced it.
