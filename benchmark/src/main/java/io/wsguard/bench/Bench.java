@@ -18,9 +18,12 @@ import org.HdrHistogram.Histogram;
  * table with ratios at the end.
  *
  * <pre>
- * load   --leg L --scenario S --url U [--pids P,P] --conns N --size B --window W [--warmup s] [--duration s] [--messages M] [--text]
- *        [--json [--min-size 64] [--max-size 1024] [--seed 42] [--pool 4096]]   (JSON chat text messages, echoes checked)
- * rate   --leg L --scenario S --url U --ref-url DIRECT [--pids P] --conns N --size B --rate R [--warmup s] [--duration s]
+ * load   --leg L --scenario S --url U [--pids P,P] --conns N --size B --window W
+ *        [--warmup s] [--duration s] [--messages M] [--text]
+ *        [--json [--min-size 64] [--max-size 1024] [--seed 42] [--pool 4096]]
+ *        (--json: JSON chat text messages, echoes checked)
+ * rate   --leg L --scenario S --url U --ref-url DIRECT [--pids P] --conns N --size B --rate R
+ *        [--warmup s] [--duration s]
  * idle   --leg L --scenario S --url wss://… --pids P --conns N [--hold s] [--warm-conns N --settle s]
  * mint   --key KEY.pem --count N --tokens FILE [--iss I] [--aud A] [--ttl-hours H]
  * report --out FILE
@@ -210,14 +213,14 @@ public final class Bench {
             // The proxy's one-time costs (compiled handshake code, grown thread pool) are not per
             // connection: open and close a burst first, and let the process settle, before the baseline.
             try (LoadClient warm = new LoadClient(warmConns)) {
-                warm.open(t.uri, warmConns, concurrency, 1, 1, false, Duration.ofSeconds(120));
+                warm.open(t.uri, warmConns, concurrency, 1, 1, false, Duration.ofMinutes(2));
             }
             Thread.sleep(settle.toMillis());
         }
         try (LoadClient client = new LoadClient(t.conns)) {
             final long before = t.stats.isEmpty() ? 0 : t.stats.rssKiB();
             final LoadClient.OpenResult open =
-                    client.open(t.uri, t.conns, concurrency, 1, 1, false, Duration.ofSeconds(120));
+                    client.open(t.uri, t.conns, concurrency, 1, 1, false, Duration.ofMinutes(2));
             if (open.opened() == 0) {
                 return t.fail(open);
             }

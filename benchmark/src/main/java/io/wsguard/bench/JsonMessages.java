@@ -83,7 +83,9 @@ final class JsonMessages {
 
     private JsonMessages() {}
 
-    /** {@code count} messages, sizes uniform in {@code [minSize, maxSize]}; minSize must leave room for the envelope. */
+    /**
+     * {@code count} messages, sizes uniform in {@code [minSize, maxSize]}; minSize must leave room for the envelope.
+     */
     static String[] generate(long seed, int count, int minSize, int maxSize) {
         if (count < 1) {
             throw new IllegalArgumentException("--pool: " + count + " (expected: ≥ 1)");
@@ -129,7 +131,7 @@ final class JsonMessages {
             }
             final int need = sb.isEmpty() ? word.length() : word.length() + 1;
             final int left = length - sb.length();
-            if (need <= left - 1 || need == left && Character.isLetterOrDigit(word.charAt(word.length() - 1))) {
+            if (need <= left - 1 || (need == left && Character.isLetterOrDigit(word.charAt(word.length() - 1)))) {
                 if (!sb.isEmpty()) {
                     sb.append(' ');
                 }

@@ -115,8 +115,9 @@ public final class LoadClient implements AutoCloseable {
             } catch (Exception e) {
                 connect = CompletableFuture.failedFuture(e);
             }
-            // Counted through the slots and conns, so the stage itself is not kept.
-            connect.whenComplete((session, failure) -> {
+            // Counted through the slots and conns, so the stage itself is not kept: the callback handles both
+            // outcomes, and the stage it returns would only repeat them.
+            final CompletableFuture<Session> unused = connect.whenComplete((session, failure) -> {
                 if (failure != null) {
                     failed.incrementAndGet();
                     synchronized (firstFailure) {

@@ -23,7 +23,7 @@ final class ProcStats {
     /** {@code "123,456"} as passed by run.sh; empty means "nothing to measure" (the direct leg). */
     static ProcStats parse(String pidList, long clockTicksPerSecond) {
         final List<Long> pids = new ArrayList<>();
-        for (String pid : pidList.split(",")) {
+        for (String pid : pidList.split(",", -1)) {
             if (!pid.isBlank()) {
                 pids.add(Long.parseLong(pid.strip()));
             }
@@ -41,7 +41,7 @@ final class ProcStats {
         for (long pid : pids) {
             final String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
             // The command name (field 2) may contain spaces and parentheses: count fields from the last ')'.
-            final String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            final String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ", -1);
             // After the name: state is field 3, so utime (14) and stime (15) are at indexes 11 and 12.
             ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
         }
@@ -54,7 +54,7 @@ final class ProcStats {
         for (long pid : pids) {
             for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
                 if (line.startsWith("VmRSS:")) {
-                    kib += Long.parseLong(line.substring(6).strip().split("\\s+")[0]);
+                    kib += Long.parseLong(line.substring(6).strip().split("\\s+", -1)[0]);
                 }
             }
         }

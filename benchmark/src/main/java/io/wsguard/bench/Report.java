@@ -176,8 +176,8 @@ final class Report {
         for (Row r : rows) {
             if (r.note.contains("ECHO MISMATCH") || r.note.contains("CLOSED BY PEER")) {
                 if (!any) {
-                    System.out.println(
-                            "!!! ECHO CHECK FAILED: the relay changed or refused messages it should have passed unchanged");
+                    System.out.println("!!! ECHO CHECK FAILED: the relay changed or "
+                            + "refused messages it should have passed unchanged");
                 }
                 any = true;
                 System.out.println("!!!   " + r.leg + " " + r.scenario + ": " + r.note);
@@ -210,7 +210,7 @@ final class Report {
             return "";
         }
         final Row nginx = find(rows, "nginx", r.scenario);
-        if (nginx == null || Double.isNaN(r.msgs) && Double.isNaN(r.rss) && !r.isHandshakes()) {
+        if (nginx == null || (Double.isNaN(r.msgs) && Double.isNaN(r.rss) && !r.isHandshakes())) {
             return "";
         }
         if (!Double.isNaN(r.rss)) {

@@ -110,7 +110,10 @@ public final class TcpTunnel {
             }
         }
 
-        /** Writes what {@code buffer} holds to {@code to}'s channel; reading from {@code from} waits until it is all out. */
+        /**
+         * Writes what {@code buffer} holds to {@code to}'s channel; reading from {@code from} waits until it is all
+         * out.
+         */
         private void flush(ByteBuffer buffer, SelectionKey to, SelectionKey from) throws IOException {
             ((SocketChannel) to.channel()).write(buffer);
             if (buffer.hasRemaining()) {

@@ -316,7 +316,10 @@ class BrowserDemoIT {
         return connected.get(10, TimeUnit.SECONDS);
     }
 
-    /** The DevTools target (a flat JSON object) of the demo page served from {@code origin} in {@code /json/list}, or null. */
+    /**
+     * The DevTools target (a flat JSON object) of the demo page served from {@code origin} in {@code /json/list}, or
+     * null.
+     */
     private static String demoPage(String targets, String origin) {
         final Matcher object = Pattern.compile("\\{[^{}]*}").matcher(targets);
         while (object.find()) {
@@ -380,7 +383,10 @@ class BrowserDemoIT {
         return out.toString();
     }
 
-    /** Waits for a line of {@code file} (a process's output) matching {@code wanted}; fails when the process exits first. */
+    /**
+     * Waits for a line of {@code file} (a process's output) matching {@code wanted}; fails when the process exits
+     * first.
+     */
     private String awaitLine(Process process, Path file, Predicate<String> wanted, Duration timeout) throws Exception {
         final long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {

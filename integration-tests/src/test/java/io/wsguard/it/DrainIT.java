@@ -16,7 +16,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** SPEC §6: SIGTERM delivers in-flight messages, then closes every connection with 1001, and exits 0 within drainTimeout. */
+/**
+ * SPEC §6: SIGTERM delivers in-flight messages, then closes every connection with 1001, and exits 0 within
+ * drainTimeout.
+ */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class DrainIT {
 

@@ -46,6 +46,7 @@ class NodeMessageRulesIT {
             try (WsguardProcess proxy = WsguardProcess.start(PolicyText.in(dir)
                     .tls(certs.certificate(), certs.privateKey())
                     .routes(routes))) {
+                // The script prints an object of objects, which Jackson reads as Maps in a Map.
                 @SuppressWarnings("unchecked")
                 final Map<String, Map<String, Object>> result =
                         (Map<String, Map<String, Object>>) (Map<String, ?>) NodeScript.run(

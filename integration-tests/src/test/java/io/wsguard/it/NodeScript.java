@@ -39,6 +39,7 @@ final class NodeScript {
             process.destroyForcibly();
         }
         assertThat(process.exitValue()).as("node %s: %s", script, out).isZero();
+        // Jackson reads a JSON object as a Map with String keys; Map.class cannot say so.
         @SuppressWarnings("unchecked")
         final Map<String, Object> result = JsonMapper.builder().build().readValue(out.strip(), Map.class);
         return result;

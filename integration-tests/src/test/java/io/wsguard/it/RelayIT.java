@@ -7,6 +7,7 @@ import io.wsguard.demo.DevCerts;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -64,7 +65,7 @@ class RelayIT {
         echo.acceptSubprotocol("chat.v2");
         small = new UpstreamServer();
         unused = new UpstreamServer();
-        refusing = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        refusing = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         refusing.createContext("/", exchange -> {
             exchange.sendResponseHeaders(403, -1);
             exchange.close();

@@ -9,7 +9,9 @@ import java.security.cert.CertificateFactory;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
 
-/** Dev certificates for a TLS listener (from the proxy's own {@link DevCerts}) and a client context trusting their CA. */
+/**
+ * Dev certificates for a TLS listener (from the proxy's own {@link DevCerts}) and a client context trusting their CA.
+ */
 final class Tls {
 
     private Tls() {}

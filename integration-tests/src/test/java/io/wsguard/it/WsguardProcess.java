@@ -234,7 +234,7 @@ final class WsguardProcess implements AutoCloseable {
     long rssBytes() throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status"))) {
             if (line.startsWith("VmRSS:")) {
-                final String[] parts = line.substring(6).trim().split("\\s+");
+                final String[] parts = line.substring(6).trim().split("\\s+", -1);
                 return Long.parseLong(parts[0]) * 1024;
             }
         }

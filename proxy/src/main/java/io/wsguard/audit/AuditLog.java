@@ -284,7 +284,7 @@ public final class AuditLog implements AutoCloseable {
             return e;
         }
         final String sample = sampleBytes == 0 ? null : AuditJson.truncateUtf8(e.sample(), sampleBytes);
-        if (sample == e.sample()) {
+        if (e.sample().equals(sample)) {
             return e;
         }
         return new AuditEvent(

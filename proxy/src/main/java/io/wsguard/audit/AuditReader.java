@@ -144,7 +144,7 @@ public final class AuditReader {
     public record Filter(Instant since, String reason, String route, String client) implements Predicate<Entry> {
         @Override
         public boolean test(Entry e) {
-            if (since != null && e.ts().isBefore(since) || client != null && !client.equals(e.client())) {
+            if ((since != null && e.ts().isBefore(since)) || (client != null && !client.equals(e.client()))) {
                 return false;
             }
             if (e.covers().isEmpty()) {
@@ -239,7 +239,7 @@ public final class AuditReader {
         StringBuilder out = null;
         for (int i = 0; i < text.length(); i++) {
             final char c = text.charAt(i);
-            final boolean control = c < 0x20 || c >= 0x7f && c <= 0x9f;
+            final boolean control = c < 0x20 || (c >= 0x7f && c <= 0x9f);
             if (control && out == null) {
                 out = new StringBuilder(text.length()).append(text, 0, i);
             }
@@ -351,7 +351,7 @@ public final class AuditReader {
                     // Rotated: the old file is drained above; switch to the new one.
                     final Object now = fileKey(file);
                     final boolean shrank = Files.exists(file) && Files.size(file) < channel.position();
-                    if (now != null && !now.equals(key) || shrank) {
+                    if ((now != null && !now.equals(key)) || shrank) {
                         channel.close();
                         channel = null;
                         continue;

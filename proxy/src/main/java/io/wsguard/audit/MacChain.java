@@ -51,7 +51,9 @@ public final class MacChain {
     private String prevMac;
     private long nextSeq;
 
-    /** A chain continuing after {@code lastLine} (the last line on disk), or a new one when it is null or not sealed. */
+    /**
+     * A chain continuing after {@code lastLine} (the last line on disk), or a new one when it is null or not sealed.
+     */
     MacChain(byte[] key, String lastLine) {
         this.mac = newMac(key);
         final String lastMac = macOf(lastLine);
@@ -105,7 +107,7 @@ public final class MacChain {
         final String hex = line.substring(start + MAC_PREFIX.length(), line.length() - 2);
         for (int i = 0; i < hex.length(); i++) {
             final char c = hex.charAt(i);
-            if (!(c >= '0' && c <= '9' || c >= 'a' && c <= 'f')) {
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
                 return null;
             }
         }

@@ -22,7 +22,10 @@ public final class JwtConfigException extends Exception {
         this.field = requireNonNull(field, "field");
     }
 
-    /** The key under {@code auth.jwt} at fault: {@code secret}, {@code publicKey}, {@code jwksFile}, {@code algorithms}, ... */
+    /**
+     * The key under {@code auth.jwt} at fault: {@code secret}, {@code publicKey}, {@code jwksFile}, {@code algorithms},
+     * ...
+     */
     public String field() {
         return field;
     }

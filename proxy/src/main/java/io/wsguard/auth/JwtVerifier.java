@@ -193,7 +193,10 @@ public final class JwtVerifier implements AutoCloseable {
     private final List<JWK> localKeys;
     /** True for publicKey and secret: one key, so the token's {@code kid} does not matter. */
     private final boolean singleKey;
-    /** The field naming the key source, for details: {@code publicKey}, {@code secret}, {@code jwksFile}, {@code jwksUri}. */
+    /**
+     * The field naming the key source, for details: {@code publicKey}, {@code secret}, {@code jwksFile},
+     * {@code jwksUri}.
+     */
     private final String keySource;
     /** The jwksUri source; null with local keys. */
     private final JWKSource<SecurityContext> remoteKeys;
@@ -495,7 +498,8 @@ public final class JwtVerifier implements AutoCloseable {
                 new JwtResult.Invalid(Reason.CHECK_FAILED, "jwksUri key set not available within " + seconds(keyWait));
         final ScheduledFuture<?> timer =
                 JwksRetriever.DEADLINES.schedule(() -> result.complete(late), keyWait.toNanos(), TimeUnit.NANOSECONDS);
-        result.whenComplete((done, failure) -> timer.cancel(false));
+        // Only stops the timer; the caller gets result itself, with its outcome.
+        final CompletableFuture<JwtResult> unused = result.whenComplete((done, failure) -> timer.cancel(false));
         return result;
     }
 
@@ -758,8 +762,10 @@ public final class JwtVerifier implements AutoCloseable {
             if (text.equals(required)) {
                 return true;
             }
-            for (String word : text.split("\\s+")) {
-                if (word.equals(required)) {
+            // Empty words (from leading or trailing whitespace) are no words: require: {scope: ""} must not
+            // pass on " admin".
+            for (String word : text.split("\\s+", -1)) {
+                if (!word.isEmpty() && word.equals(required)) {
                     return true;
                 }
             }
@@ -796,7 +802,7 @@ public final class JwtVerifier implements AutoCloseable {
     }
 
     private static boolean isBase64Url(char c) {
-        return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_';
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
     }
 
     private static JwtResult.Invalid invalid(String detail) {

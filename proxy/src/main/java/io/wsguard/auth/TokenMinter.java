@@ -54,7 +54,8 @@ public final class TokenMinter {
      *
      * @param secret for HS256/384/512; exactly one of {@code secret} and {@code key}
      * @param key a PEM private key file, for RS/PS, ES and EdDSA
-     * @param algorithm overrides the default: HS256 for a secret; RS256, ES256/ES384/ES512 (by curve) or EdDSA for a key
+     * @param algorithm overrides the default: HS256 for a secret; RS256, ES256/ES384/ES512 (by curve) or EdDSA for a
+     * key
      * @param kid the header's {@code kid}
      * @param subject {@code sub}
      * @param issuer {@code iss}

@@ -124,13 +124,13 @@ public final class AuditCommand implements Callable<Integer> {
     public Integer call() {
         final PrintWriter out = spec.commandLine().getOut();
         final PrintWriter err = spec.commandLine().getErr();
-        if ((summary ? 1 : 0) + (follow ? 1 : 0) + (verify ? 1 : 0) > 1 || json && (summary || verify)) {
+        if ((summary ? 1 : 0) + (follow ? 1 : 0) + (verify ? 1 : 0) > 1 || (json && (summary || verify))) {
             err.println("audit: choose one of --summary, --follow and --verify (--json goes with listing or --follow)");
             return 2;
         }
-        if (expectLast != null && !verify
-                || expectMac != null && expectLast == null
-                || expectLast != null && expectLast < 0) {
+        if ((expectLast != null && !verify)
+                || (expectMac != null && expectLast == null)
+                || (expectLast != null && expectLast < 0)) {
             err.println("audit: --expect-last N (N >= 0) goes with --verify, and --expect-mac with --expect-last");
             return 2;
         }

@@ -234,7 +234,8 @@ public final class ConnectionLeases implements AutoCloseable {
                 .toCompletableFuture();
         final Long id = releases.incrementAndGet();
         releasing.put(id, sent);
-        sent.whenComplete((ignored, failure) -> releasing.remove(id));
+        // Only bookkeeping for close(): the store already counted and logged a failure.
+        final var unused = sent.whenComplete((ignored, failure) -> releasing.remove(id));
     }
 
     /**

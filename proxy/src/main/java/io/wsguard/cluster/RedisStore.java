@@ -213,7 +213,9 @@ public final class RedisStore implements AutoCloseable {
         final RedisStore store = new RedisStore(policy, registry, breakerWindow);
         store.scheduler.execute(store::tryConnect);
         final long every = store.heartbeatInterval().toMillis();
-        store.scheduler.scheduleWithFixedDelay(store::heartbeat, every, every, TimeUnit.MILLISECONDS);
+        // Runs until close() shuts the scheduler down; heartbeat() catches its tasks' failures itself.
+        final var unused =
+                store.scheduler.scheduleWithFixedDelay(store::heartbeat, every, every, TimeUnit.MILLISECONDS);
         return store;
     }
 
@@ -372,7 +374,8 @@ public final class RedisStore implements AutoCloseable {
         if (closed.get()) {
             return;
         }
-        connectAll().whenComplete((ignored, failure) -> {
+        // Both outcomes are handled in the callback: a failure schedules the next attempt.
+        final var unused = connectAll().whenComplete((ignored, failure) -> {
             if (failure != null) {
                 failed(failure);
                 warn(
@@ -380,7 +383,9 @@ public final class RedisStore implements AutoCloseable {
                                 + " s",
                         failure);
                 if (!closed.get()) {
-                    scheduler.schedule(this::tryConnect, CONNECT_RETRY.toMillis(), TimeUnit.MILLISECONDS);
+                    // Cancelled with the scheduler at close; tryConnect reports its own failures.
+                    final var unusedRetry =
+                            scheduler.schedule(this::tryConnect, CONNECT_RETRY.toMillis(), TimeUnit.MILLISECONDS);
                 }
                 return;
             }
@@ -445,9 +450,9 @@ public final class RedisStore implements AutoCloseable {
         return ready.handle((ignored, failure) -> {
             if (failure != null) {
                 // Whichever opened goes again, so that a retry does not pile up connections.
-                command.thenAccept(StatefulConnection::closeAsync);
-                bucket.thenAccept(StatefulConnection::closeAsync);
-                sub.thenAccept(StatefulConnection::closeAsync);
+                final var unusedCommand = command.thenAccept(RedisStore::closeQuietly);
+                final var unusedBucket = bucket.thenAccept(RedisStore::closeQuietly);
+                final var unusedSub = sub.thenAccept(RedisStore::closeQuietly);
                 throw new java.util.concurrent.CompletionException(failure);
             }
             final StatefulRedisPubSubConnection<String, String> pubSubConnection = sub.join();
@@ -604,18 +609,26 @@ public final class RedisStore implements AutoCloseable {
         return host.replaceAll("[^A-Za-z0-9_.-]", "_") + "-" + HexFormat.of().formatHex(random);
     }
 
+    /**
+     * Closes {@code connection} without waiting: at stop, or a half-made set of connections. Nothing
+     * is left to do if the close fails (the client's shutdown releases its sockets anyway).
+     */
+    private static void closeQuietly(StatefulConnection<?, ?> connection) {
+        final var unused = connection.closeAsync();
+    }
+
     private void closeConnections() {
         final StatefulRedisPubSubConnection<String, String> sub = pubSub;
         if (sub != null) {
-            sub.closeAsync();
+            closeQuietly(sub);
         }
         final StatefulConnection<String, byte[]> bucket = bucketConnection;
         if (bucket != null) {
-            bucket.closeAsync();
+            closeQuietly(bucket);
         }
         final StatefulConnection<String, String> command = commandConnection;
         if (command != null) {
-            command.closeAsync();
+            closeQuietly(command);
         }
     }
 

@@ -142,7 +142,8 @@ final class ConnectionLimitCheck implements HandshakeCheck {
                                 case DENY ->
                                     Verdict.deny(
                                             Reason.CHECK_FAILED,
-                                            "connection-cap store unavailable (rateLimitStore.redis.onUnavailable: deny)");
+                                            "connection-cap store unavailable"
+                                                    + " (rateLimitStore.redis.onUnavailable: deny)");
                             };
                         },
                         executor);

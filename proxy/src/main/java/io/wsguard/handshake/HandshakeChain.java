@@ -119,7 +119,7 @@ public final class HandshakeChain implements AutoCloseable {
         }
         // With a Redis store the caps are leases shared by every instance, taken in one script
         // together with the cluster-wide maxConnections; the local counters are the fallback.
-        if (leases != null && clusterMax > 0
+        if ((leases != null && clusterMax > 0)
                 || rates.connectionsPerIp().isPresent()
                 || rates.connectionsPerSubject().isPresent()) {
             checks.add(new ConnectionLimitCheck(

@@ -82,7 +82,10 @@ public final class TokenSources {
         this.queryNameReadings = QueryNames.ofNames(queryNames);
     }
 
-    /** Parses {@code header}, {@code subprotocol}, {@code query:NAME}, {@code cookie:NAME} (validated by the policy loader). */
+    /**
+     * Parses {@code header}, {@code subprotocol}, {@code query:NAME}, {@code cookie:NAME} (validated by the policy
+     * loader).
+     */
     public static TokenSources parse(List<String> specs) {
         final List<Source> sources = new ArrayList<>();
         for (String spec : specs) {
@@ -230,7 +233,7 @@ public final class TokenSources {
         if (query == null) {
             return;
         }
-        for (String pair : query.split("&")) {
+        for (String pair : query.split("&", -1)) {
             final int eq = pair.indexOf('=');
             if (eq > 0 && decode(pair.substring(0, eq)).equals(name)) {
                 found.add(Kind.QUERY, decode(pair.substring(eq + 1)), true);
@@ -240,7 +243,7 @@ public final class TokenSources {
 
     private static void fromCookies(HandshakeRequest request, String name, Collector found) {
         for (HttpField field : request.headers().getFields(HttpHeader.COOKIE)) {
-            for (String cookie : field.getValue().split(";")) {
+            for (String cookie : field.getValue().split(";", -1)) {
                 final int eq = cookie.indexOf('=');
                 if (eq > 0 && cookie.substring(0, eq).strip().equals(name)) {
                     String value = cookie.substring(eq + 1).strip();

@@ -98,7 +98,10 @@ public final class KeyedBuckets {
         return bucket;
     }
 
-    /** Takes {@code tokens} from {@code key}'s bucket if it holds them (a new key starts full); allocates nothing for a known key. */
+    /**
+     * Takes {@code tokens} from {@code key}'s bucket if it holds them (a new key starts full); allocates nothing for a
+     * known key.
+     */
     public boolean tryTake(String key, long tokens) {
         return bucket(key).tryConsume(tokens);
     }

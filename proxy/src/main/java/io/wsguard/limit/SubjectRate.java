@@ -116,7 +116,10 @@ public final class SubjectRate {
         return Math.max(1, Math.min(half, limit.burst()));
     }
 
-    /** The credit {@code C} a balance may go into debt by: {@code B} when two blocks fit in a second of the rate, else 0. */
+    /**
+     * The credit {@code C} a balance may go into debt by: {@code B} when two blocks fit in a second of
+     * the rate, else 0.
+     */
     public static long credit(RateLimitPolicy limit) {
         final long b = block(limit);
         return 2.0 * b <= perSecond(limit) ? b : 0;

@@ -37,7 +37,7 @@ import tools.jackson.core.json.JsonFactory;
  *       changed string tokens.</li>
  *   <li><b>The rewrite, judged again</b>: a sanitized message goes through JSON, schema and deny
  *       rules once more, as it will reach the upstream. The sanitizer decodes character references
- *       ({@code un&#105;on} comes out as {@code union}), so a rule can fail only now; the refusal's
+ *       (<code>un&amp;#105;on</code> comes out as {@code union}), so a rule can fail only now; the refusal's
  *       detail then starts with {@code sanitized, }.</li>
  * </ol>
  *
@@ -65,7 +65,7 @@ public final class ContentRules implements ContentInspector {
         this.maxSize = maxSize;
         // Fields are JSON paths: a route that names them means JSON messages even without a json
         // section. Sanitizing such a message whole as HTML would turn its quotes into entities.
-        this.jsonConfigured = json != null || sanitize != null && sanitize.selectsFields();
+        this.jsonConfigured = json != null || (sanitize != null && sanitize.selectsFields());
         this.jsonRequired = json != null && json.required();
         this.schema = schema;
         this.deny = deny;
@@ -178,7 +178,7 @@ public final class ContentRules implements ContentInspector {
                 if (scan.failed()) {
                     // With a schema, text that starts like JSON and still fails to parse is ambiguous: a
                     // lax upstream parser reads {"type":"admin"} x as the document the schema refuses.
-                    if (jsonRequired || scan.limitExceeded() || schema != null && looksLikeJson(buf, off, len)) {
+                    if (jsonRequired || scan.limitExceeded() || (schema != null && looksLikeJson(buf, off, len))) {
                         return Verdict.deny(Reason.INVALID_JSON, scan.failure());
                     }
                     scan = null;
@@ -273,9 +273,9 @@ public final class ContentRules implements ContentInspector {
 
     /**
      * The sanitized message, unless it outgrew {@code maxSize} or breaks a rule the original kept.
-     * Escaping grows text up to fivefold ({@code &} becomes {@code &amp;}), and the upstream must
+     * Escaping grows text up to fivefold (<code>&amp;</code> becomes <code>&amp;amp;</code>), and the upstream must
      * never get more than the route allows. The sanitizer decodes character references, so its
-     * output can say what the original only spelled ({@code un&#105;on} becomes {@code union}, a
+     * output can say what the original only spelled (<code>un&amp;#105;on</code> becomes {@code union}, a
      * string within {@code maxLength} can grow past it): the rewrite goes through JSON, schema and
      * deny rules again, and the upstream gets only a message that the rules judged as it is.
      */

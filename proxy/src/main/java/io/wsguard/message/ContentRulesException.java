@@ -26,7 +26,9 @@ public final class ContentRulesException extends RuntimeException {
         this.field = requireNonNull(field, "field");
     }
 
-    /** The field at fault, relative to the route: {@code messages.json.schema}, {@code messages.sanitize.fields[0]}, … */
+    /**
+     * The field at fault, relative to the route: {@code messages.json.schema}, {@code messages.sanitize.fields[0]}, …
+     */
     public String field() {
         return field;
     }

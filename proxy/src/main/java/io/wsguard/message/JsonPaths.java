@@ -31,7 +31,7 @@ final class JsonPaths {
         }
         for (int i = 0; i < name.length(); i++) {
             final char c = name.charAt(i);
-            if (!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-')) {
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
                 return false;
             }
         }

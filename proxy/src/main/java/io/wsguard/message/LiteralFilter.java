@@ -31,6 +31,8 @@ final class LiteralFilter {
     private static final int MAX_LITERALS = 4;
 
     /** One literal: its chars (lower-cased when {@code ignoreCase}) and their UTF-8 bytes. */
+    // Never compared or hashed (only sorted by rank and scanned for), so equals by array identity is unused.
+    @SuppressWarnings("ArrayRecordComponent")
     record Literal(char[] chars, byte[] utf8, boolean ignoreCase, int anchor) {
         static Literal of(String text, boolean ignoreCase) {
             final byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
@@ -135,7 +137,9 @@ final class LiteralFilter {
         return best;
     }
 
-    /** Higher is rarer: ASCII punctuation outside {@link #COMMON} rarest, then non-ASCII bytes, then by {@link #COMMON}. */
+    /**
+     * Higher is rarer: ASCII punctuation outside {@link #COMMON} rarest, then non-ASCII bytes, then by {@link #COMMON}.
+     */
     private static int rank(byte b) {
         if (b < 0) {
             return COMMON.length() + 1;
@@ -192,7 +196,7 @@ final class LiteralFilter {
             final long v = (long) LONGS.get(buf, i);
             final long xa = v ^ pa;
             final long xb = v ^ pb;
-            final long hits = ((xa - ONES) & ~xa | (xb - ONES) & ~xb) & HIGHS;
+            final long hits = (((xa - ONES) & ~xa) | ((xb - ONES) & ~xb)) & HIGHS;
             if (hits != 0) {
                 return i + (Long.numberOfTrailingZeros(hits) >>> 3);
             }
@@ -505,7 +509,10 @@ final class LiteralFilter {
             return -1;
         }
 
-        /** The index after the escape whose letter is at {@code i} ({@code \x{…}}, {@code \pL}, {@code \p{…}}, {@code \d}, …). */
+        /**
+         * The index after the escape whose letter is at {@code i}: {@code \x{…}}, {@code \pL}, {@code \p{…}},
+         * {@code \d}, ….
+         */
         private int skipEscapeBody(int i) throws Unsure {
             if (i >= re.length()) {
                 throw new Unsure();
@@ -557,7 +564,9 @@ final class LiteralFilter {
             return min;
         }
 
-        /** {@code {n}}, {@code {n,}} or {@code {n,m}} at {@code i}: {minimum, index after}; else null (a literal '{'). */
+        /**
+         * {@code {n}}, {@code {n,}} or {@code {n,m}} at {@code i}: {minimum, index after}; else null (a literal '{').
+         */
         private int[] repeatAt(int i) {
             int j = i + 1;
             int n = 0;

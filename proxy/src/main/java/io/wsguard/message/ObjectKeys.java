@@ -125,7 +125,10 @@ final class ObjectKeys {
             return seen.equals(key) ? Clash.EXACT : Clash.CASE_ONLY;
         }
 
-        /** {@code key} with each code point folded as {@link String#equalsIgnoreCase} compares them: upper, then lower case. */
+        /**
+         * {@code key} with each code point folded as {@link String#equalsIgnoreCase} compares them: upper, then lower
+         * case.
+         */
         private static String fold(String key) {
             final StringBuilder out = new StringBuilder(key.length());
             key.codePoints().forEach(c -> out.appendCodePoint(Character.toLowerCase(Character.toUpperCase(c))));

@@ -8,7 +8,8 @@ import io.wsguard.policy.MessagePolicy;
 /**
  * JSON Schema's {@code pattern} and {@code patternProperties} matched by RE2/J instead of
  * {@code java.util.regex} (networknt's default): a schema such as {@code "pattern": "(a+)+$"} would
- * otherwise backtrack exponentially on a hostile string; RE2/J's time is linear in its length. ECMA-262's {@code \}{@code uXXXX} escapes are rewritten as RE2's {@code \x{XXXX}};
+ * otherwise backtrack exponentially on a hostile string; RE2/J's time is linear in its length. ECMA-262's
+ * {@code \}{@code uXXXX} escapes are rewritten as RE2's {@code \x{XXXX}};
  * a pattern RE2 cannot run (lookaround, backreferences) fails when the schema is compiled.
  */
 final class Re2RegularExpressions implements RegularExpressionFactory {

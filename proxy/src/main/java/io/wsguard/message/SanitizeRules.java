@@ -14,15 +14,15 @@ import tools.jackson.core.TokenStreamContext;
  *
  * <p>Only text that can hold markup goes through the sanitizer: a string with no {@code <} and no
  * {@code &} can hold neither a tag nor a character reference, so it passes byte for byte. The
- * sanitizer would otherwise still rewrite it ({@code a = b} becomes {@code a &#61; b}: its output
+ * sanitizer would otherwise still rewrite it ({@code a = b} becomes <code>a &amp;#61; b</code>: its output
  * is encoded for any HTML context), changing users' text and writing an audit line for nothing. One
- * exception follows the library: {@code {{} and a trailing {@code {} still go through it, since it
- * breaks them up ({@code {<!-- -->{}) so that a page compiling templates (AngularJS) cannot run an
+ * exception follows the library: <code>{{</code> and a trailing <code>{</code> still go through it, since it
+ * breaks them up (<code>{&lt;!-- --&gt;{</code>) so that a page compiling templates (AngularJS) cannot run an
  * expression from them. Checking for that is also cheaper than calling the sanitizer, which costs
  * microseconds.
  *
  * <p>The sanitizer decodes character references, so its output can hold characters the client
- * never wrote as such: {@code &#x202e;} becomes a right-to-left override. Controls other than tab
+ * never wrote as such: <code>&amp;#x202e;</code> becomes a right-to-left override. Controls other than tab
  * and newline (C0, DEL, C1) and the bidi overrides and isolates (U+202A–U+202E, U+2066–U+2069)
  * are removed from whatever it returns: no page or upstream wants them, and they would reorder or
  * hide text where it is shown (the sanitizer drops most C0 controls itself, not CR, DEL, C1 or bidi).
@@ -65,12 +65,15 @@ final class SanitizeRules {
                 sanitize.html() == MessagePolicy.Html.STRIP ? STRIP : FORMATTING, fields.toArray(FieldPath[]::new));
     }
 
-    /** Whether UTF-8 {@code buf[off, off+len)} can hold markup (see the class comment): {@code <}, {@code &}, {@code {{} or a trailing {@code {}. */
+    /**
+     * Whether UTF-8 {@code buf[off, off+len)} can hold markup (see the class comment): {@code <}, {@code &},
+     * <code>{{</code> or a trailing <code>{</code>.
+     */
     static boolean mayHoldMarkup(byte[] buf, int off, int len) {
         final int end = off + len;
         for (int i = off; i < end; i++) {
             final byte b = buf[i];
-            if (b == '<' || b == '&' || b == '{' && (i + 1 == end || buf[i + 1] == '{')) {
+            if (b == '<' || b == '&' || (b == '{' && (i + 1 == end || buf[i + 1] == '{'))) {
                 return true;
             }
         }
@@ -82,7 +85,7 @@ final class SanitizeRules {
         final int end = off + len;
         for (int i = off; i < end; i++) {
             final char c = chars[i];
-            if (c == '<' || c == '&' || c == '{' && (i + 1 == end || chars[i + 1] == '{')) {
+            if (c == '<' || c == '&' || (c == '{' && (i + 1 == end || chars[i + 1] == '{'))) {
                 return true;
             }
         }
@@ -94,7 +97,7 @@ final class SanitizeRules {
         final int end = text.length();
         for (int i = 0; i < end; i++) {
             final char c = text.charAt(i);
-            if (c == '<' || c == '&' || c == '{' && (i + 1 == end || text.charAt(i + 1) == '{')) {
+            if (c == '<' || c == '&' || (c == '{' && (i + 1 == end || text.charAt(i + 1) == '{'))) {
                 return true;
             }
         }
@@ -123,7 +126,7 @@ final class SanitizeRules {
     static boolean unwanted(char c) {
         return c < 0x20
                 ? c != '\t' && c != '\n'
-                : c >= 0x7f && c <= 0x9f || c >= 0x202a && c <= 0x202e || c >= 0x2066 && c <= 0x2069;
+                : (c >= 0x7f && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
     }
 
     /** {@code text} without its {@linkplain #unwanted unwanted} characters; {@code text} itself when it has none. */

@@ -43,8 +43,8 @@ import tools.jackson.databind.json.JsonMapper;
  * string as a pattern. Schemas check strings with {@code pattern}, which runs on RE2/J.
  *
  * <p>Violations are described from the instance location, the keyword and the schema's side of it,
- * never from networknt's messages: several quote the offending value ({@code const}, {@code
- * additionalProperties}, {@code propertyNames}), and the detail goes to the audit log (SPEC §5).
+ * never from networknt's messages: several quote the offending value ({@code const},
+ * {@code additionalProperties}, {@code propertyNames}), and the detail goes to the audit log (SPEC §5).
  */
 final class SchemaRules {
 
@@ -193,7 +193,8 @@ final class SchemaRules {
             if (t instanceof FileNotFoundException) {
                 return "$ref '" + JsonPaths.shorten(t.getMessage(), 200)
                         + "' cannot be resolved: wsguard never fetches schemas"
-                        + " from the network or from other files (expected: references inside the schema file, like #/$defs/name)";
+                        + " from the network or from other files (expected: "
+                        + "references inside the schema file, like #/$defs/name)";
             }
             if (t instanceof IllegalArgumentException
                     && String.valueOf(t.getMessage()).startsWith("not an RE2 regular expression")) {

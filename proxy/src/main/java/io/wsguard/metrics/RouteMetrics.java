@@ -143,7 +143,7 @@ public final class RouteMetrics {
 
     /** A handshake on this route was refused for {@code reason}. */
     public void handshakeRefused(Reason reason) {
-        Counter counter = refused.get(reason.ordinal());
+        Counter counter = refused.get(slot(reason));
         if (counter == null) {
             counter = cache(refused, reason, handshakeCounter(reason.code()));
         }
@@ -219,9 +219,12 @@ public final class RouteMetrics {
                 .register(registry);
     }
 
-    /** The counter {@code name{route,reason}}, registered on first use and cached by reason: a flood of blocked messages must not allocate per message. */
+    /**
+     * The counter {@code name{route,reason}}, registered on first use and cached by reason: a flood of blocked messages
+     * must not allocate per message.
+     */
     private Counter reasonCounter(AtomicReferenceArray<Counter> cache, Reason reason, String name, String description) {
-        final Counter cached = cache.get(reason.ordinal());
+        final Counter cached = cache.get(slot(reason));
         if (cached != null) {
             return cached;
         }
@@ -235,9 +238,19 @@ public final class RouteMetrics {
                         .register(registry));
     }
 
+    /**
+     * The reason's slot in a per-reason counter array. Its ordinal on purpose: the arrays are sized by
+     * {@code Reason.values()} and built anew with each RouteMetrics, so the order of the constants is never
+     * stored or compared anywhere; an EnumMap would not be lock-free, and this runs per refused message.
+     */
+    @SuppressWarnings("EnumOrdinal") // see above: an index into arrays made from values() in the same process
+    private static int slot(Reason reason) {
+        return reason.ordinal();
+    }
+
     private static Counter cache(AtomicReferenceArray<Counter> cache, Reason reason, Counter created) {
         // Two threads may both register it; the registry returns the same meter for the same id.
-        cache.compareAndSet(reason.ordinal(), null, created);
+        cache.compareAndSet(slot(reason), null, created);
         return created;
     }
 

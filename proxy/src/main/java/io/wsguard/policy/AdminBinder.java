@@ -36,7 +36,8 @@ final class AdminBinder {
                     f.get("host").orElse(node),
                     f.child("host"),
                     host.orElseThrow()
-                            + " is reachable from other machines, and admin.token is not set: set it (e.g. token: ${WSGUARD_ADMIN_TOKEN}) or bind to 127.0.0.1");
+                            + " is reachable from other machines, and admin.token is not set: "
+                            + "set it (e.g. token: ${WSGUARD_ADMIN_TOKEN}) or bind to 127.0.0.1");
             return Optional.empty();
         }
         return Optional.of(new AdminPolicy(host.orElseThrow(), port.orElseThrow(), token));

@@ -158,7 +158,8 @@ final class AuthBinder {
                             v.problemAt(
                                     f.child("tokenSources") + "[" + i + "]",
                                     "'" + out.get(i)
-                                            + "' is not a token source (expected: header, subprotocol, query:NAME or cookie:NAME)");
+                                            + "' is not a token source (expected: header, "
+                                            + "subprotocol, query:NAME or cookie:NAME)");
                         }
                     }
                     if (out.isEmpty() && n instanceof YList) {

@@ -107,7 +107,8 @@ final class Binder {
             // Only a shared store can count the cluster's connections: without one the key would cap nothing.
             v.problemAt(
                     "proxy.clusterMaxConnections",
-                    "needs rateLimitStore.type: redis (expected: a shared store, or proxy.maxConnections per instance)");
+                    "needs rateLimitStore.type: redis (expected: a shared store, or proxy.maxConnections"
+                            + " per instance)");
         }
 
         final List<RoutePolicy> routes = new ArrayList<>();
@@ -200,7 +201,8 @@ final class Binder {
                         .ifPresent(l -> v.problemAt(
                                 path + ".auth.clientCertificate",
                                 "listener '" + l.name() + "' asks for no client certificate, so the route"
-                                        + " would refuse every handshake there (expected: match.listeners naming listeners with clientAuth:"
+                                        + " would refuse every handshake there (expected: "
+                                        + "match.listeners naming listeners with clientAuth:"
                                         + " optional or required)"));
             }
             if (served.stream().noneMatch(ListenerPolicy::asksForClientCertificate)) {
@@ -209,7 +211,8 @@ final class Binder {
                         v.problemAt(
                                 path + ".upstream.headers.set." + header,
                                 "uses ${tls.…} but no listener of the route asks for"
-                                        + " client certificates (expected: a listener with clientAuth: optional or required, or a static value)");
+                                        + " client certificates (expected: a listener with "
+                                        + "clientAuth: optional or required, or a static value)");
                     }
                 });
             }

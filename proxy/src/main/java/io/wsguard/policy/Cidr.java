@@ -24,7 +24,7 @@ final class Cidr {
         final String address = slash < 0 ? text : text.substring(0, slash);
         final int maxPrefix;
         if (IPV4.matcher(address).matches()) {
-            for (String octet : address.split("\\.")) {
+            for (String octet : address.split("\\.", -1)) {
                 if (Integer.parseInt(octet) > 255) {
                     throw new IllegalArgumentException("'" + text + "' is not a CIDR" + EXPECTED);
                 }

@@ -171,9 +171,9 @@ final class MessagesBinder {
                             final Optional<String> name = rf.required("name", "name: a rule name")
                                     .flatMap(n -> v.parse(n, rf.child("name"), text -> {
                                         if (!Values.NAME.matcher(text).matches()) {
-                                            throw new IllegalArgumentException(
-                                                    "'" + text
-                                                            + "' is not a rule name (expected: letters, digits, '_', '.', '-')");
+                                            throw new IllegalArgumentException("'" + text
+                                                    + "' is not a rule name (expected: "
+                                                    + "letters, digits, '_', '.', '-')");
                                         }
                                         if (!names.add(text)) {
                                             throw new IllegalArgumentException("'" + text

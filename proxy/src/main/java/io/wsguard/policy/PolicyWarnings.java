@@ -25,14 +25,14 @@ public final class PolicyWarnings {
             }
             final ListenerPolicy plain = firstPlainListener(policy, route.match());
             if (plain != null) {
-                warnings.add(
-                        loaded.locations()
-                                .at(
-                                        "routes[" + i + "]",
-                                        "no match.host and no origin.allow, served on "
-                                                + "the plain ws:// listener '" + plain.name()
-                                                + "': a DNS-rebinding page served on that port passes "
-                                                + "the default same-origin rule (expected: match.host, origin.allow, or TLS on the listener)"));
+                warnings.add(loaded.locations()
+                        .at(
+                                "routes[" + i + "]",
+                                "no match.host and no origin.allow, served on "
+                                        + "the plain ws:// listener '" + plain.name()
+                                        + "': a DNS-rebinding page served on that port passes "
+                                        + "the default same-origin rule (expected: "
+                                        + "match.host, origin.allow, or TLS on the listener)"));
             }
         }
         return warnings;

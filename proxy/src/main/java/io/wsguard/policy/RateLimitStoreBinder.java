@@ -127,7 +127,7 @@ final class RateLimitStoreBinder {
         }
         // A Sentinel URI lists several hosts (host1:26379,host2:26379), which java.net.URI reads as no host.
         final boolean sentinel = u.getScheme() != null && u.getScheme().endsWith("-sentinel");
-        if (!SCHEMES.contains(u.getScheme()) || !sentinel && u.getHost() == null) {
+        if (!SCHEMES.contains(u.getScheme()) || (!sentinel && u.getHost() == null)) {
             // Never echo it: a Redis URI may hold a password.
             throw new IllegalArgumentException("is not a Redis URI (expected: redis://host:6379, rediss://host:6379"
                     + " or redis-sentinel://host:26379#master)");

@@ -66,7 +66,8 @@ final class RouteBinder {
                 if (value.contains("${jwt.")) {
                     v.problemAt(
                             f.child("upstream") + ".headers.set." + header,
-                            "uses ${jwt.…} but the route has no auth.jwt (expected: auth: {jwt: …}, or a static value)");
+                            "uses ${jwt.…} but the route has no auth.jwt "
+                                    + "(expected: auth: {jwt: …}, or a static value)");
                 }
             });
         }
@@ -75,17 +76,20 @@ final class RouteBinder {
             if (limits.get().messagesPerSubject().isPresent()) {
                 v.problemAt(
                         f.child("limits") + ".messages.perSubject",
-                        "limits messages per token subject but the route has no auth.jwt (expected: auth: {jwt: …}, or perConnection)");
+                        "limits messages per token subject but the route has no "
+                                + "auth.jwt (expected: auth: {jwt: …}, or perConnection)");
             }
             if (limits.get().bytesPerSubject().isPresent()) {
                 v.problemAt(
                         f.child("limits") + ".bytes.perSubject",
-                        "limits bytes per token subject but the route has no auth.jwt (expected: auth: {jwt: …}, or perConnection)");
+                        "limits bytes per token subject but the route has no auth.jwt"
+                                + " (expected: auth: {jwt: …}, or perConnection)");
             }
             if (limits.get().connectionsPerSubject().isPresent()) {
                 v.problemAt(
                         f.child("limits") + ".connections.perSubject",
-                        "limits connections per token subject but the route has no auth.jwt (expected: auth: {jwt: …}, or perIp)");
+                        "limits connections per token subject but the route "
+                                + "has no auth.jwt (expected: auth: {jwt: …}, or perIp)");
             }
         }
         // A message larger than the byte bucket could never pass: every one of them would be refused.

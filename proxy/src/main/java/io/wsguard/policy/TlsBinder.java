@@ -95,7 +95,8 @@ final class TlsBinder {
                             v.problemAt(
                                     f.child("protocols") + "[" + i + "]",
                                     "'" + out.get(i)
-                                            + "' is not allowed (expected: TLSv1.3 or TLSv1.2; older ones are refused at check time)");
+                                            + "' is not allowed (expected: TLSv1.3 or "
+                                            + "TLSv1.2; older ones are refused at check time)");
                         }
                     }
                     if (out.isEmpty() && n instanceof YList) {

@@ -42,9 +42,9 @@ final class UpstreamBinder {
                                     final URI u = Values.uri(text, "ws://host:port/path or wss://…");
                                     if (!("ws".equals(u.getScheme()) || "wss".equals(u.getScheme()))
                                             || u.getHost() == null) {
-                                        throw new IllegalArgumentException(
-                                                "'" + Redaction.uri(text)
-                                                        + "' is not a WebSocket URI (expected: ws://host:port/path or wss://…)");
+                                        throw new IllegalArgumentException("'" + Redaction.uri(text)
+                                                + "' is not a WebSocket URI (expected: "
+                                                + "ws://host:port/path or wss://…)");
                                     }
                                     return u;
                                 })
@@ -115,7 +115,7 @@ final class UpstreamBinder {
                         }
                         sf.get(header).flatMap(n -> v.text(n, headerPath, true)).ifPresent(value -> {
                             // CR or LF in a value would let it smuggle further headers to the upstream.
-                            if (value.chars().anyMatch(c -> c < 0x20 && c != '\t' || c == 0x7f)) {
+                            if (value.chars().anyMatch(c -> (c < 0x20 && c != '\t') || c == 0x7f)) {
                                 v.problemAt(
                                         headerPath, "the value holds control characters (expected: one line of text)");
                             } else {

@@ -39,7 +39,10 @@ public record MessageRules(
         Action onExceed,
         long maxFragments) {
 
-    /** With the default {@code maxFragments} for {@code maxSize} ({@link MessagePolicy#defaultMaxFragments}; none without a maxSize). */
+    /**
+     * With the default {@code maxFragments} for {@code maxSize} ({@link MessagePolicy#defaultMaxFragments}; none
+     * without a maxSize).
+     */
     public MessageRules(
             long maxSize,
             boolean binaryAllowed,

@@ -335,7 +335,10 @@ public final class ProxySession implements Traffic {
         end(SessionEnd.TOKEN_EXPIRED, mode, "token expired");
     }
 
-    /** Reports {@code end} (with its client code, also in monitor mode) and, when enforced, closes both sides as it says. */
+    /**
+     * Reports {@code end} (with its client code, also in monitor mode) and, when enforced, closes both sides as it
+     * says.
+     */
     private void end(SessionEnd end, Mode mode, String detail) {
         events.blocked(this, end.reason(), mode, detail, end.clientCode());
         if (mode == Mode.ENFORCE) {
@@ -608,7 +611,9 @@ public final class ProxySession implements Traffic {
         private final MessageRules rules;
         /** Null when the route has no message rules for this direction: frames pass as they come. */
         private final Inspection inspection;
-        /** The inspection, when this direction has message or byte rates that pings and pongs count against; else null. */
+        /**
+         * The inspection, when this direction has message or byte rates that pings and pongs count against; else null.
+         */
         private final Inspection controlRates;
         /** The content rules that ping and pong payloads and close reasons meet (their deny rules), or null. */
         private final ContentInspector controlContent;
@@ -713,8 +718,8 @@ public final class ProxySession implements Traffic {
                 if (frame.isFin()) {
                     countMessage(messageBytes);
                 }
-            } else if (controlRates != null && controlRates.refusesControl(frame)
-                    || controlContent != null && refusesControlContent(frame)) {
+            } else if ((controlRates != null && controlRates.refusesControl(frame))
+                    || (controlContent != null && refusesControlContent(frame))) {
                 skip(callback);
                 return;
             }
@@ -1064,7 +1069,7 @@ public final class ProxySession implements Traffic {
         boolean rated() {
             return messageBucket != null
                     || byteBucket != null
-                    || side.inbound && (rules.messagesPerSubject() != null || rules.bytesPerSubject() != null);
+                    || (side.inbound && (rules.messagesPerSubject() != null || rules.bytesPerSubject() != null));
         }
 
         /** The checks a message's first frame decides: its type and the message rates. */

@@ -36,7 +36,9 @@ public interface SessionEvents {
     /** A message was rewritten before it went on (sanitized); {@code detail} names what, never the content. */
     void modified(ProxySession session, Reason reason, String detail);
 
-    /** How many bytes of a refused payload the audit log keeps ({@code audit.sampleBytes}); 0: none, so none are copied. */
+    /**
+     * How many bytes of a refused payload the audit log keeps ({@code audit.sampleBytes}); 0: none, so none are copied.
+     */
     default int sampleBytes() {
         return 0;
     }

@@ -161,22 +161,24 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         }
         final Balancer.Target target = order.get(index);
         final URI uri = targetUri(target.uri(), request.pathSuffix(), request.query());
-        upgrade(uri, request, handler).whenComplete((session, failure) -> {
-            if (failure == null) {
-                target.acquire();
-                if (admission != null) {
-                    admission.hold(target::release);
-                }
-                result.complete(new Connected(session, target));
-                return;
-            }
-            if (failure instanceof UpstreamRefusedException refused) {
-                result.completeExceptionally(refused);
-                return;
-            }
-            target.markDown();
-            attempt(order, index + 1, request, handler, admission, result, failure);
-        });
+        // Both outcomes go to result in the callback: the stage it returns would only repeat them.
+        final CompletableFuture<WebSocketCoreSession> unused = upgrade(uri, request, handler)
+                .whenComplete((session, failure) -> {
+                    if (failure == null) {
+                        target.acquire();
+                        if (admission != null) {
+                            admission.hold(target::release);
+                        }
+                        result.complete(new Connected(session, target));
+                        return;
+                    }
+                    if (failure instanceof UpstreamRefusedException refused) {
+                        result.completeExceptionally(refused);
+                        return;
+                    }
+                    target.markDown();
+                    attempt(order, index + 1, request, handler, admission, result, failure);
+                });
     }
 
     /** One target: resolve, connect (each address in turn), TLS for {@code wss://}, upgrade; all within the timeout. */
@@ -196,7 +198,9 @@ public final class UpstreamConnector extends ContainerLifeCycle {
                 },
                 connectTimeout.toMillis(),
                 TimeUnit.MILLISECONDS);
-        result.whenComplete((session, failure) -> timeout.cancel());
+        // Only stops the timer; the caller gets result itself, with its outcome.
+        final CompletableFuture<WebSocketCoreSession> unused =
+                result.whenComplete((session, failure) -> timeout.cancel());
 
         final boolean secure = "wss".equalsIgnoreCase(uri.getScheme());
         final UpstreamHandshake.Setup setup =
@@ -261,7 +265,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
             final boolean connected = channel.connect(address);
             final SocketChannel pending = channel;
             // A connect still pending when the attempt times out must not wait for the selector's own timeout.
-            result.whenComplete((session, failure) -> {
+            final CompletableFuture<WebSocketCoreSession> unused = result.whenComplete((session, failure) -> {
                 if (failure != null && pending.isConnectionPending()) {
                     IO.close(pending);
                 }
@@ -270,6 +274,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         } catch (Throwable failure) {
             // Not only IOException: an unresolved address throws UnresolvedAddressException.
             IO.close(channel);
+            // Jetty's ClientConnector stores a Promise<Connection> under this key; the context map holds Objects.
             @SuppressWarnings("unchecked")
             final Promise<Connection> promise =
                     (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);

@@ -122,7 +122,7 @@ final class UpstreamHandshake extends AbstractConnection implements Connection.U
                     return;
                 }
                 parser.parseNext(input);
-                if (messageComplete || headerComplete && status != 101) {
+                if (messageComplete || (headerComplete && status != 101)) {
                     answered();
                     return;
                 }

@@ -36,11 +36,13 @@ public final class QueryNames {
 
     private QueryNames() {}
 
-    /** The readings of every parameter name in {@code rawQuery} (a target's fixed query, as written), or an empty set. */
+    /**
+     * The readings of every parameter name in {@code rawQuery} (a target's fixed query, as written), or an empty set.
+     */
     public static Set<String> ofQuery(String rawQuery) {
         final Set<String> readings = new HashSet<>();
         if (rawQuery != null) {
-            for (String segment : rawQuery.split("[&;]")) {
+            for (String segment : rawQuery.split("[&;]", -1)) {
                 addReadings(name(segment), readings);
             }
         }

@@ -55,7 +55,7 @@ public final class RequestPaths {
                 end = path.length();
             }
             final int length = end - start;
-            if (length == 1 && path.charAt(start) == '.' || length == 2 && path.startsWith("..", start)) {
+            if ((length == 1 && path.charAt(start) == '.') || (length == 2 && path.startsWith("..", start))) {
                 return true;
             }
             start = end + 1;
@@ -75,7 +75,7 @@ public final class RequestPaths {
         int i = 0;
         while (i < path.length()) {
             final char c = path.charAt(i);
-            if (c >= 0x80 || c >= 'A' && c <= 'Z') {
+            if (c >= 0x80 || (c >= 'A' && c <= 'Z')) {
                 break;
             }
             i++;
@@ -92,15 +92,19 @@ public final class RequestPaths {
         return out.toString();
     }
 
-    /** {@code /admin/} → {@code /admin}; {@code /} stays {@code /}. One slash only: empty segments never get this far. */
+    /**
+     * {@code /admin/} → {@code /admin}; {@code /} stays {@code /}. One slash only: empty segments never get this far.
+     */
     public static String withoutTrailingSlash(String path) {
         return path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
     }
 
-    /** Whether {@code requestPath} is {@code routePath} (which has no trailing slash) or that with one trailing slash. */
+    /**
+     * Whether {@code requestPath} is {@code routePath} (which has no trailing slash) or that with one trailing slash.
+     */
     static boolean equalsIgnoringTrailingSlash(String requestPath, String routePath) {
         final int extra = requestPath.length() - routePath.length();
-        return (extra == 0 || extra == 1 && requestPath.endsWith("/")) && requestPath.startsWith(routePath);
+        return (extra == 0 || (extra == 1 && requestPath.endsWith("/"))) && requestPath.startsWith(routePath);
     }
 
     private static int countSlashes(String path) {

@@ -45,7 +45,10 @@ public final class RouteTable<R> {
         return best == null ? null : best.route();
     }
 
-    /** Lower-cases and strips the port and IPv6 brackets' port: {@code Chat.Example.com:8443} → {@code chat.example.com}. */
+    /**
+     * Lower-cases and strips the port and IPv6 brackets' port: {@code Chat.Example.com:8443} →
+     * {@code chat.example.com}.
+     */
     static String normalizeHost(String host) {
         if (host == null) {
             return "";

@@ -56,7 +56,9 @@ final class CompiledPolicy {
      * use and stopping at no use exclude each other.
      */
     private final AtomicInteger inUse = new AtomicInteger();
-    /** What the checks hold that must be let go of when the policy stops: the handshake chains (JWKS refresh schedules). */
+    /**
+     * What the checks hold that must be let go of when the policy stops: the handshake chains (JWKS refresh schedules).
+     */
     private final List<AutoCloseable> resources;
 
     private volatile boolean retired;
@@ -198,8 +200,10 @@ final class CompiledPolicy {
                                     "routes[" + i + "].match." + (match.path().isPresent() ? "path" : "pathPrefix"),
                                     "'" + writtenPath(match) + "' is the same path as routes[" + j + "]'s '"
                                             + writtenPath(other)
-                                            + "' when case and a trailing slash are ignored (proxy.pathMatching: normalized), so one of the two"
-                                            + " routes could never be reached (expected: one route for the path, or proxy.pathMatching: exact"
+                                            + "' when case and a trailing slash are ignored "
+                                            + "(proxy.pathMatching: normalized), so one of the two"
+                                            + " routes could never be reached (expected: one "
+                                            + "route for the path, or proxy.pathMatching: exact"
                                             + " for an upstream that tells them apart)"));
                     break;
                 }

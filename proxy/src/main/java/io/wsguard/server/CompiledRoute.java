@@ -24,7 +24,8 @@ import org.eclipse.jetty.util.thread.Scheduler;
  *
  * <p>Compiling starts no thread and makes no upstream client or scheduler, so that {@code wsguard check}
  * compiles a policy as {@code run} does and needs no thread pool; the upstream client is made and
- * started by {@link #start}, on the server's threads and scheduler. The fields it sets are written before the policy is published
+ * started by {@link #start}, on the server's threads and scheduler. The fields it sets are written before the policy is
+ * published
  * to request threads (a volatile write in the server) and never again.
  */
 final class CompiledRoute {
@@ -122,7 +123,10 @@ final class CompiledRoute {
         return session.inboundRules();
     }
 
-    /** What the upstream's messages must satisfy: the client's rules with {@code direction: both}, else only a size limit. */
+    /**
+     * What the upstream's messages must satisfy: the client's rules with {@code direction: both}, else only a size
+     * limit.
+     */
     MessageRules outboundRules() {
         return session.outboundRules();
     }

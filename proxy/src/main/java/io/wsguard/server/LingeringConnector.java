@@ -93,6 +93,7 @@ final class LingeringConnector extends ServerConnector {
     }
 
     /** The context of an upstream socket registered here, or null for an accepted client socket. */
+    // Jetty's ClientConnector attaches a Map<String, Object> context; the CONTEXT_KEY entry says it is one.
     @SuppressWarnings("unchecked")
     private static Map<String, Object> upstream(Object attachment) {
         return attachment instanceof Map<?, ?> context && context.containsKey(ClientConnectionFactory.CONTEXT_KEY)
@@ -100,6 +101,7 @@ final class LingeringConnector extends ServerConnector {
                 : null;
     }
 
+    // Jetty's ClientConnector stores a Promise<Connection> under this key; the context map holds Objects.
     @SuppressWarnings("unchecked")
     private static Promise<Connection> promise(Map<String, Object> context) {
         return (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
@@ -110,15 +112,18 @@ final class LingeringConnector extends ServerConnector {
      * reported as a {@link ClientConnector}'s selector would, from the context they came with.
      */
     private final class RelaySelectorManager extends ServerConnectorManager {
-        /** Set only while {@link #register} hands a socket to the selector of its choice. */
-        private final ThreadLocal<ManagedSelector> pinned = new ThreadLocal<>();
+        /**
+         * Set only while {@link #register} hands a socket to the selector of its choice, and read on the
+         * same thread within that call: one for all listeners is enough.
+         */
+        private static final ThreadLocal<ManagedSelector> PINNED = new ThreadLocal<>();
 
         RelaySelectorManager(Executor executor, Scheduler scheduler, int selectors) {
             super(executor, scheduler, selectors);
         }
 
         void register(ManagedSelector selector, SocketChannel channel, boolean connected, Map<String, Object> context) {
-            pinned.set(selector);
+            PINNED.set(selector);
             try {
                 if (connected) {
                     accept(channel, context);
@@ -126,13 +131,13 @@ final class LingeringConnector extends ServerConnector {
                     connect(channel, context);
                 }
             } finally {
-                pinned.remove();
+                PINNED.remove();
             }
         }
 
         @Override
         protected ManagedSelector chooseSelector() {
-            final ManagedSelector selector = pinned.get();
+            final ManagedSelector selector = PINNED.get();
             return selector != null ? selector : super.chooseSelector();
         }
 

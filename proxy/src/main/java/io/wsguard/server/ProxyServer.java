@@ -737,7 +737,10 @@ public final class ProxyServer extends ContainerLifeCycle {
                     : "Redis unavailable (" + redis.lastFailure() + "): this instance's revocations only, as of now";
         }
 
-        /** The filter as the request gave it, e.g. {@code sub=alice route=chat}: subjects, IPs and route names, never secrets. */
+        /**
+         * The filter as the request gave it, e.g. {@code sub=alice route=chat}: subjects, IPs and route names, never
+         * secrets.
+         */
         static String describe(ConnectionFilter filter) {
             final StringJoiner given = new StringJoiner(" ");
             filter.sub().ifPresent(sub -> given.add("sub=" + sub));

@@ -56,7 +56,9 @@ final class TrustedProxies {
         if (forwardedFor == null || !isTrusted(peer)) {
             return peer;
         }
-        final String[] hops = forwardedFor.split(",");
+        // Keeps trailing empty hops: "1.2.3.4," ends in garbage (believe nothing of it), and "," is two
+        // empty hops, not none (an empty array would fail on hops[0] below).
+        final String[] hops = forwardedFor.split(",", -1);
         for (int i = hops.length - 1; i >= 0; i--) {
             final String hop = stripPort(hops[i].strip());
             if (hop.isEmpty() || literal(hop) == null) {
@@ -146,6 +148,8 @@ final class TrustedProxies {
         }
     }
 
+    // Never compared or hashed (only matched against an address), so equals by array identity is unused.
+    @SuppressWarnings("ArrayRecordComponent")
     private record Cidr(byte[] network, int prefix) {
         static Cidr parse(String text) {
             final int slash = text.indexOf('/');

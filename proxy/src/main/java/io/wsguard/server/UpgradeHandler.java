@@ -17,6 +17,7 @@ import io.wsguard.route.RequestPaths;
 import java.util.Base64;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.http.HttpFields;
@@ -82,6 +83,12 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
 
     private final WebSocketComponents components;
     private final AtomicLong ids = new AtomicLong(System.nanoTime() & 0xffffff);
+
+    /**
+     * Test seam, null in production: run between reading the policy and taking it, so that a test can
+     * reload right inside that window (ReloadRaceTest). A storm of reloads alone hits it too rarely.
+     */
+    static volatile Runnable beforeAcquire;
 
     UpgradeHandler(ProxyServer server, WebSocketComponents components) {
         this.server = server;
@@ -180,6 +187,10 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
         // connection ends, in the handshake or after, gives it all back with one release().
         final Admission admission = handshake.admission();
         admission.hold(server.connections()::release);
+        final Runnable seam = beforeAcquire;
+        if (seam != null) {
+            seam.run();
+        }
         if (!policy.tryAcquire()) {
             // A reload retired the policy read above and its last connection closed since: its
             // upstream clients are stopped. Start over on the policy that replaced it.
@@ -269,7 +280,9 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 upstreamConfig,
                 selectorAffinity(request));
         final Admission admission = handshake.admission();
-        route.connector()
+        // Both outcomes are answered in the callback (upgradeClient catches its own failures): the stage it
+        // returns would only repeat them.
+        final CompletableFuture<UpstreamConnector.Connected> unused = route.connector()
                 .connect(upstreamRequest, session.upstreamHandler(), admission)
                 .whenComplete((connected, failure) -> {
                     if (failure != null) {

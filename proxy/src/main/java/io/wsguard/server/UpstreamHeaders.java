@@ -161,7 +161,7 @@ final class UpstreamHeaders {
     /** A Cookie header's value without the cookies named {@code names} (RFC 6265 §5.4 pairs, {@code ; }-joined). */
     static String withoutCookies(String cookieHeader, List<String> names) {
         final StringJoiner kept = new StringJoiner("; ");
-        for (String pair : cookieHeader.split(";")) {
+        for (String pair : cookieHeader.split(";", -1)) {
             final String trimmed = pair.strip();
             if (trimmed.isEmpty()) {
                 continue;

@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -120,7 +121,8 @@ public final class CertificateReloader extends AbstractLifeCycle {
             return thread;
         });
         final long millis = interval.toMillis();
-        poller.scheduleWithFixedDelay(this::pollSafely, millis, millis, TimeUnit.MILLISECONDS);
+        // pollSafely catches what poll throws, so the task never ends by an exception; doStop ends it.
+        final Future<?> unused = poller.scheduleWithFixedDelay(this::pollSafely, millis, millis, TimeUnit.MILLISECONDS);
         super.doStart();
     }
 

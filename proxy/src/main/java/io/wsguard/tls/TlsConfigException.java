@@ -30,12 +30,17 @@ public final class TlsConfigException extends RuntimeException {
         this.field = requireNonNull(field, "field");
     }
 
-    /** A PEM file named by {@code field} that cannot be used; {@link Pem} words its messages for TLS, so they are kept. */
+    /**
+     * A PEM file named by {@code field} that cannot be used; {@link Pem} words its messages for TLS, so they are kept.
+     */
     public TlsConfigException(String field, PemException cause) {
         this(field, cause.getMessage(), cause);
     }
 
-    /** The field at fault, relative to the {@code tls} section: {@code certificates[1].privateKey}, {@code keyStorePassword}, … */
+    /**
+     * The field at fault, relative to the {@code tls} section: {@code certificates[1].privateKey},
+     * {@code keyStorePassword}, …
+     */
     public String field() {
         return field;
     }

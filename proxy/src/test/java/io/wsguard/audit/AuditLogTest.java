@@ -135,7 +135,7 @@ class AuditLogTest {
             }
             log.record(schemaViolation("c2"));
             log.record(schemaViolation("198.51.100.2", "c3"));
-            clock.advance(Duration.ofMillis(1000));
+            clock.advance(Duration.ofSeconds(1));
             // The writer ends both windows on its own once the clock passes their end.
             await().atMost(Duration.ofSeconds(5)).until(() -> log.linesWritten() == 2);
             log.record(schemaViolation("c1"));

@@ -146,7 +146,9 @@ final class JwtFixtures {
         }
     }
 
-    /** Claims that pass the default policy: sub alice, the issuer, the audience, exp in 10 minutes, scope chat:write. */
+    /**
+     * Claims that pass the default policy: sub alice, the issuer, the audience, exp in 10 minutes, scope chat:write.
+     */
     static JWTClaimsSet.Builder goodClaims() {
         return new JWTClaimsSet.Builder()
                 .subject("alice")

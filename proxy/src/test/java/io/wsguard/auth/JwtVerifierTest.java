@@ -113,7 +113,7 @@ class JwtVerifierTest {
                 JWSAlgorithm.HS256,
                 goodClaims().build());
         final String valid = rs256(goodClaims().build());
-        final String[] parts = valid.split("\\.");
+        final String[] parts = valid.split("\\.", -1);
         final char c = parts[1].charAt(20);
         final String tampered = parts[0] + "." + parts[1].substring(0, 20) + (c == 'A' ? 'B' : 'A')
                 + parts[1].substring(21) + "." + parts[2];
@@ -334,7 +334,7 @@ class JwtVerifierTest {
         if (!token.isEmpty()) {
             assertThat(detail).doesNotContain(token);
         }
-        for (String part : token.split("\\.")) {
+        for (String part : token.split("\\.", -1)) {
             if (part.length() >= 8) {
                 assertThat(detail).doesNotContain(part);
             }
@@ -457,6 +457,16 @@ class JwtVerifierTest {
     }
 
     @Test
+    void spaceSeparatedClaimHoldsWordsNotEmptyStrings() {
+        assertThat(JwtVerifier.satisfies("read write", "write")).isTrue();
+        assertThat(JwtVerifier.satisfies("read\twrite ", "write")).isTrue();
+        assertThat(JwtVerifier.satisfies("readwrite", "read")).isFalse();
+        assertThat(JwtVerifier.satisfies("", "")).as("equal as a whole").isTrue();
+        assertThat(JwtVerifier.satisfies("admin ", "")).isFalse();
+        assertThat(JwtVerifier.satisfies(" admin", "")).isFalse();
+    }
+
+    @Test
     void signatureFromAnotherKeyDoesNotVerify() {
         final String forged =
                 sign(signer(attacker), JWSAlgorithm.RS256, goodClaims().build());
@@ -541,10 +551,10 @@ class JwtVerifierTest {
                         policy("HS256").secret(SECRET_32).allowNoExpiry().build(), new MutableClock(NOW))) {
             final JwtResult refused = verify(strict, token);
             assertThat(refused)
-                    .isEqualTo(
-                            new JwtResult.Invalid(
-                                    Reason.TOKEN_INVALID,
-                                    "exp is missing (expected: an expiry; auth.jwt.allowNoExpiry: true accepts tokens without one)"));
+                    .isEqualTo(new JwtResult.Invalid(
+                            Reason.TOKEN_INVALID,
+                            "exp is missing (expected: an expiry; "
+                                    + "auth.jwt.allowNoExpiry: true accepts tokens without one)"));
 
             final JwtResult result = verify(lenient, token);
             assertThat(result).isInstanceOf(JwtResult.Valid.class);
@@ -583,7 +593,8 @@ class JwtVerifierTest {
                     .isEqualTo(new JwtResult.Invalid(
                             Reason.TOKEN_INVALID,
                             claim
-                                    + " is outside the representable range (expected: seconds since 1970, at most 253402300799,"
+                                    + " is outside the representable range (expected: "
+                                    + "seconds since 1970, at most 253402300799,"
                                     + " the end of year 9999)"));
         }
     }

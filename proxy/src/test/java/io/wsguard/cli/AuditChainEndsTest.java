@@ -173,7 +173,8 @@ class AuditChainEndsTest {
         for (int i = 0; i < 2; i++) {
             final String body =
                     "{\"ts\":\"2026-11-23T10:15:0" + i + ".117Z\",\"event\":\"blocked\",\"stage\":\"handshake\","
-                            + "\"reason\":\"origin_denied\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"conn\":null,"
+                            + "\"reason\":\"origin_denied\",\"route\":\"chat\","
+                            + "\"client\":\"203.0.113.7\",\"conn\":null,"
                             + "\"sub\":null,\"origin\":\"https://evil.example\",\"action\":null,\"closeCode\":null,"
                             + "\"status\":403,\"count\":1,\"detail\":\"origin not in routes[].origin.allow\"";
             prev = hmac(prev + body);
@@ -209,6 +210,7 @@ class AuditChainEndsTest {
         proxy.server().flushAudit(); // ends the one-second window: each refusal is its own line
     }
 
+    // Jackson reads a JSON object as a Map with String keys; Map.class cannot say so.
     @SuppressWarnings("unchecked")
     private static Map<String, Object> adminHead(HttpClient http, RunningProxy proxy) throws Exception {
         final HttpResponse<String> response = get(http, proxy.server().adminUrl() + "/admin/audit/head");

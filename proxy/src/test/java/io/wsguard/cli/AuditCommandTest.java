@@ -223,7 +223,8 @@ class AuditCommandTest {
                                 + "status=403 ×2 origin not allowed",
                         "2026-11-23T10:29:00.000Z blocked message pattern_denied route=chat client=203.0.113.7 ×7 "
                                 + "over audit.linesPerClient (1/h): the rest of the client's events, summed "
-                                + "[blocked message pattern_denied route=chat ×3, blocked message message_rate route=news ×4]");
+                                + "[blocked message pattern_denied route=chat "
+                                + "×3, blocked message message_rate route=news ×4]");
 
         out.getBuffer().setLength(0);
         assertThat(run(file.toString(), "--summary")).isZero();

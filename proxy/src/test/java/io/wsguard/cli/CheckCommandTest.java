@@ -181,7 +181,8 @@ class CheckCommandTest {
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
         assertThat(result.out().strip())
                 .isEqualTo(file + ":9:51: routes[0].messages.sanitize.fields[1]: '$.items[*' is not a JSON path:"
-                        + " unclosed '[' at column 8 (expected: a JSON path like $.text, $.user.name or $.items[*].title;"
+                        + " unclosed '[' at column 8 (expected: a JSON path "
+                        + "like $.text, $.user.name or $.items[*].title;"
                         + " supported: .name, ['name'], [n], [*])");
     }
 
@@ -192,7 +193,8 @@ class CheckCommandTest {
         assertThat(result.exit()).isEqualTo(ExitCode.INVALID);
         assertThat(result.out())
                 .contains(file + ":9:39: routes[0].messages.deny[0].pattern: not an RE2 regular expression:"
-                        + " invalid or unsupported Perl syntax in `(?!`; lookaround and backreferences are not supported"
+                        + " invalid or unsupported Perl syntax in `(?!`; "
+                        + "lookaround and backreferences are not supported"
                         + " (expected: an RE2 regular expression)");
         assertThat(result.err()).doesNotContain("Exception");
     }

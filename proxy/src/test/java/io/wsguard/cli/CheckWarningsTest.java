@@ -63,11 +63,13 @@ class CheckWarningsTest {
         assertThat(result.out())
                 .containsExactly(
                         file
-                                + ":5:5: warning: routes[0]: no match.host and no origin.allow, served on the plain ws:// listener 'ws-0': "
+                                + ":5:5: warning: routes[0]: no match.host and no "
+                                + "origin.allow, served on the plain ws:// listener 'ws-0': "
                                 + "a DNS-rebinding page served on that port passes the default same-origin rule "
                                 + "(expected: match.host, origin.allow, or TLS on the listener)",
                         file
-                                + ":18:5: warning: routes[3]: no match.host and no origin.allow, served on the plain ws:// listener 'ws-0': "
+                                + ":18:5: warning: routes[3]: no match.host and no "
+                                + "origin.allow, served on the plain ws:// listener 'ws-0': "
                                 + "a DNS-rebinding page served on that port passes the default same-origin rule "
                                 + "(expected: match.host, origin.allow, or TLS on the listener)",
                         "OK");

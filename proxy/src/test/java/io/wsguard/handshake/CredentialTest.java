@@ -368,7 +368,8 @@ class CredentialTest {
         assertRefused(
                 send("/not-forwarded", List.of("Authorization: Bearer " + token)),
                 "not-forwarded",
-                "exp is missing (expected: an expiry; auth.jwt.allowNoExpiry: true accepts tokens without one) (token from header)");
+                "exp is missing (expected: an expiry; auth.jwt.allowNoExpiry: "
+                        + "true accepts tokens without one) (token from header)");
     }
 
     @Test

@@ -187,7 +187,7 @@ class ChatMessagesPropertyTest {
                 out.append(random.nextBoolean() ? "" + c + low : String.format("\\u%04x\\u%04X", (int) c, (int) low));
             } else if (!mustEscape && random.nextInt(8) != 0) {
                 out.append(c);
-            } else if (c == '"' || c == '\\' || c == '/' && random.nextBoolean()) {
+            } else if (c == '"' || c == '\\' || (c == '/' && random.nextBoolean())) {
                 out.append('\\').append(c);
             } else if (c == '\n' && random.nextBoolean()) {
                 out.append("\\n");

@@ -164,7 +164,7 @@ class DenyRulesTest {
                         Optional.empty(),
                         Optional.empty(),
                         List.of(new MessagePolicy.DenyRulePolicy("bad", "(<script")))))
-                .hasMessage(
-                        "not an RE2 regular expression: missing closing ) in `(<script` (expected: an RE2 regular expression)");
+                .hasMessage("not an RE2 regular expression: missing closing ) "
+                        + "in `(<script` (expected: an RE2 regular expression)");
     }
 }

@@ -143,16 +143,26 @@ class JsonCheckTest {
             delimiter = '|',
             quoteCharacter = '`',
             value = {
-                "{\"type\":\"chat\",\"text\":\"hi\",\"Text\":\"SECRET\"}              | $: duplicate key differing only in case",
-                "{\"type\":\"chat\",\"Type\":\"SECRET\",\"text\":\"x\"}               | $: duplicate key differing only in case",
-                "{\"TYPE\":\"SECRET\",\"type\":\"chat\",\"text\":\"x\"}               | $: duplicate key differing only in case",
-                "{\"type\":\"chat\",\"text\":\"x\",\"room\":{\"id\":1,\"iD\":\"SECRET\"}} | $.room: duplicate key differing only in case",
-                "[{\"a\":1},{\"b\":1,\"B\":\"SECRET\"}]                                 | $[1]: duplicate key differing only in case",
-                "{\"a\":1,\"n\":{\"b\":1},\"A\":\"SECRET\"}                              | $: duplicate key differing only in case",
-                "{\"odd key\":{\"x\":1,\"X\":\"SECRET\"}}                               | $['…']: duplicate key differing only in case",
-                "{\"\u212Aey\":\"SECRET\",\"key\":1}                                       | $: duplicate key differing only in case",
-                "{\"\u017Fize\":\"SECRET\",\"SIZE\":1}                                     | $: duplicate key differing only in case",
-                "{\"\u00C9t\u00E9\":\"SECRET\",\"\u00E9T\u00C9\":1}                           | $: duplicate key differing only in case",
+                "{\"type\":\"chat\",\"text\":\"hi\",\"Text\":\"SECRET\"} "
+                        + "             | $: duplicate key differing only in case",
+                "{\"type\":\"chat\",\"Type\":\"SECRET\",\"text\":\"x\"} "
+                        + "              | $: duplicate key differing only in case",
+                "{\"TYPE\":\"SECRET\",\"type\":\"chat\",\"text\":\"x\"} "
+                        + "              | $: duplicate key differing only in case",
+                "{\"type\":\"chat\",\"text\":\"x\",\"room\":{\"id\":1,\"iD\":\"SECRET\"}} "
+                        + "| $.room: duplicate key differing only in case",
+                "[{\"a\":1},{\"b\":1,\"B\":\"SECRET\"}]                    "
+                        + "             | $[1]: duplicate key differing only in case",
+                "{\"a\":1,\"n\":{\"b\":1},\"A\":\"SECRET\"}               "
+                        + "               | $: duplicate key differing only in case",
+                "{\"odd key\":{\"x\":1,\"X\":\"SECRET\"}}                   "
+                        + "            | $['…']: duplicate key differing only in case",
+                "{\"\u212Aey\":\"SECRET\",\"key\":1}                       "
+                        + "                | $: duplicate key differing only in case",
+                "{\"\u017Fize\":\"SECRET\",\"SIZE\":1}                     "
+                        + "                | $: duplicate key differing only in case",
+                "{\"\u00C9t\u00E9\":\"SECRET\",\"\u00E9T\u00C9\":1}         "
+                        + "                  | $: duplicate key differing only in case",
             })
     void keysDifferingOnlyInCaseAreRefusedNamingTheObjectNeverTheValue(String message, String detail) {
         for (ContentRules rules : List.of(required, optional)) {

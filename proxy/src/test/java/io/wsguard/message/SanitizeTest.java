@@ -23,7 +23,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
-/** {@code messages.sanitize}: the OWASP sanitizer on selected JSON strings or whole text messages, byte-exact when nothing changes. */
+/**
+ * {@code messages.sanitize}: the OWASP sanitizer on selected JSON strings or whole text messages, byte-exact when
+ * nothing changes.
+ */
 class SanitizeTest {
 
     /** What {@code Sanitizers.FORMATTING} lets through (allowCommonInlineFormattingElements), with no attributes. */
@@ -53,10 +56,10 @@ class SanitizeTest {
     }
 
     /**
-     * Text with no {@code <}, no {@code &} and no {@code {{} cannot hold markup: it passes byte for
+     * Text with no {@code <}, no {@code &} and no <code>{{</code> cannot hold markup: it passes byte for
      * byte, as a whole message and as a JSON field, though the sanitizer would encode {@code =},
      * quotes, {@code +}, {@code @} and the backtick. (Until this rule, {@code a = b} reached the
-     * upstream as {@code a &#61; b} and was audited as modified.)
+     * upstream as <code>a &amp;#61; b</code> and was audited as modified.)
      */
     @Test
     void textThatCannotHoldMarkupPassesByteForByte() throws Exception {
@@ -130,7 +133,8 @@ class SanitizeTest {
     @Test
     void theRewriteIsJudgedAgainByTheDenyRulesAndTheSchema() {
         final Path schema = Rules.write(dir, "short.json", """
-                {"type":"object","properties":{"text":{"type":"string","maxLength":20},"name":{"type":"string","pattern":"^[^:]*$"}}}""");
+                {"type":"object","properties":{"text":{"type":"string","maxLength":20},"name":{"type":"string",\
+                "pattern":"^[^:]*$"}}}""");
         final ContentRules rules = ContentRules.compile(Rules.messages(
                 Rules.jsonPolicy(schema, true),
                 Rules.sanitize(MessagePolicy.Html.STRIP),
@@ -166,8 +170,10 @@ class SanitizeTest {
                 "<IMG SRC=javascript:alert(&quot;XSS&quot;)>",
                 "<IMG SRC=`javascript:alert(\"RSnake says, 'XSS'\")`>",
                 "<IMG \"\"\"><SCRIPT>alert(\"XSS\")</SCRIPT>\"\\>",
-                "<IMG SRC=&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;&#97;&#108;&#101;&#114;&#116;&#40;&#39;&#88;&#83;&#83;&#39;&#41;>",
-                "<IMG SRC=&#x6A&#x61&#x76&#x61&#x73&#x63&#x72&#x69&#x70&#x74&#x3A&#x61&#x6C&#x65&#x72&#x74&#x28&#x27&#x58&#x53&#x53&#x27&#x29>",
+                "<IMG SRC=&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;"
+                        + "&#58;&#97;&#108;&#101;&#114;&#116;&#40;&#39;&#88;&#83;&#83;&#39;&#41;>",
+                "<IMG SRC=&#x6A&#x61&#x76&#x61&#x73&#x63&#x72&#x69&#x70&#x74&#x3A"
+                        + "&#x61&#x6C&#x65&#x72&#x74&#x28&#x27&#x58&#x53&#x53&#x27&#x29>",
                 "<IMG SRC=\"jav\tascript:alert('XSS');\">",
                 "<IMG SRC=\"jav&#x0A;ascript:alert('XSS');\">",
                 "<IMG SRC=\"java\u0000script:alert('XSS');\">",

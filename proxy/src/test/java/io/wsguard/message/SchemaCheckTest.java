@@ -26,7 +26,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** {@code messages.json.schema} and {@code typeField}/{@code schemas}: compiled once, violations named without the value. */
+/**
+ * {@code messages.json.schema} and {@code typeField}/{@code schemas}: compiled once, violations named without the
+ * value.
+ */
 @Timeout(30)
 class SchemaCheckTest {
 
@@ -47,7 +50,8 @@ class SchemaCheckTest {
                 "one": { "oneOf": [{ "type": "string" }, { "type": "integer" }] },
                 "any": { "anyOf": [{ "type": "string" }, { "type": "integer" }] },
                 "no": { "not": { "type": "string" } },
-                "meta": { "type": "object", "propertyNames": { "maxLength": 3 }, "additionalProperties": { "type": "integer" } },
+                "meta": { "type": "object", "propertyNames": { "maxLength": 3 }, "additionalProperties": { "type": \
+            "integer" } },
                 "pair": { "type": "array", "prefixItems": [{ "type": "string" }], "items": false },
                 "nope": false
               }
@@ -82,8 +86,10 @@ class SchemaCheckTest {
                 "{\"type\":\"chat\",\"tags\":[\"a\",\"SECRET\",1]}  | $.tags[2]: expected string",
                 "{\"type\":\"chat\",\"tags\":[\"a\",\"b\",\"SECRET\"]} | $.tags: more than 2 items",
                 "{\"type\":\"chat\",\"tags\":[\"SECRET\",\"SECRET\"]} | $.tags: items are not unique",
-                "{\"type\":\"chat\",\"one\":true}                 | $.one: does not match exactly one of the allowed schemas",
-                "{\"type\":\"chat\",\"any\":true}                 | $.any: expected string (no anyOf alternative matched)",
+                "{\"type\":\"chat\",\"one\":true}                 | "
+                        + "$.one: does not match exactly one of the allowed schemas",
+                "{\"type\":\"chat\",\"any\":true}                 | "
+                        + "$.any: expected string (no anyOf alternative matched)",
                 "{\"type\":\"chat\",\"no\":\"SECRET\"}            | $.no: matches a schema it must not match",
                 "{\"type\":\"chat\",\"meta\":{\"SECRET\":1}}      | $.meta: property name not allowed (maxLength)",
                 "{\"type\":\"chat\",\"meta\":{\"ab\":\"SECRET\"}} | $.meta.ab: expected integer",
@@ -106,7 +112,8 @@ class SchemaCheckTest {
     void validDocumentsPassIncludingEveryAlternative() {
         assertThat(inspect(rich, """
                 {"type":"chat","text":"hi","word":"abc","kind":"b","mail":"a@example.com","when":"2026-11-23T10:15:02Z",
-                 "n":null,"tags":["x"],"one":5,"any":"s","no":1,"meta":{"ab":1},"pair":["p"]}""")).isEqualTo(Verdict.ALLOW);
+                 "n":null,"tags":["x"],"one":5,"any":"s","no":1,"meta":{"ab":1},\
+                "pair":["p"]}""")).isEqualTo(Verdict.ALLOW);
         // failFast must not cut an anyOf/oneOf short at its first failing branch.
         assertThat(inspect(rich, "{\"type\":\"chat\",\"any\":7,\"one\":\"s\",\"n\":99}"))
                 .isEqualTo(Verdict.ALLOW);
@@ -122,7 +129,8 @@ class SchemaCheckTest {
                         Map.of(
                                 "chat", Rules.write(dir, "chat.json", Rules.CHAT_SCHEMA),
                                 "typing", Rules.write(dir, "typing.json", """
-                                {"type":"object","required":["type","on"],"properties":{"on":{"type":"boolean"}}}""")))),
+                                {"type":"object","required":["type","on"],\
+                                "properties":{"on":{"type":"boolean"}}}""")))),
                 Optional.empty(),
                 List.of()));
         assertThat(inspect(byType, "{\"type\":\"chat\",\"text\":\"hi\"}")).isEqualTo(Verdict.ALLOW);
@@ -197,8 +205,8 @@ class SchemaCheckTest {
                         Rules.json(Rules.write(dir, "dup.json", "{\"type\":\"object\",\"type\":\"string\"}"), true))
                 .hasMessageStartingWith(dir.resolve("dup.json") + ":1:24: not JSON: Duplicate");
         assertThatThrownBy(() -> Rules.json(Rules.write(dir, "lookahead.json", "{\"pattern\":\"a(?=b)\"}"), true))
-                .hasMessageContaining(
-                        "lookahead.json: a pattern is not an RE2 regular expression: invalid or unsupported Perl syntax");
+                .hasMessageContaining("lookahead.json: a pattern is not an RE2 regular "
+                        + "expression: invalid or unsupported Perl syntax");
         assertThat(assertTimeoutPreemptively(
                         Duration.ofSeconds(2),
                         () -> catchThrowable(() -> Rules.json(
@@ -219,7 +227,8 @@ class SchemaCheckTest {
     @Test
     void localReferencesAndOtherDraftsWork() {
         final ContentRules refs = Rules.json(Rules.write(dir, "refs.json", """
-                {"$defs":{"name":{"type":"string","maxLength":3}},"properties":{"a":{"$ref":"#/$defs/name"}}}"""), true);
+                {"$defs":{"name":{"type":"string","maxLength":3}},\
+                "properties":{"a":{"$ref":"#/$defs/name"}}}"""), true);
         assertThat(inspect(refs, "{\"a\":\"abc\"}")).isEqualTo(Verdict.ALLOW);
         assertThat(inspect(refs, "{\"a\":\"SECRET\"}"))
                 .isEqualTo(new Verdict.Deny(Reason.SCHEMA_VIOLATION, "$.a: longer than 3 characters"));
@@ -232,7 +241,8 @@ class SchemaCheckTest {
     @Test
     void schemaPatternsCannotBacktrack() {
         final ContentRules redos = Rules.json(Rules.write(dir, "redos.json", """
-                {"type":"object","properties":{"a":{"type":"string","pattern":"(a+)+$"},"b":{"pattern":"\\\\u0041+"}}}"""), true);
+                {"type":"object","properties":{"a":{"type":"string","pattern":"(a+)+$"},\
+                "b":{"pattern":"\\\\u0041+"}}}"""), true);
         // The classic: java.util.regex backtracks exponentially before it can say "no match".
         final String evil = "{\"a\":\"" + "a".repeat(50_000) + "!\"}";
         assertThat(assertTimeoutPreemptively(Duration.ofSeconds(1), () -> inspect(redos, evil)))
@@ -264,7 +274,8 @@ class SchemaCheckTest {
     void evaluationIsBoundedByMaxSize() {
         // Nested anyOf over a long array: each item evaluated many times, but within the step budget.
         final ContentRules costly = Rules.json(Rules.write(dir, "costly.json", """
-                {"type":"array","items":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"object"},{"type":"boolean"}]}}"""), true);
+                {"type":"array","items":{"anyOf":[{"type":"string"},{"type":"number"},{"type":"object"},\
+                {"type":"boolean"}]}}"""), true);
         final String many = "[" + "true,".repeat(12_000) + "true]";
         assertThat(assertTimeoutPreemptively(Duration.ofSeconds(2), () -> inspect(costly, many)))
                 .isEqualTo(Verdict.ALLOW);

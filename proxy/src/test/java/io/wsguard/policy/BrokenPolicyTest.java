@@ -57,10 +57,12 @@ class BrokenPolicyTest {
                         "9:11: routes[0].mode: 'block' is not allowed (expected: enforce or monitor)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("chat] }", "chat], balance: random }"),
-                        "7:63: routes[0].upstream.balance: 'random' is not allowed (expected: round-robin or least-connections)"),
+                        "7:63: routes[0].upstream.balance: 'random' is not "
+                                + "allowed (expected: round-robin or least-connections)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("chat] }", "chat], connectTimeout: 5 }"),
-                        "7:70: routes[0].upstream.connectTimeout: '5' is not a duration (expected: like 250ms, 30s, 5m, 12h)"),
+                        "7:70: routes[0].upstream.connectTimeout: '5' is "
+                                + "not a duration (expected: like 250ms, 30s, 5m, 12h)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "    messages: { maxSize: 2GiB }\n",
                         "9:26: routes[0].messages.maxSize: '2GiB' is out of range (expected: 1..1GiB)"),
@@ -86,23 +88,27 @@ class BrokenPolicyTest {
                         "6:20: routes[0].match.path: 'chat' does not start with / (expected: like /chat)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("{ path: /chat }", "{ host: 'a.*.example.com', path: /chat }"),
-                        "6:20: routes[0].match.host: 'a.*.example.com' is not a host (expected: chat.example.com or *.example.com)"),
+                        "6:20: routes[0].match.host: 'a.*.example.com' is not "
+                                + "a host (expected: chat.example.com or *.example.com)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + route.replace("routes:\n", ""),
                         "9:11: routes[1].name: 'chat' is already the name of another route (expected: unique names)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("name: chat", "name: my chat"),
-                        "5:11: routes[0].name: 'my chat' is not a route name (expected: letters, digits, '_', '.', '-')"),
+                        "5:11: routes[0].name: 'my chat' is not a route "
+                                + "name (expected: letters, digits, '_', '.', '-')"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("ws://127.0.0.1:9000/chat", "http://127.0.0.1:9000/chat"),
                         "7:27: routes[0].upstream.targets[0]: 'http://127.0.0.1:9000/chat' is not a WebSocket URI"
                                 + " (expected: ws://host:port/path or wss://…)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("chat] }", "chat], tls: { verifyHostname: false } }"),
-                        "7:54: routes[0].upstream.tls: no wss:// target uses it (expected: a wss:// target, or remove tls)"),
+                        "7:54: routes[0].upstream.tls: no wss:// target "
+                                + "uses it (expected: a wss:// target, or remove tls)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("port: 8080", "port: 8443\n    tls: { protocols: [TLSv1.3] }"),
-                        "4:10: listeners[0].tls: no key material (expected: certificate and privateKey, certificates, or keyStore)"),
+                        "4:10: listeners[0].tls: no key material (expected: "
+                                + "certificate and privateKey, certificates, or keyStore)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace(
                                 "port: 8080", "port: 8443\n    tls: { certificate: c.pem, privateKey: k.pem }"),
@@ -115,14 +121,17 @@ class BrokenPolicyTest {
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace(
                                 "port: 8080", "port: 8443\n    tls: { keyStore: s.p12, clientAuth: required }"),
-                        "4:10: listeners[0].tls: keyStore needs keyStorePassword (expected: keyStorePassword: ${KS_PASSWORD})"),
+                        "4:10: listeners[0].tls: keyStore needs keyStorePassword "
+                                + "(expected: keyStorePassword: ${KS_PASSWORD})"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace(
                                 "port: 8080", "port: 8443\n    tls: { keyStore: s.p12, clientAuth: required }"),
-                        "4:41: listeners[0].tls.clientAuth: required needs clientCAs (expected: clientCAs: a PEM bundle of client CAs)"),
+                        "4:41: listeners[0].tls.clientAuth: required needs "
+                                + "clientCAs (expected: clientCAs: a PEM bundle of client CAs)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("  - port: 8080", "  - port: 8080\n  - port: 8080"),
-                        "4:11: listeners[1].port: 0.0.0.0:8080 is used by another listener (expected: one listener per host and port)"),
+                        "4:11: listeners[1].port: 0.0.0.0:8080 is used by another "
+                                + "listener (expected: one listener per host and port)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "admin: { port: 8080 }\n",
                         "9:16: admin.port: port 8080 is also a listener's port (expected: a port of its own)"),
@@ -144,22 +153,27 @@ class BrokenPolicyTest {
                 // RE2 matches in linear time because it refuses what needs backtracking: say so at the pattern.
                 Arguments.of(
                         PolicyFiles.MINIMAL + "    messages: { deny: [ { name: x, pattern: 'a(?=b)' } ] }\n",
-                        "9:45: routes[0].messages.deny[0].pattern: not an RE2 regular expression: invalid or unsupported"
+                        "9:45: routes[0].messages.deny[0].pattern: not an "
+                                + "RE2 regular expression: invalid or unsupported"
                                 + " Perl syntax in `(?=`; lookaround and backreferences are not supported"
                                 + " (expected: an RE2 regular expression)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "    messages: { deny: [ { name: x, pattern: '(a)\\1' } ] }\n",
-                        "9:45: routes[0].messages.deny[0].pattern: not an RE2 regular expression: invalid escape sequence"
-                                + " in `\\1`; lookaround and backreferences are not supported (expected: an RE2 regular expression)"),
+                        "9:45: routes[0].messages.deny[0].pattern: not an "
+                                + "RE2 regular expression: invalid escape sequence"
+                                + " in `\\1`; lookaround and backreferences are not "
+                                + "supported (expected: an RE2 regular expression)"),
                 // RE2/J would run out of heap compiling this; refused before.
                 Arguments.of(
                         PolicyFiles.MINIMAL
                                 + "    messages: { deny: [ { name: x, pattern: '((a{1000}){1000}){1000}' } ] }\n",
-                        "9:45: routes[0].messages.deny[0].pattern: not an RE2 regular expression wsguard accepts: its nested"
+                        "9:45: routes[0].messages.deny[0].pattern: not an "
+                                + "RE2 regular expression wsguard accepts: its nested"
                                 + " repetitions expand to about 1000000000 instructions (expected: at most 100000)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [none], secret: s } }"),
-                        "8:33: routes[0].auth.jwt.algorithms[0]: 'none' is never accepted (expected: a signing algorithm like RS256)"),
+                        "8:33: routes[0].auth.jwt.algorithms[0]: 'none' is never "
+                                + "accepted (expected: a signing algorithm like RS256)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace(
                                 "auth: none",
@@ -183,17 +197,20 @@ class BrokenPolicyTest {
                                 + " (expected: exactly one of jwksUri, jwksFile, publicKey, secret)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("auth: none", "auth: { jwt: { algorithms: [HS256] } }"),
-                        "8:18: routes[0].auth.jwt: no key source (expected: exactly one of jwksUri, jwksFile, publicKey, secret)"),
+                        "8:18: routes[0].auth.jwt: no key source (expected: "
+                                + "exactly one of jwksUri, jwksFile, publicKey, secret)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace(
                                 "auth: none", "auth: { jwt: { algorithms: [HS256], secret: s, allowNoExpiry: yes } }"),
                         "8:67: routes[0].auth.jwt.allowNoExpiry: 'yes' is not a boolean (expected: true or false)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "    messages: { json: { typeField: type } }\n",
-                        "9:23: routes[0].messages.json: typeField without schemas (expected: typeField and schemas together)"),
+                        "9:23: routes[0].messages.json: typeField without "
+                                + "schemas (expected: typeField and schemas together)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("chat] }", "chat], headers: { set: { X-User: '${jwt.sub}' } } }"),
-                        "7:80: routes[0].upstream.headers.set.X-User: uses ${jwt.…} but the route has no auth.jwt (expected: auth: {jwt: …}, or a static value)"),
+                        "7:80: routes[0].upstream.headers.set.X-User: uses ${jwt.…} but the "
+                                + "route has no auth.jwt (expected: auth: {jwt: …}, or a static value)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("name: chat", "name: '${jwt.sub}'"),
                         "5:11: routes[0].name: '${jwt.sub}' is expanded only in upstream.headers.set values"),
@@ -203,24 +220,29 @@ class BrokenPolicyTest {
                 Arguments.of(
                         PolicyFiles.MINIMAL
                                 + "rateLimitStore: { type: redis, redis: { uri: 'redis://127.0.0.1:6379/x' } }\n",
-                        "9:46: rateLimitStore.redis.uri: is not a valid Redis URI (expected: redis://[[user:]password@]host[:port][/database],"
+                        "9:46: rateLimitStore.redis.uri: is not a valid Redis URI (expected:"
+                                + " redis://[[user:]password@]host[:port][/database],"
                                 + " or redis-sentinel://host:26379[,host:26379]#master)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "rateLimitStore: { type: redis, redis: { leaseTtl: 2s } }\n",
-                        "9:51: rateLimitStore.redis.leaseTtl: is under 3s (expected: at least 3s; heartbeats run every third of"
+                        "9:51: rateLimitStore.redis.leaseTtl: is under 3s (expected: at least 3s; heartbeats run every"
+                                + " third of"
                                 + " it, and a slower one would let a live instance's slots expire)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "rateLimitStore: { type: redis, redis: { leaseTtl: 3s, timeout: 1s } }\n",
-                        "9:64: rateLimitStore.redis.timeout: is not under a third of leaseTtl (expected: a Redis call that ends"
+                        "9:64: rateLimitStore.redis.timeout: is not under a third of leaseTtl (expected: a Redis call"
+                                + " that ends"
                                 + " before the next heartbeat)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL
-                                + "rateLimitStore: { type: redis, redis: { uri: 'redis://r:6379', caFile: policy.yaml } }\n",
+                                + "rateLimitStore: { type: redis, redis: { uri: 'redis://r:6379',"
+                                + " caFile: policy.yaml } }\n",
                         "9:72: rateLimitStore.redis.caFile: is set but the uri is not rediss:// or rediss-sentinel://"
                                 + " (expected: TLS to Redis when a CA is given)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL
-                                + "rateLimitStore: { type: redis, redis: { uri: 'redis-sentinel://r:26379#m', cluster: true } }\n",
+                                + "rateLimitStore: { type: redis, redis: { uri: 'redis-sentinel://r:26379#m',"
+                                + " cluster: true } }\n",
                         "9:85: rateLimitStore.redis.cluster: is true with a Sentinel uri (expected: cluster: true with"
                                 + " redis:// or rediss:// seed nodes, or a Sentinel uri without cluster)"),
                 Arguments.of(
@@ -249,13 +271,16 @@ class BrokenPolicyTest {
                         "9:20: audit.maxFiles: got a list (expected: a value)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "audit: { linesPerClient: 60 }\n",
-                        "9:26: audit.linesPerClient: '60' is not a rate (expected: like 50/s, 3000/min, 10/h or 1MiB/s)"),
+                        "9:26: audit.linesPerClient: '60' is not a rate "
+                                + "(expected: like 50/s, 3000/min, 10/h or 1MiB/s)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "audit: { linesPerClient: 1KiB/min }\n",
-                        "9:26: audit.linesPerClient: '1KiB/min' is a byte rate (expected: a count of lines like 60/min)"),
+                        "9:26: audit.linesPerClient: '1KiB/min' is a byte "
+                                + "rate (expected: a count of lines like 60/min)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("chat] }", "chat], tls: { verifyHostname: yes } }"),
-                        "7:77: routes[0].upstream.tls.verifyHostname: 'yes' is not a boolean (expected: true or false)"),
+                        "7:77: routes[0].upstream.tls.verifyHostname: "
+                                + "'yes' is not a boolean (expected: true or false)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace("name: chat", "name: !!binary Y2hhdA=="),
                         "5:11: tag 'tag:yaml.org,2002:binary' is not allowed (expected: plain YAML without tags)"),
@@ -265,11 +290,13 @@ class BrokenPolicyTest {
                         PolicyFiles.MINIMAL.replace(
                                 "auth: none",
                                 "auth: { jwt: { algorithms: [HS256], secret: s, require: { admin: true } } }"),
-                        "8:70: routes[0].auth.jwt.require.admin: 'true' is not a string (expected: a quoted string like \"true\")"),
+                        "8:70: routes[0].auth.jwt.require.admin: 'true' is "
+                                + "not a string (expected: a quoted string like \"true\")"),
                 Arguments.of(
                         PolicyFiles.MINIMAL.replace(
                                 "chat] }", "chat], headers: { set: { X-Tag: \"a\\r\\nX-Evil: 1\" } } }"),
-                        "7:79: routes[0].upstream.headers.set.X-Tag: the value holds control characters (expected: one line of text)"),
+                        "7:79: routes[0].upstream.headers.set.X-Tag: the value "
+                                + "holds control characters (expected: one line of text)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "    limits: { idleTimeout: 0s }\n",
                         "9:28: routes[0].limits.idleTimeout: '0s' is zero (expected: a duration > 0)"),
@@ -278,10 +305,12 @@ class BrokenPolicyTest {
                         "9:33: proxy.clusterMaxConnections: 0 is out of range (expected: 1..2147483647)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "proxy: { clusterMaxConnections: 1000 }\n",
-                        "9:33: proxy.clusterMaxConnections: needs rateLimitStore.type: redis (expected: a shared store, or proxy.maxConnections per instance)"),
+                        "9:33: proxy.clusterMaxConnections: needs rateLimitStore.type: redis (expected: a shared store,"
+                                + " or proxy.maxConnections per instance)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "anchors: &a [1]\n",
-                        "9:1: anchors: unknown key (expected: one of version, listeners, admin, proxy, audit, rateLimitStore, routes)"));
+                        "9:1: anchors: unknown key (expected: one of version, "
+                                + "listeners, admin, proxy, audit, rateLimitStore, routes)"));
     }
 
     @ParameterizedTest

@@ -25,7 +25,8 @@ class ListenerNamesTest {
     static final String MIXED = """
             version: 1
             listeners:
-              - { name: mtls, port: 8443, tls: { certificate: c.pem, privateKey: k.pem, clientAuth: required, clientCAs: ca.pem } }
+              - { name: mtls, port: 8443, tls: { certificate: c.pem, privateKey: k.pem, clientAuth: required, \
+            clientCAs: ca.pem } }
               - { name: plain, port: 8080 }
             routes:
               - name: admin
@@ -54,11 +55,14 @@ class ListenerNamesTest {
         return Stream.of(
                 Arguments.of(
                         MIXED.replace("path: /admin, listeners: [mtls]", "path: /admin"),
-                        "7:5: routes[0].match: no listeners, so the route is served both on 'mtls', which requires client"
-                                + " certificates, and on 'plain', which does not (expected: listeners: [names of the listeners the route belongs to])"),
+                        "7:5: routes[0].match: no listeners, so the route "
+                                + "is served both on 'mtls', which requires client"
+                                + " certificates, and on 'plain', which does not (expected: "
+                                + "listeners: [names of the listeners the route belongs to])"),
                 Arguments.of(
                         MIXED.replace("listeners: [mtls]", "listeners: [mtls, admin-port]"),
-                        "7:46: routes[0].match.listeners[1]: 'admin-port' is not a listener's name (expected: one of mtls, plain)"),
+                        "7:46: routes[0].match.listeners[1]: 'admin-port' is "
+                                + "not a listener's name (expected: one of mtls, plain)"),
                 Arguments.of(
                         MIXED.replace("name: plain", "name: mtls"),
                         "4:13: listeners[1].name: 'mtls' is already the name of listeners[0] (expected: unique names)"),
@@ -71,26 +75,33 @@ class ListenerNamesTest {
                                 + " (expected: name: … on one of them, so that routes can tell them apart)"),
                 Arguments.of(
                         MIXED.replace("name: plain", "name: 'plain port'"),
-                        "4:13: listeners[1].name: 'plain port' is not a listener name (expected: letters, digits, '_', '.', '-')"),
+                        "4:13: listeners[1].name: 'plain port' is not a listener "
+                                + "name (expected: letters, digits, '_', '.', '-')"),
                 Arguments.of(
                         MIXED.replace("listeners: [mtls]", "listeners: []"),
-                        "7:39: routes[0].match.listeners: is empty (expected: at least one listener name; leave it out for every listener)"),
+                        "7:39: routes[0].match.listeners: is empty (expected: at "
+                                + "least one listener name; leave it out for every listener)"),
                 Arguments.of(
                         OPTIONAL.replace("listeners: [opt]", "listeners: [opt, plain]")
                                 .replace("auth: none", "auth: { clientCertificate: required }"),
-                        "9:32: routes[0].auth.clientCertificate: listener 'plain' asks for no client certificate, so the route would"
-                                + " refuse every handshake there (expected: match.listeners naming listeners with clientAuth: optional or required)"),
+                        "9:32: routes[0].auth.clientCertificate: listener 'plain' "
+                                + "asks for no client certificate, so the route would"
+                                + " refuse every handshake there (expected: match.listeners "
+                                + "naming listeners with clientAuth: optional or required)"),
                 Arguments.of(
                         OPTIONAL.replace("auth: none", "auth: { clientCertificate: maybe }"),
                         "9:32: routes[0].auth.clientCertificate: 'maybe' is not allowed (expected: required or none)"),
                 Arguments.of(
                         OPTIONAL.replace("listeners: [opt]", "listeners: [plain]")
                                 .replace("admin] }", "admin], headers: { set: { X-Client: '${tls.subject}' } } }"),
-                        "8:83: routes[0].upstream.headers.set.X-Client: uses ${tls.…} but no listener of the route asks for client"
-                                + " certificates (expected: a listener with clientAuth: optional or required, or a static value)"),
+                        "8:83: routes[0].upstream.headers.set.X-Client: uses "
+                                + "${tls.…} but no listener of the route asks for client"
+                                + " certificates (expected: a listener with "
+                                + "clientAuth: optional or required, or a static value)"),
                 Arguments.of(
                         OPTIONAL.replace("admin] }", "admin], headers: { set: { X-Client: '${tls.issuer}' } } }"),
-                        "8:83: routes[0].upstream.headers.set.X-Client: '${tls.issuer}' is not a client certificate field"
+                        "8:83: routes[0].upstream.headers.set.X-Client: "
+                                + "'${tls.issuer}' is not a client certificate field"
                                 + " (expected: ${tls.subject} or ${tls.fingerprint})"),
                 Arguments.of(
                         OPTIONAL.replace("name: admin", "name: '${tls.subject}'"),
@@ -154,7 +165,8 @@ class ListenerNamesTest {
                                 OPTIONAL.replace("auth: none", "auth: { clientCertificate: required }")
                                         .replace(
                                                 "admin] }",
-                                                "admin], headers: { set: { X-Client: '${tls.subject} ${tls.fingerprint}' } } }")),
+                                                "admin], headers: { set: { X-Client: "
+                                                        + "'${tls.subject} ${tls.fingerprint}' } } }")),
                         Map.of())
                 .policy();
         assertThat(policy.routes().get(0).auth().clientCertificate()).isEqualTo(AuthPolicy.ClientCertificate.REQUIRED);

@@ -7,7 +7,9 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code messages.maxFragments}: its default follows maxSize, an explicit value wins, a bad one is a located problem. */
+/**
+ * {@code messages.maxFragments}: its default follows maxSize, an explicit value wins, a bad one is a located problem.
+ */
 class MaxFragmentsPolicyTest {
 
     @TempDir
@@ -31,11 +33,11 @@ class MaxFragmentsPolicyTest {
     @Test
     void aBadValueIsALocatedProblem() {
         assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    messages: { maxFragments: 0 }\n", Map.of()))
-                .contains(
-                        "policy.yaml:9:31: routes[0].messages.maxFragments: 0 is out of range (expected: 1..2147483647)");
+                .contains("policy.yaml:9:31: routes[0].messages.maxFragments: "
+                        + "0 is out of range (expected: 1..2147483647)");
         assertThat(PolicyFiles.problems(dir, PolicyFiles.MINIMAL + "    messages: { maxFragments: many }\n", Map.of()))
-                .contains(
-                        "policy.yaml:9:31: routes[0].messages.maxFragments: 'many' is not an integer (expected: 1..2147483647)");
+                .contains("policy.yaml:9:31: routes[0].messages.maxFragments: "
+                        + "'many' is not an integer (expected: 1..2147483647)");
     }
 
     private MessagePolicy messages(String section) {

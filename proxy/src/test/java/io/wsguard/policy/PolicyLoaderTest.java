@@ -135,7 +135,8 @@ class PolicyLoaderTest {
                                 PolicyFiles.MINIMAL
                                                 .replace(
                                                         "port: 8080",
-                                                        "port: 8443\n    tls: { certificate: server.crt, privateKey: server.key }")
+                                                        "port: 8443\n    tls: { certificate: "
+                                                                + "server.crt, privateKey: server.key }")
                                                 .replace(
                                                         "ws://127.0.0.1:9000/chat",
                                                         "wss://up.example.com/chat], tls: { trustedCAs: ca.pem }, x: [")
@@ -295,8 +296,10 @@ class PolicyLoaderTest {
         assertThat(PolicyFiles.problems(
                         dir,
                         PolicyFiles.MINIMAL
-                                + "    origin: { allow: ['https://chat.example.com/', 'https://a.com.', 'wss://a.com', 'https://*.[::1]', 'https://u@a.com',\n"
-                                + "      'https://*.example.com', 'http://[::1]:3000', 'https://A.Example.com:8443'] }\n",
+                                + "    origin: { allow: ['https://chat.example.com/', 'https://a.com.', "
+                                + "'wss://a.com', 'https://*.[::1]', 'https://u@a.com',\n"
+                                + "      'https://*.example.com', 'http://[::1]:3000', "
+                                + "'https://A.Example.com:8443'] }\n",
                         Map.of()))
                 .contains(
                         "routes[0].origin.allow[0]: 'https://chat.example.com/' is not an origin",
@@ -314,7 +317,8 @@ class PolicyLoaderTest {
                                 dir,
                                 PolicyFiles.MINIMAL
                                         + "    origin: { allow: ['https://*.example.com'] }\n"
-                                        + "    limits: { handshakes: { perIp: { rate: 10/s, burst: 20 } }, connections: { perIp: 50 } }\n"),
+                                        + "    limits: { handshakes: { perIp: { rate: 10/s, "
+                                        + "burst: 20 } }, connections: { perIp: 50 } }\n"),
                         Map.of())
                 .policy();
         assertThat(policy.routes().get(0).limits().connectionsPerIp()).hasValue(50);
@@ -329,8 +333,10 @@ class PolicyLoaderTest {
                                 PolicyFiles.MINIMAL.replace(
                                                 "auth: none",
                                                 "auth: { jwt: { algorithms: [HS256], secret: '${JWT_SECRET}' } }")
-                                        + "    limits: { messages: { perConnection: { rate: 50/s, burst: 100 }, perSubject: { rate: 200/s } },\n"
-                                        + "              bytes: { perConnection: { rate: 1MiB/s, burst: 2MiB } }, onExceed: drop }\n"
+                                        + "    limits: { messages: { perConnection: { rate: "
+                                        + "50/s, burst: 100 }, perSubject: { rate: 200/s } },\n"
+                                        + "              bytes: { perConnection: { rate: "
+                                        + "1MiB/s, burst: 2MiB } }, onExceed: drop }\n"
                                         + "    messages: { binary: deny, maxSize: 1MiB }\n"),
                         Map.of("JWT_SECRET", "x".repeat(32)))
                 .policy();
@@ -347,28 +353,30 @@ class PolicyLoaderTest {
         assertThat(PolicyFiles.problems(
                         dir,
                         PolicyFiles.MINIMAL
-                                + "    limits: { messages: { perSubject: { rate: 5/s } }, connections: { perSubject: 2 } }\n",
+                                + "    limits: { messages: { perSubject: { rate: "
+                                + "5/s } }, connections: { perSubject: 2 } }\n",
                         Map.of()))
-                .contains(
-                        "routes[0].limits.messages.perSubject: limits messages per token subject but the route has no auth.jwt")
-                .contains(
-                        "routes[0].limits.connections.perSubject: limits connections per token subject but the route has no auth.jwt");
+                .contains("routes[0].limits.messages.perSubject: limits messages "
+                        + "per token subject but the route has no auth.jwt")
+                .contains("routes[0].limits.connections.perSubject: limits "
+                        + "connections per token subject but the route has no auth.jwt");
         assertThat(PolicyFiles.problems(
                         dir,
                         PolicyFiles.MINIMAL
                                 + "    limits: { bytes: { perConnection: { rate: 1MiB/s, burst: 32KiB } } }\n",
                         Map.of()))
-                .contains(
-                        "routes[0].limits.bytes.perConnection: burst of 32768 bytes is smaller than messages.maxSize (65536 bytes)");
+                .contains("routes[0].limits.bytes.perConnection: burst of 32768 "
+                        + "bytes is smaller than messages.maxSize (65536 bytes)");
         assertThat(PolicyFiles.problems(
                         dir,
                         PolicyFiles.MINIMAL
-                                + "    limits: { bytes: { perConnection: { rate: 1GiB/s, burst: 2GiB } }, messages: { perConnection: { rate: 2000000000/s } } }\n",
+                                + "    limits: { bytes: { perConnection: { rate: 1GiB/s, burst: "
+                                + "2GiB } }, messages: { perConnection: { rate: 2000000000/s } } }\n",
                         Map.of()))
-                .contains(
-                        "routes[0].limits.bytes.perConnection.rate: '1GiB/s' is faster than wsguard can meter (expected: at most 953MiB/s)")
-                .contains(
-                        "routes[0].limits.messages.perConnection.rate: '2000000000/s' is faster than wsguard can meter");
+                .contains("routes[0].limits.bytes.perConnection.rate: '1GiB/s' is "
+                        + "faster than wsguard can meter (expected: at most 953MiB/s)")
+                .contains("routes[0].limits.messages.perConnection.rate: "
+                        + "'2000000000/s' is faster than wsguard can meter");
     }
 
     @Test

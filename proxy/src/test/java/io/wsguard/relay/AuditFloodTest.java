@@ -123,6 +123,7 @@ class AuditFloodTest {
                     .containsEntry("conn", null)
                     .containsEntry(
                             "detail", "over audit.linesPerClient (2/h): the rest of the client's events, summed");
+            // Jackson reads a JSON array of objects as a List of Maps; the parsed line only types it as Object.
             @SuppressWarnings("unchecked")
             final List<Map<String, Object>> covers = (List<Map<String, Object>>) summed.get("covers");
             assertThat(covers).allSatisfy(c -> assertThat(c)
@@ -172,7 +173,9 @@ class AuditFloodTest {
         }
     }
 
-    /** One connection from {@code client} (by X-Forwarded-For) that sends one denied message and waits for the close. */
+    /**
+     * One connection from {@code client} (by X-Forwarded-For) that sends one denied message and waits for the close.
+     */
     private static Void deniedMessage(RunningProxy proxy, String path, String client, Map<Integer, AtomicInteger> codes)
             throws Exception {
         try (RawUpgrade ws = RawUpgrade.send(proxy.port(), path, Map.of("X-Forwarded-For", client))) {

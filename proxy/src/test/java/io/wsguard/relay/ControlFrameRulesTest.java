@@ -137,7 +137,9 @@ class ControlFrameRulesTest {
         assertAudited("deny", 1008, "close", "rule forbidden matched (a close reason)");
     }
 
-    /** direction: both: the upstream's PING is refused before the client sees it (the client would have answered it). */
+    /**
+     * direction: both: the upstream's PING is refused before the client sees it (the client would have answered it).
+     */
     @Test
     void anUpstreamPingMatchingADenyRuleClosesTheUpstreamWith1008AndTheClientWith1014() throws Exception {
         final TestClient.Recorder ws = client.connect(proxy.uri("/both"));

@@ -284,7 +284,9 @@ class FrameLimitsTest {
         assertThat(upstream.pings()).doesNotContain("fragmented-ping");
     }
 
-    /** A CLOSE whose reason is not UTF-8: Jetty answers 1007, audited as invalid_utf8; the upstream gets wsguard's 1001. */
+    /**
+     * A CLOSE whose reason is not UTF-8: Jetty answers 1007, audited as invalid_utf8; the upstream gets wsguard's 1001.
+     */
     @Test
     void aCloseReasonThatIsNotUtf8IsAuditedAsInvalidUtf8() throws Exception {
         upstream.closes().clear();
@@ -380,7 +382,7 @@ class FrameLimitsTest {
                     ? matched + 1
                     : 0;
         }
-        for (String line : head.toString(StandardCharsets.US_ASCII).split("\r\n")) {
+        for (String line : head.toString(StandardCharsets.US_ASCII).split("\r\n", -1)) {
             if (line.toLowerCase(java.util.Locale.ROOT).startsWith("sec-websocket-key:")) {
                 return line.substring("sec-websocket-key:".length()).strip();
             }
@@ -415,7 +417,10 @@ class FrameLimitsTest {
         }
     }
 
-    /** {@code text} in a TEXT frame without FIN, then {@code frames - 1} frames of one letter each (a, b, c, ...), the last with FIN. */
+    /**
+     * {@code text} in a TEXT frame without FIN, then {@code frames - 1} frames of one letter each (a, b, c, ...), the
+     * last with FIN.
+     */
     private static void sendInFrames(RawUpgrade raw, String text, int frames) throws IOException {
         final ByteArrayOutputStream wire = new ByteArrayOutputStream();
         frame(wire, false, TEXT, text.getBytes(StandardCharsets.UTF_8));

@@ -92,12 +92,14 @@ class MessageContentTest {
                   match: { path: /sanitize }
                   upstream: { targets: [%1$s] }
                   auth: none
-                  messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: ["$.text"] } }
+                  messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: \
+                ["$.text"] } }
                 - name: open
                   match: { path: /open }
                   upstream: { targets: [%1$s] }
                   auth: none
-                  messages: { json: { required: true, schema: open.json }, sanitize: { html: strip, fields: ["$.text"] } }
+                  messages: { json: { required: true, schema: open.json }, sanitize: { html: strip, fields: \
+                ["$.text"] } }
                 - name: fields-only
                   match: { path: /fields-only }
                   upstream: { targets: [%1$s] }
@@ -118,7 +120,8 @@ class MessageContentTest {
                   mode: monitor
                   upstream: { targets: [%1$s] }
                   auth: none
-                  messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: ["$.text"] } }
+                  messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: \
+                ["$.text"] } }
                 """.formatted(upstream.uri("/echo"))).auditOptions("sampleBytes: 12"));
         client = new TestClient();
     }

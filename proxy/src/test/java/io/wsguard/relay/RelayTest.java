@@ -45,7 +45,8 @@ class RelayTest {
                 PolicyText.in(dir).routes("""
                 - name: echo
                   match: { path: /echo }
-                  upstream: { targets: [%s], headers: { forward: [User-Agent], set: { X-Route: echo }, remove: [Cookie] } }
+                  upstream: { targets: [%s], headers: { forward: [User-Agent], set: { X-Route: echo }, remove: \
+                [Cookie] } }
                   auth: none
                   messages: { maxSize: 20MiB }
                 - name: small

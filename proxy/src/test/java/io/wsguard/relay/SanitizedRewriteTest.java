@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * What the upstream receives is what the rules judged, through a running proxy. The sanitizer
- * decodes character references ({@code un&#105;on} comes out as {@code union}), so its rewrite goes
+ * decodes character references (<code>un&amp;#105;on</code> comes out as {@code union}), so its rewrite goes
  * through the schema and the deny rules again; the controls and bidi overrides it decodes are
  * removed; and text that cannot hold markup is not handed to it at all, so it passes byte for byte
  * and writes no audit line. Each hop is checked: the client's close code, what the upstream
@@ -106,7 +106,8 @@ class SanitizedRewriteTest {
                   match: { path: /plain-json }
                   upstream: { targets: [%1$s] }
                   auth: none
-                  messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: ["$.text"] } }
+                  messages: { json: { required: true, schema: chat.json }, sanitize: { html: strip, fields: \
+                ["$.text"] } }
                 - name: plain-text
                   match: { path: /plain-text }
                   upstream: { targets: [%1$s] }
@@ -213,7 +214,7 @@ class SanitizedRewriteTest {
     }
 
     /**
-     * {@code a = b} used to reach the upstream as {@code a &#61; b}, audited as modified. Only the
+     * {@code a = b} used to reach the upstream as <code>a &amp;#61; b</code>, audited as modified. Only the
      * sentinel, which holds markup, is changed and audited.
      */
     @Test
@@ -307,7 +308,9 @@ class SanitizedRewriteTest {
         assertThat(ws.closeCode).isEqualTo(code);
     }
 
-    /** {@code leg} ended (the sentinel: its frames are read in order, the close last) without carrying {@code marker}. */
+    /**
+     * {@code leg} ended (the sentinel: its frames are read in order, the close last) without carrying {@code marker}.
+     */
     private static void assertUpstreamNeverGot(UpstreamServer.Endpoint leg, String marker) throws InterruptedException {
         assertThat(leg.awaitEnd()).isTrue();
         assertNoUpstreamMessageHolds(marker);

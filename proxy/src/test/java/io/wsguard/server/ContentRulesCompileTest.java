@@ -100,10 +100,11 @@ class ContentRulesCompileTest {
                 .startsWith(file + ":9:23: routes[0].messages.json.schema: ")
                 .contains("bad.json: not a valid JSON Schema: $.type: ");
         assertThat(problems.get(1))
-                .isEqualTo(
-                        file
-                                + ":15:49: routes[1].messages.sanitize.fields[1]: '$.items[' is not a JSON path: unclosed '[' at column 8"
-                                + " (expected: a JSON path like $.text, $.user.name or $.items[*].title; supported: .name, ['name'], [n], [*])");
+                .isEqualTo(file
+                        + ":15:49: routes[1].messages.sanitize.fields[1]: "
+                        + "'$.items[' is not a JSON path: unclosed '[' at column 8"
+                        + " (expected: a JSON path like $.text, $.user.name or "
+                        + "$.items[*].title; supported: .name, ['name'], [n], [*])");
     }
 
     private static LoadedPolicy loadPolicy(Path file) {

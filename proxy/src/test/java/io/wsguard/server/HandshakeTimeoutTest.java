@@ -9,6 +9,7 @@ import io.wsguard.testing.UpstreamServer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.URI;
@@ -125,7 +126,7 @@ class HandshakeTimeoutTest {
      * proxy closed the socket before all were written (or within 10 s).
      */
     private static boolean trickleUntilClosed(int port, byte[] bytes) throws IOException {
-        try (Socket socket = new Socket("127.0.0.1", port)) {
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), port)) {
             socket.setSoTimeout((int) TRICKLE_MILLIS);
             final OutputStream out = socket.getOutputStream();
             final InputStream in = socket.getInputStream();

@@ -93,7 +93,8 @@ class ListenerRoutesTest {
                     match: { path: /admin, listeners: [mtls] }
                     upstream:
                       targets: [%3$s/admin-target]
-                      headers: { set: { X-Client-Subject: "${tls.subject}", X-Client-Fingerprint: "${tls.fingerprint}" } }
+                      headers: { set: { X-Client-Subject: "${tls.subject}", X-Client-Fingerprint: \
+                "${tls.fingerprint}" } }
                     auth: none
                   - name: admin-lax
                     match: { path: /admin, listeners: [plain] }

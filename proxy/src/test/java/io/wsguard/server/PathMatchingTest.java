@@ -151,11 +151,13 @@ class PathMatchingTest {
         final Path file = Files.writeString(dir.resolve("twins.yaml"), twins);
         assertThatThrownBy(() -> PolicyCheck.compile(PolicyLoader.load(file, Map.of())))
                 .isInstanceOf(PolicyException.class)
-                .hasMessage(
-                        file
-                                + ":9:20: routes[1].match.path: '/Admin/' is the same path as routes[0]'s '/admin' when case and"
-                                + " a trailing slash are ignored (proxy.pathMatching: normalized), so one of the two routes could never be"
-                                + " reached (expected: one route for the path, or proxy.pathMatching: exact for an upstream that tells them apart)");
+                .hasMessage(file
+                        + ":9:20: routes[1].match.path: '/Admin/' is the "
+                        + "same path as routes[0]'s '/admin' when case and"
+                        + " a trailing slash are ignored (proxy.pathMatching: "
+                        + "normalized), so one of the two routes could never be"
+                        + " reached (expected: one route for the path, or "
+                        + "proxy.pathMatching: exact for an upstream that tells them apart)");
 
         // Where the upstream tells them apart, say so; and routes on different hosts never meet.
         PolicyCheck.compile(

@@ -64,8 +64,34 @@ class ReloadRaceTest {
 
     @AfterEach
     void stop() throws Exception {
+        UpgradeHandler.beforeAcquire = null;
         proxy.close();
         upstream.close();
+    }
+
+    /**
+     * The window itself, made certain: a reload right after the handshake read the policy retires it,
+     * and with nothing else using it, stops it at once. The handshake must notice and start over on the
+     * new policy; taking the stopped one would dial through its stopped upstream client.
+     */
+    @Test
+    void aReloadBetweenReadingAndTakingThePolicyStartsTheHandshakeOver() throws Exception {
+        final AtomicInteger reloads = new AtomicInteger();
+        final CompiledPolicy first = proxy.server().policy();
+        UpgradeHandler.beforeAcquire = () -> {
+            // Once: the handshake's second try must find the current policy and go through.
+            if (reloads.getAndIncrement() == 0) {
+                assertThat(proxy.server().reload().applied()).isTrue();
+            }
+        };
+        try (RawUpgrade upgrade = RawUpgrade.send(proxy.port(), "/storm", Map.of("Origin", "https://good.example"))) {
+            assertThat(upgrade.status()).isEqualTo(101);
+        }
+        assertThat(reloads.get())
+                .as("the handshake ran the seam, reloaded, and tried again")
+                .isEqualTo(2);
+        assertThat(proxy.server().policy()).isNotSameAs(first);
+        assertThat(upstream.upgrades()).as("the upstream saw the one handshake").isEqualTo(1);
     }
 
     @Test

@@ -23,6 +23,10 @@ class TrustedProxiesTest {
                 "127.0.0.1   | 1.2.3.4:5555   | 1.2.3.4",
                 "fd00::1     | 2001:db8::7    | 2001:db8::7",
                 "[0:0:0:0:0:0:0:1] | 1.2.3.4  | ::1",
+                "127.0.0.1   | '1.2.3.4,'     | 127.0.0.1",
+                "127.0.0.1   | ','            | 127.0.0.1",
+                "127.0.0.1   | '6.6.6.6,,1.2.3.4' | 1.2.3.4",
+                "127.0.0.1   | ''             | 127.0.0.1",
             })
     void believesForwardedForOnlyFromTrustedPeers(String peer, String forwardedFor, String expected) {
         assertThat(trusted.clientIp(peer, forwardedFor)).isEqualTo(expected);

@@ -34,6 +34,7 @@ public final class AuditLines {
     }
 
     /** One line, parsed. */
+    // Jackson reads a JSON object as a Map with String keys; Map.class cannot say so.
     @SuppressWarnings("unchecked")
     public static Map<String, Object> parse(String line) {
         return JSON.readValue(line, Map.class);

@@ -3,6 +3,7 @@ package io.wsguard.testing;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -29,9 +30,12 @@ public record RawRequest(int status, Map<String, String> headers) {
         return new ArrayList<>(List.of("Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13"));
     }
 
-    /** Sends {@code GET target HTTP/1.1} with {@code headerLines} ("Name: value", as they go on the wire) to 127.0.0.1:{@code port}. */
+    /**
+     * Sends {@code GET target HTTP/1.1} with {@code headerLines} ("Name: value", as they go on the wire) to
+     * 127.0.0.1:{@code port}.
+     */
     public static RawRequest get(int port, String target, List<String> headerLines) throws IOException {
-        try (Socket socket = new Socket("127.0.0.1", port)) {
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), port)) {
             socket.setSoTimeout(15_000);
             final StringBuilder head = new StringBuilder("GET ").append(target).append(" HTTP/1.1\r\n");
             for (String line : headerLines) {
@@ -40,7 +44,7 @@ public record RawRequest(int status, Map<String, String> headers) {
             head.append("\r\n");
             socket.getOutputStream().write(head.toString().getBytes(StandardCharsets.ISO_8859_1));
             socket.getOutputStream().flush();
-            final String[] lines = readHead(socket.getInputStream()).split("\r\n");
+            final String[] lines = readHead(socket.getInputStream()).split("\r\n", -1);
             final Map<String, String> headers = new LinkedHashMap<>();
             for (int i = 1; i < lines.length; i++) {
                 final int colon = lines[i].indexOf(':');
@@ -50,7 +54,7 @@ public record RawRequest(int status, Map<String, String> headers) {
                             lines[i].substring(colon + 1).strip());
                 }
             }
-            return new RawRequest(Integer.parseInt(lines[0].split(" ")[1]), headers);
+            return new RawRequest(Integer.parseInt(lines[0].split(" ", -1)[1]), headers);
         }
     }
 

@@ -4,6 +4,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
@@ -28,9 +29,12 @@ public final class RawUpgrade implements AutoCloseable {
         this.headers = headers;
     }
 
-    /** Sends the upgrade for {@code path} to 127.0.0.1:{@code port} with {@code extra} headers and reads the response head. */
+    /**
+     * Sends the upgrade for {@code path} to 127.0.0.1:{@code port} with {@code extra} headers and reads the response
+     * head.
+     */
     public static RawUpgrade send(int port, String path, Map<String, String> extra) throws IOException {
-        return send(new Socket("127.0.0.1", port), path, extra);
+        return send(new Socket(InetAddress.getLoopbackAddress(), port), path, extra);
     }
 
     /**
@@ -45,7 +49,7 @@ public final class RawUpgrade implements AutoCloseable {
 
     /** As {@link #send}, with the extra header lines as written ({@code "Name: value"}): a name may come twice. */
     public static RawUpgrade sendLines(int port, String path, java.util.List<String> extraLines) throws IOException {
-        return sendLines(new Socket("127.0.0.1", port), path, extraLines);
+        return sendLines(new Socket(InetAddress.getLoopbackAddress(), port), path, extraLines);
     }
 
     private static RawUpgrade sendLines(Socket socket, String path, java.util.List<String> extraLines)
@@ -68,8 +72,8 @@ public final class RawUpgrade implements AutoCloseable {
         out.write(request.toString().getBytes(StandardCharsets.US_ASCII));
         out.flush();
         final String head = readHead(socket.getInputStream());
-        final String[] lines = head.split("\r\n");
-        final int status = Integer.parseInt(lines[0].split(" ")[1]);
+        final String[] lines = head.split("\r\n", -1);
+        final int status = Integer.parseInt(lines[0].split(" ", -1)[1]);
         final Map<String, String> headers = new LinkedHashMap<>();
         for (int i = 1; i < lines.length; i++) {
             final int colon = lines[i].indexOf(':');
@@ -116,7 +120,9 @@ public final class RawUpgrade implements AutoCloseable {
         writeMasked(payload);
     }
 
-    /** Writes a frame header claiming {@code length} payload bytes, with mask key 0 (so payload bytes go as they are). */
+    /**
+     * Writes a frame header claiming {@code length} payload bytes, with mask key 0 (so payload bytes go as they are).
+     */
     public void sendHeader(boolean fin, boolean rsv1, int opcode, long length) throws IOException {
         final ByteArrayOutputStream header = new ByteArrayOutputStream(14);
         writeHeader(header, fin, rsv1, opcode, length);
@@ -205,6 +211,8 @@ public final class RawUpgrade implements AutoCloseable {
     }
 
     /** One frame from the server (unmasked, as RFC 6455 requires of servers). */
+    // Read and taken apart where it is read, never compared, so equals by array identity is unused.
+    @SuppressWarnings("ArrayRecordComponent")
     private record ServerFrame(boolean fin, int opcode, byte[] payload) {
         static ServerFrame read(java.io.DataInputStream in) throws IOException {
             final int b0 = in.readUnsignedByte();

@@ -26,7 +26,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@link DevCerts} lives in {@code demo}; it is tested here because what matters is that {@link ServerTls} serves it. */
+/**
+ * {@link DevCerts} lives in {@code demo}; it is tested here because what matters is that {@link ServerTls} serves it.
+ */
 @Timeout(60)
 class DevCertsTest {
 

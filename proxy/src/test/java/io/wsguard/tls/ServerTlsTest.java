@@ -17,6 +17,7 @@ import io.wsguard.testing.TestCerts.KeyType;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -131,7 +132,7 @@ class ServerTlsTest {
         final TestCerts.Issued leaf = ca.issue(dir, "server", List.of("localhost"), KeyType.RSA, KeyFormat.PKCS8);
         server = TlsFixture.start(ServerTls.create(pemPolicy(List.of(leaf))));
 
-        try (Socket socket = new Socket("127.0.0.1", port(server))) {
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), port(server))) {
             socket.setSoTimeout(10_000);
             final OutputStream out = socket.getOutputStream();
             out.write(tls11ClientHello());

@@ -150,7 +150,7 @@ final class TlsFixture {
         final String head = readHead(in);
         final String status = head.substring(9, 12);
         int length = 0;
-        for (String line : head.split("\r\n")) {
+        for (String line : head.split("\r\n", -1)) {
             if (line.toLowerCase(Locale.ROOT).startsWith("content-length:")) {
                 length = Integer.parseInt(line.substring(15).trim());
             }

@@ -21,7 +21,8 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * The {@code origin.allow} check ({@code OriginAllowListCheck#check}) per handshake, against an allow list of two exact origins and a
+ * The {@code origin.allow} check ({@code OriginAllowListCheck#check}) per handshake, against an allow list of two exact
+ * origins and a
  * wildcard: an exact hit, a wildcard hit and a deny. Includes making the {@code HandshakeRequest}.
  */
 @State(Scope.Benchmark)
