@@ -7,7 +7,10 @@
 #              SCENARIOS ("a b c d e f g"), HS_CONCURRENCY (32), HS_WARMUP (s), HS_TOKENS (distinct tokens minted for f2),
 #              CERT_KEY (rsa = RSA-2048, the default; ec = ECDSA P-256: the wss certificate of every leg),
 #              WSGUARD_JAVA (the java that runs the proxy jar, e.g. /usr/lib/jvm/temurin-25-jdk-amd64/bin/java),
-#              PROXY_JAR (the wsguard jar to run; default proxy/target/wsguard.jar, e.g. an older build for an A/B run).
+#              PROXY_JAR (the wsguard jar to run; default proxy/target/wsguard.jar, e.g. an older build for an A/B run),
+#              SHARED (local or redis: f's /secure route gets connection caps, g's /inspect route a token and a
+#              per-subject message rate, kept on the instance or in a redis-server this run starts; for the A/B of
+#              what the cluster features cost: SHARED=local vs SHARED=redis, same scenarios).
 # See benchmark/README.md for what each figure means.
 set -euo pipefail
 
@@ -38,6 +41,12 @@ BENCH_JAVA_OPTS=${BENCH_JAVA_OPTS:--Xms256m -Xmx1g}
 WSGUARD_JAVA_OPTS=${WSGUARD_JAVA_OPTS:-}
 WSGUARD_JAVA=${WSGUARD_JAVA:-java}
 CERT_KEY=${CERT_KEY:-rsa}
+SHARED=${SHARED:-}
+case $SHARED in
+  '' | local | redis) ;;
+  *) echo "SHARED: '$SHARED' is neither local nor redis" >&2; exit 2 ;;
+esac
+REDIS_PORT=16379
 case $CERT_KEY in
   rsa) CERT_NEWKEY=(-newkey rsa:2048) ;;
   ec) CERT_NEWKEY=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) ;;
@@ -121,7 +130,7 @@ if has f && ! command -v python3 >/dev/null 2>&1; then
   log "scenario f skipped: python3 not on PATH (benchmark/hsload.py drives it)"
   SCENARIOS=${SCENARIOS//f/}
 fi
-if has f; then
+if has f || [[ -n $SHARED ]]; then
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/jwt.key" >/dev/null 2>&1
   openssl rsa -in "$WORK/jwt.key" -pubout -out "$WORK/jwt.pub" >/dev/null 2>&1
   log "minting $HS_TOKENS RS256 tokens for scenario f"
@@ -163,6 +172,33 @@ if [[ " $LEGS " == *" tunnel "* ]]; then
   wait_port $TUNNEL_WS 15 "$TUNNEL_PID" || { cat "$WORK/tunnel.log" >&2; echo "tcp tunnel did not start" >&2; exit 1; }
 fi
 
+# ---- SHARED=redis: the store the cluster features use, as a cluster would (no persistence) ----------
+if [[ $SHARED == redis ]]; then
+  command -v redis-server >/dev/null 2>&1 || { echo "SHARED=redis needs redis-server (apt-get install redis-server)" >&2; exit 2; }
+  port_free "$REDIS_PORT" || { echo "port $REDIS_PORT on 127.0.0.1 is in use; stop what holds it" >&2; exit 1; }
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
+  PIDS+=("$!")
+  wait_port "$REDIS_PORT" 10 "$!" || { cat "$WORK/redis.log" >&2; echo "redis-server did not start" >&2; exit 1; }
+fi
+# What SHARED adds to a route: connection caps on /secure (f), a token and a per-subject message rate on
+# /inspect (g). Generous: exercised at every handshake and message, never reached.
+shared_caps() {
+  [[ -n $SHARED ]] && printf '    limits: { connections: { perIp: 1000000, perSubject: 1000000 } }\n'
+  return 0
+}
+shared_store() {
+  [[ $SHARED == redis ]] && printf 'rateLimitStore: { type: redis, redis: { uri: "redis://127.0.0.1:%s" } }\n' "$REDIS_PORT"
+  return 0
+}
+inspect_auth() {
+  if [[ -n $SHARED ]]; then
+    printf '    auth: { jwt: { issuer: bench, audience: [bench], algorithms: [RS256], publicKey: %s, tokenSources: ["query:access_token"] } }\n' "$WORK/jwt.pub"
+  else
+    printf '    auth: none\n'
+  fi
+}
+inspect_query() { if [[ -n $SHARED ]]; then echo "?access_token=$(head -1 "$WORK/tokens.txt")"; fi; }
+
 # ---- wsguard -------------------------------------------------------------------------------------
 WSGUARD_PID=""; INSPECT_SKIP=""
 # Scenario g's route /inspect: JSON schema + HTML sanitization + a deny pattern + per-connection message
@@ -174,7 +210,7 @@ write_inspect_route() {
   - name: inspect
     match: { path: /inspect }
     upstream: { targets: [ws://127.0.0.1:$UPSTREAM_PORT/echo] }
-    auth: none
+$(inspect_auth)
     messages:
       maxSize: 64KiB
       json: { required: true, schema: $WORK/chat.schema.json }
@@ -183,7 +219,7 @@ write_inspect_route() {
         - { name: script-tag, pattern: "(?i)<script" }
       onViolation: close
     limits:
-      messages: { perConnection: { rate: 1000000/s, burst: 1000000 } }
+      messages: { perConnection: { rate: 1000000/s, burst: 1000000 }$( [[ -n $SHARED ]] && echo ", perSubject: { rate: 1000000/s, burst: 1000000 }") }
       bytes: { perConnection: { rate: 512MiB/s, burst: 1GiB } }
       onExceed: close
 YAML
@@ -195,6 +231,7 @@ listeners:
   - { host: 127.0.0.1, port: $WSGUARD_WS }
   - { host: 127.0.0.1, port: $WSGUARD_WSS, tls: { certificate: $WORK/server.crt, privateKey: $WORK/server.key } }
 audit: { sink: file, path: $WORK/audit.jsonl }
+$(shared_store)
 routes:
   - name: echo
     match: { path: /echo }
@@ -208,6 +245,7 @@ routes:
     origin: { allow: [$HS_ORIGIN] }
     auth:
       jwt: { issuer: bench, audience: [bench], algorithms: [RS256], publicKey: $WORK/jwt.pub, tokenSources: [header] }
+$(shared_caps)
 YAML
   if ! has f; then
     # No key pair was made: leave the secure route out.
@@ -336,7 +374,7 @@ g_targets() {
   leg_endpoints "$1"
   if [[ $1 == wsguard ]]; then
     echo "wsguard-plain=$LEG_WS/echo"
-    [[ -z $INSPECT_SKIP ]] && echo "wsguard-inspect=$LEG_WS/inspect"
+    [[ -z $INSPECT_SKIP ]] && echo "wsguard-inspect=$LEG_WS/inspect$(inspect_query)"
   else
     echo "$1=$LEG_WS/echo"
   fi
