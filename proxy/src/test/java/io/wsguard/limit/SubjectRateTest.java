@@ -11,6 +11,7 @@ import io.wsguard.policy.LimitsPolicy.RateLimitPolicy;
 import io.wsguard.policy.Rate;
 import io.wsguard.policy.RateLimitStorePolicy.OnUnavailable;
 import io.wsguard.policy.RateLimitStorePolicy.RedisPolicy;
+import io.wsguard.testing.CloseAfterEach;
 import io.wsguard.testing.RedisServer;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,9 +21,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -37,15 +38,10 @@ class SubjectRateTest {
     @TempDir
     Path dir;
 
-    private final List<AutoCloseable> closeAfter = new ArrayList<>();
-    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    @RegisterExtension
+    final CloseAfterEach closeAfter = new CloseAfterEach();
 
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = closeAfter.size() - 1; i >= 0; i--) {
-            closeAfter.get(i).close();
-        }
-    }
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
 
     private static RateLimitPolicy limit(long amount, Duration per, long burst) {
         return new RateLimitPolicy(new Rate(amount, per), burst);

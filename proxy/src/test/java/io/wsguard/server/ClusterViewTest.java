@@ -3,6 +3,7 @@ package io.wsguard.server;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.wsguard.testing.CloseAfterEach;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RedisServer;
@@ -21,10 +22,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
@@ -45,7 +46,9 @@ class ClusterViewTest {
     Path dir;
 
     static UpstreamServer upstream;
-    private final List<AutoCloseable> closeAfter = new ArrayList<>();
+
+    @RegisterExtension
+    final CloseAfterEach closeAfter = new CloseAfterEach();
 
     @BeforeAll
     static void startUpstream() throws Exception {
@@ -55,13 +58,6 @@ class ClusterViewTest {
     @AfterAll
     static void stopUpstream() throws Exception {
         upstream.close();
-    }
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = closeAfter.size() - 1; i >= 0; i--) {
-            closeAfter.get(i).close();
-        }
     }
 
     @Test

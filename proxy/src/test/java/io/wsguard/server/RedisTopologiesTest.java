@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.micrometer.core.instrument.Counter;
 import io.wsguard.cluster.RedisStore;
+import io.wsguard.testing.CloseAfterEach;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RedisClusterNodes;
@@ -16,17 +17,16 @@ import io.wsguard.testing.UpstreamServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -46,7 +46,9 @@ class RedisTopologiesTest {
     Path dir;
 
     static UpstreamServer upstream;
-    private final List<AutoCloseable> closeAfter = new ArrayList<>();
+
+    @RegisterExtension
+    final CloseAfterEach closeAfter = new CloseAfterEach();
 
     @BeforeAll
     static void startUpstream() throws Exception {
@@ -56,13 +58,6 @@ class RedisTopologiesTest {
     @AfterAll
     static void stopUpstream() throws Exception {
         upstream.close();
-    }
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = closeAfter.size() - 1; i >= 0; i--) {
-            closeAfter.get(i).close();
-        }
     }
 
     @Test

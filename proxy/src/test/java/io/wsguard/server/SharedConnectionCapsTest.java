@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.Counter;
 import io.wsguard.auth.TokenMinter;
 import io.wsguard.cluster.ConnectionLeases;
 import io.wsguard.cluster.RedisStore;
+import io.wsguard.testing.CloseAfterEach;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RedisServer;
@@ -27,10 +28,10 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -50,7 +51,9 @@ class SharedConnectionCapsTest {
     Path dir;
 
     static UpstreamServer upstream;
-    private final List<AutoCloseable> closeAfter = new ArrayList<>();
+
+    @RegisterExtension
+    final CloseAfterEach closeAfter = new CloseAfterEach();
 
     @BeforeAll
     static void startUpstream() throws Exception {
@@ -60,13 +63,6 @@ class SharedConnectionCapsTest {
     @AfterAll
     static void stopUpstream() throws Exception {
         upstream.close();
-    }
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = closeAfter.size() - 1; i >= 0; i--) {
-            closeAfter.get(i).close();
-        }
     }
 
     @Test

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.micrometer.core.instrument.Counter;
+import io.wsguard.testing.CloseAfterEach;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RedisServer;
@@ -12,16 +13,15 @@ import io.wsguard.testing.UpstreamServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -39,7 +39,9 @@ class SharedRateLimitTest {
     Path dir;
 
     static UpstreamServer upstream;
-    private final List<AutoCloseable> closeAfter = new ArrayList<>();
+
+    @RegisterExtension
+    final CloseAfterEach closeAfter = new CloseAfterEach();
 
     @BeforeAll
     static void startUpstream() throws Exception {
@@ -49,13 +51,6 @@ class SharedRateLimitTest {
     @AfterAll
     static void stopUpstream() throws Exception {
         upstream.close();
-    }
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = closeAfter.size() - 1; i >= 0; i--) {
-            closeAfter.get(i).close();
-        }
     }
 
     @Test

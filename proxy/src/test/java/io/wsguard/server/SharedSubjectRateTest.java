@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.Counter;
 import io.wsguard.auth.TokenMinter;
 import io.wsguard.limit.SubjectRate;
 import io.wsguard.policy.LimitsPolicy.RateLimitPolicy;
+import io.wsguard.testing.CloseAfterEach;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RedisServer;
 import io.wsguard.testing.RunningProxy;
@@ -20,10 +21,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -44,7 +45,9 @@ class SharedSubjectRateTest {
 
     static UpstreamServer upstream;
     static TestClient client;
-    private final List<AutoCloseable> closeAfter = new ArrayList<>();
+
+    @RegisterExtension
+    final CloseAfterEach closeAfter = new CloseAfterEach();
 
     @BeforeAll
     static void start() throws Exception {
@@ -56,13 +59,6 @@ class SharedSubjectRateTest {
     static void stop() throws Exception {
         client.close();
         upstream.close();
-    }
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = closeAfter.size() - 1; i >= 0; i--) {
-            closeAfter.get(i).close();
-        }
     }
 
     @Test
