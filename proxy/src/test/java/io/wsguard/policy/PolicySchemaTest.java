@@ -36,6 +36,11 @@ import tools.jackson.databind.node.ObjectNode;
  * each map, exactly the keys the binder knows there; it accepts the example policies and a policy
  * with every key; and it refuses what the binder refuses in a table of broken policies. (Every
  * policy another test loads is checked against it too, through {@link SchemaChecked}.)
+ *
+ * <p>A new key: its binder's list of known keys, then an entry at the same place in the schema (a
+ * description, the type, the default), the key in {@code every-key.yaml} (a new map: with all its
+ * keys), and a row in {@code docs/policy.md} named by its path ({@code `audit.syslog.address`}).
+ * Each of these tests names the path that is missing.
  */
 class PolicySchemaTest {
 
