@@ -112,17 +112,20 @@ final class YamlTree {
                     file,
                     mark.map(m -> m.getLine() + 1).orElse(1),
                     mark.map(m -> m.getColumn() + 1).orElse(1),
-                    "not valid YAML: " + e.getProblem() + " (expected: a YAML mapping like SPEC §3)"));
+                    "not valid YAML: " + e.getProblem() + " (expected: a YAML mapping that starts with version: 1)"));
             return Optional.empty();
         } catch (YamlEngineException e) {
             problems.add(new PolicyProblem(
-                    file, 1, 1, "not valid YAML: " + e.getMessage() + " (expected: a YAML mapping like SPEC §3)"));
+                    file,
+                    1,
+                    1,
+                    "not valid YAML: " + e.getMessage() + " (expected: a YAML mapping that starts with version: 1)"));
             return Optional.empty();
         } catch (StackOverflowError e) {
             // The composer recurses once per nesting level and has no depth setting: a file of
             // thousands of '[' must be a located problem, not a crash (nor a dead policy watcher).
             problems.add(new PolicyProblem(
-                    file, 1, 1, "nested too deeply to read (expected: a policy nested a few levels, like SPEC §3)"));
+                    file, 1, 1, "nested too deeply to read (expected: a policy nested a few levels deep)"));
             return Optional.empty();
         }
         if (root.isEmpty()) {
