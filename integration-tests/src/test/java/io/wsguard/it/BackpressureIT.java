@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * SPEC §4 "a slow side slows the other (bounded buffers)": with an upstream that stops reading, a
+ * Back-pressure, a slow side slows the other (bounded buffers): with an upstream that stops reading, a
  * client pushing 100 MiB is held back by TCP, and the proxy process does not buffer what it cannot
  * deliver (its RSS stays within a bound far below what the client tried to send).
  */

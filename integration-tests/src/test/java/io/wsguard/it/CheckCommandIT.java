@@ -15,7 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** SPEC §2: {@code check} and {@code run} of the built jar on the example policies and on a broken one. */
+/** README, CLI: {@code check} and {@code run} of the built jar on the example policies and on a broken one. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class CheckCommandIT {
 

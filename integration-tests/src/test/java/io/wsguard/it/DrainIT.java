@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * SPEC §6: SIGTERM delivers in-flight messages, then closes every connection with 1001, and exits 0 within
+ * README, Admin port: SIGTERM delivers in-flight messages, then closes every connection with 1001, and exits 0 within
  * drainTimeout.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -97,7 +97,7 @@ class DrainIT {
                 proxy.terminate();
                 final int exit = proxy.awaitExit(Duration.ofSeconds(10));
                 assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5 + 3));
-                // SPEC §2: exit 0 on success; SIGTERM is the ordinary way to stop (SPEC §6).
+                // README, CLI: exit 0 on success; SIGTERM is the ordinary way to stop (README, Admin port).
                 assertThat(exit)
                         .as("exit code after SIGTERM; stderr:\n%s", proxy.stderr())
                         .isEqualTo(0);

@@ -20,8 +20,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * SPEC §4: "A close code reaches the client even while it is still sending: never a bare TCP reset
- * where a CLOSE frame was due." A hand-written client floods small frames and keeps flooding after
+ * README, Policy file (close codes): a close code reaches the client even while it is still sending, never a bare
+ * TCP reset where a CLOSE frame was due. A hand-written client floods small frames and keeps flooding after
  * the violation (or the upstream's death); it must read a CLOSE frame with the right code, 20 times
  * in a row, over ws:// and wss://.
  */

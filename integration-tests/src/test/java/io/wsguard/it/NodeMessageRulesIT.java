@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Message rules seen by another language's client: Node's {@code ws} over wss:// against the built
  * jar, on a route with a JSON schema, sanitizing and {@code binary: deny}. The markup comes back
- * sanitized; each refused message closes with SPEC §4's code and never reaches the upstream.
+ * sanitized; each refused message closes with the README's code and never reaches the upstream.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class NodeMessageRulesIT {

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** SPEC §6 reload through the jar: SIGHUP and POST /admin/reload; open connections survive; bad files are refused. */
+/** Reload through the jar (README, Admin port): SIGHUP and POST /admin/reload; open ones survive; bad files refused. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ReloadIT {
 

@@ -26,7 +26,7 @@ import java.util.function.Predicate;
 /**
  * The built {@code proxy/target/wsguard.jar} as a separate process: writes a policy into a
  * directory, starts {@code java -jar wsguard.jar run -c policy.yaml}, waits for the ready lines
- * (SPEC §2) and reads the listener and admin URLs back from them. {@link #close()} sends SIGTERM,
+ * (README, CLI) and reads the listener and admin URLs back from them. {@link #close()} sends SIGTERM,
  * waits, then kills.
  */
 final class WsguardProcess implements AutoCloseable {

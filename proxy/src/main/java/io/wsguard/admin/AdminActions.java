@@ -17,7 +17,7 @@ import java.util.concurrent.CompletionStage;
 public interface AdminActions {
 
     /**
-     * Re-reads and applies the policy file (SPEC §6: new connections get it, open ones keep theirs).
+     * Re-reads and applies the policy file (README, Admin port: new connections get it, open ones keep theirs).
      * A rejected file leaves the old policy in place and is audited as {@code config_rejected} by
      * the implementation. This is the one call allowed to block, for as long as reading and
      * compiling the policy takes; it runs on an admin thread, never on a proxy thread.
@@ -57,7 +57,7 @@ public interface AdminActions {
     List<ConnectionInfo> connections();
 
     /**
-     * Closes every open connection {@code filter} matches with 1008 and audits each (SPEC §6: for
+     * Closes every open connection {@code filter} matches with 1008 and audits each (README, Admin port: for
      * logout and revocation). Starts the closes and returns without waiting for them to finish.
      *
      * @return how many connections were told to close

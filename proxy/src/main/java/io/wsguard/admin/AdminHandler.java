@@ -31,7 +31,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The admin port's routes (SPEC §6). Runs on the admin server's own Jetty threads; every endpoint
+ * The admin port's routes (README, Admin port). Runs on the admin server's own Jetty threads; every endpoint
  * answers from memory except {@code POST /admin/reload}, which blocks for as long as
  * {@link AdminActions#reload()} takes; {@code POST /admin/connections/close} and
  * {@code /admin/revoke}, which complete their response from Redis's answer, later, without a thread

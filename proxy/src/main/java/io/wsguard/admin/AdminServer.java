@@ -14,7 +14,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The admin port (SPEC §6): its own Jetty server and thread pool on {@code admin.host:admin.port},
+ * The admin port (README, Admin port): its own Jetty server and thread pool on {@code admin.host:admin.port},
  * so that a flood of WebSocket traffic cannot starve health checks and scrapes, and the reverse.
  *
  * <table>

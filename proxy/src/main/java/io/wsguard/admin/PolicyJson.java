@@ -102,7 +102,7 @@ final class PolicyJson {
         return CANONICAL.writeValueAsBytes(value);
     }
 
-    /** {@code 30s}, {@code 5m}, {@code 12h}, {@code 250ms}: SPEC §3's units; ISO-8601 below a millisecond. */
+    /** {@code 30s}, {@code 5m}, {@code 12h}, {@code 250ms}: docs/policy.md's units; ISO-8601 below a millisecond. */
     // getNano() is the part below a second, which is all that is asked of it here.
     @SuppressWarnings("JavaDurationGetSecondsGetNano")
     static String duration(Duration duration) {

@@ -9,7 +9,7 @@ import java.util.Locale;
 
 /**
  * One thing wsguard blocked, changed, would have blocked (monitor mode) or refused in its config: the
- * input of {@link AuditLog#record}, one line of the audit log (SPEC §5) once coalesced.
+ * input of {@link AuditLog#record}, one line of the audit log (README, Audit log) once coalesced.
  *
  * <p>{@code detail} is written to the log as is, so it never holds tokens, secrets or payloads;
  * {@code sample} is the only place for payload bytes and is cut to {@code audit.sampleBytes} (and

@@ -10,7 +10,7 @@ import tools.jackson.core.ObjectWriteContext;
 import tools.jackson.core.json.JsonFactory;
 
 /**
- * Formats one audit line (SPEC §5) with Jackson's streaming generator, so escaping is Jackson's and
+ * Formats one audit line (README, Audit log) with Jackson's streaming generator, so escaping is Jackson's and
  * the field order is ours: ts, event, stage, reason, route, client, conn, sub, origin, action,
  * closeCode, status, count, detail, then sample when present and covers on a summed line. The
  * integrity {@code seq} and {@code mac} are appended by {@link MacChain}. Thread-safe (the factory is; each call has

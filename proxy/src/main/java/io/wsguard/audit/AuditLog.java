@@ -32,7 +32,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The audit log (SPEC §5): what the proxy calls for every block, change and would-be block.
+ * The audit log (README, Audit log): what the proxy calls for every block, change and would-be block.
  *
  * <p>{@link #record} is thread-safe and non-blocking: it runs on Jetty's network threads, does no
  * I/O, no formatting, takes no lock and never throws. It only counts the event into its coalescing

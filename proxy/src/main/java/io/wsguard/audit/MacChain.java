@@ -8,7 +8,7 @@ import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
 /**
- * The audit log's integrity chain (SPEC §5, {@code audit.integrityKey}).
+ * The audit log's integrity chain (README, Audit log, {@code audit.integrityKey}).
  *
  * <p>Definition. A sealed line is {@code body + ",\"mac\":\"" + mac + "\"}"}, where {@code body} is
  * the line's JSON object as formatted without a mac, minus its closing {@code }}, followed by

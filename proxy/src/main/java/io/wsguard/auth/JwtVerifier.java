@@ -58,7 +58,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Verifies bearer tokens against one route's {@code auth.jwt} (SPEC §3, §4): a signed JWT whose
+ * Verifies bearer tokens against one route's {@code auth.jwt} (docs/policy.md; README, Policy file): a signed JWT whose
  * {@code alg} is pinned, whose key comes only from the configured source, whose time window,
  * {@code iss} and {@code aud} check out, and whose claims satisfy {@code require}.
  *
@@ -86,7 +86,7 @@ public final class JwtVerifier implements AutoCloseable {
 
     static final Duration CACHE_WITHOUT_EXPIRY = Duration.ofMinutes(5);
 
-    /** Every JWS algorithm wsguard verifies (SPEC §3). */
+    /** Every JWS algorithm wsguard verifies (docs/policy.md). */
     private static final Set<JWSAlgorithm> SUPPORTED = Set.of(
             JWSAlgorithm.HS256,
             JWSAlgorithm.HS384,
@@ -738,7 +738,7 @@ public final class JwtVerifier implements AutoCloseable {
         return new Principal(claims.getSubject(), all, Optional.ofNullable(exp).map(Date::toInstant));
     }
 
-    /** SPEC §3 {@code require}: the claim equals the value, or contains it (array, or space-separated words). */
+    /** {@code require} (docs/policy.md): the claim is or contains the value (an array, or space-separated words). */
     private JwtResult authorize(Principal principal) {
         for (Map.Entry<String, String> rule : require.entrySet()) {
             final Object value = principal.claims().get(rule.getKey());

@@ -34,7 +34,7 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Mints signed JWTs for testing: what {@code wsguard token} prints (SPEC §2). HS256 (or HS384,
+ * Mints signed JWTs for testing: what {@code wsguard token} prints (README, CLI). HS256 (or HS384,
  * HS512) from a secret; RS256, ES256/384/512 or EdDSA from a PEM private key, the algorithm
  * following the key unless one is given. Bad input is an {@link IllegalArgumentException} whose
  * message is written for the user and never holds the secret.

@@ -1,6 +1,6 @@
 package io.wsguard.check;
 
-/** The RFC 6455 §7.4.1 close codes wsguard sends (SPEC §4). */
+/** The RFC 6455 §7.4.1 close codes wsguard sends (README, Policy file). */
 public final class CloseCodes {
     public static final int NORMAL = 1000;
     public static final int SHUTDOWN = 1001;

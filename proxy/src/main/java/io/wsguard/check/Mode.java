@@ -5,7 +5,7 @@ import java.util.Locale;
 /** A route's {@code mode}: enforce its checks, or only audit what they would have blocked. */
 public enum Mode {
     ENFORCE,
-    /** Every check runs and audits {@code event: monitored}; nothing is refused (SPEC §3). */
+    /** Every check runs and audits {@code event: monitored}; nothing is refused (docs/policy.md). */
     MONITOR;
 
     public String code() {

@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /**
  * Why wsguard blocked or changed something. The lower-case name is the audit log's {@code reason}
- * (SPEC §5); the HTTP status and close code are SPEC §4's, kept in this one place.
+ * (README, Audit log); the HTTP status and close code are the README's, kept in this one place.
  *
  * <p>A status of 0 means the reason never refuses a handshake; a close code of 0 means it never
  * closes a connection by itself.
@@ -39,7 +39,7 @@ public enum Reason {
     CLIENT_CERTIFICATE_MISSING(Stage.HANDSHAKE, 403, 0),
     HANDSHAKE_RATE(Stage.HANDSHAKE, 429, 0),
     CONNECTION_LIMIT(Stage.HANDSHAKE, 429, 0),
-    /** At {@code proxy.maxConnections} or draining: 503 (SPEC §4). */
+    /** At {@code proxy.maxConnections} or draining: 503 (README, Policy file). */
     UNAVAILABLE(Stage.HANDSHAKE, 503, 0),
     /** A handshake check could not decide (its I/O failed): fail closed with 503. */
     CHECK_FAILED(Stage.HANDSHAKE, 503, 0),

@@ -2,7 +2,7 @@ package io.wsguard.check;
 
 import java.util.Locale;
 
-/** Where on a connection's path something was blocked or changed; the audit log's {@code stage} (SPEC §5). */
+/** Where on a connection's path something was blocked or changed; the audit log's {@code stage} (README, Audit log). */
 public enum Stage {
     HANDSHAKE,
     MESSAGE,

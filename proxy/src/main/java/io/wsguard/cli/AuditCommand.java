@@ -29,7 +29,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code wsguard audit [FILE]} (SPEC §2): reads an audit log. Exit 0 on success, 1 on a runtime
+ * {@code wsguard audit [FILE]} (README, CLI): reads an audit log. Exit 0 on success, 1 on a runtime
  * failure or a broken integrity chain, 2 on a usage error. Prints only through picocli's
  * {@code out} and {@code err} writers.
  */

@@ -13,7 +13,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code wsguard check -c FILE}: validates a policy and everything it references (SPEC §2). */
+/** {@code wsguard check -c FILE}: validates a policy and everything it references (README, CLI). */
 @Command(
         name = "check",
         description =

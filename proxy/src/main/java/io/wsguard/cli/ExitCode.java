@@ -1,6 +1,6 @@
 package io.wsguard.cli;
 
-/** The CLI's exit codes (SPEC §2). */
+/** The CLI's exit codes (README, CLI). */
 public final class ExitCode {
     public static final int OK = 0;
     /** A runtime failure: a port in use, an unreadable file at run time, an upstream error. */

@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code wsguard run -c FILE}: serves until SIGTERM or SIGINT, then drains (SPEC §6). Prints one
+ * {@code wsguard run -c FILE}: serves until SIGTERM or SIGINT, then drains (README, Admin port). Prints one
  * line per listener when ready, which scripts and tests wait for.
  */
 @Command(name = "run", description = "Start the proxy with a policy file.")

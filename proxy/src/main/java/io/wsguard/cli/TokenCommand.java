@@ -18,7 +18,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code wsguard token}: mints a signed JWT for testing a route (SPEC §2) and prints only the
+ * {@code wsguard token}: mints a signed JWT for testing a route (README, CLI) and prints only the
  * token on stdout, so that {@code TOKEN=$(wsguard token ...)} works. Problems go to stderr, exit 2.
  */
 @Command(name = "token", description = "Mint a signed JWT for testing and print only it.")

@@ -51,7 +51,7 @@ public final class HandshakeChain implements AutoCloseable {
     /**
      * The route's handshake checks in their fixed order (STYLE §3.3): cheap and unauthenticated
      * first, then the token, then the caps that need its subject. A route without {@code origin:}
-     * gets SPEC §3's default: same-origin or no Origin. Runs nothing on the executors: they are
+     * gets docs/policy.md's default: same-origin or no Origin. Runs nothing on the executors: they are
      * where the checks continue once requests come.
      *
      * @param limits the route's counters and buckets, which outlive the policy (a reload keeps counting)

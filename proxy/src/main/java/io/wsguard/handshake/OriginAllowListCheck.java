@@ -13,7 +13,7 @@ import java.util.concurrent.CompletionStage;
 import org.eclipse.jetty.http.HttpHeader;
 
 /**
- * A route's {@code origin:} rule (SPEC §3), the defence against cross-site WebSocket hijacking: the
+ * A route's {@code origin:} rule (docs/policy.md), the defence against cross-site WebSocket hijacking: the
  * Origin header must be one of {@code allow}, exactly (after normalising case and default ports) or
  * under a {@code https://*.example.com} wildcard. No Origin passes only with {@code allowMissing}
  * (403 {@code origin_missing} otherwise); anything else, {@code null} and unparsable origins

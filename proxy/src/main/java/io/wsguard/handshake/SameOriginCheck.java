@@ -6,7 +6,7 @@ import io.wsguard.policy.Origin;
 import java.util.concurrent.CompletionStage;
 
 /**
- * The origin rule of a route without an {@code origin:} section (SPEC §3): a request with no Origin
+ * The origin rule of a route without an {@code origin:} section (docs/policy.md): a request with no Origin
  * (a non-browser client) passes, and so does one whose Origin is on the request's host and port; any
  * other Origin is a cross-site page trying to use the visitor's cookies (cross-site WebSocket
  * hijacking) and gets 403 {@code origin_denied}.

@@ -26,7 +26,7 @@ import org.eclipse.jetty.http.HttpHeader;
  */
 public final class TokenSources {
 
-    /** The subprotocol prefix that marks a token (SPEC §4). */
+    /** The subprotocol prefix that marks a token (README, Policy file). */
     public static final String SUBPROTOCOL_PREFIX = "bearer.";
 
     /** Where a token was found; the audit log may name it, never the token. */

@@ -41,7 +41,7 @@ import tools.jackson.core.json.JsonFactory;
  *       detail then starts with {@code sanitized, }.</li>
  * </ol>
  *
- * <p>Audit details name the field, the rule or the parser's reason, never the payload (SPEC §5).
+ * <p>Audit details name the field, the rule or the parser's reason, never the payload (README, Audit log).
  */
 public final class ContentRules implements ContentInspector {
 

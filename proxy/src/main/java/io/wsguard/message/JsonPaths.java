@@ -8,7 +8,7 @@ import tools.jackson.core.TokenStreamContext;
  * <p>Member names come from the message, so they are the client's words: a name is shown only when
  * it is short and made of {@code [A-Za-z0-9_-]} (the names a schema declares), and as {@code ['…']}
  * otherwise. That keeps payload text, control characters and log-forging quotes out of the audit log
- * (SPEC §5) while the detail still points at the field.
+ * (README, Audit log) while the detail still points at the field.
  */
 final class JsonPaths {
 

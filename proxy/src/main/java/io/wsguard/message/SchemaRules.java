@@ -44,7 +44,7 @@ import tools.jackson.databind.json.JsonMapper;
  *
  * <p>Violations are described from the instance location, the keyword and the schema's side of it,
  * never from networknt's messages: several quote the offending value ({@code const},
- * {@code additionalProperties}, {@code propertyNames}), and the detail goes to the audit log (SPEC §5).
+ * {@code additionalProperties}, {@code propertyNames}), and the detail goes to the audit log (README, Audit log).
  */
 final class SchemaRules {
 

@@ -17,7 +17,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 
 /**
- * wsguard's metrics: one Prometheus registry with the series SPEC §6 names, plus JVM and process
+ * wsguard's metrics: one Prometheus registry with the series README's Admin port names, plus JVM and process
  * gauges (memory, threads, GC, CPU, uptime, open files, resident memory) for benchmarks.
  *
  * <p>Series, with Micrometer's alphabetical label order as {@link #scrape()} prints them:
@@ -37,7 +37,7 @@ import java.util.concurrent.ConcurrentMap;
  */
 public final class Metrics implements AutoCloseable {
 
-    /** The {@code route} label of handshakes that matched no route (SPEC §4's 404). */
+    /** The {@code route} label of handshakes that matched no route (the README's 404). */
     public static final String NO_ROUTE = "-";
 
     /** The Prometheus text format {@link #scrape()} returns, as a Content-Type. */

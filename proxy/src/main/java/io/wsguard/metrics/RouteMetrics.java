@@ -166,7 +166,7 @@ public final class RouteMetrics {
 
     /**
      * {@code count} messages or handshakes were blocked (or, in monitor mode, would have been) for
-     * {@code reason}: the same count the audit line carries (SPEC §5).
+     * {@code reason}: the same count the audit line carries (README, Audit log).
      */
     public void blocked(Reason reason, long count) {
         reasonCounter(blocked, reason, "wsguard.blocked", "Handshakes and messages blocked, by reason")

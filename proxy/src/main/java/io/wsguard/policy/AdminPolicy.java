@@ -3,7 +3,7 @@ package io.wsguard.policy;
 import java.util.Optional;
 
 /**
- * {@code admin}: the admin port (SPEC §6).
+ * {@code admin}: the admin port (README, Admin port).
  *
  * @param host defaults to {@code 127.0.0.1}
  * @param port defaults to 9090; 0 binds an ephemeral port

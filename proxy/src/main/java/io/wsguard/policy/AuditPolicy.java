@@ -7,7 +7,7 @@ import java.time.Duration;
 import java.util.Optional;
 
 /**
- * {@code audit}: where the audit log goes (SPEC §5).
+ * {@code audit}: where the audit log goes (README, Audit log).
  *
  * @param sink defaults to {@code file}
  * @param path defaults to {@code logs/audit.jsonl}, relative to the policy file's directory

@@ -5,7 +5,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * {@code ${NAME}} and {@code ${NAME:-default}} in scalar values (SPEC §3). It runs on a scalar's text
+ * {@code ${NAME}} and {@code ${NAME:-default}} in scalar values (docs/policy.md). It runs on a scalar's text
  * after the YAML is parsed, never on the raw file, so a variable's value cannot add keys or lists.
  * The value is not scanned again: {@code ${A}} whose value is {@code ${B}} stays {@code ${B}}.
  *

@@ -7,7 +7,7 @@ import java.util.Optional;
 
 /**
  * {@code routes[].messages}: what every message must be. The defaults hold on every route, with or
- * without this section (SPEC §3).
+ * without this section (docs/policy.md).
  *
  * @param direction defaults to {@code inbound}
  * @param maxSize defaults to 64KiB: the whole message, after decompression

@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * A whole policy file (SPEC §3), bound and validated. Records in this package mirror the YAML one
+ * A whole policy file (docs/policy.md), bound and validated. Records in this package mirror the YAML one
  * to one, with the same key names; defaults live in the section binders, each written once, and are
  * named in each record's Javadoc.
  *

@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Reads a policy file (SPEC §3): YAML into located nodes, {@code ${ENV}} substitution in scalar
+ * Reads a policy file (docs/policy.md): YAML into located nodes, {@code ${ENV}} substitution in scalar
  * values, binding into {@link Policy} with defaults, and cross-field checks. Either everything is
  * right, or a {@link PolicyException} lists every problem with its line and column.
  *

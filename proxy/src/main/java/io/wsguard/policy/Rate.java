@@ -6,7 +6,7 @@ import java.time.Duration;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** A rate such as {@code 50/s}, {@code 3000/min} or {@code 1MiB/s} (SPEC §3, units). */
+/** A rate such as {@code 50/s}, {@code 3000/min} or {@code 1MiB/s} (docs/policy.md, units). */
 public record Rate(long amount, Duration per) {
 
     private static final Pattern FORM = Pattern.compile("(\\d+(?:KiB|MiB|GiB)?)/(s|min|h)");

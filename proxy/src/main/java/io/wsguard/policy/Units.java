@@ -4,7 +4,7 @@ import java.time.Duration;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Parsers for the policy file's units (SPEC §3): durations and sizes. */
+/** Parsers for the policy file's units (docs/policy.md): durations and sizes. */
 public final class Units {
 
     private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h|d)");

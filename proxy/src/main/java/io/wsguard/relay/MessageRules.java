@@ -10,7 +10,7 @@ import io.wsguard.policy.MessagePolicy;
 
 /**
  * What one direction's messages must satisfy on a route, shared by all of its connections:
- * SPEC §3's {@code messages:} rules and, for the client's direction, {@code limits.messages/bytes}.
+ * docs/policy.md's {@code messages:} rules and, for the client's direction, {@code limits.messages/bytes}.
  * A direction with nothing beyond the size limit is not {@linkplain #inspects() inspected}: its
  * frames are relayed as they come, with only their size counted.
  *

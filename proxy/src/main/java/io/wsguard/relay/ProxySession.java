@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Flow control is Jetty's explicit demand: a side reads its next frame only after the peer has
  * written the previous one, so a slow reader slows the writer and the proxy holds at most one frame
- * per direction (SPEC §4). On a route without message rules frames pass through as they are
+ * per direction (README, Policy file). On a route without message rules frames pass through as they are
  * (fragmentation, pings and pongs included) and only their size is counted, after decompression. A
  * direction with rules ({@link MessageRules#inspects()}) checks each message whole before the peer
  * sees it ({@link Inspection}): then at most one message, bounded by {@code maxSize}, is held per
@@ -230,7 +230,7 @@ public final class ProxySession implements Traffic {
     }
 
     /**
-     * Ends the connection for a drain (SPEC §6): messages already on their way to the client are
+     * Ends the connection for a drain (README, Admin port): messages already on their way to the client are
      * delivered first, then the client gets 1001. The upstream is asked to close first (with 1000,
      * an ordinary code, so that Jetty keeps reading its side until the upstream's CLOSE arrives);
      * whatever it sends until then is relayed, and its CLOSE turns into the client's 1001.

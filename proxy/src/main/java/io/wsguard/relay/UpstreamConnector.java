@@ -41,7 +41,7 @@ import org.eclipse.jetty.websocket.core.WebSocketCoreSession;
  * Opens the upstream side of a connection: tries the route's targets in the {@link Balancer}'s
  * order, each within {@code connectTimeout} (name resolution, TCP, TLS and the upgrade together),
  * skipping a target that cannot be reached. A target that answers the upgrade with an error status
- * refused this request; that is not a reason to try another one (SPEC §4: 502 {@code upstream_refused}).
+ * refused this request; that is not a reason to try another one (README, Policy file: 502 {@code upstream_refused}).
  *
  * <p>One per route (and policy version); a Jetty component that owns its socket connector and buffer
  * pool. The executor and scheduler are shared with the server and must be running before this

@@ -1,6 +1,6 @@
 package io.wsguard.relay;
 
-/** The upstream answered the upgrade with something other than 101 (SPEC §4: 502 {@code upstream_refused}). */
+/** The upstream answered the upgrade with something other than 101 (README: 502 {@code upstream_refused}). */
 public final class UpstreamRefusedException extends Exception {
     private final int status;
 

@@ -28,7 +28,7 @@ public final class RouteTable<R> {
 
     /**
      * The best route for {@code host} (the request's Host, with or without port) and {@code path}
-     * (decoded path, no query), or {@code null} when none matches (SPEC §4: 404).
+     * (decoded path, no query), or {@code null} when none matches (README, Policy file: 404).
      */
     public R match(String host, String path) {
         final String hostName = normalizeHost(host);

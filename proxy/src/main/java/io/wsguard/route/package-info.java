@@ -1,5 +1,5 @@
 /**
  * The first step of a handshake: which route a request belongs to, from its Host and path. No match
- * is a 404 (SPEC §4), refused before anything else is looked at.
+ * is a 404 (README, Policy file), refused before anything else is looked at.
  */
 package io.wsguard.route;

@@ -10,7 +10,7 @@ import io.wsguard.handshake.HandshakeRequest;
 import io.wsguard.relay.ProxySession;
 import java.time.Instant;
 
-/** Turns refusals and in-session blocks into audit events (SPEC §5); the one place that knows their shape. */
+/** Turns refusals and in-session blocks into audit events (README, Audit log); the one place that knows their shape. */
 final class Auditor {
 
     private final AuditLog log;

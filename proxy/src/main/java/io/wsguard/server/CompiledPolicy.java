@@ -294,7 +294,7 @@ final class CompiledPolicy {
 
     /**
      * A reload replaced this policy: its upstream clients still carry the connections that started
-     * with it, so they stop only when the last of those closes (SPEC §6: reload drops nothing).
+     * with it, so they stop only when the last of those closes (README, Admin port: reload drops nothing).
      */
     void retire() {
         retired = true;

@@ -23,7 +23,7 @@ import org.slf4j.LoggerFactory;
  * <p>Why: Jetty closes the TCP connection right after sending a CLOSE with a code other than 1000,
  * 1005 or ≥3000 (1001, 1008, 1009, 1014…). On Linux, closing a socket with unread input sends a
  * reset, and the peer's kernel then drops whatever it had not read yet, our CLOSE frame included,
- * so a client that is still sending sees 1006 instead of the code (SPEC §4). Draining first avoids
+ * so a client that is still sending sees 1006 instead of the code (README, Policy file). Draining first avoids
  * the reset. One thread and one selector serve every lingering socket.
  */
 final class Linger extends AbstractLifeCycle {

@@ -12,7 +12,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Reloads the policy when its file changes (SPEC §6). Polls the content's SHA-256, so an editor's
+ * Reloads the policy when its file changes (README, Admin port). Polls the content's SHA-256, so an editor's
  * write-and-rename, a ConfigMap's symlink swap and an in-place write are all seen, and a touch that
  * changes nothing reloads nothing. One daemon thread.
  */

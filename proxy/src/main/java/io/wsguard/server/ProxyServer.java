@@ -109,7 +109,7 @@ public final class ProxyServer extends ContainerLifeCycle {
     private final Counter handshakeTimeouts = Counter.builder("wsguard.handshake.timeouts")
             .description("Client sockets closed for not completing a WebSocket handshake within proxy.handshakeTimeout")
             .register(metrics.registry());
-    /** Limit counters and buckets by route name; they outlive a reload (SPEC §6: it drops nothing). */
+    /** Limit counters and buckets by route name; they outlive a reload (README, Admin port: it drops nothing). */
     private static final Duration DRAIN_SETTLE = Duration.ofMillis(200);
     /** The end of the drain budget kept for clients to answer a 1001 wsguard sent on its own. */
     private static final Duration CLOSE_HANDSHAKE_RESERVE = Duration.ofSeconds(1);
@@ -254,7 +254,7 @@ public final class ProxyServer extends ContainerLifeCycle {
             connector.setPort(listener.port());
             // How a request knows its listener: UpgradeHandler picks the listener's route table by this name.
             connector.setName(listener.name());
-            // SPEC §3 proxy.handshakeTimeout: the HTTP phase idles out, and a socket not upgraded by then
+            // docs/policy.md, proxy.handshakeTimeout: the HTTP phase idles out, and a socket not upgraded by then
             // is closed however busily it trickles; a WebSocket session sets its own idle timeout.
             connector.setIdleTimeout(loaded.policy().proxy().handshakeTimeout().toMillis());
             server.addConnector(connector);
@@ -300,7 +300,7 @@ public final class ProxyServer extends ContainerLifeCycle {
     /**
      * Reloads the policy file (SIGHUP, a change of the file, {@code POST /admin/reload}). A valid
      * file applies to new connections; open ones keep the routes they started with. An invalid one
-     * is refused, audited as {@code config_rejected}, and the running policy stays (SPEC §6).
+     * is refused, audited as {@code config_rejected}, and the running policy stays (README, Admin port).
      * Listeners, the admin port, the audit log and the rate-limit store are bound at start:
      * changing them needs a restart.
      */
@@ -411,7 +411,7 @@ public final class ProxyServer extends ContainerLifeCycle {
     }
 
     /**
-     * Graceful drain (SPEC §6): readiness turns 503 and new upgrades get 503, open connections get
+     * Graceful drain (README, Admin port): readiness turns 503 and new upgrades get 503, open connections get
      * 1001 after the frames in flight, then everything stops within {@code drainTimeout}.
      */
     public void drainAndStop() {

@@ -43,7 +43,7 @@ import org.slf4j.LoggerFactory;
  * The Jetty handler every client request meets. The order is fixed (STYLE §3.3): route (404),
  * upgrade (426), capacity and drain (503), the route's handshake checks, then the upstream: the
  * client's upgrade completes only after the upstream's has, with the subprotocol and extensions the
- * upstream chose (SPEC §4). Every refusal is a plain HTTP response and an audit line.
+ * upstream chose (README, Policy file). Every refusal is a plain HTTP response and an audit line.
  *
  * <p>Nothing here blocks: checks and the upstream connect complete asynchronously, and the client's
  * upgrade is finished from the upstream connect's completion.
@@ -321,7 +321,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 if (subprotocol != null && !subprotocol.isEmpty()) {
                     upgradeResponse.setAcceptedSubProtocol(subprotocol);
                 }
-                // Only what the route allows and the upstream took; never fragment/identity (SPEC §3).
+                // Only what the route allows and the upstream took; never fragment/identity (docs/policy.md).
                 upgradeResponse.setExtensions(
                         deflate
                                 ? upgradeRequest.getExtensions().stream()
@@ -413,7 +413,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
 
     /**
      * The subprotocol the client gets: the upstream's choice; or, when the upstream chose none and
-     * the client offered nothing but token entries, one of those (SPEC §4). A browser that offered
+     * the client offered nothing but token entries, one of those (README, Policy file). A browser that offered
      * subprotocols fails a handshake whose answer names none, and the token is all it offered.
      */
     private static String answeredSubprotocol(String upstreamChoice, Request request, CompiledRoute route) {

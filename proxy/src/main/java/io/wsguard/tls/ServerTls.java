@@ -6,7 +6,7 @@ import java.util.Set;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 
 /**
- * Builds the TLS side of a listener from its {@code listeners[].tls} section (SPEC §3).
+ * Builds the TLS side of a listener from its {@code listeners[].tls} section (docs/policy.md).
  *
  * <p>What the factory gets:
  * <ul>
@@ -25,7 +25,7 @@ import org.eclipse.jetty.util.ssl.SslContextFactory;
  */
 public final class ServerTls {
 
-    /** The only protocols wsguard will speak; SPEC §3: older ones are refused at check time. */
+    /** The only protocols wsguard will speak; docs/policy.md: older ones are refused at check time. */
     static final Set<String> ALLOWED_PROTOCOLS = Set.of("TLSv1.3", "TLSv1.2");
 
     private ServerTls() {}

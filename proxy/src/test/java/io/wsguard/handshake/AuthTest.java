@@ -266,7 +266,7 @@ class AuthTest {
     }
 
     /**
-     * SPEC §4's 401 rows: no token, a token that is not one, an expired one; the headers to send and the audit reason.
+     * The README's 401 refusals: no token, a token that is not one, an expired one; the headers and the audit reason.
      */
     static Stream<Arguments> unauthenticated() throws Exception {
         return Stream.of(
@@ -352,7 +352,7 @@ class AuthTest {
         final RawUpgrade refused = refusalHead("/api", headers);
         assertThat(refused.status()).isEqualTo(401);
         // RFC 6750 §3.1: a request without credentials gets the bare challenge, not an error code
-        // (SPEC §4 gives every 401 error="invalid_token"; the README says why wsguard follows the RFC).
+        // (every 401 could carry error="invalid_token"; the README says why wsguard follows the RFC).
         assertThat(refused.header("WWW-Authenticate"))
                 .isEqualTo(reason.equals("token_missing") ? "Bearer" : "Bearer error=\"invalid_token\"");
         assertThat(upstream.upgrades()).isEqualTo(before);

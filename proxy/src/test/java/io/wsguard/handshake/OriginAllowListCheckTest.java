@@ -8,7 +8,7 @@ import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** The allow-list matcher against the origins that make or break it (SPEC §3 {@code origin}). */
+/** The allow-list matcher against the origins that make or break it (docs/policy.md, {@code origin}). */
 class OriginAllowListCheckTest {
 
     private static final OriginAllowListCheck CHECK = new OriginAllowListCheck(new OriginPolicy(

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Every example in {@code policies/} must load as it is (SPEC §1: "each one valid"). */
+/** Every example in {@code policies/} must load as it is (docs/policy.md: the worked examples). */
 class ExamplePoliciesTest {
 
     /** Surefire runs in {@code proxy/}. */

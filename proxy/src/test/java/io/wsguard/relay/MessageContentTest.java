@@ -29,7 +29,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The content rules (SPEC §3 {@code messages.json}, {@code deny}, {@code sanitize}) through a running
+ * The content rules (docs/policy.md, {@code messages.json}, {@code deny}, {@code sanitize}) through a running
  * proxy: what the client sees, what the upstream received (never the refused message, the
  * sanitized one instead of the original), the audit line and the metric.
  */

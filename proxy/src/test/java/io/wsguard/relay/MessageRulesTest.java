@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The message rules the relay enforces itself (SPEC §3 {@code limits.messages/bytes}, {@code binary},
+ * The message rules the relay enforces itself (docs/policy.md, {@code limits.messages/bytes}, {@code binary},
  * {@code maxSize}, UTF-8), provoked from the outside through a running proxy: the close code (or
  * the connection kept, for {@code drop}), that the upstream never received the message, the audit
  * line and the metric.
@@ -203,7 +203,7 @@ class MessageRulesTest {
         for (int i = 3; i < 8; i++) {
             assertUpstreamNeverGot(leg, "rate-drop-" + i);
         }
-        // Five drops within a second: one coalesced line whose count says five (SPEC §5).
+        // Five drops within a second: one coalesced line whose count says five (README, Audit log).
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(countOf("rate-drop", "message_rate"))
                 .isEqualTo(5));
     }

@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * SPEC §4/§6, on a real proxy: while draining, new upgrades get 503 (audited) and never reach the
+ * README (Policy file, Admin port), on a real proxy: while draining, new upgrades get 503 (audited) and never reach the
  * upstream, {@code /readyz} answers 503 while {@code /healthz} stays 200, and open connections get
  * 1001 within {@code drainTimeout}, also when their upstream never answers the drain's CLOSE.
  */

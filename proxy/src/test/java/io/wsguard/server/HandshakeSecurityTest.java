@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Origin allow lists, per-IP handshake rates and connection caps against a running proxy (SPEC §3,
+ * Origin allow lists, per-IP handshake rates and connection caps against a running proxy (docs/policy.md,
  * §4, §5): the status and headers the client gets, the audit line, the metrics, and that the
  * upstream never saw a refused handshake. Clients are told apart by {@code X-Forwarded-For} from
  * the trusted 127.0.0.1, so each test has addresses of its own.

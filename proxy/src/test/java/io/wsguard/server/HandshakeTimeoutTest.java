@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * SPEC §3 {@code proxy.handshakeTimeout}: slow or incomplete handshakes are cut. A client that
+ * docs/policy.md, {@code proxy.handshakeTimeout}: slow or incomplete handshakes are cut. A client that
  * trickles its request headers or its TLS ClientHello a byte at a time never lets the idle timeout
  * fire; it must still be closed once the handshake timeout has passed since the accept, while
  * upgraded connections live on.

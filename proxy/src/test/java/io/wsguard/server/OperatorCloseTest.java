@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * SPEC §6: {@code POST /admin/connections/close} closes the matching connections with 1008 and
+ * README, Admin port: {@code POST /admin/connections/close} closes the matching connections with 1008 and
  * audits each, for logout and revocation. Over the real admin port, against a running proxy.
  */
 @Timeout(60)

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Reloads during a handshake storm (SPEC §6: a reload drops nothing). A handshake reads the running
+ * Reloads during a handshake storm (README, Admin port: a reload drops nothing). A handshake reads the running
  * policy and takes it for its connection a little later; a reload in between retires that policy, and
  * once its last connection closes its upstream clients stop. The handshake must then start over on the
  * policy that replaced it, not dial through a stopped client.

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Policy reload (SPEC §6): new connections get the new policy, open ones keep theirs, bad files are refused. */
+/** Policy reload (README, Admin port): new connections get the new policy, open ones keep theirs, bad files refused. */
 @Timeout(60)
 class ReloadTest {
 
