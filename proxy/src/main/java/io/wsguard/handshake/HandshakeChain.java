@@ -49,7 +49,7 @@ public final class HandshakeChain implements AutoCloseable {
     }
 
     /**
-     * The route's handshake checks in their fixed order (STYLE §3.3): cheap and unauthenticated
+     * The route's handshake checks in their fixed order (README: check order): cheap and unauthenticated
      * first, then the token, then the caps that need its subject. A route without {@code origin:}
      * gets docs/policy.md's default: same-origin or no Origin. Runs nothing on the executors: they are
      * where the checks continue once requests come.

@@ -10,7 +10,7 @@ import java.util.Optional;
 
 /**
  * Turns the located YAML tree into the config records, collecting every problem instead of stopping
- * at the first (STYLE §3.4). Binds the root and the checks across sections; each section has its own
+ * at the first. Binds the root and the checks across sections; each section has its own
  * binder ({@link ListenerBinder}, {@link TlsBinder}, {@link AdminBinder}, {@link ProxyBinder},
  * {@link AuditBinder}, {@link RateLimitStoreBinder}, {@link RouteBinder} with {@link UpstreamBinder},
  * {@link AuthBinder}, {@link LimitsBinder} and {@link MessagesBinder}), all sharing one {@link Values}.

@@ -23,7 +23,7 @@ import java.util.regex.Pattern;
 
 /**
  * The value layer of binding one policy file: reads scalars, lists and maps into values, and turns
- * each failure into a {@link PolicyProblem} at that value's line and column (STYLE snippet 6), so that
+ * each failure into a {@link PolicyProblem} at that value's line and column, so that
  * the section binders collect every problem instead of stopping at the first. Also records where each
  * value read was written, for problems found later ({@link #locations()}).
  *
@@ -144,7 +144,7 @@ final class Values {
         }
     }
 
-    /** Parses one value; a failure becomes a problem at that value's line and column (STYLE snippet 6). */
+    /** Parses one value; a failure becomes a problem at that value's line and column. */
     <T> Optional<T> parse(YNode node, String path, Function<String, T> parser) {
         return text(node, path, false).flatMap(text -> {
             try {

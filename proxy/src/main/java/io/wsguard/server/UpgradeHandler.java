@@ -40,7 +40,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The Jetty handler every client request meets. The order is fixed (STYLE §3.3): route (404),
+ * The Jetty handler every client request meets. The order is fixed (README: check order): route (404),
  * upgrade (426), capacity and drain (503), the route's handshake checks, then the upstream: the
  * client's upgrade completes only after the upstream's has, with the subprotocol and extensions the
  * upstream chose (README, Policy file). Every refusal is a plain HTTP response and an audit line.
