@@ -14,9 +14,8 @@ import tools.jackson.core.json.JsonFactory;
  * Formats one audit line (SPEC §5) with Jackson's streaming generator, so escaping is Jackson's and
  * the field order is ours: ts, event, stage, reason, route, client, conn, sub, origin, action,
  * closeCode, status, count, detail, then version and commit on config lines, sample when present and
- * covers on a summed line. The
- * integrity {@code seq} and {@code mac} are appended by {@link MacChain}. Thread-safe (the factory is; each call has
- * its own generator).
+ * covers on a summed line. The integrity {@code seq} and {@code mac} are appended by {@link MacChain}.
+ * Thread-safe (the factory is; each call has its own generator).
  */
 final class AuditJson {
 
