@@ -130,7 +130,7 @@ public final class AuditLog implements AutoCloseable {
     private final AtomicInteger openKeys = new AtomicInteger();
     private final AtomicInteger overflowKeys = new AtomicInteger();
     private final Queue<CompletableFuture<Void>> flushRequests = new ConcurrentLinkedQueue<>();
-    /** Connection lines not written yet, in the order their connections closed; at most {@link #maxQueuedConnections}. */
+    /** Connection lines not written yet, in the order their connections closed; bounded by maxQueuedConnections. */
     private final Queue<ConnectionEvent> connections = new ConcurrentLinkedQueue<>();
 
     private final AtomicInteger queuedConnections = new AtomicInteger();

@@ -5,7 +5,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 
-/** Binds {@code audit} into an {@link AuditPolicy}: where the log goes, its rotation, its line budget and whether it logs connections. */
+/**
+ * Binds {@code audit} into an {@link AuditPolicy}: where the log goes, its rotation, its line budget and
+ * whether it logs connections.
+ */
 final class AuditBinder {
 
     private final Values v;

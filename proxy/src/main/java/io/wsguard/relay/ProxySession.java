@@ -162,7 +162,7 @@ public final class ProxySession implements Traffic {
         }
     }
 
-    /** The upstream target the connection runs to, as the policy names it; set once the upstream's upgrade succeeded. */
+    /** The upstream target the connection runs to, as the policy names it; set once its upgrade succeeded. */
     public void dialled(URI upstreamTarget) {
         this.target = upstreamTarget;
     }

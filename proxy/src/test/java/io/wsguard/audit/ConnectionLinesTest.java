@@ -142,7 +142,8 @@ class ConnectionLinesTest {
                         + "\"reason\":\"client_closed\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"conn\":\"1c3\","
                         + "\"sub\":\"alice\",\"origin\":\"https://chat.example.com\",\"action\":null,\"closeCode\":1000,"
                         + "\"status\":null,\"count\":1,\"detail\":\"\",\"closedBy\":\"client\",\"closeReason\":\"bye\","
-                        + "\"opened\":\"2026-12-04T20:15:13.120Z\",\"durationMs\":1500,\"messagesIn\":3,\"bytesIn\":120,"
+                        + "\"opened\":\"2026-12-04T20:15:13.120Z\",\"durationMs\":1500,"
+                        + "\"messagesIn\":3,\"bytesIn\":120,"
                         + "\"messagesOut\":5,\"bytesOut\":300,"
                         + "\"target\":\"wss://svc:<redacted>@10.0.0.5:9443/chat?api_key=<redacted>&v=<redacted>\",")
                 .doesNotContain("hunter2")

@@ -142,7 +142,8 @@ class PolicyLoaderTest {
                                                         "ws://127.0.0.1:9000/chat",
                                                         "wss://up.example.com/chat], tls: { trustedCAs: ca.pem }, x: [")
                                                 .replace(", x: [] }", " }")
-                                        + "admin: {}\naudit: { path: out/audit.jsonl, linesPerClient: 10/s, connections: true }\n"),
+                                        + "admin: {}\naudit: { path: out/audit.jsonl, linesPerClient: 10/s,"
+                                        + " connections: true }\n"),
                         Map.of())
                 .policy();
 
