@@ -10,9 +10,12 @@
 #              PROXY_JAR (the wsguard jar to run; default proxy/target/wsguard.jar, e.g. an older build for an A/B run),
 #              SHARED (local or redis: f's /secure route gets connection caps, g's /inspect route a token and a
 #              per-subject message rate, kept on the instance or in a redis-server this run starts; for the A/B of
-#              what the cluster features cost: SHARED=local vs SHARED=redis, same scenarios).
+#              what the cluster features cost: SHARED=local vs SHARED=redis, same scenarios),
 #              RSS_SETTLE (s idle after each round's f before the settled RSS of each proxy leg is read; 15, QUICK 12:
-#              past wsguard's 10 s periodic collection).
+#              past wsguard's 10 s periodic collection),
+#              CONNLOG (on or off, the default: audit.connections, one audit line per connection at its close, written
+#              to the audit file as in production; for the A/B of what the connection log costs: f's churn and the
+#              100-connection relay, CONNLOG=off vs CONNLOG=on).
 # See benchmark/README.md for what each figure means.
 set -euo pipefail
 
@@ -49,6 +52,11 @@ SHARED=${SHARED:-}
 case $SHARED in
   '' | local | redis) ;;
   *) echo "SHARED: '$SHARED' is neither local nor redis" >&2; exit 2 ;;
+esac
+CONNLOG=${CONNLOG:-off}
+case $CONNLOG in
+  on | off) ;;
+  *) echo "CONNLOG: '$CONNLOG' is neither on nor off" >&2; exit 2 ;;
 esac
 REDIS_PORT=16379
 case $CERT_KEY in
@@ -235,7 +243,7 @@ version: 1
 listeners:
   - { host: 127.0.0.1, port: $WSGUARD_WS }
   - { host: 127.0.0.1, port: $WSGUARD_WSS, tls: { certificate: $WORK/server.crt, privateKey: $WORK/server.key } }
-audit: { sink: file, path: $WORK/audit.jsonl }
+audit: { sink: file, path: $WORK/audit.jsonl$( [[ $CONNLOG == on ]] && echo ", connections: true" ) }
 $(shared_store)
 routes:
   - name: echo
@@ -530,6 +538,7 @@ fi
 # ---- report --------------------------------------------------------------------------------------
 echo
 echo "wsguard benchmark: $(nproc) cores, warm-up ${WARMUP}s + ${DURATION}s per scenario, $(date -u +%FT%TZ)"
+[[ $CONNLOG == on ]] && echo "CONNLOG=on: audit.connections, $(grep -c '"event":"connection"' "$WORK/audit.jsonl" 2>/dev/null || true) connection lines in the audit file"
 for line in "${SKIPPED[@]}"; do echo "$line"; done
 [[ -n $INSPECT_SKIP ]] && echo "wsguard-inspect (scenario g): skipped ($INSPECT_SKIP)"
 [[ -n $HS_CHECK ]] && echo "$HS_CHECK"

@@ -66,7 +66,12 @@ public record AuditEvent(
         MONITORED,
         CONFIG,
         /** The shared store's outage or recovery: {@code store_unavailable}, {@code store_available}. */
-        STORE;
+        STORE,
+        /**
+         * A connection's end ({@code audit.connections: true}): written from a {@link ConnectionEvent} by
+         * {@link AuditLog#recordConnection}, never coalesced, never through {@link AuditLog#record}.
+         */
+        CONNECTION;
 
         /** The audit log's spelling, e.g. {@code blocked}. */
         public String code() {
@@ -133,8 +138,13 @@ public record AuditEvent(
         public Builder origin(String value) {
             // A real Origin is a scheme, a host and a port; up to 8 KiB of header in every refused
             // handshake's line would let one client flood the log and rotate old evidence away.
-            origin = value == null || value.length() <= MAX_ORIGIN ? value : value.substring(0, MAX_ORIGIN) + "…";
+            origin = shortOrigin(value);
             return this;
+        }
+
+        /** {@code value} cut to {@value #MAX_ORIGIN} characters (with an ellipsis), or as it is. */
+        static String shortOrigin(String value) {
+            return value == null || value.length() <= MAX_ORIGIN ? value : value.substring(0, MAX_ORIGIN) + "…";
         }
 
         public Builder action(String value) {

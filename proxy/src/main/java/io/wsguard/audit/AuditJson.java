@@ -1,6 +1,8 @@
 package io.wsguard.audit;
 
 import io.wsguard.Version;
+import io.wsguard.check.Stage;
+import io.wsguard.policy.Redaction;
 import java.io.StringWriter;
 import java.time.Instant;
 import java.time.ZoneOffset;
@@ -14,7 +16,8 @@ import tools.jackson.core.json.JsonFactory;
  * Formats one audit line (README, Audit log) with Jackson's streaming generator, so escaping is Jackson's and
  * the field order is ours: ts, event, stage, reason, route, client, conn, sub, origin, action,
  * closeCode, status, count, detail, then version and commit on config lines, sample when present and
- * covers on a summed line. The integrity {@code seq} and {@code mac} are appended by {@link MacChain}.
+ * covers on a summed line. A {@code connection} line has the same fields first, then its own (see
+ * {@link #formatConnection}). The integrity {@code seq} and {@code mac} are appended by {@link MacChain}.
  * Thread-safe (the factory is; each call has its own generator).
  */
 final class AuditJson {
@@ -22,6 +25,9 @@ final class AuditJson {
     /** Always three fraction digits, always {@code Z}: lines sort and compare as text. */
     static final DateTimeFormatter TS =
             DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
+
+    /** The {@code reason} of the line reporting connection lines lost to a full queue. */
+    static final String CONNECTIONS_DROPPED = "connections_dropped";
 
     private static final JsonFactory FACTORY = new JsonFactory();
 
@@ -73,6 +79,68 @@ final class AuditJson {
                 }
                 g.writeEndArray();
             }
+            g.writeEndObject();
+        }
+        return out.toString();
+    }
+
+    /**
+     * A {@code connection} line: the fields every line has (action and status null, count 1), then
+     * closedBy, closeReason, opened, durationMs, messagesIn, bytesIn, messagesOut, bytesOut, target.
+     */
+    static String formatConnection(ConnectionEvent e) {
+        final StringWriter out = new StringWriter(512);
+        try (JsonGenerator g = FACTORY.createGenerator(ObjectWriteContext.empty(), out)) {
+            g.writeStartObject();
+            g.writeStringProperty("ts", TS.format(e.ts()));
+            g.writeStringProperty("event", AuditEvent.Kind.CONNECTION.code());
+            g.writeStringProperty("stage", Stage.SESSION.code());
+            g.writeStringProperty("reason", e.reason());
+            g.writeStringProperty("route", e.route());
+            g.writeStringProperty("client", e.client());
+            g.writeStringProperty("conn", e.conn());
+            g.writeStringProperty("sub", e.sub());
+            g.writeStringProperty("origin", AuditEvent.Builder.shortOrigin(e.origin()));
+            g.writeNullProperty("action");
+            g.writeNumberProperty("closeCode", e.closeCode());
+            g.writeNullProperty("status");
+            g.writeNumberProperty("count", 1);
+            g.writeStringProperty("detail", e.detail());
+            g.writeStringProperty("closedBy", e.closedBy());
+            g.writeStringProperty("closeReason", e.closeReason());
+            g.writeStringProperty("opened", TS.format(e.opened()));
+            g.writeNumberProperty("durationMs", e.durationMillis());
+            g.writeNumberProperty("messagesIn", e.messagesIn());
+            g.writeNumberProperty("bytesIn", e.bytesIn());
+            g.writeNumberProperty("messagesOut", e.messagesOut());
+            g.writeNumberProperty("bytesOut", e.bytesOut());
+            // Policy text, but a target's URI may carry a password or an access token in its query.
+            g.writeStringProperty(
+                    "target",
+                    e.target() == null ? null : Redaction.uri(e.target().toString()));
+            g.writeEndObject();
+        }
+        return out.toString();
+    }
+
+    /**
+     * The line that reports {@code count} connection lines lost because the writer's queue was full:
+     * an ordinary line (event {@code connection}, reason {@code connections_dropped}) with no connection.
+     */
+    static String formatDropped(Instant ts, long count, String detail) {
+        final StringWriter out = new StringWriter(256);
+        try (JsonGenerator g = FACTORY.createGenerator(ObjectWriteContext.empty(), out)) {
+            g.writeStartObject();
+            g.writeStringProperty("ts", TS.format(ts));
+            g.writeStringProperty("event", AuditEvent.Kind.CONNECTION.code());
+            g.writeStringProperty("stage", Stage.SESSION.code());
+            g.writeStringProperty("reason", CONNECTIONS_DROPPED);
+            for (String name :
+                    new String[] {"route", "client", "conn", "sub", "origin", "action", "closeCode", "status"}) {
+                g.writeNullProperty(name);
+            }
+            g.writeNumberProperty("count", count);
+            g.writeStringProperty("detail", detail);
             g.writeEndObject();
         }
         return out.toString();

@@ -67,6 +67,16 @@ import org.slf4j.LoggerFactory;
  * clients and the breakdowns of summed lines by {@value #MAX_COVERS_PER_LINE} entries a line and
  * {@value #MAX_COVERS} in all; past those, events are counted in the entry with null fields.
  *
+ * <p><b>Connection lines.</b> {@link #recordConnection} queues one {@code connection} line per closed
+ * connection ({@code audit.connections: true}). They go through the same sink and the same integrity
+ * chain, but never coalesce and have no line budget: each line is one connection's record (its
+ * counts and end cannot be summed into another's), and the connections a client can open are
+ * already bounded by the handshake's checks (rates, caps, {@code proxy.maxConnections}), where
+ * refused ones are coalesced blocked lines. The queue holds at most {@value #MAX_QUEUED_CONNECTIONS}
+ * lines the writer has not reached; past that a line is dropped and counted
+ * ({@link #connectionsDropped()}, a metric), and the writer reports the count in a line of its own
+ * (reason {@code connections_dropped}) once it catches up: nothing is lost without a trace.
+ *
  * <p>Sink failures (disk full) never stop the writer: they are logged at most once a minute and
  * the lost lines counted in {@link #linesFailed()}.
  */
@@ -82,6 +92,8 @@ public final class AuditLog implements AutoCloseable {
     static final int MAX_COVERS_PER_LINE = 32;
     /** Entries of {@code covers} kept in all, across the summed lines not written yet. */
     static final int MAX_COVERS = 100_000;
+    /** Connection lines waiting for the writer, at most: some 300 bytes each, so about 20 MiB. */
+    static final int MAX_QUEUED_CONNECTIONS = 65_536;
     /** The longest the writer sleeps with nothing due, so that a new window is never missed by much. */
     private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
@@ -118,11 +130,19 @@ public final class AuditLog implements AutoCloseable {
     private final AtomicInteger openKeys = new AtomicInteger();
     private final AtomicInteger overflowKeys = new AtomicInteger();
     private final Queue<CompletableFuture<Void>> flushRequests = new ConcurrentLinkedQueue<>();
+    /** Connection lines not written yet, in the order their connections closed; bounded by maxQueuedConnections. */
+    private final Queue<ConnectionEvent> connections = new ConcurrentLinkedQueue<>();
+
+    private final AtomicInteger queuedConnections = new AtomicInteger();
+    private final int maxQueuedConnections;
+    private final AtomicLong connectionsDropped = new AtomicLong();
+    private long connectionsDroppedReported; // writer thread only
     private final AtomicLong linesWritten = new AtomicLong();
     private final AtomicLong linesFailed = new AtomicLong();
     private final Thread writer;
     private volatile boolean closed;
     private long lastWarnNanos = System.nanoTime() - WARN_INTERVAL_NANOS; // writer thread only
+    private long lastDropWarnNanos = System.nanoTime() - WARN_INTERVAL_NANOS; // writer thread only
 
     AuditLog(LineSink sink, Clock clock, Duration window, int maxOpenKeys, int sampleBytes, byte[] integrityKey) {
         this(
@@ -145,6 +165,28 @@ public final class AuditLog implements AutoCloseable {
             byte[] integrityKey,
             Rate linesPerClient,
             int maxBudgetClients) {
+        this(
+                sink,
+                clock,
+                window,
+                maxOpenKeys,
+                sampleBytes,
+                integrityKey,
+                linesPerClient,
+                maxBudgetClients,
+                MAX_QUEUED_CONNECTIONS);
+    }
+
+    AuditLog(
+            LineSink sink,
+            Clock clock,
+            Duration window,
+            int maxOpenKeys,
+            int sampleBytes,
+            byte[] integrityKey,
+            Rate linesPerClient,
+            int maxBudgetClients,
+            int maxQueuedConnections) {
         this.sink = requireNonNull(sink, "sink");
         this.clock = requireNonNull(clock, "clock");
         if (window.isNegative() || window.isZero()) {
@@ -160,6 +202,7 @@ public final class AuditLog implements AutoCloseable {
         this.budgetDetail =
                 "over audit.linesPerClient (" + linesPerClient + "): the rest of the client's events, summed";
         this.maxBudgetClients = maxBudgetClients;
+        this.maxQueuedConnections = maxQueuedConnections;
         this.clientCapDetail = "over " + maxBudgetClients + " clients with an audit budget: the rest of their events,"
                 + " summed without client";
         this.sampleBytes = Math.max(0, sampleBytes);
@@ -237,6 +280,28 @@ public final class AuditLog implements AutoCloseable {
         } catch (RuntimeException e) {
             linesFailed.incrementAndGet();
         }
+    }
+
+    /**
+     * Queues {@code event}'s line, written as it is (no coalescing, no line budget). Thread-safe,
+     * non-blocking, never throws; ignored after {@link #close()}. Past
+     * {@value #MAX_QUEUED_CONNECTIONS} lines waiting for the writer it is dropped and counted.
+     */
+    public void recordConnection(ConnectionEvent event) {
+        if (event == null || closed) {
+            return;
+        }
+        if (queuedConnections.incrementAndGet() > maxQueuedConnections) {
+            queuedConnections.decrementAndGet();
+            connectionsDropped.incrementAndGet();
+            return;
+        }
+        connections.add(event);
+    }
+
+    /** Connection lines dropped because the writer's queue was full (each reported in a line later); a metric. */
+    public long connectionsDropped() {
+        return connectionsDropped.get();
     }
 
     private void recordOverflow(AuditEvent event, long now) {
@@ -385,6 +450,7 @@ public final class AuditLog implements AutoCloseable {
                     pending.poll();
                     written += emit(w, now);
                 }
+                written += writeConnections(now);
                 if (all) {
                     // A flush puts every event recorded so far on disk: the summed lines too. The
                     // budgets stay spent, so what follows in their period is summed again.
@@ -417,6 +483,35 @@ public final class AuditLog implements AutoCloseable {
                 warn("audit writer error", e);
             }
         }
+    }
+
+    /**
+     * Writes the connection lines queued so far, then, if some were dropped since the last report, one
+     * line that counts them; the lines written.
+     */
+    private int writeConnections(long now) {
+        int written = 0;
+        for (ConnectionEvent e; (e = connections.poll()) != null; ) {
+            queuedConnections.decrementAndGet();
+            written += write(AuditJson.formatConnection(e));
+        }
+        final long dropped = connectionsDropped.get();
+        if (dropped > connectionsDroppedReported) {
+            final long count = dropped - connectionsDroppedReported;
+            connectionsDroppedReported = dropped;
+            written += write(AuditJson.formatDropped(
+                    Instant.ofEpochMilli(now),
+                    count,
+                    count + " connection line(s) dropped: more than " + maxQueuedConnections
+                            + " were waiting for the audit writer"));
+            final long nanos = System.nanoTime();
+            if (nanos - lastDropWarnNanos >= WARN_INTERVAL_NANOS) {
+                lastDropWarnNanos = nanos;
+                LOG.warn(
+                        "audit writer fell behind: {} connection line(s) dropped so far (counted in the log)", dropped);
+            }
+        }
+        return written;
     }
 
     /** Closes {@code w} and writes its line, or sums it into its client's over-budget line; the lines written. */

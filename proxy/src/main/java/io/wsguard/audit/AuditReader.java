@@ -37,7 +37,8 @@ public final class AuditReader {
     /**
      * One parsed audit line; {@code raw} is the line as read. {@code covers} is empty on an ordinary
      * line; on a summed line (a client over {@code audit.linesPerClient}, or past the cap on clients)
-     * it splits {@code count} by event, stage, reason and route.
+     * it splits {@code count} by event, stage, reason and route. {@code connection} is set on a
+     * {@code connection} line that records one connection, else null.
      */
     public record Entry(
             Instant ts,
@@ -55,12 +56,28 @@ public final class AuditReader {
             long count,
             String detail,
             List<Cover> covers,
+            Connection connection,
             String raw) {
 
         public Entry {
             covers = List.copyOf(covers);
         }
     }
+
+    /**
+     * What a {@code connection} line adds to the fields every line has (its close code is the
+     * entry's {@code closeCode}): see {@link ConnectionEvent}.
+     */
+    public record Connection(
+            String closedBy,
+            String closeReason,
+            Instant opened,
+            long durationMs,
+            long messagesIn,
+            long bytesIn,
+            long messagesOut,
+            long bytesOut,
+            String target) {}
 
     /**
      * One entry of a summed line's {@code covers}. Event, stage, reason and route are all null on the
@@ -101,7 +118,37 @@ public final class AuditReader {
                 countOf(n),
                 Objects.requireNonNullElse(text(n, "detail"), ""),
                 covers(n),
+                connection(n),
                 line);
+    }
+
+    /** The connection fields of a {@code connection} line, or null on any other line (and on a drop report). */
+    private static Connection connection(JsonNode n) {
+        if (!AuditEvent.Kind.CONNECTION.code().equals(text(n, "event")) || text(n, "closedBy") == null) {
+            return null;
+        }
+        final String opened = text(n, "opened");
+        final Instant openedAt;
+        try {
+            openedAt = opened == null ? null : Instant.parse(opened);
+        } catch (java.time.format.DateTimeParseException e) {
+            throw new IllegalArgumentException("opened is not an ISO-8601 instant", e);
+        }
+        return new Connection(
+                text(n, "closedBy"),
+                Objects.requireNonNullElse(text(n, "closeReason"), ""),
+                openedAt,
+                number(n, "durationMs"),
+                number(n, "messagesIn"),
+                number(n, "bytesIn"),
+                number(n, "messagesOut"),
+                number(n, "bytesOut"),
+                text(n, "target"));
+    }
+
+    private static long number(JsonNode n, String field) {
+        final JsonNode v = n.get(field);
+        return v == null || !v.isNumber() ? 0 : v.asLong();
     }
 
     private static long countOf(JsonNode n) {
@@ -138,13 +185,24 @@ public final class AuditReader {
     }
 
     /**
-     * {@code --since}, {@code --reason}, {@code --route}, {@code --client}; {@code null}: no filter. A
-     * summed line matches a reason and a route when one of its {@code covers} entries has both.
+     * {@code --since}, {@code --event}, {@code --reason}, {@code --route}, {@code --client}; {@code null}:
+     * no filter. A summed line matches an event, a reason and a route when one of its {@code covers}
+     * entries has all three.
      */
-    public record Filter(Instant since, String reason, String route, String client) implements Predicate<Entry> {
+    public record Filter(Instant since, String event, String reason, String route, String client)
+            implements Predicate<Entry> {
+
+        /** Without {@code --event}. */
+        public Filter(Instant since, String reason, String route, String client) {
+            this(since, null, reason, route, client);
+        }
+
         @Override
         public boolean test(Entry e) {
             if ((since != null && e.ts().isBefore(since)) || (client != null && !client.equals(e.client()))) {
+                return false;
+            }
+            if (e.covers().isEmpty() && event != null && !event.equals(e.event())) {
                 return false;
             }
             if (e.covers().isEmpty()) {
@@ -155,7 +213,7 @@ public final class AuditReader {
 
         /** Whether a summed line's {@code covers} entry has the reason and route asked for. */
         public boolean matches(Cover c) {
-            return matches(c.reason(), c.route());
+            return (event == null || event.equals(c.event())) && matches(c.reason(), c.route());
         }
 
         /** How many of {@code e}'s events match: on a summed line, those of the matching {@code covers} entries. */
@@ -180,6 +238,9 @@ public final class AuditReader {
      * count when more than one, then the detail.
      */
     public static String human(Entry e) {
+        if (e.connection() != null) {
+            return humanConnection(e, e.connection());
+        }
         final StringBuilder b = new StringBuilder(160);
         b.append(AuditJson.TS.format(e.ts()))
                 .append(' ')
@@ -224,6 +285,46 @@ public final class AuditReader {
         return b.toString();
     }
 
+    /**
+     * A {@code connection} line for people, e.g. {@code 2026-12-04T20:15:14.620Z connection route=chat
+     * client=203.0.113.7 conn=c-12 sub=alice target=ws://10.0.0.5:9000/chat 72.5s in=3/120B out=5/300B
+     * closed by proxy: idle_timeout 1001 "session expired" idle timeout 60s}: who and where, how long,
+     * messages/bytes each way (in: client to upstream), then how it ended.
+     */
+    private static String humanConnection(Entry e, Connection c) {
+        final StringBuilder b = new StringBuilder(200);
+        b.append(AuditJson.TS.format(e.ts())).append(' ').append(e.event());
+        field(b, "route", e.route());
+        field(b, "client", e.client());
+        field(b, "conn", e.conn());
+        field(b, "sub", e.sub());
+        field(b, "origin", e.origin());
+        field(b, "target", c.target());
+        b.append(' ').append(seconds(c.durationMs()));
+        b.append(" in=").append(c.messagesIn()).append('/').append(c.bytesIn()).append('B');
+        b.append(" out=")
+                .append(c.messagesOut())
+                .append('/')
+                .append(c.bytesOut())
+                .append('B');
+        b.append(" closed by ").append(printable(c.closedBy())).append(": ").append(printable(e.reason()));
+        if (e.closeCode() != null) {
+            b.append(' ').append(e.closeCode());
+        }
+        if (!c.closeReason().isEmpty()) {
+            b.append(" \"").append(printable(c.closeReason())).append('"');
+        }
+        if (!e.detail().isEmpty()) {
+            b.append(' ').append(printable(e.detail()));
+        }
+        return b.toString();
+    }
+
+    /** {@code 72.5s}, {@code 0.012s}: milliseconds as seconds, to the millisecond, trailing zeros dropped. */
+    private static String seconds(long millis) {
+        return java.math.BigDecimal.valueOf(millis, 3).stripTrailingZeros().toPlainString() + "s";
+    }
+
     private static void field(StringBuilder b, String name, Object value) {
         if (value != null) {
             b.append(' ').append(name).append('=').append(value instanceof String text ? printable(text) : value);
@@ -252,7 +353,8 @@ public final class AuditReader {
 
     /**
      * {@code --summary}: events (summing {@code count}) by reason, by route, top clients and subjects.
-     * A summed line counts by reason and route through its {@code covers}.
+     * A summed line counts by reason and route through its {@code covers}. {@code connection} lines are
+     * no blocks or changes: they are counted apart, by how the connections ended.
      */
     public static final class Summary {
         private long events;
@@ -261,6 +363,8 @@ public final class AuditReader {
         private final Map<String, Long> byRoute = new HashMap<>();
         private final Map<String, Long> byClient = new HashMap<>();
         private final Map<String, Long> bySubject = new HashMap<>();
+        private final Map<String, Long> connectionsByEnd = new HashMap<>();
+        private long connections;
 
         public void add(Entry e) {
             add(e, null);
@@ -270,6 +374,12 @@ public final class AuditReader {
         public void add(Entry e, Filter filter) {
             final long count = filter == null ? e.count() : filter.count(e);
             lines++;
+            if (AuditEvent.Kind.CONNECTION.code().equals(e.event())) {
+                connections += count;
+                final String by = e.connection() == null ? null : e.connection().closedBy();
+                connectionsByEnd.merge(by == null ? e.reason() : by + ": " + e.reason(), count, Long::sum);
+                return;
+            }
             events += count;
             if (e.covers().isEmpty()) {
                 byReason.merge(e.reason(), count, Long::sum);
@@ -301,6 +411,10 @@ public final class AuditReader {
             section(out, "by route", byRoute, Integer.MAX_VALUE);
             section(out, "top clients", byClient, 10);
             section(out, "top subjects", bySubject, 10);
+            if (connections > 0) {
+                out.println(connections + " connections closed");
+                section(out, "connections by end", connectionsByEnd, Integer.MAX_VALUE);
+            }
         }
 
         private static void section(PrintWriter out, String title, Map<String, Long> counts, int limit) {

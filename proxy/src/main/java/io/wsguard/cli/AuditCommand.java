@@ -1,5 +1,6 @@
 package io.wsguard.cli;
 
+import io.wsguard.audit.AuditEvent;
 import io.wsguard.audit.AuditReader;
 import io.wsguard.audit.MacChain;
 import io.wsguard.policy.Units;
@@ -14,12 +15,14 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
@@ -71,6 +74,12 @@ public final class AuditCommand implements Callable<Integer> {
             converter = DurationConverter.class,
             description = "only events of the last DURATION, e.g. 250ms, 30s, 10m, 12h")
     private Duration since;
+
+    @Option(
+            names = "--event",
+            paramLabel = "E",
+            description = "only this event: blocked, modified, monitored, config, store or connection")
+    private String event;
 
     @Option(names = "--reason", paramLabel = "R", description = "only this reason, e.g. origin_denied")
     private String reason;
@@ -134,12 +143,22 @@ public final class AuditCommand implements Callable<Integer> {
             err.println("audit: --expect-last N (N >= 0) goes with --verify, and --expect-mac with --expect-last");
             return 2;
         }
+        if (event != null
+                && Arrays.stream(AuditEvent.Kind.values())
+                        .noneMatch(k -> k.code().equals(event))) {
+            err.println("audit: --event: '" + event + "' is not an event (expected: one of "
+                    + Arrays.stream(AuditEvent.Kind.values())
+                            .map(AuditEvent.Kind::code)
+                            .collect(Collectors.joining(", "))
+                    + ")");
+            return 2;
+        }
         try {
             if (verify) {
                 return verify(out, err);
             }
             final AuditReader.Filter filter = new AuditReader.Filter(
-                    since == null ? null : Instant.now(clock).minus(since), reason, route, client);
+                    since == null ? null : Instant.now(clock).minus(since), event, reason, route, client);
             if (follow) {
                 AuditReader.follow(file, pollInterval, new LinePrinter(filter, out, err));
                 return 0;

@@ -5,7 +5,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 
-/** Binds {@code audit} into an {@link AuditPolicy}: where the log goes, its rotation and its line budget. */
+/**
+ * Binds {@code audit} into an {@link AuditPolicy}: where the log goes, its rotation, its line budget and
+ * whether it logs connections.
+ */
 final class AuditBinder {
 
     private final Values v;
@@ -18,7 +21,15 @@ final class AuditBinder {
         final Optional<Fields> fields = v.fields(
                 node,
                 path,
-                List.of("sink", "path", "maxFileSize", "maxFiles", "sampleBytes", "integrityKey", "linesPerClient"),
+                List.of(
+                        "sink",
+                        "path",
+                        "maxFileSize",
+                        "maxFiles",
+                        "sampleBytes",
+                        "integrityKey",
+                        "linesPerClient",
+                        "connections"),
                 "a map");
         if (fields.isEmpty()) {
             return Optional.empty();
@@ -53,6 +64,8 @@ final class AuditBinder {
                     return Rate.parse(text);
                 }))
                 .orElse(Optional.of(AuditPolicy.DEFAULT_LINES_PER_CLIENT));
+        final Optional<Boolean> connections =
+                f.get("connections").map(n -> v.bool(n, f.child("connections"))).orElse(Optional.of(false));
         if (v.problemCount() > before) {
             return Optional.empty();
         }
@@ -63,6 +76,7 @@ final class AuditBinder {
                 maxFiles.orElseThrow(),
                 sampleBytes.orElseThrow().intValue(),
                 integrityKey,
-                linesPerClient.orElseThrow()));
+                linesPerClient.orElseThrow(),
+                connections.orElseThrow()));
     }
 }

@@ -17,6 +17,8 @@ import java.util.Optional;
  * @param integrityKey when present and not empty, every line carries an HMAC chained to the previous line
  * @param linesPerClient defaults to {@link #DEFAULT_LINES_PER_CLIENT}: how many lines one client address
  *        may have per period; the rest of its events are summed into one line at the period's end
+ * @param connections defaults to false; when true, every connection that opened gets one line of event
+ *        "connection" at its close (who, how long, how much each way, how it ended)
  */
 public record AuditPolicy(
         Sink sink,
@@ -25,7 +27,8 @@ public record AuditPolicy(
         int maxFiles,
         int sampleBytes,
         Optional<Secret> integrityKey,
-        Rate linesPerClient) {
+        Rate linesPerClient,
+        boolean connections) {
 
     /** One line a second on average, per client: a flood from one address cannot rotate the log away. */
     public static final Rate DEFAULT_LINES_PER_CLIENT = new Rate(60, Duration.ofMinutes(1));
@@ -34,10 +37,22 @@ public record AuditPolicy(
         requireNonNull(linesPerClient, "linesPerClient");
     }
 
-    /** With the default {@code linesPerClient}. */
+    /** Without connection lines. */
+    public AuditPolicy(
+            Sink sink,
+            Path path,
+            long maxFileSize,
+            int maxFiles,
+            int sampleBytes,
+            Optional<Secret> integrityKey,
+            Rate linesPerClient) {
+        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, linesPerClient, false);
+    }
+
+    /** With the default {@code linesPerClient}, without connection lines. */
     public AuditPolicy(
             Sink sink, Path path, long maxFileSize, int maxFiles, int sampleBytes, Optional<Secret> integrityKey) {
-        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, DEFAULT_LINES_PER_CLIENT);
+        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, DEFAULT_LINES_PER_CLIENT, false);
     }
 
     /** {@code audit.sink}. */

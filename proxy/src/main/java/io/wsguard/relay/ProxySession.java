@@ -13,6 +13,7 @@ import io.wsguard.policy.Action;
 import io.wsguard.policy.LimitsPolicy;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -67,6 +68,11 @@ public final class ProxySession implements Traffic {
 
     private static final int UPSTREAM_COUNTS = 10;
 
+    /** The connection line's reasons that more than one place gives. */
+    private static final String IDLE_TIMEOUT = "idle_timeout";
+
+    private static final String DRAIN = "drain";
+
     /** How long a relayed CLOSE waits for the other side's reply before wsguard answers itself. */
     private static final Duration CLOSE_REPLY_TIMEOUT = Duration.ofSeconds(5);
 
@@ -86,6 +92,10 @@ public final class ProxySession implements Traffic {
     private final Instant openedAt = Instant.now();
     /** What the connection holds (slots, policy, target): given back once both sides closed; null in tests. */
     private volatile Admission admission;
+    /** The upstream target dialled, or null before (and in tests). */
+    private volatile URI target;
+    /** How the connection ended: set once, by the first end, under {@link #lock}; null while it runs. */
+    private volatile ConnectionEnd end;
 
     private final long[] counts = new long[UPSTREAM_COUNTS + 2];
     private final Side client;
@@ -149,6 +159,33 @@ public final class ProxySession implements Traffic {
         final Runnable closed = client.rules.opened(subject);
         if (closed != null) {
             admission.hold(closed::run);
+        }
+    }
+
+    /** The upstream target the connection runs to, as the policy names it; set once its upgrade succeeded. */
+    public void dialled(URI upstreamTarget) {
+        this.target = upstreamTarget;
+    }
+
+    /** The upstream target dialled, or null before it answered. */
+    public URI target() {
+        return target;
+    }
+
+    /**
+     * How the connection ended, or null while nothing has begun to close it. Final once set; by the
+     * time {@link SessionEvents#closed} is called it is set.
+     */
+    public ConnectionEnd end() {
+        return end;
+    }
+
+    /** Records how the connection ends, unless an earlier end was recorded: the first one is what began the close. */
+    private void ended(ConnectionEnd.By by, String reason, int code, String phrase, String detail) {
+        synchronized (lock) {
+            if (end == null) {
+                end = new ConnectionEnd(by, reason, code, phrase, detail);
+            }
         }
     }
 
@@ -248,6 +285,7 @@ public final class ProxySession implements Traffic {
                 upstream.closeSent = true;
             }
         }
+        ended(ConnectionEnd.By.PROXY, DRAIN, CloseCodes.SHUTDOWN, "wsguard shutting down", "wsguard draining");
         if (!draining) {
             terminate(CloseCodes.SHUTDOWN, "wsguard shutting down", CloseCodes.SHUTDOWN, "wsguard shutting down");
             return;
@@ -289,11 +327,11 @@ public final class ProxySession implements Traffic {
             return;
         }
         client.session.addIdleTimeoutListener(timeout -> {
-            expire("idle timeout " + idleTimeout.toSeconds() + "s");
+            expire(IDLE_TIMEOUT, "idle timeout " + idleTimeout.toSeconds() + "s");
             return false;
         });
         lifetimeTask = scheduler.schedule(
-                () -> expire("max lifetime " + maxLifetime.toSeconds() + "s"),
+                () -> expire("max_lifetime", "max lifetime " + maxLifetime.toSeconds() + "s"),
                 maxLifetime.toMillis(),
                 TimeUnit.MILLISECONDS);
         if (tokenDeadline != null) {
@@ -318,13 +356,16 @@ public final class ProxySession implements Traffic {
                 return false;
             }
         }
-        end(SessionEnd.CLOSED_BY_OPERATOR, Mode.ENFORCE, detail);
+        end(SessionEnd.CLOSED_BY_OPERATOR, Mode.ENFORCE, "closed_by_operator", detail);
         return true;
     }
 
-    /** Idle time, lifetime or an unfinished message ran out: {@link SessionEnd#EXPIRED}, 1001. */
-    private void expire(String detail) {
-        end(SessionEnd.EXPIRED, Mode.ENFORCE, detail);
+    /**
+     * Idle time, lifetime or an unfinished message ran out: {@link SessionEnd#EXPIRED}, 1001; {@code why}
+     * is the connection line's reason.
+     */
+    private void expire(String why, String detail) {
+        end(SessionEnd.EXPIRED, Mode.ENFORCE, why, detail);
     }
 
     /**
@@ -332,21 +373,24 @@ public final class ProxySession implements Traffic {
      * keep a socket open for hours. In monitor mode it is only reported.
      */
     private void tokenExpired() {
-        end(SessionEnd.TOKEN_EXPIRED, mode, "token expired");
+        end(SessionEnd.TOKEN_EXPIRED, mode, "token_expired", "token expired");
     }
 
     /**
      * Reports {@code end} (with its client code, also in monitor mode) and, when enforced, closes both sides as it
-     * says.
+     * says; {@code why} is the connection line's reason.
      */
-    private void end(SessionEnd end, Mode mode, String detail) {
+    private void end(SessionEnd end, Mode mode, String why, String detail) {
         events.blocked(this, end.reason(), mode, detail, end.clientCode());
         if (mode == Mode.ENFORCE) {
+            ended(ConnectionEnd.By.PROXY, why, end.clientCode(), end.clientReason(), detail);
             terminate(end.clientCode(), end.clientReason(), end.upstreamCode(), end.upstreamReason());
         }
     }
 
+    /** The upstream went away without a CLOSE (or before the client's side opened): the client gets 1014. */
     private void upstreamFailed(String detail) {
+        ended(ConnectionEnd.By.UPSTREAM, "upstream_lost", CloseCodes.ABNORMAL, "", detail);
         events.blocked(
                 this, Reason.UPSTREAM_UNAVAILABLE, Mode.ENFORCE, detail, Reason.UPSTREAM_UNAVAILABLE.closeCode());
         terminate(Reason.UPSTREAM_UNAVAILABLE.closeCode(), "upstream failed", CloseCodes.SHUTDOWN, "going away");
@@ -401,10 +445,21 @@ public final class ProxySession implements Traffic {
                 if (replyTo != null) {
                     to.closeSent = true;
                 }
-            } else if (to.session != null && !to.closeSent && !to.closed) {
-                from.pendingClose = callback;
-                to.closeSent = true;
-                forward = true;
+            } else {
+                if (end == null) {
+                    // Not a reply: this side began the close (unless wsguard already had).
+                    end = new ConnectionEnd(
+                            from.inbound ? ConnectionEnd.By.CLIENT : ConnectionEnd.By.UPSTREAM,
+                            from.inbound ? "client_closed" : "upstream_closed",
+                            status.getCode(),
+                            status.getReason(),
+                            "");
+                }
+                if (to.session != null && !to.closeSent && !to.closed) {
+                    from.pendingClose = callback;
+                    to.closeSent = true;
+                    forward = true;
+                }
             }
         }
         if (forward) {
@@ -468,6 +523,7 @@ public final class ProxySession implements Traffic {
             if (side == upstream) {
                 upstreamFailed("upstream connection lost");
             } else {
+                ended(ConnectionEnd.By.CLIENT, "client_lost", CloseCodes.ABNORMAL, "", "");
                 terminate(CloseCodes.SHUTDOWN, "client gone", CloseCodes.SHUTDOWN, "client went away");
             }
         } else if (!other.closeSent && !other.closed && other.session != null && !side.closeReceived) {
@@ -475,6 +531,13 @@ public final class ProxySession implements Traffic {
             terminate(CloseCodes.SHUTDOWN, "going away", CloseCodes.SHUTDOWN, "going away");
         }
         if (report) {
+            // Every way to end sets it first; a side that closed without any is the one that ended it.
+            ended(
+                    side.inbound ? ConnectionEnd.By.CLIENT : ConnectionEnd.By.UPSTREAM,
+                    side.inbound ? "client_lost" : "upstream_lost",
+                    CloseCodes.ABNORMAL,
+                    "",
+                    "");
             if (lifetimeTask != null) {
                 lifetimeTask.cancel();
             }
@@ -521,6 +584,12 @@ public final class ProxySession implements Traffic {
         final int clientCode = reason.clientCloseCode(side.inbound);
         events.blocked(this, reason, mode, detail, mode == Mode.ENFORCE ? clientCode : 0);
         if (mode == Mode.ENFORCE) {
+            ended(
+                    ConnectionEnd.By.PROXY,
+                    reason.code(),
+                    clientCode,
+                    side.inbound ? "message too big" : "upstream message too big",
+                    detail);
             if (side.inbound) {
                 terminate(clientCode, "message too big", reason.upstreamCloseCode(true), "going away");
             } else {
@@ -552,6 +621,12 @@ public final class ProxySession implements Traffic {
         final String detail = (side.inbound ? "inbound" : "outbound") + " frame refused: "
                 + (message.length() > 160 ? message.substring(0, 160) + "…" : message);
         events.blocked(this, reason, Mode.ENFORCE, detail, side.inbound ? code : CloseCodes.BAD_GATEWAY);
+        ended(
+                ConnectionEnd.By.PROXY,
+                reason.code(),
+                side.inbound ? code : CloseCodes.BAD_GATEWAY,
+                side.inbound ? reason.code() : "upstream broke the protocol",
+                detail);
         if (side.inbound) {
             terminate(code, reason.code(), CloseCodes.SHUTDOWN, "going away");
         } else {
@@ -578,6 +653,12 @@ public final class ProxySession implements Traffic {
         }
         final int clientCode = reason.clientCloseCode(side.inbound);
         events.blocked(this, reason, mode, deny.detail(), clientCode, sample);
+        ended(
+                ConnectionEnd.By.PROXY,
+                reason.code(),
+                clientCode,
+                side.inbound ? reason.code() : "upstream message refused: " + reason.code(),
+                deny.detail());
         if (side.inbound) {
             terminate(clientCode, reason.code(), reason.upstreamCloseCode(true), "going away");
         } else {
@@ -1020,8 +1101,10 @@ public final class ProxySession implements Traffic {
             unfinished = scheduler.schedule(
                     () -> {
                         if (!terminated) {
-                            expire("message unfinished for " + idleTimeout.toSeconds()
-                                    + "s: its last fragment never came");
+                            expire(
+                                    IDLE_TIMEOUT,
+                                    "message unfinished for " + idleTimeout.toSeconds()
+                                            + "s: its last fragment never came");
                         }
                     },
                     idleTimeout.toMillis(),

@@ -2,11 +2,13 @@ package io.wsguard.server;
 
 import io.wsguard.audit.AuditEvent;
 import io.wsguard.audit.AuditLog;
+import io.wsguard.audit.ConnectionEvent;
 import io.wsguard.check.Mode;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Stage;
 import io.wsguard.check.Verdict;
 import io.wsguard.handshake.HandshakeRequest;
+import io.wsguard.relay.ConnectionEnd;
 import io.wsguard.relay.ProxySession;
 import java.time.Instant;
 
@@ -14,9 +16,12 @@ import java.time.Instant;
 final class Auditor {
 
     private final AuditLog log;
+    private final boolean connections;
 
-    Auditor(AuditLog log) {
+    /** {@code connections}: {@code audit.connections}, one line per connection at its close. */
+    Auditor(AuditLog log, boolean connections) {
         this.log = log;
+        this.connections = connections;
     }
 
     AuditLog log() {
@@ -108,6 +113,39 @@ final class Auditor {
                 .detail(detail)
                 .sample(sample)
                 .build());
+    }
+
+    /**
+     * A connection that opened has closed, both sides: its {@code connection} line, when
+     * {@code audit.connections} is on. Reads the session's own counters, which are final now: one
+     * object per connection, nothing per message.
+     */
+    void connection(ProxySession session) {
+        if (!connections) {
+            return;
+        }
+        final Instant now = Instant.now();
+        final Instant opened = session.openedAt();
+        final ConnectionEnd end = session.end();
+        log.recordConnection(new ConnectionEvent(
+                now,
+                session.route(),
+                session.clientIp(),
+                session.id(),
+                session.subject(),
+                session.origin(),
+                opened,
+                Math.max(0, now.toEpochMilli() - opened.toEpochMilli()),
+                session.messagesIn(),
+                session.bytesIn(),
+                session.messagesOut(),
+                session.bytesOut(),
+                end.by().code(),
+                end.reason(),
+                end.code(),
+                end.phrase(),
+                end.detail(),
+                session.target()));
     }
 
     /** A message on an open connection was rewritten before it went on (sanitized). */

@@ -153,7 +153,7 @@ public final class ProxyServer extends ContainerLifeCycle {
         server.addBean(scheduler);
         server.addBean(linger);
         final AuditLog auditLog = AuditLog.from(loaded.policy().audit(), Clock.systemUTC());
-        auditor = new Auditor(auditLog);
+        auditor = new Auditor(auditLog, loaded.policy().audit().connections());
         if (loaded.policy().audit().integrityKey().filter(key -> !key.isEmpty()).isPresent()) {
             // The chain's length, restored from disk at start: a scraper keeps a record of it away from
             // this host, against which a log cut short shows (wsguard audit --verify --expect-last).
@@ -172,6 +172,11 @@ public final class ProxyServer extends ContainerLifeCycle {
         FunctionCounter.builder("wsguard.audit.events.summed", auditLog, AuditLog::eventsPastClientCap)
                 .tag("why", "client_cap")
                 .description("audit events summed without their client: too many clients had a line budget")
+                .register(metrics.registry());
+        // Connection lines (audit.connections) lost because the writer fell that far behind; each loss
+        // is also reported in the log itself.
+        FunctionCounter.builder("wsguard.audit.connections.dropped", auditLog, AuditLog::connectionsDropped)
+                .description("audit connection lines dropped: the audit writer's queue was full")
                 .register(metrics.registry());
         // Started first, before anything uses them, so that no upstream client adopts them as its
         // own and stops them when a reload retires it (Jetty manages only beans not yet running).

@@ -60,6 +60,7 @@ final class ServerEvents implements SessionEvents {
             metrics.connectionClosed();
             metrics.untrack(session);
         }
+        auditor.connection(session);
     }
 
     @Override

@@ -298,6 +298,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                     }
                     // From here the session gives it all back when it closes; upgradeClient when the
                     // client's upgrade fails.
+                    session.dialled(connected.target().uri());
                     session.hold(admission);
                     upgradeClient(request, response, callback, route, session, admission, connected);
                 });

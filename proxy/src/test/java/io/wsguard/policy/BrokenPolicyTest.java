@@ -274,6 +274,9 @@ class BrokenPolicyTest {
                         "9:26: audit.linesPerClient: '60' is not a rate "
                                 + "(expected: like 50/s, 3000/min, 10/h or 1MiB/s)"),
                 Arguments.of(
+                        PolicyFiles.MINIMAL + "audit: { connections: yes }\n",
+                        "9:23: audit.connections: 'yes' is not a boolean (expected: true or false)"),
+                Arguments.of(
                         PolicyFiles.MINIMAL + "audit: { linesPerClient: 1KiB/min }\n",
                         "9:26: audit.linesPerClient: '1KiB/min' is a byte "
                                 + "rate (expected: a count of lines like 60/min)"),

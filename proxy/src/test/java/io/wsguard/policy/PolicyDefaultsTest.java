@@ -150,6 +150,12 @@ class PolicyDefaultsTest {
                         "audit: { maxFiles: 3 }\n",
                         p -> p.audit().linesPerClient(),
                         new Rate(60, Duration.ofMinutes(1))),
+                root("audit.connections (no audit)", "", p -> p.audit().connections(), false),
+                root(
+                        "audit.connections",
+                        "audit: { maxFiles: 3 }\n",
+                        p -> p.audit().connections(),
+                        false),
                 // rateLimitStore
                 root(
                         "rateLimitStore.type (no rateLimitStore)",

@@ -142,13 +142,15 @@ class PolicyLoaderTest {
                                                         "ws://127.0.0.1:9000/chat",
                                                         "wss://up.example.com/chat], tls: { trustedCAs: ca.pem }, x: [")
                                                 .replace(", x: [] }", " }")
-                                        + "admin: {}\naudit: { path: out/audit.jsonl, linesPerClient: 10/s }\n"),
+                                        + "admin: {}\naudit: { path: out/audit.jsonl, linesPerClient: 10/s,"
+                                        + " connections: true }\n"),
                         Map.of())
                 .policy();
 
         assertThat(policy.admin()).contains(new AdminPolicy("127.0.0.1", 9090, Optional.empty()));
         assertThat(policy.audit().path()).isEqualTo(dir.resolve("out/audit.jsonl"));
         assertThat(policy.audit().linesPerClient()).isEqualTo(new Rate(10, Duration.ofSeconds(1)));
+        assertThat(policy.audit().connections()).isTrue();
         assertThat(policy.listeners().get(0).tls())
                 .contains(new TlsPolicy(
                         List.of(new TlsPolicy.KeyPairPolicy(dir.resolve("server.crt"), dir.resolve("server.key"))),
