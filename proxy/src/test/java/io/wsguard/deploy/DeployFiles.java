@@ -3,7 +3,7 @@ package io.wsguard.deploy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.policy.LoadedPolicy;
-import io.wsguard.policy.PolicyLoader;
+import io.wsguard.testing.SchemaChecked;
 import io.wsguard.testing.TestCerts;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -16,7 +16,7 @@ import java.util.Map;
 /**
  * The repository's deployment files, read as the tests of {@code Dockerfile} and
  * {@code deploy/kubernetes/} need them: the Dockerfile's instructions, and the Kubernetes policy
- * loaded by the real {@link PolicyLoader} with its mounted paths moved into a test directory.
+ * loaded by the real {@code PolicyLoader} (and checked against the policy schema) with its mounted paths moved into a test directory.
  */
 final class DeployFiles {
 
@@ -82,7 +82,8 @@ final class DeployFiles {
      * the Secret {@code wsguard-tls} would mount them ({@code certs/tls.crt}, {@code certs/tls.key}).
      */
     static LoadedPolicy kubernetesPolicy(Path dir) throws IOException {
-        return PolicyLoader.load(mountedPolicy(dir, Files.readString(POLICY, StandardCharsets.UTF_8)), SECRETS);
+        // As every policy a test loads: the binder and the published schema must both accept it.
+        return SchemaChecked.load(mountedPolicy(dir, Files.readString(POLICY, StandardCharsets.UTF_8)), SECRETS);
     }
 
     /** {@code policyText} written to {@code dir/policy.yaml} with its mounted paths moved into {@code dir}. */

@@ -121,6 +121,19 @@ class KubernetesManifestsTest {
     }
 
     @Test
+    void thePolicyNamesTheSchemaForEditorsWhereItIs() throws Exception {
+        final String first =
+                Files.readAllLines(DeployFiles.POLICY, StandardCharsets.UTF_8).get(0);
+        assertThat(first).startsWith("# yaml-language-server: $schema=");
+        final Path schema = DeployFiles.KUBERNETES.resolve(first.substring(first.indexOf('=') + 1));
+        assertThat(schema.normalize())
+                .isEqualTo(DeployFiles.ROOT
+                        .resolve("schema/wsguard-policy.schema.json")
+                        .normalize());
+        assertThat(schema).isRegularFile();
+    }
+
+    @Test
     void aMisspeltFieldIsFoundByTheUnknownFieldCheck() throws Exception {
         // The check above asserts an absence: show that it would see a presence.
         final String text = Files.readString(DeployFiles.KUBERNETES.resolve("deployment.yaml"), StandardCharsets.UTF_8)
