@@ -39,9 +39,9 @@ import org.slf4j.LoggerFactory;
  * that read Redis.
  *
  * <p>Order of decisions: on the probes port ({@code admin.probes}), 404 for anything but
- * {@code /healthz}, {@code /readyz} and {@code /metrics}; then the bearer token for {@code /admin/*} (so that an unauthenticated caller
- * learns nothing, not even which admin paths exist), then the cross-site check for {@code POST},
- * then 404, then 405.
+ * {@code /healthz}, {@code /readyz} and {@code /metrics}; then the bearer token for {@code /admin/*} (so that
+ * an unauthenticated caller learns nothing, not even which admin paths exist), then the cross-site
+ * check for {@code POST}, then 404, then 405.
  */
 final class AdminHandler extends Handler.Abstract {
 

@@ -15,8 +15,9 @@ import java.util.Map;
 
 /**
  * The repository's deployment files, read as the tests of {@code Dockerfile} and
- * {@code deploy/kubernetes/} need them: the Dockerfile's instructions, and the Kubernetes policy
- * loaded by the real {@code PolicyLoader} (and checked against the policy schema) with its mounted paths moved into a test directory.
+ * {@code deploy/kubernetes/} need them: the Dockerfile's instructions, and the Kubernetes policy loaded by
+ * the real {@code PolicyLoader} (and checked against the policy schema) with its mounted paths moved
+ * into a test directory.
  */
 final class DeployFiles {
 
