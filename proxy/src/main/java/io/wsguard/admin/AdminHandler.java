@@ -39,13 +39,19 @@ import org.slf4j.LoggerFactory;
  * waiting for it; and {@code GET /admin/cluster}, which completes its response later from the thread
  * that read Redis.
  *
- * <p>Order of decisions: the bearer token for {@code /admin/*} (so that an unauthenticated caller
- * learns nothing, not even which admin paths exist), then the cross-site check for {@code POST},
- * then 404, then 405.
+ * <p>Order of decisions: on the probes port ({@code admin.probes}), 404 for anything but
+ * {@code /healthz}, {@code /readyz} and {@code /metrics}; then the bearer token for {@code /admin/*} (so that
+ * an unauthenticated caller learns nothing, not even which admin paths exist), then the cross-site
+ * check for {@code POST}, then 404, then 405.
  */
 final class AdminHandler extends Handler.Abstract {
 
     private static final Logger LOG = LoggerFactory.getLogger(AdminHandler.class);
+
+    /** The name of the {@code admin.probes} connector, by which a request is known to have come through it. */
+    static final String PROBES_CONNECTOR = "wsguard-probes";
+    /** What the probes port serves; anything else there is 404. */
+    private static final Set<String> PROBE_PATHS = Set.of("/healthz", "/readyz", "/metrics");
 
     private static final String JSON = "application/json";
     private static final String TEXT = "text/plain; charset=utf-8";
@@ -109,6 +115,17 @@ final class AdminHandler extends Handler.Abstract {
         response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
         response.getHeaders().put("X-Content-Type-Options", "nosniff");
 
+        if (!PROBE_PATHS.contains(path) && throughProbesPort(request)) {
+            // First of all: the probes port is on the pod network, and whatever else the admin port
+            // serves, with or without a token, is not for it. 404 whatever the path, so it does not
+            // tell which admin paths exist.
+            json(
+                    response,
+                    callback,
+                    404,
+                    new Problem("no such path: " + path + " (this port serves /healthz, /readyz and /metrics only)"));
+            return true;
+        }
         if (tokenDigest == null && isAdminPath(path) && !addressedToLoopback(request)) {
             // Without a token, the port's only protection is being reachable from this host alone. A
             // page whose name was rebound to 127.0.0.1 (DNS rebinding) reaches it as "same origin",
@@ -348,6 +365,11 @@ final class AdminHandler extends Handler.Abstract {
         response.getHeaders().put("X-Frame-Options", "DENY");
         response.getHeaders().put("Referrer-Policy", "no-referrer");
         write(response, callback, 200, "text/html; charset=utf-8", dashboard.html());
+    }
+
+    private static boolean throughProbesPort(Request request) {
+        return PROBES_CONNECTOR.equals(
+                request.getConnectionMetaData().getConnector().getName());
     }
 
     private static boolean isAdminPath(String path) {

@@ -39,6 +39,11 @@ import org.slf4j.LoggerFactory;
  * </table>
  * Any other path is 404 and a wrong method 405, both with a JSON {@code {"error": ...}} body.
  *
+ * <p><b>The probes port.</b> With {@code admin.probes}, a second port serves {@code /healthz},
+ * {@code /readyz} and {@code /metrics} and answers 404 to everything else, {@code /admin/*} and the
+ * dashboard included, whatever the token. It is the port a kubelet and Prometheus reach on the pod's
+ * address, while the admin port stays on loopback.
+ *
  * <p><b>Access.</b> When {@code admin.token} is set and not empty, every {@code /admin/*} request
  * needs {@code Authorization: Bearer <token>} (compared in constant time), else 401 with
  * {@code WWW-Authenticate: Bearer}. {@code /healthz}, {@code /readyz}, {@code /metrics} and the
@@ -60,6 +65,9 @@ public final class AdminServer {
 
     private final Server server;
     private final ServerConnector connector;
+    /** {@code admin.probes}: the second port, serving only health, readiness and metrics; else null. */
+    private final ServerConnector probes;
+
     private final AdminHandler handler;
 
     /**
@@ -83,6 +91,20 @@ public final class AdminServer {
         connector.setPort(policy.port());
         connector.setIdleTimeout(30_000);
         server.addConnector(connector);
+        probes = policy.probes()
+                .map(where -> {
+                    // Same server and threads: a probe and an operator's request cost the same, and
+                    // the handler tells the two ports apart by the connector's name.
+                    final ServerConnector probesConnector =
+                            new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+                    probesConnector.setName(AdminHandler.PROBES_CONNECTOR);
+                    probesConnector.setHost(where.host());
+                    probesConnector.setPort(where.port());
+                    probesConnector.setIdleTimeout(30_000);
+                    server.addConnector(probesConnector);
+                    return probesConnector;
+                })
+                .orElse(null);
         handler = new AdminHandler(
                 policy.token(), requireNonNull(metrics, "metrics"),
                 requireNonNull(ready, "ready"), requireNonNull(actions, "actions"));
@@ -97,6 +119,12 @@ public final class AdminServer {
                 connector.getHost(),
                 port(),
                 handler.tokenRequired() ? " (/admin/* needs the bearer token)" : " (/admin/* open: no admin.token)");
+        if (probes != null) {
+            LOG.info(
+                    "probes listening on http://{}:{}/ (/healthz, /readyz and /metrics only)",
+                    probes.getHost(),
+                    probesPort());
+        }
     }
 
     /** Stops serving and releases the port; requests in progress are given Jetty's stop timeout. */
@@ -108,5 +136,14 @@ public final class AdminServer {
     public int port() {
         final int local = connector.getLocalPort();
         return local > 0 ? local : connector.getPort();
+    }
+
+    /** The probes port once started, else the configured one; -1 without {@code admin.probes}. */
+    public int probesPort() {
+        if (probes == null) {
+            return -1;
+        }
+        final int local = probes.getLocalPort();
+        return local > 0 ? local : probes.getPort();
     }
 }

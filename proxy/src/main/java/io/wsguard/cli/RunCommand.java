@@ -66,6 +66,9 @@ public final class RunCommand implements Callable<Integer> {
         if (server.adminUrl() != null) {
             out.println("wsguard: admin on " + server.adminUrl());
         }
+        if (server.probesUrl() != null) {
+            out.println("wsguard: probes on " + server.probesUrl() + " (/healthz, /readyz, /metrics)");
+        }
         out.println("wsguard: audit log at " + server.auditLocation());
         out.flush();
         shutdown.awaitAndDrain();

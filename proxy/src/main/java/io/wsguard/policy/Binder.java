@@ -96,6 +96,11 @@ final class Binder {
                             "admin.port",
                             "port " + a.port() + " is also a listener's port (expected: a port of its own)");
                 }
+                a.probes()
+                        .filter(probes -> probes.port() != 0 && probes.port() == l.port())
+                        .ifPresent(probes -> v.problemAt(
+                                "admin.probes.port",
+                                "port " + probes.port() + " is also a listener's port (expected: a port of its own)"));
             }
         });
         final Optional<ProxyPolicy> proxy = proxyBinder.bind(f.section("proxy"), "proxy");

@@ -35,6 +35,15 @@ public final class PolicyWarnings {
                                         + "match.host, origin.allow, or TLS on the listener)"));
             }
         }
+        policy.admin()
+                .filter(admin -> !Loopback.isLoopbackName(admin.host()))
+                .ifPresent(admin -> warnings.add(loaded.locations()
+                        .at(
+                                "admin.host",
+                                admin.host() + " serves /admin/* and the dashboard to other machines, over plain"
+                                        + " HTTP, with admin.token as their only guard (expected: admin.host"
+                                        + " 127.0.0.1, and admin.probes for the kubelet and Prometheus, which"
+                                        + " serves /healthz, /readyz and /metrics only)")));
         return warnings;
     }
 

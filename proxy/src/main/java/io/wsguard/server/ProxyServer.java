@@ -409,6 +409,14 @@ public final class ProxyServer extends ContainerLifeCycle {
         return admin == null ? null : "http://" + loaded.policy().admin().get().host() + ":" + admin.port();
     }
 
+    /** The probes port's URL ({@code admin.probes}), or null without one. */
+    public String probesUrl() {
+        if (admin == null || admin.probesPort() < 0) {
+            return null;
+        }
+        return "http://" + loaded.policy().admin().get().probes().orElseThrow().host() + ":" + admin.probesPort();
+    }
+
     public String auditLocation() {
         return loaded.policy().audit().sink() == io.wsguard.policy.AuditPolicy.Sink.STDOUT
                 ? "stdout"

@@ -26,8 +26,14 @@ class CheckWarningsTest {
     private record Result(int exit, List<String> out) {}
 
     private Result check(String listeners, String routes) throws Exception {
+        return check(listeners, routes, "");
+    }
+
+    /** {@code topLevel}: more keys after the routes, whole lines. */
+    private Result check(String listeners, String routes, String topLevel) throws Exception {
         final Path file = dir.resolve("policy.yaml");
-        Files.writeString(file, "version: 1\nlisteners:\n" + listeners.indent(2) + "routes:\n" + routes.indent(2));
+        Files.writeString(
+                file, "version: 1\nlisteners:\n" + listeners.indent(2) + "routes:\n" + routes.indent(2) + topLevel);
         final StringWriter out = new StringWriter();
         final CommandLine cli = WsguardCommand.commandLine();
         cli.setOut(new PrintWriter(out));
@@ -77,6 +83,34 @@ class CheckWarningsTest {
                                 + "a DNS-rebinding page served on that port passes the default same-origin rule "
                                 + "(expected: match.host, origin.allow, or TLS on the listener)",
                         "OK");
+    }
+
+    @Test
+    void anAdminPortOnTheNetworkIsWarnedAboutEvenWithItsTokenAndAProbesPortIsNot() throws Exception {
+        final String hosted = """
+                - name: hosted
+                  match: { host: chat.example.com, path: /hosted }
+                  upstream: { targets: [ws://127.0.0.1:9000/b] }
+                  auth: none
+                """;
+        final Result network = check(
+                "- { port: 0 }\n",
+                hosted,
+                "admin: { host: 0.0.0.0, port: 9090, token: '${WSGUARD_TEST_TOKEN:-t0ken}' }\n");
+        assertThat(network.exit()).isZero();
+        assertThat(network.out())
+                .containsExactly(
+                        dir.resolve("policy.yaml")
+                                + ":9:16: warning: admin.host: 0.0.0.0 serves /admin/* and the dashboard to other"
+                                + " machines, over plain HTTP, with admin.token as their only guard (expected:"
+                                + " admin.host 127.0.0.1, and admin.probes for the kubelet and Prometheus, which"
+                                + " serves /healthz, /readyz and /metrics only)",
+                        "OK");
+
+        final Result split =
+                check("- { port: 0 }\n", hosted, "admin: { port: 9090, probes: { host: 0.0.0.0, port: 9091 } }\n");
+        assertThat(split.exit()).isZero();
+        assertThat(split.out()).containsExactly("OK");
     }
 
     @Test

@@ -136,6 +136,18 @@ class BrokenPolicyTest {
                         PolicyFiles.MINIMAL + "admin: { port: 8080 }\n",
                         "9:16: admin.port: port 8080 is also a listener's port (expected: a port of its own)"),
                 Arguments.of(
+                        PolicyFiles.MINIMAL + "admin: { port: 9090, probes: { port: 9090 } }\n",
+                        "9:38: admin.probes.port: port 9090 is also admin.port (expected: a port of its own)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL + "admin: { probes: { port: 8080 } }\n",
+                        "9:26: admin.probes.port: port 8080 is also a listener's port (expected: a port of its own)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL + "admin: { probes: { port: 9091, path: /healthz } }\n",
+                        "9:32: admin.probes.path: unknown key (expected: one of host, port)"),
+                Arguments.of(
+                        PolicyFiles.MINIMAL + "admin: { probes: 9091 }\n",
+                        "9:18: admin.probes: got a scalar (expected: a map with host and port)"),
+                Arguments.of(
                         PolicyFiles.MINIMAL + "admin: { host: 0.0.0.0, port: 9090 }\n",
                         "9:16: admin.host: 0.0.0.0 is reachable from other machines, and admin.token is not set: set it"
                                 + " (e.g. token: ${WSGUARD_ADMIN_TOKEN}) or bind to 127.0.0.1"),

@@ -64,6 +64,21 @@ class PolicyDefaultsTest {
                         p -> p.admin().orElseThrow().port(),
                         9090),
                 root("admin.token", "admin: {}\n", p -> p.admin().orElseThrow().token(), Optional.empty()),
+                root(
+                        "admin.probes (none)",
+                        "admin: {}\n",
+                        p -> p.admin().orElseThrow().probes(),
+                        Optional.empty()),
+                root(
+                        "admin.probes.host",
+                        "admin: { probes: { port: 9092 } }\n",
+                        p -> p.admin().orElseThrow().probes().orElseThrow().host(),
+                        "0.0.0.0"),
+                root(
+                        "admin.probes.port",
+                        "admin: { probes: {} }\n",
+                        p -> p.admin().orElseThrow().probes().orElseThrow().port(),
+                        9091),
                 // proxy
                 root("proxy.trustedProxies (no proxy)", "", p -> p.proxy().trustedProxies(), List.of()),
                 root(

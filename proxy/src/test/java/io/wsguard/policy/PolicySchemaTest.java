@@ -238,6 +238,12 @@ class PolicySchemaTest {
                         minimal + "proxy: { trustedProxies: [lb.internal] }\n",
                         "proxy.trustedProxies[0]"),
                 broken("admin port as a word", minimal + "admin: { port: admin }\n", "admin.port"),
+                broken("probes as a port number", minimal + "admin: { probes: 9091 }\n", "admin.probes"),
+                broken("probes port as a word", minimal + "admin: { probes: { port: probes } }\n", "admin.probes.port"),
+                broken(
+                        "probes with a path",
+                        minimal + "admin: { probes: { port: 9091, path: /healthz } }\n",
+                        "admin.probes.path"),
                 broken(
                         "redis store without redis",
                         minimal + "rateLimitStore: { type: redis }\n",

@@ -35,9 +35,18 @@ public record RawRequest(int status, Map<String, String> headers) {
      * 127.0.0.1:{@code port}.
      */
     public static RawRequest get(int port, String target, List<String> headerLines) throws IOException {
+        return send(port, "GET", target, headerLines);
+    }
+
+    /**
+     * Sends {@code METHOD target HTTP/1.1} with {@code headerLines} and no body to 127.0.0.1:{@code port}
+     * (include {@code Content-Length: 0} for a POST).
+     */
+    public static RawRequest send(int port, String method, String target, List<String> headerLines) throws IOException {
         try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), port)) {
             socket.setSoTimeout(15_000);
-            final StringBuilder head = new StringBuilder("GET ").append(target).append(" HTTP/1.1\r\n");
+            final StringBuilder head =
+                    new StringBuilder(method).append(' ').append(target).append(" HTTP/1.1\r\n");
             for (String line : headerLines) {
                 head.append(line).append("\r\n");
             }
