@@ -29,11 +29,17 @@ public final class HandshakeRequest {
     private volatile Principal principal;
     private volatile String verifiedToken;
     private final Admission admission = new Admission();
+    private final long startedNanos = System.nanoTime();
 
     public HandshakeRequest(Request request, String clientIp, String connectionId) {
         this.request = request;
         this.clientIp = clientIp;
         this.connectionId = connectionId;
+    }
+
+    /** {@link System#nanoTime()} when the request reached wsguard's handler: the handshake's duration starts here. */
+    public long startedNanos() {
+        return startedNanos;
     }
 
     /** The first value of a request header, or null. */

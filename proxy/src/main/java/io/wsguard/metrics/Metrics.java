@@ -24,19 +24,27 @@ import java.util.concurrent.ConcurrentMap;
  *
  * <p>Series, with Micrometer's alphabetical label order as {@link #scrape()} prints them:
  * <pre>
- * wsguard_connections_active{route}          gauge
+ * wsguard_connections_active{route,upstream}          gauge
  * wsguard_handshakes_total{outcome,route}    outcome: accepted, or a Reason code (no_route, ...)
  * wsguard_blocked_total{reason,route}        reason: a Reason code
- * wsguard_messages_total{direction,route}    direction: inbound (client to upstream) | outbound
- * wsguard_bytes_total{direction,route}
+ * wsguard_messages_total{direction,route,upstream}    direction: inbound (client to upstream) | outbound
+ * wsguard_bytes_total{direction,route,upstream}
+ * wsguard_frames_discarded_total{direction,route,upstream}
+ * wsguard_handshake_duration_seconds{outcome,route}           histogram; outcome: accepted | refused
+ * wsguard_upstream_connect_duration_seconds{route,upstream}   histogram
+ * wsguard_connection_lifetime_seconds{route,upstream}         histogram
+ * wsguard_message_size_bytes{direction,route,upstream}        histogram (MessageSizeHistogram)
+ * wsguard_tls_certificate_expiry_timestamp_seconds{listener,names,serial,subject}   gauge (CertificateExpiry)
  * wsguard_ratelimit_store_fallbacks_total{onUnavailable}   rate decisions made without Redis (RedisBuckets)
  * wsguard_cluster_instances                  gauge: live instances at the last heartbeat (cluster.Members)
  * wsguard_cluster_routes_mismatch            gauge: 1 when a live instance's routes hash differs from ours
  * wsguard_build_info{commit,version}         gauge: always 1; the build (io.wsguard.Version)
  * </pre>
  *
- * <p>Thread-safe. Label values come only from the policy's route names, {@code accepted} and
- * {@link io.wsguard.check.Reason} codes, never from client input, so the number of series is bounded.
+ * <p>Thread-safe. Label values come only from the policy's route names and upstream targets,
+ * listeners' certificates, {@code accepted} and {@link io.wsguard.check.Reason} codes, never from
+ * client input, so the number of series is bounded. Histograms have fixed buckets (listed in
+ * {@link RouteMetrics} and {@link MessageSizes}), never Micrometer's percentile histograms.
  */
 public final class Metrics implements AutoCloseable {
 
@@ -49,6 +57,7 @@ public final class Metrics implements AutoCloseable {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final ConcurrentMap<String, RouteMetrics> routes = new ConcurrentHashMap<>();
     private final JvmGcMetrics gc = new JvmGcMetrics();
+    private final CertificateExpiry certificates = new CertificateExpiry(registry);
 
     /** A registry with the JVM and process binders attached. */
     public Metrics() {
@@ -64,6 +73,7 @@ public final class Metrics implements AutoCloseable {
                 .description("The build that runs: its version and git commit; always 1")
                 .tags("version", Version.number(), "commit", Version.commit())
                 .register(registry);
+        registry.getPrometheusRegistry().register(new MessageSizeHistogram(routes::values));
     }
 
     /**
@@ -75,6 +85,11 @@ public final class Metrics implements AutoCloseable {
     public RouteMetrics route(String name) {
         final String label = name == null || name.isEmpty() ? NO_ROUTE : name;
         return routes.computeIfAbsent(label, key -> new RouteMetrics(registry, key));
+    }
+
+    /** The expiry of the certificates TLS listeners serve. */
+    public CertificateExpiry certificates() {
+        return certificates;
     }
 
     /** The registry, for components that add their own meters (use the {@code wsguard.} prefix). */

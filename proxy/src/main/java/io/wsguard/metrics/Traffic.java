@@ -13,4 +13,16 @@ public interface Traffic {
     long bytesIn();
 
     long bytesOut();
+
+    /**
+     * How many messages of one direction fell in {@link MessageSizes} bucket {@code bucket} (not
+     * cumulative): client to upstream when {@code inbound}, else upstream to client.
+     */
+    long messageSizes(boolean inbound, int bucket);
+
+    /**
+     * The upstream target the connection was dialled to, as the {@code upstream} label shows it (one of
+     * the route's configured targets); fixed before the connection is counted as opened.
+     */
+    String upstream();
 }

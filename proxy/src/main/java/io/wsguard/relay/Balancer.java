@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -49,19 +50,39 @@ public final class Balancer {
         return healthy;
     }
 
+    /** {@code ws://host:port/path} of {@code uri}, the port always written. */
+    static String label(URI uri) {
+        final String scheme = uri.getScheme() == null ? "ws" : uri.getScheme().toLowerCase(Locale.ROOT);
+        final int port = uri.getPort() > 0 ? uri.getPort() : "wss".equals(scheme) ? 443 : 80;
+        final String host = uri.getHost() == null ? "" : uri.getHost();
+        final String path = uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath();
+        return scheme + "://" + (host.indexOf(':') >= 0 && !host.startsWith("[") ? "[" + host + "]" : host) + ":" + port
+                + path;
+    }
+
     /** One upstream URI and what the balancer knows of it. */
     public final class Target {
         private final URI uri;
+        private final String label;
         private final AtomicInteger active = new AtomicInteger();
         private volatile long downUntil;
         private volatile long downSince;
 
         Target(URI uri) {
             this.uri = uri;
+            this.label = Balancer.label(uri);
         }
 
         public URI uri() {
             return uri;
+        }
+
+        /**
+         * The target as the metrics' {@code upstream} label shows it: scheme, host, port and path,
+         * without user information or query, which may carry secrets.
+         */
+        public String label() {
+            return label;
         }
 
         public int active() {

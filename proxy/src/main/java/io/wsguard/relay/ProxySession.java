@@ -8,6 +8,7 @@ import io.wsguard.check.Reason;
 import io.wsguard.check.SessionEnd;
 import io.wsguard.check.Verdict;
 import io.wsguard.limit.SubjectRate;
+import io.wsguard.metrics.MessageSizes;
 import io.wsguard.metrics.Traffic;
 import io.wsguard.policy.Action;
 import io.wsguard.policy.LimitsPolicy;
@@ -60,13 +61,15 @@ public final class ProxySession implements Traffic {
     private static final Logger LOG = LoggerFactory.getLogger(ProxySession.class);
     private static final VarHandle COUNT = MethodHandles.arrayElementVarHandle(long[].class);
     /**
-     * Messages and bytes each side relayed, at {@link #CLIENT_COUNTS} and {@link #UPSTREAM_COUNTS}:
-     * the two directions are counted by two threads at once, so their counts are kept 64 bytes
-     * apart, never on one cache line.
+     * Messages, bytes and messages per {@link MessageSizes} bucket each side relayed, at
+     * {@link #CLIENT_COUNTS} and {@link #UPSTREAM_COUNTS} ({@link #SIZES} on): the two directions
+     * are counted by two threads at once, so their counts are kept 64 bytes apart, never on one
+     * cache line.
      */
     private static final int CLIENT_COUNTS = 0;
 
-    private static final int UPSTREAM_COUNTS = 10;
+    private static final int SIZES = 2;
+    private static final int UPSTREAM_COUNTS = SIZES + MessageSizes.BUCKETS + 8;
 
     /** The connection line's reasons that more than one place gives. */
     private static final String IDLE_TIMEOUT = "idle_timeout";
@@ -97,7 +100,10 @@ public final class ProxySession implements Traffic {
     /** How the connection ended: set once, by the first end, under {@link #lock}; null while it runs. */
     private volatile ConnectionEnd end;
 
-    private final long[] counts = new long[UPSTREAM_COUNTS + 2];
+    private final long[] counts = new long[UPSTREAM_COUNTS + SIZES + MessageSizes.BUCKETS];
+    /** The target the upstream side was dialled to, as the metrics' {@code upstream} label shows it. */
+    private volatile String upstreamTarget;
+
     private final Side client;
     private final Side upstream;
 
@@ -247,6 +253,22 @@ public final class ProxySession implements Traffic {
     @Override
     public long bytesOut() {
         return (long) COUNT.getOpaque(counts, UPSTREAM_COUNTS + 1);
+    }
+
+    @Override
+    public long messageSizes(boolean inbound, int bucket) {
+        return (long) COUNT.getOpaque(counts, (inbound ? CLIENT_COUNTS : UPSTREAM_COUNTS) + SIZES + bucket);
+    }
+
+    /** The upstream target's label ({@link Balancer.Target#label()}), or null before it was dialled. */
+    @Override
+    public String upstream() {
+        return upstreamTarget;
+    }
+
+    /** The upstream side runs to {@code target}; set before the client's side opens. */
+    public void dialled(Balancer.Target target) {
+        this.upstreamTarget = target.label();
     }
 
     /**
@@ -903,6 +925,9 @@ public final class ProxySession implements Traffic {
             // Only this side's delivering thread writes its counts; opaque so others read whole values.
             COUNT.setOpaque(counts, countsAt, counts[countsAt] + 1);
             COUNT.setOpaque(counts, countsAt + 1, counts[countsAt + 1] + size);
+            // The size histogram's bucket: a few ns, no allocation (MessageSizeBench).
+            final int bucket = countsAt + SIZES + MessageSizes.bucket(size);
+            COUNT.setOpaque(counts, bucket, counts[bucket] + 1);
         }
 
         /**

@@ -123,10 +123,12 @@ public final class UpstreamConnector extends ContainerLifeCycle {
             SelectorAffinity affinity) {}
 
     /**
-     * An open upstream session and the target it runs to; the target's count goes back with the
-     * connection's admission, or, without one, when the caller releases it.
+     * An open upstream session, the target it runs to and how long that target took to answer the
+     * upgrade once dialled ({@code connectNanos}: resolution, TCP, TLS, upgrade; earlier targets that
+     * failed not included). The target's count goes back with the connection's admission, or,
+     * without one, when the caller releases it.
      */
-    public record Connected(CoreSession session, Balancer.Target target) {}
+    public record Connected(CoreSession session, Balancer.Target target, long connectNanos) {}
 
     /**
      * Connects {@code handler} to the first target that takes it. The future fails with
@@ -161,6 +163,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
         }
         final Balancer.Target target = order.get(index);
         final URI uri = targetUri(target.uri(), request.pathSuffix(), request.query());
+        final long dialled = System.nanoTime();
         // Both outcomes go to result in the callback: the stage it returns would only repeat them.
         final CompletableFuture<WebSocketCoreSession> unused = upgrade(uri, request, handler)
                 .whenComplete((session, failure) -> {
@@ -169,7 +172,7 @@ public final class UpstreamConnector extends ContainerLifeCycle {
                         if (admission != null) {
                             admission.hold(target::release);
                         }
-                        result.complete(new Connected(session, target));
+                        result.complete(new Connected(session, target, System.nanoTime() - dialled));
                         return;
                     }
                     if (failure instanceof UpstreamRefusedException refused) {

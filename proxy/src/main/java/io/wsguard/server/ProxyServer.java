@@ -245,12 +245,13 @@ public final class ProxyServer extends ContainerLifeCycle {
                         handshakeTimeouts::increment,
                         new SslConnectionFactory(ssl, "http/1.1"),
                         new HttpConnectionFactory(http));
+                metrics.certificates().serve(listener.name(), ssl.getKeyStore());
                 server.addBean(new CertificateReloader(
                         listener.tls().get(),
                         ssl,
                         CertificateReloader.DEFAULT_INTERVAL,
-                        problem ->
-                                auditor.config(Reason.CONFIG_REJECTED, "tls certificate reload refused: " + problem)));
+                        problem -> auditor.config(Reason.CONFIG_REJECTED, "tls certificate reload refused: " + problem),
+                        () -> metrics.certificates().serve(listener.name(), ssl.getKeyStore())));
             } else {
                 connector = new LingeringConnector(
                         server, linger, handshakeTimeouts::increment, new HttpConnectionFactory(http));

@@ -6,6 +6,8 @@ import io.wsguard.cluster.Revocations;
 import io.wsguard.metrics.RouteMetrics;
 import io.wsguard.relay.ProxySession;
 import io.wsguard.relay.SessionEvents;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -38,8 +40,7 @@ final class ServerEvents implements SessionEvents {
     @Override
     public void opened(ProxySession session) {
         registry.add(session);
-        metrics.connectionOpened();
-        metrics.track(session);
+        metrics.connectionOpened(session);
         metrics.handshakeAccepted();
         if (draining.getAsBoolean()) {
             // Opened while a drain began: the drain's sweep may have missed it, so close it here.
@@ -57,8 +58,7 @@ final class ServerEvents implements SessionEvents {
     @Override
     public void closed(ProxySession session) {
         if (registry.remove(session)) {
-            metrics.connectionClosed();
-            metrics.untrack(session);
+            metrics.connectionClosed(session, Duration.between(session.openedAt(), Instant.now()));
         }
         auditor.connection(session);
     }
@@ -77,7 +77,7 @@ final class ServerEvents implements SessionEvents {
 
     @Override
     public void discarded(ProxySession session, boolean inbound) {
-        metrics.discarded(inbound);
+        metrics.discarded(session, inbound);
     }
 
     @Override

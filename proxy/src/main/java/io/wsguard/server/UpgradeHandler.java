@@ -7,6 +7,7 @@ import io.wsguard.check.Reason;
 import io.wsguard.check.Verdict;
 import io.wsguard.handshake.HandshakeRequest;
 import io.wsguard.handshake.TokenSources;
+import io.wsguard.metrics.RouteMetrics;
 import io.wsguard.relay.InlineHandshaker;
 import io.wsguard.relay.ProxySession;
 import io.wsguard.relay.SelectorAffinity;
@@ -212,7 +213,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                         // Slots taken by checks before the one that denied (e.g. a later check's
                         // refusal after the connection caps) go back now.
                         admission.release();
-                        respond(request, response, callback, route, deny);
+                        respond(request, response, callback, route, handshake, deny);
                         return;
                     }
                     try {
@@ -296,11 +297,23 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                         refuse(request, response, callback, route, handshake, reason, cause.getMessage());
                         return;
                     }
+                    server.metrics()
+                            .route(route.name())
+                            .upstreamConnected(connected.target().label(), connected.connectNanos());
+                    session.dialled(connected.target());
                     // From here the session gives it all back when it closes; upgradeClient when the
                     // client's upgrade fails.
                     session.dialled(connected.target().uri());
                     session.hold(admission);
-                    upgradeClient(request, response, callback, route, session, admission, connected);
+                    upgradeClient(
+                            request,
+                            response,
+                            callback,
+                            route,
+                            session,
+                            admission,
+                            connected,
+                            handshake.startedNanos());
                 });
     }
 
@@ -311,7 +324,8 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             CompiledRoute route,
             ProxySession session,
             Admission admission,
-            UpstreamConnector.Connected connected) {
+            UpstreamConnector.Connected connected,
+            long started) {
         final String subprotocol = answeredSubprotocol(connected.session().getNegotiatedSubProtocol(), request, route);
         final boolean deflate = connected.session().getNegotiatedExtensions().stream()
                 .anyMatch(e -> e.getName().equals(DEFLATE));
@@ -342,12 +356,18 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
                 configuration.setIdleTimeout(route.idleTimeout());
             }
         };
-        final Callback upgraded = Callback.from(callback::succeeded, failure -> {
-            // The client went away before its upgrade finished: the upstream must not be left open.
-            session.abortBoth();
-            admission.release();
-            callback.failed(failure);
-        });
+        final Callback upgraded = Callback.from(
+                () -> {
+                    // The 101 is written: the handshake's duration ends here.
+                    server.metrics().route(route.name()).handshakeTook(true, System.nanoTime() - started);
+                    callback.succeeded();
+                },
+                failure -> {
+                    // The client went away before its upgrade finished: the upstream must not be left open.
+                    session.abortBoth();
+                    admission.release();
+                    callback.failed(failure);
+                });
         try {
             if (!handshaker.upgradeRequest(negotiator, request, response, upgraded, components, null)) {
                 session.abortBoth();
@@ -441,7 +461,7 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
             String detail) {
         final Verdict.Deny deny = new Verdict.Deny(reason, detail);
         denied(route, handshake, deny, Mode.ENFORCE);
-        respond(request, response, callback, route, deny);
+        respond(request, response, callback, route, handshake, deny);
     }
 
     /** Every deny, enforced or monitored: one audit line and one {@code wsguard_blocked_total} count. */
@@ -492,9 +512,16 @@ final class UpgradeHandler extends Handler.Abstract.NonBlocking {
     }
 
     private void respond(
-            Request request, Response response, Callback callback, CompiledRoute route, Verdict.Deny deny) {
+            Request request,
+            Response response,
+            Callback callback,
+            CompiledRoute route,
+            HandshakeRequest handshake,
+            Verdict.Deny deny) {
         final Reason reason = deny.reason();
-        server.metrics().route(route == null ? null : route.name()).handshakeRefused(reason);
+        final RouteMetrics metrics = server.metrics().route(route == null ? null : route.name());
+        metrics.handshakeRefused(reason);
+        metrics.handshakeTook(false, System.nanoTime() - handshake.startedNanos());
         final int status = reason.httpStatus() > 0 ? reason.httpStatus() : 403;
         if (status == 429 || status == 503) {
             // A rate refusal knows when the next token is due; otherwise a modest default.

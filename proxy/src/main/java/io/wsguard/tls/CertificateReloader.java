@@ -62,6 +62,7 @@ public final class CertificateReloader extends AbstractLifeCycle {
     private final SslContextFactory.Server ssl;
     private final Duration interval;
     private final Consumer<String> onFailure;
+    private final Runnable onReload;
     private final List<Path> files;
     private final AtomicLong reloads = new AtomicLong();
     private final AtomicLong failures = new AtomicLong();
@@ -90,6 +91,21 @@ public final class CertificateReloader extends AbstractLifeCycle {
      */
     public CertificateReloader(
             TlsPolicy policy, SslContextFactory.Server ssl, Duration interval, Consumer<String> onFailure) {
+        this(policy, ssl, interval, onFailure, () -> {});
+    }
+
+    /**
+     * As above; {@code onReload} is called on the polling thread after each reload that swapped new
+     * material in (the factory's key store is then the new one), e.g. to update the certificates'
+     * expiry in the metrics.
+     */
+    public CertificateReloader(
+            TlsPolicy policy,
+            SslContextFactory.Server ssl,
+            Duration interval,
+            Consumer<String> onFailure,
+            Runnable onReload) {
+        this.onReload = requireNonNull(onReload, "onReload");
         this.policy = requireNonNull(policy, "policy");
         this.ssl = requireNonNull(ssl, "ssl");
         if (interval.isNegative() || interval.isZero()) {
@@ -170,6 +186,11 @@ public final class CertificateReloader extends AbstractLifeCycle {
             return;
         }
         retriesLeft = 0;
+        try {
+            onReload.run();
+        } catch (RuntimeException e) {
+            LOG.warn("tls certificate reload: reload hook threw", e);
+        }
         reloads.incrementAndGet();
         LOG.info("tls certificates reloaded from {} files", files.size());
     }

@@ -128,21 +128,20 @@ class RelayTest {
         // And still once after it closed.
         await().atMost(Duration.ofSeconds(10))
                 .untilAsserted(() -> assertThat(proxy.server().metrics().scrape())
-                        .contains("wsguard_connections_active{route=\"echo\"} 0.0"));
+                        .containsPattern("wsguard_connections_active\\{route=\"echo\",upstream=\"[^\"]+\"} 0\\.0"));
         assertThat(relayed("messages", "inbound") - inBefore).isEqualTo(6_000);
     }
 
-    /** {@code wsguard_NAME_total{direction=DIRECTION,route="echo"}} from a scrape. */
+    /** {@code wsguard_NAME_total{direction=DIRECTION,route="echo",upstream=...}} from a scrape, summed over upstreams. */
     private static double relayed(String name, String direction) {
-        final String series = "wsguard_" + name + "_total{direction=\"" + direction + "\",route=\"echo\"} ";
+        final String series = "wsguard_" + name + "_total{direction=\"" + direction + "\",route=\"echo\",";
         return proxy.server()
                 .metrics()
                 .scrape()
                 .lines()
                 .filter(l -> l.startsWith(series))
-                .mapToDouble(l -> Double.parseDouble(l.substring(series.length())))
-                .findFirst()
-                .orElse(0);
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+                .sum();
     }
 
     @Test
