@@ -209,7 +209,8 @@ class BrowserDemoIT {
                                 .build(),
                         HttpResponse.BodyHandlers.ofString())
                 .body();
-        final Matcher inbound = Pattern.compile("wsguard_messages_total\\{direction=\"inbound\",route=\"chat\",upstream=\"[^\"]+\"} (\\d+)")
+        final Matcher inbound = Pattern.compile(
+                        "wsguard_messages_total\\{direction=\"inbound\",route=\"chat\",upstream=\"[^\"]+\"} (\\d+)")
                 .matcher(metrics);
         assertThat(inbound.find()).as("inbound message counter in\n" + metrics).isTrue();
         assertThat(Double.parseDouble(inbound.group(1))).isGreaterThanOrEqualTo(1);

@@ -110,8 +110,9 @@ class MetricsTest {
         assertThat(metrics.scrape().lines())
                 .contains(
                         "wsguard_messages_total{direction=\"inbound\",route=\"chat\",upstream=\"" + UP + "\"} 2.0",
-                        "wsguard_messages_total{direction=\"inbound\",route=\"chat\",upstream=\"wss://10.0.0.2:443/chat\"} 5.0",
-                        "wsguard_connections_active{route=\"chat\",upstream=\"wss://10.0.0.2:443/chat\"} 1.0");
+                        "wsguard_messages_total{direction=\"inbound\",route=\"chat\",upstream=\"" + b.upstream
+                                + "\"} 5.0",
+                        "wsguard_connections_active{route=\"chat\",upstream=\"" + b.upstream + "\"} 1.0");
     }
 
     /**
@@ -180,7 +181,8 @@ class MetricsTest {
         final String scrape = metrics.scrape();
         assertThat(scrape.lines())
                 .contains(
-                        "wsguard_handshake_duration_seconds_bucket{outcome=\"accepted\",route=\"chat\",le=\"0.0025\"} 0",
+                        "wsguard_handshake_duration_seconds_bucket{outcome=\"accepted\",route=\"chat\",le=\"0.0025\"}"
+                                + " 0",
                         "wsguard_handshake_duration_seconds_bucket{outcome=\"accepted\",route=\"chat\",le=\"0.005\"} 1",
                         "wsguard_handshake_duration_seconds_bucket{outcome=\"refused\",route=\"chat\",le=\"0.05\"} 1",
                         "wsguard_upstream_connect_duration_seconds_bucket{route=\"chat\",upstream=\"" + UP

@@ -132,7 +132,7 @@ class RelayTest {
         assertThat(relayed("messages", "inbound") - inBefore).isEqualTo(6_000);
     }
 
-    /** {@code wsguard_NAME_total{direction=DIRECTION,route="echo",upstream=...}} from a scrape, summed over upstreams. */
+    /** {@code wsguard_NAME_total{direction=DIRECTION,route="echo",upstream=…}} from a scrape, over all upstreams. */
     private static double relayed(String name, String direction) {
         final String series = "wsguard_" + name + "_total{direction=\"" + direction + "\",route=\"echo\",";
         return proxy.server()
