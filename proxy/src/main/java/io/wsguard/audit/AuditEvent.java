@@ -66,7 +66,9 @@ public record AuditEvent(
         MONITORED,
         CONFIG,
         /** The shared store's outage or recovery: {@code store_unavailable}, {@code store_available}. */
-        STORE;
+        STORE,
+        /** The audit log's own: lines its sink lost ({@code audit_dropped}). */
+        AUDIT;
 
         /** The audit log's spelling, e.g. {@code blocked}. */
         public String code() {

@@ -17,6 +17,7 @@ import java.util.Optional;
  * @param integrityKey when present and not empty, every line carries an HMAC chained to the previous line
  * @param linesPerClient defaults to {@link #DEFAULT_LINES_PER_CLIENT}: how many lines one client address
  *        may have per period; the rest of its events are summed into one line at the period's end
+ * @param syslog where {@code sink: syslog} sends the lines; present exactly when the sink is syslog
  */
 public record AuditPolicy(
         Sink sink,
@@ -25,13 +26,27 @@ public record AuditPolicy(
         int maxFiles,
         int sampleBytes,
         Optional<Secret> integrityKey,
-        Rate linesPerClient) {
+        Rate linesPerClient,
+        Optional<SyslogPolicy> syslog) {
 
     /** One line a second on average, per client: a flood from one address cannot rotate the log away. */
     public static final Rate DEFAULT_LINES_PER_CLIENT = new Rate(60, Duration.ofMinutes(1));
 
     public AuditPolicy {
         requireNonNull(linesPerClient, "linesPerClient");
+        requireNonNull(syslog, "syslog");
+    }
+
+    /** A file or stdout sink. */
+    public AuditPolicy(
+            Sink sink,
+            Path path,
+            long maxFileSize,
+            int maxFiles,
+            int sampleBytes,
+            Optional<Secret> integrityKey,
+            Rate linesPerClient) {
+        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, linesPerClient, Optional.empty());
     }
 
     /** With the default {@code linesPerClient}. */
@@ -43,6 +58,8 @@ public record AuditPolicy(
     /** {@code audit.sink}. */
     public enum Sink {
         FILE,
-        STDOUT
+        STDOUT,
+        /** RFC 5424 messages to {@link #syslog()}'s server. */
+        SYSLOG
     }
 }

@@ -19,6 +19,7 @@ import io.wsguard.relay.SessionSettings;
 import io.wsguard.route.RequestPaths;
 import io.wsguard.route.RouteMatcher;
 import io.wsguard.route.RouteTable;
+import io.wsguard.tls.ClientTrust;
 import io.wsguard.tls.ServerTls;
 import io.wsguard.tls.TlsConfigException;
 import io.wsguard.tls.UpstreamTls;
@@ -118,6 +119,14 @@ final class CompiledPolicy {
             }
         }
         problems.addAll(caseTwins(loaded));
+        // The syslog sink's CA is read at start too; check reads it now, so that a bad bundle is found first.
+        policy.audit().syslog().filter(s -> s.ca().isPresent()).ifPresent(syslog -> {
+            try {
+                ClientTrust.context(syslog.ca());
+            } catch (TlsConfigException e) {
+                problems.add(loaded.locations().at("audit.syslog." + e.field(), e.getMessage()));
+            }
+        });
         final List<CompiledRoute> routes = new ArrayList<>();
         for (int i = 0; i < policy.routes().size(); i++) {
             final RoutePolicy route = policy.routes().get(i);
