@@ -67,10 +67,8 @@ final class AuditBinder {
                 .orElse(Optional.of(AuditPolicy.DEFAULT_LINES_PER_CLIENT));
         Optional<SyslogPolicy> syslog = Optional.empty();
         if (f.has("syslog")) {
+            // Bound and checked whatever the sink, as path is: switching sinks is then one key.
             syslog = bindSyslog(f.get("syslog").orElseThrow(), f.child("syslog"));
-            if (sink.isPresent() && !sink.get().equals("syslog")) {
-                v.problemAt(f.child("syslog"), "is read only with audit.sink: syslog (the sink is " + sink.get() + ")");
-            }
         } else if (sink.isPresent() && sink.get().equals("syslog")) {
             v.problemAt(
                     f.child("sink"),

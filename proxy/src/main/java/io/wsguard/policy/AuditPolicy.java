@@ -17,7 +17,8 @@ import java.util.Optional;
  * @param integrityKey when present and not empty, every line carries an HMAC chained to the previous line
  * @param linesPerClient defaults to {@link #DEFAULT_LINES_PER_CLIENT}: how many lines one client address
  *        may have per period; the rest of its events are summed into one line at the period's end
- * @param syslog where {@code sink: syslog} sends the lines; present exactly when the sink is syslog
+ * @param syslog where {@code sink: syslog} sends the lines; always present with that sink, and bound
+ *        (but unused) with the others when the policy has it
  */
 public record AuditPolicy(
         Sink sink,

@@ -71,6 +71,25 @@ class SyslogPolicyTest {
     }
 
     @Test
+    void withAnotherSinkTheSectionIsCheckedButNotUsed() throws Exception {
+        final Policy policy = PolicyLoader.load(
+                        PolicyFiles.write(
+                                dir,
+                                PolicyFiles.MINIMAL
+                                        + "audit: { sink: file, syslog: { address: \"tcp://siem.example\" } }\n"),
+                        Map.of())
+                .policy();
+
+        assertThat(policy.audit().sink()).isEqualTo(AuditPolicy.Sink.FILE);
+        assertThat(policy.audit().syslog()).isPresent();
+        assertThat(PolicyFiles.problems(
+                        dir,
+                        PolicyFiles.MINIMAL + "audit: { sink: stdout, syslog: { address: \"ftp://siem\" } }\n",
+                        Map.of()))
+                .contains("audit.syslog.address: 'ftp://siem' has no udp://, tcp:// or tls:// scheme");
+    }
+
+    @Test
     void theUdpPortDefaultsTo514() throws Exception {
         final Policy policy = PolicyLoader.load(
                         PolicyFiles.write(
@@ -125,10 +144,7 @@ class SyslogPolicyTest {
                 Arguments.of(
                         "audit: { sink: syslog, syslog: { address: \"tcp://siem\", color: red } }\n",
                         "9:57: audit.syslog.color: unknown key (expected: one of address, ca, appName, facility,"
-                                + " bufferSize)"),
-                Arguments.of(
-                        "audit: { sink: file, syslog: { address: \"tcp://siem\" } }\n",
-                        "9:22: audit.syslog: is read only with audit.sink: syslog (the sink is file)"));
+                                + " bufferSize)"));
     }
 
     @ParameterizedTest
