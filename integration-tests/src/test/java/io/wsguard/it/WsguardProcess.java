@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.wsguard.testing.AuditLines;
 import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.SchemaChecked;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -82,6 +83,8 @@ final class WsguardProcess implements AutoCloseable {
     static WsguardProcess start(Path dir, String policyYaml, Map<String, String> env) throws Exception {
         final Path file = dir.resolve("policy.yaml");
         Files.writeString(file, policyYaml, StandardCharsets.UTF_8);
+        // Every caller expects the run to accept it: then the policy schema must accept it too.
+        SchemaChecked.assertValid(file);
         final ProcessBuilder builder = command(dir, "run", "-c", file.toString());
         builder.environment().putAll(env);
         final Process process = builder.start();

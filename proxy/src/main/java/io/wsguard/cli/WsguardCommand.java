@@ -10,7 +10,14 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "wsguard 0.1.0",
         description = "A security-hardening reverse proxy for WebSocket traffic.",
-        subcommands = {RunCommand.class, CheckCommand.class, TokenCommand.class, AuditCommand.class, DemoCommand.class})
+        subcommands = {
+            RunCommand.class,
+            CheckCommand.class,
+            TokenCommand.class,
+            AuditCommand.class,
+            DemoCommand.class,
+            SchemaCommand.class
+        })
 public final class WsguardCommand implements Runnable {
 
     @CommandLine.Spec

@@ -7,8 +7,8 @@ import io.wsguard.check.Reason;
 import io.wsguard.cluster.Revocations;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.AdminPolicy;
-import io.wsguard.policy.PolicyLoader;
 import io.wsguard.policy.Secret;
+import io.wsguard.testing.SchemaChecked;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -313,7 +313,7 @@ class AdminServerTest {
     @Test
     void effectivePolicyRedactsPasswordsInUrisAndUpstreamHeaderValues(@TempDir Path dir) throws Exception {
         final Path file = Files.writeString(dir.resolve("policy.yaml"), PolicyJsonTest.POLICY_WITH_PLAIN_TEXT_SECRETS);
-        ACTIONS.policy = PolicyLoader.load(file, PolicyJsonTest.ENV).policy();
+        ACTIONS.policy = SchemaChecked.load(file, PolicyJsonTest.ENV).policy();
         try {
             final ContentResponse response = send(authorized(HttpMethod.GET, "/admin/policy"));
 

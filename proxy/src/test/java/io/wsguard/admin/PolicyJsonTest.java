@@ -3,10 +3,10 @@ package io.wsguard.admin;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.check.Mode;
-import io.wsguard.policy.PolicyLoader;
 import io.wsguard.policy.Rate;
 import io.wsguard.policy.Redaction;
 import io.wsguard.policy.Secret;
+import io.wsguard.testing.SchemaChecked;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
@@ -103,7 +103,7 @@ class PolicyJsonTest {
     void redactsSecretsHeldInPlainTextFieldsOfALoadedPolicy(@TempDir Path dir) throws IOException {
         final Path file = Files.writeString(dir.resolve("policy.yaml"), POLICY_WITH_PLAIN_TEXT_SECRETS);
 
-        final String json = PolicyJson.write(PolicyLoader.load(file, ENV).policy());
+        final String json = PolicyJson.write(SchemaChecked.load(file, ENV).policy());
 
         assertThat(json).doesNotContain("s3cr3t", "literal-k3y", "Bearer");
         assertThat(json)

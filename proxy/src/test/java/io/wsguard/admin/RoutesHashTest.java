@@ -2,8 +2,8 @@ package io.wsguard.admin;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.wsguard.policy.PolicyLoader;
 import io.wsguard.testing.PolicyText;
+import io.wsguard.testing.SchemaChecked;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -61,7 +61,7 @@ class RoutesHashTest {
 
         assertThat(one).isEqualTo(other);
         assertThat(new String(
-                        PolicyJson.canonical(PolicyLoader.load(dir.resolve("s1/policy.yaml"), Map.of())
+                        PolicyJson.canonical(SchemaChecked.load(dir.resolve("s1/policy.yaml"), Map.of())
                                 .policy()
                                 .routes()),
                         java.nio.charset.StandardCharsets.UTF_8))
@@ -88,6 +88,6 @@ class RoutesHashTest {
         final PolicyText policy = PolicyText.in(own).routes(routes).extra(extra);
         final Path file = own.resolve("policy.yaml");
         Files.writeString(file, policy.text());
-        return RoutesHash.of(PolicyLoader.load(file, Map.of()).policy().routes());
+        return RoutesHash.of(SchemaChecked.load(file, Map.of()).policy().routes());
     }
 }

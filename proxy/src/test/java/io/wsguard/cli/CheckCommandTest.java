@@ -3,10 +3,12 @@ package io.wsguard.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.demo.DevCerts;
+import io.wsguard.testing.SchemaChecked;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -26,6 +28,9 @@ class CheckCommandTest {
         cli.setOut(new PrintWriter(out));
         cli.setErr(new PrintWriter(err));
         final int exit = cli.execute(args);
+        if (exit == ExitCode.OK && args[0].equals("check")) {
+            SchemaChecked.assertValid(Path.of(args[List.of(args).indexOf("-c") + 1]));
+        }
         return new Result(exit, out.toString(), err.toString());
     }
 

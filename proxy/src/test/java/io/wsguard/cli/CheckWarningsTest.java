@@ -3,6 +3,7 @@ package io.wsguard.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.demo.DevCerts;
+import io.wsguard.testing.SchemaChecked;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -32,6 +33,9 @@ class CheckWarningsTest {
         cli.setOut(new PrintWriter(out));
         cli.setErr(new PrintWriter(new StringWriter()));
         final int exit = cli.execute("check", "-c", file.toString());
+        if (exit == ExitCode.OK) {
+            SchemaChecked.assertValid(file);
+        }
         return new Result(exit, out.toString().lines().toList());
     }
 

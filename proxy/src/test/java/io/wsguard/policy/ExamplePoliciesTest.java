@@ -2,6 +2,7 @@ package io.wsguard.policy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.testing.SchemaChecked;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -44,7 +45,7 @@ class ExamplePoliciesTest {
         Files.writeString(certs.resolve("server.key"), "-----BEGIN PRIVATE KEY-----\n");
         Files.writeString(certs.resolve("jwt.pub"), "-----BEGIN PUBLIC KEY-----\n");
 
-        final LoadedPolicy loaded = PolicyLoader.load(policies.resolve(name), Map.of());
+        final LoadedPolicy loaded = SchemaChecked.load(policies.resolve(name), Map.of());
 
         assertThat(loaded.policy().routes()).isNotEmpty();
     }

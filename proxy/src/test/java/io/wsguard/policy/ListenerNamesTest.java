@@ -2,6 +2,7 @@ package io.wsguard.policy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.testing.SchemaChecked;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -121,7 +122,7 @@ class ListenerNamesTest {
     @Test
     void namesDefaultToSchemeAndPortAndRoutesKeepTheirListeners() {
         final Policy policy =
-                PolicyLoader.load(PolicyFiles.write(dir, """
+                SchemaChecked.load(PolicyFiles.write(dir, """
                 version: 1
                 listeners:
                   - { port: 8443, tls: { certificate: c.pem, privateKey: k.pem } }
@@ -159,7 +160,7 @@ class ListenerNamesTest {
 
     @Test
     void aRouteMayRequireACertificateAndPassItsFieldsOn() {
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(
                                 dir,
                                 OPTIONAL.replace("auth: none", "auth: { clientCertificate: required }")

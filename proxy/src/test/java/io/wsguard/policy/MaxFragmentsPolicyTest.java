@@ -2,6 +2,7 @@ package io.wsguard.policy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.testing.SchemaChecked;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -41,7 +42,7 @@ class MaxFragmentsPolicyTest {
     }
 
     private MessagePolicy messages(String section) {
-        return PolicyLoader.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL + section), Map.of())
+        return SchemaChecked.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL + section), Map.of())
                 .policy()
                 .routes()
                 .get(0)

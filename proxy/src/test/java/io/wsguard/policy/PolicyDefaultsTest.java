@@ -3,6 +3,7 @@ package io.wsguard.policy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.check.Mode;
+import io.wsguard.testing.SchemaChecked;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -440,7 +441,7 @@ class PolicyDefaultsTest {
         Files.writeString(dir.resolve("server.crt"), "not read while binding");
         Files.writeString(dir.resolve("server.key"), "not read while binding");
         final Policy policy =
-                PolicyLoader.load(PolicyFiles.write(dir, d.yaml()), Map.of()).policy();
+                SchemaChecked.load(PolicyFiles.write(dir, d.yaml()), Map.of()).policy();
         assertThat(d.actual().apply(policy)).isEqualTo(d.expected());
     }
 

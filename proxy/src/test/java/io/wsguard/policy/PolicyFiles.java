@@ -1,5 +1,6 @@
 package io.wsguard.policy;
 
+import io.wsguard.testing.SchemaChecked;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -8,7 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 
-/** Writes test policies into a directory and loads them. */
+/** Writes test policies into a directory and loads them; the schema must accept what the loader accepts. */
 final class PolicyFiles {
 
     /** A valid policy; lines: 1 version, 3 port, 5 name, 6 match, 7 upstream, 8 auth. */
@@ -38,7 +39,7 @@ final class PolicyFiles {
     /** The problems as printed by {@code wsguard check}, one per line; empty when the policy loads. */
     static String problems(Path dir, String yaml, Map<String, String> env) {
         try {
-            PolicyLoader.load(write(dir, yaml), env);
+            SchemaChecked.load(write(dir, yaml), env);
             return "";
         } catch (PolicyException e) {
             return e.problems().stream().map(PolicyProblem::toString).collect(Collectors.joining("\n"));
@@ -47,7 +48,7 @@ final class PolicyFiles {
 
     static List<PolicyProblem> problemList(Path dir, String yaml) {
         try {
-            PolicyLoader.load(write(dir, yaml), Map.of());
+            SchemaChecked.load(write(dir, yaml), Map.of());
             return List.of();
         } catch (PolicyException e) {
             return e.problems();

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.wsguard.check.Mode;
+import io.wsguard.testing.SchemaChecked;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
@@ -48,7 +49,7 @@ class PolicyLoaderTest {
     @Test
     void exceptionMessageIsEveryProblemOnItsOwnLine() {
         final Path file = PolicyFiles.write(dir, "version: 3\nlisteners: []\nroutes: []\n");
-        assertThatThrownBy(() -> PolicyLoader.load(file, Map.of()))
+        assertThatThrownBy(() -> SchemaChecked.load(file, Map.of()))
                 .isInstanceOf(PolicyException.class)
                 .hasMessage(file + ":1:10: version: '3' is not supported (expected: 1)\n"
                         + file + ":2:12: listeners: is empty (expected: at least one listener)\n"
@@ -58,13 +59,13 @@ class PolicyLoaderTest {
     @Test
     void missingFileIsAProblemToo() {
         final Path file = dir.resolve("nope.yaml");
-        assertThatThrownBy(() -> PolicyLoader.load(file, Map.of()))
+        assertThatThrownBy(() -> SchemaChecked.load(file, Map.of()))
                 .hasMessage(file + ":1:1: file not found: " + file.toAbsolutePath());
     }
 
     @Test
     void appliesEveryDefault() {
-        final Policy policy = PolicyLoader.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL), Map.of())
+        final Policy policy = SchemaChecked.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL), Map.of())
                 .policy();
 
         assertThat(policy.version()).isEqualTo(1);
@@ -129,7 +130,7 @@ class PolicyLoaderTest {
         Files.writeString(dir.resolve("server.crt"), "dummy");
         Files.writeString(dir.resolve("server.key"), "dummy");
         Files.writeString(dir.resolve("ca.pem"), "dummy");
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(
                                 dir,
                                 PolicyFiles.MINIMAL
@@ -165,7 +166,7 @@ class PolicyLoaderTest {
         for (String name : List.of("a.crt", "a.key", "b.crt", "b.key")) {
             Files.writeString(dir.resolve(name), "dummy");
         }
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(dir, PolicyFiles.MINIMAL.replace("port: 8080", """
                 port: 8443
                     tls:
@@ -186,7 +187,7 @@ class PolicyLoaderTest {
                         .replace("port: 8080", "port: ${PORT}")
                         .replace("name: chat", "name: ${ROUTE:-chat}-v${VERSION:-1}")
                 + "admin: { token: '${ADMIN_TOKEN}', port: '${ADMIN_PORT:-9191}' }\n";
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(dir, yaml), Map.of("PORT", "8081", "VERSION", "2", "ADMIN_TOKEN", "s3cret"))
                 .policy();
 
@@ -198,7 +199,7 @@ class PolicyLoaderTest {
 
     @Test
     void emptyDefaultMeansNoAdminToken() {
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(dir, PolicyFiles.MINIMAL + "admin:\n  token: ${WSGUARD_ADMIN_TOKEN:-}\n"),
                         Map.of())
                 .policy();
@@ -215,7 +216,7 @@ class PolicyLoaderTest {
     @Test
     void aVariableCannotInjectYamlStructure() {
         final String injected = "x\nport: 1\nhost: 0.0.0.0\n  - evil: {";
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(dir, PolicyFiles.MINIMAL + "admin: { token: '${ADMIN_TOKEN}' }\n"),
                         Map.of("ADMIN_TOKEN", injected))
                 .policy();
@@ -227,7 +228,7 @@ class PolicyLoaderTest {
 
     @Test
     void aSubstitutedValueIsNotSubstitutedAgain() {
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(dir, PolicyFiles.MINIMAL + "admin: { token: '${A}' }\n"),
                         Map.of("A", "${B}", "B", "nope"))
                 .policy();
@@ -236,7 +237,7 @@ class PolicyLoaderTest {
 
     @Test
     void jwtClaimReferencesAreLeftForTheProxy() {
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(
                                 dir,
                                 PolicyFiles.MINIMAL.replace(
@@ -312,7 +313,7 @@ class PolicyLoaderTest {
 
     @Test
     void limitsOfHandshakesAndConnectionsAreAccepted() {
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(
                                 dir,
                                 PolicyFiles.MINIMAL
@@ -327,7 +328,7 @@ class PolicyLoaderTest {
 
     @Test
     void messageLimitsAreAccepted() {
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(
                                 dir,
                                 PolicyFiles.MINIMAL.replace(
@@ -381,7 +382,7 @@ class PolicyLoaderTest {
 
     @Test
     void enforcedValuesOfTheSameKeysAreAccepted() {
-        final Policy policy = PolicyLoader.load(
+        final Policy policy = SchemaChecked.load(
                         PolicyFiles.write(
                                 dir,
                                 PolicyFiles.MINIMAL
@@ -393,7 +394,7 @@ class PolicyLoaderTest {
 
     @Test
     void locationsPointAtValuesAndFallBackToAncestors() {
-        final LoadedPolicy loaded = PolicyLoader.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL), Map.of());
+        final LoadedPolicy loaded = SchemaChecked.load(PolicyFiles.write(dir, PolicyFiles.MINIMAL), Map.of());
         final PolicyLocations locations = loaded.locations();
 
         assertThat(locations.find("routes[0].upstream.targets[0]")).contains(new PolicyLocations.Location(7, 27));
@@ -415,7 +416,7 @@ class PolicyLoaderTest {
             }
             yaml.append("]\n");
         }
-        assertThatThrownBy(() -> PolicyLoader.load(PolicyFiles.write(dir, yaml.toString()), Map.of()))
+        assertThatThrownBy(() -> SchemaChecked.load(PolicyFiles.write(dir, yaml.toString()), Map.of()))
                 .isInstanceOf(PolicyException.class)
                 .hasMessageContaining("Number of aliases for non-scalar nodes exceeds the specified max=50");
     }
@@ -423,7 +424,7 @@ class PolicyLoaderTest {
     @Test
     void refusesFilesOverOneMebibyte() throws IOException {
         final Path file = PolicyFiles.write(dir, PolicyFiles.MINIMAL + "#" + "x".repeat(1 << 20) + "\n");
-        assertThatThrownBy(() -> PolicyLoader.load(file, Map.of()))
+        assertThatThrownBy(() -> SchemaChecked.load(file, Map.of()))
                 .hasMessage(file + ":1:1: the file is larger than 1 MiB (expected: a policy of a few KiB)");
     }
 }

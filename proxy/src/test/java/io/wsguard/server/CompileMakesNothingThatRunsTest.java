@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.wsguard.handshake.SharedState;
 import io.wsguard.limit.LimitState;
 import io.wsguard.policy.LoadedPolicy;
-import io.wsguard.policy.PolicyLoader;
+import io.wsguard.testing.SchemaChecked;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -48,7 +48,7 @@ class CompileMakesNothingThatRunsTest {
                       direction: both
                       deny: [ { name: script-tag, pattern: '(?i)<script' } ]
                 """);
-        return PolicyLoader.load(file, Map.of());
+        return SchemaChecked.load(file, Map.of());
     }
 
     private static Set<Thread> liveThreads() {

@@ -108,6 +108,6 @@ class ContentRulesCompileTest {
     }
 
     private static LoadedPolicy loadPolicy(Path file) {
-        return io.wsguard.policy.PolicyLoader.load(file, java.util.Map.of());
+        return io.wsguard.testing.SchemaChecked.load(file, java.util.Map.of());
     }
 }

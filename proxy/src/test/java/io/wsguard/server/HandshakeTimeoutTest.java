@@ -3,7 +3,7 @@ package io.wsguard.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.wsguard.demo.DevCerts;
-import io.wsguard.policy.PolicyLoader;
+import io.wsguard.testing.SchemaChecked;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
 import java.io.IOException;
@@ -67,7 +67,7 @@ class HandshakeTimeoutTest {
                 """.formatted(
                         certs.certificate(), certs.privateKey(), dir.resolve("audit.jsonl"), upstream.uri("/chat")),
                 StandardCharsets.UTF_8);
-        proxy = new ProxyServer(PolicyLoader.load(policy, Map.of()));
+        proxy = new ProxyServer(SchemaChecked.load(policy, Map.of()));
         proxy.start();
     }
 

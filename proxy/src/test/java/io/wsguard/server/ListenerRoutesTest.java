@@ -2,9 +2,9 @@ package io.wsguard.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.wsguard.policy.PolicyLoader;
 import io.wsguard.testing.AuditLines;
 import io.wsguard.testing.RawUpgrade;
+import io.wsguard.testing.SchemaChecked;
 import io.wsguard.testing.TestCerts;
 import io.wsguard.testing.TestCerts.KeyFormat;
 import io.wsguard.testing.TestCerts.KeyType;
@@ -111,7 +111,7 @@ class ListenerRoutesTest {
                       headers: { set: { X-Client-Subject: "${tls.subject}" } }
                     auth: { clientCertificate: required }
                 """.formatted(tls, dir.resolve("audit.jsonl"), upstream.uri("")), StandardCharsets.UTF_8);
-        proxy = new ProxyServer(PolicyLoader.load(policy, Map.of()));
+        proxy = new ProxyServer(SchemaChecked.load(policy, Map.of()));
         proxy.start();
     }
 

@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.wsguard.policy.PolicyException;
-import io.wsguard.policy.PolicyLoader;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
+import io.wsguard.testing.SchemaChecked;
 import io.wsguard.testing.UpstreamServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -149,7 +149,7 @@ class PathMatchingTest {
                     auth: none
                 """;
         final Path file = Files.writeString(dir.resolve("twins.yaml"), twins);
-        assertThatThrownBy(() -> PolicyCheck.compile(PolicyLoader.load(file, Map.of())))
+        assertThatThrownBy(() -> PolicyCheck.compile(SchemaChecked.load(file, Map.of())))
                 .isInstanceOf(PolicyException.class)
                 .hasMessage(file
                         + ":9:20: routes[1].match.path: '/Admin/' is the "
@@ -161,8 +161,8 @@ class PathMatchingTest {
 
         // Where the upstream tells them apart, say so; and routes on different hosts never meet.
         PolicyCheck.compile(
-                PolicyLoader.load(Files.writeString(file, twins + "proxy: { pathMatching: exact }\n"), Map.of()));
-        PolicyCheck.compile(PolicyLoader.load(
+                SchemaChecked.load(Files.writeString(file, twins + "proxy: { pathMatching: exact }\n"), Map.of()));
+        PolicyCheck.compile(SchemaChecked.load(
                 Files.writeString(file, twins.replace("{ path: /Admin/ }", "{ host: b.example.com, path: /Admin/ }")),
                 Map.of()));
     }

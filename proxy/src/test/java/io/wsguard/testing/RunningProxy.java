@@ -1,6 +1,5 @@
 package io.wsguard.testing;
 
-import io.wsguard.policy.PolicyLoader;
 import io.wsguard.server.ProxyServer;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -32,7 +31,7 @@ public final class RunningProxy implements AutoCloseable {
     public static RunningProxy start(PolicyText policy, Map<String, String> env) throws Exception {
         final Path file = policy.dir().resolve("policy.yaml");
         Files.writeString(file, policy.text(), StandardCharsets.UTF_8);
-        final ProxyServer server = new ProxyServer(PolicyLoader.load(file, env));
+        final ProxyServer server = new ProxyServer(SchemaChecked.load(file, env));
         server.start();
         return new RunningProxy(server, policy.audit());
     }
