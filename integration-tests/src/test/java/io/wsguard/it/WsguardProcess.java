@@ -26,7 +26,8 @@ import java.util.function.Predicate;
 /**
  * The built {@code proxy/target/wsguard.jar} as a separate process: writes a policy into a
  * directory, starts {@code java -jar wsguard.jar run -c policy.yaml}, waits for the ready lines
- * (README, CLI) and reads the listener and admin URLs back from them. {@link #close()} sends SIGTERM,
+ * (README, CLI: on stdout, or on stderr with {@code audit.sink: stdout}) and reads the listener and
+ * admin URLs back from them. {@link #close()} sends SIGTERM,
  * waits, then kills.
  */
 final class WsguardProcess implements AutoCloseable {
@@ -36,6 +37,8 @@ final class WsguardProcess implements AutoCloseable {
     private final Process process;
     private final Path audit;
     private final List<String> stdout = new CopyOnWriteArrayList<>();
+    /** The ready lines ({@code wsguard: listening on …}), from stdout or stderr. */
+    private final List<String> ready = new CopyOnWriteArrayList<>();
     // Appended by the pump thread while test threads read it: StringBuffer's locking is the point.
     @SuppressWarnings("JdkObsolete")
     private final StringBuffer stderr = new StringBuffer();
@@ -73,27 +76,45 @@ final class WsguardProcess implements AutoCloseable {
 
     /** Writes {@code policyYaml} to {@code dir/policy.yaml} and runs it; waits for the ready lines. */
     static WsguardProcess start(Path dir, String policyYaml) throws Exception {
+        return start(dir, policyYaml, Map.of());
+    }
+
+    /** As {@link #start(Path, String)}, with {@code env} added to the process's environment. */
+    static WsguardProcess start(Path dir, String policyYaml, Map<String, String> env) throws Exception {
         final Path file = dir.resolve("policy.yaml");
         Files.writeString(file, policyYaml, StandardCharsets.UTF_8);
         // Every caller expects the run to accept it: then the policy schema must accept it too.
         SchemaChecked.assertValid(file);
-        final Process process = command(dir, "run", "-c", file.toString()).start();
+        final ProcessBuilder builder = command(dir, "run", "-c", file.toString());
+        builder.environment().putAll(env);
+        final Process process = builder.start();
         final WsguardProcess proxy = new WsguardProcess(process, dir.resolve("audit.jsonl"));
-        proxy.pump(process.getInputStream(), proxy.stdout::add);
-        proxy.pump(process.getErrorStream(), line -> proxy.stderr.append(line).append('\n'));
+        proxy.pump(process.getInputStream(), line -> {
+            proxy.stdout.add(line);
+            if (line.startsWith("wsguard: ")) {
+                proxy.ready.add(line);
+            }
+        });
+        proxy.pump(process.getErrorStream(), line -> {
+            proxy.stderr.append(line).append('\n');
+            // With audit.sink: stdout the ready lines come on stderr, keeping stdout for audit lines.
+            if (line.startsWith("wsguard: ")) {
+                proxy.ready.add(line);
+            }
+        });
         try {
             await().atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(20)).until(() -> {
                 if (!process.isAlive()) {
                     throw new AssertionError("wsguard exited with " + process.exitValue() + " before it was ready:\n"
                             + proxy.stderr + "\npolicy:\n" + policyYaml);
                 }
-                return proxy.stdout.stream().anyMatch(l -> l.startsWith("wsguard: audit log at "));
+                return proxy.ready.stream().anyMatch(l -> l.startsWith("wsguard: audit log at "));
             });
         } catch (RuntimeException | AssertionError e) {
             proxy.close();
             throw e;
         }
-        for (String line : proxy.stdout) {
+        for (String line : proxy.ready) {
             if (line.startsWith("wsguard: listening on ")) {
                 proxy.listeners.add(URI.create(
                         line.substring("wsguard: listening on ".length()).trim()));
@@ -102,9 +123,7 @@ final class WsguardProcess implements AutoCloseable {
                         URI.create(line.substring("wsguard: admin on ".length()).trim());
             }
         }
-        assertThat(proxy.listeners)
-                .as("listener lines on stdout: %s", proxy.stdout)
-                .isNotEmpty();
+        assertThat(proxy.listeners).as("listener lines: %s", proxy.ready).isNotEmpty();
         return proxy;
     }
 

@@ -71,7 +71,9 @@ public record AuditEvent(
          * A connection's end ({@code audit.connections: true}): written from a {@link ConnectionEvent} by
          * {@link AuditLog#recordConnection}, never coalesced, never through {@link AuditLog#record}.
          */
-        CONNECTION;
+        CONNECTION,
+        /** The audit log's own: lines its sink lost ({@code audit_dropped}). */
+        AUDIT;
 
         /** The audit log's spelling, e.g. {@code blocked}. */
         public String code() {

@@ -221,9 +221,12 @@ public final class AuditLog implements AutoCloseable {
 
     /** As {@link #from(AuditPolicy, Clock)}, with another window length (tests). */
     public static AuditLog from(AuditPolicy policy, Clock clock, Duration window) throws IOException {
-        final LineSink sink = policy.sink() == AuditPolicy.Sink.STDOUT
-                ? new StdoutAuditSink()
-                : new FileAuditSink(policy.path(), policy.maxFileSize(), policy.maxFiles());
+        final LineSink sink =
+                switch (policy.sink()) {
+                    case STDOUT -> new StdoutAuditSink();
+                    case SYSLOG -> new SyslogAuditSink(policy.syslog().orElseThrow());
+                    case FILE -> new FileAuditSink(policy.path(), policy.maxFileSize(), policy.maxFiles());
+                };
         final byte[] key = policy.integrityKey()
                 .filter(secret -> !secret.isEmpty())
                 .map(Secret::value)
@@ -412,6 +415,14 @@ public final class AuditLog implements AutoCloseable {
         return Optional.ofNullable(head);
     }
 
+    /**
+     * Lines the sink took and then lost for {@code reason} ({@code buffer_full}, {@code oversized}:
+     * the syslog sink's), ever; a metric.
+     */
+    public long linesDropped(String reason) {
+        return sink.dropped(reason);
+    }
+
     /** Lines (or events) lost to sink failures; a metric. */
     public long linesFailed() {
         return linesFailed.get();
@@ -444,8 +455,10 @@ public final class AuditLog implements AutoCloseable {
                 // A flush ends the windows open when it was asked for, not ones opened meanwhile.
                 int budget = all ? pending.size() : Integer.MAX_VALUE;
                 final long now = clock.millis();
+                // A sink that lost lines and delivers again: say so before anything else.
+                int written = reportDrops(now);
                 // Periods that ended first, so that a window ending now counts against the next one.
-                int written = endBudgets(now);
+                written += endBudgets(now);
                 for (Window w; budget > 0 && (w = pending.peek()) != null && (all || w.end <= now); budget--) {
                     pending.poll();
                     written += emit(w, now);
@@ -632,6 +645,23 @@ public final class AuditLog implements AutoCloseable {
         }
         coverEntries -= summary.covers.size();
         return write(AuditJson.format(summary.line(), summary.ts, summary.count, covers));
+    }
+
+    /**
+     * Writes the {@code audit_dropped} line of a run of lines the sink lost, if it has one to report.
+     * Its {@code count} is the number of lines lost; with an integrity key their sequence numbers are
+     * missing from the chain, the detail names them, and the chain goes on from the last one's mac.
+     */
+    private int reportDrops(long now) {
+        final DropReport report = sink.takeDropReport();
+        if (report == null) {
+            return 0;
+        }
+        final AuditEvent event = AuditEvent.builder(AuditEvent.Kind.AUDIT, Reason.AUDIT_DROPPED)
+                .detail(report.detail())
+                .build();
+        LOG.warn("audit: {}", report.detail());
+        return write(AuditJson.format(event, Instant.ofEpochMilli(now), report.lines(), null));
     }
 
     /** Seals and writes one line; 1 if it was handed to the sink, else 0 (counted as failed). */

@@ -16,6 +16,20 @@ interface LineSink extends AutoCloseable {
         return null;
     }
 
+    /**
+     * Lines this sink took but lost since the last report, once it can deliver again, so that the
+     * log writes a line saying so; {@code null} when there is nothing to report (yet). Sinks that
+     * never lose a line they took (failures throw from {@link #write}) keep the default.
+     */
+    default DropReport takeDropReport() {
+        return null;
+    }
+
+    /** Lines lost for {@code reason} ({@link DropReport#BUFFER_FULL}, {@link DropReport#OVERSIZED}), ever; a metric. */
+    default long dropped(String reason) {
+        return 0;
+    }
+
     @Override
     void close() throws IOException;
 }

@@ -75,7 +75,12 @@ public enum Reason {
      */
     STORE_UNAVAILABLE(Stage.STORE, 0, 0),
     /** The shared store answers again after {@link #STORE_UNAVAILABLE}. */
-    STORE_AVAILABLE(Stage.STORE, 0, 0);
+    STORE_AVAILABLE(Stage.STORE, 0, 0),
+    /**
+     * Audit lines the sink lost (a syslog server unreachable past the buffer, a line too large to
+     * send), reported once it delivers again; the line's {@code count} is how many.
+     */
+    AUDIT_DROPPED(Stage.AUDIT, 0, 0);
 
     private final Stage stage;
     private final int httpStatus;

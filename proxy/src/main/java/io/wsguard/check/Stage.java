@@ -9,7 +9,9 @@ public enum Stage {
     SESSION,
     CONFIG,
     /** Not on a connection's path: the shared store (Redis) went away or came back. */
-    STORE;
+    STORE,
+    /** Not on a connection's path: the audit log's own delivery (lines a syslog sink lost). */
+    AUDIT;
 
     /** The audit log's spelling, e.g. {@code handshake}. */
     public String code() {

@@ -1,5 +1,6 @@
 package io.wsguard.cli;
 
+import io.wsguard.policy.AuditPolicy;
 import io.wsguard.policy.LoadedPolicy;
 import io.wsguard.policy.PolicyException;
 import io.wsguard.policy.PolicyLoader;
@@ -16,7 +17,8 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code wsguard run -c FILE}: serves until SIGTERM or SIGINT, then drains (README, Admin port). Prints one
- * line per listener when ready, which scripts and tests wait for.
+ * line per listener when ready, which scripts and tests wait for: on stdout, or on stderr with
+ * {@code audit.sink: stdout}, whose stdout holds only audit lines.
  */
 @Command(name = "run", description = "Start the proxy with a policy file.")
 public final class RunCommand implements Callable<Integer> {
@@ -60,17 +62,20 @@ public final class RunCommand implements Callable<Integer> {
         }
         final Shutdown shutdown = new Shutdown(server::drainAndStop).install();
         Shutdown.onSignal("HUP", () -> new Thread(server::reload, "wsguard-reload").start());
+        // With audit.sink: stdout, stdout carries the audit log's JSON lines and nothing else, so
+        // that a collector can parse every line: the ready lines go to stderr, with the logs.
+        final PrintWriter ready = loaded.policy().audit().sink() == AuditPolicy.Sink.STDOUT ? err : out;
         for (String url : server.listenerUrls()) {
-            out.println("wsguard: listening on " + url);
+            ready.println("wsguard: listening on " + url);
         }
         if (server.adminUrl() != null) {
-            out.println("wsguard: admin on " + server.adminUrl());
+            ready.println("wsguard: admin on " + server.adminUrl());
         }
         if (server.probesUrl() != null) {
-            out.println("wsguard: probes on " + server.probesUrl() + " (/healthz, /readyz, /metrics)");
+            ready.println("wsguard: probes on " + server.probesUrl() + " (/healthz, /readyz, /metrics)");
         }
-        out.println("wsguard: audit log at " + server.auditLocation());
-        out.flush();
+        ready.println("wsguard: audit log at " + server.auditLocation());
+        ready.flush();
         shutdown.awaitAndDrain();
         return ExitCode.OK;
     }

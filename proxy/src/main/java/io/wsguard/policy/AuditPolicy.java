@@ -19,6 +19,8 @@ import java.util.Optional;
  *        may have per period; the rest of its events are summed into one line at the period's end
  * @param connections defaults to false; when true, every connection that opened gets one line of event
  *        "connection" at its close (who, how long, how much each way, how it ended)
+ * @param syslog where {@code sink: syslog} sends the lines; always present with that sink, and bound
+ *        (but unused) with the others when the policy has it
  */
 public record AuditPolicy(
         Sink sink,
@@ -28,13 +30,49 @@ public record AuditPolicy(
         int sampleBytes,
         Optional<Secret> integrityKey,
         Rate linesPerClient,
-        boolean connections) {
+        boolean connections,
+        Optional<SyslogPolicy> syslog) {
 
     /** One line a second on average, per client: a flood from one address cannot rotate the log away. */
     public static final Rate DEFAULT_LINES_PER_CLIENT = new Rate(60, Duration.ofMinutes(1));
 
     public AuditPolicy {
         requireNonNull(linesPerClient, "linesPerClient");
+        requireNonNull(syslog, "syslog");
+    }
+
+    /** A file or stdout sink, without connection lines. */
+    public AuditPolicy(
+            Sink sink,
+            Path path,
+            long maxFileSize,
+            int maxFiles,
+            int sampleBytes,
+            Optional<Secret> integrityKey,
+            Rate linesPerClient) {
+        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, linesPerClient, false, Optional.empty());
+    }
+
+    /** A file or stdout sink. */
+    public AuditPolicy(
+            Sink sink,
+            Path path,
+            long maxFileSize,
+            int maxFiles,
+            int sampleBytes,
+            Optional<Secret> integrityKey,
+            Rate linesPerClient,
+            boolean connections) {
+        this(
+                sink,
+                path,
+                maxFileSize,
+                maxFiles,
+                sampleBytes,
+                integrityKey,
+                linesPerClient,
+                connections,
+                Optional.empty());
     }
 
     /** Without connection lines. */
@@ -45,19 +83,31 @@ public record AuditPolicy(
             int maxFiles,
             int sampleBytes,
             Optional<Secret> integrityKey,
-            Rate linesPerClient) {
-        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, linesPerClient, false);
+            Rate linesPerClient,
+            Optional<SyslogPolicy> syslog) {
+        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, linesPerClient, false, syslog);
     }
 
     /** With the default {@code linesPerClient}, without connection lines. */
     public AuditPolicy(
             Sink sink, Path path, long maxFileSize, int maxFiles, int sampleBytes, Optional<Secret> integrityKey) {
-        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, DEFAULT_LINES_PER_CLIENT, false);
+        this(
+                sink,
+                path,
+                maxFileSize,
+                maxFiles,
+                sampleBytes,
+                integrityKey,
+                DEFAULT_LINES_PER_CLIENT,
+                false,
+                Optional.empty());
     }
 
     /** {@code audit.sink}. */
     public enum Sink {
         FILE,
-        STDOUT
+        STDOUT,
+        /** RFC 5424 messages to {@link #syslog()}'s server. */
+        SYSLOG
     }
 }

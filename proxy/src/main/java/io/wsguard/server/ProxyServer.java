@@ -178,6 +178,21 @@ public final class ProxyServer extends ContainerLifeCycle {
         FunctionCounter.builder("wsguard.audit.connections.dropped", auditLog, AuditLog::connectionsDropped)
                 .description("audit connection lines dropped: the audit writer's queue was full")
                 .register(metrics.registry());
+        // Audit lines lost after they were formatted: a sink that failed (disk full), and the
+        // syslog sink's drops while its server is away (buffer full) or for a line too large.
+        FunctionCounter.builder("wsguard.audit.dropped", auditLog, AuditLog::linesFailed)
+                .tag("reason", "sink_error")
+                .description("audit lines lost: the sink failed, the buffer was full or the line too large to send")
+                .register(metrics.registry());
+        if (loaded.policy().audit().sink() == io.wsguard.policy.AuditPolicy.Sink.SYSLOG) {
+            for (String reason : List.of("buffer_full", "oversized")) {
+                FunctionCounter.builder("wsguard.audit.dropped", auditLog, log -> log.linesDropped(reason))
+                        .tag("reason", reason)
+                        .description(
+                                "audit lines lost: the sink failed, the buffer was full or the line too large to send")
+                        .register(metrics.registry());
+            }
+        }
         // Started first, before anything uses them, so that no upstream client adopts them as its
         // own and stops them when a reload retires it (Jetty manages only beans not yet running).
         addBean(threads);
@@ -419,9 +434,16 @@ public final class ProxyServer extends ContainerLifeCycle {
     }
 
     public String auditLocation() {
-        return loaded.policy().audit().sink() == io.wsguard.policy.AuditPolicy.Sink.STDOUT
-                ? "stdout"
-                : loaded.policy().audit().path().toString();
+        final io.wsguard.policy.AuditPolicy audit = loaded.policy().audit();
+        return switch (audit.sink()) {
+            case STDOUT -> "stdout";
+            case SYSLOG ->
+                audit.syslog()
+                        .map(s -> "syslog " + s.transport().scheme() + "://"
+                                + (s.host().contains(":") ? "[" + s.host() + "]" : s.host()) + ":" + s.port())
+                        .orElse("syslog");
+            case FILE -> audit.path().toString();
+        };
     }
 
     /**

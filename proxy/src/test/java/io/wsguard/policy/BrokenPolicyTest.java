@@ -277,7 +277,7 @@ class BrokenPolicyTest {
                                 + " (expected: set it, or give a default: ${ROUTE_NAME:-default})"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "audit: { sink: kafka }\n",
-                        "9:16: audit.sink: 'kafka' is not allowed (expected: file or stdout)"),
+                        "9:16: audit.sink: 'kafka' is not allowed (expected: file or stdout or syslog)"),
                 Arguments.of(
                         PolicyFiles.MINIMAL + "audit: { maxFiles: [1, 2] }\n",
                         "9:20: audit.maxFiles: got a list (expected: a value)"),

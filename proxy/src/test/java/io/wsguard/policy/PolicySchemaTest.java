@@ -161,6 +161,11 @@ class PolicySchemaTest {
         final String route = "    auth: none\n";
         return Stream.of(
                 broken("unknown top-level key", minimal + "colour: blue\n", "colour"),
+                broken("syslog sink without audit.syslog", minimal + "audit: { sink: syslog }\n", "audit.sink"),
+                broken(
+                        "syslog address of another scheme",
+                        minimal + "audit: { sink: syslog, syslog: { address: \"http://siem:514\" } }\n",
+                        "audit.syslog.address"),
                 broken("unknown route key", minimal + "    timeout: 5s\n", "routes[0].timeout"),
                 broken(
                         "unknown key in a rate",

@@ -14,6 +14,7 @@ public final class PolicyText {
     private String routes = "";
     private String extra = "";
     private String auditOptions = "";
+    private String auditSection;
     private Path certificate;
     private Path privateKey;
 
@@ -35,6 +36,12 @@ public final class PolicyText {
     /** More top-level YAML, whole lines ending in a newline, e.g. {@code "proxy: { drainTimeout: 5s }\n"}. */
     public PolicyText extra(String topLevelYaml) {
         this.extra = topLevelYaml;
+        return this;
+    }
+
+    /** The whole {@code audit:} map in flow style, instead of the file in {@link #dir()} (another sink). */
+    public PolicyText audit(String flowMap) {
+        this.auditSection = flowMap;
         return this;
     }
 
@@ -70,11 +77,15 @@ public final class PolicyText {
                     .append(privateKey)
                     .append(" }\n");
         }
-        yaml.append("audit: { sink: file, path: ").append(audit());
-        if (!auditOptions.isEmpty()) {
-            yaml.append(", ").append(auditOptions);
+        if (auditSection != null) {
+            yaml.append("audit: ").append(auditSection).append('\n');
+        } else {
+            yaml.append("audit: { sink: file, path: ").append(audit());
+            if (!auditOptions.isEmpty()) {
+                yaml.append(", ").append(auditOptions);
+            }
+            yaml.append(" }\n");
         }
-        yaml.append(" }\n");
         yaml.append(extra);
         yaml.append("routes:\n").append(routes.indent(2));
         return yaml.toString();
