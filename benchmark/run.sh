@@ -11,6 +11,8 @@
 #              SHARED (local or redis: f's /secure route gets connection caps, g's /inspect route a token and a
 #              per-subject message rate, kept on the instance or in a redis-server this run starts; for the A/B of
 #              what the cluster features cost: SHARED=local vs SHARED=redis, same scenarios).
+#              RSS_SETTLE (s idle after each round's f before the settled RSS of each proxy leg is read; 15, QUICK 12:
+#              past wsguard's 10 s periodic collection).
 # See benchmark/README.md for what each figure means.
 set -euo pipefail
 
@@ -28,6 +30,8 @@ fi
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS: a positive number, not '$ROUNDS'" >&2; exit 2; }
 SCENARIOS=${SCENARIOS:-a b c d e f g} # which scenarios to run (a-e: relay and memory, f: handshakes, g: JSON inspection)
 HS_CONCURRENCY=${HS_CONCURRENCY:-32}  # scenario f: handshakes in progress at any time
+if [[ "${QUICK:-0}" == 1 ]]; then RSS_SETTLE=${RSS_SETTLE:-12}; else RSS_SETTLE=${RSS_SETTLE:-15}; fi
+[[ $RSS_SETTLE =~ ^[0-9]+$ ]] || { echo "RSS_SETTLE: seconds, not '$RSS_SETTLE'" >&2; exit 2; }
 HS_TOKENS=${HS_TOKENS:-$((4000 * (ROUNDS + 1)))} # scenario f: distinct RS256 tokens: an equal share for each round's f2 and one for the warm-up
 HS_ROUND_TOKENS=$((HS_TOKENS / (ROUNDS + 1)))
 HS_ORIGIN=https://app.bench.test
@@ -60,6 +64,7 @@ TUNNEL_WS=38080
 
 WORK=$(mktemp -d /tmp/wsguard-bench.XXXXXX)
 RESULTS=$WORK/results.tsv
+RSS_RESULTS=$WORK/rss.tsv # scenario f's churn: leg, round, peak KiB, settled KiB
 PIDS=()
 
 cleanup() {
@@ -384,6 +389,24 @@ g_targets() {
 # NGINX and direct check nothing at the handshake; wsguard's route /secure checks an Origin and a token.
 f_path() { if [[ $1 == wsguard ]]; then echo /secure; else echo /echo; fi; }
 
+# The resident memory of a leg's processes (comma-separated PIDs), summed, in KiB: VmRSS, read with
+# the shell's own read (no process per sample).
+rss_kib() {
+  local pid key value rest total=0
+  for pid in ${1//,/ }; do
+    [[ -r /proc/$pid/status ]] || continue
+    while read -r key value rest; do
+      if [[ $key == VmRSS: ]]; then total=$((total + value)); break; fi
+    done <"/proc/$pid/status" || true
+  done
+  echo "$total"
+}
+
+# Appends rss_kib of $1 to the file $2 five times a second until killed: the peak under f's churn.
+rss_watch() {
+  while :; do rss_kib "$1" >>"$2"; sleep 0.2; done
+}
+
 # One measured round: every scenario of a, b, c, g, f and d, each run on every leg back to back, so that
 # the legs compared in a ratio are measured seconds apart rather than minutes. $1: the round (1-based);
 # $2...: the legs, in the order this round runs them.
@@ -429,17 +452,32 @@ run_round() {
     # time (wsguard's verified-token cache hits, a reconnect storm); f2: a new token every time, from
     # this round's own share of the file (every handshake verifies an RS256 signature).
     log "round $round/$ROUNDS: f handshakes, $HS_CONCURRENCY concurrent ($*)"
+    local watch
     for leg in "$@"; do
       leg_endpoints "$leg"
       [[ -n $LEG_WSS ]] || continue
+      [[ -n $LEG_PIDS ]] && { rss_watch "$LEG_PIDS" "$WORK/rss-$leg-$round" & watch=$!; }
       hsload --leg "$leg" --scenario "f1-wss-hs-same-token$tag" --url "$LEG_WSS$(f_path "$leg")" --pids "$LEG_PIDS" \
         --out "$RESULTS" --warmup "$WARMUP" --duration "$DURATION"
+      [[ -n $LEG_PIDS ]] && { kill "$watch"; wait "$watch" 2>/dev/null || true; }
     done
     for leg in "$@"; do
       leg_endpoints "$leg"
       [[ -n $LEG_WSS ]] || continue
+      [[ -n $LEG_PIDS ]] && { rss_watch "$LEG_PIDS" "$WORK/rss-$leg-$round" & watch=$!; }
       hsload --leg "$leg" --scenario "f2-wss-hs-new-tokens$tag" --url "$LEG_WSS$(f_path "$leg")" --pids "$LEG_PIDS" \
         --distinct --offset "$((HS_ROUND_TOKENS * (round - 1)))" --count "$HS_ROUND_TOKENS" --out "$RESULTS" --warmup "$WARMUP" --duration "$DURATION"
+      [[ -n $LEG_PIDS ]] && { kill "$watch"; wait "$watch" 2>/dev/null || true; }
+    done
+    # RSS under churn: each proxy's peak while f1 and f2 ran, then what it keeps after RSS_SETTLE s idle
+    # (every leg idles at once: one wait per round).
+    log "round $round/$ROUNDS: f RSS, ${RSS_SETTLE}s idle"
+    sleep "$RSS_SETTLE"
+    for leg in "$@"; do
+      leg_endpoints "$leg"
+      [[ -n $LEG_PIDS && -s $WORK/rss-$leg-$round ]] || continue
+      printf '%s\t%s\t%s\t%s\n' "$leg" "$round" "$(sort -n "$WORK/rss-$leg-$round" | tail -n 1)" "$(rss_kib "$LEG_PIDS")" \
+        >>"$RSS_RESULTS"
     done
   fi
   if has d && has a; then
@@ -499,6 +537,21 @@ echo
 if [[ -s $RESULTS ]]; then
   report_rc=0
   java -jar "$BENCH_JAR" report --out "$RESULTS" || report_rc=$?
+  if [[ -s $RSS_RESULTS ]]; then
+    # Medians over the rounds, in MiB, each proxy next to NGINX (master and workers summed).
+    echo
+    echo "RSS under churn (scenario f: f1 + f2's short wss connections; peak while they ran, settled after ${RSS_SETTLE}s idle; median of rounds)"
+    cut -f1 "$RSS_RESULTS" | sort -u | while read -r leg; do
+      peak=$(awk -F'\t' -v l="$leg" '$1 == l { print $3 }' "$RSS_RESULTS" | sort -g \
+        | awk '{ v[NR] = $1 } END { printf "%.1f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) / 1024 }')
+      settled=$(awk -F'\t' -v l="$leg" '$1 == l { print $4 }' "$RSS_RESULTS" | sort -g \
+        | awk '{ v[NR] = $1 } END { printf "%.1f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) / 1024 }')
+      printf '%s\t%s\t%s\n' "$leg" "$peak" "$settled"
+    done | awk -F'\t' '{ leg[NR] = $1; p[NR] = $2; s[NR] = $3; if ($1 == "nginx") { np = $2; ns = $3 } }
+      END { for (i = 1; i <= NR; i++) {
+              vs = (leg[i] != "nginx" && np > 0) ? sprintf("   (%.1fx / %.1fx NGINX)", p[i] / np, s[i] / ns) : ""
+              printf "  %-10s peak %8.1f MiB   settled %8.1f MiB%s\n", leg[i], p[i], s[i], vs } }'
+  fi
   cp "$RESULTS" "${RESULTS_COPY:-/tmp/wsguard-bench-results.tsv}"
   echo "raw results: ${RESULTS_COPY:-/tmp/wsguard-bench-results.tsv}"
   if [[ $report_rc == 3 ]]; then

@@ -1,5 +1,6 @@
 package io.wsguard.admin;
 
+import io.wsguard.Version;
 import io.wsguard.cluster.Revocations;
 import io.wsguard.metrics.Metrics;
 import io.wsguard.policy.Loopback;
@@ -54,6 +55,9 @@ final class AdminHandler extends Handler.Abstract {
 
     private static final String JSON = "application/json";
     private static final String TEXT = "text/plain; charset=utf-8";
+    /** {@code /healthz}'s body: {@code ok} first, for probes that match it, then which build answers. */
+    static final String HEALTHY = "ok " + Version.describe();
+
     private static final Set<String> CLOSE_PARAMETERS = Set.of("sub", "jti", "client", "route");
     private static final Set<String> REVOKE_PARAMETERS = Set.of("sub", "jti", "ttl");
     /** The longest subject or token id a revocation takes (a JWT claim is rarely past a few hundred). */
@@ -82,7 +86,7 @@ final class AdminHandler extends Handler.Abstract {
         this.dashboard = Dashboard.load();
         final Map<String, Endpoint> endpoints = new HashMap<>(Map.of(
                 "/", new Endpoint("GET", this::dashboard),
-                "/healthz", new Endpoint("GET", (req, res, cb) -> write(res, cb, 200, TEXT, "ok")),
+                "/healthz", new Endpoint("GET", (req, res, cb) -> write(res, cb, 200, TEXT, HEALTHY)),
                 "/readyz", new Endpoint("GET", this::readiness),
                 "/metrics",
                         new Endpoint(

@@ -19,7 +19,8 @@ import org.slf4j.LoggerFactory;
  *
  * <table>
  * <caption>Endpoints</caption>
- * <tr><td>{@code GET /healthz}</td><td>200 {@code ok} while the process is up</td></tr>
+ * <tr><td>{@code GET /healthz}</td><td>200 {@code ok wsguard 0.1.0 (commit f6b88b2)} (this build's
+ *     {@link io.wsguard.Version}) while the process is up</td></tr>
  * <tr><td>{@code GET /readyz}</td><td>200 {@code ready} (or {@code ready, degraded: …} naming what this
  * instance runs without, e.g. its shared store), or 503 {@code draining} while {@code ready} says false</td></tr>
  * <tr><td>{@code GET /metrics}</td><td>Prometheus text format 0.0.4</td></tr>

@@ -1,5 +1,6 @@
 package io.wsguard.audit;
 
+import io.wsguard.Version;
 import java.io.StringWriter;
 import java.time.Instant;
 import java.time.ZoneOffset;
@@ -12,9 +13,9 @@ import tools.jackson.core.json.JsonFactory;
 /**
  * Formats one audit line (SPEC §5) with Jackson's streaming generator, so escaping is Jackson's and
  * the field order is ours: ts, event, stage, reason, route, client, conn, sub, origin, action,
- * closeCode, status, count, detail, then sample when present and covers on a summed line. The
- * integrity {@code seq} and {@code mac} are appended by {@link MacChain}. Thread-safe (the factory is; each call has
- * its own generator).
+ * closeCode, status, count, detail, then version and commit on config lines, sample when present and
+ * covers on a summed line. The integrity {@code seq} and {@code mac} are appended by {@link MacChain}.
+ * Thread-safe (the factory is; each call has its own generator).
  */
 final class AuditJson {
 
@@ -51,6 +52,11 @@ final class AuditJson {
             writeInt(g, "status", e.status());
             g.writeNumberProperty("count", count);
             g.writeStringProperty("detail", e.detail());
+            if (e.event() == AuditEvent.Kind.CONFIG) {
+                // Which build refused the policy: a SIEM tells an old instance from a new one in a rollout.
+                g.writeStringProperty("version", Version.number());
+                g.writeStringProperty("commit", Version.commit());
+            }
             if (e.sample() != null) {
                 g.writeStringProperty("sample", e.sample());
             }

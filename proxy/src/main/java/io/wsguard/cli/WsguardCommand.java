@@ -1,5 +1,6 @@
 package io.wsguard.cli;
 
+import io.wsguard.Version;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -8,7 +9,7 @@ import picocli.CommandLine.Command;
 @Command(
         name = "wsguard",
         mixinStandardHelpOptions = true,
-        version = "wsguard 0.1.0",
+        versionProvider = WsguardCommand.BuildVersion.class,
         description = "A security-hardening reverse proxy for WebSocket traffic.",
         subcommands = {
             RunCommand.class,
@@ -38,6 +39,14 @@ public final class WsguardCommand implements Runnable {
             return ExitCode.RUNTIME_FAILURE;
         });
         return commandLine;
+    }
+
+    /** {@code --version}: the build's version and commit, e.g. {@code wsguard 0.1.0 (commit f6b88b2)}. */
+    static final class BuildVersion implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {Version.describe()};
+        }
     }
 
     @Override

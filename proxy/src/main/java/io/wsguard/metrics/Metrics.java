@@ -1,6 +1,7 @@
 package io.wsguard.metrics;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
@@ -11,6 +12,7 @@ import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.wsguard.Version;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,6 +32,7 @@ import java.util.concurrent.ConcurrentMap;
  * wsguard_ratelimit_store_fallbacks_total{onUnavailable}   rate decisions made without Redis (RedisBuckets)
  * wsguard_cluster_instances                  gauge: live instances at the last heartbeat (cluster.Members)
  * wsguard_cluster_routes_mismatch            gauge: 1 when a live instance's routes hash differs from ours
+ * wsguard_build_info{commit,version}         gauge: always 1; the build (io.wsguard.Version)
  * </pre>
  *
  * <p>Thread-safe. Label values come only from the policy's route names, {@code accepted} and
@@ -57,6 +60,10 @@ public final class Metrics implements AutoCloseable {
         new UptimeMetrics().bindTo(registry);
         new FileDescriptorMetrics().bindTo(registry);
         ProcessMemory.bindTo(registry);
+        Gauge.builder("wsguard.build.info", () -> 1)
+                .description("The build that runs: its version and git commit; always 1")
+                .tags("version", Version.number(), "commit", Version.commit())
+                .register(registry);
     }
 
     /**

@@ -2,6 +2,7 @@ package io.wsguard.admin;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.Version;
 import io.wsguard.audit.MacChain;
 import io.wsguard.check.Reason;
 import io.wsguard.cluster.Revocations;
@@ -177,7 +178,7 @@ class AdminServerTest {
         final ContentResponse response = send(request(withToken, HttpMethod.GET, "/healthz"));
 
         assertThat(response.getStatus()).isEqualTo(200);
-        assertThat(response.getContentAsString()).isEqualTo("ok");
+        assertThat(response.getContentAsString()).isEqualTo("ok " + Version.describe());
     }
 
     @Test

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.wsguard.Version;
 import io.wsguard.audit.AuditEvent.Kind;
 import io.wsguard.check.Reason;
 import io.wsguard.check.Stage;
@@ -118,7 +119,10 @@ class AuditLogTest {
             assertThat(line)
                     .contains("\"route\":null,\"client\":null,\"conn\":null,\"sub\":null,\"origin\":null,"
                             + "\"action\":null,\"closeCode\":null,\"status\":null,\"count\":1");
-            assertThat(line).endsWith("\"detail\":\"bad \\\"x\\\"\\n\\u0001ü\"}");
+            // A config line names the build that wrote it after its detail.
+            assertThat(line)
+                    .endsWith("\"detail\":\"bad \\\"x\\\"\\n\\u0001ü\",\"version\":\"" + Version.number()
+                            + "\",\"commit\":\"" + Version.commit() + "\"}");
             assertThat(JSON.readTree(line).get("ts").asString())
                     .matches("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z");
         }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.wsguard.Version;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.TestClient;
@@ -71,12 +72,12 @@ class DrainTest {
                     .build();
             final String admin = proxy.server().adminUrl();
             assertThat(get(http, admin + "/readyz")).isEqualTo("200 ready");
-            assertThat(get(http, admin + "/healthz")).isEqualTo("200 ok");
+            assertThat(get(http, admin + "/healthz")).isEqualTo("200 ok " + Version.describe());
 
             final TestClient.Recorder open = client.connect(proxy.uri("/chat"));
             final CompletableFuture<Void> draining = drainWithAStalledUpstream(proxy, upstream, open);
             assertThat(get(http, admin + "/readyz")).isEqualTo("503 draining");
-            assertThat(get(http, admin + "/healthz")).isEqualTo("200 ok");
+            assertThat(get(http, admin + "/healthz")).isEqualTo("200 ok " + Version.describe());
             assertThat(draining)
                     .as("still draining while the admin port answered")
                     .isNotDone();
