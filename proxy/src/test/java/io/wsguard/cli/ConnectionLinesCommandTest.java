@@ -119,6 +119,6 @@ class ConnectionLinesCommandTest {
         assertThat(run("--event", "connections", audit.toString())).isEqualTo(2);
         assertThat(err.toString())
                 .contains("--event: 'connections' is not an event (expected: one of blocked, modified, monitored,"
-                        + " config, store, connection)");
+                        + " config, store, connection, audit)");
     }
 }

@@ -67,7 +67,7 @@ class AdminPortSplitTest {
         assertThat(send("GET", probes + "/readyz", null).body()).isEqualTo("ready");
         final HttpResponse<String> metrics = send("GET", probes + "/metrics", null);
         assertThat(metrics.statusCode()).isEqualTo(200);
-        assertThat(metrics.body()).contains("wsguard_connections_active");
+        assertThat(metrics.body()).contains("wsguard_handshakes_total");
         // A probe's wrong method is still 405, as on the admin port: the probes port is a subset of it.
         assertThat(send("POST", probes + "/healthz", null).statusCode()).isEqualTo(405);
     }
