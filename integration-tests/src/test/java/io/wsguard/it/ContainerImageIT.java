@@ -93,9 +93,12 @@ class ContainerImageIT {
                     assertThat(process.isAlive())
                             .as("wsguard exited: %s", stderr)
                             .isTrue();
-                    return stdout.stream().anyMatch(line -> line.startsWith("wsguard: probes on "));
+                    // The policy's audit.sink is stdout, so stdout holds only audit lines and the ready
+                    // lines are on stderr.
+                    return stderr.stream().anyMatch(line -> line.startsWith("wsguard: probes on "));
                 });
-                final String probesLine = stdout.stream()
+                assertThat(stdout).noneMatch(line -> line.startsWith("wsguard: "));
+                final String probesLine = stderr.stream()
                         .filter(line -> line.startsWith("wsguard: probes on "))
                         .findFirst()
                         .orElseThrow();
