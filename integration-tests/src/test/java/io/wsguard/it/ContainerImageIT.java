@@ -6,10 +6,6 @@ import static org.awaitility.Awaitility.await;
 import io.wsguard.deploy.DeployFiles;
 import io.wsguard.testing.RedisServer;
 import io.wsguard.testing.UpstreamServer;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -22,7 +18,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -86,8 +81,8 @@ class ContainerImageIT {
             final Process process = builder.start();
             final List<String> stdout = new CopyOnWriteArrayList<>();
             final List<String> stderr = new CopyOnWriteArrayList<>();
-            pump(process.getInputStream(), stdout::add);
-            pump(process.getErrorStream(), stderr::add);
+            WsguardProcess.pump(process.getInputStream(), stdout::add);
+            WsguardProcess.pump(process.getErrorStream(), stderr::add);
             try {
                 await().atMost(Duration.ofSeconds(60)).until(() -> {
                     assertThat(process.isAlive())
@@ -136,23 +131,5 @@ class ContainerImageIT {
                         .build(),
                 HttpResponse.BodyHandlers.ofString());
         return response.statusCode() + " " + response.body();
-    }
-
-    private static void pump(InputStream in, Consumer<String> sink) {
-        final Thread thread = new Thread(
-                () -> {
-                    try (BufferedReader reader =
-                            new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
-                        String line;
-                        while ((line = reader.readLine()) != null) {
-                            sink.accept(line);
-                        }
-                    } catch (IOException e) {
-                        // The process went away: nothing more to read.
-                    }
-                },
-                "wsguard-output");
-        thread.setDaemon(true);
-        thread.start();
     }
 }

@@ -10,10 +10,7 @@ import io.wsguard.policy.PolicyLoader;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -29,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -130,8 +126,8 @@ class ReleaseIT {
             final Process process = builder.start();
             final List<String> stdout = new CopyOnWriteArrayList<>();
             final StringBuilder stderr = new StringBuilder();
-            pump(process.getInputStream(), stdout::add);
-            pump(process.getErrorStream(), line -> {
+            WsguardProcess.pump(process.getInputStream(), stdout::add);
+            WsguardProcess.pump(process.getErrorStream(), line -> {
                 synchronized (stderr) {
                     stderr.append(line).append('\n');
                 }
@@ -430,24 +426,6 @@ class ReleaseIT {
                 .map(l -> l.substring(prefix.length()).trim())
                 .findFirst()
                 .orElseThrow(() -> new AssertionError("no line '" + prefix + "…' in " + lines));
-    }
-
-    private static void pump(InputStream in, Consumer<String> sink) {
-        final Thread thread = new Thread(
-                () -> {
-                    try (BufferedReader reader =
-                            new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
-                        String l;
-                        while ((l = reader.readLine()) != null) {
-                            sink.accept(l);
-                        }
-                    } catch (IOException e) {
-                        // The process went away; nothing more to read.
-                    }
-                },
-                "release-pump");
-        thread.setDaemon(true);
-        thread.start();
     }
 
     /** A systemd unit's settings by key (every section; a key may repeat), comments and blanks left out. */

@@ -156,7 +156,8 @@ final class WsguardProcess implements AutoCloseable {
         return new Result(process.exitValue(), Files.readString(out), Files.readString(err));
     }
 
-    private void pump(InputStream in, java.util.function.Consumer<String> sink) {
+    /** Hands each line the process writes on {@code in} to {@code sink}, on a daemon thread. */
+    static void pump(InputStream in, java.util.function.Consumer<String> sink) {
         final Thread thread = new Thread(
                 () -> {
                     try (BufferedReader reader =

@@ -53,41 +53,6 @@ public record AuditPolicy(
         this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, linesPerClient, false, Optional.empty());
     }
 
-    /** A file or stdout sink. */
-    public AuditPolicy(
-            Sink sink,
-            Path path,
-            long maxFileSize,
-            int maxFiles,
-            int sampleBytes,
-            Optional<Secret> integrityKey,
-            Rate linesPerClient,
-            boolean connections) {
-        this(
-                sink,
-                path,
-                maxFileSize,
-                maxFiles,
-                sampleBytes,
-                integrityKey,
-                linesPerClient,
-                connections,
-                Optional.empty());
-    }
-
-    /** Without connection lines. */
-    public AuditPolicy(
-            Sink sink,
-            Path path,
-            long maxFileSize,
-            int maxFiles,
-            int sampleBytes,
-            Optional<Secret> integrityKey,
-            Rate linesPerClient,
-            Optional<SyslogPolicy> syslog) {
-        this(sink, path, maxFileSize, maxFiles, sampleBytes, integrityKey, linesPerClient, false, syslog);
-    }
-
     /** With the default {@code linesPerClient}, without connection lines. */
     public AuditPolicy(
             Sink sink, Path path, long maxFileSize, int maxFiles, int sampleBytes, Optional<Secret> integrityKey) {
