@@ -89,13 +89,13 @@ final class WsguardProcess implements AutoCloseable {
         builder.environment().putAll(env);
         final Process process = builder.start();
         final WsguardProcess proxy = new WsguardProcess(process, dir.resolve("audit.jsonl"));
-        proxy.pump(process.getInputStream(), line -> {
+        pump(process.getInputStream(), line -> {
             proxy.stdout.add(line);
             if (line.startsWith("wsguard: ")) {
                 proxy.ready.add(line);
             }
         });
-        proxy.pump(process.getErrorStream(), line -> {
+        pump(process.getErrorStream(), line -> {
             proxy.stderr.append(line).append('\n');
             // With audit.sink: stdout the ready lines come on stderr, keeping stdout for audit lines.
             if (line.startsWith("wsguard: ")) {
