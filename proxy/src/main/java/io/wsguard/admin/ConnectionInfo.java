@@ -16,6 +16,8 @@ import java.time.Instant;
  * @param messagesOut messages from the upstream to the client
  * @param bytesIn payload bytes from the client
  * @param bytesOut payload bytes to the client
+ * @param path what relays the connection's frames: {@code pump} (a route without message rules or
+ *     extensions: frames pass as bytes) or {@code session} (Jetty's WebSocket sessions, frame by frame)
  */
 public record ConnectionInfo(
         String id,
@@ -28,9 +30,10 @@ public record ConnectionInfo(
         long messagesIn,
         long messagesOut,
         long bytesIn,
-        long bytesOut) {
+        long bytesOut,
+        String path) {
 
-    /** A connection whose token had no {@code jti}, or that had no token. */
+    /** A connection whose token had no {@code jti}, or that had no token, relayed by the frame pump. */
     public ConnectionInfo(
             String id,
             String route,
@@ -42,6 +45,18 @@ public record ConnectionInfo(
             long messagesOut,
             long bytesIn,
             long bytesOut) {
-        this(id, route, client, subject, null, openedAt, ageSeconds, messagesIn, messagesOut, bytesIn, bytesOut);
+        this(
+                id,
+                route,
+                client,
+                subject,
+                null,
+                openedAt,
+                ageSeconds,
+                messagesIn,
+                messagesOut,
+                bytesIn,
+                bytesOut,
+                "pump");
     }
 }

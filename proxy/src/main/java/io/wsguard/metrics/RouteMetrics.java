@@ -118,6 +118,13 @@ public final class RouteMetrics {
      * is counted from now until {@link #connectionClosed}.
      */
     public void connectionOpened(Traffic connection) {
+        // Registered once per route and path, then found in the registry's map: one lookup per connection.
+        Counter.builder("wsguard.connections.opened")
+                .description("Client connections opened, by the path that relays their frames: pump or session")
+                .tag("route", route)
+                .tag("path", connection.relayPath())
+                .register(registry)
+                .increment();
         final Upstream upstream = upstream(connection.upstream());
         upstream.active.incrementAndGet();
         synchronized (upstream.open) {

@@ -25,4 +25,10 @@ public interface Traffic {
      * the route's configured targets); fixed before the connection is counted as opened.
      */
     String upstream();
+
+    /**
+     * What relays the connection's frames, as the {@code path} label of {@code wsguard_connections_opened_total}
+     * shows it: {@code pump} or {@code session}.
+     */
+    String relayPath();
 }

@@ -5,6 +5,7 @@ import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpHeaderValue;
+import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.ConnectionMetaData;
 import org.eclipse.jetty.server.Connector;
@@ -33,6 +34,14 @@ public final class InlineHandshaker extends AbstractHandshaker {
             new HttpField(HttpHeader.CONNECTION, HttpHeaderValue.UPGRADE.asString());
 
     private final Handshaker rfc6455 = Handshaker.newInstance();
+
+    /**
+     * Whether {@code connection} carries an upgraded WebSocket: Jetty's connection, or the
+     * {@link FramePump}'s once it took the endpoint over.
+     */
+    public static boolean carriesWebSocket(Connection connection) {
+        return connection instanceof WebSocketConnection || connection instanceof FramePump.Link;
+    }
 
     @Override
     public boolean isWebSocketUpgradeRequest(Request request) {

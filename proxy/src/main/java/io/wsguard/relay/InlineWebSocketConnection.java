@@ -1,5 +1,6 @@
 package io.wsguard.relay;
 
+import java.nio.ByteBuffer;
 import java.util.Random;
 import java.util.concurrent.Executor;
 import org.eclipse.jetty.io.ByteBufferPool;
@@ -26,6 +27,15 @@ final class InlineWebSocketConnection extends WebSocketConnection {
     /** Told before each wait for input, so that frames it batched for its peer go out. */
     private final InputDrained drained;
 
+    private final ByteBufferPool pool;
+
+    /**
+     * Bytes the peer sent right behind its upgrade (frames that came in the same read), kept here
+     * until the session knows which path relays the connection: Jetty's parser or the
+     * {@link FramePump}, which takes them over with the endpoint.
+     */
+    private ByteBuffer prefill;
+
     InlineWebSocketConnection(
             EndPoint endPoint,
             Executor executor,
@@ -44,10 +54,45 @@ final class InlineWebSocketConnection extends WebSocketConnection {
             WebSocketCoreSession session,
             Random masks) {
         super(endPoint, executor, scheduler, pool, session, masks);
+        this.pool = pool;
         drained = session.getHandler() instanceof InputDrained handler ? handler : null;
         if (drained != null) {
             drained.drainSignalled();
         }
+    }
+
+    @Override
+    public void onUpgradeTo(ByteBuffer buffer) {
+        final ByteBuffer copy = ByteBuffer.allocate(buffer.remaining());
+        copy.put(buffer).flip();
+        prefill = copy;
+    }
+
+    /** The first demand puts the bytes read with the upgrade before Jetty's parser: the frame pump did not take them. */
+    @Override
+    public void demand() {
+        keepOnJettysPath();
+        super.demand();
+    }
+
+    /** Hands the bytes read with the upgrade to Jetty's parser: the connection relays on Jetty's path. */
+    private void keepOnJettysPath() {
+        final ByteBuffer bytes = prefill;
+        if (bytes != null) {
+            prefill = null;
+            setInitialBuffer(bytes);
+        }
+    }
+
+    /** The bytes read with the upgrade, for the {@link FramePump}; null when there were none. */
+    ByteBuffer takePrefill() {
+        final ByteBuffer bytes = prefill;
+        prefill = null;
+        return bytes;
+    }
+
+    ByteBufferPool pool() {
+        return pool;
     }
 
     @Override

@@ -37,6 +37,21 @@ final class MaskKeys extends Random {
         }
     }
 
+    /** A fresh 32-bit key, as a big-endian int: what the frame pump writes into each frame it masks. */
+    synchronized int nextKey() {
+        if (used > BLOCK - 4) {
+            SOURCE.nextBytes(block);
+            used = 0;
+        }
+        int key = 0;
+        for (int i = 0; i < 4; i++) {
+            key = key << 8 | (block[used] & 0xFF);
+            // Handed out once, as in nextBytes.
+            block[used++] = 0;
+        }
+        return key;
+    }
+
     @Override
     protected int next(int bits) {
         final byte[] four = new byte[4];

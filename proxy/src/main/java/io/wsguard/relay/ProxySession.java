@@ -114,6 +114,15 @@ public final class ProxySession implements Traffic {
     private boolean closedReported;
     private Scheduler.Task lifetimeTask;
     private Scheduler.Task tokenTask;
+    /** The {@link FramePump} relays the connection (set once, before it is reported open). */
+    private volatile boolean pumped;
+
+    /**
+     * Whether plain routes relay through the {@link FramePump}: on unless the JVM runs with
+     * {@code -Dwsguard.framePump=false}, which puts every connection on Jetty's sessions (README,
+     * Relay paths).
+     */
+    private static final boolean PUMP_ENABLED = !"false".equals(System.getProperty("wsguard.framePump"));
 
     /**
      * @param settings what every connection of the route shares
@@ -295,13 +304,13 @@ public final class ProxySession implements Traffic {
      * whatever it sends until then is relayed, and its CLOSE turns into the client's 1001.
      */
     public void shutdown() {
-        final CoreSession upstreamSession = upstream.session;
+        final Leg upstreamLeg = upstream.leg;
         synchronized (lock) {
             if (terminated || draining) {
                 return;
             }
             draining = true;
-            if (upstreamSession == null || upstream.closeSent || upstream.closed || client.session == null) {
+            if (upstreamLeg == null || upstream.closeSent || upstream.closed || client.leg == null) {
                 draining = false;
             } else {
                 upstream.closeSent = true;
@@ -312,7 +321,7 @@ public final class ProxySession implements Traffic {
             terminate(CloseCodes.SHUTDOWN, "wsguard shutting down", CloseCodes.SHUTDOWN, "wsguard shutting down");
             return;
         }
-        upstreamSession.close(CloseCodes.NORMAL, "wsguard draining", Callback.NOOP);
+        upstreamLeg.close(CloseCodes.NORMAL, "wsguard draining");
         // An upstream that never answers must not hold the drain: the client gets its 1001 anyway.
         scheduler.schedule(this::finishDrain, CLOSE_REPLY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
     }
@@ -324,9 +333,9 @@ public final class ProxySession implements Traffic {
     /** Drops both connections without a close handshake: used when the client vanished mid-handshake. */
     public void abortBoth() {
         for (Side side : new Side[] {client, upstream}) {
-            final CoreSession session = side.session;
-            if (session != null && !session.isClosed()) {
-                session.abort();
+            final Leg leg = side.leg;
+            if (leg != null && !leg.isClosed()) {
+                leg.abort();
             }
         }
     }
@@ -334,7 +343,7 @@ public final class ProxySession implements Traffic {
     private void sideOpened() {
         final boolean bothOpen;
         synchronized (lock) {
-            bothOpen = client.session != null && upstream.session != null && !openReported;
+            bothOpen = client.leg != null && upstream.leg != null && !openReported;
             if (bothOpen) {
                 openReported = true;
             }
@@ -342,16 +351,24 @@ public final class ProxySession implements Traffic {
         if (!bothOpen) {
             return;
         }
+        final FramePump.Link[] links = upstream.closed ? null : pumpable();
+        if (links != null) {
+            client.pumped(links[0]);
+            upstream.pumped(links[1]);
+            pumped = true;
+        }
         events.opened(this);
         if (upstream.closed) {
             // The upstream went away between its upgrade and the client's.
             upstreamFailed("upstream closed during the handshake");
             return;
         }
-        client.session.addIdleTimeoutListener(timeout -> {
-            expire(IDLE_TIMEOUT, "idle timeout " + idleTimeout.toSeconds() + "s");
-            return false;
-        });
+        if (!pumped) {
+            client.session.addIdleTimeoutListener(timeout -> {
+                idleTimedOut();
+                return false;
+            });
+        }
         lifetimeTask = scheduler.schedule(
                 () -> expire("max_lifetime", "max lifetime " + maxLifetime.toSeconds() + "s"),
                 maxLifetime.toMillis(),
@@ -361,8 +378,51 @@ public final class ProxySession implements Traffic {
                     Math.max(0, Duration.between(Instant.now(), tokenDeadline).toMillis());
             tokenTask = scheduler.schedule(this::tokenExpired, delay, TimeUnit.MILLISECONDS);
         }
+        if (pumped) {
+            links[0].start();
+            links[1].start();
+            return;
+        }
         client.session.demand();
         upstream.session.demand();
+    }
+
+    /**
+     * The one place that chooses how the connection's frames are relayed: by the {@link FramePump}
+     * when neither direction has message rules and no extension was negotiated (a plain route), so
+     * that every frame passes as bytes; else by Jetty's sessions, which hand each frame, decompressed,
+     * to the rules. Returns the pump's legs, client's first, having taken both endpoints over; null
+     * for Jetty's path.
+     */
+    private FramePump.Link[] pumpable() {
+        if (!PUMP_ENABLED
+                || client.rules.inspects()
+                || upstream.rules.inspects()
+                || client.frames == null
+                || upstream.frames == null
+                || client.jetty == null
+                || upstream.jetty == null) {
+            return null;
+        }
+        return FramePump.takeOver(
+                client.jetty,
+                client,
+                upstream.jetty,
+                upstream,
+                new long[] {client.rules.maxSize(), upstream.rules.maxSize()},
+                new long[] {client.rules.maxFragments(), upstream.rules.maxFragments()},
+                client.session.getInputBufferSize());
+    }
+
+    /** Which path relays the connection's frames: {@code pump} or {@code session} (Jetty's sessions). */
+    @Override
+    public String relayPath() {
+        return pumped ? "pump" : "session";
+    }
+
+    /** Neither side passed a byte for the idle timeout: wsguard closes the connection with 1001. */
+    private void idleTimedOut() {
+        expire(IDLE_TIMEOUT, "idle timeout " + idleTimeout.toSeconds() + "s");
     }
 
     /**
@@ -419,17 +479,17 @@ public final class ProxySession implements Traffic {
     }
 
     private void sendOwnClose(Side side, int code, String reason) {
-        final CoreSession session = side.session;
+        final Leg leg = side.leg;
         final Callback pending;
         synchronized (lock) {
-            if (session == null || side.closeSent || side.closed) {
+            if (leg == null || side.closeSent || side.closed) {
                 return;
             }
             side.closeSent = true;
             pending = side.pendingClose;
             side.pendingClose = null;
         }
-        session.close(code, reason, Callback.NOOP);
+        leg.close(code, reason);
         if (pending != null) {
             // Our CLOSE went out first, so completing the held one sends no second CLOSE.
             pending.succeeded();
@@ -477,7 +537,7 @@ public final class ProxySession implements Traffic {
                             status.getReason(),
                             "");
                 }
-                if (to.session != null && !to.closeSent && !to.closed) {
+                if (to.leg != null && !to.closeSent && !to.closed) {
                     from.pendingClose = callback;
                     to.closeSent = true;
                     forward = true;
@@ -485,13 +545,13 @@ public final class ProxySession implements Traffic {
             }
         }
         if (forward) {
-            to.session.sendFrame(status.toFrame(), Callback.NOOP, false);
+            to.leg.sendClose(status, Callback.NOOP);
             scheduler.schedule(() -> answerCloseOurselves(from), CLOSE_REPLY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             return;
         }
         if (replyTo != null) {
             final Callback held = replyTo;
-            to.session.sendFrame(status.toFrame(), Callback.from(held::succeeded, x -> held.succeeded()), false);
+            to.leg.sendClose(status, Callback.from(held::succeeded, x -> held.succeeded()));
         }
         // Either a reply (our output is already closed: no echo), or nobody left to ask (Jetty echoes).
         callback.succeeded();
@@ -548,7 +608,7 @@ public final class ProxySession implements Traffic {
                 ended(ConnectionEnd.By.CLIENT, "client_lost", CloseCodes.ABNORMAL, "", "");
                 terminate(CloseCodes.SHUTDOWN, "client gone", CloseCodes.SHUTDOWN, "client went away");
             }
-        } else if (!other.closeSent && !other.closed && other.session != null && !side.closeReceived) {
+        } else if (!other.closeSent && !other.closed && other.leg != null && !side.closeReceived) {
             // We closed this side ourselves; make sure the other one follows.
             terminate(CloseCodes.SHUTDOWN, "going away", CloseCodes.SHUTDOWN, "going away");
         }
@@ -708,7 +768,7 @@ public final class ProxySession implements Traffic {
      * message counters are only touched by one thread at a time. It is also the send callback for
      * the frame in flight, which saves an allocation per frame.
      */
-    private final class Side implements FrameHandler, Callback, InputDrained {
+    private final class Side implements FrameHandler, Callback, InputDrained, FramePump.Owner {
         private final String name;
         private final boolean inbound;
         private final MessageRules rules;
@@ -722,7 +782,12 @@ public final class ProxySession implements Traffic {
         private final ContentInspector controlContent;
 
         private Side peer;
+        /** Jetty's session of this side while Jetty's path relays it; null once the pump took over. */
         private volatile CoreSession session;
+        /** This side's connection, until the path is chosen; null once the pump took over. */
+        private InlineWebSocketConnection jetty;
+        /** What the close handshake goes through: the session's, or the pump's; null until this side opened. */
+        private volatile Leg leg;
         /**
          * Where frames relayed to this side are written, when no extension was negotiated on it:
          * straight into its connection's frame queue. A session's own send path validates the
@@ -774,7 +839,12 @@ public final class ProxySession implements Traffic {
                             && core.getNegotiatedExtensions().isEmpty()
                     ? core.getConnection()
                     : null;
+            jetty = coreSession instanceof WebSocketCoreSession core
+                            && core.getConnection() instanceof InlineWebSocketConnection inline
+                    ? inline
+                    : null;
             session = coreSession;
+            leg = Leg.of(coreSession);
             callback.succeeded();
             sideOpened();
         }
@@ -906,6 +976,66 @@ public final class ProxySession implements Traffic {
                     peer.session.flush(Callback.NOOP);
                 }
             }
+        }
+
+        /** The pump relays this side from now on: Jetty's session and connection are let go. */
+        void pumped(FramePump.Link link) {
+            leg = link;
+            session = null;
+            frames = null;
+            jetty = null;
+        }
+
+        @Override
+        public boolean overLimit(boolean tooManyFragments) {
+            if (tooManyFragments) {
+                tooManyFragments(this);
+            } else {
+                tooBig(this);
+            }
+            return mode == Mode.ENFORCE;
+        }
+
+        @Override
+        public void message(long size) {
+            countMessage(size);
+        }
+
+        @Override
+        public boolean closing() {
+            return terminated;
+        }
+
+        @Override
+        public void closeFrame(Frame close, Callback done) {
+            onCloseFrame(this, close, done);
+        }
+
+        @Override
+        public void refused(CloseException refusal) {
+            refusedByJetty(this, refusal);
+        }
+
+        @Override
+        public void discarded(int frames) {
+            for (int i = 0; i < frames; i++) {
+                events.discarded(ProxySession.this, inbound);
+            }
+        }
+
+        @Override
+        public void closed() {
+            sideClosed(this, null);
+        }
+
+        @Override
+        public boolean idle() {
+            if (terminated) {
+                // Still closing after an idle period: the peer never answered; drop it now.
+                return true;
+            }
+            idleTimedOut();
+            return false;
         }
 
         /** A closed connection's half-received message pins nothing: its timer goes too. */

@@ -1,5 +1,6 @@
 package io.wsguard.server;
 
+import io.wsguard.relay.InlineHandshaker;
 import io.wsguard.relay.SelectorAffinity;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -23,7 +24,6 @@ import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.thread.Scheduler;
-import org.eclipse.jetty.websocket.core.WebSocketConnection;
 
 /**
  * A {@link ServerConnector} whose sockets close through {@link Linger} (a CLOSE frame is never lost
@@ -80,7 +80,7 @@ final class LingeringConnector extends ServerConnector {
         while (connection instanceof SslConnection tls) {
             connection = tls.getSslEndPoint().getConnection();
         }
-        if (connection instanceof WebSocketConnection) {
+        if (InlineHandshaker.carriesWebSocket(connection)) {
             return;
         }
         handshakeCut.run();

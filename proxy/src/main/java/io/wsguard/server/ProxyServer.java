@@ -716,7 +716,8 @@ public final class ProxyServer extends ContainerLifeCycle {
                         s.messagesIn(),
                         s.messagesOut(),
                         s.bytesIn(),
-                        s.bytesOut()));
+                        s.bytesOut(),
+                        s.relayPath()));
             }
             return infos;
         }

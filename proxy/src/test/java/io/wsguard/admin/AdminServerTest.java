@@ -232,7 +232,7 @@ class AdminServerTest {
         assertThat(right.getContentAsString())
                 .isEqualTo("[{\"id\":\"c1\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"subject\":\"alice\","
                         + "\"jti\":null,\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":12,\"messagesIn\":3,"
-                        + "\"messagesOut\":4,\"bytesIn\":30,\"bytesOut\":40}]");
+                        + "\"messagesOut\":4,\"bytesIn\":30,\"bytesOut\":40,\"path\":\"pump\"}]");
     }
 
     @Test

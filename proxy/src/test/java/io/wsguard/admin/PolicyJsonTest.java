@@ -158,7 +158,7 @@ class PolicyJsonTest {
         assertThat(json)
                 .isEqualTo("[{\"id\":\"c1\",\"route\":\"chat\",\"client\":\"203.0.113.7\",\"subject\":null,"
                         + "\"jti\":null,\"openedAt\":\"2026-01-01T00:00:00Z\",\"ageSeconds\":5,\"messagesIn\":1,"
-                        + "\"messagesOut\":2,\"bytesIn\":3,\"bytesOut\":4}]");
+                        + "\"messagesOut\":2,\"bytesIn\":3,\"bytesOut\":4,\"path\":\"pump\"}]");
     }
 
     @Test

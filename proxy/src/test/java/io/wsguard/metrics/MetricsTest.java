@@ -238,6 +238,11 @@ class MetricsTest {
         }
 
         @Override
+        public String relayPath() {
+            return "pump";
+        }
+
+        @Override
         public String upstream() {
             return upstream;
         }

@@ -129,6 +129,13 @@ public final class RawUpgrade implements AutoCloseable {
         socket.getOutputStream().write(header.toByteArray());
     }
 
+    /** Writes {@code bytes} as they are, at once (no Nagle delay): frames cut wherever a test wants. */
+    public void writeRaw(byte[] bytes) throws IOException {
+        socket.setTcpNoDelay(true);
+        socket.getOutputStream().write(bytes);
+        socket.getOutputStream().flush();
+    }
+
     /** Writes a whole text message per string, all in one socket write: the proxy reads them together. */
     public void sendTextBurst(java.util.List<String> texts) throws IOException {
         final ByteArrayOutputStream burst = new ByteArrayOutputStream();
