@@ -15,7 +15,9 @@
 #              past wsguard's 10 s periodic collection),
 #              CONNLOG (on or off, the default: audit.connections, one audit line per connection at its close, written
 #              to the audit file as in production; for the A/B of what the connection log costs: f's churn and the
-#              100-connection relay, CONNLOG=off vs CONNLOG=on).
+#              100-connection relay, CONNLOG=off vs CONNLOG=on),
+#              STRACE (1: after the rounds, count each proxy's syscalls with strace -c -f over exactly STRACE_ECHOES
+#              echoes, ws, CONNS connections x 64 B, window 1; counts only, never CPU), STRACE_ECHOES (20000).
 # See benchmark/README.md for what each figure means.
 set -euo pipefail
 
@@ -59,6 +61,16 @@ case $CONNLOG in
   *) echo "CONNLOG: '$CONNLOG' is neither on nor off" >&2; exit 2 ;;
 esac
 REDIS_PORT=16379
+STRACE=${STRACE:-0}
+STRACE_ECHOES=${STRACE_ECHOES:-20000}
+case $STRACE in
+  0 | 1) ;;
+  *) echo "STRACE: '$STRACE' is neither 0 nor 1" >&2; exit 2 ;;
+esac
+[[ $STRACE_ECHOES =~ ^[1-9][0-9]*$ ]] || { echo "STRACE_ECHOES: a positive number, not '$STRACE_ECHOES'" >&2; exit 2; }
+if [[ $STRACE == 1 ]] && ! command -v strace >/dev/null 2>&1; then
+  echo "STRACE=1 needs strace (apt-get install strace)" >&2; exit 2
+fi
 case $CERT_KEY in
   rsa) CERT_NEWKEY=(-newkey rsa:2048) ;;
   ec) CERT_NEWKEY=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) ;;
@@ -73,6 +85,7 @@ TUNNEL_WS=38080
 WORK=$(mktemp -d /tmp/wsguard-bench.XXXXXX)
 RESULTS=$WORK/results.tsv
 RSS_RESULTS=$WORK/rss.tsv # scenario f's churn: leg, round, peak KiB, settled KiB
+SYSCALLS=$WORK/syscalls.txt # STRACE=1: a line per proxy leg, syscalls per relayed message
 PIDS=()
 
 cleanup() {
@@ -510,6 +523,77 @@ run_latency() {
     --pids "$LEG_PIDS" --conns "$CONNS" --size 64 --rate "$rate"
 }
 
+# STRACE=1, after the rounds: the syscalls a proxy leg makes per relayed message. The load client opens
+# CONNS ws connections, then waits; strace attaches to every process of the leg (NGINX's master and
+# workers) and all their threads (-f); only then does the client send exactly STRACE_ECHOES echoes of
+# 64 B, window 1, and wait again until strace has detached before it closes. So the counts cover
+# exactly those echoes: no handshake, no close. strace stops each traced process at every syscall, so
+# nothing but the counts is read from this leg.
+# Succeeds once every thread of the processes $1 (comma-separated) has a tracer, within 30 s.
+all_traced() {
+  local pid status key value rest i untraced
+  for i in $(seq 1 300); do
+    untraced=0
+    for pid in ${1//,/ }; do
+      for status in /proc/"$pid"/task/*/status; do
+        [[ -r $status ]] || continue
+        while read -r key value rest; do
+          if [[ $key == TracerPid: ]]; then [[ $value != 0 ]] || untraced=1; break; fi
+        done <"$status" || true
+      done
+    done
+    (( untraced == 0 )) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Waits (at most $2 s) for the file $1, as long as process $3 lives.
+wait_file() {
+  local i
+  for i in $(seq 1 $(($2 * 100))); do
+    [[ -e $1 ]] && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.01
+  done
+  return 1
+}
+
+strace_leg() {
+  local leg=$1 dir=$WORK/strace-$1 load tracer pid failure="" targets=()
+  leg_endpoints "$leg"
+  mkdir -p "$dir"
+  log "$leg: strace -c -f over $STRACE_ECHOES echoes ($CONNS ws connections x 64 B, window 1)"
+  # shellcheck disable=SC2086 # BENCH_JAVA_OPTS is a list of options
+  timeout 600 java $BENCH_JAVA_OPTS -jar "$BENCH_JAR" load --leg "$leg" --scenario strace-ws-64B --url "$LEG_WS/echo" \
+    --conns "$CONNS" --window 1 --size 64 --echoes "$STRACE_ECHOES" --sync "$dir" --out "$WORK/strace.tsv" \
+    --clk-tck "$TCK" >"$dir/load.log" 2>&1 &
+  load=$!; PIDS+=("$load")
+  if wait_file "$dir/opened" 120 "$load"; then
+    for pid in ${LEG_PIDS//,/ }; do targets+=(-p "$pid"); done
+    strace -c -f -o "$dir/strace.txt" "${targets[@]}" 2>"$dir/strace.log" &
+    tracer=$!; PIDS+=("$tracer")
+    if all_traced "$LEG_PIDS"; then
+      touch "$dir/go"
+      wait_file "$dir/done" 600 "$load" || failure="the load client stopped before its last echo"
+    else
+      failure="strace did not attach to every thread within 30 s"
+    fi
+    # strace detaches and writes its summary on SIGTERM (a background job of a script ignores SIGINT).
+    kill -TERM "$tracer" 2>/dev/null || true
+    wait "$tracer" 2>/dev/null || true
+    touch "$dir/go" "$dir/close" # let the client finish, whatever happened
+  else
+    failure="the load client did not open its connections"
+  fi
+  wait "$load" || failure=${failure:-"the load client failed: $(tail -1 "$dir/load.log")"}
+  if [[ -n $failure ]]; then
+    printf '  %-10s failed: %s (logs: %s)\n' "$leg" "$failure" "$dir" >>"$SYSCALLS"
+  else
+    java -jar "$BENCH_JAR" syscalls --leg "$leg" --trace "$dir/strace.txt" --echoes "$STRACE_ECHOES" >>"$SYSCALLS" || true
+  fi
+}
+
 # Warm the upstream's JIT once, so that the first leg measured does not pay for it.
 log "warming up the echo upstream"
 RESULTS_REAL=$RESULTS; RESULTS=$WORK/warmup.tsv
@@ -533,6 +617,9 @@ if has a || has b || has c || has g || has f; then
     # Every other round runs the legs in the opposite order: no leg always follows the same one.
     if (( round % 2 )); then run_round "$round" "${ACTIVE[@]}"; else run_round "$round" $(printf '%s\n' "${ACTIVE[@]}" | tac); fi
   done
+fi
+if [[ $STRACE == 1 ]]; then
+  for leg in "${ACTIVE[@]}"; do [[ $leg == direct ]] || strace_leg "$leg"; done
 fi
 
 # ---- report --------------------------------------------------------------------------------------
@@ -560,6 +647,13 @@ if [[ -s $RESULTS ]]; then
       END { for (i = 1; i <= NR; i++) {
               vs = (leg[i] != "nginx" && np > 0) ? sprintf("   (%.1fx / %.1fx NGINX)", p[i] / np, s[i] / ns) : ""
               printf "  %-10s peak %8.1f MiB   settled %8.1f MiB%s\n", leg[i], p[i], s[i], vs } }'
+  fi
+  if [[ -s $SYSCALLS ]]; then
+    echo
+    echo "syscalls per relayed message (STRACE=1: strace -c -f over $STRACE_ECHOES echoes = $((2 * STRACE_ECHOES)) messages," \
+      "ws, $CONNS connections x 64 B, window 1; all processes and threads of the leg; counts only)"
+    printf '  %-10s %6s  %-16s %s\n' leg total "" "top 4 by count"
+    cat "$SYSCALLS"
   fi
   cp "$RESULTS" "${RESULTS_COPY:-/tmp/wsguard-bench-results.tsv}"
   echo "raw results: ${RESULTS_COPY:-/tmp/wsguard-bench-results.tsv}"

@@ -22,11 +22,13 @@ import org.HdrHistogram.Histogram;
  *        [--warmup s] [--duration s] [--messages M] [--text]
  *        [--json [--min-size 64] [--max-size 1024] [--seed 42] [--pool 4096]]
  *        (--json: JSON chat text messages, echoes checked)
+ *        [--echoes N [--sync DIR]]   (exactly N echoes in all, then stop: for counting, not timing)
  * rate   --leg L --scenario S --url U --ref-url DIRECT [--pids P] --conns N --size B --rate R
  *        [--warmup s] [--duration s]
  * idle   --leg L --scenario S --url wss://… --pids P --conns N [--hold s] [--warm-conns N --settle s]
  * mint   --key KEY.pem --count N --tokens FILE [--iss I] [--aud A] [--ttl-hours H]
  * report --out FILE
+ * syscalls --leg L --trace STRACE_C_OUTPUT --echoes N   (one line: syscalls per relayed message)
  * echo   --port 19000            (same as io.wsguard.bench.EchoUpstream)
  * tunnel --port 38080 --upstream-port 19000   (io.wsguard.bench.TcpTunnel: the JVM's floor, a byte tunnel)
  * crypto [--rounds 3]   (the JVM's cost of a TLS handshake's public-key operations; compare openssl speed)
@@ -40,8 +42,8 @@ public final class Bench {
     /** Runs one command; exit 2 on bad usage, 1 when the target could not be measured at all. */
     public static void main(String[] argv) throws Exception {
         if (argv.length == 0) {
-            System.err.println(
-                    "usage: Bench load|rate|idle|report|echo|tunnel|crypto --name value … (see benchmark/README.md)");
+            System.err.println("usage: Bench load|rate|idle|report|syscalls|echo|tunnel|crypto --name value …"
+                    + " (see benchmark/README.md)");
             System.exit(2);
         }
         final String command = argv[0];
@@ -55,6 +57,7 @@ public final class Bench {
                 case "idle" -> idle(args);
                 case "mint" -> mint(args);
                 case "report" -> Report.print(Path.of(args.string("out", "results.tsv")));
+                case "syscalls" -> SyscallCounts.print(args);
                 case "echo" -> {
                     EchoUpstream.main(rest);
                     yield 0;
@@ -69,7 +72,7 @@ public final class Bench {
                 }
                 default ->
                     throw new IllegalArgumentException("unknown command '" + command
-                            + "' (expected: load, rate, idle, mint, report, echo, tunnel, crypto)");
+                            + "' (expected: load, rate, idle, mint, report, syscalls, echo, tunnel, crypto)");
             };
         } catch (IllegalArgumentException e) {
             System.err.println("bench: " + e.getMessage());
@@ -98,27 +101,78 @@ public final class Bench {
             if (open.opened() == 0) {
                 return t.fail(open);
             }
-            final long[] cpu = new long[2];
+            final long echoes = args.number("echoes", 0);
+            if (echoes > 0) {
+                return counted(t, client, open, window, echoes, args.string("sync", null));
+            }
+            final ProcStats.Cpu[] cpu = new ProcStats.Cpu[2];
             final LoadClient.RunResult run = client.runWindowed(
                     window,
                     args.number("messages", 0),
                     t.warmup,
                     t.duration,
-                    () -> cpu[0] = t.cpuMicros(),
-                    () -> cpu[1] = t.cpuMicros());
+                    () -> cpu[0] = t.cpu(),
+                    () -> cpu[1] = t.cpu());
             String note = window + " in flight";
             if (pool != null) {
                 note += checkedEchoes(t, client, pool, args);
             }
-            t.write(
-                    open,
-                    run,
-                    t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
-                    Double.NaN,
-                    Double.NaN,
-                    note);
+            t.write(open, run, t.perRelayedMessage(cpu[0], cpu[1], run.echoes()), Double.NaN, Double.NaN, note);
         }
         return 0;
+    }
+
+    /**
+     * {@code --echoes N}: exactly N echoes in all, then stop, for what a fixed amount of traffic costs
+     * (run.sh's {@code STRACE=1} leg counts the proxy's syscalls over it). With {@code --sync DIR} the
+     * client and whoever observes the proxy take turns through files in DIR: the client creates
+     * {@code opened} once its connections are open and waits for {@code go}; after the last echo it
+     * creates {@code done} and waits for {@code close} before it closes its connections. So neither the
+     * handshakes nor the closes fall inside the observed interval. The row gets no CPU figure: an
+     * observed proxy is a slowed one.
+     */
+    private static int counted(
+            Target t, LoadClient client, LoadClient.OpenResult open, int window, long echoes, String sync)
+            throws Exception {
+        final Path dir = sync == null ? null : Path.of(sync);
+        if (dir != null) {
+            Files.createDirectories(dir);
+            Files.writeString(dir.resolve("opened"), open.opened() + "\n", StandardCharsets.US_ASCII);
+            awaitFile(dir.resolve("go"), Duration.ofMinutes(2));
+        }
+        final LoadClient.RunResult run = client.runEchoes(window, echoes, Duration.ofMinutes(5));
+        if (dir != null) {
+            Files.writeString(dir.resolve("done"), run.echoes() + "\n", StandardCharsets.US_ASCII);
+            awaitFile(dir.resolve("close"), Duration.ofMinutes(2));
+        }
+        final boolean exact = run.echoes() == echoes;
+        t.write(
+                open,
+                run,
+                CpuPerMessage.NONE,
+                Double.NaN,
+                Double.NaN,
+                String.format(
+                        Locale.ROOT,
+                        "%d in flight; %d of %d echoes%s",
+                        window,
+                        run.echoes(),
+                        echoes,
+                        exact ? "" : " (INCOMPLETE: timed out)"));
+        if (!exact) {
+            System.err.println(t.leg + " " + t.scenario + ": " + run.echoes() + " of " + echoes + " echoes");
+        }
+        return exact ? 0 : 1;
+    }
+
+    private static void awaitFile(Path file, Duration timeout) throws InterruptedException {
+        final long end = System.nanoTime() + timeout.toNanos();
+        while (!Files.exists(file)) {
+            if (System.nanoTime() > end) {
+                throw new IllegalStateException("no " + file + " within " + timeout.toSeconds() + " s");
+            }
+            Thread.sleep(1);
+        }
     }
 
     /**
@@ -175,7 +229,7 @@ public final class Bench {
                         refScenario,
                         open,
                         run,
-                        Double.NaN,
+                        CpuPerMessage.NONE,
                         Double.NaN,
                         0,
                         String.format(Locale.ROOT, "paced %.0f/s", rate));
@@ -187,14 +241,14 @@ public final class Bench {
             if (open.opened() == 0) {
                 return t.fail(open);
             }
-            final long[] cpu = new long[2];
-            final LoadClient.RunResult run = client.runPaced(
-                    rate, t.warmup, t.duration, () -> cpu[0] = t.cpuMicros(), () -> cpu[1] = t.cpuMicros());
+            final ProcStats.Cpu[] cpu = new ProcStats.Cpu[2];
+            final LoadClient.RunResult run =
+                    client.runPaced(rate, t.warmup, t.duration, () -> cpu[0] = t.cpu(), () -> cpu[1] = t.cpu());
             final double p99 = run.histogram().getValueAtPercentile(99) / 1000.0;
             t.write(
                     open,
                     run,
-                    t.stats.isEmpty() ? Double.NaN : perRelayedMessage(cpu[1] - cpu[0], run.echoes()),
+                    t.perRelayedMessage(cpu[0], cpu[1], run.echoes()),
                     Double.NaN,
                     Double.isNaN(refP99) ? Double.NaN : p99 - refP99,
                     String.format(Locale.ROOT, "paced %.0f/s", rate));
@@ -235,7 +289,7 @@ public final class Bench {
             t.write(
                     open,
                     none,
-                    Double.NaN,
+                    CpuPerMessage.NONE,
                     perConn,
                     Double.NaN,
                     String.format(
@@ -296,9 +350,9 @@ public final class Bench {
         return 0;
     }
 
-    /** One echo round trip is two relayed messages: client→upstream and upstream→client. */
-    private static double perRelayedMessage(long cpuMicros, long echoes) {
-        return echoes == 0 ? Double.NaN : cpuMicros / (2.0 * echoes);
+    /** The proxy's CPU µs per relayed message: user plus system (the report's {@code cpu}), and each apart. */
+    record CpuPerMessage(double total, double user, double system) {
+        static final CpuPerMessage NONE = new CpuPerMessage(Double.NaN, Double.NaN, Double.NaN);
     }
 
     /** The leg and scenario being measured, and where the result goes. */
@@ -328,15 +382,27 @@ public final class Bench {
                     Path.of(args.string("out", "results.tsv")));
         }
 
-        long cpuMicros() {
+        ProcStats.Cpu cpu() {
             if (stats.isEmpty()) {
-                return 0;
+                return ProcStats.Cpu.ZERO;
             }
             try {
-                return stats.cpuMicros();
+                return stats.cpu();
             } catch (IOException e) {
                 throw new UncheckedIOException("reading /proc for " + leg, e);
             }
+        }
+
+        /** One echo round trip is two relayed messages: client→upstream and upstream→client. */
+        CpuPerMessage perRelayedMessage(ProcStats.Cpu start, ProcStats.Cpu end, long echoes) {
+            if (stats.isEmpty() || echoes == 0) {
+                return CpuPerMessage.NONE;
+            }
+            final double messages = 2.0 * echoes;
+            return new CpuPerMessage(
+                    (end.totalMicros() - start.totalMicros()) / messages,
+                    (end.userMicros() - start.userMicros()) / messages,
+                    (end.systemMicros() - start.systemMicros()) / messages);
         }
 
         int fail(LoadClient.OpenResult open) throws IOException {
@@ -362,12 +428,12 @@ public final class Bench {
         void write(
                 LoadClient.OpenResult open,
                 LoadClient.RunResult run,
-                double cpuPerMessage,
+                CpuPerMessage cpu,
                 double rssPerConn,
                 double addedP99,
                 String note)
                 throws IOException {
-            writeAs(leg, scenario, open, run, cpuPerMessage, rssPerConn, addedP99, note);
+            writeAs(leg, scenario, open, run, cpu, rssPerConn, addedP99, note);
         }
 
         void writeAs(
@@ -375,7 +441,7 @@ public final class Bench {
                 String asScenario,
                 LoadClient.OpenResult open,
                 LoadClient.RunResult run,
-                double cpuPerMessage,
+                CpuPerMessage cpu,
                 double rssPerConn,
                 double addedP99,
                 String note)
@@ -393,6 +459,7 @@ public final class Bench {
             }
             // One line per row: whatever a peer sent back (a close reason, a mangled echo) must not break the TSV.
             fullNote = fullNote.replaceAll("[\\t\\r\\n]", " ");
+            // User and system CPU come after the note: rows written before they existed still read the same.
             final String line = String.join(
                     "\t",
                     asLeg,
@@ -404,10 +471,12 @@ public final class Bench {
                     h == null ? "" : fmt(h.getValueAtPercentile(50) / 1000.0),
                     h == null ? "" : fmt(h.getValueAtPercentile(99) / 1000.0),
                     h == null ? "" : fmt(h.getMaxValue() / 1000.0),
-                    fmt(cpuPerMessage),
+                    fmt(cpu.total()),
                     fmt(rssPerConn),
                     fmt(addedP99),
-                    fullNote);
+                    fullNote,
+                    fmt(cpu.user()),
+                    fmt(cpu.system()));
             append(line);
             System.out.println(line.replace('\t', ' '));
         }

@@ -253,6 +253,36 @@ public final class LoadClient implements AutoCloseable {
     }
 
     /**
+     * Counted run: exactly {@code total} echoes in all, spread evenly over the connections (each
+     * keeping {@code window} in flight), then stop; gives up at {@code timeout}. The result's echoes
+     * say how many completed. Whatever observes the target meanwhile sees that traffic and nothing
+     * else: no warm-up, and no send after the last.
+     */
+    public RunResult runEchoes(int window, long total, Duration timeout) throws InterruptedException {
+        final List<Conn> all = snapshot();
+        final long startEchoes = echoes.sum();
+        final long startErrors = errors.sum();
+        for (int i = 0; i < all.size(); i++) {
+            all.get(i).allow(total / all.size() + (i < total % all.size() ? 1 : 0), window);
+        }
+        rtts.getIntervalHistogram(); // only this run's round trips
+        final long start = System.nanoTime();
+        for (Conn conn : all) {
+            conn.sendUpTo();
+        }
+        // Polled every millisecond, not every 50: an observer waiting for the end should see little idle time.
+        final long end = start + timeout.toNanos();
+        while (System.nanoTime() < end && !all.stream().allMatch(Conn::isDone)) {
+            Thread.sleep(1);
+        }
+        final double seconds = (System.nanoTime() - start) / 1e9;
+        final Histogram histogram = rtts.getIntervalHistogram();
+        final long count = echoes.sum() - startEchoes;
+        stopAndDrain(all);
+        return new RunResult(count, seconds, histogram, errors.sum() - startErrors, 0);
+    }
+
+    /**
      * Open-loop run: one thread sends {@code rate} messages per second in total, round-robin over the
      * connections, whatever the echoes do. A connection with {@code ringSize} messages still in flight
      * skips its turn; such skips are reported as overruns (the target is saturated).
@@ -452,6 +482,12 @@ public final class LoadClient implements AutoCloseable {
                 owner.echoes.increment();
                 sendUpTo();
             }
+        }
+
+        /** Counted mode: {@code more} sends from now on, {@code inFlight} at a time. */
+        synchronized void allow(long more, int inFlight) {
+            limit = sent + more;
+            window = inFlight;
         }
 
         /** Tops the connection up to its window (closed-loop mode). */

@@ -35,17 +35,36 @@ final class ProcStats {
         return pids.isEmpty();
     }
 
+    /** User and system CPU time in microseconds, each summed over the targets. */
+    record Cpu(long userMicros, long systemMicros) {
+        static final Cpu ZERO = new Cpu(0, 0);
+
+        long totalMicros() {
+            return userMicros + systemMicros;
+        }
+    }
+
     /** User plus system CPU time in microseconds, summed over the targets. */
     long cpuMicros() throws IOException {
-        long ticks = 0;
+        return cpu().totalMicros();
+    }
+
+    /**
+     * User and system CPU time, apart: user time is the process's own work (parsing, copying,
+     * callbacks), system time the kernel's on its behalf (syscalls, TCP, wake-ups).
+     */
+    Cpu cpu() throws IOException {
+        long userTicks = 0;
+        long systemTicks = 0;
         for (long pid : pids) {
             final String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
             // The command name (field 2) may contain spaces and parentheses: count fields from the last ')'.
             final String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ", -1);
             // After the name: state is field 3, so utime (14) and stime (15) are at indexes 11 and 12.
-            ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
+            userTicks += Long.parseLong(fields[11]);
+            systemTicks += Long.parseLong(fields[12]);
         }
-        return ticks * 1_000_000L / clockTicksPerSecond;
+        return new Cpu(userTicks * 1_000_000L / clockTicksPerSecond, systemTicks * 1_000_000L / clockTicksPerSecond);
     }
 
     /** Resident set size in KiB ({@code VmRSS}), summed over the targets. */

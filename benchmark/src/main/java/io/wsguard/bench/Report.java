@@ -36,7 +36,9 @@ final class Report {
             double cpu,
             double rss,
             double addedP99,
-            String note) {
+            String note,
+            double user,
+            double system) {
 
         static Row parse(String line) {
             final String[] f = line.split("\t", -1);
@@ -52,7 +54,10 @@ final class Report {
                     num(f[9]),
                     num(f[10]),
                     num(f[11]),
-                    f.length > 12 ? f[12] : "");
+                    f.length > 12 ? f[12] : "",
+                    // Appended after the note; rows from before they existed (and f's) have none.
+                    f.length > 13 ? num(f[13]) : Double.NaN,
+                    f.length > 14 ? num(f[14]) : Double.NaN);
         }
 
         /** A scenario-f row: handshakes only, no messages. */
@@ -86,7 +91,7 @@ final class Report {
         }
         System.out.printf(
                 Locale.ROOT,
-                "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
+                "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s %8s %8s  %-16s %-22s %s%n",
                 "leg",
                 "scenario",
                 "conns",
@@ -96,6 +101,8 @@ final class Report {
                 "p99 µs",
                 "max µs",
                 "cpu µs/m",
+                "usr µs/m",
+                "sys µs/m",
                 "KiB/conn",
                 "vs direct",
                 "vs nginx",
@@ -103,7 +110,7 @@ final class Report {
         for (Row r : rows) {
             System.out.printf(
                     Locale.ROOT,
-                    "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s  %-16s %-22s %s%n",
+                    "%-15s %-22s %6s %9s %10s %8s %8s %8s %9s %8s %8s %8s  %-16s %-22s %s%n",
                     r.leg,
                     r.scenario,
                     r.conns,
@@ -113,6 +120,8 @@ final class Report {
                     fmt(r.p99, 1),
                     r.max,
                     fmt(r.cpu, 2),
+                    fmt(r.user, 2),
+                    fmt(r.system, 2),
                     fmt(r.rss, 1),
                     vsDirect(rows, r),
                     vsNginx(rows, r),
@@ -122,6 +131,7 @@ final class Report {
         medians(rows);
         final boolean problems = echoProblems(rows);
         targets(rows);
+        pumpTargets(rows);
         return problems ? 3 : 0;
     }
 
@@ -137,12 +147,14 @@ final class Report {
             if (!header) {
                 System.out.printf(
                         Locale.ROOT,
-                        "medians over rounds:%n%-15s %-22s %6s %10s %9s  %-40s %s%n",
+                        "medians over rounds:%n%-15s %-22s %6s %10s %9s %8s %8s  %-40s %s%n",
                         "leg",
                         "scenario",
                         "rounds",
                         "hs|msgs/s",
                         "cpu µs",
+                        "usr µs",
+                        "sys µs",
                         "÷ nginx (each round)",
                         "÷ nginx cpu");
                 header = true;
@@ -153,12 +165,14 @@ final class Report {
             final double[] cpuVsNginx = perRound(rows, r.leg, r.base(), "nginx", Row::cpu);
             System.out.printf(
                     Locale.ROOT,
-                    "%-15s %-22s %6d %10s %9s  %-40s %s%n",
+                    "%-15s %-22s %6d %10s %9s %8s %8s  %-40s %s%n",
                     r.leg,
                     r.base(),
                     rounds.size(),
                     fmt(median(values(rounds, rate)), 0),
                     fmt(median(values(rounds, Row::cpu)), 2),
+                    fmt(median(values(rounds, Row::user)), 2),
+                    fmt(median(values(rounds, Row::system)), 2),
                     ratios(vsNginx),
                     ratios(cpuVsNginx));
         }
@@ -268,6 +282,94 @@ final class Report {
                         figures(mine, rows, base, Row::cpu, "µs") + ": " + ratios(cpu));
             }
         }
+    }
+
+    /** Issue 18's scenarios whose CPU per message and throughput are both judged against NGINX's. */
+    private static final List<String> PUMP_SMALL =
+            List.of("a-ws-64B", "a-wss-64B", "b-ws-64B-1conn", "b-wss-64B-1conn");
+
+    /**
+     * Issue 18's targets (the frame pump), for wsguard against NGINX in this same run, each on the
+     * median of the per-round ratios: 64-byte messages at ≤ 1.2x NGINX's CPU per message and ≥ 0.95x
+     * its throughput; 16 KiB over ws at ≤ 0.8x its CPU; idle wss connections at or below its RSS per
+     * connection. The CPU lines add the user and system medians, so that the next bottleneck shows;
+     * the tunnel's ratio (the JVM's floor) follows wherever the tunnel leg ran.
+     */
+    private static void pumpTargets(List<Row> rows) {
+        if (rows.stream().noneMatch(r -> r.leg.equals("wsguard"))) {
+            return;
+        }
+        System.out.println();
+        System.out.println("targets of issue 18 (frame pump; wsguard ÷ NGINX, median of the rounds' ratios):");
+        final List<String> missing = new ArrayList<>();
+        for (String base : PUMP_SMALL) {
+            if (!pumpComparable(rows, base, missing)) {
+                continue;
+            }
+            pumpVerdict(rows, base, base + " CPU/msg ≤ 1.2x NGINX", Row::cpu, "µs", r -> r <= 1.2);
+            pumpVerdict(rows, base, base + " msgs/s ≥ 0.95x NGINX", Row::msgs, "msgs/s", r -> r >= 0.95);
+        }
+        if (pumpComparable(rows, "c-ws-16KiB", missing)) {
+            pumpVerdict(rows, "c-ws-16KiB", "c-ws-16KiB CPU/msg ≤ 0.8x NGINX", Row::cpu, "µs", r -> r <= 0.8);
+        }
+        if (pumpComparable(rows, "e-wss-idle", missing)) {
+            pumpVerdict(rows, "e-wss-idle", "e-wss-idle RSS/conn ≤ NGINX", Row::rss, "KiB", r -> r <= 1);
+        }
+        if (!missing.isEmpty()) {
+            System.out.println("  not in this run: " + String.join(", ", missing));
+        }
+    }
+
+    /** Whether both wsguard and NGINX have rows for {@code base}; prints n/a or notes it missing if not. */
+    private static boolean pumpComparable(List<Row> rows, String base, List<String> missing) {
+        if (rounds(rows, "wsguard", base).isEmpty()) {
+            missing.add(base);
+            return false;
+        }
+        if (rounds(rows, "nginx", base).isEmpty()) {
+            System.out.println("  n/a   " + base + ": no NGINX row to compare with");
+            return false;
+        }
+        return true;
+    }
+
+    private static void pumpVerdict(
+            List<Row> rows,
+            String base,
+            String what,
+            ToDoubleFunction<Row> value,
+            String unit,
+            java.util.function.DoublePredicate target) {
+        final double[] ratios = perRound(rows, "wsguard", base, "nginx", value);
+        if (ratios.length == 0) {
+            System.out.printf(
+                    Locale.ROOT, "  %-5s %-36s no round measured both legs (see the rows' notes)%n", "n/a", what);
+            return;
+        }
+        final List<Row> mine = rounds(rows, "wsguard", base);
+        final List<Row> nginx = rounds(rows, "nginx", base);
+        final int decimals = unit.equals("msgs/s") ? 0 : unit.equals("KiB") ? 1 : 2;
+        String figures = (mine.size() > 1 ? "medians " : "")
+                + fmt(median(values(mine, value)), decimals)
+                + " vs "
+                + fmt(median(values(nginx, value)), decimals)
+                + " "
+                + unit;
+        if (unit.equals("µs")) {
+            final double[] user = values(mine, Row::user);
+            final double[] nginxUser = values(nginx, Row::user);
+            if (user.length > 0 && nginxUser.length > 0) {
+                figures += " (user " + fmt(median(user), 2) + " vs " + fmt(median(nginxUser), 2)
+                        + ", system " + fmt(median(values(mine, Row::system)), 2) + " vs "
+                        + fmt(median(values(nginx, Row::system)), 2) + ")";
+            }
+        }
+        figures += ": " + ratios(ratios);
+        final double[] tunnel = perRound(rows, "tunnel", base, "nginx", value);
+        if (tunnel.length > 0) {
+            figures += "; tunnel ÷ nginx " + ratios(tunnel);
+        }
+        verdict(what, target.test(median(ratios)), figures);
     }
 
     /**
