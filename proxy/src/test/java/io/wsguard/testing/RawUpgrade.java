@@ -211,6 +211,14 @@ public final class RawUpgrade implements AutoCloseable {
         }
     }
 
+    /**
+     * Reads the next frame from the server as it came (no joining of fragments, control frames included), for tests
+     * that assert which frames reached the client; EOF or a reset throws.
+     */
+    public ServerFrame readFrame() throws IOException {
+        return ServerFrame.read(new java.io.DataInputStream(socket.getInputStream()));
+    }
+
     /** Drops the connection (no close handshake): the proxy sees the client go away. */
     @Override
     public void close() throws IOException {
@@ -220,7 +228,7 @@ public final class RawUpgrade implements AutoCloseable {
     /** One frame from the server (unmasked, as RFC 6455 requires of servers). */
     // Read and taken apart where it is read, never compared, so equals by array identity is unused.
     @SuppressWarnings("ArrayRecordComponent")
-    private record ServerFrame(boolean fin, int opcode, byte[] payload) {
+    public record ServerFrame(boolean fin, int opcode, byte[] payload) {
         static ServerFrame read(java.io.DataInputStream in) throws IOException {
             final int b0 = in.readUnsignedByte();
             final int b1 = in.readUnsignedByte();

@@ -169,6 +169,7 @@ public final class UpstreamServer implements AutoCloseable {
     public final class Endpoint implements Session.Listener {
         private final CountDownLatch ended = new CountDownLatch(1);
         private Session session;
+        private volatile String closeStatus;
 
         /**
          * Waits (10 s at most) until this connection has closed or failed. It is the sentinel of a negative
@@ -177,6 +178,11 @@ public final class UpstreamServer implements AutoCloseable {
          */
         public boolean awaitEnd() throws InterruptedException {
             return ended.await(10, TimeUnit.SECONDS);
+        }
+
+        /** "code reason" of the close this connection saw, or null when it saw none (yet); see {@link #awaitEnd()}. */
+        public String closeStatus() {
+            return closeStatus;
         }
 
         @Override
@@ -287,7 +293,8 @@ public final class UpstreamServer implements AutoCloseable {
 
         @Override
         public void onWebSocketClose(int statusCode, String reason, Callback callback) {
-            closes.add(statusCode + " " + reason);
+            closeStatus = statusCode + " " + reason;
+            closes.add(closeStatus);
             done();
             callback.succeed();
         }
