@@ -7,6 +7,7 @@ import org.eclipse.jetty.io.AbstractConnection;
 import org.eclipse.jetty.io.ByteBufferPool;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.io.RetainableByteBuffer;
+import org.eclipse.jetty.io.ssl.SslConnection;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.IteratingCallback;
@@ -75,20 +76,25 @@ final class FramePump {
             long[] maxFragments,
             int bufferSize) {
         final MaskKeys keys = new MaskKeys();
+        // Direct buffers save plain sockets a copy; TLS decrypts into and encrypts from heap arrays faster.
+        final boolean direct = !(client.getEndPoint() instanceof SslConnection.SslEndPoint)
+                && !(upstream.getEndPoint() instanceof SslConnection.SslEndPoint);
         final Link clientLink = new Link(
                 client,
                 clientOwner,
                 new FrameScanner(true, keys, maxSize[0], maxFragments[0], clientOwner),
                 false,
                 keys,
-                bufferSize);
+                bufferSize,
+                direct);
         final Link upstreamLink = new Link(
                 upstream,
                 upstreamOwner,
                 new FrameScanner(false, null, maxSize[1], maxFragments[1], upstreamOwner),
                 true,
                 keys,
-                bufferSize);
+                bufferSize,
+                direct);
         clientLink.peer = upstreamLink;
         upstreamLink.peer = clientLink;
         return new Link[] {clientLink, upstreamLink};
@@ -108,6 +114,7 @@ final class FramePump {
         private final MaskKeys keys;
         private final ByteBufferPool pool;
         private final int bufferSize;
+        private final boolean direct;
         private final Reader reader = new Reader();
         private final Callback fillable;
         private final Callback writeDone = new WriteDone();
@@ -143,7 +150,8 @@ final class FramePump {
                 FrameScanner scanner,
                 boolean masksOutput,
                 MaskKeys keys,
-                int bufferSize) {
+                int bufferSize,
+                boolean direct) {
             super(jetty.getEndPoint(), jetty.getExecutor());
             this.owner = owner;
             this.scanner = scanner;
@@ -151,6 +159,7 @@ final class FramePump {
             this.keys = keys;
             this.pool = jetty.pool();
             this.bufferSize = bufferSize;
+            this.direct = direct;
             this.prefill = jetty.takePrefill();
             this.fillable = new NonBlockingCallback(Callback.from(reader::iterate, failure -> reader.iterate()));
             getEndPoint().setConnection(this);
@@ -244,7 +253,15 @@ final class FramePump {
         private final class Reader extends IteratingCallback {
             @Override
             protected Action process() {
-                return read();
+                try {
+                    return read();
+                } catch (RuntimeException bug) {
+                    // Never a reader left dead with its socket open: the connection goes, the session hears of it.
+                    LOG.warn("frame pump failed; closing the connection", bug);
+                    inputClosed = true;
+                    getEndPoint().close(bug);
+                    return Action.IDLE;
+                }
             }
 
             /** Reads, scans and hands the checked bytes to the peer; on again once they are written. */
@@ -260,7 +277,7 @@ final class FramePump {
                         return Action.IDLE;
                     }
                     if (buffer == null) {
-                        buffer = pool.acquire(bufferSize, true);
+                        buffer = pool.acquire(bufferSize, direct);
                         if (prefill != null) {
                             final ByteBuffer into = buffer.getByteBuffer();
                             // Never more than the upgrade read: a buffer the size of Jetty's own input buffer holds it.
