@@ -129,6 +129,11 @@ public final class RawUpgrade implements AutoCloseable {
         socket.getOutputStream().write(header.toByteArray());
     }
 
+    /** How long a read waits before it fails with a {@link java.net.SocketTimeoutException}. */
+    public void readTimeout(java.time.Duration timeout) throws IOException {
+        socket.setSoTimeout((int) timeout.toMillis());
+    }
+
     /** Writes {@code bytes} as they are, at once (no Nagle delay): frames cut wherever a test wants. */
     public void writeRaw(byte[] bytes) throws IOException {
         socket.setTcpNoDelay(true);
