@@ -249,7 +249,7 @@ final class FramePump {
             }
         }
 
-        /** Reads this side, scans what it read and hands the checked bytes to the peer; on again once they are written. */
+        /** Reads this side, scans what it read and hands the checked bytes to the peer; on again once written. */
         private final class Reader extends IteratingCallback {
             @Override
             protected Action process() {
@@ -370,7 +370,7 @@ final class FramePump {
 
         // ------------------------------------------------------------------ writing
 
-        /** Writes {@code bytes} relayed by {@code from}, after any write in flight; dropped once this side's CLOSE went. */
+        /** Writes {@code bytes} relayed by {@code from} after any write in flight; dropped once our CLOSE went. */
         void relay(ByteBuffer bytes, Link from) {
             boolean start = false;
             boolean dropped = false;

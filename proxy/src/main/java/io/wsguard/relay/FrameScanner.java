@@ -32,7 +32,7 @@ final class FrameScanner {
 
     /** Why {@link #scan} stopped. */
     enum Stop {
-        /** All complete frames were passed; the bytes after {@code end} (if any) are an unfinished header or control frame. */
+        /** All whole frames passed; the bytes after {@code end} (if any) are an unfinished header or control frame. */
         MORE,
         /** A valid CLOSE frame starts at {@code end}: {@link #closeStatus()}, {@link #closeFrameLength()}. */
         CLOSE,
@@ -306,14 +306,14 @@ final class FrameScanner {
         return at;
     }
 
-    /** Replaces a client frame's key (at {@code keyAt}) with a fresh one of wsguard's; {@link #remask} turns one into the other. */
+    /** Replaces a client frame's key (at {@code keyAt}) with a fresh one; {@link #remask} turns one into the other. */
     private void remaskHeader(ByteBuffer buf, int keyAt) {
         final int own = keys.nextKey();
         remask = buf.getInt(keyAt) ^ own;
         buf.putInt(keyAt, own);
     }
 
-    /** Passes up to {@link #payloadLeft} payload bytes from {@code at}, re-masking a client's; returns where it stopped. */
+    /** Passes up to {@link #payloadLeft} payload bytes from {@code at}, re-masking a client's; returns the end. */
     private int passPayload(ByteBuffer buf, int at, int to) {
         final int n = (int) Math.min(payloadLeft, to - at);
         if (fromClient && n > 0) {

@@ -68,7 +68,7 @@ final class InlineWebSocketConnection extends WebSocketConnection {
         prefill = copy;
     }
 
-    /** The first demand puts the bytes read with the upgrade before Jetty's parser: the frame pump did not take them. */
+    /** The first demand gives Jetty's parser the bytes read with the upgrade: the frame pump did not take them. */
     @Override
     public void demand() {
         keepOnJettysPath();

@@ -18,7 +18,7 @@ interface Leg {
     /** Sends wsguard's own CLOSE; the side then reads on until the peer's answers it. */
     void close(int code, String reason);
 
-    /** Sends {@code status} as a CLOSE (relayed from the other side, or the answer to this side's); then {@code written}. */
+    /** Sends {@code status} as a CLOSE (relayed from the peer, or the answer to this side's); then {@code written}. */
     void sendClose(CloseStatus status, Callback written);
 
     /** Drops the connection without a close handshake. */

@@ -76,7 +76,7 @@ class FrameScannerTest {
         }
     }
 
-    /** A mixed stream: messages in one frame and in several, pings and pongs between fragments, every length encoding. */
+    /** A mixed stream: messages in one frame and in several, pings and pongs between fragments, every length form. */
     private static List<Frame> mixed(Random random) {
         final List<Frame> frames = new ArrayList<>();
         frames.add(new Frame(true, TEXT, bytes(random, 0)));
@@ -100,7 +100,7 @@ class FrameScannerTest {
         return bytes;
     }
 
-    /** The wire bytes of {@code frames}, masked with random keys ({@code masked}) or not, lengths in their shortest form but one. */
+    /** The wire bytes of {@code frames}, masked with random keys ({@code masked}) or not. */
     private static byte[] wire(List<Frame> frames, boolean masked, Random random) {
         final ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (Frame frame : frames) {
