@@ -2,11 +2,17 @@ package io.wsguard.relay;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.wsguard.demo.DevCerts;
+import io.wsguard.policy.TlsPolicy;
+import io.wsguard.server.ProxyServer;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
 import io.wsguard.testing.RunningProxy;
+import io.wsguard.testing.SchemaChecked;
+import io.wsguard.testing.TestCerts;
 import io.wsguard.testing.TestClient;
 import io.wsguard.testing.UpstreamServer;
+import io.wsguard.tls.ServerTls;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -19,6 +25,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,6 +36,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -242,6 +250,75 @@ class FramePumpTest {
                         .as("a fresh key per frame, none the client's 0")
                         .hasSize(3)
                         .doesNotContain(0);
+            }
+        }
+    }
+
+    /**
+     * TLS on both sides (a wss listener, a wss upstream): the pump reads and writes through Jetty's TLS
+     * endpoints, in heap buffers, and relays text, a 1 MB binary and pings byte-exact.
+     */
+    @Test
+    void bothSidesOverTlsRelayThroughThePump() throws Exception {
+        final Path tlsDir = Files.createDirectories(dir.resolve("tls"));
+        final TestCerts.Authority ca = TestCerts.authority(tlsDir, "upstream-ca");
+        final TestCerts.Issued cert =
+                ca.issue(tlsDir, "upstream", List.of("127.0.0.1"), TestCerts.KeyType.EC, TestCerts.KeyFormat.PKCS8);
+        try (UpstreamServer tlsUpstream = new UpstreamServer(ServerTls.create(new TlsPolicy(
+                List.of(new TlsPolicy.KeyPairPolicy(cert.certificate(), cert.privateKey())),
+                Optional.empty(),
+                Optional.empty(),
+                List.of("TLSv1.3", "TLSv1.2"),
+                TlsPolicy.ClientAuth.NONE,
+                Optional.empty())))) {
+            final DevCerts.DevCertPaths listenerCerts = DevCerts.ensure(tlsDir.resolve("listener"));
+            final Path policy = tlsDir.resolve("policy.yaml");
+            Files.writeString(
+                    policy,
+                    """
+                    version: 1
+                    listeners:
+                      - { host: 127.0.0.1, port: 0, tls: { certificate: %s, privateKey: %s } }
+                    admin: { host: 127.0.0.1, port: 0 }
+                    audit: { sink: file, path: %s }
+                    routes:
+                      - name: tls
+                        match: { path: /tls }
+                        upstream: { targets: ["%s"], tls: { trustedCAs: %s } }
+                        auth: none
+                        messages: { maxSize: 2MiB }
+                    """.formatted(
+                                    listenerCerts.certificate(),
+                                    listenerCerts.privateKey(),
+                                    tlsDir.resolve("audit.jsonl"),
+                                    tlsUpstream.uri("/echo"),
+                                    ca.certificatePath()),
+                    StandardCharsets.UTF_8);
+            final ProxyServer tlsProxy = new ProxyServer(SchemaChecked.load(policy, Map.of()));
+            tlsProxy.start();
+            try {
+                final TestClient.Recorder ws =
+                        client.connect(URI.create("wss://127.0.0.1:" + tlsProxy.port(0) + "/tls"));
+                ws.send("over tls ✓");
+                assertThat(ws.next()).isEqualTo("over tls ✓");
+                final byte[] payload = new byte[1_000_000];
+                new java.util.Random(443).nextBytes(payload);
+                ws.session.sendBinary(ByteBuffer.wrap(payload), org.eclipse.jetty.websocket.api.Callback.NOOP);
+                assertThat((byte[]) ws.next()).isEqualTo(payload);
+                ws.session.sendPing(
+                        ByteBuffer.wrap(new byte[] {1, 2, 3}), org.eclipse.jetty.websocket.api.Callback.NOOP);
+                assertThat(ws.pongs.poll(10, TimeUnit.SECONDS)).containsExactly(1, 2, 3);
+                final HttpResponse<String> connections = HttpClient.newHttpClient()
+                        .send(
+                                HttpRequest.newBuilder(URI.create(tlsProxy.adminUrl() + "/admin/connections"))
+                                        .build(),
+                                HttpResponse.BodyHandlers.ofString());
+                assertThat(pathsOf(connections.body(), "tls")).containsExactly("pump");
+                ws.session.close(4000, "bye", org.eclipse.jetty.websocket.api.Callback.NOOP);
+                assertThat(ws.awaitClose()).isTrue();
+                assertThat(ws.closeCode).isEqualTo(4000);
+            } finally {
+                tlsProxy.stop();
             }
         }
     }
