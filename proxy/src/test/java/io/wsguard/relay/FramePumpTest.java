@@ -78,12 +78,22 @@ class FramePumpTest {
                   upstream: { targets: [%s] }
                   auth: none
                   messages: { binary: deny }
+                - name: watch
+                  match: { path: /watch }
+                  mode: monitor
+                  upstream: { targets: [%4$s] }
+                  auth: none
+                  messages: { maxSize: 1KiB, maxFragments: 2 }
                 - name: deflate
                   match: { path: /deflate }
                   upstream: { targets: [%s] }
                   auth: none
                   messages: { compression: allow }
-                """.formatted(upstream.uri("/plain"), upstream.uri("/inspected"), upstream.uri("/deflate")))
+                """.formatted(
+                                upstream.uri("/plain"),
+                                upstream.uri("/inspected"),
+                                upstream.uri("/deflate"),
+                                upstream.uri("/watch")))
                 .extra("admin: { host: 127.0.0.1, port: 0 }\n"));
         client = new TestClient();
     }
@@ -128,6 +138,34 @@ class FramePumpTest {
             ws.session.close();
             assertThat(ws.awaitClose()).isTrue();
         }
+    }
+
+    /**
+     * Monitor mode on the pump: a message in more frames than {@code maxFragments} is relayed whole and
+     * reported once, as {@code monitored} with no action; the connection stays open.
+     */
+    @Test
+    void monitorModeOnThePumpRelaysWhatIsOverALimitAndReportsIt() throws Exception {
+        try (RawUpgrade raw = RawUpgrade.send(proxy.port(), "/watch", Map.of())) {
+            assertThat(raw.status()).isEqualTo(101);
+            final String part = "m".repeat(100);
+            raw.sendFrame(false, false, TEXT, part.getBytes(StandardCharsets.UTF_8));
+            raw.sendFrame(false, false, CONTINUATION, part.getBytes(StandardCharsets.UTF_8));
+            raw.sendFrame(true, false, CONTINUATION, part.getBytes(StandardCharsets.UTF_8));
+            assertThat(raw.readTexts(1)).containsExactly(part.repeat(3));
+            raw.sendFrame(true, false, TEXT, "still open".getBytes(StandardCharsets.UTF_8));
+            assertThat(raw.readTexts(1)).containsExactly("still open");
+        }
+        org.awaitility.Awaitility.await()
+                .atMost(java.time.Duration.ofSeconds(5))
+                .untilAsserted(() -> assertThat(proxy.auditLines())
+                        .filteredOn(line -> "watch".equals(line.get("route")))
+                        .singleElement()
+                        .satisfies(line -> assertThat(line)
+                                .containsEntry("event", "monitored")
+                                .containsEntry("action", "none")
+                                .containsEntry("reason", "message_too_big")
+                                .containsEntry("detail", "inbound message exceeds maxFragments of 2 frames")));
     }
 
     /**
