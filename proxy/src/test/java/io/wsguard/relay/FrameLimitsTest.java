@@ -5,11 +5,11 @@ import static org.awaitility.Awaitility.await;
 
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
+import io.wsguard.testing.RawUpstreamHandshake;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -17,9 +17,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -327,16 +325,9 @@ class FrameLimitsTest {
             final Thread server = new Thread(
                     () -> {
                         try (Socket socket = rawUpstream.accept()) {
-                            final String key = upgradeKey(socket.getInputStream());
-                            final String accept = Base64.getEncoder()
-                                    .encodeToString(MessageDigest.getInstance("SHA-1")
-                                            .digest((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
-                                                    .getBytes(StandardCharsets.US_ASCII)));
                             final OutputStream out = socket.getOutputStream();
-                            out.write(
-                                    ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                                    + "Sec-WebSocket-Accept: " + accept + "\r\n\r\n")
-                                            .getBytes(StandardCharsets.US_ASCII));
+                            out.write(RawUpstreamHandshake.answer(
+                                    RawUpstreamHandshake.readHead(socket.getInputStream())));
                             out.flush();
                             TimeUnit.MILLISECONDS.sleep(300);
                             // FIN, opcode 3 (reserved), unmasked as a server's frames are, 3 bytes.
@@ -367,28 +358,6 @@ class FrameLimitsTest {
     }
 
     // ---------------------------------------------------------------- helpers
-
-    /** Reads an upgrade request's head and returns its Sec-WebSocket-Key. */
-    private static String upgradeKey(InputStream in) throws IOException {
-        final ByteArrayOutputStream head = new ByteArrayOutputStream();
-        int matched = 0;
-        while (matched < 4) {
-            final int b = in.read();
-            if (b < 0) {
-                throw new IOException("upgrade request cut short");
-            }
-            head.write(b);
-            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3))
-                    ? matched + 1
-                    : 0;
-        }
-        for (String line : head.toString(StandardCharsets.US_ASCII).split("\r\n", -1)) {
-            if (line.toLowerCase(java.util.Locale.ROOT).startsWith("sec-websocket-key:")) {
-                return line.substring("sec-websocket-key:".length()).strip();
-            }
-        }
-        throw new IOException("no Sec-WebSocket-Key");
-    }
 
     /**
      * TEXT {@code marker} without FIN, then up to 100,000 empty CONTINUATION frames written in one go

@@ -7,6 +7,7 @@ import io.wsguard.policy.TlsPolicy;
 import io.wsguard.server.ProxyServer;
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
+import io.wsguard.testing.RawUpstreamHandshake;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.SchemaChecked;
 import io.wsguard.testing.TestCerts;
@@ -16,7 +17,6 @@ import io.wsguard.tls.ServerTls;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -29,12 +29,9 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -186,7 +183,7 @@ class FramePumpTest {
             socket.getOutputStream().write(wire.toByteArray());
             socket.getOutputStream().flush();
             final DataInputStream in = new DataInputStream(socket.getInputStream());
-            assertThat(readHead(in)).startsWith("HTTP/1.1 101");
+            assertThat(RawUpstreamHandshake.readHead(in)).startsWith("HTTP/1.1 101");
             for (int i = 0; i < 3; i++) {
                 assertThat(readServerText(in)).isEqualTo("early-" + i);
             }
@@ -240,12 +237,9 @@ class FramePumpTest {
             final CompletableFuture<List<int[]>> keysAndPayloads = CompletableFuture.supplyAsync(() -> {
                 try (Socket socket = rawUpstream.accept()) {
                     final DataInputStream in = new DataInputStream(socket.getInputStream());
-                    final String key = upgradeKey(readHead(in));
-                    final OutputStream out = socket.getOutputStream();
                     final ByteArrayOutputStream answer = new ByteArrayOutputStream();
-                    answer.writeBytes(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                                    + "Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept(key) + "\r\n\r\n")
-                            .getBytes(StandardCharsets.US_ASCII));
+                    answer.writeBytes(RawUpstreamHandshake.answer(RawUpstreamHandshake.readHead(in)));
+                    final OutputStream out = socket.getOutputStream();
                     // In the same write as the 101: the proxy reads it with the answer.
                     answer.writeBytes(new byte[] {(byte) 0x81, 5, 'h', 'e', 'l', 'l', 'o'});
                     out.write(answer.toByteArray());
@@ -412,22 +406,6 @@ class FramePumpTest {
         return out.toByteArray();
     }
 
-    private static String readHead(InputStream in) throws IOException {
-        final ByteArrayOutputStream head = new ByteArrayOutputStream();
-        int matched = 0;
-        while (matched < 4) {
-            final int b = in.read();
-            if (b < 0) {
-                throw new IOException("head cut short");
-            }
-            head.write(b);
-            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3))
-                    ? matched + 1
-                    : 0;
-        }
-        return head.toString(StandardCharsets.US_ASCII);
-    }
-
     /** One unmasked TEXT frame from a server, as text. */
     private static String readServerText(DataInputStream in) throws IOException {
         final int b0 = in.readUnsignedByte();
@@ -435,25 +413,5 @@ class FramePumpTest {
         final int length = in.readUnsignedByte();
         assertThat(length).isLessThan(126);
         return new String(in.readNBytes(length), StandardCharsets.UTF_8);
-    }
-
-    private static String upgradeKey(String head) throws IOException {
-        for (String line : head.split("\r\n", -1)) {
-            if (line.toLowerCase(Locale.ROOT).startsWith("sec-websocket-key:")) {
-                return line.substring("sec-websocket-key:".length()).strip();
-            }
-        }
-        throw new IOException("no Sec-WebSocket-Key");
-    }
-
-    private static String accept(String key) {
-        try {
-            return Base64.getEncoder()
-                    .encodeToString(MessageDigest.getInstance("SHA-1")
-                            .digest((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
-                                    .getBytes(StandardCharsets.US_ASCII)));
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

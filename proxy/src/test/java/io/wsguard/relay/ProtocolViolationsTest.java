@@ -1,12 +1,12 @@
 package io.wsguard.relay;
 
-import static java.nio.charset.StandardCharsets.US_ASCII;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.wsguard.testing.PolicyText;
 import io.wsguard.testing.RawUpgrade;
+import io.wsguard.testing.RawUpstreamHandshake;
 import io.wsguard.testing.RunningProxy;
 import io.wsguard.testing.UpstreamServer;
 import java.io.ByteArrayOutputStream;
@@ -18,13 +18,11 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -603,20 +601,9 @@ class ProtocolViolationsTest {
                 socket.setSoTimeout(15_000);
                 final InputStream in = socket.getInputStream();
                 final OutputStream out = socket.getOutputStream();
-                final String[] head = readHead(in).split("\r\n", -1);
-                path = head[0].split(" ", -1)[1];
-                String key = "";
-                for (String line : head) {
-                    if (line.toLowerCase(Locale.ROOT).startsWith("sec-websocket-key:")) {
-                        key = line.substring("sec-websocket-key:".length()).strip();
-                    }
-                }
-                final String accept = Base64.getEncoder()
-                        .encodeToString(MessageDigest.getInstance("SHA-1")
-                                .digest((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").getBytes(US_ASCII)));
-                out.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                + "Sec-WebSocket-Accept: " + accept + "\r\n\r\n")
-                        .getBytes(US_ASCII));
+                final String head = RawUpstreamHandshake.readHead(in);
+                path = head.split("\r\n", -1)[0].split(" ", -1)[1];
+                out.write(RawUpstreamHandshake.answer(head));
                 out.flush();
                 final DataInputStream frames = new DataInputStream(in);
                 final List<String> seen = receivedOn(path);
@@ -665,23 +652,6 @@ class ProtocolViolationsTest {
                     closeOf(path).complete(-1);
                 }
             }
-        }
-
-        /** The upgrade request's head, up to the blank line. */
-        private static String readHead(InputStream in) throws IOException {
-            final ByteArrayOutputStream head = new ByteArrayOutputStream();
-            int matched = 0;
-            while (matched < 4) {
-                final int b = in.read();
-                if (b < 0) {
-                    throw new IOException("upgrade request cut short");
-                }
-                head.write(b);
-                matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3))
-                        ? matched + 1
-                        : 0;
-            }
-            return head.toString(US_ASCII);
         }
 
         @Override
